@@ -1,0 +1,47 @@
+# The two commands: `make demo` and `make test`. Each does all of its own set-up.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+STAMP_RUNTIME := $(VENV)/.installed-runtime
+STAMP_DEV := $(VENV)/.installed-dev
+
+.PHONY: demo test lint bench serve migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP_RUNTIME): requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(STAMP_DEV): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(STAMP_RUNTIME)
+
+migrate: $(STAMP_RUNTIME)
+	$(BIN)/python manage.py migrate --noinput
+
+## demo: install, migrate, seed, then serve the whole product on http://127.0.0.1:$(PORT)
+##       (web + a Celery worker with beat on the embedded filesystem broker)
+demo: migrate
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py seed_demo
+	bash scripts/serve_demo.sh $(PORT)
+
+## test: install the dev requirements and run the whole suite (PostgreSQL when DATABASE_URL is set)
+test: $(STAMP_DEV)
+	DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP_DEV)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+## bench: speed figures, each with the ratio to a baseline measured in the same run
+bench: $(STAMP_DEV)
+	DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

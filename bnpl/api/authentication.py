@@ -1,0 +1,61 @@
+"""API-key authentication: ``Authorization: Bearer sk_test_…`` resolves the merchant once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+
+from bnpl.core.context import Actor, actor_var
+from bnpl.core.errors import AuthenticationError, PermissionDeniedError
+from merchants.models import ApiKey, Merchant
+from merchants.selectors import dangerously_api_key_get_by_token
+from merchants.services import api_key_touch
+
+
+@dataclass(frozen=True)
+class MerchantPrincipal:
+    """``request.user`` on the partner API: the merchant and the mode the key works in."""
+
+    merchant: Merchant
+    api_key: ApiKey
+    livemode: bool
+
+    is_authenticated = True
+
+
+def _bearer_token(request: HttpRequest) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        return None
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("Use 'Authorization: Bearer <secret key>'.", code="authorization_malformed")
+    return token.strip()
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[MerchantPrincipal, ApiKey] | None:
+        token = _bearer_token(request._request)
+        if token is None:
+            raise AuthenticationError("No API key provided. Use 'Authorization: Bearer <secret key>'.", code="api_key_missing")
+        if len(token) > 200:
+            raise AuthenticationError("Invalid API key.")
+        api_key = dangerously_api_key_get_by_token(token=token)
+        if api_key is None:
+            raise AuthenticationError("Invalid API key.")
+        if api_key.is_revoked:
+            raise AuthenticationError("This API key was revoked.", code="api_key_revoked")
+        merchant = api_key.merchant
+        if merchant.status == Merchant.Status.SUSPENDED:
+            raise PermissionDeniedError("This merchant account is suspended.", code="merchant_suspended")
+        if api_key.livemode and not merchant.is_active:
+            raise PermissionDeniedError("Live mode opens once the merchant is approved.", code="merchant_not_approved")
+        api_key_touch(api_key=api_key)
+        actor_var.set(Actor(kind="api_key", identifier=api_key.public_id, label=f"{merchant.name} {api_key.token_hint}"))
+        return MerchantPrincipal(merchant=merchant, api_key=api_key, livemode=api_key.livemode), api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'

@@ -1,0 +1,76 @@
+"""The one exception handler: every API error leaves as ``{"error": {type, code, message, param}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from bnpl.core.errors import ApplicationError, AuthenticationError, InvalidRequestError, NotFoundError, RateLimitError
+from bnpl.core.errors import PermissionDeniedError
+
+
+def _first_field_error(detail: Any, prefix: str = "") -> tuple[str | None, str, str]:
+    """Walk DRF's nested error detail to the first leaf: (dotted param, message, code)."""
+    if isinstance(detail, dict):
+        for field, value in detail.items():
+            name = None if field == "non_field_errors" else (f"{prefix}.{field}" if prefix else str(field))
+            param, message, code = _first_field_error(value, name or prefix)
+            return param if param is not None else name, message, code
+    if isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if isinstance(value, (dict, list)) and value:
+                return _first_field_error(value, f"{prefix}[{index}]" if prefix else f"[{index}]")
+            if not isinstance(value, (dict, list)):
+                return (prefix or None), str(value), getattr(value, "code", "invalid")
+    return (prefix or None), str(detail), getattr(detail, "code", "invalid")
+
+
+def _translate(exc: Exception) -> ApplicationError | None:
+    if isinstance(exc, ApplicationError):
+        return exc
+    if isinstance(exc, exceptions.ValidationError):
+        param, message, code = _first_field_error(exc.detail)
+        text = f"{param}: {message}" if param else message
+        return InvalidRequestError(text, code=f"parameter_{code}" if param else str(code), param=param)
+    if isinstance(exc, exceptions.ParseError):
+        return InvalidRequestError(f"The request body is not valid JSON: {exc.detail}", code="body_invalid")
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return InvalidRequestError(str(exc.detail), code="unsupported_media_type")
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        return AuthenticationError(str(exc.detail))
+    if isinstance(exc, (exceptions.PermissionDenied, PermissionDenied)):
+        return PermissionDeniedError(str(getattr(exc, "detail", "Permission denied.")))
+    if isinstance(exc, (exceptions.NotFound, Http404)):
+        return NotFoundError("No such object.")
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        error = InvalidRequestError(str(exc.detail), code="method_not_allowed")
+        error.status_code = 405
+        return error
+    if isinstance(exc, exceptions.Throttled):
+        wait = f" Retry in {int(exc.wait)} s." if exc.wait is not None else ""
+        return RateLimitError("Too many requests for this API key." + wait)
+    if isinstance(exc, exceptions.APIException):
+        error = InvalidRequestError(str(exc.detail), code=str(exc.default_code))
+        error.status_code = exc.status_code
+        return error
+    return None
+
+
+def error_response(error: ApplicationError) -> Response:
+    return Response({"error": error.as_dict()}, status=error.status_code)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    error = _translate(exc)
+    if error is None:
+        return None  # a real bug: let Django log it and answer 500
+    response = error_response(error)
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        response["Retry-After"] = str(int(exc.wait) + 1)
+    if error.status_code == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response

@@ -1,0 +1,21 @@
+"""Per-key rate limits, counted in the shared cache (Redis in production)."""
+
+from __future__ import annotations
+
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+
+class ApiKeyRateThrottle(SimpleRateThrottle):
+    scope = "api_key"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        api_key = request.auth
+        if api_key is None:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": api_key.public_id}
+
+
+class ApiKeyBurstRateThrottle(ApiKeyRateThrottle):
+    scope = "api_key_burst"

@@ -1,0 +1,127 @@
+"""The base of every partner endpoint.
+
+``MerchantScopedApi`` resolves the merchant and mode from the API key once, resolves the objects
+named in the path through the tenant-scoped selector (so another merchant's object is a 404 before
+any handler runs, whatever the method or body), and makes every POST idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db import transaction
+from django.db.models import Model
+from django.http import HttpResponse, HttpResponseBase
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bnpl.api.authentication import ApiKeyAuthentication, MerchantPrincipal
+from bnpl.api.errors import error_response
+from bnpl.api.throttling import ApiKeyBurstRateThrottle, ApiKeyRateThrottle
+from bnpl.core import idempotency
+from bnpl.core.errors import ApplicationError, AuthenticationError
+from merchants.models import ApiKey, Merchant
+from merchants.selectors import scoped_get
+
+# Responses stored for replay: success, and refusals that came from doing the work (a declined
+# payment, an illegal state transition). Anything else stored nothing and the key may be reused.
+REPLAYABLE_ERROR_STATUSES = frozenset({402, 409})
+
+
+class MerchantScopedApi(APIView):
+    authentication_classes: ClassVar[list[Any]] = [ApiKeyAuthentication]  # type: ignore[misc]
+    permission_classes: ClassVar[list[Any]] = []  # type: ignore[misc]
+    throttle_classes: ClassVar[list[Any]] = [ApiKeyRateThrottle, ApiKeyBurstRateThrottle]  # type: ignore[misc]
+    # Path keyword -> model of the merchant-owned object it names; resolved before the handler runs.
+    path_models: ClassVar[dict[str, type[Model]]] = {}
+    # Publishable keys (pk_…) may call only endpoints that say so (public widget data).
+    allow_publishable_key: ClassVar[bool] = False
+    # List endpoints set this; the schema then documents the page shape.
+    pagination_class: ClassVar[type[Any] | None] = None
+
+    merchant: Merchant
+    livemode: bool
+    api_key: ApiKey
+    path_objects: dict[str, Any]
+
+    def paginated(self, queryset: Any, representation: type[Any]) -> Response:
+        """A page of ``queryset`` (newest first) in the view's ``pagination_class``."""
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        return paginator.get_paginated_response(representation(page, many=True).data)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        principal = request.user
+        assert isinstance(principal, MerchantPrincipal)
+        if principal.api_key.kind != ApiKey.Kind.SECRET and not self.allow_publishable_key:
+            raise AuthenticationError(
+                "This endpoint needs a secret key (sk_…); publishable keys are for public widget calls only.",
+                code="secret_key_required",
+            )
+        self.merchant, self.livemode, self.api_key = principal.merchant, principal.livemode, principal.api_key
+        self.path_objects = {
+            name: scoped_get(model, merchant=self.merchant, livemode=self.livemode, public_id=str(kwargs[name]))
+            for name, model in self.path_models.items()
+        }
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """DRF's dispatch, with the POST handler run through the idempotency layer."""
+        self.args, self.kwargs = args, kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        try:
+            self.initial(request, *args, **kwargs)
+            handler = getattr(self, request.method.lower(), None) if request.method.lower() in self.http_method_names else None
+            if handler is None:
+                handler = self.http_method_not_allowed
+            if request.method == "POST" and handler != self.http_method_not_allowed:
+                response = self._idempotent(request, handler, *args, **kwargs)
+            else:
+                response = handler(request, *args, **kwargs)
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
+
+    def _idempotent(self, request: Request, handler: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        key = idempotency.validate_key(request.headers.get(idempotency.HEADER))
+        claim = idempotency.idempotency_claim(
+            merchant_id=self.merchant.pk,
+            livemode=self.livemode,
+            key=key,
+            method=request.method or "POST",
+            path=request.path,
+            request_fingerprint=idempotency.fingerprint(method="POST", path=request.path, data=request.data),
+        )
+        if isinstance(claim, idempotency.StoredResponse):
+            replay = HttpResponse(claim.body, status=claim.status, content_type=claim.content_type)
+            replay["Idempotent-Replayed"] = "true"
+            return replay
+        try:
+            with transaction.atomic(durable=True):
+                response = self.finalize_response(request, handler(request, *args, **kwargs), *args, **kwargs)
+                stored = self._stored(response)
+                idempotency.idempotency_complete(record=claim, response=stored)
+        except ApplicationError as error:
+            response = self.finalize_response(request, error_response(error), *args, **kwargs)
+            if error.status_code in REPLAYABLE_ERROR_STATUSES:
+                idempotency.idempotency_complete(record=claim, response=self._stored(response))
+            else:
+                idempotency.idempotency_release(record=claim)
+            return response
+        except Exception:
+            idempotency.idempotency_release(record=claim)
+            raise
+        return response
+
+    @staticmethod
+    def _stored(response: HttpResponseBase) -> idempotency.StoredResponse:
+        if isinstance(response, Response):
+            response.render()
+        assert isinstance(response, HttpResponse)
+        return idempotency.StoredResponse(
+            status=response.status_code, content_type=response.get("Content-Type", ""), body=response.content
+        )

@@ -1,0 +1,42 @@
+"""Per-request context (request id, acting principal) carried in context variables, so that audit
+rows and events record who did what from which request without threading it through every call."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: ``kind`` is one of ``system``, ``operator``, ``merchant_user``, ``api_key``,
+    ``consumer``; ``identifier`` is that principal's public id or username; ``label`` is for people."""
+
+    kind: str
+    identifier: str
+    label: str = ""
+
+
+SYSTEM = Actor(kind="system", identifier="system", label="System")
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+actor_var: contextvars.ContextVar[Actor] = contextvars.ContextVar("actor", default=SYSTEM)
+
+
+def current_actor() -> Actor:
+    return actor_var.get()
+
+
+def current_request_id() -> str:
+    return request_id_var.get()
+
+
+@contextlib.contextmanager
+def acting_as(actor: Actor) -> Iterator[Actor]:
+    token = actor_var.set(actor)
+    try:
+        yield actor
+    finally:
+        actor_var.reset(token)

@@ -1,0 +1,133 @@
+"""Idempotent POSTs with Stripe's semantics.
+
+* The first request with a key stores its response (status and exact bytes); a retry with the same
+  key and the same parameters gets those bytes back, marked ``Idempotent-Replayed: true``.
+* A request arriving while the first is still running gets 409 ``idempotency_key_in_use``.
+* The same key with different parameters gets 422 ``idempotency_key_reused``.
+* Requests rejected before they did anything (invalid parameters, 5xx) store nothing, so a corrected
+  retry may reuse the key. Keys live at least ``IDEMPOTENCY_KEY_TTL`` and are purged after.
+
+Concurrency: claiming a key is an INSERT committed on its own, guarded by a unique constraint. The
+work and the stored response commit together in one transaction, so a request that dies midway
+leaves no work behind and its stale claim (older than ``IDEMPOTENCY_LOCK_TIMEOUT``) may be taken
+over by a retry without any risk of doing the work twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from bnpl.core import clock
+from bnpl.core.errors import ConflictError, IdempotencyError, InvalidRequestError
+from bnpl.core.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    content_type: str
+    body: bytes
+
+
+def validate_key(raw: str | None) -> str:
+    if raw is None or raw == "":
+        raise InvalidRequestError(
+            "Every POST needs an Idempotency-Key header (a UUID is a good choice).",
+            code="idempotency_key_missing",
+            param=HEADER,
+        )
+    if len(raw) > MAX_KEY_LENGTH or not raw.isprintable():
+        raise InvalidRequestError(
+            f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} printable characters.",
+            code="idempotency_key_invalid",
+            param=HEADER,
+        )
+    return raw
+
+
+def fingerprint(*, method: str, path: str, data: Any) -> str:
+    canonical = json.dumps([method.upper(), path, data], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotency_claim(
+    *, merchant_id: int, livemode: bool, key: str, method: str, path: str, request_fingerprint: str
+) -> IdempotencyKey | StoredResponse:
+    """Claim ``key`` for this request, or return the stored response to replay.
+
+    Runs outside any transaction: the claim must be visible to concurrent requests at once.
+    """
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            return IdempotencyKey.objects.create(
+                merchant_id=merchant_id,
+                livemode=livemode,
+                key=key,
+                request_method=method,
+                request_path=path,
+                request_fingerprint=request_fingerprint,
+                locked_at=now,
+            )
+    except IntegrityError:
+        pass
+    existing = IdempotencyKey.objects.get(merchant_id=merchant_id, livemode=livemode, key=key)
+    if existing.request_fingerprint != request_fingerprint:
+        raise IdempotencyError(
+            "This Idempotency-Key was already used with different parameters "
+            f"({existing.request_method} {existing.request_path}). Use a new key for a new request.",
+            param=HEADER,
+        )
+    if existing.status == IdempotencyKey.Status.COMPLETED:
+        assert existing.response_status is not None and existing.response_body is not None
+        return StoredResponse(
+            status=existing.response_status,
+            content_type=existing.response_content_type,
+            body=bytes(existing.response_body),
+        )
+    stale_before = now - settings.IDEMPOTENCY_LOCK_TIMEOUT
+    taken_over = IdempotencyKey.objects.filter(
+        pk=existing.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at__lt=stale_before
+    ).update(locked_at=now)
+    if taken_over:
+        existing.locked_at = now
+        return existing
+    raise ConflictError(
+        "A request with this Idempotency-Key is still being processed. Retry after it finishes.",
+        code="idempotency_key_in_use",
+        param=HEADER,
+    )
+
+
+def idempotency_complete(*, record: IdempotencyKey, response: StoredResponse) -> None:
+    """Store the response. Call inside the transaction of the work it reports (or, for an error
+    response of work that rolled back, on its own)."""
+    IdempotencyKey.objects.filter(pk=record.pk).update(
+        status=IdempotencyKey.Status.COMPLETED,
+        response_status=response.status,
+        response_content_type=response.content_type,
+        response_body=response.body,
+        locked_at=None,
+        updated_at=clock.now(),
+    )
+
+
+def idempotency_release(*, record: IdempotencyKey) -> None:
+    """Forget the claim of a request that did nothing, so that the key may be used again."""
+    IdempotencyKey.objects.filter(pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS).delete()
+
+
+def idempotency_keys_purge() -> int:
+    """Delete keys older than the retention period; returns how many went."""
+    cutoff = clock.now() - settings.IDEMPOTENCY_KEY_TTL
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

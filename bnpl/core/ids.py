@@ -1,0 +1,26 @@
+"""Opaque, prefixed public ids (``mer_…``, ``evt_…``): sequential database ids never leave the server.
+
+A public id is a short type prefix, an underscore and 24 characters of base62 from the operating
+system's random source (about 143 bits), so ids cannot be guessed or enumerated.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+ALPHABET = string.digits + string.ascii_letters
+RANDOM_LENGTH = 24
+PREFIX_PATTERN = re.compile(r"^[a-z]{2,8}$")
+
+
+def generate_public_id(prefix: str) -> str:
+    if not PREFIX_PATTERN.match(prefix):
+        raise ValueError(f"invalid public id prefix: {prefix!r}")
+    return f"{prefix}_{''.join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))}"
+
+
+def is_public_id(value: str, prefix: str) -> bool:
+    head, sep, tail = value.partition("_")
+    return head == prefix and sep == "_" and len(tail) == RANDOM_LENGTH and all(c in ALPHABET for c in tail)

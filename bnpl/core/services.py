@@ -1,0 +1,106 @@
+"""Writes of the core: the audit log, the outbox, the sandbox clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection, models, transaction
+from django.db.models import F
+
+from bnpl.core import clock
+from bnpl.core.errors import InvalidRequestError
+from bnpl.core.context import Actor, current_actor, current_request_id
+from bnpl.core.models import AuditLogEntry, ClockState, Event
+
+if TYPE_CHECKING:
+    from merchants.models import Merchant
+
+
+def _object_reference(instance: models.Model) -> tuple[str, str]:
+    object_type = instance._meta.label_lower
+    object_id = getattr(instance, "public_id", None) or str(instance.pk)
+    return object_type, object_id
+
+
+def audit_log_record(
+    *,
+    action: str,
+    instance: models.Model,
+    merchant: Merchant | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    actor: Actor | None = None,
+) -> AuditLogEntry:
+    """Append who did what to which object, from what to what, in the current request."""
+    actor = actor or current_actor()
+    object_type, object_id = _object_reference(instance)
+    return AuditLogEntry.objects.create(
+        actor_kind=actor.kind,
+        actor_identifier=actor.identifier,
+        actor_label=actor.label,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        merchant=merchant,
+        before=before,
+        after=after,
+        request_id=current_request_id(),
+    )
+
+
+def event_emit(
+    *,
+    type: str,
+    instance: models.Model,
+    data: dict[str, Any],
+    merchant: Merchant | None = None,
+    livemode: bool = False,
+) -> Event:
+    """Write an outbox event. Must run inside the transaction of the change it records, so the
+    event exists if and only if the change committed."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("event_emit must be called inside the transaction of the change it records")
+    object_type, object_id = _object_reference(instance)
+    return Event.objects.create(
+        type=type,
+        merchant=merchant,
+        livemode=livemode,
+        object_type=object_type,
+        object_id=object_id,
+        data=data,
+        request_id=current_request_id(),
+    )
+
+
+def change_record(
+    *,
+    action: str,
+    instance: models.Model,
+    data: dict[str, Any],
+    merchant: Merchant | None = None,
+    livemode: bool = False,
+    before: dict[str, Any] | None = None,
+    actor: Actor | None = None,
+) -> Event:
+    """The usual pair for a state change: an audit row (before → after) and an outbox event whose
+    type is the action and whose payload is the object's new public representation."""
+    audit_log_record(action=action, instance=instance, merchant=merchant, before=before, after=data, actor=actor)
+    return event_emit(type=action, instance=instance, data=data, merchant=merchant, livemode=livemode)
+
+
+def clock_advance(*, by: dt.timedelta, actor: Actor | None = None) -> dt.timedelta:
+    """Move the sandbox clock forward. Never backward: time-based work already done stays done."""
+    seconds = int(by.total_seconds())
+    if seconds <= 0:
+        raise InvalidRequestError("The clock only moves forward.", code="clock_backwards", param="days")
+    with transaction.atomic():
+        state, _ = ClockState.objects.select_for_update().get_or_create(pk=ClockState.SINGLETON_ID)
+        before = {"offset_seconds": state.offset_seconds}
+        ClockState.objects.filter(pk=state.pk).update(offset_seconds=F("offset_seconds") + seconds)
+        state.refresh_from_db()
+        after = {"offset_seconds": state.offset_seconds, "now": (clock.real_now() + dt.timedelta(seconds=state.offset_seconds)).isoformat()}
+        audit_log_record(action="clock.advanced", instance=state, before=before, after=after, actor=actor)
+        event_emit(type="clock.advanced", instance=state, data=after)
+    clock.forget_cached_offset()
+    return dt.timedelta(seconds=state.offset_seconds)

@@ -1,0 +1,1 @@
+"""Settings packages: ``base`` (everything, environment-driven), ``test`` and ``production``."""

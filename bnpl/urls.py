@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from bnpl.core import views as core_views
+from consumers import views as consumer_views
+
+handler404 = "bnpl.core.views.handler404"
+handler500 = "bnpl.core.views.handler500"
+
+admin.site.site_header = "BNPL operations"
+admin.site.site_title = "BNPL operations"
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("api/v1/", include("bnpl.api.urls")),
+    path("merchant/", include("merchants.urls")),
+    path("portal/", include("consumers.urls")),
+    path("sandbox/inbox", consumer_views.sandbox_inbox, name="sandbox-inbox"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,70 @@
+"""Consumers: shoppers with one account across every merchant, signing in with one-time codes."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from bnpl.core import clock
+from bnpl.core.models import BaseModel, PublicIdModel
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class Consumer(PublicIdModel):
+    PUBLIC_ID_PREFIX = "con"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        BLOCKED = "blocked"  # an operator closed the account: sign-in refused
+
+    email = models.EmailField(null=True, blank=True, unique=True)  # lower-cased
+    phone = models.CharField(max_length=20, null=True, blank=True, unique=True)  # E.164
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    phone_verified_at = models.DateTimeField(null=True, blank=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(email__isnull=False) | models.Q(phone__isnull=False),
+                name="consumer_has_email_or_phone",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.email or self.phone or self.public_id
+
+
+class OneTimeCode(BaseModel):
+    """A 6-digit code sent to an email address or phone. Only its hash is kept."""
+
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    destination = models.CharField(max_length=254, db_index=True)  # normalized email or E.164 phone
+    code_hash = models.CharField(max_length=64)  # HMAC-SHA256(SECRET_KEY, destination:code)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    consumed_at = models.DateTimeField(null=True, blank=True)
+    invalidated_at = models.DateTimeField(null=True, blank=True)  # superseded or locked out
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    @property
+    def is_expired(self) -> bool:
+        return clock.now() >= self.expires_at
+
+
+class SandboxMessage(BaseModel):
+    """A message the sandbox sender 'delivered': shown in the sandbox inbox page instead of sent."""
+
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    destination = models.CharField(max_length=254, db_index=True)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

@@ -1,0 +1,148 @@
+"""Partner API endpoints owned by the merchants app: the account, its event feed, its webhook
+endpoints. Thin doors: parse, call a selector or service, represent."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db.models import Model
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from bnpl.api.pagination import NewestFirstCursorPagination
+from bnpl.api.serializers import InputSerializer
+from bnpl.api.views import MerchantScopedApi
+from bnpl.core.models import Event
+from merchants import selectors, services
+from merchants.models import WebhookEndpoint
+from merchants.representations import MerchantRepresentation, WebhookEndpointRepresentation
+
+
+class EventRepresentation(serializers.Serializer[Event]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    type = serializers.CharField()
+    livemode = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    request_id = serializers.CharField()
+    data = serializers.SerializerMethodField()
+
+    def get_object(self, instance: Event) -> str:
+        return "event"
+
+    def get_data(self, instance: Event) -> dict[str, Any]:
+        return {"object": instance.data}
+
+
+class AccountRetrieveApi(MerchantScopedApi):
+    @extend_schema(operation_id="account_retrieve", responses=MerchantRepresentation, tags=["account"])
+    def get(self, request: Request) -> Response:
+        return Response(MerchantRepresentation(self.merchant).data)
+
+
+class EventListApi(MerchantScopedApi):
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(
+        operation_id="event_list",
+        parameters=[OpenApiParameter("type", str, description="Only events of this type")],
+        responses=EventRepresentation(many=True),
+        tags=["events"],
+    )
+    def get(self, request: Request) -> Response:
+        event_type = request.query_params.get("type") or None
+        return self.paginated(selectors.event_list(merchant=self.merchant, livemode=self.livemode, type=event_type), EventRepresentation)
+
+
+class EventRetrieveApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": Event}
+
+    @extend_schema(operation_id="event_retrieve", responses=EventRepresentation, tags=["events"])
+    def get(self, request: Request, id: str) -> Response:
+        return Response(EventRepresentation(self.path_objects["id"]).data)
+
+
+
+
+class WebhookEndpointCreateInput(InputSerializer):
+    url = serializers.URLField(max_length=2048)
+    enabled_events = serializers.ListField(child=serializers.CharField(max_length=100), min_length=1, max_length=100)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class WebhookEndpointUpdateInput(InputSerializer):
+    url = serializers.URLField(max_length=2048, required=False)
+    enabled_events = serializers.ListField(
+        child=serializers.CharField(max_length=100), min_length=1, max_length=100, required=False
+    )
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices, required=False)
+
+
+class WebhookEndpointCreatedRepresentation(WebhookEndpointRepresentation):
+    secret = serializers.CharField(help_text="The signing secret. Shown here, and on request in the dashboard.")
+
+
+class WebhookEndpointListCreateApi(MerchantScopedApi):
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(operation_id="webhook_endpoint_list", responses=WebhookEndpointRepresentation(many=True), tags=["webhook endpoints"])
+    def get(self, request: Request) -> Response:
+        endpoints = selectors.webhook_endpoint_list(merchant=self.merchant, livemode=self.livemode)
+        return self.paginated(endpoints, WebhookEndpointRepresentation)
+
+    @extend_schema(
+        operation_id="webhook_endpoint_create",
+        request=WebhookEndpointCreateInput,
+        responses={201: WebhookEndpointCreatedRepresentation},
+        examples=[
+            OpenApiExample(
+                "Order events",
+                value={"url": "https://shop.example.com/bnpl/webhooks", "enabled_events": ["*"], "description": "Production"},
+                request_only=True,
+            )
+        ],
+        tags=["webhook endpoints"],
+    )
+    def post(self, request: Request) -> Response:
+        data = WebhookEndpointCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        endpoint = services.webhook_endpoint_create(merchant=self.merchant, livemode=self.livemode, **data.validated_data)
+        return Response(WebhookEndpointCreatedRepresentation(endpoint).data, status=status.HTTP_201_CREATED)
+
+
+class WebhookEndpointDetailApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": WebhookEndpoint}
+
+    @extend_schema(operation_id="webhook_endpoint_retrieve", responses=WebhookEndpointRepresentation, tags=["webhook endpoints"])
+    def get(self, request: Request, id: str) -> Response:
+        return Response(WebhookEndpointRepresentation(self.path_objects["id"]).data)
+
+    @extend_schema(
+        operation_id="webhook_endpoint_update",
+        request=WebhookEndpointUpdateInput,
+        responses=WebhookEndpointRepresentation,
+        examples=[OpenApiExample("Disable", value={"status": "disabled", "description": "Paused"}, request_only=True)],
+        tags=["webhook endpoints"],
+    )
+    def post(self, request: Request, id: str) -> Response:
+        data = WebhookEndpointUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        endpoint = services.webhook_endpoint_update(endpoint=self.path_objects["id"], **data.validated_data)
+        return Response(WebhookEndpointRepresentation(endpoint).data)
+
+    @extend_schema(
+        operation_id="webhook_endpoint_delete",
+        responses={
+            200: inline_serializer(
+                "WebhookEndpointDeleted",
+                {"id": serializers.CharField(), "object": serializers.CharField(), "deleted": serializers.BooleanField()},
+            )
+        },
+        tags=["webhook endpoints"],
+    )
+    def delete(self, request: Request, id: str) -> Response:
+        endpoint = services.webhook_endpoint_delete(endpoint=self.path_objects["id"])
+        return Response({"id": endpoint.public_id, "object": "webhook_endpoint", "deleted": True})

@@ -1,0 +1,100 @@
+"""Seed the demo: an operator, an approved merchant with a team and a test API key, a consumer.
+Idempotent: running it again keeps what exists and prints the same logins and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from bnpl.accounts.models import User
+from bnpl.core.context import Actor, acting_as
+from consumers.models import Consumer
+from consumers.services import consumer_register
+from merchants import services
+from merchants.models import ApiKey, Merchant, Membership
+from merchants.selectors import dangerously_api_key_get_by_token
+
+OPERATOR = ("operator@bnpl.test", "operator-demo-1")
+OWNER = ("owner@demo-outfitters.test", "merchant-demo-1")
+ANALYST = ("analyst@demo-outfitters.test", "merchant-demo-1")
+CONSUMER_EMAIL = "shopper@example.com"
+MERCHANT_NAME = "Demo Outfitters"
+
+
+class Command(BaseCommand):
+    help = "Create (or keep) the demo data and print the logins, the API key and the URLs."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with acting_as(Actor(kind="system", identifier="seed_demo", label="Demo seed")):
+            operator = self._user(*OPERATOR, is_staff=True, is_superuser=True)
+            merchant = self._merchant()
+            self._member(merchant, *OWNER, role=Membership.Role.OWNER)
+            self._member(merchant, *ANALYST, role=Membership.Role.ANALYST)
+            token = self._test_key(merchant)
+            publishable = self._publishable_key(merchant)
+            if not Consumer.objects.filter(email=CONSUMER_EMAIL).exists():
+                with transaction.atomic():
+                    consumer_register(email=CONSUMER_EMAIL)
+        base = settings.PUBLIC_BASE_URL.rstrip("/")
+        lines = [
+            "",
+            "BNPL demo is ready.",
+            f"  Merchant dashboard  {base}/merchant/      {OWNER[0]} / {OWNER[1]}  (analyst: {ANALYST[0]})",
+            f"  Consumer portal     {base}/portal/        sign in as {CONSUMER_EMAIL}; the code shows in {base}/sandbox/inbox",
+            f"  API docs            {base}/api/v1/docs     schema: {base}/api/v1/schema",
+            f"  Admin (operators)   {base}/admin/         {operator.email} / {OPERATOR[1]}",
+            f"  Health              {base}/healthz",
+            f"  Test secret key     {token}",
+            f"  Publishable key     {publishable}",
+            f"  Try it: curl -H 'Authorization: Bearer {token}' {base}/api/v1/account",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
+
+    def _user(self, email: str, password: str, **flags: Any) -> User:
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User.objects.create_user(email, password, **flags)
+        return user
+
+    def _merchant(self) -> Merchant:
+        merchant = Merchant.objects.filter(name=MERCHANT_NAME).first()
+        if merchant is None:
+            merchant = services.merchant_create(
+                name=MERCHANT_NAME, currencies=["USD", "EUR"], website="https://demo-outfitters.test",
+                support_email="help@demo-outfitters.test",
+            )
+        if merchant.status == Merchant.Status.PENDING:
+            merchant = services.merchant_approve(merchant=merchant)
+        return merchant
+
+    def _member(self, merchant: Merchant, email: str, password: str, *, role: str) -> None:
+        user = self._user(email, password)
+        if not Membership.objects.filter(merchant=merchant, user=user).exists():
+            services.membership_create(merchant=merchant, user=user, role=role)
+
+    def _test_key(self, merchant: Merchant) -> str:
+        """Secret keys are shown once; the demo keeps its own copy under var/ to print it again."""
+        saved = Path(settings.VAR_DIR) / "demo_api_key.txt"
+        if saved.exists():
+            token = saved.read_text().strip()
+            api_key = dangerously_api_key_get_by_token(token=token)
+            if api_key is not None and api_key.merchant_id == merchant.pk and not api_key.is_revoked:
+                return token
+        created = services.api_key_create(merchant=merchant, kind=ApiKey.Kind.SECRET, livemode=False, name="Demo")
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(created.token)
+        saved.chmod(0o600)
+        return created.token
+
+    def _publishable_key(self, merchant: Merchant) -> str:
+        existing = ApiKey.objects.filter(
+            merchant=merchant, kind=ApiKey.Kind.PUBLISHABLE, livemode=False, revoked_at__isnull=True
+        ).first()
+        if existing is not None:
+            return existing.publishable_token
+        return services.api_key_create(merchant=merchant, kind=ApiKey.Kind.PUBLISHABLE, livemode=False, name="Demo").token

@@ -1,0 +1,73 @@
+"""The public representation of each merchant-side object: the API's responses and the payloads
+of events (and so of webhooks) use the same shape, so a merchant sees one form of every object."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from merchants.models import ApiKey, Merchant, Membership, WebhookEndpoint
+
+
+class MerchantRepresentation(serializers.Serializer[Merchant]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=Merchant.Status.choices)
+    country = serializers.CharField()
+    default_currency = serializers.CharField()
+    currencies = serializers.ListField(child=serializers.CharField())
+    website = serializers.CharField()
+    support_email = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    approved_at = serializers.DateTimeField(allow_null=True)
+
+    def get_object(self, instance: Merchant) -> str:
+        return "merchant"
+
+
+class MembershipRepresentation(serializers.Serializer[Membership]):
+    id = serializers.CharField(source="public_id")
+    email = serializers.EmailField(source="user.email")
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    created_at = serializers.DateTimeField()
+
+
+class ApiKeyRepresentation(serializers.Serializer[ApiKey]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    kind = serializers.ChoiceField(choices=ApiKey.Kind.choices)
+    livemode = serializers.BooleanField()
+    name = serializers.CharField()
+    token_hint = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+    def get_object(self, instance: ApiKey) -> str:
+        return "api_key"
+
+
+class WebhookEndpointRepresentation(serializers.Serializer[WebhookEndpoint]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    livemode = serializers.BooleanField()
+    url = serializers.URLField()
+    description = serializers.CharField()
+    enabled_events = serializers.ListField(child=serializers.CharField())
+    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices)
+    created_at = serializers.DateTimeField()
+
+    def get_object(self, instance: WebhookEndpoint) -> str:
+        return "webhook_endpoint"
+
+
+def merchant_data(merchant: Merchant) -> dict[str, object]:
+    return dict(MerchantRepresentation(merchant).data)
+
+
+def api_key_data(api_key: ApiKey) -> dict[str, object]:
+    return dict(ApiKeyRepresentation(api_key).data)
+
+
+def webhook_endpoint_data(endpoint: WebhookEndpoint) -> dict[str, object]:
+    return dict(WebhookEndpointRepresentation(endpoint).data)

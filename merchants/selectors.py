@@ -1,0 +1,68 @@
+"""Reads of merchant-owned data. Every selector takes ``merchant=`` (and ``livemode=`` where the
+data has modes); another merchant's object is simply not found. Cross-tenant reads are named
+``dangerously_…``."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import TypeVar
+
+from django.conf import settings
+from django.db.models import Model, QuerySet
+
+from bnpl.core.event_types import merchant_visible_types
+
+from bnpl.core.errors import NotFoundError
+from bnpl.core.models import Event
+from merchants.models import ApiKey, Merchant, Membership, WebhookEndpoint
+
+OwnedModel = TypeVar("OwnedModel", bound=Model)
+
+
+def api_key_hash(token: str) -> str:
+    return hmac.new(settings.API_KEY_HASH_SECRET.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+def dangerously_api_key_get_by_token(*, token: str) -> ApiKey | None:
+    """Find the key for a presented token, across merchants: this is how a request finds its tenant."""
+    return ApiKey.objects.select_related("merchant").filter(token_hash=api_key_hash(token)).first()
+
+
+def scoped_queryset(model: type[OwnedModel], *, merchant: Merchant, livemode: bool) -> QuerySet[OwnedModel]:
+    """The one place merchant-owned rows are filtered by tenant and mode. ``model`` has ``merchant``
+    and ``livemode`` fields (``MerchantOwnedModel`` or the outbox ``Event``)."""
+    queryset = model._default_manager.filter(merchant=merchant, livemode=livemode)
+    if any(field.name == "deleted_at" for field in model._meta.get_fields()):
+        queryset = queryset.filter(deleted_at__isnull=True)
+    return queryset
+
+
+def scoped_get(model: type[OwnedModel], *, merchant: Merchant, livemode: bool, public_id: str) -> OwnedModel:
+    try:
+        return scoped_queryset(model, merchant=merchant, livemode=livemode).get(public_id=public_id)
+    except model.DoesNotExist:
+        raise NotFoundError(f"No such {model._meta.verbose_name}: {public_id!r}.", param="id") from None
+
+
+def webhook_endpoint_list(*, merchant: Merchant, livemode: bool) -> QuerySet[WebhookEndpoint]:
+    return scoped_queryset(WebhookEndpoint, merchant=merchant, livemode=livemode)
+
+
+def api_key_list(*, merchant: Merchant) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(merchant=merchant).order_by("livemode", "kind", "-created_at")
+
+
+def event_list(*, merchant: Merchant, livemode: bool, type: str | None = None) -> QuerySet[Event]:
+    queryset = scoped_queryset(Event, merchant=merchant, livemode=livemode).filter(type__in=merchant_visible_types())
+    if type:
+        queryset = queryset.filter(type=type)
+    return queryset
+
+
+def membership_for_user(*, user_id: int, merchant_public_id: str | None = None) -> Membership | None:
+    """The membership a signed-in user acts through (their first merchant unless one is named)."""
+    queryset = Membership.objects.select_related("merchant", "user").filter(user_id=user_id).order_by("created_at")
+    if merchant_public_id:
+        queryset = queryset.filter(merchant__public_id=merchant_public_id)
+    return queryset.first()

@@ -1,0 +1,91 @@
+"""The merchant dashboard (Django sessions). Every page acts through the signed-in user's
+membership; writes need an owner or admin (analysts are read-only, enforced here on the server)."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, Callable
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from bnpl.core.errors import ApplicationError
+from merchants import selectors, services
+from merchants.models import ApiKey, Membership
+
+
+class MerchantLoginView(auth_views.LoginView):
+    template_name = "merchants/login.html"
+    redirect_authenticated_user = True
+
+
+def membership_required(*, write: bool = False) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            membership = selectors.membership_for_user(user_id=request.user.pk)
+            if membership is None:
+                return render(request, "merchants/no_membership.html", status=403)
+            if write and not membership.can_write:
+                return HttpResponseForbidden("Analysts have read-only access. Ask an owner or admin.")
+            return view(request, membership, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+class ApiKeyCreateForm(forms.Form):
+    kind = forms.ChoiceField(choices=ApiKey.Kind.choices)
+    livemode = forms.TypedChoiceField(choices=[("false", "Test"), ("true", "Live")], coerce=lambda value: value == "true")
+    name = forms.CharField(max_length=100, required=False)
+
+
+@membership_required()
+def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
+    merchant = membership.merchant
+    return render(
+        request,
+        "merchants/dashboard.html",
+        {
+            "membership": membership,
+            "merchant": merchant,
+            "api_keys": selectors.api_key_list(merchant=merchant),
+            "create_form": ApiKeyCreateForm(),
+            "revealed_token": request.session.pop("revealed_token", None),
+        },
+    )
+
+
+@require_POST
+@membership_required(write=True)
+def api_key_create(request: HttpRequest, membership: Membership) -> HttpResponse:
+    form = ApiKeyCreateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a key type and a mode.")
+        return redirect("merchants:dashboard")
+    try:
+        created = services.api_key_create(merchant=membership.merchant, created_by=request.user, **form.cleaned_data)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        # Shown once, on the next page only, then gone: the secret is never stored.
+        request.session["revealed_token"] = created.token
+    return redirect("merchants:dashboard")
+
+
+@require_POST
+@membership_required(write=True)
+def api_key_revoke(request: HttpRequest, membership: Membership, key_id: str) -> HttpResponse:
+    api_key = selectors.api_key_list(merchant=membership.merchant).filter(public_id=key_id).first()
+    if api_key is None:
+        raise Http404("No such key.")
+    services.api_key_revoke(api_key=api_key)
+    messages.success(request, f"Key {api_key.token_hint} revoked.")
+    return redirect("merchants:dashboard")

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.apps import apps
+
+# Tables that change as a side effect of merely being called (not writes a request makes).
+IGNORED_MODELS = {"sessions.session", "merchants.apikey"}
+
+
+def row_counts() -> dict[str, int]:
+    """Rows in every table the project owns: compare before and after to prove nothing was written.
+    (API keys are ignored because authentication stamps ``last_used_at``, which adds no row.)"""
+    return {
+        model._meta.label_lower: model._default_manager.count()
+        for model in apps.get_models()
+        if model._meta.label_lower not in IGNORED_MODELS and not model._meta.proxy
+    }
