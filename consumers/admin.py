@@ -8,7 +8,14 @@ class ConsumerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["public_id", "email", "phone", "status", "created_at", "last_sign_in_at"]
     list_filter = ["status"]
     search_fields = ["public_id", "email", "phone"]
-    readonly_fields = ["public_id", "email_verified_at", "phone_verified_at", "last_sign_in_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "public_id",
+        "email_verified_at",
+        "phone_verified_at",
+        "last_sign_in_at",
+        "created_at",
+        "updated_at",
+    ]
 
 
 @admin.register(OneTimeCode)

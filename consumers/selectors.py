@@ -13,6 +13,7 @@ def consumer_for_session(*, public_id: str | None) -> Consumer | None:
 
 def sandbox_message_list(*, destination: str | None = None, limit: int = 50) -> QuerySet[SandboxMessage]:
     queryset = SandboxMessage.objects.all()
+    destination = (destination or "").replace("\x00", "")
     if destination:
         queryset = queryset.filter(destination__iexact=destination.strip())
     return queryset[:limit]

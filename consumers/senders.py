@@ -38,7 +38,9 @@ class EmailAndSmsSender:
             send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [destination])
             return
         raise InvalidRequestError(
-            "Text messages are not available here; sign in with your email address.", code="sms_unavailable", param="phone"
+            "Text messages are not available here; sign in with your email address.",
+            code="sms_unavailable",
+            param="phone",
         )
 
 

@@ -42,12 +42,16 @@ def destination_parse(identifier: str, *, default_region: str = "US") -> Destina
     """An email address or a phone number, normalized; anything else is refused naming the field."""
     value = (identifier or "").strip()
     if not value or len(value) > 254:
-        raise InvalidRequestError("Enter an email address or a mobile number.", code="identifier_invalid", param="identifier")
+        raise InvalidRequestError(
+            "Enter an email address or a mobile number.", code="identifier_invalid", param="identifier"
+        )
     if "@" in value:
         try:
             validate_email(value)
         except ValidationError:
-            raise InvalidRequestError(f"{value!r} is not a valid email address.", code="email_invalid", param="identifier") from None
+            raise InvalidRequestError(
+                f"{value!r} is not a valid email address.", code="email_invalid", param="identifier"
+            ) from None
         return Destination(channel=Channel.EMAIL, address=value.lower())
     try:
         number = phonenumbers.parse(value, default_region)
@@ -55,7 +59,9 @@ def destination_parse(identifier: str, *, default_region: str = "US") -> Destina
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
         raise InvalidRequestError(f"{value!r} is not a valid phone number.", code="phone_invalid", param="identifier")
-    return Destination(channel=Channel.SMS, address=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return Destination(
+        channel=Channel.SMS, address=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    )
 
 
 def _code_hash(destination: str, code: str) -> str:
@@ -102,7 +108,10 @@ def one_time_code_request(*, identifier: str) -> Destination:
         body = f"Your verification code is {code}. It expires in {minutes} minutes. Never share it."
         transaction.on_commit(
             lambda: get_sender().send(
-                channel=destination.channel, destination=destination.address, subject="Your verification code", body=body
+                channel=destination.channel,
+                destination=destination.address,
+                subject="Your verification code",
+                body=body,
             )
         )
     return destination
@@ -129,7 +138,9 @@ def one_time_code_verify(*, identifier: str, code: str) -> Consumer:
     destination = destination_parse(identifier)
     submitted = (code or "").strip()
     if not (submitted.isdigit() and len(submitted) == CODE_DIGITS):
-        raise InvalidRequestError(f"Enter the {CODE_DIGITS}-digit code we sent you.", code="code_malformed", param="code")
+        raise InvalidRequestError(
+            f"Enter the {CODE_DIGITS}-digit code we sent you.", code="code_malformed", param="code"
+        )
     now = clock.now()
     with transaction.atomic():
         one_time_code = _active_codes(destination.address).select_for_update().order_by("-created_at").first()
@@ -147,7 +158,8 @@ def one_time_code_verify(*, identifier: str, code: str) -> Consumer:
     raise InvalidRequestError(message, code=error_code, param="code")
 
 
-def _check(one_time_code: OneTimeCode | None, submitted: str, address: str, now: dt.datetime
+def _check(
+    one_time_code: OneTimeCode | None, submitted: str, address: str, now: dt.datetime
 ) -> tuple[VerifyOutcome, int]:
     if one_time_code is None:
         return VerifyOutcome.NO_CODE, 0
@@ -171,10 +183,13 @@ def _check(one_time_code: OneTimeCode | None, submitted: str, address: str, now:
     return VerifyOutcome.WRONG, remaining
 
 
-def consumer_register(*, email: str | None = None, phone: str | None = None, verified_at: dt.datetime | None = None) -> Consumer:
+def consumer_register(
+    *, email: str | None = None, phone: str | None = None, verified_at: dt.datetime | None = None
+) -> Consumer:
     """Create a consumer account (the seed and sign-up both come here). Call inside a transaction."""
     consumer = Consumer.objects.create(
-        email=email, phone=phone,
+        email=email,
+        phone=phone,
         email_verified_at=verified_at if email else None,
         phone_verified_at=verified_at if phone else None,
     )

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from bnpl.core.errors import ApplicationError
 from merchants import services
-from merchants.models import ApiKey, Merchant, Membership, WebhookEndpoint
+from merchants.models import ApiKey, Membership, Merchant, WebhookEndpoint
 
 
 class MembershipInline(admin.TabularInline):
@@ -20,7 +20,9 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
-def _apply(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Merchant], service, verb: str) -> None:  # type: ignore[no-untyped-def, type-arg]
+def _apply(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Merchant], service, verb: str
+) -> None:  # type: ignore[no-untyped-def, type-arg]
     for merchant in queryset:
         try:
             service(merchant=merchant)
@@ -66,8 +68,19 @@ class ApiKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["token_hint", "merchant", "kind", "livemode", "name", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["kind", "livemode"]
     search_fields = ["merchant__name", "public_id", "name"]
-    fields = ["public_id", "merchant", "kind", "livemode", "name", "token_hint", "created_by", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = fields
+    fields = [
+        "public_id",
+        "merchant",
+        "kind",
+        "livemode",
+        "name",
+        "token_hint",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    readonly_fields = fields  # type: ignore[assignment]  # every field shown, none editable
     actions = ["revoke"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

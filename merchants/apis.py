@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from bnpl.api.pagination import NewestFirstCursorPagination
 from bnpl.api.serializers import InputSerializer
 from bnpl.api.views import MerchantScopedApi
+from bnpl.core.event_types import merchant_visible_types
 from bnpl.core.models import Event
 from merchants import selectors, services
 from merchants.models import WebhookEndpoint
@@ -27,13 +28,22 @@ class EventRepresentation(serializers.Serializer[Event]):
     livemode = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     request_id = serializers.CharField()
-    data = serializers.SerializerMethodField()
+    data = serializers.SerializerMethodField()  # type: ignore[assignment]  # a field, popped by the metaclass
 
     def get_object(self, instance: Event) -> str:
         return "event"
 
     def get_data(self, instance: Event) -> dict[str, Any]:
         return {"object": instance.data}
+
+
+class EventListQuery(serializers.Serializer[Any]):
+    type = serializers.CharField(required=False, max_length=100)
+
+    def validate_type(self, value: str) -> str:
+        if value not in merchant_visible_types():
+            raise serializers.ValidationError(f"Unknown event type {value!r}.")
+        return value
 
 
 class AccountRetrieveApi(MerchantScopedApi):
@@ -52,8 +62,14 @@ class EventListApi(MerchantScopedApi):
         tags=["events"],
     )
     def get(self, request: Request) -> Response:
-        event_type = request.query_params.get("type") or None
-        return self.paginated(selectors.event_list(merchant=self.merchant, livemode=self.livemode, type=event_type), EventRepresentation)
+        query = EventListQuery(
+            data={key: request.query_params[key] for key in ("type",) if key in request.query_params}
+        )
+        query.is_valid(raise_exception=True)
+        event_type = query.validated_data.get("type") or None
+        return self.paginated(
+            selectors.event_list(merchant=self.merchant, livemode=self.livemode, type=event_type), EventRepresentation
+        )
 
 
 class EventRetrieveApi(MerchantScopedApi):
@@ -62,8 +78,6 @@ class EventRetrieveApi(MerchantScopedApi):
     @extend_schema(operation_id="event_retrieve", responses=EventRepresentation, tags=["events"])
     def get(self, request: Request, id: str) -> Response:
         return Response(EventRepresentation(self.path_objects["id"]).data)
-
-
 
 
 class WebhookEndpointCreateInput(InputSerializer):
@@ -88,7 +102,11 @@ class WebhookEndpointCreatedRepresentation(WebhookEndpointRepresentation):
 class WebhookEndpointListCreateApi(MerchantScopedApi):
     pagination_class = NewestFirstCursorPagination
 
-    @extend_schema(operation_id="webhook_endpoint_list", responses=WebhookEndpointRepresentation(many=True), tags=["webhook endpoints"])
+    @extend_schema(
+        operation_id="webhook_endpoint_list",
+        responses=WebhookEndpointRepresentation(many=True),
+        tags=["webhook endpoints"],
+    )
     def get(self, request: Request) -> Response:
         endpoints = selectors.webhook_endpoint_list(merchant=self.merchant, livemode=self.livemode)
         return self.paginated(endpoints, WebhookEndpointRepresentation)
@@ -100,7 +118,11 @@ class WebhookEndpointListCreateApi(MerchantScopedApi):
         examples=[
             OpenApiExample(
                 "Order events",
-                value={"url": "https://shop.example.com/bnpl/webhooks", "enabled_events": ["*"], "description": "Production"},
+                value={
+                    "url": "https://shop.example.com/bnpl/webhooks",
+                    "enabled_events": ["*"],
+                    "description": "Production",
+                },
                 request_only=True,
             )
         ],
@@ -109,14 +131,18 @@ class WebhookEndpointListCreateApi(MerchantScopedApi):
     def post(self, request: Request) -> Response:
         data = WebhookEndpointCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        endpoint = services.webhook_endpoint_create(merchant=self.merchant, livemode=self.livemode, **data.validated_data)
+        endpoint = services.webhook_endpoint_create(
+            merchant=self.merchant, livemode=self.livemode, **data.validated_data
+        )
         return Response(WebhookEndpointCreatedRepresentation(endpoint).data, status=status.HTTP_201_CREATED)
 
 
 class WebhookEndpointDetailApi(MerchantScopedApi):
     path_models: ClassVar[dict[str, type[Model]]] = {"id": WebhookEndpoint}
 
-    @extend_schema(operation_id="webhook_endpoint_retrieve", responses=WebhookEndpointRepresentation, tags=["webhook endpoints"])
+    @extend_schema(
+        operation_id="webhook_endpoint_retrieve", responses=WebhookEndpointRepresentation, tags=["webhook endpoints"]
+    )
     def get(self, request: Request, id: str) -> Response:
         return Response(WebhookEndpointRepresentation(self.path_objects["id"]).data)
 
@@ -138,7 +164,11 @@ class WebhookEndpointDetailApi(MerchantScopedApi):
         responses={
             200: inline_serializer(
                 "WebhookEndpointDeleted",
-                {"id": serializers.CharField(), "object": serializers.CharField(), "deleted": serializers.BooleanField()},
+                {
+                    "id": serializers.CharField(),
+                    "object": serializers.CharField(),
+                    "deleted": serializers.BooleanField(),
+                },
             )
         },
         tags=["webhook endpoints"],

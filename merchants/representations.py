@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from merchants.models import ApiKey, Merchant, Membership, WebhookEndpoint
+from merchants.models import ApiKey, Membership, Merchant, WebhookEndpoint
 
 
 class MerchantRepresentation(serializers.Serializer[Merchant]):

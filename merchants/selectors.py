@@ -9,13 +9,14 @@ import hmac
 from typing import TypeVar
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, QuerySet
 
-from bnpl.core.event_types import merchant_visible_types
-
 from bnpl.core.errors import NotFoundError
+from bnpl.core.event_types import merchant_visible_types
+from bnpl.core.ids import is_well_formed
 from bnpl.core.models import Event
-from merchants.models import ApiKey, Merchant, Membership, WebhookEndpoint
+from merchants.models import ApiKey, Membership, Merchant, WebhookEndpoint
 
 OwnedModel = TypeVar("OwnedModel", bound=Model)
 
@@ -39,9 +40,11 @@ def scoped_queryset(model: type[OwnedModel], *, merchant: Merchant, livemode: bo
 
 
 def scoped_get(model: type[OwnedModel], *, merchant: Merchant, livemode: bool, public_id: str) -> OwnedModel:
+    if not is_well_formed(public_id):
+        raise NotFoundError(f"No such {model._meta.verbose_name}.", param="id")
     try:
         return scoped_queryset(model, merchant=merchant, livemode=livemode).get(public_id=public_id)
-    except model.DoesNotExist:
+    except ObjectDoesNotExist:
         raise NotFoundError(f"No such {model._meta.verbose_name}: {public_id!r}.", param="id") from None
 
 
@@ -50,7 +53,14 @@ def webhook_endpoint_list(*, merchant: Merchant, livemode: bool) -> QuerySet[Web
 
 
 def api_key_list(*, merchant: Merchant) -> QuerySet[ApiKey]:
+    """All of the merchant's keys, both modes (the dashboard shows test and live together)."""
     return ApiKey.objects.filter(merchant=merchant).order_by("livemode", "kind", "-created_at")
+
+
+def api_key_get(*, merchant: Merchant, public_id: str) -> ApiKey | None:
+    if not is_well_formed(public_id):
+        return None
+    return api_key_list(merchant=merchant).filter(public_id=public_id).first()
 
 
 def event_list(*, merchant: Merchant, livemode: bool, type: str | None = None) -> QuerySet[Event]:

@@ -16,7 +16,7 @@ from bnpl.core.event_types import merchant_visible_types
 from bnpl.core.ids import ALPHABET
 from bnpl.core.money import normalize_currency
 from bnpl.core.services import audit_log_record, change_record, event_emit
-from merchants.models import ApiKey, Merchant, Membership, WebhookEndpoint
+from merchants.models import ApiKey, Membership, Merchant, WebhookEndpoint
 from merchants.representations import api_key_data, merchant_data, webhook_endpoint_data
 from merchants.selectors import api_key_hash
 
@@ -105,7 +105,9 @@ def membership_create(*, merchant: Merchant, user: Any, role: str) -> Membership
             raise StateError(f"{user} is already on this merchant's team.", param="email")
         membership = Membership.objects.create(merchant=merchant, user=user, role=role)
         change_record(
-            action="membership.created", instance=membership, merchant=merchant,
+            action="membership.created",
+            instance=membership,
+            merchant=merchant,
             data={"id": membership.public_id, "email": user.email, "role": role},
         )
     return membership
@@ -120,14 +122,18 @@ class CreatedApiKey:
     token: str  # the full token: shown to the merchant once, never stored
 
 
-def api_key_create(*, merchant: Merchant, kind: str, livemode: bool, name: str = "", created_by: Any = None) -> CreatedApiKey:
+def api_key_create(
+    *, merchant: Merchant, kind: str, livemode: bool, name: str = "", created_by: Any = None
+) -> CreatedApiKey:
     """Issue a key. Live keys only for approved merchants; suspended merchants get none."""
     if kind not in ApiKey.Kind.values:
         raise InvalidRequestError(f"Unknown key kind {kind!r}.", param="kind")
     if merchant.status == Merchant.Status.SUSPENDED:
         raise StateError("A suspended merchant cannot create keys.", code="merchant_suspended")
     if livemode and not merchant.is_active:
-        raise StateError("Live keys are issued once the merchant is approved.", code="merchant_not_approved", param="livemode")
+        raise StateError(
+            "Live keys are issued once the merchant is approved.", code="merchant_not_approved", param="livemode"
+        )
     prefix = {"secret": "sk", "publishable": "pk"}[kind] + ("_live_" if livemode else "_test_")
     token = _random_token(prefix)
     with transaction.atomic():
@@ -141,7 +147,9 @@ def api_key_create(*, merchant: Merchant, kind: str, livemode: bool, name: str =
             publishable_token=token if kind == ApiKey.Kind.PUBLISHABLE else "",
             created_by=created_by,
         )
-        change_record(action="api_key.created", instance=api_key, merchant=merchant, livemode=livemode, data=api_key_data(api_key))
+        change_record(
+            action="api_key.created", instance=api_key, merchant=merchant, livemode=livemode, data=api_key_data(api_key)
+        )
     return CreatedApiKey(api_key=api_key, token=token)
 
 
@@ -154,8 +162,12 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
         api_key.revoked_at = clock.now()
         api_key.save(update_fields=["revoked_at"])
         change_record(
-            action="api_key.revoked", instance=api_key, merchant=api_key.merchant, livemode=api_key.livemode,
-            before=before, data=api_key_data(api_key),
+            action="api_key.revoked",
+            instance=api_key,
+            merchant=api_key.merchant,
+            livemode=api_key.livemode,
+            before=before,
+            data=api_key_data(api_key),
         )
     return api_key
 
@@ -177,7 +189,9 @@ def _validate_enabled_events(enabled_events: Sequence[str]) -> list[str]:
     known = set(merchant_visible_types())
     for event_type in enabled_events:
         if event_type != "*" and event_type not in known:
-            raise InvalidRequestError(f"Unknown event type {event_type!r}.", code="event_type_invalid", param="enabled_events")
+            raise InvalidRequestError(
+                f"Unknown event type {event_type!r}.", code="event_type_invalid", param="enabled_events"
+            )
     return sorted(set(enabled_events))
 
 
@@ -202,7 +216,10 @@ def webhook_endpoint_create(
             secret=_random_token("whsec_"),
         )
         change_record(
-            action="webhook_endpoint.created", instance=endpoint, merchant=merchant, livemode=livemode,
+            action="webhook_endpoint.created",
+            instance=endpoint,
+            merchant=merchant,
+            livemode=livemode,
             data=webhook_endpoint_data(endpoint),
         )
     return endpoint
@@ -231,8 +248,12 @@ def webhook_endpoint_update(
         after = webhook_endpoint_data(endpoint)
         if after != before:
             change_record(
-                action="webhook_endpoint.updated", instance=endpoint, merchant=endpoint.merchant,
-                livemode=endpoint.livemode, before=before, data=after,
+                action="webhook_endpoint.updated",
+                instance=endpoint,
+                merchant=endpoint.merchant,
+                livemode=endpoint.livemode,
+                before=before,
+                data=after,
             )
     return endpoint
 
@@ -246,7 +267,11 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
         endpoint.status = WebhookEndpoint.Status.DISABLED
         endpoint.save(update_fields=["deleted_at", "status"])
         change_record(
-            action="webhook_endpoint.deleted", instance=endpoint, merchant=endpoint.merchant,
-            livemode=endpoint.livemode, before=before, data={**webhook_endpoint_data(endpoint), "deleted": True},
+            action="webhook_endpoint.deleted",
+            instance=endpoint,
+            merchant=endpoint.merchant,
+            livemode=endpoint.livemode,
+            before=before,
+            data={**webhook_endpoint_data(endpoint), "deleted": True},
         )
     return endpoint

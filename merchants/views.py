@@ -3,8 +3,9 @@ membership; writes need an owner or admin (analysts are read-only, enforced here
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from django import forms
 from django.contrib import messages
@@ -29,7 +30,7 @@ def membership_required(*, write: bool = False) -> Callable[[Callable[..., HttpR
         @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            membership = selectors.membership_for_user(user_id=request.user.pk)
+            membership = selectors.membership_for_user(user_id=int(request.user.pk or 0))
             if membership is None:
                 return render(request, "merchants/no_membership.html", status=403)
             if write and not membership.can_write:
@@ -43,7 +44,9 @@ def membership_required(*, write: bool = False) -> Callable[[Callable[..., HttpR
 
 class ApiKeyCreateForm(forms.Form):
     kind = forms.ChoiceField(choices=ApiKey.Kind.choices)
-    livemode = forms.TypedChoiceField(choices=[("false", "Test"), ("true", "Live")], coerce=lambda value: value == "true")
+    livemode = forms.TypedChoiceField(
+        choices=[("false", "Test"), ("true", "Live")], coerce=lambda value: value == "true"
+    )
     name = forms.CharField(max_length=100, required=False)
 
 
@@ -83,7 +86,7 @@ def api_key_create(request: HttpRequest, membership: Membership) -> HttpResponse
 @require_POST
 @membership_required(write=True)
 def api_key_revoke(request: HttpRequest, membership: Membership, key_id: str) -> HttpResponse:
-    api_key = selectors.api_key_list(merchant=membership.merchant).filter(public_id=key_id).first()
+    api_key = selectors.api_key_get(merchant=membership.merchant, public_id=key_id)
     if api_key is None:
         raise Http404("No such key.")
     services.api_key_revoke(api_key=api_key)

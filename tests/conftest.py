@@ -39,7 +39,14 @@ class ApiClient:
     def get(self, path: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         return self.client.get(path, params or {}, headers=self._headers(None, kwargs.pop("headers", None)))
 
-    def post(self, path: str, data: Any = None, *, idempotency_key: str | None = "auto", headers: dict[str, str] | None = None) -> Any:
+    def post(
+        self,
+        path: str,
+        data: Any = None,
+        *,
+        idempotency_key: str | None = "auto",
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         key = str(uuid.uuid4()) if idempotency_key == "auto" else idempotency_key
         body = data if isinstance(data, (str, bytes)) else json.dumps(data if data is not None else {})
         return self.client.post(path, body, content_type="application/json", headers=self._headers(key, headers))
@@ -75,3 +82,11 @@ def api(tenant: Tenant) -> ApiClient:
 @pytest.fixture
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clock_cache() -> None:
+    """Each test's database starts with no clock offset; drop the per-process cached copy."""
+    from bnpl.core import clock
+
+    clock.forget_cached_offset()

@@ -20,7 +20,7 @@ from bnpl.core.models import Event
 from consumers.models import Consumer
 from consumers.services import consumer_register
 from merchants import services
-from merchants.models import ApiKey, Merchant, Membership, WebhookEndpoint
+from merchants.models import ApiKey, Membership, Merchant, WebhookEndpoint
 
 _sequence = itertools.count(1)
 
@@ -32,7 +32,9 @@ class Tenant:
     live_key: str  # sk_live_…
 
 
-def make_merchant(*, name: str | None = None, approved: bool = True, currencies: tuple[str, ...] = ("USD",)) -> Merchant:
+def make_merchant(
+    *, name: str | None = None, approved: bool = True, currencies: tuple[str, ...] = ("USD",)
+) -> Merchant:
     merchant = services.merchant_create(name=name or f"Merchant {next(_sequence)}", currencies=currencies)
     if approved:
         merchant = services.merchant_approve(merchant=merchant)
@@ -63,7 +65,10 @@ def make_consumer(*, email: str | None = None) -> Consumer:
 
 def make_webhook_endpoint(*, merchant: Merchant, livemode: bool) -> WebhookEndpoint:
     return services.webhook_endpoint_create(
-        merchant=merchant, livemode=livemode, url=f"https://hooks{next(_sequence)}.example.com/bnpl", enabled_events=["*"]
+        merchant=merchant,
+        livemode=livemode,
+        url=f"https://hooks{next(_sequence)}.example.com/bnpl",
+        enabled_events=["*"],
     )
 
 

@@ -40,7 +40,9 @@ class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[MerchantPrincipal, ApiKey] | None:
         token = _bearer_token(request._request)
         if token is None:
-            raise AuthenticationError("No API key provided. Use 'Authorization: Bearer <secret key>'.", code="api_key_missing")
+            raise AuthenticationError(
+                "No API key provided. Use 'Authorization: Bearer <secret key>'.", code="api_key_missing"
+            )
         if len(token) > 200:
             raise AuthenticationError("Invalid API key.")
         api_key = dangerously_api_key_get_by_token(token=token)
@@ -54,7 +56,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         if api_key.livemode and not merchant.is_active:
             raise PermissionDeniedError("Live mode opens once the merchant is approved.", code="merchant_not_approved")
         api_key_touch(api_key=api_key)
-        actor_var.set(Actor(kind="api_key", identifier=api_key.public_id, label=f"{merchant.name} {api_key.token_hint}"))
+        actor_var.set(
+            Actor(kind="api_key", identifier=api_key.public_id, label=f"{merchant.name} {api_key.token_hint}")
+        )
         return MerchantPrincipal(merchant=merchant, api_key=api_key, livemode=api_key.livemode), api_key
 
     def authenticate_header(self, request: Request) -> str:

@@ -9,8 +9,14 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from bnpl.core.errors import ApplicationError, AuthenticationError, InvalidRequestError, NotFoundError, RateLimitError
-from bnpl.core.errors import PermissionDeniedError
+from bnpl.core.errors import (
+    ApplicationError,
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+)
 
 
 def _first_field_error(detail: Any, prefix: str = "") -> tuple[str | None, str, str]:
@@ -39,7 +45,9 @@ def _translate(exc: Exception) -> ApplicationError | None:
     if isinstance(exc, exceptions.ParseError):
         return InvalidRequestError(f"The request body is not valid JSON: {exc.detail}", code="body_invalid")
     if isinstance(exc, exceptions.UnsupportedMediaType):
-        return InvalidRequestError(str(exc.detail), code="unsupported_media_type")
+        error = InvalidRequestError(f"{exc.detail} Send application/json.", code="unsupported_media_type")
+        error.status_code = 415
+        return error
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         return AuthenticationError(str(exc.detail))
     if isinstance(exc, (exceptions.PermissionDenied, PermissionDenied)):
@@ -51,7 +59,8 @@ def _translate(exc: Exception) -> ApplicationError | None:
         error.status_code = 405
         return error
     if isinstance(exc, exceptions.Throttled):
-        wait = f" Retry in {int(exc.wait)} s." if exc.wait is not None else ""
+        seconds = getattr(exc, "wait", None)
+        wait = f" Retry in {int(seconds)} s." if seconds is not None else ""
         return RateLimitError("Too many requests for this API key." + wait)
     if isinstance(exc, exceptions.APIException):
         error = InvalidRequestError(str(exc.detail), code=str(exc.default_code))
@@ -69,8 +78,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if error is None:
         return None  # a real bug: let Django log it and answer 500
     response = error_response(error)
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        response["Retry-After"] = str(int(exc.wait) + 1)
+    seconds = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+    if seconds is not None:
+        response["Retry-After"] = str(int(seconds) + 1)
     if error.status_code == 401:
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response

@@ -25,7 +25,9 @@ ErrorSerializer = inline_serializer(
         "error": inline_serializer(
             "ErrorDetail",
             {
-                "type": serializers.CharField(help_text="invalid_request_error, authentication_error, idempotency_error, …"),
+                "type": serializers.CharField(
+                    help_text="invalid_request_error, authentication_error, idempotency_error, …"
+                ),
                 "code": serializers.CharField(help_text="A stable, machine-readable reason"),
                 "message": serializers.CharField(help_text="For people"),
                 "param": serializers.CharField(allow_null=True, help_text="The request field at fault"),

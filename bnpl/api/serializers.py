@@ -14,5 +14,7 @@ class InputSerializer(serializers.Serializer[Any]):
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError({unknown[0]: [f"Received unknown parameter: {unknown[0]}."]}, code="unknown")
+                raise serializers.ValidationError(
+                    {unknown[0]: [f"Received unknown parameter: {unknown[0]}."]}, code="unknown"
+                )
         return super().to_internal_value(data)

@@ -16,6 +16,8 @@ urlpatterns = [
     path("events", merchant_apis.EventListApi.as_view(), name="event-list"),
     path("events/<str:id>", merchant_apis.EventRetrieveApi.as_view(), name="event-detail"),
     path("webhook_endpoints", merchant_apis.WebhookEndpointListCreateApi.as_view(), name="webhook-endpoint-list"),
-    path("webhook_endpoints/<str:id>", merchant_apis.WebhookEndpointDetailApi.as_view(), name="webhook-endpoint-detail"),
+    path(
+        "webhook_endpoints/<str:id>", merchant_apis.WebhookEndpointDetailApi.as_view(), name="webhook-endpoint-detail"
+    ),
     re_path(r"^.*$", api_not_found, name="not-found"),  # JSON 404 for unknown API paths, even with DEBUG on
 ]

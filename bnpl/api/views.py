@@ -47,6 +47,7 @@ class MerchantScopedApi(APIView):
 
     def paginated(self, queryset: Any, representation: type[Any]) -> Response:
         """A page of ``queryset`` (newest first) in the view's ``pagination_class``."""
+        assert self.pagination_class is not None, f"{type(self).__name__} lists: set pagination_class"
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, self.request, view=self)
         return paginator.get_paginated_response(representation(page, many=True).data)
@@ -74,16 +75,20 @@ class MerchantScopedApi(APIView):
         self.headers = self.default_response_headers
         try:
             self.initial(request, *args, **kwargs)
-            handler = getattr(self, request.method.lower(), None) if request.method.lower() in self.http_method_names else None
+            handler = (
+                getattr(self, request.method.lower(), None)
+                if request.method.lower() in self.http_method_names
+                else None
+            )
             if handler is None:
                 handler = self.http_method_not_allowed
             if request.method == "POST" and handler != self.http_method_not_allowed:
                 response = self._idempotent(request, handler, *args, **kwargs)
             else:
                 response = handler(request, *args, **kwargs)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - as DRF: every error goes through the exception handler
             response = self.handle_exception(exc)
-        self.response = self.finalize_response(request, response, *args, **kwargs)
+        self.response = self.finalize_response(request, response, *args, **kwargs)  # type: ignore[arg-type]
         return self.response
 
     def _idempotent(self, request: Request, handler: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -102,7 +107,7 @@ class MerchantScopedApi(APIView):
             return replay
         try:
             with transaction.atomic(durable=True):
-                response = self.finalize_response(request, handler(request, *args, **kwargs), *args, **kwargs)
+                response = self.finalize_response(request, handler(request, *args, **kwargs), *args, **kwargs)  # type: ignore[arg-type]
                 stored = self._stored(response)
                 idempotency.idempotency_complete(record=claim, response=stored)
         except ApplicationError as error:
@@ -112,7 +117,7 @@ class MerchantScopedApi(APIView):
             else:
                 idempotency.idempotency_release(record=claim)
             return response
-        except Exception:
+        except Exception:  # release the claim for any failure, then re-raise
             idempotency.idempotency_release(record=claim)
             raise
         return response

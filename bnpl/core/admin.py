@@ -43,7 +43,16 @@ class EventAdmin(ReadOnlyAdmin):
 
 @admin.register(IdempotencyKey)
 class IdempotencyKeyAdmin(ReadOnlyAdmin):
-    list_display = ["key", "merchant", "livemode", "request_method", "request_path", "status", "response_status", "created_at"]
+    list_display = [
+        "key",
+        "merchant",
+        "livemode",
+        "request_method",
+        "request_path",
+        "status",
+        "response_status",
+        "created_at",
+    ]
     list_filter = ["status", "livemode"]
     search_fields = ["key", "request_path"]
     exclude = ["response_body"]
@@ -57,10 +66,18 @@ class ClockStateAdmin(ReadOnlyAdmin):
     list_display = ["offset_seconds", "updated_at"]
 
     def get_urls(self):  # type: ignore[no-untyped-def]
-        return [path("advance/<int:days>/", self.admin_site.admin_view(self.advance_view), name="core_clockstate_advance"), *super().get_urls()]
+        return [
+            path("advance/<int:days>/", self.admin_site.admin_view(self.advance_view), name="core_clockstate_advance"),
+            *super().get_urls(),
+        ]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):  # type: ignore[no-untyped-def, type-arg]
-        extra = {"project_now": clock.now(), "offset": clock.offset(), "sandbox": settings.BNPL_SANDBOX, **(extra_context or {})}
+        extra = {
+            "project_now": clock.now(),
+            "offset": clock.offset(),
+            "sandbox": settings.BNPL_SANDBOX,
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, extra)
 
     def advance_view(self, request: HttpRequest, days: int) -> HttpResponseRedirect:

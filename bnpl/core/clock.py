@@ -16,6 +16,7 @@ import time
 from django.conf import settings
 from django.db import OperationalError, ProgrammingError
 
+from bnpl.core.context import Actor
 from bnpl.core.errors import InvalidRequestError
 
 UTC = dt.UTC
@@ -64,7 +65,7 @@ def forget_cached_offset() -> None:
         _cached_offset = None
 
 
-def advance(*, by: dt.timedelta, actor: object | None = None) -> dt.timedelta:
+def advance(*, by: dt.timedelta, actor: Actor | None = None) -> dt.timedelta:
     """Move the sandbox clock forward by ``by``; returns the new total offset. Sandbox only."""
     from bnpl.core.services import clock_advance
 

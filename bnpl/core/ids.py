@@ -24,3 +24,11 @@ def generate_public_id(prefix: str) -> str:
 def is_public_id(value: str, prefix: str) -> bool:
     head, sep, tail = value.partition("_")
     return head == prefix and sep == "_" and len(tail) == RANDOM_LENGTH and all(c in ALPHABET for c in tail)
+
+
+_WELL_FORMED = re.compile(r"^[a-z]{2,8}_[A-Za-z0-9]{1,40}$")
+
+
+def is_well_formed(value: str) -> bool:
+    """Cheap shape check before a lookup: malformed input (NUL bytes, megabytes) never reaches SQL."""
+    return len(value) <= 49 and bool(_WELL_FORMED.match(value))

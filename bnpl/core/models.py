@@ -39,13 +39,13 @@ class PublicIdModel(BaseModel):
     class Meta:
         abstract = True
 
+    def __str__(self) -> str:
+        return self.public_id
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.public_id:
             self.public_id = generate_public_id(self.PUBLIC_ID_PREFIX)
         super().save(*args, **kwargs)
-
-    def __str__(self) -> str:
-        return self.public_id
 
 
 class ClockState(models.Model):
@@ -57,7 +57,9 @@ class ClockState(models.Model):
     updated_at = models.DateTimeField(auto_now=True)  # real (wall-clock) time of the last move
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(offset_seconds__gte=0), name="clock_offset_forward_only")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(offset_seconds__gte=0), name="clock_offset_forward_only")
+        ]
 
     def __str__(self) -> str:
         return f"clock offset {self.offset_seconds}s"

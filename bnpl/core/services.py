@@ -9,8 +9,8 @@ from django.db import connection, models, transaction
 from django.db.models import F
 
 from bnpl.core import clock
-from bnpl.core.errors import InvalidRequestError
 from bnpl.core.context import Actor, current_actor, current_request_id
+from bnpl.core.errors import InvalidRequestError
 from bnpl.core.models import AuditLogEntry, ClockState, Event
 
 if TYPE_CHECKING:
@@ -99,7 +99,10 @@ def clock_advance(*, by: dt.timedelta, actor: Actor | None = None) -> dt.timedel
         before = {"offset_seconds": state.offset_seconds}
         ClockState.objects.filter(pk=state.pk).update(offset_seconds=F("offset_seconds") + seconds)
         state.refresh_from_db()
-        after = {"offset_seconds": state.offset_seconds, "now": (clock.real_now() + dt.timedelta(seconds=state.offset_seconds)).isoformat()}
+        after = {
+            "offset_seconds": state.offset_seconds,
+            "now": (clock.real_now() + dt.timedelta(seconds=state.offset_seconds)).isoformat(),
+        }
         audit_log_record(action="clock.advanced", instance=state, before=before, after=after, actor=actor)
         event_emit(type="clock.advanced", instance=state, data=after)
     clock.forget_cached_offset()

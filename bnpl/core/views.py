@@ -50,7 +50,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 def _api_error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(
-        {"error": {"type": "invalid_request_error" if status < 500 else "api_error", "code": code, "message": message, "param": None}},
+        {
+            "error": {
+                "type": "invalid_request_error" if status < 500 else "api_error",
+                "code": code,
+                "message": message,
+                "param": None,
+            }
+        },
         status=status,
     )
 

@@ -34,12 +34,15 @@ def _operations() -> list[tuple[str, str, dict[str, Any]]]:
 
 OPERATIONS = _operations()
 DETAIL_OPERATIONS = [op for op in OPERATIONS if PATH_PARAMETER.search(op[0])]
+
+
 def _view_class(path: str) -> Any:
     return resolve(PATH_PARAMETER.sub(SAMPLE_ID, path)).func.view_class  # type: ignore[attr-defined]
 
 
 LIST_OPERATIONS = [
-    op for op in OPERATIONS
+    op
+    for op in OPERATIONS
     if op[1] == "get" and not PATH_PARAMETER.search(op[0]) and getattr(_view_class(op[0]), "pagination_class", None)
 ]
 
@@ -68,14 +71,18 @@ def test_the_schema_has_operations_to_walk() -> None:
     assert len(LIST_OPERATIONS) >= 2
 
 
-@pytest.mark.parametrize(("path", "method", "operation"), DETAIL_OPERATIONS, ids=lambda v: v if isinstance(v, str) else "")
-def test_another_merchants_object_is_not_found(path: str, method: str, operation: dict[str, Any], tenant: Tenant, other_tenant: Tenant) -> None:
+@pytest.mark.parametrize(
+    ("path", "method", "operation"), DETAIL_OPERATIONS, ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_another_merchants_object_is_not_found(
+    path: str, method: str, operation: dict[str, Any], tenant: Tenant, other_tenant: Tenant
+) -> None:
     path_models = _view_path_models(path)
     theirs = {name: _make(model, other_tenant, livemode=False) for name, model in path_models.items()}
     own_other_mode = {name: _make(model, tenant, livemode=True) for name, model in path_models.items()}
     mine = {name: _make(model, tenant, livemode=False) for name, model in path_models.items()}
     api = ApiClient(tenant.test_key)
-    body = {}
+    body: dict[str, object] = {}
 
     for objects in (theirs, own_other_mode):
         response = api.request(method, _fill(path, objects), body)
@@ -87,8 +94,12 @@ def test_another_merchants_object_is_not_found(path: str, method: str, operation
         assert response.status_code == 200, (method, path, response.content)
 
 
-@pytest.mark.parametrize(("path", "method", "operation"), LIST_OPERATIONS, ids=lambda v: v if isinstance(v, str) else "")
-def test_lists_never_return_another_merchants_rows(path: str, method: str, operation: dict[str, Any], tenant: Tenant, other_tenant: Tenant) -> None:
+@pytest.mark.parametrize(
+    ("path", "method", "operation"), LIST_OPERATIONS, ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_lists_never_return_another_merchants_rows(
+    path: str, method: str, operation: dict[str, Any], tenant: Tenant, other_tenant: Tenant
+) -> None:
     mine, theirs = set(), set()
     for model in OWNED_OBJECT_FACTORIES:
         mine.add(_make(model, tenant, livemode=False).public_id)

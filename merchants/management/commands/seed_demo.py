@@ -15,7 +15,7 @@ from bnpl.core.context import Actor, acting_as
 from consumers.models import Consumer
 from consumers.services import consumer_register
 from merchants import services
-from merchants.models import ApiKey, Merchant, Membership
+from merchants.models import ApiKey, Membership, Merchant
 from merchants.selectors import dangerously_api_key_get_by_token
 
 OPERATOR = ("operator@bnpl.test", "operator-demo-1")
@@ -43,8 +43,10 @@ class Command(BaseCommand):
         lines = [
             "",
             "BNPL demo is ready.",
-            f"  Merchant dashboard  {base}/merchant/      {OWNER[0]} / {OWNER[1]}  (analyst: {ANALYST[0]})",
-            f"  Consumer portal     {base}/portal/        sign in as {CONSUMER_EMAIL}; the code shows in {base}/sandbox/inbox",
+            f"  Merchant dashboard  {base}/merchant/      {OWNER[0]} / {OWNER[1]}",
+            f"  Analyst (read-only) {base}/merchant/      {ANALYST[0]} / {ANALYST[1]}",
+            f"  Consumer portal     {base}/portal/        sign in as {CONSUMER_EMAIL};",
+            f"                      the one-time code shows in {base}/sandbox/inbox",
             f"  API docs            {base}/api/v1/docs     schema: {base}/api/v1/schema",
             f"  Admin (operators)   {base}/admin/         {operator.email} / {OPERATOR[1]}",
             f"  Health              {base}/healthz",
@@ -65,7 +67,9 @@ class Command(BaseCommand):
         merchant = Merchant.objects.filter(name=MERCHANT_NAME).first()
         if merchant is None:
             merchant = services.merchant_create(
-                name=MERCHANT_NAME, currencies=["USD", "EUR"], website="https://demo-outfitters.test",
+                name=MERCHANT_NAME,
+                currencies=["USD", "EUR"],
+                website="https://demo-outfitters.test",
                 support_email="help@demo-outfitters.test",
             )
         if merchant.status == Merchant.Status.PENDING:
@@ -97,4 +101,6 @@ class Command(BaseCommand):
         ).first()
         if existing is not None:
             return existing.publishable_token
-        return services.api_key_create(merchant=merchant, kind=ApiKey.Kind.PUBLISHABLE, livemode=False, name="Demo").token
+        return services.api_key_create(
+            merchant=merchant, kind=ApiKey.Kind.PUBLISHABLE, livemode=False, name="Demo"
+        ).token

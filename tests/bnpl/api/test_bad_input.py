@@ -37,11 +37,17 @@ def _write_operations() -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _wrong_type(prop: dict[str, Any]) -> Any:
-    kind = _resolve(prop).get("type")
+    kind = str(_resolve(prop).get("type"))
     if "enum" in _resolve(prop):
         return "not-one-of-the-choices"
-    return {"string": {"not": "a string"}, "integer": "not-a-number", "number": "not-a-number",
-            "boolean": "perhaps", "array": "not-a-list", "object": ["not", "an", "object"]}.get(kind, {"x": 1})
+    return {
+        "string": {"not": "a string"},
+        "integer": "not-a-number",
+        "number": "not-a-number",
+        "boolean": "perhaps",
+        "array": "not-a-list",
+        "object": ["not", "an", "object"],
+    }.get(kind, {"x": 1})
 
 
 def _cases(body_schema: dict[str, Any], example: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -72,14 +78,21 @@ def test_there_are_write_operations_to_walk() -> None:
     assert len(WRITE_OPERATIONS) >= 2
 
 
-@pytest.mark.parametrize(("path", "method", "operation"), WRITE_OPERATIONS, ids=lambda v: v if isinstance(v, str) else "")
-def test_bad_input_is_refused_naming_the_field_and_writes_nothing(path: str, method: str, operation: dict[str, Any], tenant: Tenant) -> None:
+@pytest.mark.parametrize(
+    ("path", "method", "operation"), WRITE_OPERATIONS, ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_bad_input_is_refused_naming_the_field_and_writes_nothing(
+    path: str, method: str, operation: dict[str, Any], tenant: Tenant
+) -> None:
     content = operation["requestBody"]["content"]["application/json"]
     examples = content.get("examples")
     assert examples, f"{method.upper()} {path}: document a request example (OpenApiExample, request_only=True)"
     example = next(iter(examples.values()))["value"]
     body_schema = _resolve(content["schema"])
-    objects = {name: OWNED_OBJECT_FACTORIES[model](merchant=tenant.merchant, livemode=False) for name, model in _view_path_models(path).items()}
+    objects: dict[str, Any] = {
+        name: OWNED_OBJECT_FACTORIES[model](merchant=tenant.merchant, livemode=False)
+        for name, model in _view_path_models(path).items()
+    }
     url = PATH_PARAMETER.sub(lambda match: objects[match.group(1)].public_id, path)
     api = ApiClient(tenant.test_key)
 

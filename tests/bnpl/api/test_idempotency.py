@@ -101,8 +101,13 @@ def test_a_request_still_in_progress_gets_409(api: ApiClient, tenant: Tenant) ->
     fingerprint_source = api.post(URL, BODY, idempotency_key="probe")  # learn the stored fingerprint shape
     record = IdempotencyKey.objects.get(key="probe")
     IdempotencyKey.objects.create(
-        merchant=tenant.merchant, livemode=False, key="busy", request_method="POST", request_path=URL,
-        request_fingerprint=record.request_fingerprint, locked_at=clock.now(),
+        merchant=tenant.merchant,
+        livemode=False,
+        key="busy",
+        request_method="POST",
+        request_path=URL,
+        request_fingerprint=record.request_fingerprint,
+        locked_at=clock.now(),
     )
 
     response = api.post(URL, BODY, idempotency_key="busy")
@@ -117,8 +122,13 @@ def test_a_claim_left_by_a_dead_request_is_taken_over_after_the_lock_timeout(api
     api.post(URL, BODY, idempotency_key="probe")
     fingerprint = IdempotencyKey.objects.get(key="probe").request_fingerprint
     IdempotencyKey.objects.create(
-        merchant=tenant.merchant, livemode=False, key="orphan", request_method="POST", request_path=URL,
-        request_fingerprint=fingerprint, locked_at=clock.now() - dt.timedelta(minutes=5),
+        merchant=tenant.merchant,
+        livemode=False,
+        key="orphan",
+        request_method="POST",
+        request_path=URL,
+        request_fingerprint=fingerprint,
+        locked_at=clock.now() - dt.timedelta(minutes=5),
     )
 
     response = api.post(URL, BODY, idempotency_key="orphan")

@@ -1,0 +1,62 @@
+"""Periodic work runs on a real Celery worker over the configured broker (Redis in CI)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+
+from bnpl.celery import app
+from bnpl.core import clock
+from bnpl.core.models import IdempotencyKey
+from bnpl.core.tasks import idempotency_keys_purge
+from tests.factories import Tenant
+
+
+@pytest.fixture
+def celery_worker() -> Iterator[None]:
+    app.conf.task_default_queue = f"bnpl-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
+        yield
+
+
+def _wait_for(condition, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.django_db
+def test_every_scheduled_task_is_a_registered_task() -> None:
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert scheduled <= set(app.tasks), scheduled - set(app.tasks)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_purge_task_runs_on_a_real_worker_and_removes_only_expired_keys(
+    tenant: Tenant, celery_worker: None
+) -> None:
+    now = clock.now()
+    common = {
+        "merchant": tenant.merchant,
+        "livemode": False,
+        "request_method": "POST",
+        "request_path": "/x",
+        "request_fingerprint": "f",
+    }
+    IdempotencyKey.objects.create(key="expired", created_at=now - dt.timedelta(hours=25), **common)
+    IdempotencyKey.objects.create(key="fresh", created_at=now - dt.timedelta(hours=23), **common)
+
+    idempotency_keys_purge.delay()
+
+    assert _wait_for(lambda: not IdempotencyKey.objects.filter(key="expired").exists()), "the worker never ran the task"
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]
