@@ -137,12 +137,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(VAR_DIR / "broker" / "queue"),
         "data_folder_out": str(VAR_DIR / "broker" / "queue"),
         "processed_folder": str(VAR_DIR / "broker" / "processed"),
+        "control_folder": str(VAR_DIR / "broker" / "control"),
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
     else {}
 )
-for _option in ("data_folder_in", "processed_folder"):
+for _option in ("data_folder_in", "processed_folder", "control_folder"):
     if _option in CELERY_BROKER_TRANSPORT_OPTIONS:
         Path(str(CELERY_BROKER_TRANSPORT_OPTIONS[_option])).mkdir(parents=True, exist_ok=True)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
@@ -214,7 +215,7 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 
 # Secret used to hash API keys (HMAC-SHA256); defaults to SECRET_KEY. Rotating it revokes every key.
-API_KEY_HASH_SECRET = env.str("API_KEY_HASH_SECRET", default=SECRET_KEY)
+API_KEY_HASH_SECRET = env.str("API_KEY_HASH_SECRET", default="") or SECRET_KEY
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,97 @@
+"""Benchmarks of the partner API spine, each with its ratio to a baseline measured in the same run.
+
+Baseline: a bare Django view returning a small JSON body through the same middleware stack.
+Measured: an authenticated GET (key lookup, throttle, tenant scoping, serialization), an idempotent
+POST that creates an object (claim, transaction, audit row, outbox event, stored response), and the
+replay of that POST. Figures are medians over many requests in one process (no network), so they
+show the cost our layers add, not the server's throughput.
+
+Run: make bench   (SQLite by default; set DATABASE_URL to measure on PostgreSQL)
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bnpl.settings.test")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.http import JsonResponse  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import override_settings, setup_test_environment  # noqa: E402
+from django.urls import include, path  # noqa: E402
+
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "400"))
+WARMUP = 30
+
+
+def bare(request):  # type: ignore[no-untyped-def]
+    return JsonResponse({"id": "mer_x", "object": "merchant", "name": "Bench"})
+
+
+urlpatterns = [path("bench/bare", bare), path("", include("bnpl.urls"))]
+
+
+def measure(label: str, call: Callable[[], int], expected: int) -> float:
+    for _ in range(WARMUP):
+        assert call() == expected, label
+    samples = []
+    for _ in range(REQUESTS):
+        start = time.perf_counter()
+        status = call()
+        samples.append(time.perf_counter() - start)
+        assert status == expected, (label, status)
+    return statistics.median(samples) * 1e6
+
+
+def main() -> None:
+    setup_test_environment()
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        with override_settings(ROOT_URLCONF=__name__):
+            run()
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def run() -> None:
+    from tests.factories import make_tenant
+
+    tenant = make_tenant(name="Bench")
+    client = Client()
+    auth = {"Authorization": f"Bearer {tenant.test_key}"}
+    body = '{"url": "https://bench.example.com/hook", "enabled_events": ["*"]}'
+
+    def post(key: str) -> int:
+        return client.post(
+            "/api/v1/webhook_endpoints", body, content_type="application/json", headers={**auth, "Idempotency-Key": key}
+        ).status_code
+
+    replay_key = str(uuid.uuid4())
+    post(replay_key)
+
+    baseline = measure("bare view", lambda: client.get("/bench/bare").status_code, 200)
+    rows = [
+        ("GET /api/v1/account (authenticated)", measure("get", lambda: client.get("/api/v1/account", headers=auth).status_code, 200)),
+        ("POST /api/v1/webhook_endpoints (new key)", measure("post", lambda: post(str(uuid.uuid4())), 201)),
+        ("POST replay (same key)", measure("replay", lambda: post(replay_key), 201)),
+    ]
+    print(f"database: {connection.vendor}; {REQUESTS} requests each; median per request")
+    print(f"{'baseline: bare Django view':45s} {baseline:9.0f} µs   1.00x")
+    for label, micros in rows:
+        print(f"{label:45s} {micros:9.0f} µs  {micros / baseline:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
