@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bnpl.settings.test")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -83,7 +83,10 @@ def run() -> None:
 
     baseline = measure("bare view", lambda: client.get("/bench/bare").status_code, 200)
     rows = [
-        ("GET /api/v1/account (authenticated)", measure("get", lambda: client.get("/api/v1/account", headers=auth).status_code, 200)),
+        (
+            "GET /api/v1/account (authenticated)",
+            measure("get", lambda: client.get("/api/v1/account", headers=auth).status_code, 200),
+        ),
         ("POST /api/v1/webhook_endpoints (new key)", measure("post", lambda: post(str(uuid.uuid4())), 201)),
         ("POST replay (same key)", measure("replay", lambda: post(replay_key), 201)),
     ]

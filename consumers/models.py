@@ -58,6 +58,16 @@ class OneTimeCode(BaseModel):
         return clock.now() >= self.expires_at
 
 
+class OneTimeCodeDestination(models.Model):
+    """One row per address ever sent a code: the lock that serializes requests for that address, so
+    that parallel requests cannot slip past the resend throttle (a code-pumping defence)."""
+
+    destination = models.CharField(max_length=254, unique=True)  # normalized email or E.164 phone
+
+    def __str__(self) -> str:
+        return self.destination
+
+
 class SandboxMessage(BaseModel):
     """A message the sandbox sender 'delivered': shown in the sandbox inbox page instead of sent."""
 

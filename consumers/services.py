@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
+import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
@@ -25,11 +27,12 @@ from bnpl.core import clock
 from bnpl.core.context import Actor
 from bnpl.core.errors import InvalidRequestError, PermissionDeniedError, RateLimitError
 from bnpl.core.services import change_record
-from consumers.models import Channel, Consumer, OneTimeCode
+from consumers.models import Channel, Consumer, OneTimeCode, OneTimeCodeDestination
 from consumers.senders import get_sender
 
 CODE_DIGITS = 6
 ONE_HOUR = dt.timedelta(hours=1)
+CODE_PATTERN = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")  # ASCII digits only: str.isdigit() accepts "١٢٣" and "²"
 
 
 @dataclass(frozen=True)
@@ -72,21 +75,28 @@ def _active_codes(address: str) -> QuerySet[OneTimeCode]:
     return OneTimeCode.objects.filter(destination=address, consumed_at__isnull=True, invalidated_at__isnull=True)
 
 
+def _lock_destination(address: str) -> None:
+    """Take the per-address lock for the rest of the transaction (the row is made on first use)."""
+    OneTimeCodeDestination.objects.get_or_create(destination=address)
+    OneTimeCodeDestination.objects.select_for_update().get(destination=address)
+
+
 def one_time_code_request(*, identifier: str) -> Destination:
     """Send a fresh code, superseding any earlier one. Throttled per destination."""
     destination = destination_parse(identifier)
-    now = clock.now()
     with transaction.atomic():
+        _lock_destination(destination.address)
+        now = clock.now()
         recent = list(
-            OneTimeCode.objects.select_for_update()
-            .filter(destination=destination.address, created_at__gte=now - ONE_HOUR)
-            .order_by("-created_at")
+            OneTimeCode.objects.filter(destination=destination.address, created_at__gte=now - ONE_HOUR).order_by(
+                "-created_at"
+            )
         )
         if recent:
             wait = settings.ONE_TIME_CODE_RESEND_INTERVAL - (now - recent[0].created_at)
             if wait.total_seconds() > 0:
                 raise RateLimitError(
-                    f"A code was just sent. You can ask for another in {int(wait.total_seconds()) + 1} seconds.",
+                    f"A code was just sent. You can ask for another in {math.ceil(wait.total_seconds())} seconds.",
                     code="code_resend_too_soon",
                     param="identifier",
                 )
@@ -137,13 +147,18 @@ def one_time_code_verify(*, identifier: str, code: str) -> Consumer:
     (and committed) before the error is raised; the last allowed wrong attempt burns the code."""
     destination = destination_parse(identifier)
     submitted = (code or "").strip()
-    if not (submitted.isdigit() and len(submitted) == CODE_DIGITS):
+    if not CODE_PATTERN.fullmatch(submitted):
         raise InvalidRequestError(
             f"Enter the {CODE_DIGITS}-digit code we sent you.", code="code_malformed", param="code"
         )
     now = clock.now()
     with transaction.atomic():
-        one_time_code = _active_codes(destination.address).select_for_update().order_by("-created_at").first()
+        one_time_code = (
+            OneTimeCode.objects.select_for_update()
+            .filter(destination=destination.address)
+            .order_by("-created_at", "-id")
+            .first()
+        )
         outcome, remaining = _check(one_time_code, submitted, destination.address, now)
         consumer = _consumer_sign_in(destination, now) if outcome is VerifyOutcome.ACCEPTED else None
     if consumer is not None:
@@ -161,14 +176,19 @@ def one_time_code_verify(*, identifier: str, code: str) -> Consumer:
 def _check(
     one_time_code: OneTimeCode | None, submitted: str, address: str, now: dt.datetime
 ) -> tuple[VerifyOutcome, int]:
-    if one_time_code is None:
+    """Judge ``submitted`` against the newest code sent to the address, whatever its state, so that
+    a burnt or expired code keeps saying why rather than "no code"."""
+    if one_time_code is None or one_time_code.consumed_at is not None:
         return VerifyOutcome.NO_CODE, 0
-    if now >= one_time_code.expires_at:
-        one_time_code.invalidated_at = now
-        one_time_code.save(update_fields=["invalidated_at"])
-        return VerifyOutcome.EXPIRED, 0
     if one_time_code.attempts >= settings.ONE_TIME_CODE_MAX_ATTEMPTS:
         return VerifyOutcome.LOCKED, 0
+    if now >= one_time_code.expires_at:
+        if one_time_code.invalidated_at is None:
+            one_time_code.invalidated_at = now
+            one_time_code.save(update_fields=["invalidated_at"])
+        return VerifyOutcome.EXPIRED, 0
+    if one_time_code.invalidated_at is not None:
+        return VerifyOutcome.NO_CODE, 0
     if hmac.compare_digest(one_time_code.code_hash, _code_hash(address, submitted)):
         one_time_code.consumed_at = now
         one_time_code.save(update_fields=["consumed_at"])

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -35,7 +36,7 @@ def consumer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if getattr(request, "consumer", None) is None:
-            return redirect(f"{reverse('consumers:sign-in')}?next={request.get_full_path()}")
+            return redirect_to_login(request.get_full_path(), reverse("consumers:sign-in"))
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -3,11 +3,15 @@ Secrets never show: keys appear by their hint only."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from bnpl.core.errors import ApplicationError
+from bnpl.core.money import normalize_currency
 from merchants import services
 from merchants.models import ApiKey, Membership, Merchant, WebhookEndpoint
 
@@ -32,14 +36,49 @@ def _apply(
             modeladmin.message_user(request, f"{merchant}: {verb}.", level=messages.SUCCESS)
 
 
+class MerchantForm(forms.ModelForm):  # type: ignore[type-arg]
+    website = forms.URLField(required=False, assume_scheme="https")
+
+    class Meta:
+        model = Merchant
+        fields = list(services.MERCHANT_EDITABLE_FIELDS)
+
+    def clean_currencies(self) -> list[str]:
+        value = self.cleaned_data["currencies"]
+        if not isinstance(value, list) or not value:
+            raise forms.ValidationError('A list of ISO 4217 codes, e.g. ["USD", "EUR"].')
+        try:
+            return [normalize_currency(code) for code in value]
+        except ApplicationError as error:
+            raise forms.ValidationError(error.message) from error
+
+
 @admin.register(Merchant)
 class MerchantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Every write goes through the merchants services, so each is audited and evented."""
+
+    form = MerchantForm
     list_display = ["name", "public_id", "status", "country", "default_currency", "created_at", "approved_at"]
     list_filter = ["status", "country"]
     search_fields = ["name", "public_id", "website", "support_email"]
     readonly_fields = ["public_id", "status", "approved_at", "suspended_at", "created_at", "updated_at"]
     inlines = [MembershipInline]
     actions = ["approve", "suspend", "reinstate"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # merchants are suspended, never deleted: their history stays
+
+    def save_model(self, request: HttpRequest, obj: Merchant, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+        values = {field: form.cleaned_data[field] for field in services.MERCHANT_EDITABLE_FIELDS}
+        if change:
+            changed = {field: value for field, value in values.items() if field in form.changed_data}
+            updated = services.merchant_update(merchant=obj, **changed) if changed else obj
+        else:
+            updated = services.merchant_create(**values)
+        obj.pk, obj.public_id = updated.pk, updated.public_id
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:  # type: ignore[type-arg]
+        _save_memberships(self, request, formset, merchant=form.instance)
 
     @admin.action(description="Approve selected merchants (opens live mode)")
     def approve(self, request: HttpRequest, queryset: QuerySet[Merchant]) -> None:
@@ -54,6 +93,27 @@ class MerchantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         _apply(self, request, queryset, services.merchant_reinstate, "reinstated")
 
 
+def _save_memberships(modeladmin: admin.ModelAdmin, request: HttpRequest, formset: Any, *, merchant: Merchant) -> None:  # type: ignore[type-arg]
+    """Team changes from the merchant page, through the services (audited; last owner kept)."""
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []  # for admin's history message
+    for inline_form in formset.forms:
+        if not inline_form.has_changed() and inline_form not in formset.deleted_forms:
+            continue
+        instance = inline_form.instance
+        try:
+            if inline_form in formset.deleted_forms:
+                if instance.pk:
+                    services.membership_delete(membership=instance)
+            elif instance.pk:
+                services.membership_update(membership=instance, role=inline_form.cleaned_data["role"])
+            else:
+                services.membership_create(
+                    merchant=merchant, user=inline_form.cleaned_data["user"], role=inline_form.cleaned_data["role"]
+                )
+        except ApplicationError as error:
+            modeladmin.message_user(request, error.message, level=messages.ERROR)
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["user", "merchant", "role", "created_at"]
@@ -61,6 +121,33 @@ class MembershipAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["user__email", "merchant__name"]
     autocomplete_fields = ["user", "merchant"]
     readonly_fields = ["public_id"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        return ["public_id", "merchant", "user"] if obj is not None else ["public_id"]
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+        try:
+            if change:
+                services.membership_update(membership=obj, role=form.cleaned_data["role"])
+            else:
+                created = services.membership_create(
+                    merchant=form.cleaned_data["merchant"],
+                    user=form.cleaned_data["user"],
+                    role=form.cleaned_data["role"],
+                )
+                obj.pk, obj.public_id = created.pk, created.public_id
+        except ApplicationError as error:
+            self.message_user(request, error.message, level=messages.ERROR)
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        try:
+            services.membership_delete(membership=obj)
+        except ApplicationError as error:
+            self.message_user(request, error.message, level=messages.ERROR)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for membership in queryset:
+            self.delete_model(request, membership)
 
 
 @admin.register(ApiKey)

@@ -70,9 +70,15 @@ def event_list(*, merchant: Merchant, livemode: bool, type: str | None = None) -
     return queryset
 
 
+def memberships_for_user(*, user_id: int) -> QuerySet[Membership]:
+    return Membership.objects.select_related("merchant").filter(user_id=user_id).order_by("merchant__name")
+
+
 def membership_for_user(*, user_id: int, merchant_public_id: str | None = None) -> Membership | None:
     """The membership a signed-in user acts through (their first merchant unless one is named)."""
     queryset = Membership.objects.select_related("merchant", "user").filter(user_id=user_id).order_by("created_at")
-    if merchant_public_id:
+    if merchant_public_id is not None:
+        if not is_well_formed(merchant_public_id):
+            return None
         queryset = queryset.filter(merchant__public_id=merchant_public_id)
     return queryset.first()

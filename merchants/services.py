@@ -61,7 +61,8 @@ def _merchant_transition(*, merchant: Merchant, allowed_from: set[str], to: str,
     with transaction.atomic():
         merchant = Merchant.objects.select_for_update().get(pk=merchant.pk)
         if merchant.status not in allowed_from:
-            raise StateError(f"A {merchant.status} merchant cannot be {action.split('.')[-1]}.", param="status")
+            article = "An" if merchant.status[0] in "aeiou" else "A"
+            raise StateError(f"{article} {merchant.status} merchant cannot be {action.split('.')[-1]}.", param="status")
         before = merchant_data(merchant)
         merchant.status = to
         if to == Merchant.Status.ACTIVE and merchant.approved_at is None:
@@ -97,6 +98,42 @@ def merchant_reinstate(*, merchant: Merchant) -> Merchant:
     )
 
 
+MERCHANT_EDITABLE_FIELDS = ("name", "country", "currencies", "website", "support_email")
+
+
+def merchant_update(*, merchant: Merchant, **changes: Any) -> Merchant:
+    """Change the merchant's profile (operators in admin; the dashboard later). Status has its own
+    services. The first currency listed becomes the default."""
+    unknown = set(changes) - set(MERCHANT_EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidRequestError(f"{sorted(unknown)[0]} cannot be changed here.", param=sorted(unknown)[0])
+    if "name" in changes and not str(changes["name"]).strip():
+        raise InvalidRequestError("A merchant needs a name.", param="name")
+    if "currencies" in changes:
+        changes["currencies"] = [normalize_currency(code, param="currencies") for code in changes["currencies"]]
+        if not changes["currencies"]:
+            raise InvalidRequestError("A merchant needs at least one currency.", param="currencies")
+        changes["default_currency"] = changes["currencies"][0]
+    with transaction.atomic():
+        merchant = Merchant.objects.select_for_update().get(pk=merchant.pk)
+        before = merchant_data(merchant)
+        for field, value in changes.items():
+            setattr(merchant, field, value)
+        merchant.save()
+        after = merchant_data(merchant)
+        if after != before:
+            audit_log_record(
+                action="merchant.updated", instance=merchant, merchant=merchant, before=before, after=after
+            )
+            for livemode in _merchant_modes(merchant):
+                event_emit(type="merchant.updated", instance=merchant, merchant=merchant, livemode=livemode, data=after)
+    return merchant
+
+
+def _membership_data(membership: Membership) -> dict[str, object]:
+    return {"id": membership.public_id, "email": membership.user.email, "role": membership.role}
+
+
 def membership_create(*, merchant: Merchant, user: Any, role: str) -> Membership:
     if role not in Membership.Role.values:
         raise InvalidRequestError(f"Unknown role {role!r}.", param="role")
@@ -105,12 +142,53 @@ def membership_create(*, merchant: Merchant, user: Any, role: str) -> Membership
             raise StateError(f"{user} is already on this merchant's team.", param="email")
         membership = Membership.objects.create(merchant=merchant, user=user, role=role)
         change_record(
-            action="membership.created",
-            instance=membership,
-            merchant=merchant,
-            data={"id": membership.public_id, "email": user.email, "role": role},
+            action="membership.created", instance=membership, merchant=merchant, data=_membership_data(membership)
         )
     return membership
+
+
+def membership_update(*, membership: Membership, role: str) -> Membership:
+    if role not in Membership.Role.values:
+        raise InvalidRequestError(f"Unknown role {role!r}.", param="role")
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+        before = _membership_data(membership)
+        if membership.role != role:
+            _keep_an_owner(membership, leaving=membership.role == Membership.Role.OWNER)
+            membership.role = role
+            membership.save(update_fields=["role"])
+            change_record(
+                action="membership.updated",
+                instance=membership,
+                merchant=membership.merchant,
+                before=before,
+                data=_membership_data(membership),
+            )
+    return membership
+
+
+def membership_delete(*, membership: Membership) -> None:
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+        _keep_an_owner(membership, leaving=membership.role == Membership.Role.OWNER)
+        before = _membership_data(membership)
+        change_record(
+            action="membership.deleted",
+            instance=membership,
+            merchant=membership.merchant,
+            before=before,
+            data={**before, "deleted": True},
+        )
+        membership.delete()
+
+
+def _keep_an_owner(membership: Membership, *, leaving: bool) -> None:
+    """A merchant always keeps at least one owner: the last one cannot leave or be demoted."""
+    if not leaving:
+        return
+    owners = Membership.objects.select_for_update().filter(merchant=membership.merchant, role=Membership.Role.OWNER)
+    if owners.exclude(pk=membership.pk).count() == 0:
+        raise StateError("The merchant's last owner cannot leave or be demoted.", code="last_owner", param="role")
 
 
 # --- API keys ---------------------------------------------------------------------------------

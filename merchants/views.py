@@ -25,12 +25,28 @@ class MerchantLoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+CURRENT_MERCHANT_SESSION_KEY = "merchant_public_id"
+
+
+def _current_membership(request: HttpRequest) -> Membership | None:
+    """The merchant a team member is working on: chosen with ``?merchant=mer_…`` (remembered in the
+    session) among their own memberships, else their first one."""
+    user_id = int(request.user.pk or 0)
+    requested = request.GET.get("merchant", "")
+    if requested and selectors.membership_for_user(user_id=user_id, merchant_public_id=requested):
+        request.session[CURRENT_MERCHANT_SESSION_KEY] = requested
+    chosen = request.session.get(CURRENT_MERCHANT_SESSION_KEY)
+    return (chosen and selectors.membership_for_user(user_id=user_id, merchant_public_id=chosen)) or (
+        selectors.membership_for_user(user_id=user_id)
+    )
+
+
 def membership_required(*, write: bool = False) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            membership = selectors.membership_for_user(user_id=int(request.user.pk or 0))
+            membership = _current_membership(request)
             if membership is None:
                 return render(request, "merchants/no_membership.html", status=403)
             if write and not membership.can_write:
@@ -50,10 +66,9 @@ class ApiKeyCreateForm(forms.Form):
     name = forms.CharField(max_length=100, required=False)
 
 
-@membership_required()
-def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
+def _dashboard(request: HttpRequest, membership: Membership, *, revealed_token: str | None = None) -> HttpResponse:
     merchant = membership.merchant
-    return render(
+    response = render(
         request,
         "merchants/dashboard.html",
         {
@@ -61,14 +76,24 @@ def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
             "merchant": merchant,
             "api_keys": selectors.api_key_list(merchant=merchant),
             "create_form": ApiKeyCreateForm(),
-            "revealed_token": request.session.pop("revealed_token", None),
+            "revealed_token": revealed_token,
+            "memberships": selectors.memberships_for_user(user_id=membership.user_id),
         },
     )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@membership_required()
+def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
+    return _dashboard(request, membership)
 
 
 @require_POST
 @membership_required(write=True)
 def api_key_create(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The new secret is rendered in this response only (not stored, not put in the session, not
+    cached): the merchant copies it now or creates another key."""
     form = ApiKeyCreateForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a key type and a mode.")
@@ -77,10 +102,8 @@ def api_key_create(request: HttpRequest, membership: Membership) -> HttpResponse
         created = services.api_key_create(merchant=membership.merchant, created_by=request.user, **form.cleaned_data)
     except ApplicationError as error:
         messages.error(request, error.message)
-    else:
-        # Shown once, on the next page only, then gone: the secret is never stored.
-        request.session["revealed_token"] = created.token
-    return redirect("merchants:dashboard")
+        return redirect("merchants:dashboard")
+    return _dashboard(request, membership, revealed_token=created.token)
 
 
 @require_POST

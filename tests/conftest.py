@@ -85,8 +85,12 @@ def is_postgres() -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_clock_cache() -> None:
-    """Each test's database starts with no clock offset; drop the per-process cached copy."""
+def _fresh_caches() -> None:
+    """Each test starts with no clock offset (drop the per-process copy) and an empty cache
+    (throttle counters, failed-authentication counters)."""
+    from django.core.cache import cache
+
     from bnpl.core import clock
 
     clock.forget_cached_offset()
+    cache.clear()

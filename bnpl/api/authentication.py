@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from bnpl.core.context import Actor, actor_var
-from bnpl.core.errors import AuthenticationError, PermissionDeniedError
+from bnpl.core.errors import AuthenticationError, PermissionDeniedError, RateLimitError
 from merchants.models import ApiKey, Merchant
 from merchants.selectors import dangerously_api_key_get_by_token
 from merchants.services import api_key_touch
@@ -36,6 +38,25 @@ def _bearer_token(request: HttpRequest) -> str | None:
     return token.strip()
 
 
+def _failure_key(client: str) -> str:
+    return f"api-auth-failures:{client}"
+
+
+def _failures(client: str) -> int:
+    return int(cache.get(_failure_key(client), 0))
+
+
+def _count_failure(client: str) -> None:
+    """Count invalid keys per client address for a minute: guessing keys is throttled even though
+    per-key throttles cannot see requests that carry no valid key."""
+    key = _failure_key(client)
+    if not cache.add(key, 1, timeout=60):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=60)
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[MerchantPrincipal, ApiKey] | None:
         token = _bearer_token(request._request)
@@ -43,10 +64,12 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise AuthenticationError(
                 "No API key provided. Use 'Authorization: Bearer <secret key>'.", code="api_key_missing"
             )
-        if len(token) > 200:
-            raise AuthenticationError("Invalid API key.")
-        api_key = dangerously_api_key_get_by_token(token=token)
+        client = request._request.META.get("REMOTE_ADDR", "unknown")
+        if _failures(client) >= settings.API_AUTH_FAILURES_PER_MINUTE:
+            raise RateLimitError("Too many requests with invalid API keys from this address. Wait a minute.")
+        api_key = dangerously_api_key_get_by_token(token=token) if len(token) <= 200 else None
         if api_key is None:
+            _count_failure(client)
             raise AuthenticationError("Invalid API key.")
         if api_key.is_revoked:
             raise AuthenticationError("This API key was revoked.", code="api_key_revoked")

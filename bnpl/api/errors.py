@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -60,7 +61,7 @@ def _translate(exc: Exception) -> ApplicationError | None:
         return error
     if isinstance(exc, exceptions.Throttled):
         seconds = getattr(exc, "wait", None)
-        wait = f" Retry in {int(seconds)} s." if seconds is not None else ""
+        wait = f" Retry in {math.ceil(seconds)} s." if seconds is not None else ""
         return RateLimitError("Too many requests for this API key." + wait)
     if isinstance(exc, exceptions.APIException):
         error = InvalidRequestError(str(exc.detail), code=str(exc.default_code))
@@ -80,7 +81,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = error_response(error)
     seconds = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
     if seconds is not None:
-        response["Retry-After"] = str(int(seconds) + 1)
+        response["Retry-After"] = str(math.ceil(seconds))
     if error.status_code == 401:
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response

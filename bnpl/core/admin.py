@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 
@@ -76,11 +77,14 @@ class ClockStateAdmin(ReadOnlyAdmin):
             "project_now": clock.now(),
             "offset": clock.offset(),
             "sandbox": settings.BNPL_SANDBOX,
+            "can_advance": request.user.has_perm("core.advance_clock"),
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra)
 
     def advance_view(self, request: HttpRequest, days: int) -> HttpResponseRedirect:
+        if not request.user.has_perm("core.advance_clock"):
+            raise PermissionDenied("Moving the clock needs the 'Can move the sandbox clock forward' permission.")
         if request.method == "POST":
             try:
                 clock.advance(by=dt.timedelta(days=days))

@@ -57,6 +57,7 @@ class ClockState(models.Model):
     updated_at = models.DateTimeField(auto_now=True)  # real (wall-clock) time of the last move
 
     class Meta:
+        permissions = [("advance_clock", "Can move the sandbox clock forward")]
         constraints = [
             models.CheckConstraint(condition=models.Q(offset_seconds__gte=0), name="clock_offset_forward_only")
         ]

@@ -214,6 +214,8 @@ EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 
+# Requests with invalid API keys allowed per client address per minute, before 429s (key guessing).
+API_AUTH_FAILURES_PER_MINUTE = env.int("API_AUTH_FAILURES_PER_MINUTE", default=30)
 # Secret used to hash API keys (HMAC-SHA256); defaults to SECRET_KEY. Rotating it revokes every key.
 API_KEY_HASH_SECRET = env.str("API_KEY_HASH_SECRET", default="") or SECRET_KEY
 
