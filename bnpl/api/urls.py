@@ -1,7 +1,7 @@
 """Partner API v1 routes. Paths name objects by public id (``{id}``)."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from bnpl.core.views import api_not_found
 from merchants import apis as merchant_apis
@@ -11,7 +11,6 @@ app_name = "api"
 urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
     path("account", merchant_apis.AccountRetrieveApi.as_view(), name="account"),
     path("events", merchant_apis.EventListApi.as_view(), name="event-list"),
     path("events/<str:id>", merchant_apis.EventRetrieveApi.as_view(), name="event-detail"),

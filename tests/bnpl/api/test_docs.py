@@ -1,0 +1,36 @@
+"""The API reference is served from local assets: no CDN, works offline."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.staticfiles import finders
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("path", ["/api/v1/docs"])
+def test_the_docs_pages_load_only_local_assets(path: str) -> None:
+    response = Client().get(path)
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert not re.search(r"""(?:src|href)=["']https?://""", html), "an asset is loaded from another host"
+    assets = re.findall(r"""(?:src|href)=["'](/static/[^"']+)["']""", html)
+    assert assets
+    for asset in assets:
+        assert finders.find(asset.removeprefix("/static/")), f"{asset} is not a local static file"
+
+
+def test_the_schema_is_openapi_3_and_documents_the_conventions() -> None:
+    response = Client().get("/api/v1/schema", {"format": "json"})
+    schema = response.json()
+
+    assert response.status_code == 200
+    assert schema["openapi"].startswith("3.")
+    assert schema["components"]["securitySchemes"]["SecretKey"]["scheme"] == "bearer"
+    create = schema["paths"]["/api/v1/webhook_endpoints"]["post"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" and p["required"] for p in create["parameters"])
+    assert {"201", "400", "401", "404", "409", "422", "429"} <= set(create["responses"])
