@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, models, transaction
 from django.db.models import F
 
-from bnpl.core import clock
+from bnpl.core import clock, outbox
 from bnpl.core.context import Actor, current_actor, current_request_id
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.models import AuditLogEntry, ClockState, Event
@@ -62,7 +62,7 @@ def event_emit(
     if not connection.in_atomic_block:
         raise RuntimeError("event_emit must be called inside the transaction of the change it records")
     object_type, object_id = _object_reference(instance)
-    return Event.objects.create(
+    event = Event.objects.create(
         type=type,
         merchant=merchant,
         livemode=livemode,
@@ -71,6 +71,8 @@ def event_emit(
         data=data,
         request_id=current_request_id(),
     )
+    outbox.notify_after_commit(event.pk)
+    return event
 
 
 def change_record(

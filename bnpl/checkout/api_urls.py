@@ -1,0 +1,3 @@
+"""Partner API routes of checkout: sessions, orders, captures, voids, refunds, plans."""
+
+urlpatterns: list[object] = []

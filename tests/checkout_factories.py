@@ -1,0 +1,1 @@
+"""Factories for checkout sessions, orders and plans (registered for the schema-walking tests)."""

@@ -1,0 +1,1 @@
+"""Factories for webhook deliveries (registered for the schema-walking tests)."""
