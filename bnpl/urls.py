@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("bnpl.api.urls")),
     path("merchant/", include("merchants.urls")),
     path("portal/", include("consumers.urls")),
+    path("checkout/", include("consumers.checkout_urls")),
     path("sandbox/inbox", consumer_views.sandbox_inbox, name="sandbox-inbox"),
     path("admin/", admin.site.urls),
 ]

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from consumers.models import Consumer, OneTimeCode, SandboxMessage
+from consumers.models import Consumer, Identity, OneTimeCode, SandboxMessage
 
 
 @admin.register(Consumer)
@@ -16,6 +16,16 @@ class ConsumerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "created_at",
         "updated_at",
     ]
+
+
+@admin.register(Identity)
+class IdentityAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Identity basics; the national id digits are never shown."""
+
+    list_display = ["consumer", "legal_name", "country", "verified_at"]
+    search_fields = ["consumer__email", "legal_name"]
+    exclude = ["national_id_last4"]
+    readonly_fields = ["consumer", "verified_at"]
 
 
 @admin.register(OneTimeCode)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import models
 
 from bnpl.core import clock
+from bnpl.core.crypto import EncryptedTextField
 from bnpl.core.models import BaseModel, PublicIdModel
 
 
@@ -37,6 +40,32 @@ class Consumer(PublicIdModel):
 
     def __str__(self) -> str:
         return self.email or self.phone or self.public_id
+
+
+class Identity(BaseModel):
+    """Know-your-customer basics, collected once. The national id digits are stored encrypted."""
+
+    consumer = models.OneToOneField(Consumer, on_delete=models.CASCADE, related_name="identity")
+    legal_name = models.CharField(max_length=200)
+    date_of_birth = models.DateField()
+    address_line1 = models.CharField(max_length=200)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100)
+    region = models.CharField(max_length=100, blank=True)  # state / province
+    postal_code = models.CharField(max_length=20)
+    country = models.CharField(max_length=2)  # ISO 3166-1 alpha-2
+    national_id_last4 = EncryptedTextField()  # last 4 digits of the SSN / national id, encrypted
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "identities"
+
+    def __str__(self) -> str:
+        return self.legal_name
+
+    def age_on(self, day: dt.date) -> int:
+        born = self.date_of_birth
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 class OneTimeCode(BaseModel):

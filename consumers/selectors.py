@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from bnpl.core.ids import is_well_formed
+from bnpl.plans.models import Plan
 from consumers.models import Consumer, SandboxMessage
 
 
@@ -9,6 +11,17 @@ def consumer_for_session(*, public_id: str | None) -> Consumer | None:
     if not public_id:
         return None
     return Consumer.objects.filter(public_id=public_id, status=Consumer.Status.ACTIVE).first()
+
+
+def plan_list(*, consumer: Consumer) -> QuerySet[Plan]:
+    """The consumer's own plans, across merchants and both modes, newest first."""
+    return Plan.objects.filter(consumer=consumer).select_related("merchant", "order").order_by("-created_at")
+
+
+def plan_get(*, consumer: Consumer, public_id: str) -> Plan | None:
+    if not is_well_formed(public_id):
+        return None
+    return plan_list(consumer=consumer).filter(public_id=public_id).first()
 
 
 def sandbox_message_list(*, destination: str | None = None, limit: int = 50) -> QuerySet[SandboxMessage]:

@@ -27,7 +27,7 @@ from bnpl.core import clock
 from bnpl.core.context import Actor
 from bnpl.core.errors import InvalidRequestError, PermissionDeniedError, RateLimitError
 from bnpl.core.services import change_record
-from consumers.models import Channel, Consumer, OneTimeCode, OneTimeCodeDestination
+from consumers.models import Channel, Consumer, Identity, OneTimeCode, OneTimeCodeDestination
 from consumers.senders import get_sender
 
 CODE_DIGITS = 6
@@ -233,6 +233,51 @@ def _consumer_sign_in(destination: Destination, now: dt.datetime) -> Consumer:
     actor = Actor(kind="consumer", identifier=consumer.public_id, label=str(consumer))
     change_record(action="consumer.signed_in", instance=consumer, data=consumer_data(consumer), actor=actor)
     return consumer
+
+
+def identity_submit(
+    *,
+    consumer: Consumer,
+    legal_name: str,
+    date_of_birth: dt.date,
+    address_line1: str,
+    city: str,
+    postal_code: str,
+    country: str,
+    national_id_last4: str,
+    address_line2: str = "",
+    region: str = "",
+) -> Identity:
+    """Record KYC basics once (later calls correct them). The sandbox verifies what it can check
+    here: a full name, a real date of birth in the past, four digits of the national id."""
+    if len(legal_name.split()) < 2:
+        raise InvalidRequestError("Enter your full legal name (first and last).", param="legal_name")
+    today = clock.today()
+    if not dt.date(1900, 1, 1) <= date_of_birth < today:
+        raise InvalidRequestError("Enter your real date of birth.", param="date_of_birth")
+    if not re.fullmatch(r"[0-9]{4}", national_id_last4 or ""):
+        raise InvalidRequestError("Enter the last 4 digits of your national id.", param="national_id_last4")
+    fields = {
+        "legal_name": legal_name.strip(),
+        "date_of_birth": date_of_birth,
+        "address_line1": address_line1.strip(),
+        "address_line2": address_line2.strip(),
+        "city": city.strip(),
+        "region": region.strip(),
+        "postal_code": postal_code.strip(),
+        "country": country.upper(),
+        "national_id_last4": national_id_last4,
+        "verified_at": clock.now(),
+    }
+    with transaction.atomic():
+        identity, created = Identity.objects.update_or_create(consumer=consumer, defaults=fields)
+        change_record(
+            action="consumer.identity_verified",
+            instance=consumer,
+            data={**consumer_data(consumer), "identity_verified": True, "first_time": created},
+            actor=Actor(kind="consumer", identifier=consumer.public_id, label=str(consumer)),
+        )
+    return identity
 
 
 def consumer_data(consumer: Consumer) -> dict[str, object]:

@@ -10,4 +10,5 @@ urlpatterns = [
     path("resend", views.resend, name="resend"),
     path("sign-out", views.sign_out, name="sign-out"),
     path("", views.portal, name="portal"),
+    path("plans/<str:plan_id>/pay", views.plan_pay_now, name="plan-pay"),
 ]

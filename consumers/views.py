@@ -16,7 +16,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bnpl.checkout.services import plan_pay_next_installment
 from bnpl.core.errors import ApplicationError
+from bnpl.core.money import format_amount
+from bnpl.plans.models import Installment
 from consumers import selectors, services
 from consumers.middleware import SESSION_KEY
 
@@ -114,7 +117,39 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 
 @consumer_required
 def portal(request: HttpRequest) -> HttpResponse:
-    return render(request, "consumers/portal.html", {"consumer": request.consumer})  # type: ignore[attr-defined]
+    consumer = request.consumer  # type: ignore[attr-defined]
+    plans = [
+        {
+            "plan": plan,
+            "merchant": plan.merchant.name,
+            "installments": [
+                {
+                    "row": row,
+                    "amount": format_amount(row.amount, plan.currency),
+                    "paid": format_amount(row.paid_amount, plan.currency),
+                }
+                for row in plan.installments.exclude(status=Installment.Status.CANCELED).order_by("sequence")
+            ],
+            "can_pay": plan.installments.filter(status=Installment.Status.SCHEDULED).exists(),
+        }
+        for plan in selectors.plan_list(consumer=consumer)
+    ]
+    return render(request, "consumers/portal.html", {"consumer": consumer, "plans": plans})
+
+
+@require_POST
+@consumer_required
+def plan_pay_now(request: HttpRequest, plan_id: str) -> HttpResponse:
+    plan = selectors.plan_get(consumer=request.consumer, public_id=plan_id)  # type: ignore[attr-defined]
+    if plan is None:
+        raise Http404
+    try:
+        charge = plan_pay_next_installment(plan=plan)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Paid {format_amount(charge.amount, charge.currency)}. Thank you!")
+    return redirect("consumers:portal")
 
 
 def sandbox_inbox(request: HttpRequest) -> HttpResponse:

@@ -12,8 +12,15 @@ from django.http import HttpRequest
 
 from bnpl.core.errors import ApplicationError
 from bnpl.core.money import normalize_currency
-from merchants import services
-from merchants.models import ApiKey, Membership, Merchant, WebhookEndpoint
+from merchants import services, webhooks
+from merchants.models import (
+    ApiKey,
+    Membership,
+    Merchant,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -195,3 +202,83 @@ class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+class WebhookDeliveryAttemptInline(admin.TabularInline):  # type: ignore[type-arg]
+    """The delivery log, as sent and as answered. Append-only: nothing here can be changed."""
+
+    model = WebhookDeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ["attempted_at", "response_status", "duration_ms", "error", "response_body", "request_headers"]
+    readonly_fields = fields  # type: ignore[assignment]  # every field shown, none editable
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only: deliveries change only by sending, and by the replay action (audited, as the operator)."""
+
+    list_display = [
+        "public_id",
+        "merchant",
+        "livemode",
+        "endpoint",
+        "event",
+        "status",
+        "attempt_count",
+        "next_attempt_at",
+        "last_attempt_at",
+        "created_at",
+    ]
+    list_filter = ["status", "livemode"]
+    search_fields = ["public_id", "merchant__name", "endpoint__public_id", "endpoint__url", "event__public_id"]
+    list_select_related = ["merchant", "endpoint", "event"]
+    fields = [
+        "public_id",
+        "merchant",
+        "livemode",
+        "endpoint",
+        "event",
+        "status",
+        "attempt_count",
+        "first_attempt_at",
+        "last_attempt_at",
+        "next_attempt_at",
+        "succeeded_at",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields  # type: ignore[assignment]  # every field shown, none editable
+    inlines = [WebhookDeliveryAttemptInline]
+    actions = ["replay"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("merchants.replay_webhookdelivery")
+
+    @admin.action(description="Replay selected deliveries (send again now)", permissions=["replay"])
+    def replay(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        replayed = 0
+        for delivery in queryset:
+            try:
+                webhooks.webhook_delivery_replay(delivery=delivery)
+            except ApplicationError as error:
+                self.message_user(request, f"{delivery}: {error.message}", level=messages.ERROR)
+            else:
+                replayed += 1
+        if replayed:
+            self.message_user(request, f"{replayed} deliveries will be sent again now.", level=messages.SUCCESS)

@@ -10,4 +10,12 @@ urlpatterns = [
     path("events/<str:id>", apis.EventRetrieveApi.as_view(), name="event-detail"),
     path("webhook_endpoints", apis.WebhookEndpointListCreateApi.as_view(), name="webhook-endpoint-list"),
     path("webhook_endpoints/<str:id>", apis.WebhookEndpointDetailApi.as_view(), name="webhook-endpoint-detail"),
+    path(
+        "webhook_endpoints/<str:id>/deliveries",
+        apis.WebhookEndpointDeliveryListApi.as_view(),
+        name="webhook-endpoint-delivery-list",
+    ),
+    path("webhook_endpoints/<str:id>/test", apis.WebhookEndpointTestApi.as_view(), name="webhook-endpoint-test"),
+    path("webhook_deliveries/<str:id>", apis.WebhookDeliveryRetrieveApi.as_view(), name="webhook-delivery-detail"),
+    path("webhook_deliveries/<str:id>/replay", apis.WebhookDeliveryReplayApi.as_view(), name="webhook-delivery-replay"),
 ]

@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db.models import Model
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,8 +22,8 @@ from bnpl.api.serializers import InputSerializer
 from bnpl.api.views import MerchantScopedApi
 from bnpl.core.event_types import merchant_visible_types
 from bnpl.core.models import Event
-from merchants import selectors, services
-from merchants.models import WebhookEndpoint
+from merchants import selectors, services, webhooks
+from merchants.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from merchants.representations import MerchantRepresentation, WebhookEndpointRepresentation
 
 
@@ -176,3 +182,118 @@ class WebhookEndpointDetailApi(MerchantScopedApi):
     def delete(self, request: Request, id: str) -> Response:
         endpoint = services.webhook_endpoint_delete(endpoint=self.path_objects["id"])
         return Response({"id": endpoint.public_id, "object": "webhook_endpoint", "deleted": True})
+
+
+# --- Webhook deliveries -----------------------------------------------------------------------
+
+
+class WebhookDeliveryAttemptRepresentation(serializers.Serializer[WebhookDeliveryAttempt]):
+    attempted_at = serializers.DateTimeField()
+    request_headers = serializers.DictField(child=serializers.CharField())
+    request_body = serializers.CharField()
+    response_status = serializers.IntegerField(allow_null=True, help_text="Null when no HTTP answer came")
+    response_body = serializers.CharField(help_text="The first 2 KB of the answer")
+    error = serializers.CharField(help_text="Why there was no usable answer (timeout, connection refused, …)")
+    duration_ms = serializers.IntegerField()
+
+
+class WebhookDeliveryRepresentation(serializers.Serializer[WebhookDelivery]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    livemode = serializers.BooleanField()
+    webhook_endpoint = serializers.CharField(source="endpoint.public_id")
+    event = serializers.CharField(source="event.public_id")
+    event_type = serializers.CharField(source="event.type")
+    status = serializers.ChoiceField(choices=WebhookDelivery.Status.choices, help_text="failed: gave up retrying")
+    attempt_count = serializers.IntegerField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True, help_text="When the next attempt is due (pending)")
+    last_attempt_at = serializers.DateTimeField(allow_null=True)
+    succeeded_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def get_object(self, instance: WebhookDelivery) -> str:
+        return "webhook_delivery"
+
+
+class WebhookDeliveryDetailRepresentation(WebhookDeliveryRepresentation):
+    attempts = serializers.SerializerMethodField()
+
+    @extend_schema_field(WebhookDeliveryAttemptRepresentation(many=True))
+    def get_attempts(self, instance: WebhookDelivery) -> list[Any]:
+        return list(WebhookDeliveryAttemptRepresentation(instance.attempts.all(), many=True).data)  # newest first
+
+
+class NoParametersInput(InputSerializer):
+    """An operation that takes no parameters: any field sent is refused by name."""
+
+
+# The schema of an empty body, so the operation documents (and the schema walkers test) its body.
+NO_PARAMETERS_SCHEMA = {"type": "object", "properties": {}, "additionalProperties": False}
+
+
+class WebhookEndpointDeliveryListApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": WebhookEndpoint}
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(
+        operation_id="webhook_endpoint_delivery_list",
+        responses=WebhookDeliveryRepresentation(many=True),
+        tags=["webhook deliveries"],
+    )
+    def get(self, request: Request, id: str) -> Response:
+        deliveries = webhooks.webhook_delivery_list(
+            merchant=self.merchant, livemode=self.livemode, endpoint=self.path_objects["id"]
+        )
+        return self.paginated(deliveries, WebhookDeliveryRepresentation)
+
+
+class WebhookEndpointTestApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": WebhookEndpoint}
+
+    @extend_schema(
+        operation_id="webhook_endpoint_test",
+        description=(
+            "Emit a `webhook_endpoint.test` event, delivered to this endpoint only, whatever event types it "
+            "asked for. Returns the event."
+        ),
+        request={"application/json": NO_PARAMETERS_SCHEMA},
+        responses={201: EventRepresentation},
+        examples=[OpenApiExample("Send a test event", value={}, request_only=True)],
+        tags=["webhook endpoints"],
+    )
+    def post(self, request: Request, id: str) -> Response:
+        NoParametersInput(data=request.data).is_valid(raise_exception=True)
+        event = webhooks.webhook_endpoint_test(endpoint=self.path_objects["id"])
+        return Response(EventRepresentation(event).data, status=status.HTTP_201_CREATED)
+
+
+class WebhookDeliveryRetrieveApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": WebhookDelivery}
+
+    @extend_schema(
+        operation_id="webhook_delivery_retrieve",
+        responses=WebhookDeliveryDetailRepresentation,
+        tags=["webhook deliveries"],
+    )
+    def get(self, request: Request, id: str) -> Response:
+        return Response(WebhookDeliveryDetailRepresentation(self.path_objects["id"]).data)
+
+
+class WebhookDeliveryReplayApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": WebhookDelivery}
+
+    @extend_schema(
+        operation_id="webhook_delivery_replay",
+        description=(
+            "Send the delivery again now, whatever its status. Earlier attempts stay in its log. Receivers "
+            "may see the same event more than once, and dedupe by event id."
+        ),
+        request={"application/json": NO_PARAMETERS_SCHEMA},
+        responses=WebhookDeliveryRepresentation,
+        examples=[OpenApiExample("Send again", value={}, request_only=True)],
+        tags=["webhook deliveries"],
+    )
+    def post(self, request: Request, id: str) -> Response:
+        NoParametersInput(data=request.data).is_valid(raise_exception=True)
+        delivery = webhooks.webhook_delivery_replay(delivery=self.path_objects["id"])
+        return Response(WebhookDeliveryRepresentation(delivery).data)

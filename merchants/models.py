@@ -9,7 +9,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from bnpl.core.models import PublicIdModel
+from bnpl.core import clock
+from bnpl.core.models import AppendOnlyModel, PublicIdModel
 
 
 class Merchant(PublicIdModel):
@@ -123,3 +124,83 @@ class WebhookEndpoint(MerchantOwnedModel):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class WebhookDelivery(MerchantOwnedModel):
+    """One event owed to one endpoint. The unique (endpoint, event) pair makes fan-out idempotent;
+    the row is the truth of the delivery's state machine, not the task queue:
+
+    ``pending`` (due at ``next_attempt_at``) → ``succeeded`` (a 2xx) or → ``failed`` (gave up three
+    days after the first attempt). A replay puts any delivery back to ``pending``, due now.
+
+    While an attempt is in flight, ``next_attempt_at`` is the end of the sender's claim and
+    ``claim_token`` names the claim: a worker that dies mid-send leaves a claim that expires, and
+    the delivery is sent again (at-least-once). Only the current claim may move the state.
+    """
+
+    PUBLIC_ID_PREFIX = "whd"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"  # gave up after the retry window
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries")
+    event = models.ForeignKey("core.Event", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)  # due time while pending; null once settled
+    claim_token = models.CharField(max_length=32, blank=True)  # the in-flight attempt's claim, "" when none
+    first_attempt_at = models.DateTimeField(null=True, blank=True)  # the retry window runs from here
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        permissions = [("replay_webhookdelivery", "Can send webhook deliveries again")]
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event"], name="webhook_delivery_unique_per_endpoint_event"),
+            models.CheckConstraint(
+                condition=models.Q(status="pending", next_attempt_at__isnull=False)
+                | (~models.Q(status="pending") & models.Q(next_attempt_at__isnull=True)),
+                name="webhook_delivery_due_only_while_pending",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due")]
+
+
+class WebhookDeliveryAttempt(AppendOnlyModel):
+    """One HTTP request made for a delivery, as sent and as answered: the delivery log."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.PROTECT, related_name="attempts")
+    attempted_at = models.DateTimeField(default=clock.now, db_index=True)
+    request_headers = models.JSONField(default=dict)
+    request_body = models.TextField()
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)  # null: no HTTP answer
+    response_body = models.TextField(blank=True)  # the first 2 KB of the answer
+    error = models.TextField(blank=True)  # why there was no usable answer (timeout, refused, …)
+    duration_ms = models.PositiveIntegerField(default=0)  # milliseconds from sending to the answer or error
+
+    class Meta:
+        ordering = ["-attempted_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.delivery} at {self.attempted_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.response_status is not None and 200 <= self.response_status < 300
+
+
+class WebhookFanOutWatermark(models.Model):
+    """How far the periodic sweep has fanned the outbox out to deliveries (one row): every event
+    with an id at or below ``last_event_id`` has had its deliveries created."""
+
+    SINGLETON_ID = 1
+
+    last_event_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=clock.now)
+
+    def __str__(self) -> str:
+        return f"webhook fan-out up to event {self.last_event_id}"

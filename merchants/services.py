@@ -16,6 +16,7 @@ from bnpl.core.event_types import merchant_visible_types
 from bnpl.core.ids import ALPHABET
 from bnpl.core.money import normalize_currency
 from bnpl.core.services import audit_log_record, change_record, event_emit
+from bnpl.plans.services import products_install_defaults
 from merchants.models import ApiKey, Membership, Merchant, WebhookEndpoint
 from merchants.representations import api_key_data, merchant_data, webhook_endpoint_data
 from merchants.selectors import api_key_hash
@@ -49,6 +50,7 @@ def merchant_create(
             support_email=support_email,
         )
         change_record(action="merchant.created", instance=merchant, merchant=merchant, data=merchant_data(merchant))
+        products_install_defaults(merchant=merchant)
     return merchant
 
 
@@ -121,6 +123,7 @@ def merchant_update(*, merchant: Merchant, **changes: Any) -> Merchant:
             setattr(merchant, field, value)
         merchant.save()
         after = merchant_data(merchant)
+        products_install_defaults(merchant=merchant)
         if after != before:
             audit_log_record(
                 action="merchant.updated", instance=merchant, merchant=merchant, before=before, after=after

@@ -1,1 +1,101 @@
-"""Factories for checkout sessions, orders and plans (registered for the schema-walking tests)."""
+"""Factories for checkout sessions, orders, plans and products, made through the real services
+(the hosted flow's confirm included), registered for the schema-walking tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+from bnpl.checkout import services as checkout_services
+from bnpl.checkout.models import CheckoutSession, Order
+from bnpl.payments.services import payment_method_add
+from bnpl.plans.models import PaymentProduct, Plan, ProductKind
+from consumers.models import Consumer
+from consumers.services import identity_submit
+from merchants.models import Merchant
+from tests.factories import make_consumer, owned_object_factory
+
+_sequence = itertools.count(1)
+TEST_CARD = "4242 4242 4242 4242"
+
+
+def make_verified_consumer(*, email: str | None = None, born: dt.date = dt.date(1990, 5, 17)) -> Consumer:
+    consumer = make_consumer(email=email)
+    identity_submit(
+        consumer=consumer,
+        legal_name="Ada Lovelace",
+        date_of_birth=born,
+        address_line1="1 Main St",
+        city="Springfield",
+        postal_code="12345",
+        country="US",
+        national_id_last4="1234",
+    )
+    return consumer
+
+
+@owned_object_factory(CheckoutSession)
+def make_checkout_session(
+    *, merchant: Merchant, livemode: bool, amount: int = 10000, currency: str = "USD"
+) -> CheckoutSession:
+    return checkout_services.checkout_session_create(
+        merchant=merchant,
+        livemode=livemode,
+        amount=amount,
+        currency=currency,
+        line_items=[{"name": f"Item {next(_sequence)}", "quantity": 1, "unit_amount": amount}],
+        return_url="https://shop.example.com/thanks",
+        cancel_url="https://shop.example.com/cart",
+        merchant_reference=f"ref-{next(_sequence)}",
+    )
+
+
+def product_for(
+    merchant: Merchant, livemode: bool, kind: str = ProductKind.PAY_IN_4, count: int | None = None
+) -> PaymentProduct:
+    products = PaymentProduct.objects.filter(merchant=merchant, livemode=livemode, kind=kind, currency="USD")
+    if count is not None:
+        products = products.filter(installment_count=count)
+    return products.order_by("installment_count").first()  # type: ignore[return-value]
+
+
+def make_authorized_order(
+    *,
+    merchant: Merchant,
+    livemode: bool,
+    amount: int = 10000,
+    kind: str = ProductKind.PAY_IN_4,
+    count: int | None = None,
+    consumer: Consumer | None = None,
+    card: str = TEST_CARD,
+) -> Order:
+    session = make_checkout_session(merchant=merchant, livemode=livemode, amount=amount)
+    consumer = consumer or make_verified_consumer()
+    payment_method = payment_method_add(consumer=consumer, number=card, exp_month=12, exp_year=2035, cvc="123")
+    result = checkout_services.checkout_confirm(
+        session=session,
+        consumer=consumer,
+        product=product_for(merchant, livemode, kind, count),
+        payment_method=payment_method,
+    )
+    assert result.order is not None, (result.decision, result.payment_error)
+    return result.order
+
+
+@owned_object_factory(Order)
+def make_order(*, merchant: Merchant, livemode: bool) -> Order:
+    """Half captured: every order operation (capture, void, refund) has something to act on."""
+    order = make_authorized_order(merchant=merchant, livemode=livemode, amount=10000)
+    checkout_services.order_capture(order=order, amount=5000)
+    order.refresh_from_db()
+    return order
+
+
+@owned_object_factory(Plan)
+def make_plan(*, merchant: Merchant, livemode: bool) -> Plan:
+    return make_order(merchant=merchant, livemode=livemode).plan
+
+
+@owned_object_factory(PaymentProduct)
+def make_payment_product(*, merchant: Merchant, livemode: bool) -> PaymentProduct:
+    return product_for(merchant, livemode)

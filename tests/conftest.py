@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -94,3 +95,15 @@ def _fresh_caches() -> None:
 
     clock.forget_cached_offset()
     cache.clear()
+
+
+@pytest.fixture
+def celery_worker() -> Iterator[None]:
+    """A real Celery worker (in a thread) on the configured broker: Redis in CI; with the embedded
+    filesystem broker, a folder of this test process's own (see bnpl.settings.test)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from bnpl.celery import app
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
+        yield

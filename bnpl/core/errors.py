@@ -60,6 +60,14 @@ class StateError(ApplicationError):
     default_code = "invalid_state"
 
 
+class PaymentDeclinedError(ApplicationError):
+    """The card was declined (402)."""
+
+    status_code = 402
+    error_type = "card_error"
+    default_code = "card_declined"
+
+
 class IdempotencyError(ApplicationError):
     """The same Idempotency-Key was used with different parameters (422)."""
 

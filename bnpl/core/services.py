@@ -109,3 +109,9 @@ def clock_advance(*, by: dt.timedelta, actor: Actor | None = None) -> dt.timedel
         event_emit(type="clock.advanced", instance=state, data=after)
     clock.forget_cached_offset()
     return dt.timedelta(seconds=state.offset_seconds)
+
+
+def inside_transaction() -> bool:
+    """True inside a transaction that this code opened (not the one a test case wraps around
+    every test): outside calls (gateways, HTTP) must never run there."""
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)

@@ -165,6 +165,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "consumers.tasks.one_time_codes_purge",
         "schedule": timedelta(hours=1),
     },
+    "expire-checkout-sessions": {
+        "task": "bnpl.checkout.tasks.checkout_sessions_expire",
+        "schedule": timedelta(minutes=5),
+    },
+    "warn-and-expire-authorizations": {
+        "task": "bnpl.checkout.tasks.orders_expire",
+        "schedule": timedelta(hours=1),
+    },
+    "webhooks-send-due-deliveries": {
+        "task": "merchants.tasks.webhook_deliveries_send",
+        "schedule": timedelta(seconds=30),
+    },
+    "webhooks-sweep-outbox": {
+        "task": "merchants.tasks.webhook_events_sweep",
+        "schedule": timedelta(minutes=1),
+    },
 }
 
 # --- Partner API -----------------------------------------------------------------------------
@@ -196,12 +212,25 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MerchantStatusEnum": "merchants.models.Merchant.Status",
         "WebhookEndpointStatusEnum": "merchants.models.WebhookEndpoint.Status",
+        "CheckoutSessionStatusEnum": "bnpl.checkout.models.CheckoutSession.Status",
+        "OrderStatusEnum": "bnpl.checkout.models.Order.Status",
+        "PlanStatusEnum": "bnpl.plans.models.Plan.Status",
+        "InstallmentStatusEnum": "bnpl.plans.models.Installment.Status",
+        "WebhookDeliveryStatusEnum": "merchants.models.WebhookDelivery.Status",
     },
 }
 # Idempotency keys are kept at least this long, then purged by a periodic task.
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24))
 # An in-progress key older than this belongs to a request that died; a retry may take it over.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", default=120))
+
+# --- Checkout and credit ---------------------------------------------------------------------
+PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="bnpl.payments.gateways.SandboxGateway")
+CHECKOUT_SESSION_TTL = timedelta(hours=env.int("CHECKOUT_SESSION_TTL_HOURS", default=48))
+AUTHORIZATION_TTL = timedelta(days=env.int("AUTHORIZATION_TTL_DAYS", default=28))
+AUTHORIZATION_EXPIRY_WARNING = timedelta(days=3)
+# Most a consumer may owe across active plans, per currency, in major units (policy rule).
+CONSUMER_EXPOSURE_LIMIT_MAJOR = env.int("CONSUMER_EXPOSURE_LIMIT_MAJOR", default=2500)
 
 # --- Consumers: one-time codes ---------------------------------------------------------------
 ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="consumers.senders.SandboxSender")
@@ -217,6 +246,8 @@ EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 
+# Fernet keys for personal data at rest, newest first (rotation); derived from SECRET_KEY when empty.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # Requests with invalid API keys allowed per client address per minute, before 429s (key guessing).
 API_AUTH_FAILURES_PER_MINUTE = env.int("API_AUTH_FAILURES_PER_MINUTE", default=30)
 # Secret used to hash API keys (HMAC-SHA256); defaults to SECRET_KEY. Rotating it revokes every key.

@@ -1,7 +1,11 @@
 """Test settings: the base settings with fast hashing and tight limits the tests can reach."""
 
+import os
+import tempfile
+from pathlib import Path
+
 from .base import *  # noqa: F403
-from .base import REST_FRAMEWORK
+from .base import CELERY_BROKER_TRANSPORT_OPTIONS, REST_FRAMEWORK
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -13,3 +17,17 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"api_key": "100000/s", "api_key_burst": "1000000/min"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+
+# The embedded filesystem broker gets a folder per test process, so that test runs side by side
+# never consume each other's tasks (CI uses Redis, flushed at the start of the run).
+if CELERY_BROKER_TRANSPORT_OPTIONS:
+    _broker = Path(tempfile.gettempdir()) / f"bnpl-test-broker-{os.getpid()}"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
+        "data_folder_in": str(_broker / "queue"),
+        "data_folder_out": str(_broker / "queue"),
+        "processed_folder": str(_broker / "processed"),
+        "control_folder": str(_broker / "control"),
+    }
+    for _folder in ("queue", "processed", "control"):
+        (_broker / _folder).mkdir(parents=True, exist_ok=True)

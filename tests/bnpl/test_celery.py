@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
-from collections.abc import Iterator
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 
 from bnpl.celery import app
@@ -16,13 +13,6 @@ from bnpl.core import clock
 from bnpl.core.models import IdempotencyKey
 from bnpl.core.tasks import idempotency_keys_purge
 from tests.factories import Tenant
-
-
-@pytest.fixture
-def celery_worker() -> Iterator[None]:
-    app.conf.task_default_queue = f"bnpl-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
-        yield
 
 
 def _wait_for(condition, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]

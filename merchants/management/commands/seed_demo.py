@@ -11,6 +11,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from bnpl.accounts.models import User
+from bnpl.checkout.models import CheckoutSession
+from bnpl.checkout.representations import hosted_url
+from bnpl.checkout.services import checkout_session_create
+from bnpl.core import clock
 from bnpl.core.context import Actor, acting_as
 from consumers.models import Consumer
 from consumers.services import consumer_register
@@ -39,6 +43,7 @@ class Command(BaseCommand):
             if not Consumer.objects.filter(email=CONSUMER_EMAIL).exists():
                 with transaction.atomic():
                     consumer_register(email=CONSUMER_EMAIL)
+            checkout_url = hosted_url(self._checkout_session(merchant))
         base = settings.PUBLIC_BASE_URL.rstrip("/")
         lines = [
             "",
@@ -47,6 +52,8 @@ class Command(BaseCommand):
             f"  Analyst (read-only) {base}/merchant/      {ANALYST[0]} / {ANALYST[1]}",
             f"  Consumer portal     {base}/portal/        sign in as {CONSUMER_EMAIL};",
             f"                      the one-time code shows in {base}/sandbox/inbox",
+            f"  Try a checkout      {checkout_url}",
+            "                      (test card 4242 4242 4242 4242, any future expiry, any CVC)",
             f"  API docs            {base}/api/v1/docs     schema: {base}/api/v1/schema",
             f"  Admin (operators)   {base}/admin/         {operator.email} / {OPERATOR[1]}",
             f"  Health              {base}/healthz",
@@ -56,6 +63,29 @@ class Command(BaseCommand):
             "",
         ]
         self.stdout.write("\n".join(lines))
+
+    def _checkout_session(self, merchant: Merchant) -> CheckoutSession:
+        """An open test-mode session to click through (a new one once the last has expired or closed)."""
+        session = CheckoutSession.objects.filter(
+            merchant=merchant, livemode=False, status=CheckoutSession.Status.OPEN, expires_at__gt=clock.now()
+        ).first()
+        if session is not None:
+            return session
+        base = settings.PUBLIC_BASE_URL.rstrip("/")
+        return checkout_session_create(
+            merchant=merchant,
+            livemode=False,
+            amount=12000,
+            currency="USD",
+            line_items=[
+                {"name": "Trail running shoes", "quantity": 1, "unit_amount": 9000},
+                {"name": "Merino socks", "quantity": 2, "unit_amount": 1500},
+            ],
+            return_url=f"{base}/?demo=returned",
+            cancel_url=f"{base}/?demo=canceled",
+            merchant_reference="DEMO-1001",
+            customer_email=CONSUMER_EMAIL,
+        )
 
     def _user(self, email: str, password: str, **flags: Any) -> User:
         user = User.objects.filter(email=email).first()

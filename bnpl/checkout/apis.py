@@ -1,0 +1,234 @@
+"""Partner API: checkout sessions, orders (capture, void, refund), plans, payment products."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import phonenumbers
+from django.db.models import Model
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from bnpl.api.pagination import NewestFirstCursorPagination
+from bnpl.api.serializers import InputSerializer
+from bnpl.api.views import MerchantScopedApi
+from bnpl.checkout import services
+from bnpl.checkout.models import CheckoutSession, Order
+from bnpl.checkout.representations import (
+    CaptureRepresentation,
+    CheckoutSessionRepresentation,
+    OrderRepresentation,
+    RefundRepresentation,
+)
+from bnpl.core.errors import InvalidRequestError
+from bnpl.core.money import MAX_AMOUNT, normalize_currency
+from bnpl.plans.models import PaymentProduct, Plan, ProductKind
+from bnpl.plans.representations import PaymentProductRepresentation, PlanWithHistoryRepresentation
+from merchants.selectors import scoped_queryset
+
+
+def amount_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=1, max_value=MAX_AMOUNT, help_text="Minor units of the currency (1999 = $19.99)"
+    )
+
+
+class LineItemInput(InputSerializer):
+    name = serializers.CharField(max_length=200)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+    unit_amount = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT)
+    sku = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class CheckoutSessionCreateInput(InputSerializer):
+    amount = amount_field()
+    currency = serializers.CharField(max_length=3)
+    line_items = LineItemInput(many=True, allow_empty=False, max_length=100)  # type: ignore[call-arg]
+    return_url = serializers.URLField(max_length=2048)
+    cancel_url = serializers.URLField(max_length=2048)
+    merchant_reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    customer_email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
+    customer_phone = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    product_kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=ProductKind.choices), required=False, default=list, max_length=3
+    )
+
+    def validate_currency(self, value: str) -> str:
+        try:
+            return normalize_currency(value)
+        except InvalidRequestError as error:
+            raise serializers.ValidationError(error.message) from error
+
+    def validate_customer_phone(self, value: str) -> str:
+        if not value:
+            return value
+        try:
+            number = phonenumbers.parse(value, "US")
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            raise serializers.ValidationError("Not a valid phone number.")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class CaptureInput(InputSerializer):
+    amount = amount_field()
+    merchant_reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class RefundInput(InputSerializer):
+    amount = amount_field()
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class VoidInput(InputSerializer):
+    pass
+
+
+SESSION_EXAMPLE = {
+    "amount": 12000,
+    "currency": "USD",
+    "line_items": [
+        {"name": "Trail shoes", "quantity": 1, "unit_amount": 9000},
+        {"name": "Socks", "quantity": 2, "unit_amount": 1500},
+    ],
+    "return_url": "https://shop.example.com/order/1001/thanks",
+    "cancel_url": "https://shop.example.com/cart",
+    "merchant_reference": "1001",
+    "customer_email": "shopper@example.com",
+}
+
+
+class CheckoutSessionListCreateApi(MerchantScopedApi):
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(
+        operation_id="checkout_session_list", responses=CheckoutSessionRepresentation(many=True), tags=["checkout"]
+    )
+    def get(self, request: Request) -> Response:
+        sessions = scoped_queryset(CheckoutSession, merchant=self.merchant, livemode=self.livemode)
+        return self.paginated(sessions, CheckoutSessionRepresentation)
+
+    @extend_schema(
+        operation_id="checkout_session_create",
+        request=CheckoutSessionCreateInput,
+        responses={201: CheckoutSessionRepresentation},
+        examples=[OpenApiExample("A two-item cart", value=SESSION_EXAMPLE, request_only=True)],
+        tags=["checkout"],
+    )
+    def post(self, request: Request) -> Response:
+        data = CheckoutSessionCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = services.checkout_session_create(
+            merchant=self.merchant, livemode=self.livemode, **data.validated_data
+        )
+        return Response(CheckoutSessionRepresentation(session).data, status=status.HTTP_201_CREATED)
+
+
+class CheckoutSessionDetailApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": CheckoutSession}
+
+    @extend_schema(operation_id="checkout_session_retrieve", responses=CheckoutSessionRepresentation, tags=["checkout"])
+    def get(self, request: Request, id: str) -> Response:
+        return Response(CheckoutSessionRepresentation(self.path_objects["id"]).data)
+
+
+class OrderListApi(MerchantScopedApi):
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(operation_id="order_list", responses=OrderRepresentation(many=True), tags=["orders"])
+    def get(self, request: Request) -> Response:
+        orders = scoped_queryset(Order, merchant=self.merchant, livemode=self.livemode).select_related(
+            "checkout_session", "plan"
+        )
+        return self.paginated(orders, OrderRepresentation)
+
+
+class OrderDetailApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": Order}
+
+    @extend_schema(operation_id="order_retrieve", responses=OrderRepresentation, tags=["orders"])
+    def get(self, request: Request, id: str) -> Response:
+        return Response(OrderRepresentation(self.path_objects["id"]).data)
+
+
+class OrderCaptureApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": Order}
+
+    @extend_schema(
+        operation_id="order_capture",
+        request=CaptureInput,
+        responses={201: CaptureRepresentation},
+        examples=[
+            OpenApiExample(
+                "First shipment", value={"amount": 1000, "merchant_reference": "shipment-1"}, request_only=True
+            )
+        ],
+        tags=["orders"],
+    )
+    def post(self, request: Request, id: str) -> Response:
+        data = CaptureInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        capture = services.order_capture(order=self.path_objects["id"], **data.validated_data)
+        return Response(CaptureRepresentation(capture).data, status=status.HTTP_201_CREATED)
+
+
+class OrderVoidApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": Order}
+
+    @extend_schema(
+        operation_id="order_void",
+        request=VoidInput,
+        responses=OrderRepresentation,
+        examples=[OpenApiExample("Release the rest", value={}, request_only=True)],
+        tags=["orders"],
+    )
+    def post(self, request: Request, id: str) -> Response:
+        VoidInput(data=request.data).is_valid(raise_exception=True)
+        order = services.order_void(order=self.path_objects["id"])
+        return Response(OrderRepresentation(order).data)
+
+
+class OrderRefundApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": Order}
+
+    @extend_schema(
+        operation_id="order_refund",
+        request=RefundInput,
+        responses={201: RefundRepresentation},
+        examples=[
+            OpenApiExample("A returned item", value={"amount": 500, "reason": "returned socks"}, request_only=True)
+        ],
+        tags=["orders"],
+    )
+    def post(self, request: Request, id: str) -> Response:
+        data = RefundInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        refund = services.order_refund(order=self.path_objects["id"], **data.validated_data)
+        return Response(RefundRepresentation(refund).data, status=status.HTTP_201_CREATED)
+
+
+class PlanDetailApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": Plan}
+
+    @extend_schema(operation_id="plan_retrieve", responses=PlanWithHistoryRepresentation, tags=["plans"])
+    def get(self, request: Request, id: str) -> Response:
+        return Response(PlanWithHistoryRepresentation(self.path_objects["id"]).data)
+
+
+class PaymentProductListApi(MerchantScopedApi):
+    """Public widget data ("4 payments of $25.00"): publishable keys may call it."""
+
+    allow_publishable_key = True
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(
+        operation_id="payment_product_list", responses=PaymentProductRepresentation(many=True), tags=["products"]
+    )
+    def get(self, request: Request) -> Response:
+        products = scoped_queryset(PaymentProduct, merchant=self.merchant, livemode=self.livemode).filter(
+            is_enabled=True
+        )
+        return self.paginated(products, PaymentProductRepresentation)

@@ -1,0 +1,124 @@
+"""Checkout sessions (a merchant sends a shopper to pay later) and orders (what the merchant then
+captures, voids and refunds)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from merchants.models import MerchantOwnedModel
+
+
+class CheckoutSession(MerchantOwnedModel):
+    PUBLIC_ID_PREFIX = "cs"
+
+    class Status(models.TextChoices):
+        OPEN = "open"  # waiting for the shopper
+        COMPLETE = "complete"  # approved: an order exists
+        DECLINED = "declined"  # the credit decision said no
+        CANCELED = "canceled"  # the shopper went back to the merchant
+        EXPIRED = "expired"  # nobody finished it in time
+
+    amount = models.BigIntegerField()  # minor units
+    currency = models.CharField(max_length=3)  # ISO 4217
+    line_items = models.JSONField(default=list)  # [{name, quantity, unit_amount, total_amount, sku?}]
+    merchant_reference = models.CharField(max_length=200, blank=True)
+    customer_email = models.EmailField(blank=True)
+    customer_phone = models.CharField(max_length=20, blank=True)  # E.164
+    return_url = models.URLField(max_length=2048)
+    cancel_url = models.URLField(max_length=2048)
+    product_kinds = models.JSONField(default=list)  # offer only these kinds ([] = every enabled product)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN, db_index=True)
+    expires_at = models.DateTimeField()
+    consumer = models.ForeignKey(
+        "consumers.Consumer", null=True, blank=True, on_delete=models.PROTECT, related_name="checkout_sessions"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="session_amount_positive")]
+
+
+class Order(MerchantOwnedModel):
+    """An authorization the merchant draws on. Amounts are minor units of ``currency``.
+
+    Invariants (checked by constraints): captured + voided <= authorized; refunded <= captured.
+    """
+
+    PUBLIC_ID_PREFIX = "ord"
+
+    class Status(models.TextChoices):
+        AUTHORIZED = "authorized"  # nothing captured yet
+        PART_CAPTURED = "part_captured"  # some captured, some still open
+        CAPTURED = "captured"  # nothing left open: everything captured (or the rest voided)
+        VOIDED = "voided"  # the whole authorization released, nothing captured
+        EXPIRED = "expired"  # the authorization ran out before anything was captured
+        REFUNDED = "refunded"  # everything captured was refunded
+
+    checkout_session = models.OneToOneField(CheckoutSession, on_delete=models.PROTECT, related_name="order")
+    consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="orders")
+    currency = models.CharField(max_length=3)
+    authorized_amount = models.BigIntegerField()
+    captured_amount = models.BigIntegerField(default=0)
+    voided_amount = models.BigIntegerField(default=0)
+    refunded_amount = models.BigIntegerField(default=0)
+    merchant_fee_amount = models.BigIntegerField(default=0)  # fees kept so far, net of refunded fees
+    merchant_reference = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.AUTHORIZED, db_index=True)
+    authorization_expires_at = models.DateTimeField()
+    expiry_warning_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(authorized_amount__gt=0), name="order_authorized_positive"),
+            models.CheckConstraint(
+                condition=models.Q(captured_amount__gte=0, voided_amount__gte=0, refunded_amount__gte=0),
+                name="order_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(captured_amount__lte=models.F("authorized_amount") - models.F("voided_amount")),
+                name="order_captured_within_authorized",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(refunded_amount__lte=models.F("captured_amount")),
+                name="order_refunded_within_captured",
+            ),
+        ]
+
+    @property
+    def open_amount(self) -> int:
+        """Authorized, not yet captured or voided: what the merchant may still capture."""
+        return self.authorized_amount - self.captured_amount - self.voided_amount
+
+    @property
+    def refundable_amount(self) -> int:
+        return self.captured_amount - self.refunded_amount
+
+
+class Capture(MerchantOwnedModel):
+    PUBLIC_ID_PREFIX = "cap"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="captures")
+    amount = models.BigIntegerField()
+    merchant_fee_amount = models.BigIntegerField()
+    merchant_reference = models.CharField(max_length=200, blank=True)  # e.g. the shipment
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="capture_amount_positive")]
+
+
+class Refund(MerchantOwnedModel):
+    PUBLIC_ID_PREFIX = "re"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField()
+    merchant_fee_refunded_amount = models.BigIntegerField(default=0)
+    applied_to_plan_amount = models.BigIntegerField(default=0)  # taken off installments still to pay
+    returned_to_card_amount = models.BigIntegerField(default=0)  # paid already, so sent back to the card
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive")]

@@ -1,0 +1,106 @@
+"""Public shapes of checkout objects: API responses and event payloads share them (and the OpenAPI
+schema documents them from these serializers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
+
+
+def hosted_url(session: CheckoutSession) -> str:
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/checkout/{session.public_id}"
+
+
+class LineItemRepresentation(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_amount = serializers.IntegerField(help_text="Minor units")
+    total_amount = serializers.IntegerField(help_text="quantity * unit_amount")
+    sku = serializers.CharField(required=False)
+
+
+class CheckoutSessionRepresentation(serializers.Serializer[CheckoutSession]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    livemode = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=CheckoutSession.Status.choices)
+    amount = serializers.IntegerField(help_text="Minor units")
+    currency = serializers.CharField()
+    line_items = LineItemRepresentation(many=True)
+    merchant_reference = serializers.CharField()
+    customer_email = serializers.CharField()
+    customer_phone = serializers.CharField()
+    product_kinds = serializers.ListField(child=serializers.CharField())
+    return_url = serializers.CharField()
+    cancel_url = serializers.CharField()
+    url = serializers.SerializerMethodField(help_text="Send the shopper here")
+    order = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+    def get_object(self, instance: CheckoutSession) -> str:
+        return "checkout.session"
+
+    def get_url(self, instance: CheckoutSession) -> str:
+        return hosted_url(instance)
+
+    def get_order(self, instance: CheckoutSession) -> str | None:
+        return Order.objects.filter(checkout_session=instance).values_list("public_id", flat=True).first()
+
+
+class CaptureRepresentation(serializers.Serializer[Capture]):
+    id = serializers.CharField(source="public_id")
+    amount = serializers.IntegerField()
+    merchant_fee_amount = serializers.IntegerField()
+    merchant_reference = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class RefundRepresentation(serializers.Serializer[Refund]):
+    id = serializers.CharField(source="public_id")
+    amount = serializers.IntegerField()
+    merchant_fee_refunded_amount = serializers.IntegerField()
+    applied_to_plan_amount = serializers.IntegerField(help_text="Taken off installments still to pay")
+    returned_to_card_amount = serializers.IntegerField(help_text="Already paid, so sent back to the card")
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class OrderRepresentation(serializers.Serializer[Order]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    livemode = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=Order.Status.choices)
+    currency = serializers.CharField()
+    authorized_amount = serializers.IntegerField()
+    captured_amount = serializers.IntegerField()
+    voided_amount = serializers.IntegerField()
+    refunded_amount = serializers.IntegerField()
+    open_amount = serializers.IntegerField(help_text="Still capturable")
+    merchant_fee_amount = serializers.IntegerField()
+    merchant_reference = serializers.CharField()
+    checkout_session = serializers.CharField(source="checkout_session.public_id")
+    plan = serializers.CharField(source="plan.public_id")
+    captures = CaptureRepresentation(many=True)
+    refunds = RefundRepresentation(many=True)
+    authorization_expires_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+    def get_object(self, instance: Order) -> str:
+        return "order"
+
+
+def checkout_session_data(session: CheckoutSession) -> dict[str, Any]:
+    return dict(CheckoutSessionRepresentation(session).data)
+
+
+def order_data(order: Order) -> dict[str, Any]:
+    return dict(OrderRepresentation(order).data)
+
+
+def refund_data(refund: Refund) -> dict[str, Any]:
+    return dict(RefundRepresentation(refund).data)

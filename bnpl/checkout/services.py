@@ -1,0 +1,556 @@
+"""Checkout sessions, confirmation (decision, first payment, order, plan) and order management:
+capture, void, refund, expiry. Every write validates, changes state, posts a balanced journal entry,
+and records an audit row and an event in one transaction; card calls happen outside it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from bnpl.checkout import accounting
+from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
+from bnpl.checkout.representations import checkout_session_data, order_data, refund_data
+from bnpl.core import clock
+from bnpl.core.errors import InvalidRequestError, PaymentDeclinedError, StateError
+from bnpl.core.money import MAX_AMOUNT, normalize_currency
+from bnpl.core.services import change_record
+from bnpl.payments.gateways import get_gateway
+from bnpl.payments.models import Charge, PaymentMethod
+from bnpl.payments.services import charge_execute, charge_prepare
+from bnpl.plans import services as plan_services
+from bnpl.plans.models import Installment, PaymentProduct, Plan
+from bnpl.plans.representations import plan_data
+from consumers.models import Consumer
+from decisioning import decide
+from decisioning.policy import Application, Decision
+from merchants.models import Merchant
+
+# --- Sessions -----------------------------------------------------------------------------------
+
+
+def _validate_line_items(line_items: Sequence[dict[str, Any]], amount: int) -> list[dict[str, Any]]:
+    if not line_items:
+        raise InvalidRequestError("Add at least one line item.", code="line_items_missing", param="line_items")
+    normalized = []
+    for index, item in enumerate(line_items):
+        total = item["quantity"] * item["unit_amount"]
+        if total > MAX_AMOUNT:
+            raise InvalidRequestError("This line item's total is too large.", param=f"line_items[{index}].unit_amount")
+        normalized.append({**item, "total_amount": total})
+    items_total = sum(item["total_amount"] for item in normalized)
+    if items_total != amount:
+        raise InvalidRequestError(
+            f"The line items add up to {items_total}, not the amount {amount}.", code="amount_mismatch", param="amount"
+        )
+    return normalized
+
+
+def checkout_session_create(
+    *,
+    merchant: Merchant,
+    livemode: bool,
+    amount: int,
+    currency: str,
+    line_items: Sequence[dict[str, Any]],
+    return_url: str,
+    cancel_url: str,
+    merchant_reference: str = "",
+    customer_email: str = "",
+    customer_phone: str = "",
+    product_kinds: Sequence[str] = (),
+) -> CheckoutSession:
+    currency = normalize_currency(currency)
+    if currency not in merchant.currencies:
+        raise InvalidRequestError(
+            f"{currency} is not one of this merchant's currencies ({', '.join(merchant.currencies)}).",
+            code="currency_not_enabled",
+            param="currency",
+        )
+    items = _validate_line_items(line_items, amount)
+    if not plan_services.offers_for(
+        merchant=merchant, livemode=livemode, currency=currency, amount=amount, kinds=product_kinds
+    ):
+        raise InvalidRequestError(
+            "No enabled payment product takes this amount in this currency.", code="no_eligible_product", param="amount"
+        )
+    with transaction.atomic():
+        session = CheckoutSession.objects.create(
+            merchant=merchant,
+            livemode=livemode,
+            amount=amount,
+            currency=currency,
+            line_items=items,
+            merchant_reference=merchant_reference,
+            customer_email=customer_email.lower(),
+            customer_phone=customer_phone,
+            return_url=return_url,
+            cancel_url=cancel_url,
+            product_kinds=sorted(set(product_kinds)),
+            expires_at=clock.now() + settings.CHECKOUT_SESSION_TTL,
+        )
+        change_record(
+            action="checkout_session.created",
+            instance=session,
+            merchant=merchant,
+            livemode=livemode,
+            data=checkout_session_data(session),
+        )
+    return session
+
+
+def _session_transition(session: CheckoutSession, status: str, action: str, **fields: Any) -> CheckoutSession:
+    before = checkout_session_data(session)
+    session.status = status
+    for name, value in fields.items():
+        setattr(session, name, value)
+    session.save()
+    change_record(
+        action=action,
+        instance=session,
+        merchant=session.merchant,
+        livemode=session.livemode,
+        before=before,
+        data=checkout_session_data(session),
+    )
+    return session
+
+
+CLOSED_SESSION_MESSAGES = {
+    CheckoutSession.Status.EXPIRED: "This checkout has expired. Return to the shop to start again.",
+    CheckoutSession.Status.COMPLETE: "This checkout is complete: your order is placed.",
+    CheckoutSession.Status.DECLINED: "This checkout was declined. Return to the shop to pay another way.",
+    CheckoutSession.Status.CANCELED: "This checkout was canceled. Return to the shop to start again.",
+}
+
+
+def checkout_session_usable(session: CheckoutSession) -> None:
+    """Refuse a session the shopper can no longer act on, saying why (the same words whether or
+    not the expiry sweep has run yet)."""
+    status = session.status
+    if status == CheckoutSession.Status.OPEN and clock.now() >= session.expires_at:
+        status = CheckoutSession.Status.EXPIRED
+    if status != CheckoutSession.Status.OPEN:
+        raise StateError(CLOSED_SESSION_MESSAGES[CheckoutSession.Status(status)], code=f"session_{status}")
+
+
+def checkout_session_cancel(*, session: CheckoutSession) -> CheckoutSession:
+    with transaction.atomic():
+        session = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+        checkout_session_usable(session)
+        return _session_transition(session, CheckoutSession.Status.CANCELED, "checkout_session.canceled")
+
+
+def checkout_sessions_expire() -> int:
+    """Mark open sessions past their expiry as expired (a periodic task)."""
+    count = 0
+    for session_id in CheckoutSession.objects.filter(
+        status=CheckoutSession.Status.OPEN, expires_at__lte=clock.now()
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            session = CheckoutSession.objects.select_for_update().get(pk=session_id)
+            if session.status == CheckoutSession.Status.OPEN:
+                _session_transition(session, CheckoutSession.Status.EXPIRED, "checkout_session.expired")
+                count += 1
+    return count
+
+
+# --- Confirmation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    decision: Decision | None
+    order: Order | None = None
+    payment_error: str = ""
+
+    @property
+    def approved(self) -> bool:
+        return self.order is not None
+
+
+def eligible_product(*, session: CheckoutSession, product_public_id: str) -> PaymentProduct:
+    offers = plan_services.offers_for(
+        merchant=session.merchant,
+        livemode=session.livemode,
+        currency=session.currency,
+        amount=session.amount,
+        kinds=session.product_kinds,
+    )
+    for offer in offers:
+        if offer.product.public_id == product_public_id:
+            return offer.product
+    raise InvalidRequestError("Choose one of the payment options shown.", code="product_not_offered", param="product")
+
+
+def checkout_confirm(
+    *, session: CheckoutSession, consumer: Consumer, product: PaymentProduct, payment_method: PaymentMethod
+) -> ConfirmResult:
+    """Decide, take the payment due today, and authorize the order. Safe to repeat: a second call
+    for a completed session returns its order; a payment already taken is not taken again."""
+    checkout_session_usable(session)
+    if payment_method.consumer_id != consumer.pk:
+        raise InvalidRequestError("Choose one of your own cards.", param="payment_method")
+    offer = plan_services.offer_build(product=product, amount=session.amount, start=clock.today())
+    decision = decide(
+        application=Application(
+            consumer=consumer,
+            merchant=session.merchant,
+            product=product,
+            amount=session.amount,
+            currency=session.currency,
+            livemode=session.livemode,
+            checkout_session=session,
+        )
+    )
+    if not decision.approved:
+        with transaction.atomic():
+            locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+            _session_transition(locked, CheckoutSession.Status.DECLINED, "checkout_session.declined", consumer=consumer)
+        return ConfirmResult(decision=decision)
+    first_charge = None
+    if not offer.due_today_amount:
+        verification = get_gateway().verify_card(token=payment_method.gateway_token)
+        if not verification.succeeded:
+            return ConfirmResult(decision=decision, payment_error=verification.failure_message)
+    else:
+        first_charge = charge_prepare(
+            consumer=consumer,
+            payment_method=payment_method,
+            amount=offer.due_today_amount,
+            currency=session.currency,
+            livemode=session.livemode,
+            idempotency_key=f"{session.public_id}:first_payment",
+        )
+        first_charge = charge_execute(charge=first_charge, off_session=False)
+        if first_charge.status != Charge.Status.SUCCEEDED:
+            return ConfirmResult(
+                decision=decision, payment_error=first_charge.failure_message or "The card was declined."
+            )
+    order = _authorize(session=session, consumer=consumer, offer=offer, first_charge=first_charge)
+    return ConfirmResult(decision=decision, order=order)
+
+
+def _authorize(
+    *, session: CheckoutSession, consumer: Consumer, offer: plan_services.Offer, first_charge: Charge | None
+) -> Order:
+    with transaction.atomic():
+        session = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+        if session.status == CheckoutSession.Status.COMPLETE:
+            return session.order
+        checkout_session_usable(session)
+        order = Order.objects.create(
+            merchant=session.merchant,
+            livemode=session.livemode,
+            checkout_session=session,
+            consumer=consumer,
+            currency=session.currency,
+            authorized_amount=session.amount,
+            merchant_reference=session.merchant_reference,
+            authorization_expires_at=clock.now() + settings.AUTHORIZATION_TTL,
+        )
+        plan = plan_services.plan_create(order=order, consumer=consumer, offer=offer)
+        accounting.post_authorization(order)
+        if first_charge is not None:
+            _apply_payment(order, plan, first_charge)
+        _session_transition(
+            session,
+            CheckoutSession.Status.COMPLETE,
+            "checkout_session.completed",
+            consumer=consumer,
+            completed_at=clock.now(),
+        )
+        change_record(
+            action="order.authorized",
+            instance=order,
+            merchant=order.merchant,
+            livemode=order.livemode,
+            data=order_data(order),
+        )
+    return order
+
+
+def _apply_payment(order: Order, plan: Plan, charge: Charge) -> None:
+    """Spread a successful charge over the plan's earliest unpaid installments and post it."""
+    Charge.objects.filter(pk=charge.pk).update(plan=plan)
+    left = charge.amount
+    principal_total = interest_total = 0
+    for installment in plan.installments.filter(status=Installment.Status.SCHEDULED).order_by("sequence"):
+        if left == 0:
+            break
+        part = min(left, installment.remaining_amount)
+        principal, interest = plan_services.installment_record_payment(installment=installment, amount=part)
+        principal_total, interest_total, left = principal_total + principal, interest_total + interest, left - part
+    if left:
+        raise StateError("The payment is more than the plan owes.", code="overpayment")
+    accounting.post_payment(order, charge_id=charge.public_id, principal=principal_total, interest=interest_total)
+
+
+def plan_pay_next_installment(*, plan: Plan, payment_method: PaymentMethod | None = None) -> Charge:
+    """The consumer pays their next installment now (the portal's "pay now"; collections later run
+    the same steps off-session). The charge's key is the installment and its attempt number."""
+    installment = plan.installments.filter(status=Installment.Status.SCHEDULED).order_by("sequence").first()
+    if installment is None:
+        raise StateError("Nothing is left to pay on this plan.", code="nothing_to_pay")
+    card = payment_method or plan.consumer.payment_methods.filter(is_default=True).first()
+    if card is None:
+        raise InvalidRequestError("Add a card first.", param="payment_method")
+    attempt = plan.charges.filter(
+        kind=Charge.Kind.PAYMENT, idempotency_key__startswith=f"{plan.public_id}:{installment.sequence}:"
+    ).count()
+    charge = charge_prepare(
+        consumer=plan.consumer,
+        payment_method=card,
+        amount=installment.remaining_amount,
+        currency=plan.currency,
+        livemode=plan.livemode,
+        idempotency_key=f"{plan.public_id}:{installment.sequence}:{attempt + 1}",
+    )
+    Charge.objects.filter(pk=charge.pk).update(plan=plan)
+    charge = charge_execute(charge=charge, off_session=False)
+    if charge.status != Charge.Status.SUCCEEDED:
+        raise PaymentDeclinedError(
+            charge.failure_message or "The card was declined.", code=charge.failure_code or "card_declined"
+        )
+    with transaction.atomic():
+        order = _lock_order(plan.order)
+        locked_plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        before = plan_data(locked_plan)
+        _apply_payment(order, locked_plan, charge)
+        change_record(
+            action="plan.payment_succeeded",
+            instance=locked_plan,
+            merchant=locked_plan.merchant,
+            livemode=locked_plan.livemode,
+            before=before,
+            data=plan_data(locked_plan),
+        )
+    return charge
+
+
+# --- Order management ---------------------------------------------------------------------------
+
+
+def _lock_order(order: Order) -> Order:
+    return Order.objects.select_related("merchant", "consumer").select_for_update().get(pk=order.pk)
+
+
+def _require_open_authorization(order: Order) -> None:
+    if order.status in (Order.Status.EXPIRED, Order.Status.VOIDED):
+        raise StateError(f"This order is {order.status}.", code=f"order_{order.status}")
+    if clock.now() >= order.authorization_expires_at:
+        raise StateError("The authorization has expired.", code="order_expired")
+
+
+def _fee_for(product: PaymentProduct, amount: int, *, first: bool) -> int:
+    fee = (amount * product.merchant_fee_bps + 5_000) // 10_000
+    if first:
+        fee += product.merchant_fee_fixed_amount
+    return min(fee, amount)
+
+
+def order_capture(*, order: Order, amount: int, merchant_reference: str = "") -> Capture:
+    """Capture part or all of what is still open (as the merchant ships)."""
+    if amount <= 0:
+        raise InvalidRequestError("Capture a positive amount.", param="amount")
+    with transaction.atomic():
+        order = _lock_order(order)
+        _require_open_authorization(order)
+        if amount > order.open_amount:
+            raise StateError(
+                f"Only {order.open_amount} is left to capture on this order.",
+                code="amount_exceeds_open",
+                param="amount",
+            )
+        before = order_data(order)
+        fee = _fee_for(order.plan.product, amount, first=order.captured_amount == 0)
+        capture = Capture.objects.create(
+            merchant=order.merchant,
+            livemode=order.livemode,
+            order=order,
+            amount=amount,
+            merchant_fee_amount=fee,
+            merchant_reference=merchant_reference,
+        )
+        order.captured_amount += amount
+        order.merchant_fee_amount += fee
+        order.status = Order.Status.CAPTURED if order.open_amount == 0 else Order.Status.PART_CAPTURED
+        order.save()
+        accounting.post_capture(order, capture_id=capture.public_id, amount=amount, fee=fee)
+        change_record(
+            action="order.captured",
+            instance=order,
+            merchant=order.merchant,
+            livemode=order.livemode,
+            before=before,
+            data=order_data(order),
+        )
+    return capture
+
+
+def _release_open_amount(order: Order, *, action: str, closed_status: str) -> int:
+    """Void what is still open: the plan shrinks, overpayment goes back to the card. Locked order."""
+    amount = order.open_amount
+    reduction = plan_services.plan_reduce(plan=order.plan, amount=amount, action="plan.reduced")
+    order.voided_amount += amount
+    if order.captured_amount == 0:
+        order.status = closed_status
+    elif order.refunded_amount == order.captured_amount:
+        order.status = Order.Status.REFUNDED
+    else:
+        order.status = Order.Status.CAPTURED
+    order.save()
+    key = f"{action}:{order.voided_amount}"
+    accounting.post_void(order, key=key, amount=amount)
+    _return_to_card(order, key=key, amount=reduction.excess_amount)
+    return amount
+
+
+def order_void(*, order: Order) -> Order:
+    """Release the uncaptured remainder (all of it if nothing was captured)."""
+    with transaction.atomic():
+        order = _lock_order(order)
+        _require_open_authorization(order)
+        if order.open_amount == 0:
+            raise StateError("Nothing is left to void on this order.", code="nothing_to_void")
+        before = order_data(order)
+        _release_open_amount(order, action="void", closed_status=Order.Status.VOIDED)
+        change_record(
+            action="order.voided",
+            instance=order,
+            merchant=order.merchant,
+            livemode=order.livemode,
+            before=before,
+            data=order_data(order),
+        )
+    return order
+
+
+def order_refund(*, order: Order, amount: int, reason: str = "") -> Refund:
+    """Refund part or all of what was captured. The plan shrinks by its product's refund policy;
+    what the consumer already paid beyond what they now owe goes back to their card."""
+    if amount <= 0:
+        raise InvalidRequestError("Refund a positive amount.", param="amount")
+    with transaction.atomic():
+        order = _lock_order(order)
+        if amount > order.refundable_amount:
+            raise StateError(
+                f"Only {order.refundable_amount} of this order can be refunded.",
+                code="amount_exceeds_captured",
+                param="amount",
+            )
+        before = order_data(order)
+        fee_back = min((amount * order.plan.product.merchant_fee_bps + 5_000) // 10_000, order.merchant_fee_amount)
+        reduction = plan_services.plan_reduce(plan=order.plan, amount=amount, action="plan.reduced")
+        refund = Refund.objects.create(
+            merchant=order.merchant,
+            livemode=order.livemode,
+            order=order,
+            amount=amount,
+            merchant_fee_refunded_amount=fee_back,
+            applied_to_plan_amount=reduction.applied_amount,
+            returned_to_card_amount=reduction.excess_amount,
+            reason=reason,
+        )
+        order.refunded_amount += amount
+        order.merchant_fee_amount -= fee_back
+        if order.refunded_amount == order.captured_amount and order.open_amount == 0:
+            order.status = Order.Status.REFUNDED
+        order.save()
+        accounting.post_refund(order, refund_id=refund.public_id, amount=amount, fee_back=fee_back)
+        _return_to_card(order, key=f"refund:{refund.public_id}", amount=reduction.excess_amount)
+        change_record(
+            action="order.refunded",
+            instance=order,
+            merchant=order.merchant,
+            livemode=order.livemode,
+            before=before,
+            data={**order_data(order), "refund": refund_data(refund)},
+        )
+    return refund
+
+
+def _return_to_card(order: Order, *, key: str, amount: int) -> None:
+    """Send ``amount`` back to the cards the plan was paid with, newest payment first and never more
+    than a payment has left to give back: posted now, sent to the gateway after commit."""
+    if amount <= 0:
+        return
+    payments = order.plan.charges.select_for_update().filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.SUCCEEDED)
+    refunds = []
+    left = amount
+    for payment in payments.order_by("-id"):
+        part = min(left, payment.refundable_amount)
+        if part <= 0:
+            continue
+        refunds.append(
+            Charge.objects.create(
+                consumer=order.consumer,
+                payment_method=payment.payment_method,
+                plan=order.plan,
+                kind=Charge.Kind.REFUND,
+                refunded_charge=payment,
+                amount=part,
+                currency=order.currency,
+                livemode=order.livemode,
+                status=Charge.Status.PENDING,
+                idempotency_key=f"{order.public_id}:{key}:return:{payment.public_id}",
+            )
+        )
+        left -= part
+        if left == 0:
+            break
+    if left:
+        raise StateError("More would go back to the card than was paid.", code="return_exceeds_payments")
+    accounting.post_return_to_card(order, key=key, amount=amount)
+    for refund_charge in refunds:
+        transaction.on_commit(lambda charge=refund_charge: charge_execute(charge=charge, off_session=True))  # type: ignore[misc]
+
+
+def orders_expire() -> tuple[int, int]:
+    """Warn about authorizations that end within the warning window; expire those that ended.
+    Returns (warned, expired). A periodic task."""
+    now = clock.now()
+    warned = expired = 0
+    open_statuses = (Order.Status.AUTHORIZED, Order.Status.PART_CAPTURED)
+    warn_ids = Order.objects.filter(
+        status__in=open_statuses,
+        expiry_warning_sent_at__isnull=True,
+        authorization_expires_at__lte=now + settings.AUTHORIZATION_EXPIRY_WARNING,
+        authorization_expires_at__gt=now,
+    ).values_list("pk", flat=True)
+    for order_id in warn_ids:
+        with transaction.atomic():
+            order = Order.objects.select_for_update().get(pk=order_id)
+            if order.expiry_warning_sent_at is None and order.status in open_statuses:
+                order.expiry_warning_sent_at = now
+                order.save(update_fields=["expiry_warning_sent_at"])
+                change_record(
+                    action="order.authorization_expiring",
+                    instance=order,
+                    merchant=order.merchant,
+                    livemode=order.livemode,
+                    data=order_data(order),
+                )
+                warned += 1
+    for order_id in Order.objects.filter(status__in=open_statuses, authorization_expires_at__lte=now).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            order = _lock_order(Order(pk=order_id))
+            if order.status not in open_statuses:
+                continue
+            before = order_data(order)
+            _release_open_amount(order, action="expiry", closed_status=Order.Status.EXPIRED)
+            change_record(
+                action="order.expired",
+                instance=order,
+                merchant=order.merchant,
+                livemode=order.livemode,
+                before=before,
+                data=order_data(order),
+            )
+            expired += 1
+    return warned, expired

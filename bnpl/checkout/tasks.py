@@ -1,0 +1,13 @@
+from celery import shared_task
+
+from bnpl.checkout import services
+
+
+@shared_task(name="bnpl.checkout.tasks.checkout_sessions_expire")
+def checkout_sessions_expire() -> int:
+    return services.checkout_sessions_expire()
+
+
+@shared_task(name="bnpl.checkout.tasks.orders_expire")
+def orders_expire() -> tuple[int, int]:
+    return services.orders_expire()

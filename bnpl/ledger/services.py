@@ -1,0 +1,220 @@
+"""Writes of the ledger: ``ledger_post``, the one way money moves between accounts.
+
+Business services (authorize, capture, refund, collect, charge off) call it inside their own
+transaction, next to their audit row and outbox event, so the ledger moves if and only if the
+business change commits. The journal entry is itself the record of the movement: the caller's audit
+row says who caused it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Model, Q
+
+from bnpl.core.money import CURRENCY_EXPONENTS, MAX_AMOUNT
+from bnpl.ledger.errors import (
+    CurrencyMismatchError,
+    IdempotencyConflictError,
+    InvalidEntryError,
+    UnbalancedEntryError,
+)
+from bnpl.ledger.models import Account, AccountCode, JournalEntry, Posting
+
+if TYPE_CHECKING:
+    from consumers.models import Consumer
+    from merchants.models import Merchant
+
+
+@dataclass(frozen=True)
+class Line:
+    """One posting to be: ``amount`` is signed minor units, debit positive, credit negative.
+
+    ``merchant`` and ``consumer`` pick the account's dimensions (``None``: the account without that
+    dimension). ``currency``, when given, must be the entry's: it lets a caller state what it means
+    and have a mix refused.
+    """
+
+    account: AccountCode
+    amount: int
+    merchant: Merchant | None = None
+    consumer: Consumer | None = None
+    currency: str | None = None
+
+
+# (code, merchant id, consumer id): an account's dimensions within one entry's currency and mode.
+_AccountKey = tuple[str, int | None, int | None]
+# (code, merchant id, consumer id, amount): a checked line.
+_CheckedLine = tuple[str, int | None, int | None, int]
+# The parts of a post that an idempotent retry must repeat exactly.
+_Fingerprint = tuple[str, str, bool, int | None, str, str, tuple[_CheckedLine, ...]]
+
+
+def ledger_post(
+    *,
+    entry_type: str,
+    currency: str,
+    livemode: bool,
+    lines: Sequence[Line],
+    merchant: Merchant | None = None,
+    reference: Model | None = None,
+    idempotency_key: str | None = None,
+    description: str = "",
+) -> JournalEntry:
+    """Post one balanced journal entry and return it.
+
+    Invariants: the lines sum to exactly zero, none is zero, all are in ``currency``; nothing is
+    written unless all of that holds. With an ``idempotency_key`` that already posted, the existing
+    entry is returned and nothing is written; if that entry differs (type, currency, mode, merchant,
+    reference or lines; the description is not compared) ``IdempotencyConflictError`` is raised.
+    Accounts are made on first use, race-safely, in a fixed order.
+
+    Must run inside the caller's transaction (the entry commits with the change it records).
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("ledger_post must be called inside the transaction of the change it records")
+    currency = _checked_currency(currency)
+    checked_lines = _checked_lines(lines, currency=currency)
+    reference_type, reference_id = _reference(reference)
+    fingerprint: _Fingerprint = (
+        entry_type,
+        currency,
+        livemode,
+        _pk(merchant),
+        reference_type,
+        reference_id,
+        _sorted_lines(checked_lines),
+    )
+    entry_fields = {
+        "entry_type": entry_type,
+        "currency": currency,
+        "livemode": livemode,
+        "merchant": merchant,
+        "reference_type": reference_type,
+        "reference_id": reference_id,
+        "idempotency_key": idempotency_key,
+        "description": description,
+    }
+    if idempotency_key is None:
+        entry = JournalEntry.objects.create(**entry_fields)
+    else:
+        existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replayed(existing, fingerprint)
+        try:
+            with transaction.atomic():
+                entry = JournalEntry.objects.create(**entry_fields)
+        except IntegrityError:
+            existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is None:
+                raise
+            return _replayed(existing, fingerprint)
+    accounts = _accounts_for(
+        {(code, merchant_id, consumer_id) for code, merchant_id, consumer_id, _ in checked_lines},
+        currency=currency,
+        livemode=livemode,
+    )
+    Posting.objects.bulk_create(
+        Posting(entry=entry, account=accounts[(code, merchant_id, consumer_id)], amount=amount, currency=currency)
+        for code, merchant_id, consumer_id, amount in checked_lines
+    )
+    return entry
+
+
+def _checked_currency(currency: object) -> str:
+    if not isinstance(currency, str) or currency.upper() not in CURRENCY_EXPONENTS:
+        raise InvalidEntryError(f"{currency!r} is not a supported ISO 4217 currency code")
+    return currency.upper()
+
+
+def _checked_lines(lines: Sequence[Line], *, currency: str) -> list[_CheckedLine]:
+    if not lines:
+        raise InvalidEntryError("a journal entry needs lines")
+    for index, line in enumerate(lines):
+        if line.account not in AccountCode.values:
+            raise InvalidEntryError(f"line {index}: {line.account!r} is not an account code")
+        if type(line.amount) is not int:
+            raise InvalidEntryError(f"line {index}: the amount must be an int of minor units, not {line.amount!r}")
+        if line.amount == 0:
+            raise InvalidEntryError(f"line {index}: a zero amount moves nothing")
+        if abs(line.amount) > MAX_AMOUNT:
+            raise InvalidEntryError(f"line {index}: {line.amount} is beyond the largest amount, {MAX_AMOUNT}")
+        if line.currency is not None and _checked_currency(line.currency) != currency:
+            raise CurrencyMismatchError(f"line {index} is in {line.currency}, the entry in {currency}")
+        for dimension in (line.merchant, line.consumer):
+            if dimension is not None and dimension.pk is None:
+                raise InvalidEntryError(f"line {index}: {type(dimension).__name__} is not saved")
+    total = sum(line.amount for line in lines)
+    if total != 0:
+        raise UnbalancedEntryError(f"the lines sum to {total} {currency}, not zero")
+    return [(AccountCode(line.account).value, _pk(line.merchant), _pk(line.consumer), line.amount) for line in lines]
+
+
+def _pk(instance: Model | None) -> int | None:
+    return instance.pk if instance is not None else None
+
+
+def _reference(reference: Model | None) -> tuple[str, str]:
+    if reference is None:
+        return "", ""
+    return reference._meta.label_lower, getattr(reference, "public_id", None) or str(reference.pk)
+
+
+def _sorted_lines(lines: Iterable[_CheckedLine]) -> tuple[_CheckedLine, ...]:
+    """Lines in a canonical order: the order of the lines does not change what an entry means."""
+    return tuple(sorted(lines, key=lambda line: (line[0], line[1] or 0, line[2] or 0, line[3])))
+
+
+def _replayed(entry: JournalEntry, fingerprint: _Fingerprint) -> JournalEntry:
+    postings = entry.postings.select_related("account")
+    posted: _Fingerprint = (
+        entry.entry_type,
+        entry.currency,
+        entry.livemode,
+        entry.merchant_id,
+        entry.reference_type,
+        entry.reference_id,
+        _sorted_lines(
+            (posting.account.code, posting.account.merchant_id, posting.account.consumer_id, posting.amount)
+            for posting in postings
+        ),
+    )
+    if posted != fingerprint:
+        raise IdempotencyConflictError(
+            f"idempotency key {entry.idempotency_key!r} already posted {entry.public_id} with different contents"
+        )
+    return entry
+
+
+def _accounts_for(keys: set[_AccountKey], *, currency: str, livemode: bool) -> dict[_AccountKey, Account]:
+    """The accounts with these dimensions, made if missing.
+
+    Race-safe: missing accounts are inserted with ON CONFLICT DO NOTHING (a concurrent insert of the
+    same account waits for the other transaction, then skips) and read back. Inserts go in one sorted
+    order, so two posts that make the same accounts cannot deadlock.
+    """
+    accounts = _existing_accounts(keys, currency=currency, livemode=livemode)
+    missing = sorted(keys - accounts.keys(), key=lambda key: (key[0], key[1] or 0, key[2] or 0))
+    if missing:
+        Account.objects.bulk_create(
+            [
+                Account(
+                    code=code, currency=currency, livemode=livemode, merchant_id=merchant_id, consumer_id=consumer_id
+                )
+                for code, merchant_id, consumer_id in missing
+            ],
+            ignore_conflicts=True,
+        )
+        accounts = _existing_accounts(keys, currency=currency, livemode=livemode)
+    return accounts
+
+
+def _existing_accounts(keys: set[_AccountKey], *, currency: str, livemode: bool) -> dict[_AccountKey, Account]:
+    matches = Q()
+    for code, merchant_id, consumer_id in keys:
+        matches |= Q(code=code, merchant_id=merchant_id, consumer_id=consumer_id)
+    found = Account.objects.filter(matches, currency=currency, livemode=livemode)
+    return {(account.code, account.merchant_id, account.consumer_id): account for account in found}

@@ -1,0 +1,163 @@
+"""Payment gateways behind one protocol. The built-in sandbox moves no money and answers by the
+documented test card; the Stripe adapter comes with the payments issue.
+
+Sandbox test cards (any future expiry, any 3-digit CVC):
+
+| number              | what happens                                                      |
+|---------------------|-------------------------------------------------------------------|
+| 4242 4242 4242 4242 | every charge succeeds                                             |
+| 4000 0000 0000 0002 | declined: ``card_declined``                                       |
+| 4000 0000 0000 9995 | declined: ``insufficient_funds``                                  |
+| 4000 0025 0000 3155 | needs authentication: succeeds while the shopper is present       |
+|                     | (checkout), declined ``authentication_required`` off-session      |
+| 4000 0000 0000 0341 | saved fine, but every charge is declined: ``card_declined``       |
+
+Every call carries an idempotency key derived from our own row: the same key returns the first
+result and never moves money twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from bnpl.core import clock
+from bnpl.core.errors import InvalidRequestError
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    token: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    succeeded: bool
+    reference: str = ""
+    failure_code: str = ""
+    failure_message: str = ""
+
+
+class Gateway(Protocol):
+    name: str
+
+    def tokenize_card(self, *, number: str, exp_month: int, exp_year: int, cvc: str) -> CardDetails: ...
+
+    def verify_card(self, *, token: str) -> GatewayResult:
+        """A zero-amount check that the card can be charged later (nothing due today)."""
+        ...
+
+    def charge(
+        self, *, token: str, amount: int, currency: str, idempotency_key: str, off_session: bool
+    ) -> GatewayResult: ...
+
+    def refund(self, *, charge_reference: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult: ...
+
+
+SANDBOX_CARDS = {
+    "4242424242424242": "success",
+    "4000000000000002": "declined",
+    "4000000000009995": "insufficient_funds",
+    "4000002500003155": "authentication",
+    "4000000000000341": "attach_then_decline",
+}
+_FAILURES = {
+    "declined": ("card_declined", "The card was declined."),
+    "attach_then_decline": ("card_declined", "The card was declined."),
+    "insufficient_funds": ("insufficient_funds", "The card has insufficient funds."),
+    "authentication": ("authentication_required", "The bank asks the cardholder to authenticate this payment."),
+}
+
+
+def luhn_valid(number: str) -> bool:
+    digits = [int(digit) for digit in reversed(number)]
+    total = sum(digits[0::2]) + sum(sum(divmod(2 * digit, 10)) for digit in digits[1::2])
+    return total % 10 == 0
+
+
+def card_brand(number: str) -> str:
+    if number.startswith("4"):
+        return "visa"
+    if number[:2] in {"51", "52", "53", "54", "55"} or 2221 <= int(number[:4]) <= 2720:
+        return "mastercard"
+    if number[:2] in {"34", "37"}:
+        return "amex"
+    return "card"
+
+
+def validate_card(*, number: str, exp_month: int, exp_year: int, cvc: str) -> str:
+    """Shape checks every gateway shares; returns the digits-only number."""
+    digits = "".join(number.split())
+    if not (digits.isascii() and digits.isdigit() and 12 <= len(digits) <= 19 and luhn_valid(digits)):
+        raise InvalidRequestError("That card number is not valid.", code="card_number_invalid", param="card_number")
+    if not 1 <= exp_month <= 12:
+        raise InvalidRequestError("The expiry month must be 1 to 12.", code="card_expiry_invalid", param="exp_month")
+    today = clock.today()
+    if (exp_year, exp_month) < (today.year, today.month) or exp_year > today.year + 20:
+        raise InvalidRequestError("This card has expired.", code="card_expired", param="exp_year")
+    if not (cvc.isascii() and cvc.isdigit() and len(cvc) in (3, 4)):
+        raise InvalidRequestError("The security code is 3 or 4 digits.", code="card_cvc_invalid", param="cvc")
+    return digits
+
+
+class SandboxGateway:
+    """Moves no money. Behaviour follows the test card; anything else is refused, so a real card
+    number never gets mistaken for a test one."""
+
+    name = "sandbox"
+
+    def tokenize_card(self, *, number: str, exp_month: int, exp_year: int, cvc: str) -> CardDetails:
+        digits = validate_card(number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc)
+        behaviour = SANDBOX_CARDS.get(digits)
+        if behaviour is None:
+            raise InvalidRequestError(
+                "The sandbox takes only the documented test cards, e.g. 4242 4242 4242 4242.",
+                code="card_not_test_card",
+                param="card_number",
+            )
+        return CardDetails(
+            token=f"tok_sandbox_{behaviour}_{secrets.token_hex(8)}",
+            brand=card_brand(digits),
+            last4=digits[-4:],
+            exp_month=exp_month,
+            exp_year=exp_year,
+        )
+
+    def verify_card(self, *, token: str) -> GatewayResult:
+        if _behaviour(token) == "declined":
+            code, message = _FAILURES["declined"]
+            return GatewayResult(succeeded=False, failure_code=code, failure_message=message)
+        return GatewayResult(succeeded=True)
+
+    def charge(
+        self, *, token: str, amount: int, currency: str, idempotency_key: str, off_session: bool
+    ) -> GatewayResult:
+        behaviour = _behaviour(token)
+        reference = "sbx_ch_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+        if behaviour == "success" or (behaviour == "authentication" and not off_session):
+            return GatewayResult(succeeded=True, reference=reference)
+        code, message = _FAILURES.get(behaviour, ("card_declined", "The card was declined."))
+        return GatewayResult(succeeded=False, reference=reference, failure_code=code, failure_message=message)
+
+    def refund(self, *, charge_reference: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
+        return GatewayResult(
+            succeeded=True, reference="sbx_re_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+        )
+
+
+def _behaviour(token: str) -> str:
+    return token.removeprefix("tok_sandbox_").rsplit("_", 1)[0]
+
+
+def get_gateway() -> Gateway:
+    gateway: Gateway = import_string(settings.PAYMENT_GATEWAY)()
+    return gateway

@@ -1,0 +1,74 @@
+"""Cards and the money moved on them. Card numbers never reach the database: a gateway token does."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from bnpl.core.models import PublicIdModel
+
+
+class PaymentMethod(PublicIdModel):
+    PUBLIC_ID_PREFIX = "pm"
+
+    consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="payment_methods")
+    gateway = models.CharField(max_length=20)  # "sandbox" or "stripe"
+    gateway_token = models.CharField(max_length=200)  # the gateway's reference to the card
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    is_default = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.brand} •••• {self.last4}"
+
+
+class Charge(PublicIdModel):
+    """One attempt to take money from a card (or give it back: ``kind`` refund)."""
+
+    PUBLIC_ID_PREFIX = "ch"
+
+    class Kind(models.TextChoices):
+        PAYMENT = "payment"
+        REFUND = "refund"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # written before the gateway is called; settled after
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="charges")
+    payment_method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="charges")
+    plan = models.ForeignKey("plans.Plan", null=True, blank=True, on_delete=models.PROTECT, related_name="charges")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PAYMENT)
+    refunded_charge = models.ForeignKey(  # for a refund: the payment it gives money back from
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="refund_charges"
+    )
+    amount = models.BigIntegerField()  # minor units, always positive
+    currency = models.CharField(max_length=3)
+    livemode = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    failure_code = models.CharField(max_length=50, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    gateway_reference = models.CharField(max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=200, unique=True)  # derived from our own row: never charge twice
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="charge_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(kind="payment", refunded_charge__isnull=True)
+                | models.Q(kind="refund", refunded_charge__isnull=False),
+                name="charge_refund_names_its_payment",
+            ),
+        ]
+
+    @property
+    def refundable_amount(self) -> int:
+        """What is left to give back from this payment (refunds not failed count against it)."""
+        given_back = self.refund_charges.exclude(status=self.Status.FAILED).aggregate(total=models.Sum("amount"))
+        return self.amount - (given_back["total"] or 0)

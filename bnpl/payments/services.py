@@ -1,0 +1,100 @@
+"""Cards and charges. A charge is written ``pending`` first (keyed by an idempotency key derived
+from our own row), then the gateway is called outside any transaction, then the result is recorded:
+a crash between the steps leaves a pending row that a retry settles with the same key, so money
+never moves twice."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from bnpl.core.errors import InvalidRequestError
+from bnpl.core.services import inside_transaction
+from bnpl.payments.gateways import get_gateway
+from bnpl.payments.models import Charge, PaymentMethod
+from consumers.models import Consumer
+
+
+def payment_method_add(*, consumer: Consumer, number: str, exp_month: int, exp_year: int, cvc: str) -> PaymentMethod:
+    """Tokenize a card with the gateway and save the token (never the number) as the default card."""
+    gateway = get_gateway()
+    card = gateway.tokenize_card(number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc)
+    with transaction.atomic():
+        PaymentMethod.objects.filter(consumer=consumer, is_default=True).update(is_default=False)
+        return PaymentMethod.objects.create(
+            consumer=consumer,
+            gateway=gateway.name,
+            gateway_token=card.token,
+            brand=card.brand,
+            last4=card.last4,
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+            is_default=True,
+        )
+
+
+def charge_prepare(
+    *,
+    consumer: Consumer,
+    payment_method: PaymentMethod,
+    amount: int,
+    currency: str,
+    livemode: bool,
+    idempotency_key: str,
+    kind: str = Charge.Kind.PAYMENT,
+) -> Charge:
+    """The pending charge for ``idempotency_key`` (made on first call, found on every later one)."""
+    if amount <= 0:
+        raise InvalidRequestError("A charge must be for a positive amount.", param="amount")
+    existing = Charge.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return Charge.objects.create(
+                consumer=consumer,
+                payment_method=payment_method,
+                kind=kind,
+                amount=amount,
+                currency=currency,
+                livemode=livemode,
+                status=Charge.Status.PENDING,
+                idempotency_key=idempotency_key,
+            )
+    except IntegrityError:
+        return Charge.objects.get(idempotency_key=idempotency_key)
+
+
+def charge_execute(*, charge: Charge, off_session: bool) -> Charge:
+    """Ask the gateway (outside any transaction) and record the answer. Settled charges are returned
+    as they are; a pending one is (re)sent with its own idempotency key."""
+    if inside_transaction():
+        raise RuntimeError("charge_execute calls the gateway: never inside a transaction")
+    if charge.status != Charge.Status.PENDING:
+        return charge
+    gateway = get_gateway()
+    token = charge.payment_method.gateway_token
+    if charge.kind == Charge.Kind.PAYMENT:
+        result = gateway.charge(
+            token=token,
+            amount=charge.amount,
+            currency=charge.currency,
+            idempotency_key=charge.idempotency_key,
+            off_session=off_session,
+        )
+    else:
+        assert charge.refunded_charge is not None, "a refund names the payment it gives money back from"
+        result = gateway.refund(
+            charge_reference=charge.refunded_charge.gateway_reference,
+            amount=charge.amount,
+            currency=charge.currency,
+            idempotency_key=charge.idempotency_key,
+        )
+    status = Charge.Status.SUCCEEDED if result.succeeded else Charge.Status.FAILED
+    Charge.objects.filter(pk=charge.pk, status=Charge.Status.PENDING).update(
+        status=status,
+        gateway_reference=result.reference,
+        failure_code=result.failure_code,
+        failure_message=result.failure_message,
+    )
+    charge.refresh_from_db()
+    return charge

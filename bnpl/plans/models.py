@@ -1,0 +1,121 @@
+"""Payment products (configuration per merchant and mode) and the plans consumers repay."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from bnpl.core.models import BaseModel
+from merchants.models import MerchantOwnedModel
+
+
+class ProductKind(models.TextChoices):
+    PAY_IN_4 = "pay_in_4", "Pay in 4"  # 25% today, then every 2 weeks, no interest
+    PAY_IN_30 = "pay_in_30", "Pay in 30 days"  # everything 30 days later, no interest
+    FINANCING = "financing", "Monthly financing"  # monthly payments with interest (APR)
+
+
+class RefundPolicy(models.TextChoices):
+    LAST_FIRST = "last_first", "Reduce the last installments first"
+    EVEN_SPREAD = "even_spread", "Spread evenly over the remaining installments"
+
+
+class PaymentProduct(MerchantOwnedModel):
+    """One way to pay that a merchant offers, with its limits, price and rules. Data, not code."""
+
+    PUBLIC_ID_PREFIX = "prod"
+
+    kind = models.CharField(max_length=20, choices=ProductKind.choices)
+    name = models.CharField(max_length=100)
+    currency = models.CharField(max_length=3)  # ISO 4217
+    is_enabled = models.BooleanField(default=True)
+    installment_count = models.PositiveSmallIntegerField()  # 4 for pay in 4, 1 for pay in 30, months for financing
+    interval_days = models.PositiveSmallIntegerField(default=0)  # days between payments (0: monthly)
+    apr_bps = models.PositiveIntegerField(default=0)  # annual rate in basis points (1999 = 19.99%)
+    down_payment_bps = models.PositiveIntegerField(default=0)  # share of the order paid today (financing)
+    min_amount = models.BigIntegerField()  # minor units
+    max_amount = models.BigIntegerField()  # minor units
+    merchant_fee_bps = models.PositiveIntegerField(default=0)  # share of each capture kept as our fee
+    merchant_fee_fixed_amount = models.BigIntegerField(default=0)  # minor units per order, at first capture
+    late_fee_amount = models.BigIntegerField(default=0)  # minor units per missed installment
+    late_fee_grace_days = models.PositiveSmallIntegerField(default=10)
+    late_fee_cap_bps = models.PositiveIntegerField(default=2500)  # total late fees at most this share of the order
+    late_fee_cap_amount = models.BigIntegerField(default=0)  # … and at most this much (0: no fixed cap)
+    refund_policy = models.CharField(max_length=20, choices=RefundPolicy.choices, default=RefundPolicy.LAST_FIRST)
+
+    class Meta:
+        ordering = ["kind", "installment_count"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(min_amount__gt=0), name="product_min_positive"),
+            models.CheckConstraint(
+                condition=models.Q(max_amount__gte=models.F("min_amount")), name="product_max_ge_min"
+            ),
+            models.CheckConstraint(condition=models.Q(installment_count__gte=1), name="product_count_positive"),
+            models.UniqueConstraint(
+                fields=["merchant", "livemode", "currency", "kind", "installment_count"], name="product_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.currency})"
+
+
+class Plan(MerchantOwnedModel):
+    """What a consumer repays for one order: installments with due dates. Its total is what was
+    authorized less what was voided or refunded, plus interest where the product charges it."""
+
+    PUBLIC_ID_PREFIX = "pln"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"  # installments left to pay
+        PAID = "paid"  # every installment paid
+        CANCELED = "canceled"  # nothing left to pay because the order was voided or refunded in full
+
+    order = models.OneToOneField("checkout.Order", on_delete=models.PROTECT, related_name="plan")
+    consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="plans")
+    product = models.ForeignKey(PaymentProduct, on_delete=models.PROTECT, related_name="plans")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    apr_bps = models.PositiveIntegerField(default=0)  # copied from the product at purchase
+    refund_policy = models.CharField(max_length=20, choices=RefundPolicy.choices)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Installment(BaseModel):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled"
+        PAID = "paid"
+        CANCELED = "canceled"  # reduced to nothing by a refund or void
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="installments")
+    sequence = models.PositiveSmallIntegerField()  # 1-based, in due-date order
+    due_date = models.DateField()
+    amount = models.BigIntegerField()  # minor units owed in total (principal + interest)
+    principal_amount = models.BigIntegerField()
+    interest_amount = models.BigIntegerField(default=0)
+    paid_amount = models.BigIntegerField(default=0)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SCHEDULED)
+
+    class Meta:
+        ordering = ["plan", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "sequence"], name="installment_sequence_unique"),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="installment_amount_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(amount=models.F("principal_amount") + models.F("interest_amount")),
+                name="installment_amount_is_principal_plus_interest",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(paid_amount__gte=0) & models.Q(paid_amount__lte=models.F("amount")),
+                name="installment_paid_within_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id}#{self.sequence}"
+
+    @property
+    def remaining_amount(self) -> int:
+        return self.amount - self.paid_amount

@@ -1,0 +1,320 @@
+"""Products, offers and plans: turning an amount into exact installments, and keeping a plan true
+when the order shrinks (void, refund)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, cast
+
+from django.db import transaction
+
+from bnpl.core import clock
+from bnpl.core.money import exponent
+from bnpl.core.services import change_record
+from bnpl.plans import schedule as schedules
+from bnpl.plans.models import Installment, PaymentProduct, Plan, ProductKind, RefundPolicy
+from bnpl.plans.representations import plan_data
+from merchants.models import Merchant
+
+if TYPE_CHECKING:
+    from bnpl.checkout.models import Order
+    from consumers.models import Consumer
+
+
+def _minor(major: str, currency: str) -> int:
+    return int((Decimal(major) * 10 ** exponent(currency)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class ProductTemplate:
+    kind: str
+    name: str
+    installment_count: int
+    interval_days: int
+    apr_bps: int
+    min_major: str
+    max_major: str
+    merchant_fee_bps: int
+    merchant_fee_fixed_major: str
+    late_fee_major: str = "0"
+    late_fee_cap_major: str = "0"
+
+
+DEFAULT_PRODUCTS = (
+    ProductTemplate(ProductKind.PAY_IN_4, "Pay in 4", 4, 14, 0, "35", "2000", 400, "0.30", "10", "68"),
+    ProductTemplate(ProductKind.PAY_IN_30, "Pay in 30 days", 1, 30, 0, "10", "1000", 350, "0.30", "10", "68"),
+    ProductTemplate(ProductKind.FINANCING, "3 monthly payments", 3, 0, 0, "100", "10000", 599, "0"),
+    ProductTemplate(ProductKind.FINANCING, "6 monthly payments", 6, 0, 999, "250", "10000", 599, "0"),
+    ProductTemplate(ProductKind.FINANCING, "12 monthly payments", 12, 0, 1499, "250", "15000", 599, "0"),
+    ProductTemplate(ProductKind.FINANCING, "24 monthly payments", 24, 0, 1999, "500", "20000", 599, "0"),
+)
+
+
+def products_install_defaults(*, merchant: Merchant) -> list[PaymentProduct]:
+    """The standard products, in both modes and every currency the merchant sells in. Idempotent."""
+    created = []
+    for livemode in (False, True):
+        for currency in merchant.currencies:
+            for template in DEFAULT_PRODUCTS:
+                product, was_created = PaymentProduct.objects.get_or_create(
+                    merchant=merchant,
+                    livemode=livemode,
+                    currency=currency,
+                    kind=template.kind,
+                    installment_count=template.installment_count,
+                    defaults={
+                        "name": template.name,
+                        "interval_days": template.interval_days,
+                        "apr_bps": template.apr_bps,
+                        "min_amount": _minor(template.min_major, currency),
+                        "max_amount": _minor(template.max_major, currency),
+                        "merchant_fee_bps": template.merchant_fee_bps,
+                        "merchant_fee_fixed_amount": _minor(template.merchant_fee_fixed_major, currency),
+                        "late_fee_amount": _minor(template.late_fee_major, currency),
+                        "late_fee_cap_amount": _minor(template.late_fee_cap_major, currency),
+                        "refund_policy": RefundPolicy.LAST_FIRST,
+                    },
+                )
+                if was_created:
+                    created.append(product)
+    return created
+
+
+def product_schedule(*, product: PaymentProduct, amount: int, start: dt.date) -> list[schedules.ScheduledPayment]:
+    """The exact payments for ``amount`` under ``product``, the first due on ``start`` where the product
+    takes a payment today."""
+    if product.kind == ProductKind.PAY_IN_4:
+        return schedules.pay_in_installments(
+            amount=amount, count=product.installment_count, interval_days=product.interval_days, start=start
+        )
+    if product.kind == ProductKind.PAY_IN_30:
+        return schedules.pay_later(amount=amount, days=product.interval_days, start=start)
+    down_payment = amount * product.down_payment_bps // 10_000
+    return schedules.amortized(
+        principal=amount,
+        apr_bps=product.apr_bps,
+        months=product.installment_count,
+        start=start,
+        down_payment=down_payment,
+    )
+
+
+@dataclass(frozen=True)
+class Offer:
+    product: PaymentProduct
+    schedule: list[schedules.ScheduledPayment]
+    disclosure: schedules.TilaDisclosure
+    due_today_amount: int
+
+    @property
+    def total_amount(self) -> int:
+        return sum(payment.amount for payment in self.schedule)
+
+
+def offer_build(*, product: PaymentProduct, amount: int, start: dt.date) -> Offer:
+    plan_schedule = product_schedule(product=product, amount=amount, start=start)
+    return Offer(
+        product=product,
+        schedule=plan_schedule,
+        disclosure=schedules.tila_disclosure(schedule=plan_schedule, amount_financed=amount, advance_date=start),
+        due_today_amount=sum(payment.amount for payment in plan_schedule if payment.due_date <= start),
+    )
+
+
+def offers_for(
+    *, merchant: Merchant, livemode: bool, currency: str, amount: int, kinds: Sequence[str] = ()
+) -> list[Offer]:
+    """Every enabled product that can take this amount, with its exact schedule from today."""
+    products = PaymentProduct.objects.filter(
+        merchant=merchant,
+        livemode=livemode,
+        currency=currency,
+        is_enabled=True,
+        min_amount__lte=amount,
+        max_amount__gte=amount,
+    )
+    if kinds:
+        products = products.filter(kind__in=list(kinds))
+    today = clock.today()
+    return [offer_build(product=product, amount=amount, start=today) for product in products]
+
+
+def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
+    """The plan and its installments for an authorized order. Call inside the order's transaction."""
+    product = offer.product
+    plan = Plan.objects.create(
+        merchant=product.merchant,
+        livemode=product.livemode,
+        order=order,
+        consumer=consumer,
+        product=product,
+        currency=product.currency,
+        apr_bps=product.apr_bps,
+        refund_policy=product.refund_policy,
+    )
+    Installment.objects.bulk_create(
+        Installment(
+            plan=plan,
+            sequence=index,
+            due_date=payment.due_date,
+            amount=payment.amount,
+            principal_amount=payment.principal,
+            interest_amount=payment.interest,
+        )
+        for index, payment in enumerate(offer.schedule, start=1)
+    )
+    change_record(
+        action="plan.created", instance=plan, merchant=plan.merchant, livemode=plan.livemode, data=plan_data(plan)
+    )
+    return plan
+
+
+@dataclass(frozen=True)
+class Reduction:
+    applied_amount: int  # taken off installments still to pay
+    excess_amount: int  # already paid: goes back to the card
+
+
+def plan_reduce(*, plan: Plan, amount: int, action: str) -> Reduction:
+    """Take ``amount`` of principal off the plan (a void or a refund) by the plan's refund policy.
+
+    Interest-free plans reduce their unpaid installments (last first, or spread evenly); financing
+    keeps its monthly payment and ends sooner, with interest recomputed on the smaller balance.
+    Whatever exceeds the principal still owed is returned as ``excess_amount``. No installment ever
+    grows. Call inside the order's transaction (the plan row is locked here).
+    """
+    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    unpaid = list(
+        plan.installments.select_for_update().filter(status=Installment.Status.SCHEDULED).order_by("sequence")
+    )
+    before = plan_data(plan)
+    if plan.apr_bps == 0:
+        reduction = _reduce_interest_free(plan, unpaid, amount)
+    else:
+        reduction = _reduce_financing(plan, unpaid, amount)
+    order = plan.order
+    _settle_status(plan, obligation_left=order.authorized_amount - order.voided_amount - order.refunded_amount - amount)
+    change_record(
+        action=action,
+        instance=plan,
+        merchant=plan.merchant,
+        livemode=plan.livemode,
+        before=before,
+        data=plan_data(plan),
+    )
+    return reduction
+
+
+def _reduce_interest_free(plan: Plan, unpaid: list[Installment], amount: int) -> Reduction:
+    allocation = schedules.apply_refund(
+        remaining=[installment.remaining_amount for installment in unpaid],
+        refund=amount,
+        policy=cast(schedules.RefundPolicyName, plan.refund_policy),
+    )
+    for installment, reduction in zip(unpaid, allocation.reductions, strict=True):
+        if reduction:
+            installment.amount -= reduction
+            installment.principal_amount -= reduction
+            _close_if_settled(installment)
+            installment.save(update_fields=["amount", "principal_amount", "status", "paid_at"])
+    return Reduction(applied_amount=amount - allocation.excess, excess_amount=allocation.excess)
+
+
+def _reduce_financing(plan: Plan, unpaid: list[Installment], amount: int) -> Reduction:
+    remaining_principal = sum(
+        installment.principal_amount - min(installment.paid_amount, installment.principal_amount)
+        for installment in unpaid
+    )
+    if not unpaid or amount >= remaining_principal:
+        for installment in unpaid:
+            _cancel_unpaid(installment)
+        return Reduction(applied_amount=remaining_principal, excess_amount=amount - remaining_principal)
+    keep_payment = max(installment.amount for installment in unpaid)
+    new_schedule = schedules.reamortize_after_principal_reduction(
+        remaining_principal=remaining_principal - amount,
+        apr_bps=plan.apr_bps,
+        remaining_months=len(unpaid),
+        start=unpaid[0].due_date,
+        keep_payment=keep_payment,
+    )
+    next_sequence = plan.installments.order_by("-sequence").values_list("sequence", flat=True).first() or 0
+    for installment in unpaid:
+        _cancel_unpaid(installment)
+    Installment.objects.bulk_create(
+        Installment(
+            plan=plan,
+            sequence=next_sequence + index,
+            due_date=payment.due_date,
+            amount=payment.amount,
+            principal_amount=payment.principal,
+            interest_amount=payment.interest,
+        )
+        for index, payment in enumerate(new_schedule, start=1)
+    )
+    return Reduction(applied_amount=amount, excess_amount=0)
+
+
+def _cancel_unpaid(installment: Installment) -> None:
+    installment.amount = installment.paid_amount
+    installment.principal_amount = min(installment.principal_amount, installment.paid_amount)
+    installment.interest_amount = installment.amount - installment.principal_amount
+    installment.status = Installment.Status.PAID if installment.paid_amount else Installment.Status.CANCELED
+    installment.save(update_fields=["amount", "principal_amount", "interest_amount", "status"])
+
+
+def _close_if_settled(installment: Installment) -> None:
+    if installment.amount == installment.paid_amount:
+        installment.status = Installment.Status.PAID if installment.paid_amount else Installment.Status.CANCELED
+        if installment.paid_amount and installment.paid_at is None:
+            installment.paid_at = clock.now()
+
+
+def _settle_status(plan: Plan, *, obligation_left: int | None = None) -> None:
+    """Close a plan with nothing left to pay: ``paid`` when the consumer paid what the order came to,
+    ``canceled`` when the order was voided or refunded in full (``obligation_left`` is then 0)."""
+    if plan.installments.filter(status=Installment.Status.SCHEDULED).exists():
+        return
+    if obligation_left is None:
+        order = plan.order
+        obligation_left = order.authorized_amount - order.voided_amount - order.refunded_amount
+    plan.status = Plan.Status.PAID if obligation_left > 0 else Plan.Status.CANCELED
+    plan.save(update_fields=["status"])
+
+
+def installment_record_payment(*, installment: Installment, amount: int) -> tuple[int, int]:
+    """Mark ``amount`` paid on an installment; returns the (principal, interest) it covered.
+    Interest is paid first, then principal. Call inside a transaction."""
+    installment = Installment.objects.select_for_update().get(pk=installment.pk)
+    if not 0 < amount <= installment.remaining_amount:
+        raise ValueError(f"payment {amount} does not fit installment remaining {installment.remaining_amount}")
+    interest_paid_before = min(installment.paid_amount, installment.interest_amount)
+    interest_part = min(amount, installment.interest_amount - interest_paid_before)
+    principal_part = amount - interest_part
+    installment.paid_amount += amount
+    _close_if_settled(installment)
+    installment.save(update_fields=["paid_amount", "status", "paid_at"])
+    _settle_status(installment.plan)
+    return principal_part, interest_part
+
+
+@transaction.atomic
+def product_update(*, product: PaymentProduct, **changes: object) -> PaymentProduct:
+    """Operators and (later) merchants change product settings; audited."""
+    product = PaymentProduct.objects.select_for_update().get(pk=product.pk)
+    before = {field: getattr(product, field) for field in changes}
+    for field, value in changes.items():
+        setattr(product, field, value)
+    product.full_clean()
+    product.save()
+    change_record(
+        action="payment_product.updated",
+        instance=product,
+        merchant=product.merchant,
+        livemode=product.livemode,
+        before=before,
+        data={"id": product.public_id, **{field: getattr(product, field) for field in changes}},
+    )
+    return product

@@ -1,0 +1,211 @@
+"""The hosted checkout: where a merchant sends a shopper to pay later.
+
+/checkout/<session>            the cart, sign-in prompt, offers with exact schedules, card, confirm
+/checkout/<session>/identity   KYC basics, once per consumer
+/checkout/<session>/confirm    POST: decide, take today's payment, authorize, return to the shop
+/checkout/<session>/cancel     POST: back to the shop
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from django import forms
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from bnpl.checkout import services as checkout_services
+from bnpl.checkout.models import CheckoutSession
+from bnpl.core import clock
+from bnpl.core.errors import ApplicationError, InvalidRequestError
+from bnpl.core.ids import is_well_formed
+from bnpl.core.money import format_amount
+from bnpl.payments.models import PaymentMethod
+from bnpl.payments.services import payment_method_add
+from bnpl.plans import services as plan_services
+from consumers import services as consumer_services
+from consumers.models import Consumer, Identity
+
+
+class IdentityForm(forms.Form):
+    legal_name = forms.CharField(label="Full legal name", max_length=200)
+    date_of_birth = forms.DateField(label="Date of birth", widget=forms.DateInput(attrs={"type": "date"}))
+    address_line1 = forms.CharField(label="Address", max_length=200)
+    address_line2 = forms.CharField(label="Apartment, suite (optional)", max_length=200, required=False)
+    city = forms.CharField(max_length=100)
+    region = forms.CharField(label="State / region", max_length=100, required=False)
+    postal_code = forms.CharField(label="Postal code", max_length=20)
+    country = forms.CharField(max_length=2, min_length=2, initial="US")
+    national_id_last4 = forms.CharField(label="Last 4 digits of your SSN or national id", min_length=4, max_length=4)
+
+
+class ConfirmForm(forms.Form):
+    product = forms.CharField(max_length=40)
+    payment_method = forms.CharField(max_length=40, required=False)  # a saved card's id, or blank for a new card
+    card_number = forms.CharField(max_length=23, required=False)
+    exp_month = forms.IntegerField(min_value=1, max_value=12, required=False)
+    exp_year = forms.IntegerField(min_value=2000, max_value=2100, required=False)
+    cvc = forms.CharField(max_length=4, required=False)
+
+
+def _session_or_404(session_id: str) -> CheckoutSession:
+    if not is_well_formed(session_id):
+        raise Http404
+    session = CheckoutSession.objects.select_related("merchant").filter(public_id=session_id).first()
+    if session is None:
+        raise Http404
+    return session
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = "&".join(filter(None, [parts.query, urlencode(params)]))
+    return urlunsplit(parts._replace(query=query))
+
+
+def _offer_rows(offer: plan_services.Offer, currency: str) -> dict[str, Any]:
+    return {
+        "offer": offer,
+        "product": offer.product,
+        "payments": [
+            {
+                "due_date": payment.due_date,
+                "amount": format_amount(payment.amount, currency),
+                "today": payment.due_date <= clock.today(),
+            }
+            for payment in offer.schedule
+        ],
+        "due_today": format_amount(offer.due_today_amount, currency),
+        "total": format_amount(offer.total_amount, currency),
+        "finance_charge": format_amount(offer.disclosure.finance_charge, currency),
+        "amount_financed": format_amount(offer.disclosure.amount_financed, currency),
+        "total_of_payments": format_amount(offer.disclosure.total_of_payments, currency),
+        "apr": offer.disclosure.apr,
+        "is_financing": offer.product.kind == "financing",
+    }
+
+
+def _page(request: HttpRequest, session: CheckoutSession, *, status: int = 200, **context: Any) -> HttpResponse:
+    consumer: Consumer | None = getattr(request, "consumer", None)
+    offers = plan_services.offers_for(
+        merchant=session.merchant,
+        livemode=session.livemode,
+        currency=session.currency,
+        amount=session.amount,
+        kinds=session.product_kinds,
+    )
+    base = {
+        "session": session,
+        "merchant": session.merchant,
+        "consumer": consumer,
+        "amount": format_amount(session.amount, session.currency),
+        "items": [
+            {**item, "total": format_amount(item["total_amount"], session.currency)} for item in session.line_items
+        ],
+        "offers": [_offer_rows(offer, session.currency) for offer in offers],
+        "cards": PaymentMethod.objects.filter(consumer=consumer) if consumer else [],
+        "sign_in_url": f"{reverse('consumers:sign-in')}?{urlencode({'next': request.path})}",
+    }
+    return render(request, "checkout/session.html", {**base, **context}, status=status)
+
+
+def _closed(request: HttpRequest, session: CheckoutSession, error: ApplicationError) -> HttpResponse:
+    return render(request, "checkout/closed.html", {"session": session, "message": error.message}, status=409)
+
+
+@require_http_methods(["GET"])
+def checkout_session(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _session_or_404(session_id)
+    try:
+        checkout_services.checkout_session_usable(session)
+    except ApplicationError as error:
+        return _closed(request, session, error)
+    consumer = getattr(request, "consumer", None)
+    if consumer is not None and not Identity.objects.filter(consumer=consumer, verified_at__isnull=False).exists():
+        return redirect("checkout:identity", session_id=session.public_id)
+    return _page(request, session)
+
+
+@require_http_methods(["GET", "POST"])
+def identity(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _session_or_404(session_id)
+    consumer = getattr(request, "consumer", None)
+    if consumer is None:
+        return redirect(f"{reverse('consumers:sign-in')}?{urlencode({'next': request.path})}")
+    form = IdentityForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            consumer_services.identity_submit(consumer=consumer, **form.cleaned_data)
+        except ApplicationError as error:
+            form.add_error(error.param if error.param in form.fields else None, error.message)
+        else:
+            return redirect("checkout:session", session_id=session.public_id)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "checkout/identity.html", {"form": form, "session": session}, status=status)
+
+
+@require_POST
+def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _session_or_404(session_id)
+    consumer = getattr(request, "consumer", None)
+    if consumer is None:
+        return redirect("checkout:session", session_id=session.public_id)
+    form = ConfirmForm(request.POST)
+    if not form.is_valid():
+        return _page(request, session, status=400, error="Choose a payment option and a card.")
+    try:
+        checkout_services.checkout_session_usable(session)
+        product = checkout_services.eligible_product(session=session, product_public_id=form.cleaned_data["product"])
+        payment_method = _card(consumer, form.cleaned_data)
+        result = checkout_services.checkout_confirm(
+            session=session, consumer=consumer, product=product, payment_method=payment_method
+        )
+    except ApplicationError as error:
+        if error.code.startswith("session_"):
+            return _closed(request, session, error)
+        return _page(request, session, status=400, error=error.message, error_param=error.param)
+    if result.order is not None:
+        return HttpResponseRedirect(
+            _with_query(session.return_url, checkout_session=session.public_id, order=result.order.public_id)
+        )
+    if result.payment_error:
+        return _page(request, session, status=402, error=result.payment_error, error_param="card_number")
+    assert result.decision is not None
+    return render(
+        request, "checkout/declined.html", {"session": session, "reasons": result.decision.reasons}, status=200
+    )
+
+
+def _card(consumer: Consumer, data: dict[str, Any]) -> PaymentMethod:
+    chosen = data.get("payment_method") or ""
+    if chosen:
+        card = (
+            PaymentMethod.objects.filter(consumer=consumer, public_id=chosen).first()
+            if is_well_formed(chosen)
+            else None
+        )
+        if card is None:
+            raise InvalidRequestError("Choose one of your saved cards.", param="payment_method")
+        return card
+    if not data.get("card_number"):
+        raise InvalidRequestError("Enter a card.", param="card_number")
+    return payment_method_add(
+        consumer=consumer,
+        number=data["card_number"],
+        exp_month=data.get("exp_month") or 0,
+        exp_year=data.get("exp_year") or 0,
+        cvc=data.get("cvc") or "",
+    )
+
+
+@require_POST
+def cancel(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _session_or_404(session_id)
+    try:
+        checkout_services.checkout_session_cancel(session=session)
+    except ApplicationError as error:
+        return _closed(request, session, error)
+    return HttpResponseRedirect(_with_query(session.cancel_url, checkout_session=session.public_id))

@@ -1,0 +1,124 @@
+"""The rules policy: the credit decision until the model lands, and the policy layer around it after.
+
+Rules, in the order a decline states them (each is a real factor, never a checklist filler):
+1. ``identity_unverified`` — KYC basics are missing.
+2. ``under_age`` — younger than 18 on the day of the decision.
+3. ``plan_in_arrears`` — another plan has an installment past due and unpaid.
+4. ``exposure_limit`` — what the consumer would owe across active plans in this currency exceeds the
+   per-consumer limit (``CONSUMER_EXPOSURE_LIMIT_MAJOR``, in major units of the currency).
+5. ``amount_out_of_range`` — the order is outside the product's minimum and maximum.
+
+Feature building (``features_for``) reads the database; the rules (``evaluate``) are pure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, Sum
+
+from bnpl.core import clock
+from bnpl.core.money import exponent
+
+POLICY_VERSION = "rules-2026.11"
+ADULT_AGE = 18
+
+REASON_TEXT = {
+    "identity_unverified": "We could not verify your identity from the details given.",
+    "under_age": "You must be 18 or older to use pay later.",
+    "plan_in_arrears": "You have a payment past due on another plan.",
+    "exposure_limit": "This purchase would take you over your spending limit.",
+    "amount_out_of_range": "This amount is outside what this payment option allows.",
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Features:
+    identity_verified: bool
+    age: int | None
+    plans_in_arrears: int
+    outstanding_amount: int  # minor units owed across active plans in this currency
+    exposure_limit_amount: int  # minor units
+    amount: int
+    product_min_amount: int
+    product_max_amount: int
+
+
+@dataclass(frozen=True)
+class Application:
+    consumer: Any  # consumers.Consumer
+    merchant: Any  # merchants.Merchant
+    product: Any  # plans.PaymentProduct
+    amount: int  # minor units
+    currency: str
+    livemode: bool
+    checkout_session: Any = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    approved: bool
+    reasons: tuple[Reason, ...] = field(default=())
+    policy_version: str = POLICY_VERSION
+    decision_id: str = ""  # public id of the stored CreditDecision
+
+    @property
+    def reason_codes(self) -> list[str]:
+        return [reason.code for reason in self.reasons]
+
+
+def evaluate(features: Features) -> tuple[Reason, ...]:
+    """Every rule that fails, principal reasons first. Empty means approve."""
+    failed = []
+    if not features.identity_verified:
+        failed.append("identity_unverified")
+    if features.age is not None and features.age < ADULT_AGE:
+        failed.append("under_age")
+    if features.plans_in_arrears > 0:
+        failed.append("plan_in_arrears")
+    if features.outstanding_amount + features.amount > features.exposure_limit_amount:
+        failed.append("exposure_limit")
+    if not features.product_min_amount <= features.amount <= features.product_max_amount:
+        failed.append("amount_out_of_range")
+    return tuple(Reason(code=code, text=REASON_TEXT[code]) for code in failed)
+
+
+def features_for(application: Application) -> Features:
+    from bnpl.plans.models import Installment
+
+    consumer = application.consumer
+    identity = getattr(consumer, "identity", None) if hasattr(consumer, "identity") else None
+    today = clock.today()
+    active = Installment.objects.filter(
+        plan__consumer=consumer, plan__livemode=application.livemode, status=Installment.Status.SCHEDULED
+    )
+    outstanding = (
+        active.filter(plan__currency=application.currency).aggregate(total=Sum(F("amount") - F("paid_amount")))["total"]
+        or 0
+    )
+    in_arrears = active.filter(due_date__lt=today).values("plan_id").distinct().count()
+    return Features(
+        identity_verified=identity is not None and identity.verified_at is not None,
+        age=identity.age_on(today) if identity is not None else None,
+        plans_in_arrears=in_arrears,
+        outstanding_amount=int(outstanding),
+        exposure_limit_amount=settings.CONSUMER_EXPOSURE_LIMIT_MAJOR * 10 ** exponent(application.currency),
+        amount=application.amount,
+        product_min_amount=application.product.min_amount,
+        product_max_amount=application.product.max_amount,
+    )
+
+
+def features_as_dict(features: Features) -> dict[str, Any]:
+    return {
+        key: (value.isoformat() if isinstance(value, dt.date) else value) for key, value in asdict(features).items()
+    }

@@ -1,0 +1,484 @@
+"""Signed webhook delivery, fed by the outbox.
+
+Three steps, each safe to run concurrently with itself and to repeat:
+
+1. **Fan-out** turns merchant-visible events into ``WebhookDelivery`` rows, one per enabled endpoint
+   of the event's merchant and mode that asked for the type. The unique (endpoint, event) pair makes
+   it idempotent. It runs from the outbox listener (after commit, on a worker) and from a periodic
+   sweep over the events after a persisted watermark, so an event is never missed when the broker
+   was down.
+2. **Sending** claims one due delivery at a time (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), sends it
+   outside any transaction, then records the attempt and the next state. A claim lasts
+   ``CLAIM_DURATION``: a worker killed mid-send leaves a claim that expires and the delivery is sent
+   again. Delivery is at-least-once; receivers dedupe by event id.
+3. **Retrying** follows ``RETRY_DELAYS`` until ``RETRY_WINDOW`` after the first attempt, then gives up.
+
+``verify_signature`` is what a merchant's server runs; it uses the standard library only, so it can
+be copied as is (docs/webhooks.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from kombu.exceptions import OperationalError as BrokerUnreachableError
+from rest_framework import serializers
+
+from bnpl.core import clock
+from bnpl.core.errors import StateError
+from bnpl.core.event_types import merchant_visible_types, register
+from bnpl.core.ids import generate_public_id
+from bnpl.core.models import Event
+from bnpl.core.services import audit_log_record, change_record
+from merchants.models import Merchant, WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint, WebhookFanOutWatermark
+from merchants.representations import webhook_endpoint_data
+from merchants.selectors import scoped_queryset
+
+logger = logging.getLogger(__name__)
+
+TEST_EVENT_TYPE = "webhook_endpoint.test"
+register(
+    TEST_EVENT_TYPE,
+    "A test event, sent on request to one endpoint only (whatever the event types it asked for).",
+)
+
+SIGNATURE_HEADER = "Bnpl-Signature"
+USER_AGENT = "BNPL-Webhooks/1"
+REQUEST_TIMEOUT_SECONDS = 10  # to connect, and between bytes of the answer
+RESPONSE_BODY_LIMIT = 2048  # bytes of the receiver's answer kept in the attempt log
+DEFAULT_TOLERANCE_SECONDS = 300  # how old a signature's timestamp a receiver should accept
+
+# A claim outlives the longest send (connect + answer, each bounded by the timeout) with room to spare.
+CLAIM_DURATION = dt.timedelta(minutes=2)
+RETRY_WINDOW = dt.timedelta(days=3)  # from the first attempt; then the delivery gives up
+# Wait after the 1st, 2nd, … failed attempt; the last repeats. The last retry is moved earlier to
+# fall exactly at the end of the window.
+RETRY_DELAYS: tuple[dt.timedelta, ...] = (
+    dt.timedelta(minutes=1),
+    dt.timedelta(minutes=5),
+    dt.timedelta(minutes=30),
+    dt.timedelta(hours=2),
+    dt.timedelta(hours=5),
+    dt.timedelta(hours=10),
+    dt.timedelta(hours=10),
+    dt.timedelta(hours=14),
+)
+SEND_BATCH_LIMIT = 100  # deliveries one send run handles before it yields the worker
+SWEEP_BATCH_SIZE = 1000  # events one sweep run reads
+# The sweep's watermark passes an event only once it is this old: a transaction that took an event
+# id earlier may commit later, and must not fall behind the watermark unseen.
+SWEEP_SETTLE_PERIOD = dt.timedelta(minutes=5)
+
+
+# --- Signing ----------------------------------------------------------------------------------
+
+
+def _signature(*, payload: bytes, secret: str, timestamp: str) -> str:
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + payload, hashlib.sha256).hexdigest()
+
+
+def signature_header(*, payload: bytes, secret: str, timestamp: int) -> str:
+    """``t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "{t}.{payload}")>``."""
+    return f"t={timestamp},v1={_signature(payload=payload, secret=secret, timestamp=str(timestamp))}"
+
+
+def verify_signature(
+    *,
+    payload: bytes,
+    header: str,
+    secret: str,
+    tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> bool:
+    """True when ``header`` (the ``Bnpl-Signature`` value) signs exactly ``payload`` (the raw request
+    body, before any JSON parsing) with ``secret``, and its timestamp is within ``tolerance_seconds``
+    of ``now`` (unix seconds; the wall clock by default), so a captured request cannot be replayed
+    later. Several ``v1=`` values may appear; one matching is enough. Standard library only."""
+    timestamp = ""
+    signatures: list[bytes] = []
+    for item in header.split(","):
+        key, separator, value = item.strip().partition("=")
+        if not separator:
+            continue
+        if key == "t":
+            timestamp = value
+        elif key == "v1":
+            signatures.append(value.encode())
+    if not (timestamp.isascii() and timestamp.isdigit()) or not signatures:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - int(timestamp)) > tolerance_seconds:
+        return False
+    expected = _signature(payload=payload, secret=secret, timestamp=timestamp).encode()
+    return any(hmac.compare_digest(expected, signature) for signature in signatures)
+
+
+# --- The payload ------------------------------------------------------------------------------
+
+_datetime_field = serializers.DateTimeField()
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    """The event as the API shows it (``GET /api/v1/events/{id}``): one shape for both."""
+    return {
+        "id": event.public_id,
+        "object": "event",
+        "type": event.type,
+        "livemode": event.livemode,
+        "created_at": _datetime_field.to_representation(event.created_at),
+        "request_id": event.request_id,
+        "data": {"object": event.data},
+    }
+
+
+def event_payload_bytes(event: Event) -> bytes:
+    return json.dumps(event_payload(event), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# --- Fan-out ----------------------------------------------------------------------------------
+
+
+def _endpoint_wants(endpoint: WebhookEndpoint, event: Event) -> bool:
+    if event.created_at < endpoint.created_at:
+        return False  # an endpoint hears about what happens after it exists, not the backlog
+    if event.type == TEST_EVENT_TYPE:
+        return endpoint.public_id == event.object_id  # a test goes to the endpoint tested, and only there
+    return "*" in endpoint.enabled_events or event.type in endpoint.enabled_events
+
+
+def deliveries_create_for_events(*, event_ids: Iterable[int]) -> list[int]:
+    """Create the pending deliveries that ``event_ids`` owe, due now. Idempotent: a delivery that
+    already exists is left as it is. Returns the ids of these events' pending deliveries."""
+    events = list(
+        Event.objects.filter(
+            pk__in=list(event_ids), merchant__isnull=False, type__in=merchant_visible_types()
+        ).order_by("pk")  # deliveries are numbered in the order the events were written
+    )
+    if not events:
+        return []
+    endpoints: dict[tuple[int, bool], list[WebhookEndpoint]] = {}
+    for endpoint in WebhookEndpoint.objects.filter(
+        merchant_id__in={event.merchant_id for event in events},
+        status=WebhookEndpoint.Status.ENABLED,
+        deleted_at__isnull=True,
+    ):
+        endpoints.setdefault((endpoint.merchant_id, endpoint.livemode), []).append(endpoint)
+    now = clock.now()
+    deliveries = [
+        WebhookDelivery(
+            public_id=generate_public_id(WebhookDelivery.PUBLIC_ID_PREFIX),
+            merchant_id=event.merchant_id,
+            livemode=event.livemode,
+            endpoint=endpoint,
+            event=event,
+            next_attempt_at=now,
+        )
+        for event in events
+        for endpoint in endpoints.get((event.merchant_id, event.livemode), [])  # type: ignore[arg-type]
+        if _endpoint_wants(endpoint, event)
+    ]
+    WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+    return list(
+        WebhookDelivery.objects.filter(event__in=events, status=WebhookDelivery.Status.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def events_sweep(*, batch_size: int = SWEEP_BATCH_SIZE) -> int:
+    """Fan out the events after the watermark (the listener's safety net) and move the watermark
+    past those old enough to have settled. Returns how many events it read."""
+    settled_before = clock.now() - SWEEP_SETTLE_PERIOD
+    with transaction.atomic():
+        watermark, _ = WebhookFanOutWatermark.objects.select_for_update().get_or_create(
+            pk=WebhookFanOutWatermark.SINGLETON_ID
+        )
+        events = list(
+            Event.objects.filter(pk__gt=watermark.last_event_id)
+            .order_by("pk")
+            .values_list("pk", "created_at")[:batch_size]
+        )
+        deliveries_create_for_events(event_ids=[pk for pk, _ in events])
+        settled = [pk for pk, _ in _settled_prefix(events, settled_before=settled_before)]
+        if settled:
+            watermark.last_event_id = settled[-1]
+            watermark.updated_at = clock.now()
+            watermark.save(update_fields=["last_event_id", "updated_at"])
+    return len(events)
+
+
+def _settled_prefix(
+    events: Sequence[tuple[int, dt.datetime]], *, settled_before: dt.datetime
+) -> list[tuple[int, dt.datetime]]:
+    prefix = []
+    for pk, created_at in events:
+        if created_at > settled_before:
+            break
+        prefix.append((pk, created_at))
+    return prefix
+
+
+def _any_endpoint_may_want(event_ids: list[int]) -> bool:
+    """Whether any of the events is merchant-visible and its merchant has an enabled endpoint in its
+    mode: most events (consumers', merchants without webhooks) then cost no message at all."""
+    endpoints = WebhookEndpoint.objects.filter(
+        merchant_id=OuterRef("merchant_id"),
+        livemode=OuterRef("livemode"),
+        status=WebhookEndpoint.Status.ENABLED,
+        deleted_at__isnull=True,
+    )
+    return Event.objects.filter(pk__in=event_ids, type__in=merchant_visible_types()).filter(Exists(endpoints)).exists()
+
+
+def on_events_committed(event_ids: list[int]) -> None:
+    """Outbox listener, called after the transaction that wrote ``event_ids`` committed: hand them to
+    a worker. If the broker cannot be reached the request still succeeds; the sweep catches up."""
+    from merchants.tasks import webhook_events_fan_out
+
+    if not _any_endpoint_may_want(event_ids):
+        return
+    try:
+        webhook_events_fan_out.apply_async(args=[event_ids], retry=False)
+    except BrokerUnreachableError:
+        logger.warning("webhook fan-out of events %s not queued (broker unreachable); the sweep will", event_ids)
+
+
+# --- Sending ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: int
+    token: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came back from one HTTP request (or why nothing did)."""
+
+    status: int | None
+    body: str
+    error: str
+    duration_ms: int
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def next_attempt_time(
+    *, first_attempt_at: dt.datetime, attempted_at: dt.datetime, attempt_count: int
+) -> dt.datetime | None:
+    """When to try again after failed attempt number ``attempt_count`` made at ``attempted_at``, or
+    ``None`` to give up (the attempt was made at or after the end of the retry window)."""
+    deadline = first_attempt_at + RETRY_WINDOW
+    if attempted_at >= deadline:
+        return None
+    delay = RETRY_DELAYS[min(attempt_count, len(RETRY_DELAYS)) - 1]
+    return min(attempted_at + delay, deadline)
+
+
+def deliveries_abandon_for_deleted_endpoints() -> int:
+    """A deleted endpoint receives nothing more: its pending deliveries give up."""
+    return WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING, endpoint__deleted_at__isnull=False
+    ).update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None, claim_token="", updated_at=clock.now())
+
+
+def delivery_claim(*, delivery_ids: Sequence[int] | None = None) -> Claim | None:
+    """Claim the most overdue pending delivery of an enabled endpoint (among ``delivery_ids`` if
+    given): rows another sender holds are skipped, and the claim moves ``next_attempt_at`` to its
+    expiry, so a sender that dies leaves the delivery due again once the claim runs out."""
+    now = clock.now()
+    with transaction.atomic():
+        candidates = WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at__lte=now,
+            endpoint__status=WebhookEndpoint.Status.ENABLED,
+            endpoint__deleted_at__isnull=True,
+        )
+        if delivery_ids is not None:
+            candidates = candidates.filter(pk__in=list(delivery_ids))
+        delivery = candidates.order_by("next_attempt_at", "pk").first()
+        if delivery is None:
+            return None
+        delivery.claim_token = uuid.uuid4().hex
+        delivery.next_attempt_at = now + CLAIM_DURATION
+        delivery.save(update_fields=["claim_token", "next_attempt_at"])
+    return Claim(delivery_id=delivery.pk, token=delivery.claim_token)
+
+
+def _post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+    """One POST, never retried here. Only the start of the answer is read."""
+    started = time.monotonic()
+    status: int | None = None
+    received = b""
+    error = ""
+    try:
+        with requests.post(
+            url, data=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False, stream=True
+        ) as response:
+            status = response.status_code
+            for chunk in response.iter_content(chunk_size=RESPONSE_BODY_LIMIT):
+                received += chunk
+                if len(received) >= RESPONSE_BODY_LIMIT:
+                    break
+    except (requests.RequestException, ValueError) as exception:
+        error = f"{type(exception).__name__}: {exception}"[:2000]
+    duration_ms = round((time.monotonic() - started) * 1000)
+    text = received[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace")
+    return Answer(status=status, body=text, error=error, duration_ms=duration_ms)
+
+
+def delivery_send(*, claim: Claim) -> WebhookDelivery:
+    """Send a claimed delivery (no transaction is open while the request is in flight), then record it."""
+    delivery = WebhookDelivery.objects.select_related("endpoint", "event").get(pk=claim.delivery_id)
+    body = event_payload_bytes(delivery.event)
+    # The receiver checks the timestamp against its own wall clock, so it is the real time, not the
+    # sandbox clock (which an operator may have moved forward).
+    timestamp = int(clock.real_now().timestamp())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        SIGNATURE_HEADER: signature_header(payload=body, secret=delivery.endpoint.secret, timestamp=timestamp),
+    }
+    attempted_at = clock.now()
+    answer = _post(url=delivery.endpoint.url, body=body, headers=headers)
+    return _attempt_record(claim=claim, attempted_at=attempted_at, headers=headers, body=body.decode(), answer=answer)
+
+
+def _attempt_record(
+    *, claim: Claim, attempted_at: dt.datetime, headers: dict[str, str], body: str, answer: Answer
+) -> WebhookDelivery:
+    """Log the attempt, and move the delivery's state if this attempt still holds its claim (a
+    replay, or a sender that took over an expired claim, owns the state instead)."""
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=claim.delivery_id)
+        WebhookDeliveryAttempt.objects.create(
+            delivery=delivery,
+            attempted_at=attempted_at,
+            request_headers=headers,
+            request_body=body,
+            response_status=answer.status,
+            response_body=answer.body,
+            error=answer.error,
+            duration_ms=answer.duration_ms,
+        )
+        delivery.attempt_count += 1
+        delivery.last_attempt_at = attempted_at
+        if delivery.first_attempt_at is None:
+            delivery.first_attempt_at = attempted_at
+        if delivery.claim_token == claim.token:
+            delivery.claim_token = ""
+            if answer.succeeded:
+                delivery.status = WebhookDelivery.Status.SUCCEEDED
+                delivery.succeeded_at = clock.now()
+                delivery.next_attempt_at = None
+            else:
+                delivery.next_attempt_at = next_attempt_time(
+                    first_attempt_at=delivery.first_attempt_at,
+                    attempted_at=attempted_at,
+                    attempt_count=delivery.attempt_count,
+                )
+                if delivery.next_attempt_at is None:
+                    delivery.status = WebhookDelivery.Status.FAILED
+        delivery.save()
+    return delivery
+
+
+def deliveries_send_due(*, delivery_ids: Sequence[int] | None = None, limit: int = SEND_BATCH_LIMIT) -> int:
+    """Send due deliveries (only ``delivery_ids`` if given), one claim at a time, at most ``limit``.
+    Returns how many were sent. The periodic run (no ``delivery_ids``) also closes the deliveries
+    of deleted endpoints."""
+    if delivery_ids is None:
+        deliveries_abandon_for_deleted_endpoints()
+    sent = 0
+    while sent < limit:
+        claim = delivery_claim(delivery_ids=delivery_ids)
+        if claim is None:
+            break
+        delivery_send(claim=claim)
+        sent += 1
+    return sent
+
+
+def _enqueue_send(delivery_ids: list[int]) -> None:
+    from merchants.tasks import webhook_deliveries_send
+
+    try:
+        webhook_deliveries_send.apply_async(kwargs={"delivery_ids": delivery_ids}, retry=False)
+    except BrokerUnreachableError:
+        logger.warning("webhook send of %s not queued (broker unreachable); the periodic run will", delivery_ids)
+
+
+# --- Reads and writes for the API and the admin ------------------------------------------------
+
+
+def webhook_delivery_list(
+    *, merchant: Merchant, livemode: bool, endpoint: WebhookEndpoint
+) -> QuerySet[WebhookDelivery]:
+    return (
+        scoped_queryset(WebhookDelivery, merchant=merchant, livemode=livemode)
+        .filter(endpoint=endpoint)
+        .select_related("endpoint", "event")
+    )
+
+
+def _delivery_state(delivery: WebhookDelivery) -> dict[str, object]:
+    return {
+        "status": delivery.status,
+        "attempt_count": delivery.attempt_count,
+        "next_attempt_at": delivery.next_attempt_at.isoformat() if delivery.next_attempt_at else None,
+    }
+
+
+def webhook_delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send the delivery again now, whatever its state; its attempts stay in the log. The retry
+    window still runs from the first attempt: a replay after it closed is a single attempt."""
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(of=("self",)).select_related("endpoint").get(pk=delivery.pk)
+        )
+        if delivery.endpoint.deleted_at is not None:
+            raise StateError("The endpoint of this delivery was deleted.", code="webhook_endpoint_deleted")
+        before = _delivery_state(delivery)
+        delivery.status = WebhookDelivery.Status.PENDING
+        delivery.next_attempt_at = clock.now()
+        delivery.claim_token = ""
+        delivery.save(update_fields=["status", "next_attempt_at", "claim_token"])
+        audit_log_record(
+            action="webhook_delivery.replayed",
+            instance=delivery,
+            merchant=delivery.merchant,
+            before=before,
+            after=_delivery_state(delivery),
+        )
+        delivery_ids = [delivery.pk]
+        transaction.on_commit(lambda: _enqueue_send(delivery_ids))
+    return delivery
+
+
+def webhook_endpoint_test(*, endpoint: WebhookEndpoint) -> Event:
+    """Emit a ``webhook_endpoint.test`` event, delivered to this endpoint only."""
+    if endpoint.status != WebhookEndpoint.Status.ENABLED:
+        raise StateError("A disabled endpoint receives nothing: enable it first.", code="webhook_endpoint_disabled")
+    with transaction.atomic():
+        return change_record(
+            action=TEST_EVENT_TYPE,
+            instance=endpoint,
+            merchant=endpoint.merchant,
+            livemode=endpoint.livemode,
+            data=webhook_endpoint_data(endpoint),
+        )

@@ -1,0 +1,271 @@
+"""Property: whatever a merchant and a consumer do, in whatever order — authorize, capture, void, refund,
+pay the next installment, or try to take more than is there — the ledger, the orders and the plans
+keep telling the same story.
+
+Each example is one fresh merchant and consumer (the state machine's ``__init__``); rows of earlier
+examples stay in the test's transaction but belong to other merchants and consumers, and every check
+below is scoped to this example's own (the whole-ledger zero sum holds for all of them together).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+from django.db.models import Sum
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+
+from bnpl.checkout import services
+from bnpl.checkout.models import Order
+from bnpl.core.errors import StateError
+from bnpl.ledger.models import AccountCode, JournalEntry
+from bnpl.ledger.selectors import account_balance, balances
+from bnpl.payments.models import Charge
+from bnpl.plans.models import Installment, Plan, ProductKind
+from tests.checkout_factories import make_authorized_order, make_verified_consumer
+from tests.factories import make_merchant
+
+# (kind, installment count) and the amounts the default products take, within 4000..150000.
+PRODUCTS = {
+    (ProductKind.PAY_IN_4, 4): (4000, 150000),
+    (ProductKind.PAY_IN_30, 1): (4000, 100000),
+    (ProductKind.FINANCING, 3): (10000, 150000),  # interest free
+    (ProductKind.FINANCING, 6): (25000, 150000),  # 9.99% APR
+    (ProductKind.FINANCING, 12): (25000, 150000),  # 14.99% APR
+    (ProductKind.FINANCING, 24): (50000, 150000),  # 19.99% APR
+}
+
+
+@st.composite
+def product_and_amount(draw: st.DrawFn) -> tuple[str, int, int]:
+    kind, count = draw(st.sampled_from(sorted(PRODUCTS)))
+    low, high = PRODUCTS[(kind, count)]
+    return kind, count, draw(st.integers(min_value=low, max_value=high))
+
+
+def _share(draw_fraction: int, total: int) -> int:
+    """1..total, by a drawn percentage (so shrinking goes towards small amounts)."""
+    return max(1, min(total, total * draw_fraction // 100))
+
+
+class CheckoutMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.merchant = make_merchant()
+        self.consumer = make_verified_consumer()
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _orders(self) -> list[Order]:
+        return list(Order.objects.filter(merchant=self.merchant).order_by("id"))
+
+    def _open(self) -> list[Order]:
+        return [order for order in self._orders() if order.open_amount > 0]
+
+    def _refundable(self) -> list[Order]:
+        return [order for order in self._orders() if order.refundable_amount > 0]
+
+    def _payable(self) -> list[Plan]:
+        return list(
+            Plan.objects.filter(merchant=self.merchant, installments__status=Installment.Status.SCHEDULED)
+            .distinct()
+            .order_by("id")
+        )
+
+    def _balance(self, code: AccountCode, *, merchant: bool = False, consumer: bool = False) -> int:
+        return account_balance(
+            code=code,
+            currency="USD",
+            livemode=False,
+            merchant=self.merchant if merchant else None,
+            consumer=self.consumer if consumer else None,
+        )
+
+    # --- rules ------------------------------------------------------------------------------------
+
+    @rule(choice=product_and_amount())
+    def authorize(self, choice: tuple[str, int, int]) -> None:
+        kind, count, amount = choice
+        order = make_authorized_order(
+            merchant=self.merchant, livemode=False, amount=amount, kind=kind, count=count, consumer=self.consumer
+        )
+        assert (order.status, order.authorized_amount, order.open_amount) == ("authorized", amount, amount)
+
+    @precondition(lambda self: bool(self._open()))
+    @rule(data=st.data(), percent=st.integers(min_value=1, max_value=100))
+    def capture(self, data: st.DataObject, percent: int) -> None:
+        order = data.draw(st.sampled_from(self._open()))
+        amount = _share(percent, order.open_amount)
+        product = order.plan.product
+        fee = (amount * product.merchant_fee_bps + 5_000) // 10_000  # the product's share, half up to the cent
+        if order.captured_amount == 0:
+            fee += product.merchant_fee_fixed_amount  # once per order, on the first capture
+        capture = services.order_capture(order=order, amount=amount)
+        assert capture.merchant_fee_amount == min(fee, amount)
+        after = Order.objects.get(pk=order.pk)
+        assert after.captured_amount == order.captured_amount + amount
+        assert after.merchant_fee_amount == order.merchant_fee_amount + capture.merchant_fee_amount
+
+    @precondition(lambda self: bool(self._open()))
+    @rule(data=st.data(), extra=st.integers(min_value=1, max_value=10000))
+    def capture_too_much(self, data: st.DataObject, extra: int) -> None:
+        order = data.draw(st.sampled_from(self._open()))
+        entries = JournalEntry.objects.count()
+        try:
+            services.order_capture(order=order, amount=order.open_amount + extra)
+        except StateError as error:
+            assert error.code == "amount_exceeds_open"
+        else:
+            raise AssertionError("captured more than was open")
+        assert JournalEntry.objects.count() == entries
+        assert Order.objects.get(pk=order.pk).captured_amount == order.captured_amount
+
+    @precondition(lambda self: bool(self._open()))
+    @rule(data=st.data())
+    def void(self, data: st.DataObject) -> None:
+        order = data.draw(st.sampled_from(self._open()))
+        services.order_void(order=order)
+        after = Order.objects.get(pk=order.pk)
+        assert (after.open_amount, after.voided_amount) == (0, order.open_amount)
+
+    @precondition(lambda self: bool(self._refundable()))
+    @rule(data=st.data(), percent=st.integers(min_value=1, max_value=100))
+    def refund(self, data: st.DataObject, percent: int) -> None:
+        order = data.draw(st.sampled_from(self._refundable()))
+        amount = _share(percent, order.refundable_amount)
+        refund = services.order_refund(order=order, amount=amount)
+        assert refund.applied_to_plan_amount + refund.returned_to_card_amount == amount
+        assert Order.objects.get(pk=order.pk).refunded_amount == order.refunded_amount + amount
+
+    @precondition(lambda self: bool(self._orders()))
+    @rule(data=st.data(), extra=st.integers(min_value=1, max_value=10000))
+    def refund_too_much(self, data: st.DataObject, extra: int) -> None:
+        order = data.draw(st.sampled_from(self._orders()))
+        entries = JournalEntry.objects.count()
+        try:
+            services.order_refund(order=order, amount=order.refundable_amount + extra)
+        except StateError as error:
+            assert error.code == "amount_exceeds_captured"
+        else:
+            raise AssertionError("refunded more than was captured")
+        assert JournalEntry.objects.count() == entries
+
+    @precondition(lambda self: bool(self._payable()))
+    @rule(data=st.data())
+    def pay(self, data: st.DataObject) -> None:
+        plan = data.draw(st.sampled_from(self._payable()))
+        due = plan.installments.filter(status=Installment.Status.SCHEDULED).order_by("sequence").first()
+        assert due is not None
+        charge = services.plan_pay_next_installment(plan=plan)
+        assert (charge.status, charge.amount) == (Charge.Status.SUCCEEDED, due.remaining_amount)
+        assert Installment.objects.get(pk=due.pk).status == Installment.Status.PAID
+
+    # --- invariants -------------------------------------------------------------------------------
+
+    @invariant()
+    def the_ledger_sums_to_zero_in_every_currency(self) -> None:
+        for currency in JournalEntry.objects.values_list("currency", flat=True).distinct():
+            for livemode in (False, True):
+                assert sum(balances(currency=currency, livemode=livemode).values()) == 0
+
+    @invariant()
+    def the_consumer_owes_the_unpaid_principal_of_their_plans(self) -> None:
+        receivable = self._balance(AccountCode.CONSUMER_RECEIVABLE, consumer=True)
+        unpaid_principal = sum(
+            # Payments cover interest first, so the principal paid is what was paid beyond the interest.
+            installment.principal_amount - max(0, installment.paid_amount - installment.interest_amount)
+            for installment in Installment.objects.filter(
+                plan__consumer=self.consumer, status=Installment.Status.SCHEDULED
+            )
+        )
+        assert receivable >= 0
+        assert receivable == unpaid_principal
+
+    @invariant()
+    def authorized_pending_is_what_the_merchant_may_still_capture(self) -> None:
+        open_total = sum(order.open_amount for order in self._orders())
+        # A liability: credit, so negative.
+        assert self._balance(AccountCode.AUTHORIZED_PENDING, merchant=True) == -open_total
+
+    @invariant()
+    def the_merchant_is_owed_what_was_captured_less_refunds(self) -> None:
+        orders = self._orders()
+        net = sum(order.captured_amount - order.refunded_amount for order in orders)
+        payable = self._balance(AccountCode.MERCHANT_PAYABLE, merchant=True)
+        fees = self._balance(AccountCode.MERCHANT_FEE_REVENUE, merchant=True)
+        assert payable + fees == -net
+        assert fees == -sum(order.merchant_fee_amount for order in orders)
+        assert all(0 <= order.merchant_fee_amount <= order.captured_amount for order in orders)
+
+    @invariant()
+    def every_plan_repays_what_is_left_of_its_order(self) -> None:
+        returned: dict[int, int] = defaultdict(int)
+        for plan_id, amount in Charge.objects.filter(plan__merchant=self.merchant, kind=Charge.Kind.REFUND).values_list(
+            "plan_id", "amount"
+        ):
+            returned[plan_id] += amount
+        for order in self._orders():
+            plan = order.plan
+            principal = plan.installments.exclude(status=Installment.Status.CANCELED).aggregate(
+                total=Sum("principal_amount")
+            )["total"]
+            # What was paid and then sent back to the card stays on the paid installments: it is the one
+            # part of a plan's principal the order no longer accounts for.
+            assert (principal or 0) - returned[plan.pk] == (
+                order.authorized_amount - order.voided_amount - order.refunded_amount
+            ), plan.public_id
+            assert all(
+                installment.amount >= installment.paid_amount >= 0 and installment.principal_amount >= 0
+                for installment in plan.installments.all()
+            )
+
+    @invariant()
+    def order_states_match_their_amounts(self) -> None:
+        for order in self._orders():
+            captured, open_amount, refunded = order.captured_amount, order.open_amount, order.refunded_amount
+            assert 0 <= refunded <= captured <= order.authorized_amount - order.voided_amount
+            expected = {
+                "authorized": captured == 0 and open_amount > 0,
+                "part_captured": captured > 0 and open_amount > 0,
+                "captured": captured > 0 and open_amount == 0 and refunded < captured,
+                "refunded": captured > 0 and open_amount == 0 and refunded == captured,
+                "voided": captured == 0 and open_amount == 0,
+            }
+            assert [status for status, holds in expected.items() if holds] == [order.status], (
+                order.public_id,
+                order.status,
+                captured,
+                open_amount,
+                refunded,
+            )
+
+    @invariant()
+    def a_plan_with_nothing_scheduled_is_closed(self) -> None:
+        for plan in Plan.objects.filter(merchant=self.merchant):
+            scheduled = plan.installments.filter(status=Installment.Status.SCHEDULED).exists()
+            assert (plan.status == Plan.Status.ACTIVE) == scheduled, plan.public_id
+
+
+@pytest.mark.django_db
+def test_orders_plans_and_the_ledger_agree_after_any_sequence_of_operations(settings_fixture: None) -> None:
+    run_state_machine_as_test(
+        CheckoutMachine,
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=12,
+            deadline=None,
+            # Every step runs real checkouts (~40 ms each): shrinking a failure would take minutes, so a
+            # failure reports the sequence that failed (at most 12 steps) as it was generated.
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
+
+
+@pytest.fixture
+def settings_fixture(settings: object) -> None:
+    """One consumer takes many orders here: lift the per-consumer exposure limit (a policy rule tested
+    elsewhere) so that every authorization is approved."""
+    settings.CONSUMER_EXPOSURE_LIMIT_MAJOR = 100_000_000  # type: ignore[attr-defined]

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from merchants.webhooks import verify_signature
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    signature_valid: bool  # verify_signature with the receiver's secret, at the moment it arrived
+
+
+class WebhookReceiver:
+    """A merchant's webhook handler on 127.0.0.1 (a random port): verifies each signature with
+    ``verify_signature``, records what arrived, and answers the next status in ``statuses`` (200
+    once they run out) with ``answer_body``."""
+
+    def __init__(self) -> None:
+        self.secret = ""
+        self.statuses: list[int] = []
+        self.answer_body = b"ok"
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver._lock:
+                    valid = verify_signature(
+                        payload=body, header=self.headers.get("Bnpl-Signature", ""), secret=receiver.secret
+                    )
+                    receiver.received.append(Received(self.path, dict(self.headers.items()), body, valid))
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(receiver.answer_body)))
+                self.end_headers()
+                self.wfile.write(receiver.answer_body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/bnpl/webhooks"
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.received)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    webhook_receiver = WebhookReceiver()
+    thread = threading.Thread(target=webhook_receiver.server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield webhook_receiver
+    finally:
+        webhook_receiver.server.shutdown()
+        webhook_receiver.server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def webhook_worker() -> Iterator[None]:
+    """A real Celery worker (in a thread) on the configured broker. Like the shared ``celery_worker``
+    fixture, but it names its queue to the worker explicitly: Celery caches the queue set at the
+    first message a process sends, and the outbox listener may already have sent one."""
+    from celery.contrib.testing.worker import start_worker
+
+    from bnpl.celery import app
+
+    queue = f"bnpl-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        with start_worker(
+            app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING", queues=[queue]
+        ):
+            yield
+    finally:
+        app.conf.task_default_queue = previous

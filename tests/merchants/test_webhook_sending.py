@@ -1,0 +1,407 @@
+"""Sending: a due delivery is claimed, POSTed signed to a real local HTTP receiver outside any
+transaction, and recorded; failures are retried on the backoff schedule for three days from the
+first attempt, then the delivery gives up. A claim that outlives its worker is sent again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+import time_machine
+from django.db import DatabaseError, connection, transaction
+
+from bnpl.core.models import Event
+from merchants import services, webhooks
+from merchants.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
+from tests.conftest import ApiClient
+from tests.factories import Tenant
+from tests.merchants.conftest import WebhookReceiver
+
+START = dt.datetime(2030, 1, 15, 9, 0, tzinfo=dt.UTC)
+MINUTE, HOUR = dt.timedelta(minutes=1), dt.timedelta(hours=1)
+
+# When each attempt is made, from the first, when every attempt fails and each is made on time.
+SCHEDULE = [
+    dt.timedelta(0),
+    1 * MINUTE,
+    6 * MINUTE,
+    36 * MINUTE,
+    2 * HOUR + 36 * MINUTE,
+    7 * HOUR + 36 * MINUTE,
+    17 * HOUR + 36 * MINUTE,
+    27 * HOUR + 36 * MINUTE,
+    41 * HOUR + 36 * MINUTE,
+    55 * HOUR + 36 * MINUTE,
+    69 * HOUR + 36 * MINUTE,
+    72 * HOUR,  # the 14 h wait is cut short: the last retry falls exactly three days after the first attempt
+]
+
+
+@pytest.fixture
+def frozen() -> Iterator[time_machine.Coordinates]:
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+def _endpoint_for(
+    receiver: WebhookReceiver, tenant: Tenant, *, events: list[str] | None = None, url: str | None = None
+) -> WebhookEndpoint:
+    endpoint = services.webhook_endpoint_create(
+        merchant=tenant.merchant, livemode=False, url=url or receiver.url, enabled_events=events or ["*"]
+    )
+    receiver.secret = endpoint.secret
+    return endpoint
+
+
+def _delivery_for(endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """The delivery of the endpoint's own ``webhook_endpoint.created`` event (it asked for "*")."""
+    event = Event.objects.get(type="webhook_endpoint.created", object_id=endpoint.public_id)
+    webhooks.deliveries_create_for_events(event_ids=[event.pk])
+    return WebhookDelivery.objects.get(endpoint=endpoint, event=event)
+
+
+def _state(delivery: WebhookDelivery) -> tuple[str, int, dt.datetime | None]:
+    delivery.refresh_from_db()
+    return delivery.status, delivery.attempt_count, delivery.next_attempt_at
+
+
+def test_a_due_delivery_is_posted_signed_with_the_event_as_the_api_shows_it(
+    frozen: time_machine.Coordinates, tenant: Tenant, api: ApiClient, receiver: WebhookReceiver
+) -> None:
+    delivery = _delivery_for(_endpoint_for(receiver, tenant))
+
+    assert webhooks.deliveries_send_due() == 1
+
+    [received] = receiver.received
+    assert received.path == "/bnpl/webhooks"
+    assert received.signature_valid is True
+    assert received.headers["Content-Type"] == "application/json"
+    assert received.headers["User-Agent"] == "BNPL-Webhooks/1"
+    signature = received.headers["Bnpl-Signature"]
+    assert re.fullmatch(rf"t={int(START.timestamp())},v1=[0-9a-f]{{64}}", signature)
+    assert json.loads(received.body) == api.get(f"/api/v1/events/{delivery.event.public_id}").json()
+    assert json.loads(received.body)["type"] == "webhook_endpoint.created"
+
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.SUCCEEDED
+    assert delivery.attempt_count == 1
+    assert delivery.first_attempt_at == delivery.last_attempt_at == delivery.succeeded_at == START
+    assert delivery.next_attempt_at is None
+    assert delivery.claim_token == ""
+    [attempt] = delivery.attempts.all()
+    assert attempt.attempted_at == START
+    assert attempt.request_headers == {
+        "Content-Type": "application/json",
+        "User-Agent": "BNPL-Webhooks/1",
+        "Bnpl-Signature": signature,
+    }
+    assert attempt.request_body.encode() == received.body
+    assert attempt.response_status == 200
+    assert attempt.response_body == "ok"
+    assert attempt.error == ""
+    assert 0 <= attempt.duration_ms < 10_000
+
+    assert webhooks.deliveries_send_due() == 0  # nothing more is due
+    assert receiver.count() == 1
+
+
+def test_a_failed_delivery_is_retried_on_the_backoff_schedule(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    receiver.statuses = [500] * len(SCHEDULE)
+    delivery = _delivery_for(_endpoint_for(receiver, tenant))
+
+    for number, offset in enumerate(SCHEDULE[:-1], start=1):
+        frozen.move_to(START + offset - dt.timedelta(seconds=1))
+        if number > 1:
+            assert webhooks.deliveries_send_due() == 0, f"attempt {number} went out early"
+        frozen.move_to(START + offset)
+
+        assert webhooks.deliveries_send_due() == 1
+
+        assert _state(delivery) == (WebhookDelivery.Status.PENDING, number, START + SCHEDULE[number])
+        assert delivery.first_attempt_at == START
+        assert delivery.last_attempt_at == START + offset
+    assert receiver.count() == len(SCHEDULE) - 1
+    assert [attempt.response_status for attempt in delivery.attempts.all()] == [500] * (len(SCHEDULE) - 1)
+
+
+def test_a_delivery_gives_up_after_its_attempt_three_days_after_the_first(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    receiver.statuses = [503] * 50
+    delivery = _delivery_for(_endpoint_for(receiver, tenant))
+    for offset in SCHEDULE:
+        frozen.move_to(START + offset)
+        assert webhooks.deliveries_send_due() == 1
+
+    assert _state(delivery) == (WebhookDelivery.Status.FAILED, 12, None)
+    assert delivery.last_attempt_at == START + 72 * HOUR
+    assert delivery.succeeded_at is None
+    frozen.move_to(START + dt.timedelta(days=30))
+    assert webhooks.deliveries_send_due() == 0
+    assert receiver.count() == 12
+    assert WebhookDeliveryAttempt.objects.filter(delivery=delivery).count() == 12
+
+
+def test_late_attempts_wait_from_when_they_were_made_but_never_past_the_window(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    receiver.statuses = [500, 500, 500]
+    delivery = _delivery_for(_endpoint_for(receiver, tenant))
+    webhooks.deliveries_send_due()
+
+    frozen.move_to(START + 10 * MINUTE)  # the worker was late for the 1-minute retry
+    webhooks.deliveries_send_due()
+    assert _state(delivery) == (WebhookDelivery.Status.PENDING, 2, START + 15 * MINUTE)
+
+    frozen.move_to(START + 71 * HOUR + 50 * MINUTE)  # very late: the next wait is cut at the window's end
+    webhooks.deliveries_send_due()
+    assert _state(delivery) == (WebhookDelivery.Status.PENDING, 3, START + 72 * HOUR)
+
+    frozen.move_to(START + 72 * HOUR)
+    webhooks.deliveries_send_due()
+    assert _state(delivery) == (WebhookDelivery.Status.SUCCEEDED, 4, None)
+
+
+def test_the_backoff_helper_matches_the_schedule() -> None:
+    attempted_at = START
+    for count, offset in enumerate(SCHEDULE[1:], start=1):
+        attempted_at = webhooks.next_attempt_time(  # type: ignore[assignment]
+            first_attempt_at=START, attempted_at=attempted_at, attempt_count=count
+        )
+        assert attempted_at == START + offset
+    assert webhooks.next_attempt_time(first_attempt_at=START, attempted_at=START + 72 * HOUR, attempt_count=12) is None
+
+
+@pytest.mark.parametrize("status", [199, 300, 302, 400, 404, 410, 500])
+def test_anything_but_a_2xx_is_a_failure_and_redirects_are_not_followed(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver, status: int
+) -> None:
+    receiver.statuses = [status]
+    delivery = _delivery_for(_endpoint_for(receiver, tenant))
+
+    webhooks.deliveries_send_due()
+
+    assert _state(delivery) == (WebhookDelivery.Status.PENDING, 1, START + MINUTE)
+    assert delivery.attempts.get().response_status == status
+    assert receiver.count() == 1
+
+
+@pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
+def test_any_2xx_is_a_success(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver, status: int
+) -> None:
+    receiver.statuses = [status]
+    delivery = _delivery_for(_endpoint_for(receiver, tenant))
+
+    webhooks.deliveries_send_due()
+
+    assert _state(delivery) == (WebhookDelivery.Status.SUCCEEDED, 1, None)
+
+
+def test_a_refused_connection_is_logged_as_an_error_and_retried(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    delivery = _delivery_for(_endpoint_for(receiver, tenant, url=f"http://127.0.0.1:{port}/hooks"))
+
+    webhooks.deliveries_send_due()
+
+    assert _state(delivery) == (WebhookDelivery.Status.PENDING, 1, START + MINUTE)
+    attempt = delivery.attempts.get()
+    assert attempt.response_status is None
+    assert attempt.response_body == ""
+    assert attempt.error.startswith("ConnectionError: ")
+    assert receiver.count() == 0
+
+
+def test_a_receiver_that_does_not_answer_in_time_is_a_timeout(
+    frozen: time_machine.Coordinates,
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(webhooks, "REQUEST_TIMEOUT_SECONDS", 0.2)
+    with socket.socket() as silent:  # accepts the connection, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hooks"
+        endpoint = services.webhook_endpoint_create(
+            merchant=tenant.merchant, livemode=False, url=url, enabled_events=["*"]
+        )
+        delivery = _delivery_for(endpoint)
+
+        webhooks.deliveries_send_due()
+
+    assert _state(delivery) == (WebhookDelivery.Status.PENDING, 1, START + MINUTE)
+    attempt = delivery.attempts.get()
+    assert attempt.response_status is None
+    assert attempt.error.startswith("ReadTimeout: ")
+
+
+def test_only_the_first_2_kb_of_the_answer_are_kept(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    receiver.answer_body = "é".encode() + b"x" * 5000
+    delivery = _delivery_for(_endpoint_for(receiver, tenant))
+
+    webhooks.deliveries_send_due()
+
+    assert delivery.attempts.get().response_body == "é" + "x" * 2046
+
+
+def test_a_claim_abandoned_by_a_dead_worker_is_sent_again_once_it_expires(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    delivery = _delivery_for(_endpoint_for(receiver, tenant))
+    dead = webhooks.delivery_claim()  # a worker claims it, then is killed before sending
+    assert dead is not None and dead.delivery_id == delivery.pk
+    assert _state(delivery) == (WebhookDelivery.Status.PENDING, 0, START + 2 * MINUTE)
+
+    frozen.move_to(START + 2 * MINUTE - dt.timedelta(seconds=1))
+    assert webhooks.deliveries_send_due() == 0
+    assert receiver.count() == 0
+
+    frozen.move_to(START + 2 * MINUTE)
+    assert webhooks.deliveries_send_due() == 1
+    assert _state(delivery) == (WebhookDelivery.Status.SUCCEEDED, 1, None)
+    assert receiver.count() == 1
+
+
+def test_a_worker_that_lost_its_claim_logs_its_attempt_but_does_not_move_the_state(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    delivery = _delivery_for(_endpoint_for(receiver, tenant))
+    slow = webhooks.delivery_claim()
+    assert slow is not None
+    frozen.move_to(START + 3 * MINUTE)  # its claim expired; another worker takes over and succeeds
+    webhooks.deliveries_send_due()
+    receiver.statuses = [500]
+
+    webhooks.delivery_send(claim=slow)  # the slow worker finally sends, and fails
+
+    assert _state(delivery) == (WebhookDelivery.Status.SUCCEEDED, 2, None)
+    assert [attempt.response_status for attempt in delivery.attempts.all()] == [500, 200]
+    assert receiver.count() == 2
+
+
+def test_deliveries_of_a_disabled_endpoint_wait_until_it_is_enabled_again(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    endpoint = _endpoint_for(receiver, tenant)
+    delivery = _delivery_for(endpoint)
+    services.webhook_endpoint_update(endpoint=endpoint, status=WebhookEndpoint.Status.DISABLED)
+
+    assert webhooks.deliveries_send_due() == 0
+    assert _state(delivery) == (WebhookDelivery.Status.PENDING, 0, START)
+    assert receiver.count() == 0
+
+    services.webhook_endpoint_update(endpoint=endpoint, status=WebhookEndpoint.Status.ENABLED)
+    assert webhooks.deliveries_send_due() == 1
+    assert _state(delivery) == (WebhookDelivery.Status.SUCCEEDED, 1, None)
+
+
+def test_deliveries_of_a_deleted_endpoint_give_up_unsent(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    endpoint = _endpoint_for(receiver, tenant)
+    delivery = _delivery_for(endpoint)
+    services.webhook_endpoint_delete(endpoint=endpoint)
+
+    assert webhooks.deliveries_send_due(delivery_ids=[delivery.pk]) == 0
+    assert _state(delivery) == (WebhookDelivery.Status.PENDING, 0, START)  # only the periodic run closes them
+    assert webhooks.deliveries_send_due() == 0
+
+    assert _state(delivery) == (WebhookDelivery.Status.FAILED, 0, None)
+    assert not delivery.attempts.exists()
+    assert receiver.count() == 0
+
+
+def test_a_send_run_stops_at_its_limit(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    first = _delivery_for(_endpoint_for(receiver, tenant))
+    frozen.shift(dt.timedelta(seconds=1))
+    _delivery_for(_endpoint_for(receiver, tenant))  # owed to both endpoints: two more deliveries
+    pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
+    assert pending.count() == 3
+
+    assert webhooks.deliveries_send_due(limit=1) == 1
+    assert _state(first)[0] == WebhookDelivery.Status.SUCCEEDED  # the most overdue goes first
+    assert pending.count() == 2
+    assert webhooks.deliveries_send_due(limit=1) == 1
+    assert pending.count() == 1
+    assert receiver.count() == 2
+
+
+def test_attempts_are_append_only_through_the_model(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    from bnpl.core.models import AppendOnlyError
+
+    delivery = _delivery_for(_endpoint_for(receiver, tenant))
+    webhooks.deliveries_send_due()
+    attempt = delivery.attempts.get()
+
+    attempt.response_status = 500
+    with pytest.raises(AppendOnlyError):
+        attempt.save()
+    with pytest.raises(AppendOnlyError):
+        attempt.delete()
+    assert delivery.attempts.get().response_status == 200
+
+
+@pytest.mark.postgres
+def test_postgresql_itself_refuses_updates_and_deletes_of_attempts(
+    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    delivery = _delivery_for(_endpoint_for(receiver, tenant))
+    webhooks.deliveries_send_due()
+    attempt = delivery.attempts.get()
+    for statement in (
+        "UPDATE merchants_webhookdeliveryattempt SET response_status = 500 WHERE id = %s",
+        "DELETE FROM merchants_webhookdeliveryattempt WHERE id = %s",
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, [attempt.pk])
+    assert delivery.attempts.get().response_status == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_senders_skip_the_delivery_another_has_locked(tenant: Tenant, receiver: WebhookReceiver) -> None:
+    first = _delivery_for(_endpoint_for(receiver, tenant))
+    _delivery_for(_endpoint_for(receiver, tenant))
+    most_overdue = first.next_attempt_at - MINUTE  # type: ignore[operator]
+    WebhookDelivery.objects.filter(pk=first.pk).update(next_attempt_at=most_overdue)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_first() -> None:
+        try:
+            with transaction.atomic():
+                WebhookDelivery.objects.select_for_update().get(pk=first.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_first)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        claim = webhooks.delivery_claim()
+    finally:
+        release.set()
+        holder.join()
+
+    assert claim is not None and claim.delivery_id != first.pk  # not blocked: it took the next one
+    assert WebhookDelivery.objects.get(pk=claim.delivery_id).claim_token == claim.token
+    assert _state(first) == (WebhookDelivery.Status.PENDING, 0, most_overdue)
+    assert first.claim_token == ""
