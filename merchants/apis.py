@@ -220,7 +220,8 @@ class WebhookDeliveryDetailRepresentation(WebhookDeliveryRepresentation):
 
     @extend_schema_field(WebhookDeliveryAttemptRepresentation(many=True))
     def get_attempts(self, instance: WebhookDelivery) -> list[Any]:
-        return list(WebhookDeliveryAttemptRepresentation(instance.attempts.all(), many=True).data)  # newest first
+        attempts = instance.attempts.all()  # newest first
+        return list(WebhookDeliveryAttemptRepresentation(attempts, many=True).data)  # type: ignore[arg-type]  # many=True
 
 
 class NoParametersInput(InputSerializer):

@@ -15,6 +15,7 @@ from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.event_types import merchant_visible_types
 from bnpl.core.ids import ALPHABET
 from bnpl.core.money import normalize_currency
+from bnpl.core.net import non_public_host
 from bnpl.core.services import audit_log_record, change_record, event_emit
 from bnpl.plans.services import products_install_defaults
 from merchants.models import ApiKey, Membership, Merchant, WebhookEndpoint
@@ -279,6 +280,11 @@ def _validate_enabled_events(enabled_events: Sequence[str]) -> list[str]:
 def _validate_webhook_url(url: str, *, livemode: bool) -> str:
     if livemode and not url.startswith("https://"):
         raise InvalidRequestError("Live-mode webhook endpoints must use https.", code="url_invalid", param="url")
+    problem = non_public_host(url) if livemode else None
+    if problem:
+        raise InvalidRequestError(
+            f"Live-mode webhook endpoints must be public: {problem}.", code="url_invalid", param="url"
+        )
     return url
 
 

@@ -41,6 +41,7 @@ from bnpl.core.errors import StateError
 from bnpl.core.event_types import merchant_visible_types, register
 from bnpl.core.ids import generate_public_id
 from bnpl.core.models import Event
+from bnpl.core.net import non_public_target
 from bnpl.core.services import audit_log_record, change_record
 from merchants.models import Merchant, WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint, WebhookFanOutWatermark
 from merchants.representations import webhook_endpoint_data
@@ -168,7 +169,7 @@ def deliveries_create_for_events(*, event_ids: Iterable[int]) -> list[int]:
     )
     if not events:
         return []
-    endpoints: dict[tuple[int, bool], list[WebhookEndpoint]] = {}
+    endpoints: dict[tuple[int | None, bool], list[WebhookEndpoint]] = {}
     for endpoint in WebhookEndpoint.objects.filter(
         merchant_id__in={event.merchant_id for event in events},
         status=WebhookEndpoint.Status.ENABLED,
@@ -179,14 +180,14 @@ def deliveries_create_for_events(*, event_ids: Iterable[int]) -> list[int]:
     deliveries = [
         WebhookDelivery(
             public_id=generate_public_id(WebhookDelivery.PUBLIC_ID_PREFIX),
-            merchant_id=event.merchant_id,
-            livemode=event.livemode,
+            merchant_id=endpoint.merchant_id,  # the event's merchant: endpoints are grouped by it
+            livemode=endpoint.livemode,
             endpoint=endpoint,
             event=event,
             next_attempt_at=now,
         )
         for event in events
-        for endpoint in endpoints.get((event.merchant_id, event.livemode), [])  # type: ignore[arg-type]
+        for endpoint in endpoints.get((event.merchant_id, event.livemode), [])
         if _endpoint_wants(endpoint, event)
     ]
     WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
@@ -250,7 +251,7 @@ def on_events_committed(event_ids: list[int]) -> None:
     if not _any_endpoint_may_want(event_ids):
         return
     try:
-        webhook_events_fan_out.apply_async(args=[event_ids], retry=False)
+        webhook_events_fan_out.apply_async(args=(event_ids,), retry=False)
     except BrokerUnreachableError:
         logger.warning("webhook fan-out of events %s not queued (broker unreachable); the sweep will", event_ids)
 
@@ -355,7 +356,11 @@ def delivery_send(*, claim: Claim) -> WebhookDelivery:
         SIGNATURE_HEADER: signature_header(payload=body, secret=delivery.endpoint.secret, timestamp=timestamp),
     }
     attempted_at = clock.now()
-    answer = _post(url=delivery.endpoint.url, body=body, headers=headers)
+    refusal = non_public_target(delivery.endpoint.url) if delivery.livemode else None
+    if refusal:
+        answer = Answer(status=None, body="", error=f"not sent: {refusal}", duration_ms=0)
+    else:
+        answer = _post(url=delivery.endpoint.url, body=body, headers=headers)
     return _attempt_record(claim=claim, attempted_at=attempted_at, headers=headers, body=body.decode(), answer=answer)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.db.models import Model
@@ -84,11 +84,14 @@ OWNED_OBJECT_FACTORIES: dict[type[Model], Callable[..., Model]] = {
 }
 
 
-def owned_object_factory(model: type[Model]) -> Callable[[Callable[..., Model]], Callable[..., Model]]:
+FactoryFunction = TypeVar("FactoryFunction", bound=Callable[..., Model])
+
+
+def owned_object_factory(model: type[Model]) -> Callable[[FactoryFunction], FactoryFunction]:
     """Register ``factory(merchant=, livemode=)`` for ``model`` (used by the schema-walking tests).
     Per-app factory modules use it; they are imported at the bottom of this file."""
 
-    def register(factory: Callable[..., Model]) -> Callable[..., Model]:
+    def register(factory: FactoryFunction) -> FactoryFunction:
         OWNED_OBJECT_FACTORIES[model] = factory
         return factory
 

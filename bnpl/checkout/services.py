@@ -275,7 +275,7 @@ def _authorize(
 
 def _apply_payment(order: Order, plan: Plan, charge: Charge) -> None:
     """Spread a successful charge over the plan's earliest unpaid installments and post it."""
-    Charge.objects.filter(pk=charge.pk).update(plan=plan)
+    Charge.objects.filter(pk=charge.pk).update(plan=plan, applied_at=clock.now())
     left = charge.amount
     principal_total = interest_total = 0
     for installment in plan.installments.filter(status=Installment.Status.SCHEDULED).order_by("sequence"):
@@ -291,25 +291,13 @@ def _apply_payment(order: Order, plan: Plan, charge: Charge) -> None:
 
 def plan_pay_next_installment(*, plan: Plan, payment_method: PaymentMethod | None = None) -> Charge:
     """The consumer pays their next installment now (the portal's "pay now"; collections later run
-    the same steps off-session). The charge's key is the installment and its attempt number."""
-    installment = plan.installments.filter(status=Installment.Status.SCHEDULED).order_by("sequence").first()
-    if installment is None:
-        raise StateError("Nothing is left to pay on this plan.", code="nothing_to_pay")
-    card = payment_method or plan.consumer.payment_methods.filter(is_default=True).first()
-    if card is None:
-        raise InvalidRequestError("Add a card first.", param="payment_method")
-    attempt = plan.charges.filter(
-        kind=Charge.Kind.PAYMENT, idempotency_key__startswith=f"{plan.public_id}:{installment.sequence}:"
-    ).count()
-    charge = charge_prepare(
-        consumer=plan.consumer,
-        payment_method=card,
-        amount=installment.remaining_amount,
-        currency=plan.currency,
-        livemode=plan.livemode,
-        idempotency_key=f"{plan.public_id}:{installment.sequence}:{attempt + 1}",
-    )
-    Charge.objects.filter(pk=charge.pk).update(plan=plan)
+    the same steps off-session).
+
+    Safe when called twice at once: the charge is chosen under the plan's lock (a pending one is
+    reused, so its idempotency key -- plan, installment, attempt -- moves money once), and applying it
+    is guarded by the charge's ``applied_at``, so one payment never settles two installments.
+    """
+    charge = _pay_now_charge(plan=plan, payment_method=payment_method)
     charge = charge_execute(charge=charge, off_session=False)
     if charge.status != Charge.Status.SUCCEEDED:
         raise PaymentDeclinedError(
@@ -318,6 +306,9 @@ def plan_pay_next_installment(*, plan: Plan, payment_method: PaymentMethod | Non
     with transaction.atomic():
         order = _lock_order(plan.order)
         locked_plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        charge = Charge.objects.select_for_update().get(pk=charge.pk)
+        if charge.applied_at is not None:
+            return charge
         before = plan_data(locked_plan)
         _apply_payment(order, locked_plan, charge)
         change_record(
@@ -328,14 +319,42 @@ def plan_pay_next_installment(*, plan: Plan, payment_method: PaymentMethod | Non
             before=before,
             data=plan_data(locked_plan),
         )
+    charge.refresh_from_db()
     return charge
+
+
+def _pay_now_charge(*, plan: Plan, payment_method: PaymentMethod | None) -> Charge:
+    with transaction.atomic():
+        plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        in_flight = plan.charges.filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.PENDING).first()
+        if in_flight is not None:
+            return in_flight
+        installment = plan.installments.filter(status=Installment.Status.SCHEDULED).order_by("sequence").first()
+        if installment is None:
+            raise StateError("Nothing is left to pay on this plan.", code="nothing_to_pay")
+        card = payment_method or plan.consumer.payment_methods.filter(is_default=True).first()
+        if card is None:
+            raise InvalidRequestError("Add a card first.", param="payment_method")
+        prefix = f"{plan.public_id}:{installment.sequence}:"
+        attempt = plan.charges.filter(kind=Charge.Kind.PAYMENT, idempotency_key__startswith=prefix).count() + 1
+        charge = charge_prepare(
+            consumer=plan.consumer,
+            payment_method=card,
+            amount=installment.remaining_amount,
+            currency=plan.currency,
+            livemode=plan.livemode,
+            idempotency_key=f"{prefix}{attempt}",
+        )
+        Charge.objects.filter(pk=charge.pk).update(plan=plan)
+        return charge
 
 
 # --- Order management ---------------------------------------------------------------------------
 
 
 def _lock_order(order: Order) -> Order:
-    return Order.objects.select_related("merchant", "consumer").select_for_update().get(pk=order.pk)
+    """The order row alone is locked (not its merchant or consumer: other orders go on)."""
+    return Order.objects.select_related("merchant", "consumer").select_for_update(of=("self",)).get(pk=order.pk)
 
 
 def _require_open_authorization(order: Order) -> None:

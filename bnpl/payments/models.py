@@ -54,7 +54,10 @@ class Charge(PublicIdModel):
     failure_code = models.CharField(max_length=50, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
     gateway_reference = models.CharField(max_length=200, blank=True)
-    idempotency_key = models.CharField(max_length=200, unique=True)  # derived from our own row: never charge twice
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    applied_at = models.DateTimeField(
+        null=True, blank=True
+    )  # when a payment was applied to its plan (once)  # derived from our own row: never charge twice
 
     class Meta:
         ordering = ["-created_at"]

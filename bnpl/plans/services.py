@@ -224,10 +224,7 @@ def _reduce_interest_free(plan: Plan, unpaid: list[Installment], amount: int) ->
 
 
 def _reduce_financing(plan: Plan, unpaid: list[Installment], amount: int) -> Reduction:
-    remaining_principal = sum(
-        installment.principal_amount - min(installment.paid_amount, installment.principal_amount)
-        for installment in unpaid
-    )
+    remaining_principal = sum(_unpaid_principal(installment) for installment in unpaid)
     if not unpaid or amount >= remaining_principal:
         for installment in unpaid:
             _cancel_unpaid(installment)
@@ -257,10 +254,18 @@ def _reduce_financing(plan: Plan, unpaid: list[Installment], amount: int) -> Red
     return Reduction(applied_amount=amount, excess_amount=0)
 
 
+def _unpaid_principal(installment: Installment) -> int:
+    """Payments cover interest first, then principal (as installment_record_payment applies them)."""
+    principal_paid = max(0, installment.paid_amount - installment.interest_amount)
+    return installment.principal_amount - principal_paid
+
+
 def _cancel_unpaid(installment: Installment) -> None:
+    """Shrink an installment to what was already paid on it (interest first, then principal)."""
+    interest_paid = min(installment.paid_amount, installment.interest_amount)
     installment.amount = installment.paid_amount
-    installment.principal_amount = min(installment.principal_amount, installment.paid_amount)
-    installment.interest_amount = installment.amount - installment.principal_amount
+    installment.interest_amount = interest_paid
+    installment.principal_amount = installment.paid_amount - interest_paid
     installment.status = Installment.Status.PAID if installment.paid_amount else Installment.Status.CANCELED
     installment.save(update_fields=["amount", "principal_amount", "interest_amount", "status"])
 

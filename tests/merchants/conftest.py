@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,24 +67,3 @@ def receiver() -> Iterator[WebhookReceiver]:
         webhook_receiver.server.shutdown()
         webhook_receiver.server.server_close()
         thread.join(timeout=5)
-
-
-@pytest.fixture
-def webhook_worker() -> Iterator[None]:
-    """A real Celery worker (in a thread) on the configured broker. Like the shared ``celery_worker``
-    fixture, but it names its queue to the worker explicitly: Celery caches the queue set at the
-    first message a process sends, and the outbox listener may already have sent one."""
-    from celery.contrib.testing.worker import start_worker
-
-    from bnpl.celery import app
-
-    queue = f"bnpl-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    try:
-        with start_worker(
-            app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING", queues=[queue]
-        ):
-            yield
-    finally:
-        app.conf.task_default_queue = previous

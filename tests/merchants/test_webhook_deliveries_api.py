@@ -24,7 +24,7 @@ START = dt.datetime(2030, 1, 15, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def frozen() -> Iterator[time_machine.Coordinates]:
+def frozen() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(START, tick=False) as traveller:
         yield traveller
 
@@ -51,7 +51,7 @@ def _fan_out(*events: Event) -> None:
 
 
 def test_an_endpoints_deliveries_are_listed_newest_first_a_page_at_a_time(
-    frozen: time_machine.Coordinates, api: ApiClient, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, api: ApiClient, receiver: WebhookReceiver
 ) -> None:
     endpoint = _endpoint(api, receiver, events=["webhook_endpoint.updated"])
     other = _endpoint(api, receiver, events=["*"])
@@ -91,7 +91,7 @@ def test_an_endpoints_deliveries_are_listed_newest_first_a_page_at_a_time(
 
 
 def test_a_delivery_shows_its_attempts_newest_first(
-    frozen: time_machine.Coordinates, api: ApiClient, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, api: ApiClient, receiver: WebhookReceiver
 ) -> None:
     endpoint = _endpoint(api, receiver, events=["webhook_endpoint.updated"])
     event = _update(api, endpoint, "v2")
@@ -148,7 +148,7 @@ def test_a_delivery_shows_its_attempts_newest_first(
 
 
 def test_replay_sends_a_delivered_event_again_and_keeps_its_history(
-    frozen: time_machine.Coordinates, tenant: Tenant, api: ApiClient, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, api: ApiClient, receiver: WebhookReceiver
 ) -> None:
     endpoint = _endpoint(api, receiver, events=["webhook_endpoint.updated"])
     _fan_out(_update(api, endpoint, "v2"))
@@ -182,7 +182,7 @@ def test_replay_sends_a_delivered_event_again_and_keeps_its_history(
 
 
 def test_replaying_a_delivery_that_gave_up_is_one_attempt_after_the_window(
-    frozen: time_machine.Coordinates, api: ApiClient, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, api: ApiClient, receiver: WebhookReceiver
 ) -> None:
     endpoint = _endpoint(api, receiver, events=["webhook_endpoint.updated"])
     _fan_out(_update(api, endpoint, "v2"))
@@ -211,7 +211,7 @@ def test_replaying_a_delivery_that_gave_up_is_one_attempt_after_the_window(
 
 
 def test_replaying_with_the_same_idempotency_key_replays_the_response_not_the_delivery(
-    frozen: time_machine.Coordinates, api: ApiClient, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, api: ApiClient, receiver: WebhookReceiver
 ) -> None:
     endpoint = _endpoint(api, receiver, events=["webhook_endpoint.updated"])
     _fan_out(_update(api, endpoint, "v2"))
@@ -231,7 +231,7 @@ def test_replaying_with_the_same_idempotency_key_replays_the_response_not_the_de
 
 
 def test_a_delivery_of_a_deleted_endpoint_cannot_be_replayed(
-    frozen: time_machine.Coordinates, api: ApiClient, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, api: ApiClient, receiver: WebhookReceiver
 ) -> None:
     endpoint = _endpoint(api, receiver, events=["webhook_endpoint.updated"])
     _fan_out(_update(api, endpoint, "v2"))
@@ -252,7 +252,7 @@ def test_a_delivery_of_a_deleted_endpoint_cannot_be_replayed(
 
 
 def test_the_test_event_is_returned_and_delivered_to_this_endpoint_only(
-    frozen: time_machine.Coordinates, tenant: Tenant, api: ApiClient, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, api: ApiClient, receiver: WebhookReceiver
 ) -> None:
     endpoint = _endpoint(api, receiver, events=["api_key.created"])  # a filter the test ignores
     everything = services.webhook_endpoint_create(
@@ -287,7 +287,7 @@ def test_the_test_event_is_returned_and_delivered_to_this_endpoint_only(
 
 
 def test_a_disabled_endpoint_cannot_be_tested(
-    frozen: time_machine.Coordinates, api: ApiClient, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, api: ApiClient, receiver: WebhookReceiver
 ) -> None:
     endpoint = _endpoint(api, receiver)
     services.webhook_endpoint_update(endpoint=endpoint, status=WebhookEndpoint.Status.DISABLED)

@@ -51,7 +51,7 @@ def _update(api: ApiClient, endpoint_id: str, description: str) -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_events_reach_a_real_receiver_signed_through_a_real_worker_retried_and_replayed(
-    webhook_worker: None, tenant: Tenant, receiver: WebhookReceiver
+    celery_worker: None, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     api = ApiClient(tenant.test_key)
     created = api.post(

@@ -26,7 +26,7 @@ START = dt.datetime(2030, 1, 15, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def frozen() -> Iterator[time_machine.Coordinates]:
+def frozen() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(START, tick=False) as traveller:
         yield traveller
 
@@ -51,7 +51,7 @@ def _deliveries() -> set[tuple[str, str]]:
 
 
 def test_an_event_owes_a_delivery_to_each_endpoint_of_its_merchant_and_mode_that_wants_it(
-    frozen: time_machine.Coordinates, tenant: Tenant, other_tenant: Tenant
+    frozen: time_machine.Traveller, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     merchant = tenant.merchant
     everything = _endpoint(merchant, events=["*"])
@@ -175,7 +175,7 @@ def test_the_listener_queues_the_event_ids_only_after_commit(
     for callback in callbacks:
         callback()
 
-    assert queued == [{"args": [[event.pk]], "retry": False}]
+    assert queued == [{"args": ([event.pk],), "retry": False}]
     assert WebhookDelivery.objects.count() == 0  # the worker creates the deliveries, not the request
 
 
@@ -249,7 +249,7 @@ def _set_watermark(last_event_id: int) -> None:
 
 
 def test_the_sweep_fans_out_every_event_after_the_watermark_and_passes_those_settled(
-    frozen: time_machine.Coordinates, tenant: Tenant
+    frozen: time_machine.Traveller, tenant: Tenant
 ) -> None:
     endpoint = _endpoint(tenant.merchant)
     older = _event(tenant.merchant)
@@ -273,7 +273,7 @@ def test_the_sweep_fans_out_every_event_after_the_watermark_and_passes_those_set
 
 
 def test_the_sweep_is_idempotent_and_does_not_reread_what_it_passed(
-    frozen: time_machine.Coordinates, tenant: Tenant
+    frozen: time_machine.Traveller, tenant: Tenant
 ) -> None:
     _endpoint(tenant.merchant)
     _event(tenant.merchant)
@@ -287,7 +287,7 @@ def test_the_sweep_is_idempotent_and_does_not_reread_what_it_passed(
     assert set(WebhookDelivery.objects.values_list("public_id", flat=True)) == before
 
 
-def test_the_sweep_reads_in_batches(frozen: time_machine.Coordinates, tenant: Tenant) -> None:
+def test_the_sweep_reads_in_batches(frozen: time_machine.Traveller, tenant: Tenant) -> None:
     _endpoint(tenant.merchant)
     events = [_event(tenant.merchant) for _ in range(3)]
     frozen.shift(dt.timedelta(minutes=5))
@@ -301,7 +301,7 @@ def test_the_sweep_reads_in_batches(frozen: time_machine.Coordinates, tenant: Te
 
 
 def test_the_sweep_starts_after_the_events_that_existed_when_webhooks_were_installed(
-    frozen: time_machine.Coordinates, tenant: Tenant
+    frozen: time_machine.Traveller, tenant: Tenant
 ) -> None:
     """The migration seeds the watermark with the newest event: the backlog is never sent."""
     _endpoint(tenant.merchant)

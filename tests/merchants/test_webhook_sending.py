@@ -43,7 +43,7 @@ SCHEDULE = [
 
 
 @pytest.fixture
-def frozen() -> Iterator[time_machine.Coordinates]:
+def frozen() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(START, tick=False) as traveller:
         yield traveller
 
@@ -71,7 +71,7 @@ def _state(delivery: WebhookDelivery) -> tuple[str, int, dt.datetime | None]:
 
 
 def test_a_due_delivery_is_posted_signed_with_the_event_as_the_api_shows_it(
-    frozen: time_machine.Coordinates, tenant: Tenant, api: ApiClient, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, api: ApiClient, receiver: WebhookReceiver
 ) -> None:
     delivery = _delivery_for(_endpoint_for(receiver, tenant))
 
@@ -111,7 +111,7 @@ def test_a_due_delivery_is_posted_signed_with_the_event_as_the_api_shows_it(
 
 
 def test_a_failed_delivery_is_retried_on_the_backoff_schedule(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     receiver.statuses = [500] * len(SCHEDULE)
     delivery = _delivery_for(_endpoint_for(receiver, tenant))
@@ -132,7 +132,7 @@ def test_a_failed_delivery_is_retried_on_the_backoff_schedule(
 
 
 def test_a_delivery_gives_up_after_its_attempt_three_days_after_the_first(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     receiver.statuses = [503] * 50
     delivery = _delivery_for(_endpoint_for(receiver, tenant))
@@ -150,7 +150,7 @@ def test_a_delivery_gives_up_after_its_attempt_three_days_after_the_first(
 
 
 def test_late_attempts_wait_from_when_they_were_made_but_never_past_the_window(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     receiver.statuses = [500, 500, 500]
     delivery = _delivery_for(_endpoint_for(receiver, tenant))
@@ -181,7 +181,7 @@ def test_the_backoff_helper_matches_the_schedule() -> None:
 
 @pytest.mark.parametrize("status", [199, 300, 302, 400, 404, 410, 500])
 def test_anything_but_a_2xx_is_a_failure_and_redirects_are_not_followed(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver, status: int
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver, status: int
 ) -> None:
     receiver.statuses = [status]
     delivery = _delivery_for(_endpoint_for(receiver, tenant))
@@ -195,7 +195,7 @@ def test_anything_but_a_2xx_is_a_failure_and_redirects_are_not_followed(
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
 def test_any_2xx_is_a_success(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver, status: int
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver, status: int
 ) -> None:
     receiver.statuses = [status]
     delivery = _delivery_for(_endpoint_for(receiver, tenant))
@@ -206,7 +206,7 @@ def test_any_2xx_is_a_success(
 
 
 def test_a_refused_connection_is_logged_as_an_error_and_retried(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
@@ -224,7 +224,7 @@ def test_a_refused_connection_is_logged_as_an_error_and_retried(
 
 
 def test_a_receiver_that_does_not_answer_in_time_is_a_timeout(
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
     tenant: Tenant,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -247,7 +247,7 @@ def test_a_receiver_that_does_not_answer_in_time_is_a_timeout(
 
 
 def test_only_the_first_2_kb_of_the_answer_are_kept(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     receiver.answer_body = "é".encode() + b"x" * 5000
     delivery = _delivery_for(_endpoint_for(receiver, tenant))
@@ -258,7 +258,7 @@ def test_only_the_first_2_kb_of_the_answer_are_kept(
 
 
 def test_a_claim_abandoned_by_a_dead_worker_is_sent_again_once_it_expires(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     delivery = _delivery_for(_endpoint_for(receiver, tenant))
     dead = webhooks.delivery_claim()  # a worker claims it, then is killed before sending
@@ -276,7 +276,7 @@ def test_a_claim_abandoned_by_a_dead_worker_is_sent_again_once_it_expires(
 
 
 def test_a_worker_that_lost_its_claim_logs_its_attempt_but_does_not_move_the_state(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     delivery = _delivery_for(_endpoint_for(receiver, tenant))
     slow = webhooks.delivery_claim()
@@ -293,7 +293,7 @@ def test_a_worker_that_lost_its_claim_logs_its_attempt_but_does_not_move_the_sta
 
 
 def test_deliveries_of_a_disabled_endpoint_wait_until_it_is_enabled_again(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     endpoint = _endpoint_for(receiver, tenant)
     delivery = _delivery_for(endpoint)
@@ -309,7 +309,7 @@ def test_deliveries_of_a_disabled_endpoint_wait_until_it_is_enabled_again(
 
 
 def test_deliveries_of_a_deleted_endpoint_give_up_unsent(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     endpoint = _endpoint_for(receiver, tenant)
     delivery = _delivery_for(endpoint)
@@ -325,7 +325,7 @@ def test_deliveries_of_a_deleted_endpoint_give_up_unsent(
 
 
 def test_a_send_run_stops_at_its_limit(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     first = _delivery_for(_endpoint_for(receiver, tenant))
     frozen.shift(dt.timedelta(seconds=1))
@@ -342,7 +342,7 @@ def test_a_send_run_stops_at_its_limit(
 
 
 def test_attempts_are_append_only_through_the_model(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     from bnpl.core.models import AppendOnlyError
 
@@ -360,7 +360,7 @@ def test_attempts_are_append_only_through_the_model(
 
 @pytest.mark.postgres
 def test_postgresql_itself_refuses_updates_and_deletes_of_attempts(
-    frozen: time_machine.Coordinates, tenant: Tenant, receiver: WebhookReceiver
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     delivery = _delivery_for(_endpoint_for(receiver, tenant))
     webhooks.deliveries_send_due()

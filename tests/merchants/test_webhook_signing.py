@@ -100,3 +100,21 @@ def test_now_defaults_to_the_wall_clock() -> None:
 
     assert verify_signature(payload=BODY, header=fresh, secret=SECRET) is True
     assert verify_signature(payload=BODY, header=stale, secret=SECRET) is False
+
+
+def test_the_verification_example_in_the_docs_works_as_the_helper_does() -> None:
+    from pathlib import Path
+
+    from django.conf import settings
+
+    text = (Path(settings.BASE_DIR) / "docs" / "webhooks.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/webhooks.md", "exec"), namespace)  # the merchant's copy, as documented
+    documented = namespace["verify_signature"]
+    header = signature_header(payload=BODY, secret=SECRET, timestamp=T)
+
+    for payload, secret, now in [(BODY, SECRET, T), (BODY + b" ", SECRET, T), (BODY, "x", T), (BODY, SECRET, T + 301)]:
+        expected = verify_signature(payload=payload, header=header, secret=secret, now=now)
+        assert documented(payload=payload, header=header, secret=secret, now=now) is expected  # type: ignore[operator]
+    assert documented(payload=BODY, header=header, secret=SECRET, now=T) is True  # type: ignore[operator]

@@ -149,13 +149,7 @@ def test_parallel_pay_now_pays_one_installment_once(tenant: Tenant, settings: An
     payments = Charge.objects.filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.SUCCEEDED)
     assert payments.count() == 2, outcomes  # the first payment at checkout, and one "pay now"
     statuses = list(Installment.objects.filter(plan=plan).order_by("sequence").values_list("status", flat=True))
-    # BUG: bnpl/checkout/services.py plan_pay_next_installment picks the installment and the charge's key
-    # before taking any lock. Parallel calls share one key, so one card charge (2500) is made, but each call
-    # then applies that same charge to "the next scheduled installment" under the lock: installments 2, 3 and
-    # 4 all end up paid for one payment of 2500. ledger_post replays the same idempotency key, so the ledger
-    # books only 2500 and consumer_receivable (2500) no longer matches the unpaid principal (0). Fix: inside the
-    # locked transaction, skip (return the charge) when the charge was already applied — e.g. record the
-    # installment(s) a charge paid, or check for the journal entry "payment:<charge>" before applying.
+    # Regression: parallel calls once shared one charge and each applied it to the next installment.
     assert statuses == ["paid", "paid", "scheduled", "scheduled"], (statuses, outcomes)
     assert (
         account_balance(code=AccountCode.CONSUMER_RECEIVABLE, currency="USD", livemode=False, consumer=order.consumer)

@@ -10,6 +10,7 @@ below is scoped to this example's own (the whole-ledger zero sum holds for all o
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import pytest
 from django.db.models import Sum
@@ -242,14 +243,40 @@ class CheckoutMachine(RuleBasedStateMachine):
             )
 
     @invariant()
-    def a_plan_with_nothing_scheduled_is_closed(self) -> None:
-        for plan in Plan.objects.filter(merchant=self.merchant):
-            scheduled = plan.installments.filter(status=Installment.Status.SCHEDULED).exists()
-            assert (plan.status == Plan.Status.ACTIVE) == scheduled, plan.public_id
+    def a_plan_is_active_paid_or_canceled_by_what_is_left(self) -> None:
+        for plan in Plan.objects.filter(merchant=self.merchant).select_related("order"):
+            order = plan.order
+            if plan.installments.filter(status=Installment.Status.SCHEDULED).exists():
+                expected = Plan.Status.ACTIVE
+            elif order.authorized_amount - order.voided_amount - order.refunded_amount > 0:
+                expected = Plan.Status.PAID  # the consumer paid what the order still comes to
+            else:
+                expected = Plan.Status.CANCELED  # voided or refunded in full, whatever was paid went back
+            assert plan.status == expected, plan.public_id
+
+    @invariant()
+    def no_payment_gives_back_more_than_it_took(self) -> None:
+        given_back: dict[int, int] = defaultdict(int)
+        for refund in Charge.objects.filter(plan__merchant=self.merchant, kind=Charge.Kind.REFUND).select_related(
+            "refunded_charge"
+        ):
+            assert refund.refunded_charge is not None and refund.refunded_charge_id is not None
+            assert refund.refunded_charge.kind == Charge.Kind.PAYMENT
+            assert refund.refunded_charge.plan_id == refund.plan_id
+            given_back[refund.refunded_charge_id] += refund.amount
+        for payment in Charge.objects.filter(pk__in=given_back):
+            assert given_back[payment.pk] <= payment.amount, payment.public_id
+
+
+@pytest.fixture
+def lift_exposure_limit(settings: Any) -> None:
+    """One consumer takes many orders here: lift the per-consumer exposure limit (a policy rule tested
+    elsewhere) so that every authorization is approved."""
+    settings.CONSUMER_EXPOSURE_LIMIT_MAJOR = 100_000_000
 
 
 @pytest.mark.django_db
-def test_orders_plans_and_the_ledger_agree_after_any_sequence_of_operations(settings_fixture: None) -> None:
+def test_orders_plans_and_the_ledger_agree_after_any_sequence_of_operations(lift_exposure_limit: None) -> None:
     run_state_machine_as_test(
         CheckoutMachine,
         settings=settings(
@@ -262,10 +289,3 @@ def test_orders_plans_and_the_ledger_agree_after_any_sequence_of_operations(sett
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
-
-
-@pytest.fixture
-def settings_fixture(settings: object) -> None:
-    """One consumer takes many orders here: lift the per-consumer exposure limit (a policy rule tested
-    elsewhere) so that every authorization is approved."""
-    settings.CONSUMER_EXPOSURE_LIMIT_MAJOR = 100_000_000  # type: ignore[attr-defined]

@@ -222,10 +222,8 @@ def test_voiding_a_fresh_authorization_cancels_the_plan_and_returns_the_first_pa
     assert _balance(AccountCode.AUTHORIZED_PENDING, order, merchant=True) == 0
     assert _balance(AccountCode.CARD_CLEARING, order) == 2500 - 2500
     assert "Ledger OK" in _ledger_ok()
-    # BUG: bnpl/plans/services.py _settle_status marks a plan PAID whenever any installment has paid_amount > 0,
-    # so a voided order whose first payment went back to the card shows its plan as "paid" (and a consumer's
-    # portal would say so), not "canceled" as Plan.Status documents ("nothing left to pay because the order was
-    # voided or refunded in full").
+    # The first installment stays paid, but its money went back: nothing is owed, so the plan is canceled,
+    # not "paid" (a regression test: _settle_status once closed any plan with a payment on it as paid).
     assert Plan.objects.get(order=order).status == Plan.Status.CANCELED
 
 

@@ -284,10 +284,8 @@ def test_an_expired_session_says_it_has_expired_on_the_hosted_page(tenant: Tenan
     assert page.status_code == 409
     content = page.content.decode()
     assert 'href="https://shop.example.com/cart"' in content
-    # BUG: once the sweep has marked the session expired, checkout_session_usable (bnpl/checkout/services.py)
-    # falls through to the generic f"This checkout is {session.status}." ("This checkout is expired."), so the
-    # shopper no longer reads "This checkout has expired. Return to the shop to start again." that the same
-    # session showed a minute earlier, before the sweep ran. The wording depends on when the sweep ran.
+    # The same words as before the sweep ran (a regression test: the sweep once changed them to the generic
+    # "This checkout is expired.").
     assert "This checkout has expired. Return to the shop to start again." in content
 
 
@@ -321,7 +319,6 @@ def test_the_expiry_sweeps_are_registered_tasks_on_the_beat_schedule() -> None:
     assert registered <= set(app.tasks)
 
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    # BUG: bnpl/settings/base.py CELERY_BEAT_SCHEDULE has no entry for either checkout task, so in a deployment
-    # open sessions never become "expired" and authorizations are never warned about nor released: the
-    # periodic tasks in bnpl/checkout/tasks.py exist but nothing ever runs them.
+    # Without a beat entry nothing would ever run them: sessions would stay open, authorizations would never
+    # be warned about nor released (a regression test: the schedule once lacked both).
     assert registered <= scheduled, registered - scheduled
