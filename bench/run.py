@@ -2,8 +2,10 @@
 
 Baseline: a bare Django view returning a small JSON body through the same middleware stack.
 Measured: an authenticated GET (key lookup, throttle, tenant scoping, serialization), an idempotent
-POST that creates an object (claim, transaction, audit row, outbox event, stored response), and the
-replay of that POST. Figures are medians over many requests in one process (no network), so they
+POST that creates an object (claim, transaction, audit row, outbox event, stored response), the
+replay of that POST, and a capture (order lock, fee, balanced journal entry, event). Pure math
+(schedules, Appendix J APR) is compared with a trivial Python loop measured in the same run.
+Figures are medians over many requests in one process (no network), so they
 show the cost our layers add, not the server's throughput.
 
 Run: make bench   (SQLite by default; set DATABASE_URL to measure on PostgreSQL)
@@ -55,6 +57,17 @@ def measure(label: str, call: Callable[[], int], expected: int) -> float:
     return statistics.median(samples) * 1e6
 
 
+def _time_pure(call: Callable[[], object], repeat: int = 200) -> float:
+    for _ in range(10):
+        call()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1e6
+
+
 def main() -> None:
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
@@ -81,6 +94,28 @@ def run() -> None:
     replay_key = str(uuid.uuid4())
     post(replay_key)
 
+    from bnpl.plans import schedule
+    from tests.checkout_factories import make_authorized_order
+
+    # Captures rotate over many orders so each order keeps a realistic handful of captures.
+    orders = [make_authorized_order(merchant=tenant.merchant, livemode=False, amount=150_000) for _ in range(60)]
+    captures = iter(range(10**9))
+
+    def capture() -> int:
+        order = orders[next(captures) % len(orders)]
+        return client.post(
+            f"/api/v1/orders/{order.public_id}/captures",
+            '{"amount": 1}',
+            content_type="application/json",
+            headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+        ).status_code
+
+    import datetime as dt
+
+    start = dt.date(2026, 1, 15)
+    payments = schedule.amortized(principal=250_000, apr_bps=1499, months=12, start=start)
+    dated = [(payment.due_date, payment.amount) for payment in payments]
+
     baseline = measure("bare view", lambda: client.get("/bench/bare").status_code, 200)
     rows = [
         (
@@ -89,11 +124,26 @@ def run() -> None:
         ),
         ("POST /api/v1/webhook_endpoints (new key)", measure("post", lambda: post(str(uuid.uuid4())), 201)),
         ("POST replay (same key)", measure("replay", lambda: post(replay_key), 201)),
+        ("POST /api/v1/orders/{id}/captures (ledger)", measure("capture", capture, 201)),
+    ]
+    pure_baseline = _time_pure(lambda: sum(range(1000)))
+    pure_rows = [
+        (
+            "schedule.amortized (12 months)",
+            _time_pure(lambda: schedule.amortized(principal=250_000, apr_bps=1499, months=12, start=start)),
+        ),
+        (
+            "schedule.apr (Appendix J, 12 payments)",
+            _time_pure(lambda: schedule.apr(amount_financed=250_000, payments=dated, advance_date=start)),
+        ),
     ]
     print(f"database: {connection.vendor}; {REQUESTS} requests each; median per request")
     print(f"{'baseline: bare Django view':45s} {baseline:9.0f} µs   1.00x")
     for label, micros in rows:
         print(f"{label:45s} {micros:9.0f} µs  {micros / baseline:5.2f}x")
+    print(f"{'baseline: sum(range(1000)) in Python':45s} {pure_baseline:9.1f} µs   1.00x")
+    for label, micros in pure_rows:
+        print(f"{label:45s} {micros:9.1f} µs  {micros / pure_baseline:5.1f}x")
 
 
 if __name__ == "__main__":
