@@ -79,6 +79,9 @@ def _offer_rows(offer: plan_services.Offer, currency: str) -> dict[str, Any]:
             for payment in offer.schedule
         ],
         "due_today": format_amount(offer.due_today_amount, currency),
+        "monthly": format_amount(  # the level payment (the last one may differ by a few cents)
+            next((payment.amount for payment in offer.schedule if payment.due_date > clock.today()), 0), currency
+        ),
         "total": format_amount(offer.total_amount, currency),
         "finance_charge": format_amount(offer.disclosure.finance_charge, currency),
         "amount_financed": format_amount(offer.disclosure.amount_financed, currency),

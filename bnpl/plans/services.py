@@ -53,6 +53,10 @@ DEFAULT_PRODUCTS = (
 )
 
 
+# How offers are listed to the shopper: interest-free first, then financing by term.
+OFFER_ORDER = [ProductKind.PAY_IN_4, ProductKind.PAY_IN_30, ProductKind.FINANCING]
+
+
 def products_install_defaults(*, merchant: Merchant) -> list[PaymentProduct]:
     """The standard products, in both modes and every currency the merchant sells in. Idempotent."""
     created = []
@@ -139,7 +143,8 @@ def offers_for(
     if kinds:
         products = products.filter(kind__in=list(kinds))
     today = clock.today()
-    return [offer_build(product=product, amount=amount, start=today) for product in products]
+    ordered = sorted(products, key=lambda product: (OFFER_ORDER.index(product.kind), product.installment_count))
+    return [offer_build(product=product, amount=amount, start=today) for product in ordered]
 
 
 def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
