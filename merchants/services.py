@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from bnpl.core import clock
@@ -280,7 +281,7 @@ def _validate_enabled_events(enabled_events: Sequence[str]) -> list[str]:
 def _validate_webhook_url(url: str, *, livemode: bool) -> str:
     if livemode and not url.startswith("https://"):
         raise InvalidRequestError("Live-mode webhook endpoints must use https.", code="url_invalid", param="url")
-    problem = non_public_host(url) if livemode else None
+    problem = non_public_host(url) if livemode or not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS else None
     if problem:
         raise InvalidRequestError(
             f"Live-mode webhook endpoints must be public: {problem}.", code="url_invalid", param="url"

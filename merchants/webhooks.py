@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from kombu.exceptions import OperationalError as BrokerUnreachableError
@@ -356,7 +357,8 @@ def delivery_send(*, claim: Claim) -> WebhookDelivery:
         SIGNATURE_HEADER: signature_header(payload=body, secret=delivery.endpoint.secret, timestamp=timestamp),
     }
     attempted_at = clock.now()
-    refusal = non_public_target(delivery.endpoint.url) if delivery.livemode else None
+    must_be_public = delivery.livemode or not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS
+    refusal = non_public_target(delivery.endpoint.url) if must_be_public else None
     if refusal:
         answer = Answer(status=None, body="", error=f"not sent: {refusal}", duration_ms=0)
     else:

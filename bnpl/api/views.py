@@ -7,6 +7,7 @@ any handler runs, whatever the method or body), and makes every POST idempotent.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, ClassVar
 
 from django.db import transaction
@@ -20,7 +21,7 @@ from bnpl.api.authentication import ApiKeyAuthentication, MerchantPrincipal
 from bnpl.api.errors import error_response
 from bnpl.api.throttling import ApiKeyBurstRateThrottle, ApiKeyRateThrottle
 from bnpl.core import idempotency
-from bnpl.core.errors import ApplicationError, AuthenticationError
+from bnpl.core.errors import ApplicationError, AuthenticationError, ConflictError
 from merchants.models import ApiKey, Merchant
 from merchants.selectors import scoped_get
 
@@ -112,8 +113,11 @@ class MerchantScopedApi(APIView):
                 idempotency.idempotency_complete(record=claim, response=stored)
         except ApplicationError as error:
             response = self.finalize_response(request, error_response(error), *args, **kwargs)
+            if error.code == "idempotency_key_taken_over":
+                return response  # the retry that took over owns the key now
             if error.status_code in REPLAYABLE_ERROR_STATUSES:
-                idempotency.idempotency_complete(record=claim, response=self._stored(response))
+                with contextlib.suppress(ConflictError):  # taken over meanwhile: the retry's answer stands
+                    idempotency.idempotency_complete(record=claim, response=self._stored(response))
             else:
                 idempotency.idempotency_release(record=claim)
             return response

@@ -63,6 +63,8 @@ class Order(MerchantOwnedModel):
     voided_amount = models.BigIntegerField(default=0)
     refunded_amount = models.BigIntegerField(default=0)
     merchant_fee_amount = models.BigIntegerField(default=0)  # fees kept so far, net of refunded fees
+    merchant_fee_bps = models.PositiveIntegerField(default=0)  # the product's terms at purchase, kept
+    merchant_fee_fixed_amount = models.BigIntegerField(default=0)  # charged once, at the first capture
     merchant_reference = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.AUTHORIZED, db_index=True)
     authorization_expires_at = models.DateTimeField()

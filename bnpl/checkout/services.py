@@ -15,18 +15,18 @@ from bnpl.checkout import accounting
 from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
 from bnpl.checkout.representations import checkout_session_data, order_data, refund_data
 from bnpl.core import clock
-from bnpl.core.errors import InvalidRequestError, PaymentDeclinedError, StateError
+from bnpl.core.errors import ApplicationError, InvalidRequestError, PaymentDeclinedError, StateError
 from bnpl.core.money import MAX_AMOUNT, normalize_currency
 from bnpl.core.services import change_record
 from bnpl.payments.gateways import get_gateway
 from bnpl.payments.models import Charge, PaymentMethod
-from bnpl.payments.services import charge_execute, charge_prepare
+from bnpl.payments.services import charge_execute, charge_give_back, charge_prepare
 from bnpl.plans import services as plan_services
 from bnpl.plans.models import Installment, PaymentProduct, Plan
 from bnpl.plans.representations import plan_data
 from consumers.models import Consumer
 from decisioning import decide
-from decisioning.policy import Application, Decision
+from decisioning.policy import Application, Decision, evaluate, features_for
 from merchants.models import Merchant
 
 # --- Sessions -----------------------------------------------------------------------------------
@@ -130,6 +130,8 @@ CLOSED_SESSION_MESSAGES = {
 def checkout_session_usable(session: CheckoutSession) -> None:
     """Refuse a session the shopper can no longer act on, saying why (the same words whether or
     not the expiry sweep has run yet)."""
+    if session.merchant.status == Merchant.Status.SUSPENDED:
+        raise StateError("This shop cannot take pay-later payments right now.", code="session_unavailable")
     status = session.status
     if status == CheckoutSession.Status.OPEN and clock.now() >= session.expires_at:
         status = CheckoutSession.Status.EXPIRED
@@ -189,28 +191,28 @@ def eligible_product(*, session: CheckoutSession, product_public_id: str) -> Pay
 def checkout_confirm(
     *, session: CheckoutSession, consumer: Consumer, product: PaymentProduct, payment_method: PaymentMethod
 ) -> ConfirmResult:
-    """Decide, take the payment due today, and authorize the order. Safe to repeat: a second call
-    for a completed session returns its order; a payment already taken is not taken again."""
+    """Decide, take the payment due today, and authorize the order.
+
+    Safe to repeat and to race: a confirm for a completed session returns its order; a charge whose
+    order could not be made (the session closed meanwhile, a parallel confirm won, the consumer's
+    exposure changed) is refunded at once, so money is never kept without an order.
+    """
     checkout_session_usable(session)
     if payment_method.consumer_id != consumer.pk:
         raise InvalidRequestError("Choose one of your own cards.", param="payment_method")
     offer = plan_services.offer_build(product=product, amount=session.amount, start=clock.today())
-    decision = decide(
-        application=Application(
-            consumer=consumer,
-            merchant=session.merchant,
-            product=product,
-            amount=session.amount,
-            currency=session.currency,
-            livemode=session.livemode,
-            checkout_session=session,
-        )
+    application = Application(
+        consumer=consumer,
+        merchant=session.merchant,
+        product=product,
+        amount=session.amount,
+        currency=session.currency,
+        livemode=session.livemode,
+        checkout_session=session,
     )
+    decision = decide(application=application)
     if not decision.approved:
-        with transaction.atomic():
-            locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
-            _session_transition(locked, CheckoutSession.Status.DECLINED, "checkout_session.declined", consumer=consumer)
-        return ConfirmResult(decision=decision)
+        return _decline(session=session, consumer=consumer, decision=decision)
     first_charge = None
     if not offer.due_today_amount:
         verification = get_gateway().verify_card(token=payment_method.gateway_token)
@@ -223,25 +225,50 @@ def checkout_confirm(
             amount=offer.due_today_amount,
             currency=session.currency,
             livemode=session.livemode,
-            idempotency_key=f"{session.public_id}:first_payment",
+            # Per card and amount: another card (or product) after a decline is a new charge.
+            idempotency_key=f"{session.public_id}:first_payment:{payment_method.public_id}:{offer.due_today_amount}",
         )
         first_charge = charge_execute(charge=first_charge, off_session=False)
         if first_charge.status != Charge.Status.SUCCEEDED:
             return ConfirmResult(
                 decision=decision, payment_error=first_charge.failure_message or "The card was declined."
             )
-    order = _authorize(session=session, consumer=consumer, offer=offer, first_charge=first_charge)
+    try:
+        order = _authorize(session=session, application=application, offer=offer, first_charge=first_charge)
+    except ApplicationError:
+        if first_charge is not None:
+            charge_give_back(charge=first_charge)
+        raise
+    if first_charge is not None and Charge.objects.get(pk=first_charge.pk).applied_at is None:
+        charge_give_back(charge=first_charge)  # a parallel confirm made the order with its own payment
     return ConfirmResult(decision=decision, order=order)
 
 
+def _decline(*, session: CheckoutSession, consumer: Consumer, decision: Decision) -> ConfirmResult:
+    with transaction.atomic():
+        locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status == CheckoutSession.Status.COMPLETE:
+            return ConfirmResult(decision=decision, order=locked.order)  # a parallel confirm already won
+        checkout_session_usable(locked)
+        _session_transition(locked, CheckoutSession.Status.DECLINED, "checkout_session.declined", consumer=consumer)
+    return ConfirmResult(decision=decision)
+
+
 def _authorize(
-    *, session: CheckoutSession, consumer: Consumer, offer: plan_services.Offer, first_charge: Charge | None
+    *, session: CheckoutSession, application: Application, offer: plan_services.Offer, first_charge: Charge | None
 ) -> Order:
+    consumer = application.consumer
     with transaction.atomic():
         session = CheckoutSession.objects.select_for_update().get(pk=session.pk)
         if session.status == CheckoutSession.Status.COMPLETE:
             return session.order
         checkout_session_usable(session)
+        # The consumer's row serializes their checkouts: the policy is checked again under it, so
+        # two checkouts at once cannot both pass a spending limit that only one fits.
+        Consumer.objects.select_for_update().get(pk=consumer.pk)
+        reasons = evaluate(features_for(application))
+        if reasons:
+            raise StateError(reasons[0].text, code="decision_changed")
         order = Order.objects.create(
             merchant=session.merchant,
             livemode=session.livemode,
@@ -249,13 +276,15 @@ def _authorize(
             consumer=consumer,
             currency=session.currency,
             authorized_amount=session.amount,
+            merchant_fee_bps=offer.product.merchant_fee_bps,
+            merchant_fee_fixed_amount=offer.product.merchant_fee_fixed_amount,
             merchant_reference=session.merchant_reference,
             authorization_expires_at=clock.now() + settings.AUTHORIZATION_TTL,
         )
         plan = plan_services.plan_create(order=order, consumer=consumer, offer=offer)
         accounting.post_authorization(order)
-        if first_charge is not None:
-            _apply_payment(order, plan, first_charge)
+        if first_charge is not None and _apply_payment(order, plan, first_charge):
+            raise StateError("The payment is more than the plan owes.", code="overpayment")
         _session_transition(
             session,
             CheckoutSession.Status.COMPLETE,
@@ -273,8 +302,9 @@ def _authorize(
     return order
 
 
-def _apply_payment(order: Order, plan: Plan, charge: Charge) -> None:
-    """Spread a successful charge over the plan's earliest unpaid installments and post it."""
+def _apply_payment(order: Order, plan: Plan, charge: Charge) -> int:
+    """Spread a successful charge over the plan's earliest unpaid installments and post what was
+    applied. Returns what did not fit (the plan shrank while the payment was in flight)."""
     Charge.objects.filter(pk=charge.pk).update(plan=plan, applied_at=clock.now())
     left = charge.amount
     principal_total = interest_total = 0
@@ -284,9 +314,8 @@ def _apply_payment(order: Order, plan: Plan, charge: Charge) -> None:
         part = min(left, installment.remaining_amount)
         principal, interest = plan_services.installment_record_payment(installment=installment, amount=part)
         principal_total, interest_total, left = principal_total + principal, interest_total + interest, left - part
-    if left:
-        raise StateError("The payment is more than the plan owes.", code="overpayment")
     accounting.post_payment(order, charge_id=charge.public_id, principal=principal_total, interest=interest_total)
+    return left
 
 
 def plan_pay_next_installment(*, plan: Plan, payment_method: PaymentMethod | None = None) -> Charge:
@@ -310,7 +339,7 @@ def plan_pay_next_installment(*, plan: Plan, payment_method: PaymentMethod | Non
         if charge.applied_at is not None:
             return charge
         before = plan_data(locked_plan)
-        _apply_payment(order, locked_plan, charge)
+        excess = _apply_payment(order, locked_plan, charge)
         change_record(
             action="plan.payment_succeeded",
             instance=locked_plan,
@@ -319,6 +348,8 @@ def plan_pay_next_installment(*, plan: Plan, payment_method: PaymentMethod | Non
             before=before,
             data=plan_data(locked_plan),
         )
+    if excess:  # a refund or void shrank the plan while the card was being charged
+        charge_give_back(charge=charge, amount=excess)
     charge.refresh_from_db()
     return charge
 
@@ -364,11 +395,19 @@ def _require_open_authorization(order: Order) -> None:
         raise StateError("The authorization has expired.", code="order_expired")
 
 
-def _fee_for(product: PaymentProduct, amount: int, *, first: bool) -> int:
-    fee = (amount * product.merchant_fee_bps + 5_000) // 10_000
-    if first:
-        fee += product.merchant_fee_fixed_amount
-    return min(fee, amount)
+def _fee_for(order: Order, amount: int, *, first: bool) -> int:
+    """The fee on a capture, by the terms the order was bought under: the percentage, rounded half
+    up, plus the fixed part once, at the first capture (even if it exceeds a tiny first capture:
+    the merchant then owes the difference)."""
+    fee = (amount * order.merchant_fee_bps + 5_000) // 10_000
+    return fee + (order.merchant_fee_fixed_amount if first else 0)
+
+
+def _fee_back(order: Order, amount: int) -> int:
+    """The percentage fee on a refunded amount goes back to the merchant; the fixed part never does,
+    and never more than the percentage fees kept so far."""
+    percentage_kept = order.merchant_fee_amount - (order.merchant_fee_fixed_amount if order.captured_amount else 0)
+    return max(0, min((amount * order.merchant_fee_bps + 5_000) // 10_000, percentage_kept))
 
 
 def order_capture(*, order: Order, amount: int, merchant_reference: str = "") -> Capture:
@@ -385,7 +424,7 @@ def order_capture(*, order: Order, amount: int, merchant_reference: str = "") ->
                 param="amount",
             )
         before = order_data(order)
-        fee = _fee_for(order.plan.product, amount, first=order.captured_amount == 0)
+        fee = _fee_for(order, amount, first=order.captured_amount == 0)
         capture = Capture.objects.create(
             merchant=order.merchant,
             livemode=order.livemode,
@@ -462,7 +501,7 @@ def order_refund(*, order: Order, amount: int, reason: str = "") -> Refund:
                 param="amount",
             )
         before = order_data(order)
-        fee_back = min((amount * order.plan.product.merchant_fee_bps + 5_000) // 10_000, order.merchant_fee_amount)
+        fee_back = _fee_back(order, amount)
         reduction = plan_services.plan_reduce(plan=order.plan, amount=amount, action="plan.reduced")
         refund = Refund.objects.create(
             merchant=order.merchant,

@@ -110,8 +110,14 @@ def idempotency_claim(
 
 def idempotency_complete(*, record: IdempotencyKey, response: StoredResponse) -> None:
     """Store the response. Call inside the transaction of the work it reports (or, for an error
-    response of work that rolled back, on its own)."""
-    IdempotencyKey.objects.filter(pk=record.pk).update(
+    response of work that rolled back, on its own).
+
+    Only the request that still holds the claim may complete it: if a retry took the claim over
+    (this one ran past the lock timeout), this request's work must roll back, so it raises.
+    """
+    completed = IdempotencyKey.objects.filter(
+        pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at=record.locked_at
+    ).update(
         status=IdempotencyKey.Status.COMPLETED,
         response_status=response.status,
         response_content_type=response.content_type,
@@ -119,11 +125,20 @@ def idempotency_complete(*, record: IdempotencyKey, response: StoredResponse) ->
         locked_at=None,
         updated_at=clock.now(),
     )
+    if not completed:
+        raise ConflictError(
+            "This request took too long and a retry with the same Idempotency-Key took over; "
+            "its result is the one that counts.",
+            code="idempotency_key_taken_over",
+            param=HEADER,
+        )
 
 
 def idempotency_release(*, record: IdempotencyKey) -> None:
     """Forget the claim of a request that did nothing, so that the key may be used again."""
-    IdempotencyKey.objects.filter(pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS).delete()
+    IdempotencyKey.objects.filter(
+        pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at=record.locked_at
+    ).delete()
 
 
 def idempotency_keys_purge() -> int:

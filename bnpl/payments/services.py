@@ -5,8 +5,11 @@ never moves twice."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import IntegrityError, transaction
 
+from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.services import inside_transaction
 from bnpl.payments.gateways import get_gateway
@@ -41,6 +44,7 @@ def charge_prepare(
     livemode: bool,
     idempotency_key: str,
     kind: str = Charge.Kind.PAYMENT,
+    refunded_charge: Charge | None = None,
 ) -> Charge:
     """The pending charge for ``idempotency_key`` (made on first call, found on every later one)."""
     if amount <= 0:
@@ -59,6 +63,7 @@ def charge_prepare(
                 livemode=livemode,
                 status=Charge.Status.PENDING,
                 idempotency_key=idempotency_key,
+                refunded_charge=refunded_charge,
             )
     except IntegrityError:
         return Charge.objects.get(idempotency_key=idempotency_key)
@@ -98,3 +103,36 @@ def charge_execute(*, charge: Charge, off_session: bool) -> Charge:
     )
     charge.refresh_from_db()
     return charge
+
+
+def charge_give_back(*, charge: Charge, amount: int | None = None) -> Charge | None:
+    """Refund a payment (or the part of it given as ``amount``) that was taken but could not be
+    applied: its order never came to be, or the plan shrank while it was in flight. Money in and
+    money out: nothing to post. Outside any transaction; keyed by the payment, so repeating it
+    refunds once."""
+    if charge.kind != Charge.Kind.PAYMENT or charge.status != Charge.Status.SUCCEEDED:
+        return None
+    refund = charge_prepare(
+        consumer=charge.consumer,
+        payment_method=charge.payment_method,
+        amount=charge.amount if amount is None else amount,
+        currency=charge.currency,
+        livemode=charge.livemode,
+        idempotency_key=f"{charge.idempotency_key}:give_back",
+        kind=Charge.Kind.REFUND,
+        refunded_charge=charge,
+    )
+    return charge_execute(charge=refund, off_session=True)
+
+
+def charges_settle_pending(*, older_than_seconds: int = 60) -> int:
+    """Send again every charge still pending after a while (a worker died between writing it and
+    hearing from the gateway, or an after-commit refund never ran). Same key: never moves money twice."""
+    cutoff = clock.now() - dt.timedelta(seconds=older_than_seconds)
+    settled = 0
+    for charge in Charge.objects.filter(status=Charge.Status.PENDING, created_at__lt=cutoff).select_related(
+        "payment_method", "refunded_charge"
+    ):
+        charge_execute(charge=charge, off_session=True)
+        settled += 1
+    return settled

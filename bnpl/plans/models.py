@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from bnpl.core.models import BaseModel
+from bnpl.core.money import MAX_AMOUNT
 from merchants.models import MerchantOwnedModel
 
 
@@ -28,17 +30,27 @@ class PaymentProduct(MerchantOwnedModel):
     name = models.CharField(max_length=100)
     currency = models.CharField(max_length=3)  # ISO 4217
     is_enabled = models.BooleanField(default=True)
-    installment_count = models.PositiveSmallIntegerField()  # 4 for pay in 4, 1 for pay in 30, months for financing
-    interval_days = models.PositiveSmallIntegerField(default=0)  # days between payments (0: monthly)
-    apr_bps = models.PositiveIntegerField(default=0)  # annual rate in basis points (1999 = 19.99%)
-    down_payment_bps = models.PositiveIntegerField(default=0)  # share of the order paid today (financing)
-    min_amount = models.BigIntegerField()  # minor units
-    max_amount = models.BigIntegerField()  # minor units
-    merchant_fee_bps = models.PositiveIntegerField(default=0)  # share of each capture kept as our fee
+    installment_count = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(360)]
+    )  # 4 for pay in 4, 1 for pay in 30, months for financing
+    interval_days = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(366)]
+    )  # days between payments (0: monthly)
+    apr_bps = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(36_000)])  # 1999 = 19.99%
+    down_payment_bps = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(9_999)]
+    )  # share of the order paid today (financing)
+    min_amount = models.BigIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)])  # minor
+    max_amount = models.BigIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)])  # minor
+    merchant_fee_bps = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(10_000)]
+    )  # share of each capture kept as our fee
     merchant_fee_fixed_amount = models.BigIntegerField(default=0)  # minor units per order, at first capture
     late_fee_amount = models.BigIntegerField(default=0)  # minor units per missed installment
     late_fee_grace_days = models.PositiveSmallIntegerField(default=10)
-    late_fee_cap_bps = models.PositiveIntegerField(default=2500)  # total late fees at most this share of the order
+    late_fee_cap_bps = models.PositiveIntegerField(
+        default=2500, validators=[MaxValueValidator(10_000)]
+    )  # total late fees at most this share of the order
     late_fee_cap_amount = models.BigIntegerField(default=0)  # … and at most this much (0: no fixed cap)
     refund_policy = models.CharField(max_length=20, choices=RefundPolicy.choices, default=RefundPolicy.LAST_FIRST)
 

@@ -4,14 +4,17 @@ when the order shrinks (void, refund)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, cast
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from bnpl.core import clock
+from bnpl.core.errors import InvalidRequestError
 from bnpl.core.money import exponent
 from bnpl.core.services import change_record
 from bnpl.plans import schedule as schedules
@@ -53,8 +56,10 @@ DEFAULT_PRODUCTS = (
 )
 
 
+logger = logging.getLogger(__name__)
+
 # How offers are listed to the shopper: interest-free first, then financing by term.
-OFFER_ORDER = [ProductKind.PAY_IN_4, ProductKind.PAY_IN_30, ProductKind.FINANCING]
+OFFER_ORDER: list[str] = [ProductKind.PAY_IN_4, ProductKind.PAY_IN_30, ProductKind.FINANCING]
 
 
 def products_install_defaults(*, merchant: Merchant) -> list[PaymentProduct]:
@@ -144,7 +149,13 @@ def offers_for(
         products = products.filter(kind__in=list(kinds))
     today = clock.today()
     ordered = sorted(products, key=lambda product: (OFFER_ORDER.index(product.kind), product.installment_count))
-    return [offer_build(product=product, amount=amount, start=today) for product in ordered]
+    offers = []
+    for product in ordered:
+        try:
+            offers.append(offer_build(product=product, amount=amount, start=today))
+        except schedules.ScheduleInputError:
+            logger.exception("payment product %s cannot make a schedule; not offered", product.public_id)
+    return offers
 
 
 def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
@@ -317,7 +328,11 @@ def product_update(*, product: PaymentProduct, **changes: object) -> PaymentProd
     before = {field: getattr(product, field) for field in changes}
     for field, value in changes.items():
         setattr(product, field, value)
-    product.full_clean()
+    try:
+        product.full_clean()
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise InvalidRequestError(f"{field}: {' '.join(messages)}", param=field) from error
     product.save()
     change_record(
         action="payment_product.updated",

@@ -172,6 +172,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bnpl.checkout.tasks.checkout_sessions_expire",
         "schedule": timedelta(minutes=5),
     },
+    "settle-pending-charges": {
+        "task": "bnpl.payments.tasks.charges_settle_pending",
+        "schedule": timedelta(minutes=1),
+    },
     "warn-and-expire-authorizations": {
         "task": "bnpl.checkout.tasks.orders_expire",
         "schedule": timedelta(hours=1),
@@ -191,7 +195,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["bnpl.api.parsers.SafeJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "bnpl.api.schema.PartnerAutoSchema",
     "EXCEPTION_HANDLER": "bnpl.api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
@@ -234,6 +238,10 @@ AUTHORIZATION_TTL = timedelta(days=env.int("AUTHORIZATION_TTL_DAYS", default=28)
 AUTHORIZATION_EXPIRY_WARNING = timedelta(days=3)
 # Most a consumer may owe across active plans, per currency, in major units (policy rule).
 CONSUMER_EXPOSURE_LIMIT_MAJOR = env.int("CONSUMER_EXPOSURE_LIMIT_MAJOR", default=2500)
+
+# Webhooks may go to private/loopback addresses (local receivers) only in the sandbox; production
+# refuses them in both modes (SSRF).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=BNPL_SANDBOX)
 
 # --- Consumers: one-time codes ---------------------------------------------------------------
 ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="consumers.senders.SandboxSender")
