@@ -17,6 +17,17 @@ from tests.factories import make_consumer, owned_object_factory
 
 _sequence = itertools.count(1)
 TEST_CARD = "4242 4242 4242 4242"
+# The hosted checkout's identity form, filled as a shopper would.
+IDENTITY_FORM = {
+    "legal_name": "Ada Lovelace",
+    "date_of_birth": "1990-05-17",
+    "address_line1": "1 Main St",
+    "city": "Springfield",
+    "region": "IL",
+    "postal_code": "62701",
+    "country": "US",
+    "national_id_last4": "6789",
+}
 
 
 def make_verified_consumer(*, email: str | None = None, born: dt.date = dt.date(1990, 5, 17)) -> Consumer:

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
+from bnpl.core.admin import ReadOnlyAdmin
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -29,17 +30,6 @@ class RefundInline(ReadOnlyInline):
     model = Refund
     fields = ["public_id", "amount", "applied_to_plan_amount", "returned_to_card_amount", "reason", "created_at"]
     readonly_fields = fields  # type: ignore[assignment]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(CheckoutSession)

@@ -19,6 +19,7 @@ from django.test import Client
 
 from consumers.models import SandboxMessage
 from merchants.models import WebhookDelivery
+from tests.checkout_factories import IDENTITY_FORM
 from tests.conftest import ApiClient
 from tests.factories import Tenant
 from tests.merchants.conftest import WebhookReceiver, receiver  # noqa: F401  (the receiver fixture)
@@ -33,16 +34,6 @@ SESSION = {
     "return_url": "https://shop.example.com/thanks",
     "cancel_url": "https://shop.example.com/cart",
     "merchant_reference": "1001",
-}
-IDENTITY = {
-    "legal_name": "Ada Lovelace",
-    "date_of_birth": "1990-05-17",
-    "address_line1": "1 Main St",
-    "city": "Springfield",
-    "region": "IL",
-    "postal_code": "62701",
-    "country": "US",
-    "national_id_last4": "6789",
 }
 EXPECTED_EVENTS = [
     "webhook_endpoint.created",  # the endpoint hears of its own creation too
@@ -74,7 +65,7 @@ def _shopper_checks_out(session_url: str) -> str:
     code = re.search(r"code is (\d{6})", SandboxMessage.objects.filter(destination="ada@example.com").latest("id").body)
     assert code, "the one-time code never reached the sandbox inbox"
     assert shopper.post("/portal/verify", {"code": code.group(1)})["Location"] == path
-    assert shopper.post(f"{path}/identity", IDENTITY).status_code == 302
+    assert shopper.post(f"{path}/identity", IDENTITY_FORM).status_code == 302
     page = shopper.get(path).content.decode()
     pay_in_4 = re.search(r'value="(prod_\w+)"[^>]*>\s*<strong>Pay in 4</strong>', page)
     assert pay_in_4, page

@@ -17,6 +17,7 @@ from bnpl.ledger.selectors import account_balance
 from bnpl.payments.models import Charge
 from bnpl.plans.models import Installment
 from consumers.models import SandboxMessage
+from tests.checkout_factories import IDENTITY_FORM
 from tests.conftest import ApiClient
 from tests.factories import Tenant
 
@@ -33,16 +34,6 @@ SESSION = {
     "cancel_url": "https://shop.example.com/cart",
     "merchant_reference": "1001",
     "customer_email": "ada@example.com",
-}
-IDENTITY = {
-    "legal_name": "Ada Lovelace",
-    "date_of_birth": "1990-05-17",
-    "address_line1": "1 Main St",
-    "city": "Springfield",
-    "region": "IL",
-    "postal_code": "62701",
-    "country": "US",
-    "national_id_last4": "6789",
 }
 
 
@@ -66,7 +57,7 @@ def _start(api: ApiClient, shopper: Client, django_capture_on_commit_callbacks, 
     shopper.get(f"/portal/sign-in?next={path}")
     _sign_in(shopper, path, "ada@example.com", django_capture_on_commit_callbacks)
     assert shopper.get(path)["Location"] == f"{path}/identity"
-    assert shopper.post(f"{path}/identity", IDENTITY).status_code == 302
+    assert shopper.post(f"{path}/identity", IDENTITY_FORM).status_code == 302
     return session
 
 
