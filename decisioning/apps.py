@@ -2,8 +2,11 @@ from django.apps import AppConfig
 
 
 class DecisioningConfig(AppConfig):
-    """Credit decisions: reached only through ``decisioning.decide`` (the checkout issue adds the
-    rules policy, the model issue the XGBoost scorer). Nothing lives here yet."""
+    """Credit decisions, reached only through ``decisioning.decide``: today the rules policy; the
+    XGBoost model's training and registry are here, not yet consulted by ``decide``."""
 
     name = "decisioning"
     verbose_name = "Credit decisioning"
+
+    def ready(self) -> None:
+        from decisioning import registry  # noqa: F401  (registers the model_version.* event types)
