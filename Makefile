@@ -23,10 +23,12 @@ $(STAMP_DEV): requirements.txt requirements-dev.txt | $(BIN)/python
 migrate: $(STAMP_RUNTIME)
 	$(BIN)/python manage.py migrate --noinput
 
-## demo: install, migrate, seed, then serve the whole product on http://127.0.0.1:$(PORT)
+## demo: install, migrate, train the credit model if none is champion (about 30 s), seed, then serve
+##       the whole product on http://127.0.0.1:$(PORT)
 ##       (web + a Celery worker with beat on the embedded filesystem broker)
-demo: migrate
+demo: migrate model-data
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py train_model --if-missing --promote
 	$(BIN)/python manage.py seed_demo
 	bash scripts/serve_demo.sh $(PORT)
 

@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -66,6 +67,100 @@ def _time_pure(call: Callable[[], object], repeat: int = 200) -> float:
         call()
         samples.append(time.perf_counter() - start)
     return statistics.median(samples) * 1e6
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return ordered[len(ordered) // 2] * 1e6, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e6
+
+
+def _timed(calls: list[Callable[[], object]]) -> tuple[float, float]:
+    samples = []
+    for call in calls:
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return _percentiles(samples)
+
+
+def bench_decisions(tenant: object) -> None:
+    """decide() against raw Booster.inplace_predict on the same rows, in the same run."""
+    import json
+
+    import numpy as np
+    import pyarrow as pa
+
+    from decisioning import registry, scoring, training
+    from decisioning.bureau import SandboxBureau
+    from decisioning.features import PlatformHistory, model_features
+    from decisioning.models import ModelVersion
+
+    spec_dict = json.loads((Path(training.__file__).parent / "specs" / "give_me_some_credit.json").read_text())
+    rng = np.random.default_rng(3)
+    rows = 20_000
+    bureau = SandboxBureau()
+    reports = [bureau.report(consumer_id=f"con_bench{index}", email=None) for index in range(rows)]
+    inputs = [
+        model_features(bureau=report, history=PlatformHistory(0, 0.0, 0), amount_major=100.0) for report in reports
+    ]
+    spec = training.FeatureSpec.from_dict(spec_dict)
+    columns = {name: np.array([row[name] for row in inputs], dtype=float) for name in spec.feature_names}
+    margin = -3 + 2 * columns["RevolvingUtilizationOfUnsecuredLines"] + columns["NumberOfTimes90DaysLate"]
+    columns[spec.label] = (rng.random(rows) < 1 / (1 + np.exp(-margin))).astype(np.int64)
+    table = training.Table(path="bench", columns={k: pa.chunked_array([v]) for k, v in columns.items()}, row_count=rows)
+    trained = training.train(
+        training.validate(table, spec), spec, training.TrainingParameters(folds=3, rounds=200, threads=2)
+    )
+    registry.model_promote(
+        model_version=registry.register_model(name="credit", trained=trained), to=ModelVersion.Status.CHAMPION
+    )
+    scorer = scoring.champion()
+    assert scorer is not None
+    sample = inputs[:10_000]
+    matrices = [scorer.row(row) for row in sample]
+    raw = _timed([partial(scorer.booster.inplace_predict, matrix, validate_features=False) for matrix in matrices])
+    model_path = _timed([partial(scoring.score, scorer, row, with_reasons=False) for row in sample])
+    with_reasons = _timed([partial(scoring.score, scorer, row, with_reasons=True) for row in sample[:2_000]])
+
+    from bnpl.checkout.services import checkout_session_create
+    from decisioning import decide
+    from decisioning.policy import Application
+    from tests.checkout_factories import make_verified_consumer, product_for
+
+    merchant = tenant.merchant  # type: ignore[attr-defined]
+    product = product_for(merchant, False)
+    consumers = [make_verified_consumer(email=f"bench{index}@example.com") for index in range(500)]
+    session = checkout_session_create(
+        merchant=merchant,
+        livemode=False,
+        amount=10000,
+        currency="USD",
+        line_items=[{"name": "x", "quantity": 1, "unit_amount": 10000}],
+        return_url="https://shop.example.com/ok",
+        cancel_url="https://shop.example.com/no",
+    )
+    applications = [
+        Application(
+            consumer=consumer,
+            merchant=merchant,
+            product=product,
+            amount=10000,
+            currency="USD",
+            livemode=False,
+            checkout_session=session,
+        )
+        for consumer in consumers
+    ]
+    full = _timed([partial(decide, application=application) for application in applications])
+    print("\ncredit decisions; p50 / p99 per decision; ratio of p50 to raw inplace_predict p50")
+    table_rows = [
+        ("baseline: Booster.inplace_predict (1 row)", raw, "10,000 rows"),
+        ("features + calibrated score", model_path, "10,000 rows"),
+        ("  + reasons (pred_contribs)", with_reasons, "2,000 rows"),
+        ("decide(): policy + bureau + model + stored", full, "500 decisions"),
+    ]
+    for label, (p50, p99), count in table_rows:
+        print(f"{label:45s} {p50:9.0f} / {p99:6.0f} µs  {p50 / raw[0]:5.2f}x   ({count})")
 
 
 def main() -> None:
@@ -144,6 +239,7 @@ def run() -> None:
     print(f"{'baseline: sum(range(1000)) in Python':45s} {pure_baseline:9.1f} µs   1.00x")
     for label, micros in pure_rows:
         print(f"{label:45s} {micros:9.1f} µs  {micros / pure_baseline:5.1f}x")
+    bench_decisions(tenant)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 from bnpl.core.ids import is_well_formed
 from bnpl.plans.models import Plan
 from consumers.models import Consumer, SandboxMessage
+from decisioning.models import CreditDecision
 
 
 def consumer_for_session(*, public_id: str | None) -> Consumer | None:
@@ -22,6 +23,15 @@ def plan_get(*, consumer: Consumer, public_id: str) -> Plan | None:
     if not is_well_formed(public_id):
         return None
     return plan_list(consumer=consumer).filter(public_id=public_id).first()
+
+
+def declined_decision_list(*, consumer: Consumer, limit: int = 20) -> QuerySet[CreditDecision]:
+    """The consumer's declined applications, newest first: their adverse-action notices."""
+    return (
+        CreditDecision.objects.filter(consumer=consumer, outcome=CreditDecision.Outcome.DECLINED)
+        .select_related("merchant")
+        .order_by("-created_at")[:limit]
+    )
 
 
 def sandbox_message_list(*, destination: str | None = None, limit: int = 50) -> QuerySet[SandboxMessage]:

@@ -134,7 +134,11 @@ def portal(request: HttpRequest) -> HttpResponse:
         }
         for plan in selectors.plan_list(consumer=consumer)
     ]
-    return render(request, "consumers/portal.html", {"consumer": consumer, "plans": plans})
+    notices = [
+        {"decision": decision, "amount": format_amount(decision.amount, decision.currency)}
+        for decision in selectors.declined_decision_list(consumer=consumer)
+    ]
+    return render(request, "consumers/portal.html", {"consumer": consumer, "plans": plans, "notices": notices})
 
 
 @require_POST

@@ -26,8 +26,19 @@ class CreditDecision(PublicIdModel):
     currency = models.CharField(max_length=3)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     reasons = models.JSONField(default=list)  # [{"code", "text"}], principal reasons first
-    features = models.JSONField(default=dict)  # what the decision saw
+    features = models.JSONField(default=dict)  # what the policy saw
     policy_version = models.CharField(max_length=50)
+    model_inputs = models.JSONField(default=dict)  # the model's features (bureau + platform), None = unknown
+    model_version = models.ForeignKey(
+        "decisioning.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+    )
+    score = models.FloatField(null=True, blank=True)  # calibrated probability of default from the champion
+    cutoff_probability = models.FloatField(null=True, blank=True)  # declined at or above
+    challenger_version = models.ForeignKey(
+        "decisioning.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="shadow_decisions"
+    )
+    challenger_score = models.FloatField(null=True, blank=True)  # scored in shadow, never acted on
+    latency_ms = models.FloatField(null=True, blank=True)  # features + policy + model + reasons
 
     class Meta:
         ordering = ["-created_at"]

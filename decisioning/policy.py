@@ -46,6 +46,7 @@ class Features:
     identity_verified: bool
     age: int | None
     plans_in_arrears: int
+    installments_past_due: int
     outstanding_amount: int  # minor units owed across active plans in this currency
     exposure_limit_amount: int  # minor units
     amount: int
@@ -105,11 +106,13 @@ def features_for(application: Application) -> Features:
         active.filter(plan__currency=application.currency).aggregate(total=Sum(F("amount") - F("paid_amount")))["total"]
         or 0
     )
-    in_arrears = active.filter(due_date__lt=today).values("plan_id").distinct().count()
+    past_due = active.filter(due_date__lt=today)
+    in_arrears = past_due.values("plan_id").distinct().count()
     return Features(
         identity_verified=identity is not None and identity.verified_at is not None,
         age=identity.age_on(today) if identity is not None else None,
         plans_in_arrears=in_arrears,
+        installments_past_due=past_due.count(),
         outstanding_amount=int(outstanding),
         exposure_limit_amount=settings.CONSUMER_EXPOSURE_LIMIT_MAJOR * 10 ** exponent(application.currency),
         amount=application.amount,

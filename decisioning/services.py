@@ -1,16 +1,84 @@
+"""The credit decision: policy rules, then the champion model's probability of default against its
+cutoff, with the model's own principal reasons for a decline; a challenger scores in shadow. Every
+decision is stored with what it saw, the model version, the score and the latency."""
+
 from __future__ import annotations
 
+import logging
+import time
+
+from django.conf import settings
 from django.db import transaction
 
+from bnpl.core.money import exponent
 from bnpl.core.services import change_record
+from decisioning import scoring
+from decisioning.bureau import get_bureau
+from decisioning.features import PlatformHistory, model_features
 from decisioning.models import CreditDecision
-from decisioning.policy import POLICY_VERSION, Application, Decision, evaluate, features_as_dict, features_for
+from decisioning.policy import (
+    POLICY_VERSION,
+    Application,
+    Decision,
+    Features,
+    Reason,
+    evaluate,
+    features_as_dict,
+    features_for,
+)
+from decisioning.registry import ModelUnavailableError
+
+logger = logging.getLogger(__name__)
+
+
+def _model_inputs(application: Application, policy_features: Features) -> dict[str, float | None]:
+    consumer = application.consumer
+    report = get_bureau().report(consumer_id=consumer.public_id, email=consumer.email)
+    scale = 10 ** exponent(application.currency)
+    history = PlatformHistory(
+        installments_past_due=policy_features.installments_past_due,
+        outstanding_amount_major=policy_features.outstanding_amount / scale,
+        plans_paid=0,
+    )
+    return model_features(bureau=report, history=history, amount_major=application.amount / scale)
+
+
+def _shadow(features: dict[str, float | None]) -> scoring.ModelScore | None:
+    """The challenger's opinion, for the record. Its failures never touch the decision."""
+    try:
+        scorer = scoring.challenger()
+        return None if scorer is None else scoring.score(scorer, features, with_reasons=False)
+    except ModelUnavailableError:
+        logger.exception("challenger model unavailable; decision made without its shadow score")
+        return None
 
 
 def credit_decide(*, application: Application) -> Decision:
-    """Decide, and keep the decision with the features it saw (audited, evented for operators)."""
-    features = features_for(application)
-    reasons = evaluate(features)
+    """Decide, and keep the decision with what it saw (audited, evented for operators).
+
+    Fails closed: a champion whose artifact is missing or corrupt raises ModelUnavailableError (no
+    decision is made); with no champion registered, the policy decides alone unless
+    ``CREDIT_MODEL_REQUIRED`` is set.
+    """
+    started = time.perf_counter()
+    policy_features = features_for(application)
+    reasons = evaluate(policy_features)
+    inputs: dict[str, float | None] = {}
+    champion_score = shadow = None
+    if not reasons:
+        champion = scoring.champion()
+        if champion is None and settings.CREDIT_MODEL_REQUIRED:
+            raise ModelUnavailableError("No credit model is in service; decisions are paused.", code="no_champion")
+        if champion is not None:
+            inputs = _model_inputs(application, policy_features)
+            champion_score = scoring.score(champion, inputs, with_reasons=False)
+            if champion_score.probability >= champion_score.cutoff_probability:
+                champion_score = scoring.score(champion, inputs, with_reasons=True)  # reasons only for declines
+                reasons = tuple(Reason(code=reason.code, text=reason.text) for reason in champion_score.reasons) or (
+                    Reason(code="model_risk", text="Your credit profile does not meet our requirements right now."),
+                )
+            shadow = _shadow(inputs)
+    latency_ms = (time.perf_counter() - started) * 1000
     with transaction.atomic():
         record = CreditDecision.objects.create(
             consumer=application.consumer,
@@ -22,8 +90,15 @@ def credit_decide(*, application: Application) -> Decision:
             currency=application.currency,
             outcome=CreditDecision.Outcome.DECLINED if reasons else CreditDecision.Outcome.APPROVED,
             reasons=[{"code": reason.code, "text": reason.text} for reason in reasons],
-            features=features_as_dict(features),
+            features=features_as_dict(policy_features),
             policy_version=POLICY_VERSION,
+            model_inputs=inputs,
+            model_version_id=champion_score.model_version_pk if champion_score else None,
+            score=champion_score.probability if champion_score else None,
+            cutoff_probability=champion_score.cutoff_probability if champion_score else None,
+            challenger_version_id=shadow.model_version_pk if shadow else None,
+            challenger_score=shadow.probability if shadow else None,
+            latency_ms=round(latency_ms, 3),
         )
         change_record(
             action=f"credit_decision.{record.outcome}",
@@ -33,6 +108,8 @@ def credit_decide(*, application: Application) -> Decision:
                 "outcome": record.outcome,
                 "reasons": record.reasons,
                 "amount": record.amount,
+                "score": record.score,
+                "model_version": champion_score.model_version_id if champion_score else None,
             },
         )
     return Decision(approved=not reasons, reasons=reasons, decision_id=record.public_id)

@@ -87,13 +87,15 @@ def is_postgres() -> bool:
 
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> None:
-    """Each test starts with no clock offset (drop the per-process copy) and an empty cache
-    (throttle counters, failed-authentication counters)."""
+    """Each test starts with no clock offset and no loaded credit model (drop the per-process
+    copies) and an empty cache (throttle counters, failed-authentication counters)."""
     from django.core.cache import cache
 
     from bnpl.core import clock
+    from decisioning import scoring
 
     clock.forget_cached_offset()
+    scoring.forget_loaded()
     cache.clear()
 
 

@@ -236,6 +236,11 @@ PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="bnpl.payments.gateways.San
 CHECKOUT_SESSION_TTL = timedelta(hours=env.int("CHECKOUT_SESSION_TTL_HOURS", default=48))
 AUTHORIZATION_TTL = timedelta(days=env.int("AUTHORIZATION_TTL_DAYS", default=28))
 AUTHORIZATION_EXPIRY_WARNING = timedelta(days=3)
+# The credit model: its name in the registry, and whether decisions stop when none is in service
+# (with False, the rules policy decides alone until a champion is promoted).
+CREDIT_MODEL_NAME = env.str("CREDIT_MODEL_NAME", default="credit")
+CREDIT_MODEL_REQUIRED = env.bool("CREDIT_MODEL_REQUIRED", default=False)
+BUREAU_PROVIDER = env.str("BUREAU_PROVIDER", default="decisioning.bureau.SandboxBureau")
 # Most a consumer may owe across active plans, per currency, in major units (policy rule).
 CONSUMER_EXPOSURE_LIMIT_MAJOR = env.int("CONSUMER_EXPOSURE_LIMIT_MAJOR", default=2500)
 

@@ -32,9 +32,19 @@ class Command(BaseCommand):
         parser.add_argument("--rounds", type=int, default=400, help="boosting rounds at most (default: 400)")
         parser.add_argument("--threads", type=int, default=2, help="XGBoost threads (default: 2)")
         parser.add_argument("--promote", action="store_true", help="make the new version the champion")
+        parser.add_argument(
+            "--if-missing", action="store_true", help="do nothing when the name already has a champion (make demo)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
+        if options["if_missing"]:
+            champion = ModelVersion.objects.filter(name=options["name"], status=ModelVersion.Status.CHAMPION).first()
+            if champion is not None:
+                self.stdout.write(
+                    f"{champion.name} v{champion.version} ({champion.public_id}) is the champion already."
+                )
+                return
         try:
             if options["data"] is None and options["spec"] is not None:
                 raise CommandError("--spec needs --data (the default spec belongs to the default data).")

@@ -25,7 +25,9 @@ from merchants.selectors import dangerously_api_key_get_by_token
 OPERATOR = ("operator@bnpl.test", "operator-demo-1")
 OWNER = ("owner@demo-outfitters.test", "merchant-demo-1")
 ANALYST = ("analyst@demo-outfitters.test", "merchant-demo-1")
-CONSUMER_EMAIL = "shopper@example.com"
+# The sandbox bureau reads "+clean" as a spotless credit file, so the demo shopper is approved by the
+# model; "+risky" (any address) shows a decline with the model's reasons.
+CONSUMER_EMAIL = "shopper+clean@example.com"
 MERCHANT_NAME = "Demo Outfitters"
 
 
@@ -52,6 +54,7 @@ class Command(BaseCommand):
             f"  Analyst (read-only) {base}/merchant/      {ANALYST[0]} / {ANALYST[1]}",
             f"  Consumer portal     {base}/portal/        sign in as {CONSUMER_EMAIL};",
             f"                      the one-time code shows in {base}/sandbox/inbox",
+            "                      (sign in as anyone+risky@example.com to see a decline and its reasons)",
             f"  Try a checkout      {checkout_url}",
             "                      (test card 4242 4242 4242 4242, any future expiry, any CVC)",
             f"  API docs            {base}/api/v1/docs     schema: {base}/api/v1/schema",

@@ -1,0 +1,227 @@
+"""The decision with the model in it: policy first, then the champion's probability against its
+cutoff, reasons from the model's own contributions, a challenger in shadow, and failing closed."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import xgboost
+from django.core.files.storage import default_storage
+
+from bnpl.checkout import services as checkout_services
+from bnpl.checkout.models import Order
+from bnpl.payments.models import Charge
+from bnpl.payments.services import payment_method_add
+from decisioning import registry, scoring, training
+from decisioning.bureau import BureauReport, SandboxBureau
+from decisioning.features import MODEL_FEATURES, PlatformHistory, model_features
+from decisioning.models import CreditDecision, ModelVersion
+from decisioning.registry import ModelUnavailableError
+from tests.checkout_factories import make_authorized_order, make_checkout_session, make_verified_consumer, product_for
+from tests.factories import Tenant
+
+pytestmark = pytest.mark.django_db
+SPEC = json.loads((Path(training.__file__).parent / "specs" / "give_me_some_credit.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def credit_model() -> training.TrainedModel:
+    """A small model on the production feature names, from synthetic borrowers whose risk rises
+    with lateness, utilization and debt and falls with income."""
+    rng = np.random.default_rng(11)
+    rows = 4000
+    columns: dict[str, np.ndarray] = {
+        "RevolvingUtilizationOfUnsecuredLines": rng.beta(0.6, 1.2, rows),
+        "NumberOfTime30-59DaysPastDueNotWorse": rng.poisson(0.3, rows).astype(float),
+        "NumberOfTime60-89DaysPastDueNotWorse": rng.poisson(0.1, rows).astype(float),
+        "NumberOfTimes90DaysLate": rng.poisson(0.1, rows).astype(float),
+        "DebtRatio": rng.gamma(2.0, 0.18, rows),
+        "MonthlyIncome": rng.lognormal(np.log(5400), 0.5, rows),
+        "NumberOfOpenCreditLinesAndLoans": rng.poisson(8, rows).astype(float),
+        "NumberRealEstateLoansOrLines": rng.poisson(1, rows).astype(float),
+    }
+    margin = (
+        -3.2
+        + 2.0 * columns["RevolvingUtilizationOfUnsecuredLines"]
+        + 0.9 * columns["NumberOfTime30-59DaysPastDueNotWorse"]
+        + 1.2 * columns["NumberOfTime60-89DaysPastDueNotWorse"]
+        + 1.5 * columns["NumberOfTimes90DaysLate"]
+        + 0.8 * columns["DebtRatio"]
+        - 0.00015 * (columns["MonthlyIncome"] - 5400)
+    )
+    columns["SeriousDlqin2yrs"] = (rng.random(rows) < 1 / (1 + np.exp(-margin))).astype(np.int64)
+    spec = training.FeatureSpec.from_dict(SPEC)
+    table = training.Table(
+        path="memory", columns={k: pa.chunked_array([v]) for k, v in columns.items()}, row_count=rows
+    )
+    return training.train(
+        training.validate(table, spec),
+        spec,
+        training.TrainingParameters(folds=3, rounds=60, early_stopping_rounds=10, threads=2),
+    )
+
+
+@pytest.fixture
+def champion(settings: Any, tmp_path: Path, credit_model: training.TrainedModel) -> ModelVersion:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}
+    version = registry.register_model(name="credit", trained=credit_model)
+    return registry.model_promote(model_version=version, to=ModelVersion.Status.CHAMPION)
+
+
+def _confirm(tenant: Tenant, email: str, amount: int = 10000) -> tuple[checkout_services.ConfirmResult, CreditDecision]:
+    session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=amount)
+    consumer = make_verified_consumer(email=email)
+    card = payment_method_add(consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    result = checkout_services.checkout_confirm(
+        session=session, consumer=consumer, product=product_for(tenant.merchant, False), payment_method=card
+    )
+    return result, CreditDecision.objects.get(consumer=consumer)
+
+
+def test_features_from_fixed_inputs_are_exact() -> None:
+    report = BureauReport(0.5, 1, 0, 0, 0.3, 4000.0, 7, 1)
+    features = model_features(
+        bureau=report,
+        history=PlatformHistory(installments_past_due=2, outstanding_amount_major=600.0, plans_paid=0),
+        amount_major=600.0,
+    )
+    assert tuple(features) == MODEL_FEATURES
+    assert features == {
+        "RevolvingUtilizationOfUnsecuredLines": 0.5,
+        "NumberOfTime30-59DaysPastDueNotWorse": 3,  # the bureau's 1 + 2 installments past due here
+        "NumberOfTime60-89DaysPastDueNotWorse": 0,
+        "NumberOfTimes90DaysLate": 0,
+        "DebtRatio": 0.325,  # 0.3 + (600 owed + 600 asked) / 12 months / 4000 income
+        "MonthlyIncome": 4000.0,
+        "NumberOfOpenCreditLinesAndLoans": 7,
+        "NumberRealEstateLoansOrLines": 1,
+    }
+
+
+def test_the_sandbox_bureau_answers_the_same_for_the_same_consumer() -> None:
+    bureau = SandboxBureau()
+    assert bureau.report(consumer_id="con_a", email="a@example.com") == bureau.report(
+        consumer_id="con_a", email="a@example.com"
+    )
+    assert bureau.report(consumer_id="con_a", email=None) != bureau.report(consumer_id="con_b", email=None)
+    assert bureau.report(consumer_id="con_a", email="ada+thin@example.com").monthly_income is None
+
+
+def test_a_clean_file_is_approved_and_the_decision_records_the_model(tenant: Tenant, champion: ModelVersion) -> None:
+    result, decision = _confirm(tenant, "ada+clean@example.com")
+
+    assert result.order is not None
+    assert decision.outcome == "approved"
+    assert decision.model_version == champion
+    assert decision.score is not None and decision.cutoff_probability == champion.cutoff_probability
+    assert decision.score < champion.cutoff_probability
+    assert decision.model_inputs["MonthlyIncome"] == 7500.0
+    assert decision.latency_ms is not None and decision.latency_ms > 0
+    assert decision.challenger_score is None
+
+
+def test_a_risky_file_is_declined_for_the_features_that_raised_its_risk(tenant: Tenant, champion: ModelVersion) -> None:
+    result, decision = _confirm(tenant, "bob+risky@example.com")
+
+    assert result.order is None and not Charge.objects.exists()
+    assert (
+        decision.outcome == "declined" and decision.score is not None and decision.score >= champion.cutoff_probability
+    )
+    scorer = scoring.champion()
+    assert scorer is not None
+    row = scorer.row(decision.model_inputs)
+    matrix = xgboost.DMatrix(row, missing=np.nan, feature_names=scorer.spec.feature_names)
+    contributions = scorer.booster.predict(matrix, pred_contribs=True)[0][:-1]
+    by_feature = {
+        feature.name: float(value) for feature, value in zip(scorer.spec.features, contributions, strict=True)
+    }
+    raising = sorted((name for name, value in by_feature.items() if value > 0), key=lambda name: -by_feature[name])
+    reason_texts = {feature.name: feature.reason for feature in scorer.spec.features}
+    assert [reason["text"] for reason in decision.reasons] == [reason_texts[name] for name in raising[:4]]
+    assert 1 <= len(decision.reasons) <= 4
+
+
+def test_the_policy_decides_first_and_the_model_is_not_consulted(tenant: Tenant, champion: ModelVersion) -> None:
+    _, decision = _confirm(tenant, "carol+clean@example.com", amount=300000)  # over the exposure limit
+    assert decision.outcome == "declined"
+    assert decision.reasons[0]["code"] == "exposure_limit"
+    assert decision.score is None and decision.model_version is None
+
+
+def test_more_lateness_never_lowers_the_risk(champion: ModelVersion) -> None:
+    scorer = scoring.champion()
+    assert scorer is not None
+    base = model_features(
+        bureau=BureauReport(0.4, 0, 0, 0, 0.3, 5000.0, 8, 1), history=PlatformHistory(0, 0.0, 0), amount_major=100
+    )
+    for feature in (
+        "NumberOfTime30-59DaysPastDueNotWorse",
+        "NumberOfTime60-89DaysPastDueNotWorse",
+        "NumberOfTimes90DaysLate",
+    ):
+        scores = [scoring.score(scorer, {**base, feature: count}, with_reasons=False).probability for count in range(8)]
+        assert all(later >= earlier for earlier, later in itertools.pairwise(scores)), (feature, scores)
+
+
+def test_a_new_champion_is_used_by_the_next_decision_and_a_challenger_scores_in_shadow(
+    tenant: Tenant, champion: ModelVersion, credit_model: training.TrainedModel
+) -> None:
+    _, first = _confirm(tenant, "dan+clean@example.com")
+    second_version = registry.model_promote(
+        model_version=registry.register_model(name="credit", trained=credit_model), to=ModelVersion.Status.CHAMPION
+    )
+    challenger = registry.model_promote(
+        model_version=registry.register_model(name="credit", trained=credit_model), to=ModelVersion.Status.CHALLENGER
+    )
+
+    _, second = _confirm(tenant, "eve+clean@example.com")
+
+    assert first.model_version == champion
+    assert second.model_version == second_version
+    assert second.challenger_version == challenger and second.challenger_score is not None
+    assert second.outcome == "approved"
+
+
+def test_a_corrupt_champion_fails_closed(tenant: Tenant, champion: ModelVersion) -> None:
+    with default_storage.open(champion.artifact_path, "wb") as artifact:
+        artifact.write(b"not a model")
+    scoring.forget_loaded()
+
+    with pytest.raises(ModelUnavailableError) as raised:
+        _confirm(tenant, "fay+clean@example.com")
+
+    assert raised.value.code == "model_artifact_corrupt"
+    assert not Order.objects.exists() and not Charge.objects.exists() and not CreditDecision.objects.exists()
+
+
+def test_with_no_champion_the_policy_decides_alone_unless_a_model_is_required(settings: Any, tenant: Tenant) -> None:
+    order = make_authorized_order(merchant=tenant.merchant, livemode=False)
+    assert CreditDecision.objects.get(consumer=order.consumer).score is None
+
+    settings.CREDIT_MODEL_REQUIRED = True
+    with pytest.raises(ModelUnavailableError) as raised:
+        _confirm(tenant, "gus@example.com")
+    assert raised.value.code == "no_champion"
+
+
+def test_the_portal_shows_the_adverse_action_notice_with_the_reasons(tenant: Tenant, champion: ModelVersion) -> None:
+    from django.test import Client
+
+    _, decision = _confirm(tenant, "hal+risky@example.com")
+    client = Client()
+    session = client.session
+    session["consumer_public_id"] = decision.consumer.public_id
+    session.save()
+    client.cookies["sessionid"] = str(session.session_key)
+
+    page = client.get("/portal/").content.decode()
+
+    assert f'id="notice-{decision.public_id}"' in page
+    assert all(reason["text"].replace("'", "&#x27;") in page for reason in decision.reasons)
