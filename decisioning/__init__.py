@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from decisioning.policy import Application, Decision
+    from decisioning.policy import Application, Decision, Reason
 
 
 def decide(*, application: Application) -> Decision:
     from decisioning.services import credit_decide
 
     return credit_decide(application=application)
+
+
+def decline_on_recheck(*, decision_id: str, reasons: tuple[Reason, ...]) -> None:
+    """Record that the policy, checked again as the order was written, refused what ``decision_id``
+    approved (so the consumer's adverse-action notice exists)."""
+    from decisioning.services import credit_decision_decline_on_recheck
+
+    credit_decision_decline_on_recheck(decision_id=decision_id, reasons=reasons)

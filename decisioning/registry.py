@@ -26,7 +26,7 @@ from bnpl.core.errors import ApplicationError, ConflictError, NotFoundError, Sta
 from bnpl.core.event_types import register
 from bnpl.core.services import change_record
 from decisioning.models import ModelVersion
-from decisioning.training import Calibration, FeatureSpec, TrainedModel
+from decisioning.training import Calibration, FeatureSpec, TrainedModel, TrainingDataError
 
 register("model_version.registered", "A trained credit model version was registered.", merchant_visible=False)
 register("model_version.promoted", "A model version became champion or challenger.", merchant_visible=False)
@@ -233,7 +233,7 @@ def load_scorer(*, model_version: ModelVersion) -> Scorer:
     try:
         with default_storage.open(model_version.artifact_path, "rb") as artifact:
             content = artifact.read()
-    except (FileNotFoundError, OSError) as error:
+    except Exception as error:  # noqa: BLE001 - any storage failure (S3 403/5xx, network): fail closed
         raise ModelUnavailableError(
             f"The artifact of {model_version} ({model_version.artifact_path}) cannot be read: {error}.",
             code="model_artifact_missing",
@@ -249,7 +249,13 @@ def load_scorer(*, model_version: ModelVersion) -> Scorer:
         booster = xgboost.Booster()
         booster.load_model(bytearray(content))
         calibration = Calibration.from_dict(json.loads(booster.attr("bnpl_calibration") or "null"))
-    except (xgboost.core.XGBoostError, ValueError, TypeError, KeyError) as error:
+        # The column order comes from the artifact itself (covered by its sha256), and must agree
+        # with the registry row and the booster's own feature names: scrambled columns never score.
+        spec = FeatureSpec.from_dict(json.loads(booster.attr("bnpl_feature_spec") or "null"))
+        row_spec = FeatureSpec.from_dict(model_version.feature_spec)
+        if spec.feature_names != row_spec.feature_names or list(booster.feature_names or []) != spec.feature_names:
+            raise ValueError("the feature spec in the registry does not match the artifact's features")
+    except (xgboost.core.XGBoostError, TrainingDataError, ValueError, TypeError, KeyError, AttributeError) as error:
         raise ModelUnavailableError(
             f"The artifact of {model_version} cannot be loaded: {error}.", code="model_artifact_corrupt"
         ) from None
@@ -258,7 +264,7 @@ def load_scorer(*, model_version: ModelVersion) -> Scorer:
         model_version_id=model_version.public_id,
         name=model_version.name,
         version=model_version.version,
-        spec=FeatureSpec.from_dict(model_version.feature_spec),
+        spec=spec,
         booster=booster,
         calibration=calibration,
         cutoff_probability=model_version.cutoff_probability,

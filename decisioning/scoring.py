@@ -17,6 +17,11 @@ from decisioning.registry import ModelUnavailableError, Scorer, load_scorer
 
 MAX_REASONS = 4  # Regulation B practice: the principal reasons, usually no more than four
 THIN_FILE_REASON = ("insufficient_credit_history", "We could not find enough credit history to assess this purchase.")
+UNVERIFIED_INCOME_REASON = ("income_unverified", "We could not verify your income.")
+INCOME_FEATURES = {"MonthlyIncome", "DebtRatio"}
+# A principal reason must carry real weight: at least this share of the largest risk-raising
+# contribution (tiny contributions are not "the factors the model actually weighed").
+MIN_REASON_SHARE = 0.1
 
 _lock = threading.Lock()
 _loaded: dict[str, tuple[int, Scorer]] = {}  # status -> (version pk, scorer), replaced whole on change
@@ -78,15 +83,16 @@ def reasons_for(scorer: Scorer, row: np.ndarray) -> tuple[ModelReason, ...]:
     matrix = xgboost.DMatrix(row, missing=np.nan, feature_names=scorer.spec.feature_names)
     contributions = scorer.booster.predict(matrix, pred_contribs=True)[0][:-1]
     order = np.argsort(-contributions)
+    strongest = float(contributions[order[0]]) if len(order) else 0.0
     reasons: list[ModelReason] = []
     seen: set[str] = set()
     for index in order:
         contribution = float(contributions[index])
-        if contribution <= 0 or len(reasons) == MAX_REASONS:
+        if contribution <= 0 or contribution < MIN_REASON_SHARE * strongest or len(reasons) == MAX_REASONS:
             break
         feature = scorer.spec.features[int(index)]
         if math.isnan(float(row[0][index])):
-            code, text = THIN_FILE_REASON
+            code, text = UNVERIFIED_INCOME_REASON if feature.name in INCOME_FEATURES else THIN_FILE_REASON
         else:
             code, text = feature.name, feature.reason
         if code not in seen:

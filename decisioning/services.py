@@ -33,7 +33,13 @@ logger = logging.getLogger(__name__)
 
 def _model_inputs(application: Application, policy_features: Features) -> dict[str, float | None]:
     consumer = application.consumer
-    report = get_bureau().report(consumer_id=consumer.public_id, email=consumer.email)
+    try:
+        report = get_bureau().report(consumer_id=consumer.public_id, email=consumer.email)
+    except Exception as error:
+        logger.exception("bureau unavailable")
+        raise ModelUnavailableError(
+            "We cannot check credit right now. Please try again in a few minutes.", code="bureau_unavailable"
+        ) from error
     scale = 10 ** exponent(application.currency)
     history = PlatformHistory(
         installments_past_due=policy_features.installments_past_due,
@@ -48,8 +54,8 @@ def _shadow(features: dict[str, float | None]) -> scoring.ModelScore | None:
     try:
         scorer = scoring.challenger()
         return None if scorer is None else scoring.score(scorer, features, with_reasons=False)
-    except ModelUnavailableError:
-        logger.exception("challenger model unavailable; decision made without its shadow score")
+    except Exception:
+        logger.exception("challenger model failed; decision made without its shadow score")
         return None
 
 
@@ -72,11 +78,9 @@ def credit_decide(*, application: Application) -> Decision:
         if champion is not None:
             inputs = _model_inputs(application, policy_features)
             champion_score = scoring.score(champion, inputs, with_reasons=False)
-            if champion_score.probability >= champion_score.cutoff_probability:
+            if not champion_score.probability < champion_score.cutoff_probability:  # NaN declines too
                 champion_score = scoring.score(champion, inputs, with_reasons=True)  # reasons only for declines
-                reasons = tuple(Reason(code=reason.code, text=reason.text) for reason in champion_score.reasons) or (
-                    Reason(code="model_risk", text="Your credit profile does not meet our requirements right now."),
-                )
+                reasons = tuple(Reason(code=reason.code, text=reason.text) for reason in champion_score.reasons)
             shadow = _shadow(inputs)
     latency_ms = (time.perf_counter() - started) * 1000
     with transaction.atomic():
@@ -113,3 +117,38 @@ def credit_decide(*, application: Application) -> Decision:
             },
         )
     return Decision(approved=not reasons, reasons=reasons, decision_id=record.public_id)
+
+
+def credit_decision_decline_on_recheck(*, decision_id: str, reasons: tuple[Reason, ...]) -> CreditDecision:
+    """Record the decline when the policy, checked again as the order was written, refused what an
+    earlier decision approved: the consumer's adverse-action notice must exist and say why."""
+    approved = CreditDecision.objects.get(public_id=decision_id)
+    with transaction.atomic():
+        record = CreditDecision.objects.create(
+            consumer=approved.consumer,
+            merchant=approved.merchant,
+            livemode=approved.livemode,
+            checkout_session=approved.checkout_session,
+            product_kind=approved.product_kind,
+            amount=approved.amount,
+            currency=approved.currency,
+            outcome=CreditDecision.Outcome.DECLINED,
+            reasons=[{"code": reason.code, "text": reason.text} for reason in reasons],
+            features={**approved.features, "recheck_of": approved.public_id},
+            policy_version=approved.policy_version,
+            model_inputs=approved.model_inputs,
+            model_version=approved.model_version,
+            score=approved.score,
+            cutoff_probability=approved.cutoff_probability,
+        )
+        change_record(
+            action="credit_decision.declined",
+            instance=record,
+            data={
+                "id": record.public_id,
+                "outcome": record.outcome,
+                "reasons": record.reasons,
+                "recheck_of": decision_id,
+            },
+        )
+    return record

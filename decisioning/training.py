@@ -163,9 +163,23 @@ def _normalized(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+PROTECTED_WORDS = frozenset(
+    {"age", "sex", "gender", "female", "male", "married", "marital", "race", "religion", "ethnic", "dependents"}
+)
+
+
+def _names_protected(name: str, refused: set[str] | frozenset[str]) -> bool:
+    """Exact (normalized) names, and names built from protected words (``applicant_age``,
+    ``is_female``, ``married``, ``NumberOfDependents``)."""
+    if _normalized(name) in refused:
+        return True
+    words = {word.lower() for word in re.findall(r"[A-Z]?[a-z]+|[a-z]+", name)}
+    return bool(words & PROTECTED_WORDS) or any(word.startswith("ethnic") for word in words)
+
+
 def _refuse_protected_features(spec: FeatureSpec) -> None:
     refused = {_normalized(name) for name in spec.protected} | BUILT_IN_PROTECTED
-    listed = [name for name in spec.feature_names if _normalized(name) in refused]
+    listed = [name for name in spec.feature_names if _names_protected(name, refused)]
     if listed:
         raise TrainingDataError(
             f"Protected characteristics cannot be model inputs: {', '.join(listed)}.",
@@ -435,9 +449,6 @@ def train(dataset: Dataset, spec: FeatureSpec, parameters: TrainingParameters | 
         bnpl_calibration=json.dumps(calibration.as_dict()),
         bnpl_training_fingerprint=dataset.fingerprint,
     )
-    training_scores = calibration.apply(
-        final_booster.inplace_predict(dataset.features, validate_features=False)  # type: ignore[arg-type]
-    )
     metrics = {
         "folds": parameters.folds,
         "rows": dataset.row_count,
@@ -459,7 +470,9 @@ def train(dataset: Dataset, spec: FeatureSpec, parameters: TrainingParameters | 
         calibration=calibration,
         metrics=metrics,
         fingerprint=dataset.fingerprint,
-        score_distribution=score_distribution(training_scores),
+        # The PSI reference: cross-fitted out-of-fold scores, as production will see them (the
+        # final model's scores on its own training rows would be sharper than live scores).
+        score_distribution=score_distribution(calibrated_out_of_fold),
         parameters={key: value for key, value in booster_parameters.items() if key != "nthread"},
     )
 
@@ -478,10 +491,16 @@ def _fit_fold(
     train_rows: np.ndarray,
     valid_rows: np.ndarray,
 ) -> xgboost.Booster:
-    validation = _matrix(dataset, spec, valid_rows)
+    """Early stopping watches an inner split of the training rows, never the fold being evaluated,
+    so out-of-fold metrics stay honest."""
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    inner = StratifiedShuffleSplit(n_splits=1, test_size=0.1, random_state=parameters.seed)
+    fit_index, stop_index = next(inner.split(train_rows, dataset.labels[train_rows]))
+    validation = _matrix(dataset, spec, train_rows[stop_index])
     return xgboost.train(
         booster_parameters,
-        _matrix(dataset, spec, train_rows),
+        _matrix(dataset, spec, train_rows[fit_index]),
         num_boost_round=parameters.rounds,
         evals=[(validation, "validation")],
         early_stopping_rounds=parameters.early_stopping_rounds,

@@ -25,8 +25,8 @@ from bnpl.plans import services as plan_services
 from bnpl.plans.models import Installment, PaymentProduct, Plan
 from bnpl.plans.representations import plan_data
 from consumers.models import Consumer
-from decisioning import decide
-from decisioning.policy import Application, Decision, evaluate, features_for
+from decisioning import decide, decline_on_recheck
+from decisioning.policy import Application, Decision, Reason, evaluate, features_for
 from merchants.models import Merchant
 
 # --- Sessions -----------------------------------------------------------------------------------
@@ -160,6 +160,15 @@ def checkout_sessions_expire() -> int:
     return count
 
 
+class DecisionChangedError(StateError):
+    """The policy, checked again as the order was written, no longer approves (another checkout of
+    the same consumer got there first). Carries every failed rule."""
+
+    def __init__(self, reasons: tuple[Reason, ...]) -> None:
+        super().__init__(" ".join(reason.text for reason in reasons), code="decision_changed")
+        self.reasons = reasons
+
+
 # --- Confirmation -------------------------------------------------------------------------------
 
 
@@ -235,9 +244,11 @@ def checkout_confirm(
             )
     try:
         order = _authorize(session=session, application=application, offer=offer, first_charge=first_charge)
-    except ApplicationError:
+    except ApplicationError as error:
         if first_charge is not None:
             charge_give_back(charge=first_charge)
+        if isinstance(error, DecisionChangedError):
+            decline_on_recheck(decision_id=decision.decision_id, reasons=error.reasons)
         raise
     if first_charge is not None and Charge.objects.get(pk=first_charge.pk).applied_at is None:
         charge_give_back(charge=first_charge)  # a parallel confirm made the order with its own payment
@@ -268,7 +279,7 @@ def _authorize(
         Consumer.objects.select_for_update().get(pk=consumer.pk)
         reasons = evaluate(features_for(application))
         if reasons:
-            raise StateError(reasons[0].text, code="decision_changed")
+            raise DecisionChangedError(reasons)
         order = Order.objects.create(
             merchant=session.merchant,
             livemode=session.livemode,

@@ -225,3 +225,84 @@ def test_the_portal_shows_the_adverse_action_notice_with_the_reasons(tenant: Ten
 
     assert f'id="notice-{decision.public_id}"' in page
     assert all(reason["text"].replace("'", "&#x27;") in page for reason in decision.reasons)
+
+
+class BrokenBureau:
+    def report(self, *, consumer_id: str, email: str | None) -> BureauReport:
+        raise ConnectionError("bureau down")
+
+
+def test_a_bureau_outage_fails_closed_with_a_clear_error(settings: Any, tenant: Tenant, champion: ModelVersion) -> None:
+    settings.BUREAU_PROVIDER = "tests.decisioning.test_decide.BrokenBureau"
+    with pytest.raises(ModelUnavailableError) as raised:
+        _confirm(tenant, "ida+clean@example.com")
+    assert raised.value.code == "bureau_unavailable" and raised.value.status_code == 503
+    assert not Order.objects.exists() and not CreditDecision.objects.exists()
+
+
+def test_a_registry_spec_that_disagrees_with_the_artifact_fails_closed(tenant: Tenant, champion: ModelVersion) -> None:
+    spec = dict(champion.feature_spec)
+    spec["features"] = list(reversed(spec["features"]))
+    ModelVersion.objects.filter(pk=champion.pk).update(feature_spec=spec)
+    with pytest.raises(ModelUnavailableError) as raised:
+        _confirm(tenant, "jon+clean@example.com")
+    assert raised.value.code == "model_artifact_corrupt"
+
+
+def test_a_broken_challenger_never_touches_the_decision(
+    tenant: Tenant, champion: ModelVersion, credit_model: training.TrainedModel
+) -> None:
+    challenger = registry.model_promote(
+        model_version=registry.register_model(name="credit", trained=credit_model), to=ModelVersion.Status.CHALLENGER
+    )
+    with default_storage.open(challenger.artifact_path, "wb") as artifact:
+        artifact.write(b"garbage")
+
+    result, decision = _confirm(tenant, "kim+clean@example.com")
+
+    assert result.order is not None and decision.outcome == "approved"
+    assert decision.challenger_score is None and decision.model_version == champion
+
+
+def test_a_thin_file_is_never_told_it_paid_late(tenant: Tenant, champion: ModelVersion) -> None:
+    _, decision = _confirm(tenant, "lou+thin@example.com")
+    assert decision.outcome == "declined"
+    assert {reason["code"] for reason in decision.reasons} <= {"insufficient_credit_history", "income_unverified"}
+
+
+def test_a_decline_found_on_the_recheck_is_recorded_with_its_reasons(tenant: Tenant, settings: Any) -> None:
+    from tests.bnpl.checkout.test_review_regressions import GATEWAY, HookedGateway
+
+    settings.PAYMENT_GATEWAY = GATEWAY
+    consumer = make_verified_consumer(email="max@example.com")
+    session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=150000)
+    card = payment_method_add(consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+
+    # While the first payment is in flight, another checkout of the same consumer takes most of the limit.
+    def take_the_limit() -> None:
+        HookedGateway.during_charge.clear()  # once: the other checkout's own charge must not recurse
+        make_authorized_order(merchant=tenant.merchant, livemode=False, amount=150000, consumer=consumer)
+
+    HookedGateway.during_charge = [take_the_limit]
+    try:
+        with pytest.raises(checkout_services.DecisionChangedError):
+            checkout_services.checkout_confirm(
+                session=session, consumer=consumer, product=product_for(tenant.merchant, False), payment_method=card
+            )
+    finally:
+        HookedGateway.during_charge = []
+
+    declined = CreditDecision.objects.get(checkout_session=session, outcome="declined")
+    assert declined.reasons[0]["code"] == "exposure_limit"
+    assert (
+        declined.features["recheck_of"]
+        == CreditDecision.objects.get(checkout_session=session, outcome="approved").public_id
+    )
+
+
+def test_protected_characteristics_are_refused_under_other_names() -> None:
+    for name in ("applicant_age", "is_female", "married", "NumberOfDependents"):
+        spec = {"label": "y", "features": [{"name": name, "monotone": 0, "reason": "x"}]}
+        with pytest.raises(training.TrainingDataError) as raised:
+            training.FeatureSpec.from_dict(spec)
+        assert raised.value.code == "protected_feature", name
