@@ -3,11 +3,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 
 from bnpl.core.errors import ApplicationError
-from decisioning import registry
+from decisioning import monitoring, registry
 from decisioning.models import CreditDecision, ModelVersion
 
 
@@ -56,8 +59,9 @@ def _apply_each(
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Read-only: versions come from ``manage.py train_model``; status changes go through the
-    registry's audited services (the actions below)."""
+    registry's audited services (the actions below). The changelist links to the monitoring page."""
 
+    change_list_template = "admin/decisioning/modelversion/change_list.html"
     list_display = ["public_id", "name", "version", "status", "auc", "trained_at", "promoted_at"]
     list_filter = ["name", "status"]
     search_fields = ["public_id", "name", "artifact_sha256"]
@@ -80,6 +84,14 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "created_at",
         "updated_at",
     ]
+
+    def get_urls(self) -> list[URLPattern]:
+        monitoring_url = path(
+            "monitoring/",
+            self.admin_site.admin_view(lambda request: model_monitoring_view(self, request)),
+            name="decisioning_modelversion_monitoring",
+        )
+        return [monitoring_url, *super().get_urls()]
 
     @admin.display(description="CV AUC")
     def auc(self, obj: ModelVersion) -> str:
@@ -125,3 +137,25 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 self.message_user(request, f"{name}: {error.message}", level=messages.ERROR)
             else:
                 self.message_user(request, f"{name}: {champion} is the champion again.", level=messages.SUCCESS)
+
+
+def model_monitoring_view(model_admin: ModelVersionAdmin, request: HttpRequest) -> HttpResponse:
+    """Score stability, approvals by day and adverse impact by age band over the last 30 days
+    (``?mode=sandbox`` for sandbox decisions). Staff only (``admin_view``), and it reads model
+    versions and decisions across merchants, so it needs the view permission on both."""
+    if not (model_admin.has_view_permission(request) and request.user.has_perm("decisioning.view_creditdecision")):
+        raise PermissionDenied("Model monitoring needs the view permission on model versions and credit decisions.")
+    livemode = request.GET.get("mode") != "sandbox"
+    report = monitoring.model_monitoring_report(livemode=livemode)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": "Credit model monitoring",
+        "report": report,
+        "livemode": livemode,
+        "window_days": monitoring.DEFAULT_WINDOW_DAYS,
+        "psi_stable_below": monitoring.PSI_STABLE_BELOW,
+        "psi_shifted_above": monitoring.PSI_SHIFTED_ABOVE,
+        "flag_below": monitoring.ADVERSE_IMPACT_FLAG_BELOW,
+    }
+    return TemplateResponse(request, "admin/decisioning/monitoring.html", context)

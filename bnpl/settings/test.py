@@ -31,3 +31,10 @@ if CELERY_BROKER_TRANSPORT_OPTIONS:
     }
     for _folder in ("queue", "processed", "control"):
         (_broker / _folder).mkdir(parents=True, exist_ok=True)
+
+# On SQLite, the test database is a file (not shared-cache memory, whose table locks ignore the busy
+# timeout), so a real Celery worker thread and the test can write side by side.
+from .base import DATABASES, VAR_DIR  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
