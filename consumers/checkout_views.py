@@ -116,6 +116,8 @@ def _page(request: HttpRequest, session: CheckoutSession, *, status: int = 200, 
 
 
 def _closed(request: HttpRequest, session: CheckoutSession, error: ApplicationError) -> HttpResponse:
+    if session.status == CheckoutSession.Status.IN_REVIEW:
+        return render(request, "checkout/in_review.html", {"session": session}, status=200)
     return render(request, "checkout/closed.html", {"session": session, "message": error.message}, status=409)
 
 
@@ -174,6 +176,8 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
         return HttpResponseRedirect(
             _with_query(session.return_url, checkout_session=session.public_id, order=result.order.public_id)
         )
+    if result.decision is not None and result.decision.referred:
+        return render(request, "checkout/in_review.html", {"session": session}, status=200)
     if result.payment_error:
         return _page(request, session, status=402, error=result.payment_error, error_param="card_number")
     assert result.decision is not None

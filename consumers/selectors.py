@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from bnpl.core.ids import is_well_formed
 from bnpl.plans.models import Plan
@@ -27,8 +27,11 @@ def plan_get(*, consumer: Consumer, public_id: str) -> Plan | None:
 
 def declined_decision_list(*, consumer: Consumer, limit: int = 20) -> QuerySet[CreditDecision]:
     """The consumer's declined applications, newest first: their adverse-action notices."""
+    declined = Q(outcome=CreditDecision.Outcome.DECLINED) | Q(
+        outcome=CreditDecision.Outcome.REFERRED, review_status=CreditDecision.Review.DECLINED
+    )
     return (
-        CreditDecision.objects.filter(consumer=consumer, outcome=CreditDecision.Outcome.DECLINED)
+        CreditDecision.objects.filter(declined, consumer=consumer)
         .select_related("merchant")
         .order_by("-created_at")[:limit]
     )

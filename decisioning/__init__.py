@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
+    from decisioning.models import CreditDecision
     from decisioning.policy import Application, Decision, Reason
 
 
@@ -12,6 +15,13 @@ def decide(*, application: Application) -> Decision:
     from decisioning.services import credit_decide
 
     return credit_decide(application=application)
+
+
+def review_referral(*, decision: CreditDecision, approve: bool, note: str, reviewer: Any) -> CreditDecision:
+    """A person settles a referred application (audited)."""
+    from decisioning.services import credit_decision_review
+
+    return credit_decision_review(decision=decision, approve=approve, note=note, reviewer=reviewer)
 
 
 def decline_on_recheck(*, decision_id: str, reasons: tuple[Reason, ...]) -> None:

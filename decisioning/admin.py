@@ -14,6 +14,25 @@ from decisioning import monitoring, registry
 from decisioning.models import CreditDecision, ModelVersion
 
 
+class AwaitingReviewFilter(admin.SimpleListFilter):
+    title = "manual review"
+    parameter_name = "review"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+        return [("waiting", "Waiting for review"), ("done", "Reviewed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[CreditDecision]) -> QuerySet[CreditDecision]:
+        if self.value() == "waiting":
+            return queryset.filter(outcome=CreditDecision.Outcome.REFERRED, review_status="")
+        if self.value() == "done":
+            return queryset.exclude(review_status="")
+        return queryset
+
+
+def _awaiting_review(decision: CreditDecision) -> bool:
+    return decision.outcome == CreditDecision.Outcome.REFERRED and not decision.review_status
+
+
 @admin.register(CreditDecision)
 class CreditDecisionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
@@ -27,17 +46,71 @@ class CreditDecisionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "outcome",
         "policy_version",
     ]
-    list_filter = ["outcome", "product_kind", "livemode", "policy_version"]
+    list_filter = [AwaitingReviewFilter, "outcome", "product_kind", "livemode", "policy_version"]
     search_fields = ["public_id", "consumer__email", "merchant__name"]
+    change_form_template = "admin/decisioning/creditdecision/change_form.html"
+    fields = [
+        "public_id",
+        "created_at",
+        "merchant",
+        "consumer",
+        "checkout_session",
+        "product_kind",
+        "amount",
+        "currency",
+        "outcome",
+        "reasons",
+        "score",
+        "cutoff_probability",
+        "model_version",
+        "challenger_score",
+        "latency_ms",
+        "features",
+        "model_inputs",
+        "review_status",
+        "reviewed_by",
+        "reviewed_at",
+        "review_note",
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: CreditDecision | None = None) -> list[str]:
+        editable = {"review_note"} if obj is not None and _awaiting_review(obj) else set()
+        return [str(field) for field in self.fields if field not in editable]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+    def has_change_permission(self, request: HttpRequest, obj: CreditDecision | None = None) -> bool:
+        """Only referrals waiting for review change, and only through the review buttons."""
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or _awaiting_review(obj))
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None):  # type: ignore[no-untyped-def, type-arg]
+        extra = {"awaiting_review": False, **(extra_context or {})}
+        decision = self.get_object(request, object_id)
+        if decision is not None and _awaiting_review(decision):
+            extra["awaiting_review"] = self.has_change_permission(request, decision)
+        return super().change_view(request, object_id, form_url, extra)
+
+    def save_model(self, request: HttpRequest, obj: CreditDecision, form: object, change: bool) -> None:
+        """The review: "Approve" or "Decline" with a note, through the checkout's review service
+        (audited; the session reopens or is declined; the shopper is emailed)."""
+        from bnpl.checkout.services import checkout_review_resolve
+
+        if "_approve_referral" not in request.POST and "_decline_referral" not in request.POST:
+            raise PermissionDenied("Use Approve or Decline to review a referral.")
+        try:
+            checkout_review_resolve(
+                decision=CreditDecision.objects.get(pk=obj.pk),
+                approve="_approve_referral" in request.POST,
+                note=request.POST.get("review_note", ""),
+                reviewer=request.user,
+            )
+        except ApplicationError as error:
+            self.message_user(request, error.message, level=messages.ERROR)
 
 
 def _apply_each(

@@ -3,6 +3,7 @@ and, later, training)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from bnpl.core.models import PublicIdModel
@@ -12,6 +13,11 @@ class CreditDecision(PublicIdModel):
     PUBLIC_ID_PREFIX = "dec"
 
     class Outcome(models.TextChoices):
+        APPROVED = "approved"
+        DECLINED = "declined"
+        REFERRED = "referred"  # close to the cutoff: a person decides (the manual review queue)
+
+    class Review(models.TextChoices):
         APPROVED = "approved"
         DECLINED = "declined"
 
@@ -39,6 +45,12 @@ class CreditDecision(PublicIdModel):
     )
     challenger_score = models.FloatField(null=True, blank=True)  # scored in shadow, never acted on
     latency_ms = models.FloatField(null=True, blank=True)  # features + policy + model + reasons
+    review_status = models.CharField(max_length=20, choices=Review.choices, blank=True)  # referred ones only
+    review_note = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -69,6 +69,7 @@ class Application:
 class Decision:
     approved: bool
     reasons: tuple[Reason, ...] = field(default=())
+    referred: bool = False  # neither approved nor declined yet: a person reviews it
     policy_version: str = POLICY_VERSION
     decision_id: str = ""  # public id of the stored CreditDecision
 

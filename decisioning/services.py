@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
+from bnpl.core import clock
+from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.money import exponent
 from bnpl.core.services import change_record
 from decisioning import scoring
@@ -71,7 +74,9 @@ def credit_decide(*, application: Application) -> Decision:
     reasons = evaluate(policy_features)
     inputs: dict[str, float | None] = {}
     champion_score = shadow = None
-    if not reasons:
+    referred = False
+    reviewed = _approved_review(application)
+    if not reasons and reviewed is None:
         champion = scoring.champion()
         if champion is None and settings.CREDIT_MODEL_REQUIRED:
             raise ModelUnavailableError("No credit model is in service; decisions are paused.", code="no_champion")
@@ -81,6 +86,8 @@ def credit_decide(*, application: Application) -> Decision:
             if not champion_score.probability < champion_score.cutoff_probability:  # NaN declines too
                 champion_score = scoring.score(champion, inputs, with_reasons=True)  # reasons only for declines
                 reasons = tuple(Reason(code=reason.code, text=reason.text) for reason in champion_score.reasons)
+            else:
+                referred = champion_score.probability >= champion_score.cutoff_probability - settings.CREDIT_REFER_BAND
             shadow = _shadow(inputs)
     latency_ms = (time.perf_counter() - started) * 1000
     with transaction.atomic():
@@ -92,9 +99,9 @@ def credit_decide(*, application: Application) -> Decision:
             product_kind=application.product.kind,
             amount=application.amount,
             currency=application.currency,
-            outcome=CreditDecision.Outcome.DECLINED if reasons else CreditDecision.Outcome.APPROVED,
+            outcome=_outcome(reasons, referred),
             reasons=[{"code": reason.code, "text": reason.text} for reason in reasons],
-            features=features_as_dict(policy_features),
+            features={**features_as_dict(policy_features), **({"review_of": reviewed.public_id} if reviewed else {})},
             policy_version=POLICY_VERSION,
             model_inputs=inputs,
             model_version_id=champion_score.model_version_pk if champion_score else None,
@@ -116,7 +123,56 @@ def credit_decide(*, application: Application) -> Decision:
                 "model_version": champion_score.model_version_id if champion_score else None,
             },
         )
-    return Decision(approved=not reasons, reasons=reasons, decision_id=record.public_id)
+    return Decision(
+        approved=not reasons and not referred, reasons=reasons, referred=referred, decision_id=record.public_id
+    )
+
+
+def _outcome(reasons: tuple[Reason, ...], referred: bool) -> str:
+    if reasons:
+        return CreditDecision.Outcome.DECLINED
+    return CreditDecision.Outcome.REFERRED if referred else CreditDecision.Outcome.APPROVED
+
+
+def _approved_review(application: Application) -> CreditDecision | None:
+    """A referral of this very application (session, consumer, amount, product kind) that a person
+    approved: it stands in for the model (the policy's hard rules still apply)."""
+    if application.checkout_session is None:
+        return None
+    return CreditDecision.objects.filter(
+        checkout_session=application.checkout_session,
+        consumer=application.consumer,
+        amount=application.amount,
+        product_kind=application.product.kind,
+        outcome=CreditDecision.Outcome.REFERRED,
+        review_status=CreditDecision.Review.APPROVED,
+    ).first()
+
+
+def credit_decision_review(*, decision: CreditDecision, approve: bool, note: str, reviewer: Any) -> CreditDecision:
+    """A person settles a referral, with a note (audited). Call inside the caller's transaction."""
+    decision = CreditDecision.objects.select_for_update().get(pk=decision.pk)
+    if decision.outcome != CreditDecision.Outcome.REFERRED or decision.review_status:
+        raise StateError("Only a referral waiting for review can be reviewed.", code="not_awaiting_review")
+    if not note.strip():
+        raise InvalidRequestError("Write a note saying why.", param="review_note")
+    before = {"review_status": decision.review_status}
+    decision.review_status = CreditDecision.Review.APPROVED if approve else CreditDecision.Review.DECLINED
+    decision.review_note = note.strip()
+    decision.reviewed_by = reviewer
+    decision.reviewed_at = clock.now()
+    if not approve:
+        decision.reasons = [
+            {"code": "manual_review", "text": "After reviewing your application, we could not approve it."}
+        ]
+    decision.save()
+    change_record(
+        action="credit_decision.reviewed",
+        instance=decision,
+        before=before,
+        data={"id": decision.public_id, "review_status": decision.review_status, "note": decision.review_note},
+    )
+    return decision
 
 
 def credit_decision_decline_on_recheck(*, decision_id: str, reasons: tuple[Reason, ...]) -> CreditDecision:

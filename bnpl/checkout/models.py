@@ -15,6 +15,7 @@ class CheckoutSession(MerchantOwnedModel):
         OPEN = "open"  # waiting for the shopper
         COMPLETE = "complete"  # approved: an order exists
         DECLINED = "declined"  # the credit decision said no
+        IN_REVIEW = "in_review"  # referred to a person; the shopper is emailed the outcome
         CANCELED = "canceled"  # the shopper went back to the merchant
         EXPIRED = "expired"  # nobody finished it in time
 

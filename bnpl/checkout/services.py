@@ -13,7 +13,7 @@ from django.db import transaction
 
 from bnpl.checkout import accounting
 from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
-from bnpl.checkout.representations import checkout_session_data, order_data, refund_data
+from bnpl.checkout.representations import checkout_session_data, hosted_url, order_data, refund_data
 from bnpl.core import clock
 from bnpl.core.errors import ApplicationError, InvalidRequestError, PaymentDeclinedError, StateError
 from bnpl.core.money import MAX_AMOUNT, normalize_currency
@@ -25,7 +25,9 @@ from bnpl.plans import services as plan_services
 from bnpl.plans.models import Installment, PaymentProduct, Plan
 from bnpl.plans.representations import plan_data
 from consumers.models import Consumer
-from decisioning import decide, decline_on_recheck
+from consumers.senders import get_sender
+from decisioning import decide, decline_on_recheck, review_referral
+from decisioning.models import CreditDecision
 from decisioning.policy import Application, Decision, Reason, evaluate, features_for
 from merchants.models import Merchant
 
@@ -124,6 +126,7 @@ CLOSED_SESSION_MESSAGES = {
     CheckoutSession.Status.COMPLETE: "This checkout is complete: your order is placed.",
     CheckoutSession.Status.DECLINED: "This checkout was declined. Return to the shop to pay another way.",
     CheckoutSession.Status.CANCELED: "This checkout was canceled. Return to the shop to start again.",
+    CheckoutSession.Status.IN_REVIEW: "We are reviewing your application and will email you when we have decided.",
 }
 
 
@@ -149,12 +152,13 @@ def checkout_session_cancel(*, session: CheckoutSession) -> CheckoutSession:
 def checkout_sessions_expire() -> int:
     """Mark open sessions past their expiry as expired (a periodic task)."""
     count = 0
-    for session_id in CheckoutSession.objects.filter(
-        status=CheckoutSession.Status.OPEN, expires_at__lte=clock.now()
-    ).values_list("pk", flat=True):
+    waiting = (CheckoutSession.Status.OPEN, CheckoutSession.Status.IN_REVIEW)
+    for session_id in CheckoutSession.objects.filter(status__in=waiting, expires_at__lte=clock.now()).values_list(
+        "pk", flat=True
+    ):
         with transaction.atomic():
             session = CheckoutSession.objects.select_for_update().get(pk=session_id)
-            if session.status == CheckoutSession.Status.OPEN:
+            if session.status in waiting:
                 _session_transition(session, CheckoutSession.Status.EXPIRED, "checkout_session.expired")
                 count += 1
     return count
@@ -220,6 +224,8 @@ def checkout_confirm(
         checkout_session=session,
     )
     decision = decide(application=application)
+    if decision.referred:
+        return _refer(session=session, consumer=consumer, decision=decision)
     if not decision.approved:
         return _decline(session=session, consumer=consumer, decision=decision)
     first_charge = None
@@ -253,6 +259,49 @@ def checkout_confirm(
     if first_charge is not None and Charge.objects.get(pk=first_charge.pk).applied_at is None:
         charge_give_back(charge=first_charge)  # a parallel confirm made the order with its own payment
     return ConfirmResult(decision=decision, order=order)
+
+
+def _refer(*, session: CheckoutSession, consumer: Consumer, decision: Decision) -> ConfirmResult:
+    with transaction.atomic():
+        locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status == CheckoutSession.Status.COMPLETE:
+            return ConfirmResult(decision=decision, order=locked.order)
+        checkout_session_usable(locked)
+        _session_transition(locked, CheckoutSession.Status.IN_REVIEW, "checkout_session.in_review", consumer=consumer)
+    return ConfirmResult(decision=decision)
+
+
+def checkout_review_resolve(*, decision: CreditDecision, approve: bool, note: str, reviewer: Any) -> CreditDecision:
+    """An operator settles a referred application: approved, the session opens again for the
+    shopper to finish (the next decision honours the review); declined, the session is declined.
+    The shopper is told by email either way."""
+    with transaction.atomic():
+        reviewed = review_referral(decision=decision, approve=approve, note=note, reviewer=reviewer)
+        assert reviewed.checkout_session_id is not None, "referrals come from a checkout"
+        session = CheckoutSession.objects.select_for_update().get(pk=reviewed.checkout_session_id)
+        if session.status == CheckoutSession.Status.IN_REVIEW:
+            if approve:
+                _session_transition(session, CheckoutSession.Status.OPEN, "checkout_session.review_approved")
+            else:
+                _session_transition(session, CheckoutSession.Status.DECLINED, "checkout_session.declined")
+        consumer = reviewed.consumer
+        if consumer.email:
+            message = (
+                f"Good news: {session.merchant.name} approved your pay-later application. Finish your purchase at "
+                f"{hosted_url(session)}"
+                if approve
+                else f"We could not approve your pay-later application at {session.merchant.name}. "
+                "The reasons are in your account's notices."
+            )
+            transaction.on_commit(
+                lambda: get_sender().send(
+                    channel="email",
+                    destination=consumer.email or "",
+                    subject="Your pay-later application",
+                    body=message,
+                )
+            )
+    return reviewed
 
 
 def _decline(*, session: CheckoutSession, consumer: Consumer, decision: Decision) -> ConfirmResult:

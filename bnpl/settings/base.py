@@ -240,6 +240,8 @@ AUTHORIZATION_EXPIRY_WARNING = timedelta(days=3)
 # (with False, the rules policy decides alone until a champion is promoted).
 CREDIT_MODEL_NAME = env.str("CREDIT_MODEL_NAME", default="credit")
 CREDIT_MODEL_REQUIRED = env.bool("CREDIT_MODEL_REQUIRED", default=False)
+# Scores this close below the cutoff go to the manual review queue instead of being approved.
+CREDIT_REFER_BAND = env.float("CREDIT_REFER_BAND", default=0.03)
 BUREAU_PROVIDER = env.str("BUREAU_PROVIDER", default="decisioning.bureau.SandboxBureau")
 # Most a consumer may owe across active plans, per currency, in major units (policy rule).
 CONSUMER_EXPOSURE_LIMIT_MAJOR = env.int("CONSUMER_EXPOSURE_LIMIT_MAJOR", default=2500)

@@ -9,8 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pa_parquet
 import pytest
 
-from decisioning import training
+from decisioning import registry, training
+from decisioning.models import ModelVersion
 
+PRODUCTION_SPEC: dict[str, Any] = json.loads(
+    (Path(training.__file__).parent / "specs" / "give_me_some_credit.json").read_text()
+)
 FAST = training.TrainingParameters(folds=3, rounds=40, early_stopping_rounds=10, threads=2)
 SPEC: dict[str, Any] = {
     "label": "defaulted",
@@ -94,3 +98,48 @@ def media_root(settings: Any, tmp_path: Path) -> Path:
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}
     return tmp_path / "media"
+
+
+@pytest.fixture(scope="session")
+def credit_model() -> training.TrainedModel:
+    """A small model on the production feature names, from synthetic borrowers whose risk rises
+    with lateness, utilization and debt and falls with income."""
+    rng = np.random.default_rng(11)
+    rows = 4000
+    columns: dict[str, np.ndarray] = {
+        "RevolvingUtilizationOfUnsecuredLines": rng.beta(0.6, 1.2, rows),
+        "NumberOfTime30-59DaysPastDueNotWorse": rng.poisson(0.3, rows).astype(float),
+        "NumberOfTime60-89DaysPastDueNotWorse": rng.poisson(0.1, rows).astype(float),
+        "NumberOfTimes90DaysLate": rng.poisson(0.1, rows).astype(float),
+        "DebtRatio": rng.gamma(2.0, 0.18, rows),
+        "MonthlyIncome": rng.lognormal(np.log(5400), 0.5, rows),
+        "NumberOfOpenCreditLinesAndLoans": rng.poisson(8, rows).astype(float),
+        "NumberRealEstateLoansOrLines": rng.poisson(1, rows).astype(float),
+    }
+    margin = (
+        -3.2
+        + 2.0 * columns["RevolvingUtilizationOfUnsecuredLines"]
+        + 0.9 * columns["NumberOfTime30-59DaysPastDueNotWorse"]
+        + 1.2 * columns["NumberOfTime60-89DaysPastDueNotWorse"]
+        + 1.5 * columns["NumberOfTimes90DaysLate"]
+        + 0.8 * columns["DebtRatio"]
+        - 0.00015 * (columns["MonthlyIncome"] - 5400)
+    )
+    columns["SeriousDlqin2yrs"] = (rng.random(rows) < 1 / (1 + np.exp(-margin))).astype(np.int64)
+    spec = training.FeatureSpec.from_dict(PRODUCTION_SPEC)
+    table = training.Table(
+        path="memory", columns={k: pa.chunked_array([v]) for k, v in columns.items()}, row_count=rows
+    )
+    return training.train(
+        training.validate(table, spec),
+        spec,
+        training.TrainingParameters(folds=3, rounds=60, early_stopping_rounds=10, threads=2),
+    )
+
+
+@pytest.fixture
+def champion(settings: Any, tmp_path: Path, credit_model: training.TrainedModel) -> ModelVersion:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}
+    version = registry.register_model(name="credit", trained=credit_model)
+    return registry.model_promote(model_version=version, to=ModelVersion.Status.CHAMPION)

@@ -4,12 +4,9 @@ cutoff, reasons from the model's own contributions, a challenger in shadow, and 
 from __future__ import annotations
 
 import itertools
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pytest
 import xgboost
 from django.core.files.storage import default_storage
@@ -27,52 +24,6 @@ from tests.checkout_factories import make_authorized_order, make_checkout_sessio
 from tests.factories import Tenant
 
 pytestmark = pytest.mark.django_db
-SPEC = json.loads((Path(training.__file__).parent / "specs" / "give_me_some_credit.json").read_text())
-
-
-@pytest.fixture(scope="session")
-def credit_model() -> training.TrainedModel:
-    """A small model on the production feature names, from synthetic borrowers whose risk rises
-    with lateness, utilization and debt and falls with income."""
-    rng = np.random.default_rng(11)
-    rows = 4000
-    columns: dict[str, np.ndarray] = {
-        "RevolvingUtilizationOfUnsecuredLines": rng.beta(0.6, 1.2, rows),
-        "NumberOfTime30-59DaysPastDueNotWorse": rng.poisson(0.3, rows).astype(float),
-        "NumberOfTime60-89DaysPastDueNotWorse": rng.poisson(0.1, rows).astype(float),
-        "NumberOfTimes90DaysLate": rng.poisson(0.1, rows).astype(float),
-        "DebtRatio": rng.gamma(2.0, 0.18, rows),
-        "MonthlyIncome": rng.lognormal(np.log(5400), 0.5, rows),
-        "NumberOfOpenCreditLinesAndLoans": rng.poisson(8, rows).astype(float),
-        "NumberRealEstateLoansOrLines": rng.poisson(1, rows).astype(float),
-    }
-    margin = (
-        -3.2
-        + 2.0 * columns["RevolvingUtilizationOfUnsecuredLines"]
-        + 0.9 * columns["NumberOfTime30-59DaysPastDueNotWorse"]
-        + 1.2 * columns["NumberOfTime60-89DaysPastDueNotWorse"]
-        + 1.5 * columns["NumberOfTimes90DaysLate"]
-        + 0.8 * columns["DebtRatio"]
-        - 0.00015 * (columns["MonthlyIncome"] - 5400)
-    )
-    columns["SeriousDlqin2yrs"] = (rng.random(rows) < 1 / (1 + np.exp(-margin))).astype(np.int64)
-    spec = training.FeatureSpec.from_dict(SPEC)
-    table = training.Table(
-        path="memory", columns={k: pa.chunked_array([v]) for k, v in columns.items()}, row_count=rows
-    )
-    return training.train(
-        training.validate(table, spec),
-        spec,
-        training.TrainingParameters(folds=3, rounds=60, early_stopping_rounds=10, threads=2),
-    )
-
-
-@pytest.fixture
-def champion(settings: Any, tmp_path: Path, credit_model: training.TrainedModel) -> ModelVersion:
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}
-    version = registry.register_model(name="credit", trained=credit_model)
-    return registry.model_promote(model_version=version, to=ModelVersion.Status.CHAMPION)
 
 
 def _confirm(tenant: Tenant, email: str, amount: int = 10000) -> tuple[checkout_services.ConfirmResult, CreditDecision]:
