@@ -131,7 +131,7 @@ def test_a_currency_the_merchant_does_not_sell_in_is_refused(tenant: Tenant) -> 
 
 
 def test_a_currency_that_does_not_exist_is_refused(tenant: Tenant) -> None:
-    error = _refused(ApiClient(tenant.test_key), {**SESSION, "currency": "XXX"})
+    error = _refused(ApiClient(tenant.test_key), {**SESSION, "currency": "ZZZ"})
 
     assert (error["code"], error["param"]) == ("parameter_invalid", "currency")
 
