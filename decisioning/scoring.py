@@ -101,14 +101,17 @@ def reasons_for(scorer: Scorer, row: np.ndarray) -> tuple[ModelReason, ...]:
     return tuple(reasons)
 
 
-def score(scorer: Scorer, features: dict[str, float | None], *, with_reasons: bool) -> ModelScore:
+def score(
+    scorer: Scorer, features: dict[str, float | None], *, with_reasons: bool, cutoff: float | None = None
+) -> ModelScore:
+    """``cutoff`` overrides the version's own (a product may be stricter or looser)."""
     row = scorer.row(features)
     probability = float(scorer.probabilities(row)[0])
     return ModelScore(
         model_version_pk=_version_pk(scorer),
         model_version_id=scorer.model_version_id,
         probability=probability,
-        cutoff_probability=scorer.cutoff_probability,
+        cutoff_probability=scorer.cutoff_probability if cutoff is None else cutoff,
         reasons=reasons_for(scorer, row) if with_reasons else (),
     )
 

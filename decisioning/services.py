@@ -82,9 +82,12 @@ def credit_decide(*, application: Application) -> Decision:
             raise ModelUnavailableError("No credit model is in service; decisions are paused.", code="no_champion")
         if champion is not None:
             inputs = _model_inputs(application, policy_features)
-            champion_score = scoring.score(champion, inputs, with_reasons=False)
+            cutoff = application.product.credit_cutoff_probability  # None: the model's own
+            champion_score = scoring.score(champion, inputs, with_reasons=False, cutoff=cutoff)
             if not champion_score.probability < champion_score.cutoff_probability:  # NaN declines too
-                champion_score = scoring.score(champion, inputs, with_reasons=True)  # reasons only for declines
+                champion_score = scoring.score(
+                    champion, inputs, with_reasons=True, cutoff=cutoff
+                )  # reasons for declines
                 reasons = tuple(Reason(code=reason.code, text=reason.text) for reason in champion_score.reasons)
             else:
                 referred = champion_score.probability >= champion_score.cutoff_probability - settings.CREDIT_REFER_BAND

@@ -23,6 +23,7 @@ EDITABLE = [
     "late_fee_cap_bps",
     "late_fee_cap_amount",
     "refund_policy",
+    "credit_cutoff_probability",
 ]
 
 

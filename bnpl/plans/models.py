@@ -53,6 +53,11 @@ class PaymentProduct(MerchantOwnedModel):
     )  # total late fees at most this share of the order
     late_fee_cap_amount = models.BigIntegerField(default=0)  # … and at most this much (0: no fixed cap)
     refund_policy = models.CharField(max_length=20, choices=RefundPolicy.choices, default=RefundPolicy.LAST_FIRST)
+    # The credit model's cutoff for this product (probability of default at or above which it declines);
+    # empty: the champion model's own cutoff. Longer financing usually wants a stricter one.
+    credit_cutoff_probability = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
 
     class Meta:
         ordering = ["kind", "installment_count"]

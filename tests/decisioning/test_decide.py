@@ -257,3 +257,15 @@ def test_protected_characteristics_are_refused_under_other_names() -> None:
         with pytest.raises(training.TrainingDataError) as raised:
             training.FeatureSpec.from_dict(spec)
         assert raised.value.code == "protected_feature", name
+
+
+def test_a_product_may_set_its_own_stricter_cutoff(tenant: Tenant, champion: ModelVersion) -> None:
+    from bnpl.plans.services import product_update
+
+    product_update(product=product_for(tenant.merchant, False), credit_cutoff_probability=0.0001)
+
+    result, decision = _confirm(tenant, "nia+clean@example.com")
+
+    assert result.order is None and decision.outcome == "declined"
+    assert decision.cutoff_probability == 0.0001 and decision.score is not None and decision.score >= 0.0001
+    assert decision.reasons and all(reason["code"] != "model_risk" for reason in decision.reasons)
