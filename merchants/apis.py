@@ -24,23 +24,7 @@ from bnpl.core.event_types import merchant_visible_types
 from bnpl.core.models import Event
 from merchants import selectors, services, webhooks
 from merchants.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
-from merchants.representations import MerchantRepresentation, WebhookEndpointRepresentation
-
-
-class EventRepresentation(serializers.Serializer[Event]):
-    id = serializers.CharField(source="public_id")
-    object = serializers.SerializerMethodField()
-    type = serializers.CharField()
-    livemode = serializers.BooleanField()
-    created_at = serializers.DateTimeField()
-    request_id = serializers.CharField()
-    data = serializers.SerializerMethodField()  # type: ignore[assignment]  # a field, popped by the metaclass
-
-    def get_object(self, instance: Event) -> str:
-        return "event"
-
-    def get_data(self, instance: Event) -> dict[str, Any]:
-        return {"object": instance.data}
+from merchants.representations import EventRepresentation, MerchantRepresentation, WebhookEndpointRepresentation
 
 
 class EventListQuery(serializers.Serializer[Any]):

@@ -3,8 +3,11 @@ of events (and so of webhooks) use the same shape, so a merchant sees one form o
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
+from bnpl.core.models import Event
 from merchants.models import ApiKey, Membership, Merchant, WebhookEndpoint
 
 
@@ -61,6 +64,22 @@ class WebhookEndpointRepresentation(serializers.Serializer[WebhookEndpoint]):
         return "webhook_endpoint"
 
 
+class EventRepresentation(serializers.Serializer[Event]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    type = serializers.CharField()
+    livemode = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    request_id = serializers.CharField()
+    data = serializers.SerializerMethodField()  # type: ignore[assignment]  # a field, popped by the metaclass
+
+    def get_object(self, instance: Event) -> str:
+        return "event"
+
+    def get_data(self, instance: Event) -> dict[str, Any]:
+        return {"object": instance.data}
+
+
 def merchant_data(merchant: Merchant) -> dict[str, object]:
     return dict(MerchantRepresentation(merchant).data)
 
@@ -71,3 +90,9 @@ def api_key_data(api_key: ApiKey) -> dict[str, object]:
 
 def webhook_endpoint_data(endpoint: WebhookEndpoint) -> dict[str, object]:
     return dict(WebhookEndpointRepresentation(endpoint).data)
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    """The event as ``GET /api/v1/events/{id}`` shows it, and as webhooks deliver it."""
+    serializer: serializers.Serializer[Event] = EventRepresentation(event)  # its "data" field shadows .data for mypy
+    return dict(serializer.data)

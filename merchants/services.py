@@ -165,7 +165,6 @@ def membership_update(*, membership: Membership, role: str) -> Membership:
             change_record(
                 action="membership.updated",
                 instance=membership,
-                merchant=membership.merchant,
                 before=before,
                 data=_membership_data(membership),
             )
@@ -180,7 +179,6 @@ def membership_delete(*, membership: Membership) -> None:
         change_record(
             action="membership.deleted",
             instance=membership,
-            merchant=membership.merchant,
             before=before,
             data={**before, "deleted": True},
         )
@@ -247,8 +245,6 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
         change_record(
             action="api_key.revoked",
             instance=api_key,
-            merchant=api_key.merchant,
-            livemode=api_key.livemode,
             before=before,
             data=api_key_data(api_key),
         )
@@ -338,8 +334,6 @@ def webhook_endpoint_update(
             change_record(
                 action="webhook_endpoint.updated",
                 instance=endpoint,
-                merchant=endpoint.merchant,
-                livemode=endpoint.livemode,
                 before=before,
                 data=after,
             )
@@ -357,8 +351,6 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
         change_record(
             action="webhook_endpoint.deleted",
             instance=endpoint,
-            merchant=endpoint.merchant,
-            livemode=endpoint.livemode,
             before=before,
             data={**webhook_endpoint_data(endpoint), "deleted": True},
         )

@@ -35,7 +35,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from kombu.exceptions import OperationalError as BrokerUnreachableError
-from rest_framework import serializers
 
 from bnpl.core import clock
 from bnpl.core.errors import StateError
@@ -45,7 +44,7 @@ from bnpl.core.models import Event
 from bnpl.core.net import non_public_target
 from bnpl.core.services import audit_log_record, change_record
 from merchants.models import Merchant, WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint, WebhookFanOutWatermark
-from merchants.representations import webhook_endpoint_data
+from merchants.representations import event_data, webhook_endpoint_data
 from merchants.selectors import scoped_queryset
 
 logger = logging.getLogger(__name__)
@@ -129,20 +128,10 @@ def verify_signature(
 
 # --- The payload ------------------------------------------------------------------------------
 
-_datetime_field = serializers.DateTimeField()
-
 
 def event_payload(event: Event) -> dict[str, Any]:
     """The event as the API shows it (``GET /api/v1/events/{id}``): one shape for both."""
-    return {
-        "id": event.public_id,
-        "object": "event",
-        "type": event.type,
-        "livemode": event.livemode,
-        "created_at": _datetime_field.to_representation(event.created_at),
-        "request_id": event.request_id,
-        "data": {"object": event.data},
-    }
+    return event_data(event)
 
 
 def event_payload_bytes(event: Event) -> bytes:
@@ -485,7 +474,5 @@ def webhook_endpoint_test(*, endpoint: WebhookEndpoint) -> Event:
         return change_record(
             action=TEST_EVENT_TYPE,
             instance=endpoint,
-            merchant=endpoint.merchant,
-            livemode=endpoint.livemode,
             data=webhook_endpoint_data(endpoint),
         )

@@ -16,6 +16,7 @@ from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
 from bnpl.checkout.representations import checkout_session_data, hosted_url, order_data, refund_data
 from bnpl.core import clock
 from bnpl.core.errors import ApplicationError, InvalidRequestError, PaymentDeclinedError, StateError
+from bnpl.core.ids import is_well_formed
 from bnpl.core.money import MAX_AMOUNT, normalize_currency
 from bnpl.core.services import change_record
 from bnpl.payments.gateways import get_gateway
@@ -24,6 +25,7 @@ from bnpl.payments.services import charge_execute, charge_give_back, charge_prep
 from bnpl.plans import services as plan_services
 from bnpl.plans.models import Installment, PaymentProduct, Plan
 from bnpl.plans.representations import plan_data
+from bnpl.plans.schedule import ScheduleInputError
 from consumers.models import Consumer
 from consumers.senders import get_sender
 from decisioning import decide, decline_on_recheck, review_referral
@@ -73,9 +75,9 @@ def checkout_session_create(
             param="currency",
         )
     items = _validate_line_items(line_items, amount)
-    if not plan_services.offers_for(
+    if not plan_services.eligible_products(
         merchant=merchant, livemode=livemode, currency=currency, amount=amount, kinds=product_kinds
-    ):
+    ).exists():
         raise InvalidRequestError(
             "No enabled payment product takes this amount in this currency.", code="no_eligible_product", param="amount"
         )
@@ -113,8 +115,6 @@ def _session_transition(session: CheckoutSession, status: str, action: str, **fi
     change_record(
         action=action,
         instance=session,
-        merchant=session.merchant,
-        livemode=session.livemode,
         before=before,
         data=checkout_session_data(session),
     )
@@ -188,16 +188,26 @@ class ConfirmResult:
 
 
 def eligible_product(*, session: CheckoutSession, product_public_id: str) -> PaymentProduct:
-    offers = plan_services.offers_for(
-        merchant=session.merchant,
-        livemode=session.livemode,
-        currency=session.currency,
-        amount=session.amount,
-        kinds=session.product_kinds,
+    """The chosen product, if it is one the session offers (and it can make a schedule)."""
+    product = (
+        plan_services.eligible_products(
+            merchant=session.merchant,
+            livemode=session.livemode,
+            currency=session.currency,
+            amount=session.amount,
+            kinds=session.product_kinds,
+        )
+        .filter(public_id=product_public_id)
+        .first()
+        if is_well_formed(product_public_id)
+        else None
     )
-    for offer in offers:
-        if offer.product.public_id == product_public_id:
-            return offer.product
+    try:
+        if product is not None:
+            plan_services.offer_build(product=product, amount=session.amount, start=clock.today())
+            return product
+    except ScheduleInputError:
+        pass
     raise InvalidRequestError("Choose one of the payment options shown.", code="product_not_offered", param="product")
 
 
@@ -355,8 +365,6 @@ def _authorize(
         change_record(
             action="order.authorized",
             instance=order,
-            merchant=order.merchant,
-            livemode=order.livemode,
             data=order_data(order),
         )
     return order
@@ -403,8 +411,6 @@ def plan_pay_next_installment(*, plan: Plan, payment_method: PaymentMethod | Non
         change_record(
             action="plan.payment_succeeded",
             instance=locked_plan,
-            merchant=locked_plan.merchant,
-            livemode=locked_plan.livemode,
             before=before,
             data=plan_data(locked_plan),
         )
@@ -501,8 +507,6 @@ def order_capture(*, order: Order, amount: int, merchant_reference: str = "") ->
         change_record(
             action="order.captured",
             instance=order,
-            merchant=order.merchant,
-            livemode=order.livemode,
             before=before,
             data=order_data(order),
         )
@@ -539,8 +543,6 @@ def order_void(*, order: Order) -> Order:
         change_record(
             action="order.voided",
             instance=order,
-            merchant=order.merchant,
-            livemode=order.livemode,
             before=before,
             data=order_data(order),
         )
@@ -583,8 +585,6 @@ def order_refund(*, order: Order, amount: int, reason: str = "") -> Refund:
         change_record(
             action="order.refunded",
             instance=order,
-            merchant=order.merchant,
-            livemode=order.livemode,
             before=before,
             data={**order_data(order), "refund": refund_data(refund)},
         )
@@ -648,8 +648,6 @@ def orders_expire() -> tuple[int, int]:
                 change_record(
                     action="order.authorization_expiring",
                     instance=order,
-                    merchant=order.merchant,
-                    livemode=order.livemode,
                     data=order_data(order),
                 )
                 warned += 1
@@ -665,8 +663,6 @@ def orders_expire() -> tuple[int, int]:
             change_record(
                 action="order.expired",
                 instance=order,
-                merchant=order.merchant,
-                livemode=order.livemode,
                 before=before,
                 data=order_data(order),
             )

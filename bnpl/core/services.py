@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connection, models, transaction
 from django.db.models import F
@@ -81,12 +81,20 @@ def change_record(
     instance: models.Model,
     data: dict[str, Any],
     merchant: Merchant | None = None,
-    livemode: bool = False,
+    livemode: bool | None = None,
     before: dict[str, Any] | None = None,
     actor: Actor | None = None,
 ) -> Event:
     """The usual pair for a state change: an audit row (before → after) and an outbox event whose
-    type is the action and whose payload is the object's new public representation."""
+    type is the action and whose payload is the object's new public representation.
+
+    ``merchant`` and ``livemode`` default to the instance's own (a merchant-owned row belongs to
+    one tenant and mode); pass them for rows that do not carry them."""
+    if merchant is None:
+        owner = getattr(instance, "merchant", None)
+        merchant = cast("Merchant", owner) if isinstance(owner, models.Model) else None
+    if livemode is None:
+        livemode = bool(getattr(instance, "livemode", False))
     audit_log_record(action=action, instance=instance, merchant=merchant, before=before, after=data, actor=actor)
     return event_emit(type=action, instance=instance, data=data, merchant=merchant, livemode=livemode)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError
@@ -133,10 +134,10 @@ def offer_build(*, product: PaymentProduct, amount: int, start: dt.date) -> Offe
     )
 
 
-def offers_for(
+def eligible_products(
     *, merchant: Merchant, livemode: bool, currency: str, amount: int, kinds: Sequence[str] = ()
-) -> list[Offer]:
-    """Every enabled product that can take this amount, with its exact schedule from today."""
+) -> QuerySet[PaymentProduct]:
+    """The enabled products that take this amount (one query, no schedules computed)."""
     products = PaymentProduct.objects.filter(
         merchant=merchant,
         livemode=livemode,
@@ -145,8 +146,14 @@ def offers_for(
         min_amount__lte=amount,
         max_amount__gte=amount,
     )
-    if kinds:
-        products = products.filter(kind__in=list(kinds))
+    return products.filter(kind__in=list(kinds)) if kinds else products
+
+
+def offers_for(
+    *, merchant: Merchant, livemode: bool, currency: str, amount: int, kinds: Sequence[str] = ()
+) -> list[Offer]:
+    """Every enabled product that can take this amount, with its exact schedule from today."""
+    products = eligible_products(merchant=merchant, livemode=livemode, currency=currency, amount=amount, kinds=kinds)
     today = clock.today()
     ordered = sorted(products, key=lambda product: (OFFER_ORDER.index(product.kind), product.installment_count))
     offers = []
@@ -182,9 +189,7 @@ def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
         )
         for index, payment in enumerate(offer.schedule, start=1)
     )
-    change_record(
-        action="plan.created", instance=plan, merchant=plan.merchant, livemode=plan.livemode, data=plan_data(plan)
-    )
+    change_record(action="plan.created", instance=plan, data=plan_data(plan))
     return plan
 
 
@@ -216,8 +221,6 @@ def plan_reduce(*, plan: Plan, amount: int, action: str) -> Reduction:
     change_record(
         action=action,
         instance=plan,
-        merchant=plan.merchant,
-        livemode=plan.livemode,
         before=before,
         data=plan_data(plan),
     )
@@ -337,8 +340,6 @@ def product_update(*, product: PaymentProduct, **changes: object) -> PaymentProd
     change_record(
         action="payment_product.updated",
         instance=product,
-        merchant=product.merchant,
-        livemode=product.livemode,
         before=before,
         data={"id": product.public_id, **{field: getattr(product, field) for field in changes}},
     )
