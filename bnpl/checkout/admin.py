@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
 from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
-from bnpl.core.admin import ReadOnlyAdmin
-
-
-class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+from bnpl.core.admin import ReadOnlyAdmin, ReadOnlyInline
 
 
 class CaptureInline(ReadOnlyInline):

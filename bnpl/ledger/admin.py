@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 
-from bnpl.core.admin import ReadOnlyAdmin
+from bnpl.core.admin import ReadOnlyAdmin, ReadOnlyInline
 from bnpl.ledger.models import Account, JournalEntry, Posting
 
 
@@ -27,22 +27,11 @@ class AccountAdmin(ReadOnlyAdmin):
         return getattr(account, "balance_amount", None) or 0
 
 
-class PostingInline(admin.TabularInline):  # type: ignore[type-arg]
+class PostingInline(ReadOnlyInline):
     model = Posting
     fields = ["account", "amount", "currency"]
     readonly_fields = ["account", "amount", "currency"]
     ordering = ["id"]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(JournalEntry)

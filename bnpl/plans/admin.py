@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from bnpl.core.admin import ReadOnlyAdmin, ReadOnlyInline
 from bnpl.plans.models import Installment, PaymentProduct, Plan
 from bnpl.plans.services import product_update
 
@@ -55,29 +56,15 @@ class PaymentProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         product_update(product=obj, **{field: form.cleaned_data[field] for field in form.changed_data})
 
 
-class InstallmentInline(admin.TabularInline):  # type: ignore[type-arg]
+class InstallmentInline(ReadOnlyInline):
     model = Installment
-    extra = 0
-    can_delete = False
     fields = ["sequence", "due_date", "amount", "principal_amount", "interest_amount", "paid_amount", "status"]
     readonly_fields = fields  # type: ignore[assignment]
 
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class PlanAdmin(ReadOnlyAdmin):
     list_display = ["public_id", "merchant", "livemode", "consumer", "status", "currency", "created_at"]
     list_filter = ["status", "livemode"]
     search_fields = ["public_id", "consumer__email", "order__public_id"]
     inlines = [InstallmentInline]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
