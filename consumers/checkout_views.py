@@ -49,6 +49,7 @@ class ConfirmForm(forms.Form):
     exp_month = forms.IntegerField(min_value=1, max_value=12, required=False)
     exp_year = forms.IntegerField(min_value=2000, max_value=2100, required=False)
     cvc = forms.CharField(max_length=4, required=False)
+    accept_down_payment = forms.IntegerField(min_value=0, required=False)  # accepting a counteroffer
 
 
 def _session_or_404(session_id: str) -> CheckoutSession:
@@ -129,8 +130,10 @@ def checkout_session(request: HttpRequest, session_id: str) -> HttpResponse:
     except ApplicationError as error:
         return _closed(request, session, error)
     consumer = getattr(request, "consumer", None)
-    if consumer is not None and not Identity.objects.filter(consumer=consumer, verified_at__isnull=False).exists():
-        return redirect("checkout:identity", session_id=session.public_id)
+    if consumer is not None:
+        checkout_services.checkout_session_identify(session=session, consumer=consumer)
+        if not Identity.objects.filter(consumer=consumer, verified_at__isnull=False).exists():
+            return redirect("checkout:identity", session_id=session.public_id)
     return _page(request, session)
 
 
@@ -166,7 +169,11 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
         product = checkout_services.eligible_product(session=session, product_public_id=form.cleaned_data["product"])
         payment_method = _card(consumer, form.cleaned_data)
         result = checkout_services.checkout_confirm(
-            session=session, consumer=consumer, product=product, payment_method=payment_method
+            session=session,
+            consumer=consumer,
+            product=product,
+            payment_method=payment_method,
+            accepted_down_payment=form.cleaned_data.get("accept_down_payment") or 0,
         )
     except ApplicationError as error:
         if error.code.startswith("session_"):
@@ -181,6 +188,23 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
     if result.payment_error:
         return _page(request, session, status=402, error=result.payment_error, error_param="card_number")
     assert result.decision is not None
+    if result.counteroffer is not None:
+        down_payment = result.decision.down_payment_amount
+        return render(
+            request,
+            "checkout/counteroffer.html",
+            {
+                "session": session,
+                "row": _offer_rows(result.counteroffer, session.currency),
+                "amount": format_amount(session.amount, session.currency),
+                "approved": format_amount(session.amount - down_payment, session.currency),
+                "down_payment": format_amount(down_payment, session.currency),
+                "down_payment_amount": down_payment,
+                "payment_method": payment_method.public_id,
+                "reasons": result.decision.reasons,
+            },
+            status=200,
+        )
     return render(
         request, "checkout/declined.html", {"session": session, "reasons": result.decision.reasons}, status=200
     )

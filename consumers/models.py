@@ -9,6 +9,7 @@ from django.db import models
 from bnpl.core import clock
 from bnpl.core.crypto import EncryptedTextField
 from bnpl.core.models import BaseModel, PublicIdModel
+from merchants.models import MerchantOwnedModel
 
 
 class Channel(models.TextChoices):
@@ -107,3 +108,25 @@ class SandboxMessage(BaseModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+
+class MerchantConsumer(MerchantOwnedModel):
+    """A consumer as one merchant knows them: the ``cus_…`` id that merchant's API uses.
+
+    Consumers have one account across every merchant; a merchant sees only the consumers who came
+    through its own checkout (in that mode), under an id of its own, so two merchants cannot match
+    their customers through ours. Made when a signed-in consumer opens the merchant's checkout.
+    """
+
+    PUBLIC_ID_PREFIX = "cus"
+
+    consumer = models.ForeignKey(Consumer, on_delete=models.PROTECT, related_name="merchant_links")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "livemode", "consumer"], name="merchant_consumer_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id

@@ -15,19 +15,20 @@ import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 
 from bnpl.core import clock
 from bnpl.core.context import Actor
 from bnpl.core.errors import InvalidRequestError, PermissionDeniedError, RateLimitError
 from bnpl.core.services import change_record
-from consumers.models import Channel, Consumer, Identity, OneTimeCode, OneTimeCodeDestination
+from consumers.models import Channel, Consumer, Identity, MerchantConsumer, OneTimeCode, OneTimeCodeDestination
 from consumers.senders import get_sender
 
 CODE_DIGITS = 6
@@ -290,6 +291,30 @@ def consumer_data(consumer: Consumer) -> dict[str, object]:
         "phone_verified": consumer.phone_verified_at is not None,
         "created_at": consumer.created_at.isoformat(),
     }
+
+
+def merchant_consumer_data(link: MerchantConsumer) -> dict[str, object]:
+    """The consumer as one merchant sees them: its own id for them, no contact details."""
+    return {
+        "id": link.public_id,
+        "object": "consumer",
+        "livemode": link.livemode,
+        "created_at": link.created_at.isoformat(),
+    }
+
+
+def merchant_consumer_ensure(*, merchant: Any, livemode: bool, consumer: Consumer) -> MerchantConsumer:
+    """The merchant's id for this consumer, made the first time they meet (safe to race)."""
+    link = MerchantConsumer.objects.filter(merchant=merchant, livemode=livemode, consumer=consumer).first()
+    if link is not None:
+        return link
+    try:
+        with transaction.atomic():
+            link = MerchantConsumer.objects.create(merchant=merchant, livemode=livemode, consumer=consumer)
+            change_record(action="merchant_consumer.created", instance=link, data=merchant_consumer_data(link))
+    except IntegrityError:
+        return MerchantConsumer.objects.get(merchant=merchant, livemode=livemode, consumer=consumer)
+    return link
 
 
 def one_time_codes_purge() -> int:

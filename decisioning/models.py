@@ -3,10 +3,13 @@ and, later, training)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 
-from bnpl.core.models import PublicIdModel
+from bnpl.core.models import BaseModel, PublicIdModel
+from merchants.models import MerchantOwnedModel
 
 
 class CreditDecision(PublicIdModel):
@@ -14,12 +17,17 @@ class CreditDecision(PublicIdModel):
 
     class Outcome(models.TextChoices):
         APPROVED = "approved"
+        # Approved for less than the order (``approved_amount``): the consumer pays the rest today as a
+        # down payment (``down_payment_amount``), or goes back to the shop. Regulation B's counteroffer.
+        APPROVED_WITH_DOWN_PAYMENT = "approved_with_down_payment"
         DECLINED = "declined"
         REFERRED = "referred"  # close to the cutoff: a person decides (the manual review queue)
 
     class Review(models.TextChoices):
         APPROVED = "approved"
         DECLINED = "declined"
+
+    APPROVALS = (Outcome.APPROVED, Outcome.APPROVED_WITH_DOWN_PAYMENT)  # counted as approvals in monitoring
 
     consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="credit_decisions")
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
@@ -30,11 +38,15 @@ class CreditDecision(PublicIdModel):
     product_kind = models.CharField(max_length=20)
     amount = models.BigIntegerField()  # minor units
     currency = models.CharField(max_length=3)
-    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    outcome = models.CharField(max_length=30, choices=Outcome.choices)
+    spending_limit = models.BigIntegerField(null=True, blank=True)  # minor units the consumer may finance here
+    approved_amount = models.BigIntegerField(null=True, blank=True)  # minor units lent (approvals only)
+    down_payment_amount = models.BigIntegerField(default=0)  # minor units due today on top of the product's own
     reasons = models.JSONField(default=list)  # [{"code", "text"}], principal reasons first
     features = models.JSONField(default=dict)  # what the policy saw
     policy_version = models.CharField(max_length=50)
     model_inputs = models.JSONField(default=dict)  # the model's features (bureau + platform), None = unknown
+    cash_flow = models.JSONField(default=dict)  # bank cash-flow features at decision time ({} without bank data)
     model_version = models.ForeignKey(
         "decisioning.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
     )
@@ -106,3 +118,81 @@ class ModelVersion(PublicIdModel):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version} ({self.status})"
+
+
+class BankDataConsent(MerchantOwnedModel):
+    """The consumer's consent, collected by a merchant or data partner, to share their bank
+    transactions with us for credit decisions. One per merchant link; transactions are refused
+    without a current one, and revoking it deletes what was shared under it."""
+
+    PUBLIC_ID_PREFIX = "bdc"
+
+    merchant_consumer = models.OneToOneField(
+        "consumers.MerchantConsumer", on_delete=models.PROTECT, related_name="bank_data_consent"
+    )
+    reference = models.CharField(max_length=200)  # the partner's own record of the consent (e.g. its consent id)
+    granted_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def is_current(self, now: dt.datetime) -> bool:
+        return self.revoked_at is None and self.granted_at <= now and (self.expires_at is None or now < self.expires_at)
+
+
+class BankTransaction(BaseModel):
+    """One bank-account transaction a partner sent, kept once per (source, transaction id)."""
+
+    class Category(models.TextChoices):
+        INCOME = "income"  # payroll, benefits, pension: what the consumer lives on
+        DEBT_PAYMENT = "debt_payment"  # loan, card or BNPL repayments
+        NSF_FEE = "nsf_fee"  # a payment returned for insufficient funds
+        OVERDRAFT_FEE = "overdraft_fee"
+        TRANSFER = "transfer"  # between the consumer's own accounts: not income, not spending
+        OTHER = "other"
+
+    consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="bank_transactions")
+    livemode = models.BooleanField(default=False)
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")  # the source
+    consent = models.ForeignKey(BankDataConsent, on_delete=models.PROTECT, related_name="transactions")
+    external_id = models.CharField(max_length=100)  # the partner's transaction id
+    account_id = models.CharField(max_length=100)
+    booked_on = models.DateField()
+    amount = models.BigIntegerField()  # minor units: positive money in, negative money out
+    currency = models.CharField(max_length=3)
+    balance_after = models.BigIntegerField(null=True, blank=True)  # minor units, as the bank reported it
+    category = models.CharField(max_length=20, choices=Category.choices, default=Category.OTHER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "livemode", "consumer", "external_id"], name="bank_transaction_once_per_source"
+            ),
+            models.CheckConstraint(condition=~models.Q(amount=0), name="bank_transaction_amount_not_zero"),
+        ]
+        indexes = [models.Index(fields=["consumer", "livemode", "currency", "booked_on"])]
+
+
+class CashFlowMonth(BaseModel):
+    """A consumer's bank cash flow in one calendar month and currency, kept up to date as
+    transactions arrive (each new transaction adds to its month), so a decision reads a few
+    rows instead of every transaction."""
+
+    consumer = models.ForeignKey("consumers.Consumer", on_delete=models.CASCADE, related_name="cash_flow_months")
+    livemode = models.BooleanField(default=False)
+    currency = models.CharField(max_length=3)
+    month = models.DateField()  # the first day of the month
+    inflow_amount = models.BigIntegerField(default=0)  # minor units in, transfers excluded
+    outflow_amount = models.BigIntegerField(default=0)  # minor units out (positive), transfers excluded
+    income_amount = models.BigIntegerField(default=0)
+    debt_payment_amount = models.BigIntegerField(default=0)  # positive
+    nsf_count = models.PositiveIntegerField(default=0)
+    overdraft_count = models.PositiveIntegerField(default=0)  # overdraft fees and balances below zero
+    transaction_count = models.PositiveIntegerField(default=0)
+    balance_sum = models.BigIntegerField(default=0)  # of the reported balances, for their mean
+    balance_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["consumer", "currency", "month"]
+        constraints = [
+            models.UniqueConstraint(fields=["consumer", "livemode", "currency", "month"], name="cash_flow_month_unique")
+        ]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 
 from bnpl.core import clock
 from decisioning.models import CreditDecision, ModelVersion
@@ -188,12 +188,16 @@ def _utc_days(since: dt.datetime, until: dt.datetime) -> list[dt.date]:
 
 def approval_by_day(*, since: dt.datetime, until: dt.datetime, livemode: bool) -> list[DayRow]:
     """Every UTC day the window touches, oldest first, including days without decisions."""
-    approved = Q(outcome=CreditDecision.Outcome.APPROVED)
+    approved = Q(outcome__in=CreditDecision.APPROVALS)
     grouped = (
         CreditDecision.objects.filter(created_at__gte=since, created_at__lt=until, livemode=livemode)
         .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
         .values("day", "currency")
-        .annotate(decisions=Count("id"), approved=Count("id", filter=approved), amount=Sum("amount", filter=approved))
+        .annotate(
+            decisions=Count("id"),
+            approved=Count("id", filter=approved),
+            amount=Sum(Coalesce("approved_amount", "amount"), filter=approved),
+        )
         .order_by()
     )
     decisions: dict[dt.date, int] = defaultdict(int)
@@ -268,7 +272,7 @@ def adverse_impact_by_age_band(*, since: dt.datetime, until: dt.datetime, livemo
     for created_at, outcome, date_of_birth in rows.iterator(chunk_size=2000):
         band = age_band(date_of_birth=date_of_birth, day=created_at.astimezone(dt.UTC).date())
         decisions[band] += 1
-        approvals[band] += outcome == CreditDecision.Outcome.APPROVED
+        approvals[band] += outcome in CreditDecision.APPROVALS
     labels = [label for _, label in AGE_BANDS] + [UNKNOWN_AGE_BAND]
     if decisions[UNDER_AGE_BAND]:
         labels.insert(0, UNDER_AGE_BAND)

@@ -7,6 +7,8 @@ Rules, in the order a decline states them (each is a real factor, never a checkl
 4. ``exposure_limit`` — what the consumer would owe across active plans in this currency exceeds the
    per-consumer limit (``CONSUMER_EXPOSURE_LIMIT_MAJOR``, in major units of the currency).
 5. ``amount_out_of_range`` — the order is outside the product's minimum and maximum.
+6. ``bank_account_events`` — the consumer's bank data shows ``CREDIT_BANK_EVENTS_LIMIT`` or more
+   payments returned for insufficient funds or overdrafts in the last three months.
 
 Feature building (``features_for``) reads the database; the rules (``evaluate``) are pure.
 """
@@ -22,8 +24,9 @@ from django.db.models import F, Sum
 
 from bnpl.core import clock
 from bnpl.core.money import exponent
+from decisioning.cashflow import CashFlowFeatures
 
-POLICY_VERSION = "rules-2026.11"
+POLICY_VERSION = "rules-2026.11.2"
 ADULT_AGE = 18
 
 REASON_TEXT = {
@@ -32,6 +35,7 @@ REASON_TEXT = {
     "plan_in_arrears": "You have a payment past due on another plan.",
     "exposure_limit": "This purchase would take you over your spending limit.",
     "amount_out_of_range": "This amount is outside what this payment option allows.",
+    "bank_account_events": "Your bank account has recently had payments returned or gone overdrawn.",
 }
 
 
@@ -52,6 +56,8 @@ class Features:
     amount: int
     product_min_amount: int
     product_max_amount: int
+    bank_events_limit: int
+    cash_flow: CashFlowFeatures | None = None  # None: no fresh bank data
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ class Decision:
     approved: bool
     reasons: tuple[Reason, ...] = field(default=())
     referred: bool = False  # neither approved nor declined yet: a person reviews it
+    down_payment_amount: int = 0  # approved for less: this much more is due today (reasons say why)
     policy_version: str = POLICY_VERSION
     decision_id: str = ""  # public id of the stored CreditDecision
 
@@ -91,11 +98,14 @@ def evaluate(features: Features) -> tuple[Reason, ...]:
         failed.append("exposure_limit")
     if not features.product_min_amount <= features.amount <= features.product_max_amount:
         failed.append("amount_out_of_range")
+    if features.cash_flow is not None and features.cash_flow.nsf_overdraft_events >= features.bank_events_limit:
+        failed.append("bank_account_events")
     return tuple(Reason(code=code, text=REASON_TEXT[code]) for code in failed)
 
 
 def features_for(application: Application) -> Features:
     from bnpl.plans.models import Installment
+    from decisioning.bank_data import cash_flow_for
 
     consumer = application.consumer
     identity = getattr(consumer, "identity", None) if hasattr(consumer, "identity") else None
@@ -119,10 +129,15 @@ def features_for(application: Application) -> Features:
         amount=application.amount,
         product_min_amount=application.product.min_amount,
         product_max_amount=application.product.max_amount,
+        bank_events_limit=settings.CREDIT_BANK_EVENTS_LIMIT,
+        cash_flow=cash_flow_for(consumer=consumer, livemode=application.livemode, currency=application.currency),
     )
 
 
 def features_as_dict(features: Features) -> dict[str, Any]:
+    """The policy's features for the decision record (the cash flow is recorded on its own)."""
     return {
-        key: (value.isoformat() if isinstance(value, dt.date) else value) for key, value in asdict(features).items()
+        key: (value.isoformat() if isinstance(value, dt.date) else value)
+        for key, value in asdict(features).items()
+        if key != "cash_flow"
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -15,12 +16,13 @@ from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.money import exponent
 from bnpl.core.services import change_record
-from decisioning import scoring
+from decisioning import limits, scoring
 from decisioning.bureau import get_bureau
 from decisioning.features import PlatformHistory, model_features
 from decisioning.models import CreditDecision
 from decisioning.policy import (
     POLICY_VERSION,
+    REASON_TEXT,
     Application,
     Decision,
     Features,
@@ -49,7 +51,13 @@ def _model_inputs(application: Application, policy_features: Features) -> dict[s
         outstanding_amount_major=policy_features.outstanding_amount / scale,
         plans_paid=0,
     )
-    return model_features(bureau=report, history=history, amount_major=application.amount / scale)
+    return model_features(
+        bureau=report,
+        history=history,
+        amount_major=application.amount / scale,
+        cash_flow=policy_features.cash_flow,
+        minor_per_major=scale,
+    )
 
 
 def _shadow(features: dict[str, float | None]) -> scoring.ModelScore | None:
@@ -62,6 +70,70 @@ def _shadow(features: dict[str, float | None]) -> scoring.ModelScore | None:
         return None
 
 
+LIMIT_REASONS = {
+    "risk": Reason(code="credit_limit", text="The amount is more than we can lend you for this purchase right now."),
+    "affordability": Reason(
+        code="cash_flow",
+        text="Your income after regular spending, as your bank account shows it, is low for this amount.",
+    ),
+    "exposure": Reason(code="exposure_limit", text=REASON_TEXT["exposure_limit"]),
+}
+
+
+@dataclass
+class _Verdict:
+    """What the model part of a decision concluded (empty: the policy decided alone)."""
+
+    reasons: tuple[Reason, ...] = ()
+    referred: bool = False
+    score: scoring.ModelScore | None = None
+    limit: limits.Limit | None = None
+    offer: limits.Counteroffer | None = None
+
+
+def _model_verdict(application: Application, policy_features: Features, inputs: dict[str, float | None]) -> _Verdict:
+    """Score against the product's cutoff; then, below it, the spending limit and what it allows.
+    A decline or a counteroffer states its principal reasons (the limit's, then the model's)."""
+    champion = scoring.champion()
+    assert champion is not None
+    product = application.product
+    cutoff = product.credit_cutoff_probability  # None: the model's own
+    result = scoring.score(champion, inputs, with_reasons=False, cutoff=cutoff)
+    if not result.probability < result.cutoff_probability:  # NaN declines too
+        result = scoring.score(champion, inputs, with_reasons=True, cutoff=cutoff)
+        return _Verdict(reasons=_plain(result.reasons), score=result)
+    if result.probability >= result.cutoff_probability - settings.CREDIT_REFER_BAND:
+        return _Verdict(referred=True, score=result)
+    cash_flow = policy_features.cash_flow
+    limit = limits.spending_limit(
+        product_limit=product.spending_limit_amount or product.max_amount,
+        probability=result.probability,
+        cutoff=result.cutoff_probability,
+        exposure_headroom=policy_features.exposure_limit_amount - policy_features.outstanding_amount,
+        free_cash_flow=None if cash_flow is None else cash_flow.free_cash_flow,
+        affordability_share=settings.CREDIT_AFFORDABILITY_SHARE,
+        months=limits.repayment_months(
+            kind=product.kind, installment_count=product.installment_count, interval_days=product.interval_days
+        ),
+        unit=10 ** exponent(application.currency),
+    )
+    offer = limits.counteroffer(
+        amount=application.amount,
+        limit=limit.amount,
+        product_min_amount=product.min_amount,
+        max_down_payment_share=settings.CREDIT_MAX_DOWN_PAYMENT_SHARE,
+    )
+    if offer is not None and not offer.down_payment_amount:
+        return _Verdict(score=result, limit=limit, offer=offer)
+    result = scoring.score(champion, inputs, with_reasons=True, cutoff=cutoff)
+    explained = (LIMIT_REASONS[limit.binding], *_plain(result.reasons))[: scoring.MAX_REASONS]
+    return _Verdict(reasons=explained, score=result, limit=limit, offer=offer)  # no offer: declined
+
+
+def _plain(reasons: tuple[scoring.ModelReason, ...]) -> tuple[Reason, ...]:
+    return tuple(Reason(code=reason.code, text=reason.text) for reason in reasons)
+
+
 def credit_decide(*, application: Application) -> Decision:
     """Decide, and keep the decision with what it saw (audited, evented for operators).
 
@@ -71,28 +143,23 @@ def credit_decide(*, application: Application) -> Decision:
     """
     started = time.perf_counter()
     policy_features = features_for(application)
-    reasons = evaluate(policy_features)
+    verdict = _Verdict(reasons=evaluate(policy_features))
     inputs: dict[str, float | None] = {}
-    champion_score = shadow = None
-    referred = False
+    shadow = None
     reviewed = _approved_review(application)
-    if not reasons and reviewed is None:
-        champion = scoring.champion()
-        if champion is None and settings.CREDIT_MODEL_REQUIRED:
-            raise ModelUnavailableError("No credit model is in service; decisions are paused.", code="no_champion")
-        if champion is not None:
+    if not verdict.reasons and reviewed is None:
+        if scoring.champion() is None:
+            if settings.CREDIT_MODEL_REQUIRED:
+                raise ModelUnavailableError("No credit model is in service; decisions are paused.", code="no_champion")
+        else:
             inputs = _model_inputs(application, policy_features)
-            cutoff = application.product.credit_cutoff_probability  # None: the model's own
-            champion_score = scoring.score(champion, inputs, with_reasons=False, cutoff=cutoff)
-            if not champion_score.probability < champion_score.cutoff_probability:  # NaN declines too
-                champion_score = scoring.score(
-                    champion, inputs, with_reasons=True, cutoff=cutoff
-                )  # reasons for declines
-                reasons = tuple(Reason(code=reason.code, text=reason.text) for reason in champion_score.reasons)
-            else:
-                referred = champion_score.probability >= champion_score.cutoff_probability - settings.CREDIT_REFER_BAND
+            verdict = _model_verdict(application, policy_features, inputs)
             shadow = _shadow(inputs)
+    down_payment = verdict.offer.down_payment_amount if verdict.offer else 0
+    declined = bool(verdict.reasons) and not down_payment
+    outcome = _outcome(declined=declined, referred=verdict.referred, down_payment=down_payment)
     latency_ms = (time.perf_counter() - started) * 1000
+    champion_score = verdict.score
     with transaction.atomic():
         record = CreditDecision.objects.create(
             consumer=application.consumer,
@@ -102,11 +169,15 @@ def credit_decide(*, application: Application) -> Decision:
             product_kind=application.product.kind,
             amount=application.amount,
             currency=application.currency,
-            outcome=_outcome(reasons, referred),
-            reasons=[{"code": reason.code, "text": reason.text} for reason in reasons],
+            outcome=outcome,
+            spending_limit=verdict.limit.amount if verdict.limit else None,
+            approved_amount=None if declined or verdict.referred else application.amount - down_payment,
+            down_payment_amount=down_payment,
+            reasons=[{"code": reason.code, "text": reason.text} for reason in verdict.reasons],
             features={**features_as_dict(policy_features), **({"review_of": reviewed.public_id} if reviewed else {})},
             policy_version=POLICY_VERSION,
             model_inputs=inputs,
+            cash_flow=policy_features.cash_flow.as_dict() if policy_features.cash_flow else {},
             model_version_id=champion_score.model_version_pk if champion_score else None,
             score=champion_score.probability if champion_score else None,
             cutoff_probability=champion_score.cutoff_probability if champion_score else None,
@@ -122,19 +193,27 @@ def credit_decide(*, application: Application) -> Decision:
                 "outcome": record.outcome,
                 "reasons": record.reasons,
                 "amount": record.amount,
+                "approved_amount": record.approved_amount,
+                "down_payment_amount": record.down_payment_amount,
                 "score": record.score,
                 "model_version": champion_score.model_version_id if champion_score else None,
             },
         )
     return Decision(
-        approved=not reasons and not referred, reasons=reasons, referred=referred, decision_id=record.public_id
+        approved=not declined and not verdict.referred,
+        reasons=verdict.reasons,
+        referred=verdict.referred,
+        down_payment_amount=down_payment,
+        decision_id=record.public_id,
     )
 
 
-def _outcome(reasons: tuple[Reason, ...], referred: bool) -> str:
-    if reasons:
+def _outcome(*, declined: bool, referred: bool, down_payment: int) -> str:
+    if declined:
         return CreditDecision.Outcome.DECLINED
-    return CreditDecision.Outcome.REFERRED if referred else CreditDecision.Outcome.APPROVED
+    if referred:
+        return CreditDecision.Outcome.REFERRED
+    return CreditDecision.Outcome.APPROVED_WITH_DOWN_PAYMENT if down_payment else CreditDecision.Outcome.APPROVED
 
 
 def _approved_review(application: Application) -> CreditDecision | None:

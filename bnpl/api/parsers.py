@@ -1,11 +1,12 @@
-"""JSON parsing that refuses absurd bodies with a 400 instead of a 500."""
+"""JSON and JSON-lines parsing that refuses absurd bodies with a 400 instead of a 500."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import BaseParser, JSONParser
 
 
 class SafeJSONParser(JSONParser):
@@ -14,3 +15,35 @@ class SafeJSONParser(JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON nested too deeply.") from None
+
+
+class JSONLinesParser(BaseParser):
+    """A stream of JSON objects, one per line (``application/x-ndjson``), parsed as
+    ``{"<field>": [object, …]}`` so one input serializer reads both this and a JSON batch. Blank lines
+    are skipped; a bad line is a 400 naming it."""
+
+    media_type = "application/x-ndjson"
+    field = "transactions"
+    max_bytes = 5 * 1024 * 1024
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        body = stream.read(self.max_bytes + 1) if stream is not None else b""
+        if len(body) > self.max_bytes:
+            raise ParseError(f"The body is larger than {self.max_bytes // (1024 * 1024)} MB; send smaller batches.")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ParseError("The body is not UTF-8.") from None
+        items = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except (ValueError, RecursionError):
+                raise ParseError(f"Line {number} is not a JSON object.") from None
+        return {self.field: items}
+
+
+class JSONLParser(JSONLinesParser):
+    media_type = "application/jsonl"

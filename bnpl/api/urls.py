@@ -13,5 +13,6 @@ urlpatterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("", include("merchants.api_urls")),
     path("", include("bnpl.checkout.api_urls")),
+    path("", include("consumers.api_urls")),
     re_path(r"^.*$", api_not_found, name="not-found"),  # JSON 404 for unknown API paths, even with DEBUG on
 ]

@@ -9,6 +9,20 @@ from django.conf import settings
 from rest_framework import serializers
 
 from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
+from consumers.models import MerchantConsumer
+
+
+def merchant_consumer_id(instance: CheckoutSession | Order) -> str | None:
+    """The merchant's own id (``cus_…``) for the consumer named on a session or an order."""
+    if instance.consumer_id is None:
+        return None
+    return (
+        MerchantConsumer.objects.filter(
+            merchant_id=instance.merchant_id, livemode=instance.livemode, consumer_id=instance.consumer_id
+        )
+        .values_list("public_id", flat=True)
+        .first()
+    )
 
 
 def hosted_url(session: CheckoutSession) -> str:
@@ -38,6 +52,7 @@ class CheckoutSessionRepresentation(serializers.Serializer[CheckoutSession]):
     return_url = serializers.CharField()
     cancel_url = serializers.CharField()
     url = serializers.SerializerMethodField(help_text="Send the shopper here")
+    consumer = serializers.SerializerMethodField(help_text="Your id for the signed-in shopper (cus_…), once known")
     order = serializers.SerializerMethodField()
     expires_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
@@ -47,6 +62,9 @@ class CheckoutSessionRepresentation(serializers.Serializer[CheckoutSession]):
 
     def get_url(self, instance: CheckoutSession) -> str:
         return hosted_url(instance)
+
+    def get_consumer(self, instance: CheckoutSession) -> str | None:
+        return merchant_consumer_id(instance)
 
     def get_order(self, instance: CheckoutSession) -> str | None:
         return Order.objects.filter(checkout_session=instance).values_list("public_id", flat=True).first()
@@ -84,6 +102,7 @@ class OrderRepresentation(serializers.Serializer[Order]):
     merchant_fee_amount = serializers.IntegerField()
     merchant_reference = serializers.CharField()
     checkout_session = serializers.CharField(source="checkout_session.public_id")
+    consumer = serializers.SerializerMethodField(help_text="Your id for the consumer (cus_…)")
     plan = serializers.CharField(source="plan.public_id")
     captures = CaptureRepresentation(many=True)
     refunds = RefundRepresentation(many=True)
@@ -92,6 +111,9 @@ class OrderRepresentation(serializers.Serializer[Order]):
 
     def get_object(self, instance: Order) -> str:
         return "order"
+
+    def get_consumer(self, instance: Order) -> str | None:
+        return merchant_consumer_id(instance)
 
 
 def checkout_session_data(session: CheckoutSession) -> dict[str, Any]:

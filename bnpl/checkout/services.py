@@ -28,6 +28,7 @@ from bnpl.plans.representations import plan_data
 from bnpl.plans.schedule import ScheduleInputError
 from consumers.models import Consumer
 from consumers.senders import get_sender
+from consumers.services import merchant_consumer_ensure
 from decisioning import decide, decline_on_recheck, review_referral
 from decisioning.models import CreditDecision
 from decisioning.policy import Application, Decision, Reason, evaluate, features_for
@@ -121,6 +122,20 @@ def _session_transition(session: CheckoutSession, status: str, action: str, **fi
     return session
 
 
+def checkout_session_identify(*, session: CheckoutSession, consumer: Consumer) -> CheckoutSession:
+    """A signed-in consumer opened the session: the merchant learns its id for them (``consumer`` on
+    the session), so a data partner can send their bank data before they confirm. The last one to
+    open an open session is the one named; confirming names the one who confirmed."""
+    merchant_consumer_ensure(merchant=session.merchant, livemode=session.livemode, consumer=consumer)
+    if session.consumer_id == consumer.pk or session.status != CheckoutSession.Status.OPEN:
+        return session
+    with transaction.atomic():
+        locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+        if locked.consumer_id != consumer.pk and locked.status == CheckoutSession.Status.OPEN:
+            _session_transition(locked, locked.status, "checkout_session.consumer_identified", consumer=consumer)
+    return locked
+
+
 CLOSED_SESSION_MESSAGES = {
     CheckoutSession.Status.EXPIRED: "This checkout has expired. Return to the shop to start again.",
     CheckoutSession.Status.COMPLETE: "This checkout is complete: your order is placed.",
@@ -181,6 +196,7 @@ class ConfirmResult:
     decision: Decision | None
     order: Order | None = None
     payment_error: str = ""
+    counteroffer: plan_services.Offer | None = None  # approved for less: the schedule with the down payment
 
     @property
     def approved(self) -> bool:
@@ -212,9 +228,18 @@ def eligible_product(*, session: CheckoutSession, product_public_id: str) -> Pay
 
 
 def checkout_confirm(
-    *, session: CheckoutSession, consumer: Consumer, product: PaymentProduct, payment_method: PaymentMethod
+    *,
+    session: CheckoutSession,
+    consumer: Consumer,
+    product: PaymentProduct,
+    payment_method: PaymentMethod,
+    accepted_down_payment: int = 0,
 ) -> ConfirmResult:
     """Decide, take the payment due today, and authorize the order.
+
+    A decision that approves less than the order (a counteroffer) comes back with the schedule that
+    includes its down payment and takes nothing; confirming again with ``accepted_down_payment``
+    equal to it goes ahead (a new decision asking another amount is shown again).
 
     Safe to repeat and to race: a confirm for a completed session returns its order; a charge whose
     order could not be made (the session closed meanwhile, a parallel confirm won, the consumer's
@@ -238,6 +263,12 @@ def checkout_confirm(
         return _refer(session=session, consumer=consumer, decision=decision)
     if not decision.approved:
         return _decline(session=session, consumer=consumer, decision=decision)
+    if decision.down_payment_amount:
+        offer = plan_services.offer_build(
+            product=product, amount=session.amount, start=clock.today(), down_payment=decision.down_payment_amount
+        )
+        if accepted_down_payment != decision.down_payment_amount:
+            return ConfirmResult(decision=decision, counteroffer=offer)
     first_charge = None
     if not offer.due_today_amount:
         verification = get_gateway().verify_card(token=payment_method.gateway_token)
@@ -339,6 +370,7 @@ def _authorize(
         reasons = evaluate(features_for(application))
         if reasons:
             raise DecisionChangedError(reasons)
+        merchant_consumer_ensure(merchant=session.merchant, livemode=session.livemode, consumer=consumer)
         order = Order.objects.create(
             merchant=session.merchant,
             livemode=session.livemode,

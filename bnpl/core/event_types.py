@@ -39,12 +39,21 @@ register("webhook_endpoint.created", "A webhook endpoint was added.")
 register("webhook_endpoint.updated", "A webhook endpoint was changed.")
 register("webhook_endpoint.deleted", "A webhook endpoint was deleted.")
 register("credit_decision.approved", "A credit decision approved an application.", merchant_visible=False)
+register(
+    "credit_decision.approved_with_down_payment",
+    "A credit decision approved less than asked: the rest is a down payment.",
+    merchant_visible=False,
+)
 register("credit_decision.declined", "A credit decision declined an application.", merchant_visible=False)
 register("credit_decision.referred", "A credit decision referred an application to review.", merchant_visible=False)
 register("credit_decision.reviewed", "An operator approved or declined a referral.", merchant_visible=False)
 register("checkout_session.in_review", "The application was referred to manual review.")
 register("checkout_session.review_approved", "A reviewer approved the application: the shopper may finish.")
 register("checkout_session.created", "A checkout session was created.")
+register(
+    "checkout_session.consumer_identified",
+    "A signed-in shopper opened the checkout: `consumer` is their id for you (send bank data now, if any).",
+)
 register("checkout_session.completed", "The shopper was approved and the order authorized.")
 register("checkout_session.declined", "The credit decision declined the shopper.")
 register("checkout_session.canceled", "The shopper went back to the shop.")
@@ -62,3 +71,7 @@ register("payment_product.updated", "A payment product's settings changed.")
 register("consumer.created", "A consumer signed up.", merchant_visible=False)
 register("consumer.identity_verified", "A consumer completed the identity basics.", merchant_visible=False)
 register("consumer.signed_in", "A consumer signed in with a one-time code.", merchant_visible=False)
+register("merchant_consumer.created", "A shopper signed in at your checkout: the consumer's id for you.")
+register("bank_data_consent.recorded", "You recorded a consumer's consent to share bank data.")
+register("bank_data_consent.revoked", "The consent was revoked; the bank data shared under it was deleted.")
+register("bank_transactions.received", "A batch of a consumer's bank transactions was received.")

@@ -59,6 +59,12 @@ class PaymentProduct(MerchantOwnedModel):
         null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
 
+    # The most one consumer may finance with this product at the best score (the limit falls with
+    # risk; see decisioning.limits); empty: the product's maximum amount.
+    spending_limit_amount = models.BigIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)]
+    )
+
     class Meta:
         ordering = ["kind", "installment_count"]
         constraints = [

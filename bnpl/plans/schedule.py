@@ -393,6 +393,24 @@ def _bisect(function: Callable[[Decimal], Decimal], target: Decimal, low: Decima
     return (low + high) / 2
 
 
+def with_down_payment(rows: list[ScheduledPayment], *, down_payment: int, start: dt.date) -> list[ScheduledPayment]:
+    """``rows`` with ``down_payment`` (principal) due on ``start``: added to a payment already due
+    that day (pay in 4's first), else a payment of its own before the others."""
+    _require_range("down_payment", down_payment, 0, MAX_AMOUNT)
+    if not down_payment:
+        return rows
+    if rows and rows[0].due_date == start:
+        first = rows[0]
+        merged = ScheduledPayment(
+            due_date=start,
+            amount=first.amount + down_payment,
+            principal=first.principal + down_payment,
+            interest=first.interest,
+        )
+        return [merged, *rows[1:]]
+    return [ScheduledPayment(due_date=start, amount=down_payment, principal=down_payment, interest=0), *rows]
+
+
 def tila_disclosure(*, schedule: list[ScheduledPayment], amount_financed: int, advance_date: dt.date) -> TilaDisclosure:
     """The Truth in Lending disclosure of ``schedule`` for credit advanced on ``advance_date``.
 

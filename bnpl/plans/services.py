@@ -93,23 +93,30 @@ def products_install_defaults(*, merchant: Merchant) -> list[PaymentProduct]:
     return created
 
 
-def product_schedule(*, product: PaymentProduct, amount: int, start: dt.date) -> list[schedules.ScheduledPayment]:
+def product_schedule(
+    *, product: PaymentProduct, amount: int, start: dt.date, down_payment: int = 0
+) -> list[schedules.ScheduledPayment]:
     """The exact payments for ``amount`` under ``product``, the first due on ``start`` where the product
-    takes a payment today."""
-    if product.kind == ProductKind.PAY_IN_4:
-        return schedules.pay_in_installments(
-            amount=amount, count=product.installment_count, interval_days=product.interval_days, start=start
+    takes a payment today. ``down_payment`` (a credit decision's counteroffer) is due on ``start`` and
+    the product's schedule covers the rest; for financing it counts toward the product's own share."""
+    if not 0 <= down_payment < amount:
+        raise schedules.ScheduleInputError(f"down_payment ({down_payment}) must be at least 0 and less than {amount}")
+    if product.kind == ProductKind.FINANCING:
+        return schedules.amortized(
+            principal=amount,
+            apr_bps=product.apr_bps,
+            months=product.installment_count,
+            start=start,
+            down_payment=max(down_payment, amount * product.down_payment_bps // 10_000),
         )
-    if product.kind == ProductKind.PAY_IN_30:
-        return schedules.pay_later(amount=amount, days=product.interval_days, start=start)
-    down_payment = amount * product.down_payment_bps // 10_000
-    return schedules.amortized(
-        principal=amount,
-        apr_bps=product.apr_bps,
-        months=product.installment_count,
-        start=start,
-        down_payment=down_payment,
-    )
+    financed = amount - down_payment
+    if product.kind == ProductKind.PAY_IN_4:
+        rows = schedules.pay_in_installments(
+            amount=financed, count=product.installment_count, interval_days=product.interval_days, start=start
+        )
+    else:
+        rows = schedules.pay_later(amount=financed, days=product.interval_days, start=start)
+    return schedules.with_down_payment(rows, down_payment=down_payment, start=start)
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,8 @@ class Offer:
         return sum(payment.amount for payment in self.schedule)
 
 
-def offer_build(*, product: PaymentProduct, amount: int, start: dt.date) -> Offer:
-    plan_schedule = product_schedule(product=product, amount=amount, start=start)
+def offer_build(*, product: PaymentProduct, amount: int, start: dt.date, down_payment: int = 0) -> Offer:
+    plan_schedule = product_schedule(product=product, amount=amount, start=start, down_payment=down_payment)
     return Offer(
         product=product,
         schedule=plan_schedule,

@@ -245,6 +245,13 @@ CREDIT_REFER_BAND = env.float("CREDIT_REFER_BAND", default=0.03)
 BUREAU_PROVIDER = env.str("BUREAU_PROVIDER", default="decisioning.bureau.SandboxBureau")
 # Most a consumer may owe across active plans, per currency, in major units (policy rule).
 CONSUMER_EXPOSURE_LIMIT_MAJOR = env.int("CONSUMER_EXPOSURE_LIMIT_MAJOR", default=2500)
+# Bank cash flow (policy rule): this many returned payments / overdrafts in three months declines.
+CREDIT_BANK_EVENTS_LIMIT = env.int("CREDIT_BANK_EVENTS_LIMIT", default=3)
+# Spending limits: repayments may take at most this share of the free monthly cash flow the bank
+# data shows; an order above the limit is approved with the rest as a down payment when that is at
+# most this share of the order, declined otherwise.
+CREDIT_AFFORDABILITY_SHARE = env.float("CREDIT_AFFORDABILITY_SHARE", default=0.5)
+CREDIT_MAX_DOWN_PAYMENT_SHARE = env.float("CREDIT_MAX_DOWN_PAYMENT_SHARE", default=0.5)
 
 # Webhooks may go to private/loopback addresses (local receivers) only in the sandbox; production
 # refuses them in both modes (SSRF).

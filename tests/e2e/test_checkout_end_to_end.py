@@ -38,6 +38,8 @@ SESSION = {
 EXPECTED_EVENTS = [
     "webhook_endpoint.created",  # the endpoint hears of its own creation too
     "checkout_session.created",
+    "merchant_consumer.created",  # the signed-in shopper opened the checkout: the merchant's id for them
+    "checkout_session.consumer_identified",
     "plan.created",
     "checkout_session.completed",
     "order.authorized",

@@ -83,6 +83,7 @@ def test_a_created_session_is_open_for_48_hours_with_its_hosted_url(tenant: Tena
         "return_url": "https://shop.example.com/thanks",
         "cancel_url": "https://shop.example.com/cart",
         "url": f"{settings.PUBLIC_BASE_URL.rstrip('/')}/checkout/{session.public_id}",
+        "consumer": None,
         "order": None,
         "expires_at": "2026-03-04T09:30:00Z",
         "created_at": "2026-03-02T09:30:00Z",

@@ -1,0 +1,221 @@
+"""Partner API endpoints for consumers as a merchant knows them (``cus_…``), and the alternative
+data merchants and data partners send for them: the bank-data consent and the bank-transaction
+stream (JSON batches or JSON lines)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db.models import Count, Max, Model
+from drf_spectacular.utils import OpenApiExample, OpenApiRequest, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from bnpl.api.pagination import NewestFirstCursorPagination
+from bnpl.api.parsers import JSONLinesParser, JSONLParser, SafeJSONParser
+from bnpl.api.serializers import InputSerializer
+from bnpl.api.views import MerchantScopedApi
+from bnpl.core.errors import InvalidRequestError
+from bnpl.core.money import MAX_AMOUNT, normalize_currency
+from consumers.models import MerchantConsumer
+from decisioning import bank_data
+from decisioning.models import BankDataConsent, BankTransaction
+from merchants.selectors import scoped_queryset
+
+
+class BankDataConsentRepresentation(serializers.Serializer[BankDataConsent]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    consumer = serializers.CharField(source="merchant_consumer.public_id")
+    reference = serializers.CharField()
+    granted_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.SerializerMethodField(help_text="active, expired or revoked")
+
+    def get_object(self, instance: BankDataConsent) -> str:
+        return "bank_data_consent"
+
+    def get_status(self, instance: BankDataConsent) -> str:
+        return bank_data.consent_status(instance)
+
+
+class BankDataSummary(serializers.Serializer[Any]):
+    consent = BankDataConsentRepresentation(allow_null=True)
+    transactions = serializers.IntegerField(help_text="Transactions you sent that we keep")
+    latest_booked_on = serializers.DateField(allow_null=True)
+
+
+class MerchantConsumerRepresentation(serializers.Serializer[MerchantConsumer]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    livemode = serializers.BooleanField()
+    bank_data = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_object(self, instance: MerchantConsumer) -> str:
+        return "consumer"
+
+    @extend_schema_field(BankDataSummary)
+    def get_bank_data(self, instance: MerchantConsumer) -> dict[str, Any]:
+        consent = BankDataConsent.objects.filter(merchant_consumer=instance).first()
+        sent = BankTransaction.objects.filter(
+            merchant_id=instance.merchant_id, livemode=instance.livemode, consumer_id=instance.consumer_id
+        ).aggregate(count=Count("id"), latest=Max("booked_on"))
+        return dict(
+            BankDataSummary(
+                {"consent": consent, "transactions": sent["count"], "latest_booked_on": sent["latest"]}
+            ).data
+        )
+
+
+class NoInput(InputSerializer):
+    """An action that takes no parameters (any sent is refused by name)."""
+
+
+class BankDataConsentInput(InputSerializer):
+    reference = serializers.CharField(max_length=200, help_text="Your own record of the consent (e.g. its id)")
+    granted_at = serializers.DateTimeField(help_text="When the consumer consented")
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class BankTransactionInput(InputSerializer):
+    id = serializers.CharField(max_length=100, help_text="Your transaction id: sent again, it is skipped")
+    account_id = serializers.CharField(max_length=100)
+    booked_on = serializers.DateField()
+    amount = serializers.IntegerField(
+        min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT, help_text="Minor units: positive money in, negative money out"
+    )
+    currency = serializers.CharField(max_length=3)
+    balance_after = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT
+    )
+    category = serializers.ChoiceField(choices=BankTransaction.Category.choices, default=BankTransaction.Category.OTHER)
+    description = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, help_text="Accepted for convenience; never stored"
+    )
+
+    def validate_currency(self, value: str) -> str:
+        try:
+            return normalize_currency(value)
+        except InvalidRequestError as error:
+            raise serializers.ValidationError(error.message) from error
+
+
+class BankTransactionBatchInput(InputSerializer):
+    transactions = BankTransactionInput(many=True, allow_empty=False, max_length=bank_data.MAX_BATCH)  # type: ignore[call-arg]
+
+
+class BankTransactionBatchRepresentation(serializers.Serializer[Any]):
+    object = serializers.CharField(default="bank_transaction_batch")
+    consumer = serializers.CharField()
+    received = serializers.IntegerField()
+    created = serializers.IntegerField(help_text="New transactions kept")
+    duplicates = serializers.IntegerField(help_text="Transaction ids already received (skipped)")
+
+
+TRANSACTION_EXAMPLE = {
+    "id": "txn_0001",
+    "account_id": "acc_checking",
+    "booked_on": "2025-11-03",
+    "amount": 310000,
+    "currency": "USD",
+    "balance_after": 452012,
+    "category": "income",
+}
+
+
+class MerchantConsumerListApi(MerchantScopedApi):
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(
+        operation_id="consumer_list", responses=MerchantConsumerRepresentation(many=True), tags=["consumers"]
+    )
+    def get(self, request: Request) -> Response:
+        consumers = scoped_queryset(MerchantConsumer, merchant=self.merchant, livemode=self.livemode)
+        return self.paginated(consumers, MerchantConsumerRepresentation)
+
+
+class MerchantConsumerDetailApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": MerchantConsumer}
+
+    @extend_schema(operation_id="consumer_retrieve", responses=MerchantConsumerRepresentation, tags=["consumers"])
+    def get(self, request: Request, id: str) -> Response:
+        return Response(MerchantConsumerRepresentation(self.path_objects["id"]).data)
+
+
+class BankDataConsentApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": MerchantConsumer}
+
+    @extend_schema(
+        operation_id="consumer_bank_data_consent_record",
+        request=BankDataConsentInput,
+        examples=[
+            OpenApiExample(
+                "Consent collected by your open-banking flow",
+                value={"reference": "consent_8812", "granted_at": "2025-11-01T09:00:00Z"},
+                request_only=True,
+            )
+        ],
+        responses={201: BankDataConsentRepresentation},
+        tags=["consumers"],
+    )
+    def post(self, request: Request, id: str) -> Response:
+        data = BankDataConsentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        consent = bank_data.consent_record(link=self.path_objects["id"], **data.validated_data)
+        return Response(BankDataConsentRepresentation(consent).data, status=status.HTTP_201_CREATED)
+
+
+class BankDataConsentRevokeApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": MerchantConsumer}
+
+    @extend_schema(
+        operation_id="consumer_bank_data_consent_revoke",
+        request=None,
+        responses=BankDataConsentRepresentation,
+        tags=["consumers"],
+    )
+    def post(self, request: Request, id: str) -> Response:
+        NoInput(data=request.data).is_valid(raise_exception=True)
+        consent = bank_data.consent_revoke(link=self.path_objects["id"])
+        return Response(BankDataConsentRepresentation(consent).data)
+
+
+class BankTransactionsApi(MerchantScopedApi):
+    """The stream: a JSON batch ``{"transactions": [...]}`` or JSON lines (one transaction per line,
+    ``Content-Type: application/x-ndjson`` or ``application/jsonl``), at most 1,000 a request."""
+
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": MerchantConsumer}
+    parser_classes = [SafeJSONParser, JSONLinesParser, JSONLParser]
+
+    @extend_schema(
+        operation_id="consumer_bank_transactions_send",
+        request={
+            "application/json": BankTransactionBatchInput,
+            "application/x-ndjson": OpenApiRequest(request=BankTransactionInput),  # one per line
+        },
+        responses={201: BankTransactionBatchRepresentation},
+        examples=[OpenApiExample("A batch", value={"transactions": [TRANSACTION_EXAMPLE]}, request_only=True)],
+        tags=["consumers"],
+    )
+    def post(self, request: Request, id: str) -> Response:
+        data = BankTransactionBatchInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        link = self.path_objects["id"]
+        result = bank_data.transactions_ingest(
+            link=link,
+            transactions=[
+                bank_data.IncomingTransaction(**{key: value for key, value in item.items() if key != "description"})
+                for item in data.validated_data["transactions"]
+            ],
+        )
+        body = {
+            "object": "bank_transaction_batch",
+            "consumer": link.public_id,
+            "received": result.received,
+            "created": result.created,
+            "duplicates": result.duplicates,
+        }
+        return Response(BankTransactionBatchRepresentation(body).data, status=status.HTTP_201_CREATED)
