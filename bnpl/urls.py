@@ -14,6 +14,7 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("api/v1/", include("bnpl.api.urls")),
+    path("ops/api/v1/", include("decisioning.ops_urls")),
     path("merchant/", include("merchants.urls")),
     path("portal/", include("consumers.urls")),
     path("checkout/", include("consumers.checkout_urls")),

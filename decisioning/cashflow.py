@@ -119,7 +119,8 @@ class Transaction:
 def monthly_totals(transactions: Sequence[Transaction]) -> dict[tuple[str, dt.date], MonthTotals]:
     """What ``transactions`` add to each (currency, month). Transfers between the consumer's own
     accounts count as transactions and balances, not as money in or out. An overdraft event is an
-    overdraft fee, or a transaction that took the balance from zero or more to below zero."""
+    overdraft fee, or a transaction (other than a fee, which is its own event) that took the balance
+    from zero or more to below zero."""
     sums: dict[tuple[str, dt.date], dict[str, int]] = {}
     for txn in transactions:
         key = (txn.currency, txn.booked_on.replace(day=1))
@@ -138,7 +139,8 @@ def monthly_totals(transactions: Sequence[Transaction]) -> dict[tuple[str, dt.da
         if txn.balance_after is not None:
             totals["balance_sum"] += txn.balance_after
             totals["balance_count"] += 1
-            if txn.category != "overdraft_fee" and txn.balance_after < 0 <= txn.balance_after - txn.amount:
+            is_fee = txn.category in {"overdraft_fee", "nsf_fee"}  # the fee is the event already
+            if not is_fee and txn.balance_after < 0 <= txn.balance_after - txn.amount:
                 totals["overdrafts"] += 1
     return {key: MonthTotals(month=key[1], **totals) for key, totals in sums.items()}
 
