@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from consumers.models import Consumer, Identity, OneTimeCode, SandboxMessage
+from decisioning.admin import CashFlowMonthInline
 
 
 @admin.register(Consumer)
@@ -8,6 +9,7 @@ class ConsumerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["public_id", "email", "phone", "status", "created_at", "last_sign_in_at"]
     list_filter = ["status"]
     search_fields = ["public_id", "email", "phone"]
+    inlines = [CashFlowMonthInline]  # the bank cash flow decisions read, month by month
     readonly_fields = [
         "public_id",
         "email_verified_at",

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.db.models import Count, Max, Model
-from drf_spectacular.utils import OpenApiExample, OpenApiRequest, extend_schema, extend_schema_field
+from django.db.models import Model
+from drf_spectacular.utils import OpenApiExample, OpenApiRequest, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,55 +19,10 @@ from bnpl.api.views import MerchantScopedApi
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.money import MAX_AMOUNT, normalize_currency
 from consumers.models import MerchantConsumer
+from consumers.representations import BankDataConsentRepresentation, MerchantConsumerRepresentation
 from decisioning import bank_data
-from decisioning.models import BankDataConsent, BankTransaction
+from decisioning.models import BankTransaction
 from merchants.selectors import scoped_queryset
-
-
-class BankDataConsentRepresentation(serializers.Serializer[BankDataConsent]):
-    id = serializers.CharField(source="public_id")
-    object = serializers.SerializerMethodField()
-    consumer = serializers.CharField(source="merchant_consumer.public_id")
-    reference = serializers.CharField()
-    granted_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField(allow_null=True)
-    revoked_at = serializers.DateTimeField(allow_null=True)
-    status = serializers.SerializerMethodField(help_text="active, expired or revoked")
-
-    def get_object(self, instance: BankDataConsent) -> str:
-        return "bank_data_consent"
-
-    def get_status(self, instance: BankDataConsent) -> str:
-        return bank_data.consent_status(instance)
-
-
-class BankDataSummary(serializers.Serializer[Any]):
-    consent = BankDataConsentRepresentation(allow_null=True)
-    transactions = serializers.IntegerField(help_text="Transactions you sent that we keep")
-    latest_booked_on = serializers.DateField(allow_null=True)
-
-
-class MerchantConsumerRepresentation(serializers.Serializer[MerchantConsumer]):
-    id = serializers.CharField(source="public_id")
-    object = serializers.SerializerMethodField()
-    livemode = serializers.BooleanField()
-    bank_data = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
-
-    def get_object(self, instance: MerchantConsumer) -> str:
-        return "consumer"
-
-    @extend_schema_field(BankDataSummary)
-    def get_bank_data(self, instance: MerchantConsumer) -> dict[str, Any]:
-        consent = BankDataConsent.objects.filter(merchant_consumer=instance).first()
-        sent = BankTransaction.objects.filter(
-            merchant_id=instance.merchant_id, livemode=instance.livemode, consumer_id=instance.consumer_id
-        ).aggregate(count=Count("id"), latest=Max("booked_on"))
-        return dict(
-            BankDataSummary(
-                {"consent": consent, "transactions": sent["count"], "latest_booked_on": sent["latest"]}
-            ).data
-        )
 
 
 class NoInput(InputSerializer):
@@ -211,11 +166,4 @@ class BankTransactionsApi(MerchantScopedApi):
                 for item in data.validated_data["transactions"]
             ],
         )
-        body = {
-            "object": "bank_transaction_batch",
-            "consumer": link.public_id,
-            "received": result.received,
-            "created": result.created,
-            "duplicates": result.duplicates,
-        }
-        return Response(BankTransactionBatchRepresentation(body).data, status=status.HTTP_201_CREATED)
+        return Response(BankTransactionBatchRepresentation(result.as_dict()).data, status=status.HTTP_201_CREATED)

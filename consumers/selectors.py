@@ -26,9 +26,18 @@ def plan_get(*, consumer: Consumer, public_id: str) -> Plan | None:
 
 
 def declined_decision_list(*, consumer: Consumer, limit: int = 20) -> QuerySet[CreditDecision]:
-    """The consumer's declined applications, newest first: their adverse-action notices."""
-    declined = Q(outcome=CreditDecision.Outcome.DECLINED) | Q(
-        outcome=CreditDecision.Outcome.REFERRED, review_status=CreditDecision.Review.DECLINED
+    """The consumer's adverse actions, newest first, for their notices: declines (by the model, the
+    policy or a reviewer), and counteroffers (less credit than asked) the consumer walked away from."""
+    from bnpl.checkout.models import CheckoutSession
+
+    walked_away = [CheckoutSession.Status.CANCELED, CheckoutSession.Status.EXPIRED, CheckoutSession.Status.DECLINED]
+    declined = (
+        Q(outcome=CreditDecision.Outcome.DECLINED)
+        | Q(outcome=CreditDecision.Outcome.REFERRED, review_status=CreditDecision.Review.DECLINED)
+        | Q(
+            outcome=CreditDecision.Outcome.APPROVED_WITH_DOWN_PAYMENT,
+            checkout_session__status__in=walked_away,
+        )
     )
     return (
         CreditDecision.objects.filter(declined, consumer=consumer)

@@ -28,6 +28,7 @@ from bnpl.core import clock
 from bnpl.core.context import Actor
 from bnpl.core.errors import InvalidRequestError, PermissionDeniedError, RateLimitError
 from bnpl.core.services import change_record
+from consumers import representations
 from consumers.models import Channel, Consumer, Identity, MerchantConsumer, OneTimeCode, OneTimeCodeDestination
 from consumers.senders import get_sender
 
@@ -293,16 +294,6 @@ def consumer_data(consumer: Consumer) -> dict[str, object]:
     }
 
 
-def merchant_consumer_data(link: MerchantConsumer) -> dict[str, object]:
-    """The consumer as one merchant sees them: its own id for them, no contact details."""
-    return {
-        "id": link.public_id,
-        "object": "consumer",
-        "livemode": link.livemode,
-        "created_at": link.created_at.isoformat(),
-    }
-
-
 def merchant_consumer_ensure(*, merchant: Any, livemode: bool, consumer: Consumer) -> MerchantConsumer:
     """The merchant's id for this consumer, made the first time they meet (safe to race)."""
     link = MerchantConsumer.objects.filter(merchant=merchant, livemode=livemode, consumer=consumer).first()
@@ -311,7 +302,9 @@ def merchant_consumer_ensure(*, merchant: Any, livemode: bool, consumer: Consume
     try:
         with transaction.atomic():
             link = MerchantConsumer.objects.create(merchant=merchant, livemode=livemode, consumer=consumer)
-            change_record(action="merchant_consumer.created", instance=link, data=merchant_consumer_data(link))
+            change_record(
+                action="merchant_consumer.created", instance=link, data=representations.merchant_consumer_data(link)
+            )
     except IntegrityError:
         return MerchantConsumer.objects.get(merchant=merchant, livemode=livemode, consumer=consumer)
     return link

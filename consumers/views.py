@@ -135,7 +135,11 @@ def portal(request: HttpRequest) -> HttpResponse:
         for plan in selectors.plan_list(consumer=consumer)
     ]
     notices = [
-        {"decision": decision, "amount": format_amount(decision.amount, decision.currency)}
+        {
+            "decision": decision,
+            "amount": format_amount(decision.amount, decision.currency),
+            "approved": format_amount(decision.approved_amount or 0, decision.currency),
+        }
         for decision in selectors.declined_decision_list(consumer=consumer)
     ]
     return render(request, "consumers/portal.html", {"consumer": consumer, "plans": plans, "notices": notices})

@@ -9,9 +9,10 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
+from bnpl.core.admin import ReadOnlyAdmin, ReadOnlyInline
 from bnpl.core.errors import ApplicationError
 from decisioning import monitoring, registry
-from decisioning.models import CreditDecision, ModelVersion
+from decisioning.models import BankDataConsent, CashFlowMonth, CreditDecision, ModelVersion
 
 
 class AwaitingReviewFilter(admin.SimpleListFilter):
@@ -59,6 +60,9 @@ class CreditDecisionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "amount",
         "currency",
         "outcome",
+        "spending_limit",
+        "approved_amount",
+        "down_payment_amount",
         "reasons",
         "score",
         "cutoff_probability",
@@ -67,6 +71,7 @@ class CreditDecisionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "latency_ms",
         "features",
         "model_inputs",
+        "cash_flow",
         "review_status",
         "reviewed_by",
         "reviewed_at",
@@ -232,3 +237,31 @@ def model_monitoring_view(model_admin: ModelVersionAdmin, request: HttpRequest) 
         "flag_below": monitoring.ADVERSE_IMPACT_FLAG_BELOW,
     }
     return TemplateResponse(request, "admin/decisioning/monitoring.html", context)
+
+
+class CashFlowMonthInline(ReadOnlyInline):
+    model = CashFlowMonth
+    fk_name = "consumer"
+    fields = [
+        "month",
+        "currency",
+        "livemode",
+        "income_amount",
+        "inflow_amount",
+        "outflow_amount",
+        "debt_payment_amount",
+        "nsf_count",
+        "overdraft_count",
+        "transaction_count",
+    ]
+    readonly_fields = fields  # type: ignore[assignment]
+
+
+@admin.register(BankDataConsent)
+class BankDataConsentAdmin(ReadOnlyAdmin):
+    """Who may send a consumer's bank data, since when, and whether they still may (read-only: a
+    consent is recorded and revoked through the partner API)."""
+
+    list_display = ["public_id", "merchant", "merchant_consumer", "livemode", "granted_at", "expires_at", "revoked_at"]
+    list_filter = ["livemode"]
+    search_fields = ["public_id", "merchant__name", "merchant_consumer__public_id", "reference"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from django.db import transaction
 from django.db.models import F, QuerySet
@@ -23,6 +23,7 @@ from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.services import change_record
 from consumers.models import Consumer, MerchantConsumer
+from consumers.representations import bank_data_consent_data
 from decisioning.cashflow import (
     STALE_AFTER_MONTHS,
     WINDOW_MONTHS,
@@ -71,31 +72,17 @@ class IncomingTransaction:
 
 @dataclass(frozen=True)
 class IngestResult:
+    consumer: str  # the merchant's cus_ id
     received: int
     created: int
     duplicates: int
 
+    def as_dict(self) -> dict[str, object]:
+        """The batch as the API answers it and its event records it."""
+        return {"object": "bank_transaction_batch", **asdict(self)}
+
 
 # --- Consent ------------------------------------------------------------------------------------
-
-
-def consent_data(consent: BankDataConsent) -> dict[str, object]:
-    return {
-        "id": consent.public_id,
-        "object": "bank_data_consent",
-        "consumer": consent.merchant_consumer.public_id,
-        "reference": consent.reference,
-        "granted_at": consent.granted_at.isoformat(),
-        "expires_at": consent.expires_at.isoformat() if consent.expires_at else None,
-        "revoked_at": consent.revoked_at.isoformat() if consent.revoked_at else None,
-        "status": consent_status(consent),
-    }
-
-
-def consent_status(consent: BankDataConsent) -> str:
-    if consent.revoked_at is not None:
-        return "revoked"
-    return "active" if consent.is_current(clock.now()) else "expired"
 
 
 def consent_record(
@@ -109,7 +96,7 @@ def consent_record(
         raise InvalidRequestError("expires_at: must be after granted_at and in the future.", param="expires_at")
     with transaction.atomic():
         consent = BankDataConsent.objects.select_for_update().filter(merchant_consumer=link).first()
-        before = consent_data(consent) if consent else None
+        before = bank_data_consent_data(consent) if consent else None
         if consent is None:
             consent = BankDataConsent(merchant=link.merchant, livemode=link.livemode, merchant_consumer=link)
         consent.reference, consent.granted_at, consent.expires_at, consent.revoked_at = (
@@ -119,7 +106,9 @@ def consent_record(
             None,
         )
         consent.save()
-        change_record(action="bank_data_consent.recorded", instance=consent, before=before, data=consent_data(consent))
+        change_record(
+            action="bank_data_consent.recorded", instance=consent, before=before, data=bank_data_consent_data(consent)
+        )
     return consent
 
 
@@ -130,7 +119,7 @@ def consent_revoke(*, link: MerchantConsumer) -> BankDataConsent:
         consent = BankDataConsent.objects.select_for_update().filter(merchant_consumer=link).first()
         if consent is None or consent.revoked_at is not None:
             raise StateError("There is no consent to revoke.", code="no_consent")
-        before = consent_data(consent)
+        before = bank_data_consent_data(consent)
         deleted, _ = BankTransaction.objects.filter(consent=consent).delete()
         _rebuild_months(consumer_id=link.consumer_id, livemode=link.livemode)
         consent.revoked_at = clock.now()
@@ -139,7 +128,7 @@ def consent_revoke(*, link: MerchantConsumer) -> BankDataConsent:
             action="bank_data_consent.revoked",
             instance=consent,
             before=before,
-            data={**consent_data(consent), "transactions_deleted": deleted},
+            data={**bank_data_consent_data(consent), "transactions_deleted": deleted},
         )
     return consent
 
@@ -195,18 +184,13 @@ def transactions_ingest(*, link: MerchantConsumer, transactions: Sequence[Incomi
             for txn in new
         )
         _add_to_months(link.consumer_id, link.livemode, monthly_totals([_as_transaction(txn) for txn in new]).items())
-        result = IngestResult(received=len(transactions), created=len(new), duplicates=len(transactions) - len(new))
-        change_record(
-            action="bank_transactions.received",
-            instance=link,
-            data={
-                "object": "bank_transaction_batch",
-                "consumer": link.public_id,
-                "received": result.received,
-                "created": result.created,
-                "duplicates": result.duplicates,
-            },
+        result = IngestResult(
+            consumer=link.public_id,
+            received=len(transactions),
+            created=len(new),
+            duplicates=len(transactions) - len(new),
         )
+        change_record(action="bank_transactions.received", instance=link, data=result.as_dict())
     return result
 
 

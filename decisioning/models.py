@@ -138,6 +138,15 @@ class BankDataConsent(MerchantOwnedModel):
     def is_current(self, now: dt.datetime) -> bool:
         return self.revoked_at is None and self.granted_at <= now and (self.expires_at is None or now < self.expires_at)
 
+    @property
+    def status(self) -> str:
+        """active, expired or revoked (read against the project clock)."""
+        from bnpl.core import clock
+
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.is_current(clock.now()) else "expired"
+
 
 class BankTransaction(BaseModel):
     """One bank-account transaction a partner sent, kept once per (source, transaction id)."""

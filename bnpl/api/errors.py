@@ -24,7 +24,10 @@ def _first_field_error(detail: Any, prefix: str = "") -> tuple[str | None, str, 
     """Walk DRF's nested error detail to the first leaf: (dotted param, message, code)."""
     if isinstance(detail, dict):
         for field, value in detail.items():
-            name = None if field == "non_field_errors" else (f"{prefix}.{field}" if prefix else str(field))
+            if isinstance(field, int):  # DRF keys some list errors by position
+                name: str | None = f"{prefix}[{field}]"
+            else:
+                name = None if field == "non_field_errors" else (f"{prefix}.{field}" if prefix else str(field))
             param, message, code = _first_field_error(value, name or prefix)
             return param if param is not None else name, message, code
     if isinstance(detail, list):

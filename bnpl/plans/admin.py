@@ -25,6 +25,7 @@ EDITABLE = [
     "late_fee_cap_amount",
     "refund_policy",
     "credit_cutoff_probability",
+    "spending_limit_amount",
 ]
 
 

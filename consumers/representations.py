@@ -1,0 +1,64 @@
+"""Public shapes of consumers as a merchant knows them and of their bank-data consent: API
+responses and event payloads share them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Max
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from consumers.models import MerchantConsumer
+from decisioning.models import BankDataConsent, BankTransaction
+
+
+class BankDataConsentRepresentation(serializers.Serializer[BankDataConsent]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    consumer = serializers.CharField(source="merchant_consumer.public_id")
+    reference = serializers.CharField()
+    granted_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.CharField(help_text="active, expired or revoked")
+
+    def get_object(self, instance: BankDataConsent) -> str:
+        return "bank_data_consent"
+
+
+class BankDataSummary(serializers.Serializer[Any]):
+    consent = BankDataConsentRepresentation(allow_null=True)
+    transactions = serializers.IntegerField(help_text="Transactions you sent that we keep")
+    latest_booked_on = serializers.DateField(allow_null=True)
+
+
+class MerchantConsumerRepresentation(serializers.Serializer[MerchantConsumer]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    livemode = serializers.BooleanField()
+    bank_data = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_object(self, instance: MerchantConsumer) -> str:
+        return "consumer"
+
+    @extend_schema_field(BankDataSummary)
+    def get_bank_data(self, instance: MerchantConsumer) -> dict[str, Any]:
+        consent = BankDataConsent.objects.filter(merchant_consumer=instance).first()
+        sent = BankTransaction.objects.filter(
+            merchant_id=instance.merchant_id, livemode=instance.livemode, consumer_id=instance.consumer_id
+        ).aggregate(count=Count("id"), latest=Max("booked_on"))
+        return dict(
+            BankDataSummary(
+                {"consent": consent, "transactions": sent["count"], "latest_booked_on": sent["latest"]}
+            ).data
+        )
+
+
+def merchant_consumer_data(link: MerchantConsumer) -> dict[str, Any]:
+    return dict(MerchantConsumerRepresentation(link).data)
+
+
+def bank_data_consent_data(consent: BankDataConsent) -> dict[str, Any]:
+    return dict(BankDataConsentRepresentation(consent).data)
