@@ -20,6 +20,7 @@ from bnpl.payments.models import Charge
 from bnpl.payments.services import payment_method_add
 from bnpl.plans.models import PaymentProduct
 from consumers.models import Consumer
+from consumers.selectors import declined_decision_list
 from consumers.services import merchant_consumer_ensure
 from decisioning import bank_data, limits
 from decisioning.bank_data import IncomingTransaction
@@ -299,3 +300,16 @@ def test_the_shopper_sees_the_counteroffer_and_accepts_it(
     plan = api.get(f"/api/v1/plans/{order['plan']}").json()
     assert [row["amount"] for row in plan["installments"]] == [6_000, 2_000, 2_000, 2_000]
     assert order["consumer"].startswith("cus_")
+
+
+def test_a_counteroffer_walked_away_from_gets_an_adverse_action_notice(tenant: Tenant, champion: ModelVersion) -> None:
+    product = _pay_in_4(tenant, spending_limit=6_000)
+    consumer = make_verified_consumer(email="ada+clean@example.com")
+    _, session = _confirm(tenant, consumer, product)
+    assert list(declined_decision_list(consumer=consumer)) == []  # still deciding: no notice yet
+
+    checkout_services.checkout_session_cancel(session=session)
+
+    notices = list(declined_decision_list(consumer=consumer))
+    assert [notice.outcome for notice in notices] == ["approved_with_down_payment"]
+    assert notices[0].reasons[0]["code"] == "credit_limit"

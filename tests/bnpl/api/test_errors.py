@@ -42,7 +42,7 @@ def test_validation_errors_name_the_nested_field(api: ApiClient) -> None:
     )
     error = _assert_shape(response.json())
     assert response.status_code == 400
-    assert error["param"] == "enabled_events.1"
+    assert error["param"] == "enabled_events[1]"
     assert error["type"] == "invalid_request_error"
 
 
