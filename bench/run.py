@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bnpl.settings.test")
@@ -83,7 +84,7 @@ def _timed(calls: list[Callable[[], object]]) -> tuple[float, float]:
     return _percentiles(samples)
 
 
-def _bank_history(merchant: object, consumer: object) -> None:
+def _bank_history(merchant: Any, consumer: Any) -> None:
     """Three months of pay and spending through the real stream (consent first)."""
     import datetime as dt
 
