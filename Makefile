@@ -23,7 +23,7 @@ $(STAMP_DEV): requirements.txt requirements-dev.txt | $(BIN)/python
 migrate: $(STAMP_RUNTIME)
 	$(BIN)/python manage.py migrate --noinput
 
-## demo: install, migrate, train the credit model if none is champion (about 10 s), seed, then serve
+## demo: install, migrate, train the credit model if none is champion (about 15 s), seed, then serve
 ##       the whole product on http://127.0.0.1:$(PORT)
 ##       (web + a Celery worker with beat on the embedded filesystem broker)
 demo: migrate model-data

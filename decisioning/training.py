@@ -330,17 +330,26 @@ def data_fingerprint(features: np.ndarray, labels: np.ndarray) -> str:
 
 @dataclass(frozen=True)
 class TrainingParameters:
-    """Tuned on Give Me Some Credit (5-fold CV); sensible for bureau-style tabular data in general."""
+    """Tuned on Give Me Some Credit (5-fold CV, without age); sensible for bureau-style tabular data
+    in general. Leaf-wise trees of at most 31 leaves, a fresh 70% of the features at every split and
+    an L1 penalty on leaf weights gained ~0.001 AUC over depth-5 trees, on this seed and on three
+    others; the learning rate, depth, min_child_weight, subsample, lambda, gamma and max_bin moved it
+    by less than 0.0005 either way."""
 
     folds: int = 5
     rounds: int = 400  # upper bound; each fold stops early on its own validation rows
     early_stopping_rounds: int = 40
     learning_rate: float = 0.05
-    max_depth: int = 5
+    grow_policy: str = "lossguide"  # leaf-wise: split the leaf that gains most, within max_leaves
+    max_leaves: int = 31
+    max_depth: int = 0  # 0: no depth limit (max_leaves bounds the tree)
     min_child_weight: float = 20.0
     subsample: float = 0.8
-    colsample_bytree: float = 0.8
+    colsample_bytree: float = 1.0
+    colsample_bynode: float = 0.7
     reg_lambda: float = 1.0
+    reg_alpha: float = 5.0
+    max_bin: int = 256
     seed: int = 20261120
     threads: int = 2
 
@@ -350,11 +359,16 @@ class TrainingParameters:
             "eval_metric": "logloss",  # smooth: early stopping on AUC can stop after a handful of trees
             "tree_method": "hist",
             "eta": self.learning_rate,
+            "grow_policy": self.grow_policy,
+            "max_leaves": self.max_leaves,
             "max_depth": self.max_depth,
             "min_child_weight": self.min_child_weight,
             "subsample": self.subsample,
             "colsample_bytree": self.colsample_bytree,
+            "colsample_bynode": self.colsample_bynode,
             "lambda": self.reg_lambda,
+            "alpha": self.reg_alpha,
+            "max_bin": self.max_bin,
             "monotone_constraints": "(" + ",".join(str(value) for value in spec.monotone_constraints) + ")",
             "seed": self.seed,
             "nthread": self.threads,
