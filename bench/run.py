@@ -145,26 +145,16 @@ def bench_decisions(tenant: object) -> None:
     model_path = _timed([partial(scoring.score, scorer, row, with_reasons=False) for row in sample])
     with_reasons = _timed([partial(scoring.score, scorer, row, with_reasons=True) for row in sample[:2_000]])
 
-    from bnpl.checkout.services import checkout_session_create
     from decisioning import decide
     from decisioning.policy import Application
-    from tests.checkout_factories import make_verified_consumer, product_for
+    from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
 
     merchant = tenant.merchant  # type: ignore[attr-defined]
     product = product_for(merchant, False)
     consumers = [make_verified_consumer(email=f"bench{index}@example.com") for index in range(1_000)]
     for consumer in consumers[::2]:  # half have bank data: the cash-flow path is in the figure
         _bank_history(merchant, consumer)
-    session = checkout_session_create(
-        merchant=merchant,
-        livemode=False,
-        amount=10000,
-        currency="USD",
-        line_items=[{"name": "x", "quantity": 1, "unit_amount": 10000}],
-        return_url="https://shop.example.com/ok",
-        cancel_url="https://shop.example.com/no",
-    )
-    applications = [
+    applications = [  # one session per shopper, ten decisions each (as a shopper retrying would)
         Application(
             consumer=consumer,
             merchant=merchant,
@@ -172,7 +162,7 @@ def bench_decisions(tenant: object) -> None:
             amount=10000,
             currency="USD",
             livemode=False,
-            checkout_session=session,
+            checkout_session=make_checkout_session(merchant=merchant, livemode=False),
         )
         for consumer in consumers
     ] * 10

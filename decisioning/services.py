@@ -31,7 +31,7 @@ from decisioning.policy import (
     features_as_dict,
     features_for,
 )
-from decisioning.registry import ModelUnavailableError
+from decisioning.registry import ModelUnavailableError, Scorer
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +91,11 @@ class _Verdict:
     offer: limits.Counteroffer | None = None
 
 
-def _model_verdict(application: Application, policy_features: Features, inputs: dict[str, float | None]) -> _Verdict:
+def _model_verdict(
+    champion: Scorer, application: Application, policy_features: Features, inputs: dict[str, float | None]
+) -> _Verdict:
     """Score against the product's cutoff; then, below it, the spending limit and what it allows.
     A decline or a counteroffer states its principal reasons (the limit's, then the model's)."""
-    champion = scoring.champion()
-    assert champion is not None
     product = application.product
     cutoff = product.credit_cutoff_probability  # None: the model's own
     result = scoring.score(champion, inputs, with_reasons=False, cutoff=cutoff)
@@ -148,12 +148,13 @@ def credit_decide(*, application: Application) -> Decision:
     shadow = None
     reviewed = _approved_review(application)
     if not verdict.reasons and reviewed is None:
-        if scoring.champion() is None:
+        champion = scoring.champion()
+        if champion is None:
             if settings.CREDIT_MODEL_REQUIRED:
                 raise ModelUnavailableError("No credit model is in service; decisions are paused.", code="no_champion")
         else:
             inputs = _model_inputs(application, policy_features)
-            verdict = _model_verdict(application, policy_features, inputs)
+            verdict = _model_verdict(champion, application, policy_features, inputs)
             shadow = _shadow(inputs)
     down_payment = verdict.offer.down_payment_amount if verdict.offer else 0
     declined = bool(verdict.reasons) and not down_payment
