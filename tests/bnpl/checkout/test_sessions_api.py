@@ -179,8 +179,8 @@ def test_an_unknown_product_kind_is_refused(tenant: Tenant) -> None:
     assert error == {
         "type": "invalid_request_error",
         "code": "parameter_invalid_choice",
-        "message": 'product_kinds.1: "pay_in_5" is not a valid choice.',
-        "param": "product_kinds.1",
+        "message": 'product_kinds[1]: "pay_in_5" is not a valid choice.',
+        "param": "product_kinds[1]",
     }
 
 
