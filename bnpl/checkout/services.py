@@ -433,23 +433,26 @@ def plan_pay_next_installment(*, plan: Plan, payment_method: PaymentMethod | Non
             charge.failure_message or "The card was declined.", code=charge.failure_code or "card_declined"
         )
     with transaction.atomic():
-        order = _lock_order(plan.order)
-        locked_plan = Plan.objects.select_for_update().get(pk=plan.pk)
-        charge = Charge.objects.select_for_update().get(pk=charge.pk)
-        if charge.applied_at is not None:
-            return charge
-        before = plan_data(locked_plan)
-        excess = _apply_payment(order, locked_plan, charge)
-        change_record(
-            action="plan.payment_succeeded",
-            instance=locked_plan,
-            before=before,
-            data=plan_data(locked_plan),
-        )
+        excess = charge_apply_to_plan(plan=plan, charge=charge)
     if excess:  # a refund or void shrank the plan while the card was being charged
         charge_give_back(charge=charge, amount=excess)
     charge.refresh_from_db()
     return charge
+
+
+def charge_apply_to_plan(*, plan: Plan, charge: Charge) -> int:
+    """Apply a succeeded payment to the plan's earliest unpaid installments, once (guarded by the
+    charge's ``applied_at`` under its lock), posting it and emitting ``plan.payment_succeeded``.
+    Returns what did not fit, for the caller to give back after the transaction. Call inside one."""
+    order = _lock_order(plan.order)
+    locked_plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    charge = Charge.objects.select_for_update().get(pk=charge.pk)
+    if charge.applied_at is not None or charge.status != Charge.Status.SUCCEEDED:
+        return 0
+    before = plan_data(locked_plan)
+    excess = _apply_payment(order, locked_plan, charge)
+    change_record(action="plan.payment_succeeded", instance=locked_plan, before=before, data=plan_data(locked_plan))
+    return excess
 
 
 def _pay_now_charge(*, plan: Plan, payment_method: PaymentMethod | None) -> Charge:

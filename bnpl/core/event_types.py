@@ -67,6 +67,11 @@ register("order.expired", "An authorization ended; its uncaptured remainder was 
 register("plan.created", "A payment plan was created for an order.")
 register("plan.reduced", "A plan shrank after a void or a refund.")
 register("plan.payment_succeeded", "A consumer's payment was applied to the plan.")
+register(
+    "plan.payment_failed",
+    "Collections could not charge an installment (a retry is scheduled when one can help).",
+    merchant_visible=False,
+)
 register("payment_product.updated", "A payment product's settings changed.")
 register("consumer.created", "A consumer signed up.", merchant_visible=False)
 register("consumer.identity_verified", "A consumer completed the identity basics.", merchant_visible=False)

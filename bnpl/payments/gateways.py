@@ -144,14 +144,54 @@ class SandboxGateway:
         behaviour = _behaviour(token)
         reference = "sbx_ch_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
         if behaviour == "success" or (behaviour == "authentication" and not off_session):
-            return GatewayResult(succeeded=True, reference=reference)
-        code, message = _FAILURES.get(behaviour, ("card_declined", "The card was declined."))
-        return GatewayResult(succeeded=False, reference=reference, failure_code=code, failure_message=message)
+            result = GatewayResult(succeeded=True, reference=reference)
+        else:
+            code, message = _FAILURES.get(behaviour, ("card_declined", "The card was declined."))
+            result = GatewayResult(succeeded=False, reference=reference, failure_code=code, failure_message=message)
+        return _processed("charge", idempotency_key, amount, currency, result)
 
     def refund(self, *, charge_reference: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
-        return GatewayResult(
-            succeeded=True, reference="sbx_re_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+        reference = "sbx_re_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+        return _processed(
+            "refund", idempotency_key, amount, currency, GatewayResult(succeeded=True, reference=reference)
         )
+
+
+def _processed(kind: str, key: str, amount: int, currency: str, result: GatewayResult) -> GatewayResult:
+    """The gateway's own record: the first result for a key is the answer forever after (a retry
+    with the same key, even racing, moves money once). Committed at once, as an outside system's
+    record would be (callers reach the gateway outside any transaction)."""
+    from django.db import IntegrityError, transaction
+
+    from bnpl.payments.models import SandboxGatewayCharge
+
+    def stored(row: SandboxGatewayCharge) -> GatewayResult:
+        return GatewayResult(
+            succeeded=row.succeeded,
+            reference=row.reference,
+            failure_code=row.failure_code,
+            failure_message=row.failure_message,
+        )
+
+    existing = SandboxGatewayCharge.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return stored(existing)
+    try:
+        with transaction.atomic():
+            SandboxGatewayCharge.objects.create(
+                idempotency_key=key,
+                kind=kind,
+                amount=amount,
+                currency=currency,
+                succeeded=result.succeeded,
+                reference=result.reference,
+                failure_code=result.failure_code,
+                failure_message=result.failure_message,
+                created_at=clock.now(),
+            )
+    except IntegrityError:
+        return stored(SandboxGatewayCharge.objects.get(idempotency_key=key))
+    return result
 
 
 def _behaviour(token: str) -> str:

@@ -75,3 +75,26 @@ class Charge(PublicIdModel):
         """What is left to give back from this payment (refunds not failed count against it)."""
         given_back = self.refund_charges.exclude(status=self.Status.FAILED).aggregate(total=models.Sum("amount"))
         return self.amount - (given_back["total"] or 0)
+
+
+class SandboxGatewayCharge(models.Model):
+    """What the sandbox gateway 'processed', keyed by the idempotency key the caller sent (as a real
+    processor keeps its own record): the same key returns the first result and never moves money
+    twice. Lets tests and operators see, from the gateway's side, how many times money moved."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge"
+        REFUND = "refund"
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    succeeded = models.BooleanField()
+    reference = models.CharField(max_length=200)
+    failure_code = models.CharField(max_length=50, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.reference

@@ -120,6 +120,9 @@ class Installment(BaseModel):
     paid_amount = models.BigIntegerField(default=0)
     paid_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SCHEDULED)
+    # When collections next charges it: the due date, then each retry's date; empty: not
+    # automatically (retries used up, or a failure no retry can fix -- the consumer acts).
+    collect_on = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["plan", "sequence"]

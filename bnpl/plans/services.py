@@ -193,6 +193,7 @@ def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
             amount=payment.amount,
             principal_amount=payment.principal,
             interest_amount=payment.interest,
+            collect_on=payment.due_date,
         )
         for index, payment in enumerate(offer.schedule, start=1)
     )

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "bnpl.plans",
     "bnpl.payments",
     "bnpl.checkout",
+    "bnpl.collections",
     "merchants",
     "consumers",
     "decisioning",
@@ -172,6 +173,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bnpl.checkout.tasks.checkout_sessions_expire",
         "schedule": timedelta(minutes=5),
     },
+    "collect-due-installments": {
+        "task": "bnpl.collections.tasks.collections_run",
+        "schedule": timedelta(minutes=10),
+    },
+    "sweep-stuck-collections": {
+        "task": "bnpl.collections.tasks.collections_sweep",
+        "schedule": timedelta(minutes=5),
+    },
     "settle-pending-charges": {
         "task": "bnpl.payments.tasks.charges_settle_pending",
         "schedule": timedelta(minutes=1),
@@ -245,6 +254,11 @@ CREDIT_REFER_BAND = env.float("CREDIT_REFER_BAND", default=0.03)
 BUREAU_PROVIDER = env.str("BUREAU_PROVIDER", default="decisioning.bureau.SandboxBureau")
 # Most a consumer may owe across active plans, per currency, in major units (policy rule).
 CONSUMER_EXPOSURE_LIMIT_MAJOR = env.int("CONSUMER_EXPOSURE_LIMIT_MAJOR", default=2500)
+# Collections: days after each failed attempt before the next (retryable failures only), how many
+# installments one worker claims per transaction, and when an attempt in processing counts as stuck.
+COLLECTION_RETRY_DAYS = env.list("COLLECTION_RETRY_DAYS", cast=int, default=[1, 3, 7])
+COLLECTION_BATCH_SIZE = env.int("COLLECTION_BATCH_SIZE", default=50)
+COLLECTION_STUCK_AFTER = timedelta(seconds=env.int("COLLECTION_STUCK_AFTER_SECONDS", default=300))
 # Bank cash flow (policy rule): this many returned payments / overdrafts in three months declines.
 CREDIT_BANK_EVENTS_LIMIT = env.int("CREDIT_BANK_EVENTS_LIMIT", default=3)
 # Spending limits: repayments may take at most this share of the free monthly cash flow the bank

@@ -1,0 +1,35 @@
+"""Collect what is due now: finish attempts a dead worker left behind, then charge every due
+installment (the same work the Celery beat schedule does)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from bnpl.collections import services
+
+
+class Command(BaseCommand):
+    help = "Charge due installments off-session (retries included) and finish stuck attempts."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--batch-size", type=int, default=None, help="installments claimed per transaction")
+        parser.add_argument(
+            "--stuck-after-seconds",
+            type=int,
+            default=None,
+            help="finish attempts in processing at least this old (default COLLECTION_STUCK_AFTER)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        seconds = options["stuck_after_seconds"]
+        swept = services.collections_sweep(stuck_after=None if seconds is None else dt.timedelta(seconds=seconds))
+        ran = services.collections_run(batch_size=options["batch_size"])
+        self.stdout.write(
+            f"swept {swept.claimed} stuck attempt(s): {swept.succeeded} succeeded, {swept.failed} failed, "
+            f"{swept.pending} still pending\n"
+            f"collected {ran.claimed} installment(s): {ran.succeeded} succeeded, {ran.failed} failed, "
+            f"{ran.pending} pending"
+        )

@@ -1,0 +1,13 @@
+from celery import shared_task
+
+from bnpl.collections import services
+
+
+@shared_task(name="bnpl.collections.tasks.collections_run")
+def collections_run(batch_size: int | None = None) -> dict[str, int]:
+    return vars(services.collections_run(batch_size=batch_size))
+
+
+@shared_task(name="bnpl.collections.tasks.collections_sweep")
+def collections_sweep() -> dict[str, int]:
+    return vars(services.collections_sweep())
