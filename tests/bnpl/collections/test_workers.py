@@ -35,6 +35,7 @@ from tests.factories import Tenant
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[3]
+WORKER = [sys.executable, "-m", "celery", "-A", "bnpl", "worker", "--pool=solo", "--without-gossip", "--without-mingle"]
 PLANS = 500  # 12 monthly payments each: two months due at first is 1,000 installments
 
 
@@ -55,8 +56,7 @@ def _workers(queue: str, count: int = 2) -> Iterator[list[subprocess.Popen[bytes
     }
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "bnpl", "worker", "--pool=solo", "-Q", queue]
-            + [f"--hostname=collector{index}-{queue}@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"],
+            [*WORKER, "-Q", queue, f"--hostname=collector{index}-{queue}@%h"],
             cwd=ROOT,
             env=environment,
         )
