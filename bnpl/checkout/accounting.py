@@ -10,6 +10,10 @@ Sign convention (the ledger's): debit positive, credit negative.
 | void V | authorized_pending V | consumer_receivable V |
 | refund R with fee back r | merchant_payable R - r, merchant_fee_revenue r | consumer_receivable R |
 | return X to the card | consumer_receivable X | card_clearing X |
+| late fee F | consumer_receivable F | late_fee_income F |
+| charge-off L (principal + fees owed) | credit_losses L | consumer_receivable L |
+
+A payment on a late fee reduces the receivable like principal (``post_payment``'s ``principal``).
 """
 
 from __future__ import annotations
@@ -106,5 +110,32 @@ def post_return_to_card(order: Order, *, key: str, amount: int) -> None:
         [
             Line(account=AccountCode.CONSUMER_RECEIVABLE, amount=amount, consumer=order.consumer),
             Line(account=AccountCode.CARD_CLEARING, amount=-amount),
+        ],
+    )
+
+
+def post_late_fee(order: Order, *, key: str, amount: int) -> None:
+    """A late fee charged: the consumer owes it, and it is income when charged."""
+    _post(
+        order,
+        "plan.late_fee",
+        f"late_fee:{key}",
+        [
+            Line(account=AccountCode.CONSUMER_RECEIVABLE, amount=amount, consumer=order.consumer),
+            Line(account=AccountCode.LATE_FEE_INCOME, amount=-amount),
+        ],
+    )
+
+
+def post_charge_off(order: Order, *, key: str, amount: int) -> None:
+    """What the consumer still owes (principal and fees; unearned interest was never booked) is
+    written off as a credit loss."""
+    _post(
+        order,
+        "plan.charged_off",
+        f"charge_off:{key}",
+        [
+            Line(account=AccountCode.CREDIT_LOSSES, amount=amount),
+            Line(account=AccountCode.CONSUMER_RECEIVABLE, amount=-amount, consumer=order.consumer),
         ],
     )

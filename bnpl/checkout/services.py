@@ -402,13 +402,16 @@ def _authorize(
     return order
 
 
-def _apply_payment(order: Order, plan: Plan, charge: Charge) -> int:
-    """Spread a successful charge over the plan's earliest unpaid installments and post what was
-    applied. Returns what did not fit (the plan shrank while the payment was in flight)."""
+def _apply_payment(order: Order, plan: Plan, charge: Charge, *, first: Installment | None = None) -> int:
+    """Spread a successful charge over the plan's unpaid installments -- ``first`` (the one it was
+    taken for) and then the earliest due -- and post what was applied. Returns what did not fit
+    (the plan shrank while the payment was in flight)."""
     Charge.objects.filter(pk=charge.pk).update(plan=plan, applied_at=clock.now())
     left = charge.amount
     principal_total = interest_total = 0
-    for installment in plan.installments.filter(status=Installment.Status.SCHEDULED).order_by("sequence"):
+    unpaid = list(plan.installments.filter(status=Installment.Status.SCHEDULED).order_by("due_date", "sequence"))
+    unpaid.sort(key=lambda installment: first is None or installment.pk != first.pk)  # stable: ``first`` leads
+    for installment in unpaid:
         if left == 0:
             break
         part = min(left, installment.remaining_amount)
@@ -440,7 +443,7 @@ def plan_pay_next_installment(*, plan: Plan, payment_method: PaymentMethod | Non
     return charge
 
 
-def charge_apply_to_plan(*, plan: Plan, charge: Charge) -> int:
+def charge_apply_to_plan(*, plan: Plan, charge: Charge, first: Installment | None = None) -> int:
     """Apply a succeeded payment to the plan's earliest unpaid installments, once (guarded by the
     charge's ``applied_at`` under its lock), posting it and emitting ``plan.payment_succeeded``.
     Returns what did not fit, for the caller to give back after the transaction. Call inside one."""
@@ -450,7 +453,7 @@ def charge_apply_to_plan(*, plan: Plan, charge: Charge) -> int:
     if charge.applied_at is not None or charge.status != Charge.Status.SUCCEEDED:
         return 0
     before = plan_data(locked_plan)
-    excess = _apply_payment(order, locked_plan, charge)
+    excess = _apply_payment(order, locked_plan, charge, first=first)
     change_record(action="plan.payment_succeeded", instance=locked_plan, before=before, data=plan_data(locked_plan))
     return excess
 
@@ -461,7 +464,9 @@ def _pay_now_charge(*, plan: Plan, payment_method: PaymentMethod | None) -> Char
         in_flight = plan.charges.filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.PENDING).first()
         if in_flight is not None:
             return in_flight
-        installment = plan.installments.filter(status=Installment.Status.SCHEDULED).order_by("sequence").first()
+        installment = (
+            plan.installments.filter(status=Installment.Status.SCHEDULED).order_by("due_date", "sequence").first()
+        )
         if installment is None:
             raise StateError("Nothing is left to pay on this plan.", code="nothing_to_pay")
         card = payment_method or plan.consumer.payment_methods.filter(is_default=True).first()

@@ -60,11 +60,15 @@ def due_installments() -> QuerySet[Installment]:
     """Installments collections should charge today: scheduled, on an active plan, their collection
     date reached, none of their attempts still in flight."""
     in_flight = CollectionAttempt.objects.filter(installment=OuterRef("pk"), status=CollectionAttempt.Status.PROCESSING)
-    return Installment.objects.filter(
-        status=Installment.Status.SCHEDULED,
-        collect_on__lte=clock.today(),
-        plan__status=Plan.Status.ACTIVE,
-    ).filter(~Exists(in_flight))
+    return (
+        Installment.objects.filter(
+            status=Installment.Status.SCHEDULED,
+            collect_on__lte=clock.today(),
+            plan__status=Plan.Status.ACTIVE,
+        )
+        .exclude(plan__standing=Plan.Standing.CHARGED_OFF)
+        .filter(~Exists(in_flight))
+    )
 
 
 def collections_claim(*, limit: int) -> list[int]:
@@ -120,7 +124,7 @@ def collection_attempt_process(*, attempt_id: int) -> CollectionAttempt:
             return attempt
         plan = attempt.installment.plan
         if charge.status == Charge.Status.SUCCEEDED:
-            excess = charge_apply_to_plan(plan=plan, charge=charge)
+            excess = charge_apply_to_plan(plan=plan, charge=charge, first=attempt.installment)
             attempt.status = CollectionAttempt.Status.SUCCEEDED
         else:
             attempt.status = CollectionAttempt.Status.FAILED

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from bnpl.collections import services
+from bnpl.collections import lateness, services
 
 
 @shared_task(name="bnpl.collections.tasks.collections_run")
@@ -11,3 +11,8 @@ def collections_run(batch_size: int | None = None) -> dict[str, int]:
 @shared_task(name="bnpl.collections.tasks.collections_sweep")
 def collections_sweep() -> dict[str, int]:
     return vars(services.collections_sweep())
+
+
+@shared_task(name="bnpl.collections.tasks.plans_assess_lateness")
+def plans_assess_lateness() -> dict[str, int]:
+    return vars(lateness.plans_assess_lateness())

@@ -67,6 +67,11 @@ register("order.expired", "An authorization ended; its uncaptured remainder was 
 register("plan.created", "A payment plan was created for an order.")
 register("plan.reduced", "A plan shrank after a void or a refund.")
 register("plan.payment_succeeded", "A consumer's payment was applied to the plan.")
+register("plan.late_fee_charged", "A late fee was added to the plan (within its cap).", merchant_visible=False)
+register("plan.current", "The consumer caught up: nothing is past due.", merchant_visible=False)
+register("plan.late", "An installment is past due.", merchant_visible=False)
+register("plan.delinquent", "An installment is 30 or more days past due.", merchant_visible=False)
+register("plan.charged_off", "The plan was written off as a credit loss.", merchant_visible=False)
 register(
     "plan.payment_failed",
     "Collections could not charge an installment (a retry is scheduled when one can help).",

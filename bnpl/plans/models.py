@@ -93,12 +93,21 @@ class Plan(MerchantOwnedModel):
         PAID = "paid"  # every installment paid
         CANCELED = "canceled"  # nothing left to pay because the order was voided or refunded in full
 
+    class Standing(models.TextChoices):
+        """How far behind the consumer is (bnpl.collections moves it daily)."""
+
+        CURRENT = "current"
+        LATE = "late"  # an installment is past due
+        DELINQUENT = "delinquent"  # past due COLLECTION_DELINQUENT_AFTER_DAYS or more
+        CHARGED_OFF = "charged_off"  # written off after COLLECTION_CHARGE_OFF_AFTER_DAYS: no more collection
+
     order = models.OneToOneField("checkout.Order", on_delete=models.PROTECT, related_name="plan")
     consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="plans")
     product = models.ForeignKey(PaymentProduct, on_delete=models.PROTECT, related_name="plans")
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     apr_bps = models.PositiveIntegerField(default=0)  # copied from the product at purchase
+    standing = models.CharField(max_length=20, choices=Standing.choices, default=Standing.CURRENT)
     refund_policy = models.CharField(max_length=20, choices=RefundPolicy.choices)
 
     class Meta:
@@ -123,6 +132,10 @@ class Installment(BaseModel):
     # When collections next charges it: the due date, then each retry's date; empty: not
     # automatically (retries used up, or a failure no retry can fix -- the consumer acts).
     collect_on = models.DateField(null=True, blank=True)
+    # A late fee is an installment of its own (principal and interest 0), for the installment it was
+    # charged on; at most one per installment.
+    fee_amount = models.BigIntegerField(default=0)
+    fee_for = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="late_fee")
 
     class Meta:
         ordering = ["plan", "sequence"]
@@ -130,8 +143,10 @@ class Installment(BaseModel):
             models.UniqueConstraint(fields=["plan", "sequence"], name="installment_sequence_unique"),
             models.CheckConstraint(condition=models.Q(amount__gte=0), name="installment_amount_not_negative"),
             models.CheckConstraint(
-                condition=models.Q(amount=models.F("principal_amount") + models.F("interest_amount")),
-                name="installment_amount_is_principal_plus_interest",
+                condition=models.Q(
+                    amount=models.F("principal_amount") + models.F("interest_amount") + models.F("fee_amount")
+                ),
+                name="installment_amount_is_principal_interest_and_fee",
             ),
             models.CheckConstraint(
                 condition=models.Q(paid_amount__gte=0) & models.Q(paid_amount__lte=models.F("amount")),

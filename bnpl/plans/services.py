@@ -216,8 +216,10 @@ def plan_reduce(*, plan: Plan, amount: int, action: str) -> Reduction:
     grows. Call inside the order's transaction (the plan row is locked here).
     """
     plan = Plan.objects.select_for_update().get(pk=plan.pk)
-    unpaid = list(
-        plan.installments.select_for_update().filter(status=Installment.Status.SCHEDULED).order_by("sequence")
+    unpaid = list(  # late fees are not part of the purchase: a refund never reduces them
+        plan.installments.select_for_update()
+        .filter(status=Installment.Status.SCHEDULED, fee_for__isnull=True)
+        .order_by("sequence")
     )
     before = plan_data(plan)
     if plan.apr_bps == 0:

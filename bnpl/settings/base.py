@@ -177,6 +177,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bnpl.collections.tasks.collections_run",
         "schedule": timedelta(minutes=10),
     },
+    "assess-late-plans": {
+        "task": "bnpl.collections.tasks.plans_assess_lateness",
+        "schedule": timedelta(minutes=30),
+    },
     "sweep-stuck-collections": {
         "task": "bnpl.collections.tasks.collections_sweep",
         "schedule": timedelta(minutes=5),
@@ -259,6 +263,10 @@ CONSUMER_EXPOSURE_LIMIT_MAJOR = env.int("CONSUMER_EXPOSURE_LIMIT_MAJOR", default
 COLLECTION_RETRY_DAYS = env.list("COLLECTION_RETRY_DAYS", cast=int, default=[1, 3, 7])
 COLLECTION_BATCH_SIZE = env.int("COLLECTION_BATCH_SIZE", default=50)
 COLLECTION_STUCK_AFTER = timedelta(seconds=env.int("COLLECTION_STUCK_AFTER_SECONDS", default=300))
+# Delinquency: days past due of the oldest unpaid installment at which a plan is delinquent, and
+# at which it is charged off (written off as a credit loss; collections stops).
+COLLECTION_DELINQUENT_AFTER_DAYS = env.int("COLLECTION_DELINQUENT_AFTER_DAYS", default=30)
+COLLECTION_CHARGE_OFF_AFTER_DAYS = env.int("COLLECTION_CHARGE_OFF_AFTER_DAYS", default=120)
 # Bank cash flow (policy rule): this many returned payments / overdrafts in three months declines.
 CREDIT_BANK_EVENTS_LIMIT = env.int("CREDIT_BANK_EVENTS_LIMIT", default=3)
 # Spending limits: repayments may take at most this share of the free monthly cash flow the bank

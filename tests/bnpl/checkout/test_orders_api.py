@@ -478,7 +478,8 @@ def test_a_declined_installment_payment_changes_nothing_but_the_failed_charge(te
         services.plan_pay_next_installment(plan=plan)
 
     assert error.value.code == "card_declined"
-    assert _changes(before_rows, row_counts()) == {"payments.charge": 1}
+    # the failed charge, on our side and in the gateway's own record
+    assert _changes(before_rows, row_counts()) == {"payments.charge": 1, "payments.sandboxgatewaycharge": 1}
     failed = Charge.objects.get()
     assert (failed.status, failed.failure_code, failed.idempotency_key) == (
         "failed",

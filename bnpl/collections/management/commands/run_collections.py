@@ -1,5 +1,5 @@
-"""Collect what is due now: finish attempts a dead worker left behind, then charge every due
-installment (the same work the Celery beat schedule does)."""
+"""Collect what is due now: finish attempts a dead worker left behind, assess late fees and
+delinquency, then charge every due installment (the work the Celery beat schedule does)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from bnpl.collections import services
+from bnpl.collections import lateness, services
 
 
 class Command(BaseCommand):
@@ -26,10 +26,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         seconds = options["stuck_after_seconds"]
         swept = services.collections_sweep(stuck_after=None if seconds is None else dt.timedelta(seconds=seconds))
+        assessed = lateness.plans_assess_lateness()
         ran = services.collections_run(batch_size=options["batch_size"])
         self.stdout.write(
             f"swept {swept.claimed} stuck attempt(s): {swept.succeeded} succeeded, {swept.failed} failed, "
             f"{swept.pending} still pending\n"
+            f"assessed {assessed.plans} late plan(s): {assessed.fees} late fee(s), "
+            f"{assessed.standing_changes} standing change(s), {assessed.charged_off} charged off\n"
             f"collected {ran.claimed} installment(s): {ran.succeeded} succeeded, {ran.failed} failed, "
             f"{ran.pending} pending"
         )

@@ -1,0 +1,148 @@
+"""Late fees and delinquency, assessed daily (and whenever the sandbox clock moves).
+
+* **Standing** from the oldest unpaid installment's days past due: ``current``; ``late`` from the day
+  after a due date; ``delinquent`` at ``COLLECTION_DELINQUENT_AFTER_DAYS`` (30); ``charged_off`` at
+  ``COLLECTION_CHARGE_OFF_AFTER_DAYS`` (120): what is still owed (principal and fees) is written off as a
+  credit loss and collections stops. Paying up brings the plan back to ``current``.
+* **Late fee**: once per installment still unpaid ``late_fee_grace_days`` after its due date, the
+  product's ``late_fee_amount``, never taking the plan's late fees past the cap: the smaller of
+  ``late_fee_cap_bps`` of the order and ``late_fee_cap_amount`` (when set). The fee is an installment of
+  its own, collected like any other, and is never reduced by a refund.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q, Sum
+
+from bnpl.checkout import accounting
+from bnpl.checkout.models import Order
+from bnpl.core import clock
+from bnpl.core.services import change_record
+from bnpl.plans.models import Installment, Plan
+from bnpl.plans.representations import plan_data
+
+
+def late_fee_cap(*, order_amount: int, cap_bps: int, cap_amount: int) -> int:
+    """The most a plan's late fees may ever add up to."""
+    by_share = order_amount * cap_bps // 10_000
+    return min(by_share, cap_amount) if cap_amount > 0 else by_share
+
+
+def late_fee(*, fee: int, cap: int, charged_so_far: int) -> int:
+    """The fee to charge now: the product's fee, cut to what the cap leaves (never negative)."""
+    return max(0, min(fee, cap - charged_so_far))
+
+
+def standing_for(days_past_due: int) -> str:
+    if days_past_due >= settings.COLLECTION_CHARGE_OFF_AFTER_DAYS:
+        return Plan.Standing.CHARGED_OFF
+    if days_past_due >= settings.COLLECTION_DELINQUENT_AFTER_DAYS:
+        return Plan.Standing.DELINQUENT
+    return Plan.Standing.LATE if days_past_due > 0 else Plan.Standing.CURRENT
+
+
+@dataclass
+class AssessResult:
+    plans: int = 0
+    fees: int = 0
+    fee_amount: int = 0
+    standing_changes: int = 0
+    charged_off: int = 0
+
+
+def plans_assess_lateness() -> AssessResult:
+    """Assess every active plan that is behind or was (idempotent: a second run the same day
+    changes nothing)."""
+    today = clock.today()
+    behind = Installment.objects.filter(status=Installment.Status.SCHEDULED, due_date__lt=today).values("plan_id")
+    candidates = (
+        Plan.objects.filter(status=Plan.Status.ACTIVE)
+        .exclude(standing=Plan.Standing.CHARGED_OFF)
+        .filter(Q(pk__in=behind) | Q(standing__in=[Plan.Standing.LATE, Plan.Standing.DELINQUENT]))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    result = AssessResult()
+    for plan_id in candidates:
+        result.plans += 1
+        _assess(plan_id, today, result)
+    return result
+
+
+def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(plan__pk=plan_id)  # the order, then the plan: as everywhere
+        plan = Plan.objects.select_for_update().select_related("product").get(pk=plan_id)
+        if plan.status != Plan.Status.ACTIVE or plan.standing == Plan.Standing.CHARGED_OFF:
+            return
+        before = plan_data(plan)
+        scheduled = plan.installments.filter(status=Installment.Status.SCHEDULED)
+        oldest = scheduled.order_by("due_date").values_list("due_date", flat=True).first()
+        days_past_due = max(0, (today - oldest).days) if oldest else 0
+        product = plan.product
+        if product.late_fee_amount > 0:
+            cap = late_fee_cap(
+                order_amount=order.authorized_amount,
+                cap_bps=product.late_fee_cap_bps,
+                cap_amount=product.late_fee_cap_amount,
+            )
+            grace = dt.timedelta(days=product.late_fee_grace_days)
+            overdue = scheduled.filter(fee_for__isnull=True, late_fee__isnull=True, due_date__lt=today - grace)
+            for installment in overdue.order_by("due_date", "sequence"):
+                charged = plan.installments.exclude(fee_for=None).aggregate(total=Sum("fee_amount"))["total"] or 0
+                amount = late_fee(fee=product.late_fee_amount, cap=cap, charged_so_far=charged)
+                if amount == 0:
+                    break
+                _charge_late_fee(order, plan, installment, amount, today)
+                result.fees += 1
+                result.fee_amount += amount
+        standing = standing_for(days_past_due)
+        if standing != plan.standing:
+            plan.standing = standing
+            plan.save(update_fields=["standing", "updated_at"])
+            result.standing_changes += 1
+            if standing == Plan.Standing.CHARGED_OFF:
+                _charge_off(order, plan)
+                result.charged_off += 1
+            change_record(action=f"plan.{standing}", instance=plan, before=before, data=plan_data(plan))
+
+
+def _charge_late_fee(order: Order, plan: Plan, installment: Installment, amount: int, today: dt.date) -> None:
+    sequence = (plan.installments.aggregate(last=Max("sequence"))["last"] or 0) + 1
+    fee = Installment.objects.create(
+        plan=plan,
+        sequence=sequence,
+        due_date=today,
+        amount=amount,
+        principal_amount=0,
+        interest_amount=0,
+        fee_amount=amount,
+        fee_for=installment,
+        collect_on=today,
+    )
+    accounting.post_late_fee(order, key=f"{plan.public_id}:{installment.sequence}", amount=amount)
+    change_record(
+        action="plan.late_fee_charged",
+        instance=plan,
+        data={
+            "plan": plan.public_id,
+            "installment": installment.sequence,
+            "fee_installment": fee.sequence,
+            "amount": amount,
+        },
+    )
+
+
+def _charge_off(order: Order, plan: Plan) -> None:
+    """Write off what is owed (unpaid principal and fees) and stop collecting."""
+    owed = 0
+    for installment in plan.installments.filter(status=Installment.Status.SCHEDULED):
+        principal_paid = max(0, installment.paid_amount - installment.interest_amount)
+        owed += installment.principal_amount + installment.fee_amount - principal_paid
+    plan.installments.filter(status=Installment.Status.SCHEDULED).update(collect_on=None)
+    accounting.post_charge_off(order, key=plan.public_id, amount=owed)
