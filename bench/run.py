@@ -30,7 +30,7 @@ import django
 
 django.setup()
 
-from django.db import connection  # noqa: E402
+from django.db import connection, models  # noqa: E402
 from django.http import JsonResponse  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import override_settings, setup_test_environment  # noqa: E402
@@ -178,6 +178,52 @@ def bench_decisions(tenant: object) -> None:
         print(f"{label:45s} {p50:9.0f} / {p99:6.0f} µs  {p50 / raw[0]:5.2f}x   ({count})")
 
 
+COLLECTION_PLANS = int(os.environ.get("BENCH_COLLECTION_PLANS", "850"))  # x 12 months due: 10,200 installments
+
+
+def bench_collections(tenant: Any) -> None:
+    """Due installments collected per second (claim, sandbox charge, settle, ledger) against a bare
+    claim loop (``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)``) on the same rows."""
+    import datetime as dt
+
+    from django.db import transaction
+
+    from bnpl.collections import services
+    from bnpl.core.services import clock_advance
+    from bnpl.plans.models import Installment
+    from tests.checkout_factories import make_authorized_order
+
+    for _ in range(COLLECTION_PLANS):
+        make_authorized_order(merchant=tenant.merchant, livemode=False, amount=60_000, kind="financing", count=12)
+    clock_advance(by=dt.timedelta(days=370))
+    due = services.due_installments().count()
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    table = Installment._meta.db_table
+    claim = (
+        f"UPDATE {table} SET collect_on = NULL WHERE id IN "
+        f"(SELECT id FROM {table} WHERE status = 'scheduled' AND collect_on IS NOT NULL ORDER BY id LIMIT 50{lock})"
+    )
+    started = time.perf_counter()
+    claimed = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(claim)
+            if not cursor.rowcount:
+                break
+            claimed += cursor.rowcount
+    bare = claimed / (time.perf_counter() - started)
+    Installment.objects.filter(status="scheduled").update(collect_on=models.F("due_date"))  # due again
+
+    started = time.perf_counter()
+    result = services.collections_run(batch_size=50)
+    elapsed = time.perf_counter() - started
+    assert result.succeeded == due, (result, due)
+    rate = result.succeeded / elapsed
+    print(f"\ncollections on {connection.vendor}: {due:,} due installments, one worker; per second")
+    print(f"{'baseline: bare UPDATE … SKIP LOCKED claim loop':45s} {bare:9,.0f} /s   1.00x")
+    print(f"{'collections_run: claim + charge + settle':45s} {rate:9,.0f} /s  {rate / bare:5.3f}x ({elapsed:.1f} s)")
+
+
 def main() -> None:
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
@@ -255,6 +301,7 @@ def run() -> None:
     for label, micros in pure_rows:
         print(f"{label:45s} {micros:9.1f} µs  {micros / pure_baseline:5.1f}x")
     bench_decisions(tenant)
+    bench_collections(tenant)
 
 
 if __name__ == "__main__":

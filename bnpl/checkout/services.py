@@ -448,7 +448,7 @@ def charge_apply_to_plan(*, plan: Plan, charge: Charge, first: Installment | Non
     charge's ``applied_at`` under its lock), posting it and emitting ``plan.payment_succeeded``.
     Returns what did not fit, for the caller to give back after the transaction. Call inside one."""
     order = _lock_order(plan.order)
-    locked_plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    locked_plan = Plan.objects.select_for_update(of=("self",)).select_related("product", "order").get(pk=plan.pk)
     charge = Charge.objects.select_for_update().get(pk=charge.pk)
     if charge.applied_at is not None or charge.status != Charge.Status.SUCCEEDED:
         return 0

@@ -53,18 +53,23 @@ class PlanRepresentation(serializers.Serializer[Plan]):
     installments = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
 
+    def to_representation(self, instance: Plan) -> Any:
+        self._rows = list(instance.installments.order_by("sequence"))  # one query for the three fields below
+        return super().to_representation(instance)
+
     def get_object(self, instance: Plan) -> str:
         return "plan"
 
     def get_total_amount(self, instance: Plan) -> int:
-        return sum(installment.amount for installment in instance.installments.all())
+        return sum(installment.amount for installment in self._rows)
 
     def get_paid_amount(self, instance: Plan) -> int:
-        return sum(installment.paid_amount for installment in instance.installments.all())
+        return sum(installment.paid_amount for installment in self._rows)
 
     def get_installments(self, instance: Plan) -> list[dict[str, Any]]:
-        rows = instance.installments.exclude(status=Installment.Status.CANCELED).order_by("sequence")
-        return [dict(InstallmentRepresentation(row).data) for row in rows]
+        rows = [row for row in self._rows if row.status != Installment.Status.CANCELED]
+        serialized = InstallmentRepresentation(rows, many=True).data  # type: ignore[arg-type]
+        return [dict(row) for row in serialized]
 
 
 class PlanHistoryRepresentation(serializers.Serializer[AuditLogEntry]):
