@@ -181,3 +181,20 @@ def test_assessing_twice_the_same_day_changes_nothing(tenant: Tenant) -> None:
     assert (first.fees, first.standing_changes) == (1, 1)
     assert (second.fees, second.standing_changes) == (0, 0)
     assert len(_fees(plan)) == 1
+
+
+def test_advancing_the_sandbox_clock_day_by_day_plays_a_plan_out(tenant: Tenant) -> None:
+    paid = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000).plan
+    unpaid = make_authorized_order(
+        merchant=tenant.merchant, livemode=False, amount=10_000, card=NEEDS_AUTHENTICATION
+    ).plan
+    out = StringIO()
+
+    call_command("advance_clock", "--days", "140", "--run-daily-work", stdout=out)  # 126 days past due
+
+    paid.refresh_from_db()
+    unpaid.refresh_from_db()
+    assert (paid.status, paid.standing) == (Plan.Status.PAID, Plan.Standing.CURRENT)
+    assert unpaid.standing == Plan.Standing.CHARGED_OFF
+    assert "1 collected" in out.getvalue() and "late fee(s)" in out.getvalue()
+    assert _ledger_ok()

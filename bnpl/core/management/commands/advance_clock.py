@@ -1,4 +1,8 @@
-"""Move the sandbox clock forward: ``manage.py advance_clock --days 14`` (sandbox mode only)."""
+"""Move the sandbox clock forward: ``manage.py advance_clock --days 14`` (sandbox mode only).
+
+With ``--run-daily-work`` the clock moves a day at a time and each day's time-based work runs at
+once (late fees and delinquency, then collections and their retries), so a plan's whole life plays
+out in one command instead of waiting for the beat schedule after one jump."""
 
 from __future__ import annotations
 
@@ -18,11 +22,34 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=0)
         parser.add_argument("--hours", type=int, default=0)
+        parser.add_argument(
+            "--run-daily-work",
+            action="store_true",
+            help="step a day at a time, running late-fee assessment and collections after each day",
+        )
 
-    def handle(self, *args: Any, days: int, hours: int, **options: Any) -> None:
+    def handle(self, *args: Any, days: int, hours: int, run_daily_work: bool, **options: Any) -> None:
         by = dt.timedelta(days=days, hours=hours)
+        actor = Actor(kind="operator", identifier="manage.py", label="advance_clock")
+        steps = [dt.timedelta(days=1)] * days + ([dt.timedelta(hours=hours)] if hours else [])
         try:
-            total = clock.advance(by=by, actor=Actor(kind="operator", identifier="manage.py", label="advance_clock"))
+            if not run_daily_work or by <= dt.timedelta(0):
+                total = clock.advance(by=by, actor=actor)
+            else:
+                for step in steps:
+                    total = clock.advance(by=step, actor=actor)
+                    self._daily_work()
         except ApplicationError as error:
             raise CommandError(error.message) from error
         self.stdout.write(f"Clock moved forward by {by}; total offset {total}; now {clock.now().isoformat()}")
+
+    def _daily_work(self) -> None:
+        from bnpl.collections import lateness, services
+
+        assessed = lateness.plans_assess_lateness()
+        collected = services.collections_run()
+        if assessed.fees or assessed.standing_changes or collected.claimed:
+            self.stdout.write(
+                f"{clock.today()}: {collected.succeeded} collected, {collected.failed} failed, "
+                f"{assessed.fees} late fee(s), {assessed.standing_changes} standing change(s)"
+            )
