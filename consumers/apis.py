@@ -17,12 +17,16 @@ from bnpl.api.parsers import JSONLinesParser, JSONLParser, SafeJSONParser
 from bnpl.api.serializers import InputSerializer
 from bnpl.api.views import MerchantScopedApi
 from bnpl.core.errors import InvalidRequestError
-from bnpl.core.money import MAX_AMOUNT, normalize_currency
+from bnpl.core.money import normalize_currency
 from consumers.models import MerchantConsumer
 from consumers.representations import BankDataConsentRepresentation, MerchantConsumerRepresentation
 from decisioning import bank_data
 from decisioning.models import BankTransaction
 from merchants.selectors import scoped_queryset
+
+# A billion in major units per transaction: far above any bank transaction, and low enough that a
+# month's running totals can never overflow their columns.
+BANK_MAX_AMOUNT = 10**11
 
 
 class NoInput(InputSerializer):
@@ -40,11 +44,13 @@ class BankTransactionInput(InputSerializer):
     account_id = serializers.CharField(max_length=100)
     booked_on = serializers.DateField()
     amount = serializers.IntegerField(
-        min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT, help_text="Minor units: positive money in, negative money out"
+        min_value=-BANK_MAX_AMOUNT,
+        max_value=BANK_MAX_AMOUNT,
+        help_text="Minor units: positive money in, negative money out",
     )
     currency = serializers.CharField(max_length=3)
     balance_after = serializers.IntegerField(
-        required=False, allow_null=True, default=None, min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT
+        required=False, allow_null=True, default=None, min_value=-BANK_MAX_AMOUNT, max_value=BANK_MAX_AMOUNT
     )
     category = serializers.ChoiceField(choices=BankTransaction.Category.choices, default=BankTransaction.Category.OTHER)
     description = serializers.CharField(

@@ -95,6 +95,7 @@ def consent_record(
     if expires_at is not None and expires_at <= max(granted_at, now):
         raise InvalidRequestError("expires_at: must be after granted_at and in the future.", param="expires_at")
     with transaction.atomic():
+        MerchantConsumer.objects.select_for_update().get(pk=link.pk)  # two first consents at once: one waits
         consent = BankDataConsent.objects.select_for_update().filter(merchant_consumer=link).first()
         before = bank_data_consent_data(consent) if consent else None
         if consent is None:

@@ -461,6 +461,8 @@ def charge_apply_to_plan(*, plan: Plan, charge: Charge, first: Installment | Non
 def _pay_now_charge(*, plan: Plan, payment_method: PaymentMethod | None) -> Charge:
     with transaction.atomic():
         plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        if plan.standing == Plan.Standing.CHARGED_OFF:
+            raise StateError("This plan was closed as unpaid; contact us to settle it.", code="plan_charged_off")
         in_flight = plan.charges.filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.PENDING).first()
         if in_flight is not None:
             return in_flight

@@ -25,6 +25,7 @@ from bnpl.core import clock
 from bnpl.core.services import change_record
 from bnpl.plans.models import Installment, Plan
 from bnpl.plans.representations import plan_data
+from bnpl.plans.services import unpaid_principal_and_fees
 
 
 def late_fee_cap(*, order_amount: int, cap_bps: int, cap_amount: int) -> int:
@@ -61,9 +62,11 @@ def plans_assess_lateness() -> AssessResult:
     today = clock.today()
     behind = Installment.objects.filter(status=Installment.Status.SCHEDULED, due_date__lt=today).values("plan_id")
     candidates = (
-        Plan.objects.filter(status=Plan.Status.ACTIVE)
-        .exclude(standing=Plan.Standing.CHARGED_OFF)
-        .filter(Q(pk__in=behind) | Q(standing__in=[Plan.Standing.LATE, Plan.Standing.DELINQUENT]))
+        Plan.objects.exclude(standing=Plan.Standing.CHARGED_OFF)
+        .filter(
+            Q(status=Plan.Status.ACTIVE, pk__in=behind)
+            | Q(standing__in=[Plan.Standing.LATE, Plan.Standing.DELINQUENT])  # catching up, or paid off
+        )
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -78,14 +81,14 @@ def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
     with transaction.atomic():
         order = Order.objects.select_for_update().get(plan__pk=plan_id)  # the order, then the plan: as everywhere
         plan = Plan.objects.select_for_update().select_related("product").get(pk=plan_id)
-        if plan.status != Plan.Status.ACTIVE or plan.standing == Plan.Standing.CHARGED_OFF:
+        if plan.standing == Plan.Standing.CHARGED_OFF:
             return
         before = plan_data(plan)
         scheduled = plan.installments.filter(status=Installment.Status.SCHEDULED)
         oldest = scheduled.order_by("due_date").values_list("due_date", flat=True).first()
         days_past_due = max(0, (today - oldest).days) if oldest else 0
         product = plan.product
-        if product.late_fee_amount > 0:
+        if product.late_fee_amount > 0 and plan.status == Plan.Status.ACTIVE:
             cap = late_fee_cap(
                 order_amount=order.authorized_amount,
                 cap_bps=product.late_fee_cap_bps,
@@ -140,9 +143,9 @@ def _charge_late_fee(order: Order, plan: Plan, installment: Installment, amount:
 
 def _charge_off(order: Order, plan: Plan) -> None:
     """Write off what is owed (unpaid principal and fees) and stop collecting."""
-    owed = 0
-    for installment in plan.installments.filter(status=Installment.Status.SCHEDULED):
-        principal_paid = max(0, installment.paid_amount - installment.interest_amount)
-        owed += installment.principal_amount + installment.fee_amount - principal_paid
+    owed = sum(
+        unpaid_principal_and_fees(installment)
+        for installment in plan.installments.filter(status=Installment.Status.SCHEDULED)
+    )
     plan.installments.filter(status=Installment.Status.SCHEDULED).update(collect_on=None)
     accounting.post_charge_off(order, key=plan.public_id, amount=owed)

@@ -57,9 +57,10 @@ class RunResult:
 
 
 def due_installments() -> QuerySet[Installment]:
-    """Installments collections should charge today: scheduled, on an active plan, their collection
-    date reached, none of their attempts still in flight."""
-    in_flight = CollectionAttempt.objects.filter(installment=OuterRef("pk"), status=CollectionAttempt.Status.PROCESSING)
+    """Installments collections should charge today: scheduled, on an active plan not charged off,
+    their collection date reached (claiming clears it), and no payment in flight on the plan (a
+    collection's charge or the consumer's pay-now, pending on the plan)."""
+    pending = Charge.objects.filter(plan=OuterRef("plan"), kind=Charge.Kind.PAYMENT, status=Charge.Status.PENDING)
     return (
         Installment.objects.filter(
             status=Installment.Status.SCHEDULED,
@@ -67,12 +68,14 @@ def due_installments() -> QuerySet[Installment]:
             plan__status=Plan.Status.ACTIVE,
         )
         .exclude(plan__standing=Plan.Standing.CHARGED_OFF)
-        .filter(~Exists(in_flight))
+        .filter(~Exists(pending))
     )
 
 
-def collections_claim(*, limit: int) -> list[int]:
-    """Claim up to ``limit`` due installments for this worker; returns the new attempts' ids."""
+def collections_claim(*, limit: int) -> list[int] | None:
+    """Claim up to ``limit`` due installments for this worker; returns the new attempts' ids, or
+    None when nothing was due. Claiming clears ``collect_on`` in the same statement's transaction, so
+    a worker whose query raced this one re-checks the row after the lock and skips it."""
     claimed = []
     with transaction.atomic():
         installments = list(
@@ -81,11 +84,13 @@ def collections_claim(*, limit: int) -> list[int]:
             .select_related("plan", "plan__consumer")
             .order_by("collect_on", "pk")[:limit]
         )
+        if not installments:
+            return None
+        Installment.objects.filter(pk__in=[installment.pk for installment in installments]).update(collect_on=None)
         for installment in installments:
             plan = installment.plan
             card = PaymentMethod.objects.filter(consumer_id=plan.consumer_id, is_default=True).first()
-            if card is None:
-                Installment.objects.filter(pk=installment.pk).update(collect_on=None)  # the consumer must add one
+            if card is None:  # left uncollected (collect_on cleared) until the consumer pays or adds a card
                 logger.warning("plan %s has no card to collect installment %s", plan.public_id, installment.sequence)
                 continue
             number = CollectionAttempt.objects.filter(installment=installment).count() + 1
@@ -97,6 +102,7 @@ def collections_claim(*, limit: int) -> list[int]:
                 livemode=plan.livemode,
                 idempotency_key=f"collect:{plan.public_id}:{installment.sequence}:{number}",
             )
+            Charge.objects.filter(pk=charge.pk).update(plan=plan)  # in flight on the plan: pay-now reuses it
             attempt = CollectionAttempt.objects.create(
                 installment=installment, number=number, charge=charge, amount=charge.amount
             )
@@ -119,11 +125,21 @@ def collection_attempt_process(*, attempt_id: int) -> CollectionAttempt:
         return attempt
     excess = 0
     with transaction.atomic():
-        attempt = CollectionAttempt.objects.select_for_update().select_related("installment__plan").get(pk=attempt_id)
+        # Only the attempt's row here: the order and the plan are locked next, in that order, as
+        # refunds, voids and pay-now lock them (no lock-order deadlock).
+        attempt = (
+            CollectionAttempt.objects.select_for_update(of=("self",))
+            .select_related("installment__plan")
+            .get(pk=attempt_id)
+        )
         if attempt.status != CollectionAttempt.Status.PROCESSING:
             return attempt
         plan = attempt.installment.plan
-        if charge.status == Charge.Status.SUCCEEDED:
+        if charge.status == Charge.Status.SUCCEEDED and plan.standing == Plan.Standing.CHARGED_OFF:
+            excess = charge.amount  # written off while in flight: the money goes back, the books stay shut
+            attempt.status = CollectionAttempt.Status.FAILED
+            attempt.failure_code = "plan_charged_off"
+        elif charge.status == Charge.Status.SUCCEEDED:
             excess = charge_apply_to_plan(plan=plan, charge=charge, first=attempt.installment)
             attempt.status = CollectionAttempt.Status.SUCCEEDED
         else:
@@ -165,7 +181,7 @@ def collections_run(*, batch_size: int | None = None) -> RunResult:
     result = RunResult()
     while True:
         claimed = collections_claim(limit=batch_size or settings.COLLECTION_BATCH_SIZE)
-        if not claimed:
+        if claimed is None:
             return result
         result.claimed += len(claimed)
         for attempt_id in claimed:

@@ -34,6 +34,7 @@ class InstallmentRepresentation(serializers.Serializer[Installment]):
     amount = serializers.IntegerField()
     principal_amount = serializers.IntegerField()
     interest_amount = serializers.IntegerField()
+    fee_amount = serializers.IntegerField(help_text="A late fee (the row is the fee)")
     paid_amount = serializers.IntegerField()
     status = serializers.ChoiceField(choices=Installment.Status.choices)
 
@@ -46,6 +47,9 @@ class PlanRepresentation(serializers.Serializer[Plan]):
     product = PaymentProductRepresentation()
     currency = serializers.CharField()
     status = serializers.ChoiceField(choices=Plan.Status.choices)
+    standing = serializers.ChoiceField(
+        choices=Plan.Standing.choices, help_text="current, late, delinquent, charged_off"
+    )
     apr_bps = serializers.IntegerField()
     refund_policy = serializers.CharField()
     total_amount = serializers.SerializerMethodField()

@@ -277,6 +277,7 @@ def _reduce_financing(plan: Plan, unpaid: list[Installment], amount: int) -> Red
             amount=payment.amount,
             principal_amount=payment.principal,
             interest_amount=payment.interest,
+            collect_on=payment.due_date,
         )
         for index, payment in enumerate(new_schedule, start=1)
     )
@@ -287,6 +288,12 @@ def _unpaid_principal(installment: Installment) -> int:
     """Payments cover interest first, then principal (as installment_record_payment applies them)."""
     principal_paid = max(0, installment.paid_amount - installment.interest_amount)
     return installment.principal_amount - principal_paid
+
+
+def unpaid_principal_and_fees(installment: Installment) -> int:
+    """What of an installment is still on the consumer's receivable (interest is booked when paid):
+    a late-fee installment's unpaid fee, or another's unpaid principal."""
+    return installment.amount - installment.paid_amount if installment.fee_amount else _unpaid_principal(installment)
 
 
 def _cancel_unpaid(installment: Installment) -> None:

@@ -236,6 +236,7 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "bnpl.checkout.models.Order.Status",
         "PlanStatusEnum": "bnpl.plans.models.Plan.Status",
         "InstallmentStatusEnum": "bnpl.plans.models.Installment.Status",
+        "PlanStandingEnum": "bnpl.plans.models.Plan.Standing",
         "WebhookDeliveryStatusEnum": "merchants.models.WebhookDelivery.Status",
     },
 }

@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
+from bnpl.checkout import services as checkout_services
 from bnpl.collections import services
 from bnpl.collections.models import CollectionAttempt
 from bnpl.core.services import clock_advance
@@ -133,7 +134,9 @@ def test_an_attempt_a_dead_worker_left_before_charging_is_finished_by_the_sweepe
 def test_a_charge_the_gateway_took_before_the_worker_died_is_not_taken_again(tenant: Tenant) -> None:
     plan = make_authorized_order(merchant=tenant.merchant, livemode=False).plan
     clock_advance(by=dt.timedelta(days=14))
-    (attempt_id,) = services.collections_claim(limit=10)
+    claimed = services.collections_claim(limit=10)
+    assert claimed is not None and len(claimed) == 1
+    attempt_id = claimed[0]
     charge = CollectionAttempt.objects.get(pk=attempt_id).charge
     SandboxGateway().charge(  # the gateway moved the money; the worker died before recording it
         token=charge.payment_method.gateway_token,
@@ -172,3 +175,34 @@ def test_an_installment_is_never_in_flight_twice(tenant: Tenant) -> None:
 
     with pytest.raises(IntegrityError), transaction.atomic():
         CollectionAttempt.objects.create(installment=installment, number=2, charge=charge, amount=1)
+
+
+def test_after_a_refund_re_amortizes_financing_the_new_installments_are_collected(tenant: Tenant) -> None:
+    order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=60_000, kind="financing", count=6)
+    checkout_services.order_capture(order=order, amount=60_000)
+    checkout_services.order_refund(order=order, amount=10_000)
+    plan = Plan.objects.get(pk=order.plan.pk)
+    scheduled = plan.installments.filter(status="scheduled")
+    assert scheduled.exists() and not scheduled.filter(collect_on=None).exists()
+
+    clock_advance(by=dt.timedelta(days=32))
+    result = services.collections_run()
+
+    assert result.succeeded == 1
+    assert _ledger_ok()
+
+
+def test_pay_now_while_a_collection_is_in_flight_charges_once(tenant: Tenant) -> None:
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False).plan
+    clock_advance(by=dt.timedelta(days=14))
+    services.collections_claim(limit=10)  # the worker is about to charge installment 2
+
+    paid = checkout_services.plan_pay_next_installment(plan=plan)  # the consumer presses "pay now"
+    services.collections_sweep(stuck_after=dt.timedelta(0))
+
+    attempt = CollectionAttempt.objects.get()
+    assert paid.pk == attempt.charge_id  # pay-now took the charge already in flight
+    assert attempt.status == "succeeded"
+    assert [row.succeeded for row in _gateway_charges(plan, 2)] == [True]
+    assert _installment(plan, 2).status == "paid" and _installment(plan, 3).paid_amount == 0
+    assert _ledger_ok()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from bnpl.checkout.services import plan_pay_next_installment
 from bnpl.collections import lateness, services
 from bnpl.core import clock
+from bnpl.core.errors import StateError
 from bnpl.core.models import ClockState
 from bnpl.core.services import clock_advance
 from bnpl.ledger.models import AccountCode
@@ -197,4 +198,36 @@ def test_advancing_the_sandbox_clock_day_by_day_plays_a_plan_out(tenant: Tenant)
     assert (paid.status, paid.standing) == (Plan.Status.PAID, Plan.Standing.CURRENT)
     assert unpaid.standing == Plan.Standing.CHARGED_OFF
     assert "1 collected" in out.getvalue() and "late fee(s)" in out.getvalue()
+    assert _ledger_ok()
+
+
+def test_a_late_plan_paid_off_is_current_again(tenant: Tenant) -> None:
+    plan = make_authorized_order(
+        merchant=tenant.merchant, livemode=False, amount=10_000, kind="pay_in_30", card=INSUFFICIENT_FUNDS
+    ).plan
+    _days(32)
+    plan.refresh_from_db()
+    assert plan.standing == Plan.Standing.LATE
+
+    card = payment_method_add(consumer=plan.consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    plan_pay_next_installment(plan=plan, payment_method=card)
+    lateness.plans_assess_lateness()
+
+    plan.refresh_from_db()
+    assert (plan.status, plan.standing) == (Plan.Status.PAID, Plan.Standing.CURRENT)
+
+
+def test_a_charged_off_plan_takes_no_more_payments(tenant: Tenant) -> None:
+    plan = make_authorized_order(
+        merchant=tenant.merchant, livemode=False, amount=10_000, card=NEEDS_AUTHENTICATION
+    ).plan
+    _days(140)
+    plan.refresh_from_db()
+    assert plan.standing == Plan.Standing.CHARGED_OFF
+    card = payment_method_add(consumer=plan.consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+
+    with pytest.raises(StateError) as refused:
+        plan_pay_next_installment(plan=plan, payment_method=card)
+
+    assert refused.value.code == "plan_charged_off"
     assert _ledger_ok()
