@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
@@ -132,6 +132,28 @@ def consent_revoke(*, link: MerchantConsumer) -> BankDataConsent:
             data={**bank_data_consent_data(consent), "transactions_deleted": deleted},
         )
     return consent
+
+
+def consents_expire() -> int:
+    """Delete what was shared under consents that have expired (as a revocation does) and rebuild
+    the totals, so expired data never feeds a decision. Idempotent; returns the consents cleared."""
+    now = clock.now()
+    shared = BankTransaction.objects.filter(consent=OuterRef("pk"))
+    expired = BankDataConsent.objects.filter(revoked_at__isnull=True, expires_at__lte=now).filter(Exists(shared))
+    cleared = 0
+    for consent_id in expired.values_list("pk", flat=True):
+        with transaction.atomic():
+            consent = BankDataConsent.objects.select_related("merchant_consumer").get(pk=consent_id)
+            Consumer.objects.select_for_update().get(pk=consent.merchant_consumer.consumer_id)
+            deleted, _ = BankTransaction.objects.filter(consent=consent).delete()
+            _rebuild_months(consumer_id=consent.merchant_consumer.consumer_id, livemode=consent.livemode)
+            change_record(
+                action="bank_data_consent.expired",
+                instance=consent,
+                data={**bank_data_consent_data(consent), "transactions_deleted": deleted},
+            )
+            cleared += 1
+    return cleared
 
 
 # --- Transactions -------------------------------------------------------------------------------

@@ -84,4 +84,5 @@ register("consumer.signed_in", "A consumer signed in with a one-time code.", mer
 register("merchant_consumer.created", "A shopper signed in at your checkout: the consumer's id for you.")
 register("bank_data_consent.recorded", "You recorded a consumer's consent to share bank data.")
 register("bank_data_consent.revoked", "The consent was revoked; the bank data shared under it was deleted.")
+register("bank_data_consent.expired", "The consent expired; the bank data shared under it was deleted.")
 register("bank_transactions.received", "A batch of a consumer's bank transactions was received.")

@@ -177,6 +177,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bnpl.collections.tasks.collections_run",
         "schedule": timedelta(minutes=10),
     },
+    "expire-bank-data-consents": {
+        "task": "decisioning.tasks.bank_data_consents_expire",
+        "schedule": timedelta(hours=1),
+    },
     "assess-late-plans": {
         "task": "bnpl.collections.tasks.plans_assess_lateness",
         "schedule": timedelta(minutes=30),

@@ -16,7 +16,9 @@ import pytest
 import time_machine
 from django.db import transaction
 
+from bnpl.core import clock
 from bnpl.core.models import IdempotencyKey
+from bnpl.core.services import clock_advance
 from consumers.models import Consumer, MerchantConsumer
 from consumers.services import merchant_consumer_ensure
 from decisioning import bank_data
@@ -679,4 +681,26 @@ def test_cash_flow_for_ignores_stale_data(tenant: Tenant, traveller: time_machin
     traveller.move_to(dt.datetime(2026, 5, 31, 23, 0, tzinfo=dt.UTC))  # March is two months back: fresh
     assert bank_data.cash_flow_for(consumer=link.consumer, livemode=False, currency="USD") is not None
     traveller.move_to(dt.datetime(2026, 6, 1, 1, 0, tzinfo=dt.UTC))  # three months back: stale
+    assert bank_data.cash_flow_for(consumer=link.consumer, livemode=False, currency="USD") is None
+
+
+def test_data_shared_under_an_expired_consent_is_deleted_and_stops_counting(tenant: Tenant) -> None:
+    link = make_merchant_consumer(merchant=tenant.merchant, livemode=False, consent=False)
+    bank_data.consent_record(
+        link=link,
+        reference="short",
+        granted_at=clock.now() - dt.timedelta(days=1),
+        expires_at=clock.now() + dt.timedelta(days=2),
+    )
+    bank_data.transactions_ingest(
+        link=link,
+        transactions=[bank_data.IncomingTransaction("t1", "acc", clock.today(), 300_000, "USD", "income")],
+    )
+    assert bank_data.cash_flow_for(consumer=link.consumer, livemode=False, currency="USD") is not None
+
+    clock_advance(by=dt.timedelta(days=3))
+    assert bank_data.consents_expire() == 1
+    assert bank_data.consents_expire() == 0  # nothing left to clear
+
+    assert not BankTransaction.objects.filter(consumer=link.consumer).exists()
     assert bank_data.cash_flow_for(consumer=link.consumer, livemode=False, currency="USD") is None
