@@ -191,10 +191,17 @@ def bench_collections(tenant: Any) -> None:
     from bnpl.collections import services
     from bnpl.core.services import clock_advance
     from bnpl.plans.models import Installment
-    from tests.checkout_factories import make_authorized_order
+    from tests.checkout_factories import make_authorized_order, make_verified_consumer
 
-    for _ in range(COLLECTION_PLANS):
-        make_authorized_order(merchant=tenant.merchant, livemode=False, amount=60_000, kind="financing", count=12)
+    for index in range(COLLECTION_PLANS):  # spotless files: the champion from the decisions bench approves them
+        make_authorized_order(
+            merchant=tenant.merchant,
+            livemode=False,
+            amount=60_000,
+            kind="financing",
+            count=12,
+            consumer=make_verified_consumer(email=f"payer{index}+clean@example.com"),
+        )
     clock_advance(by=dt.timedelta(days=370))
     due = services.due_installments().count()
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
