@@ -30,6 +30,9 @@ class Consumer(PublicIdModel):
     email_verified_at = models.DateTimeField(null=True, blank=True)
     phone_verified_at = models.DateTimeField(null=True, blank=True)
     last_sign_in_at = models.DateTimeField(null=True, blank=True)
+    # Payment reminders and notices (one-time codes are always sent: they are how one signs in).
+    notify_by_email = models.BooleanField(default=True)
+    notify_by_sms = models.BooleanField(default=True)
 
     class Meta:
         constraints = [

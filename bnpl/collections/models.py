@@ -41,3 +41,14 @@ class CollectionAttempt(BaseModel):
 
     def __str__(self) -> str:
         return f"attempt {self.number} on installment {self.installment_id}"
+
+
+class Reminder(BaseModel):
+    """A reminder or notice sent about an installment, once per kind (the send is idempotent)."""
+
+    installment = models.ForeignKey("plans.Installment", on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=50)  # "upcoming", "payment_failed:<attempt>"
+    channels = models.CharField(max_length=20, blank=True)  # "email,sms" as sent ("" when the consumer opted out)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["installment", "kind"], name="reminder_once_per_kind")]

@@ -27,6 +27,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from bnpl.checkout.services import charge_apply_to_plan
 from bnpl.collections.models import CollectionAttempt
+from bnpl.collections.reminders import notice_payment_failed
 from bnpl.core import clock
 from bnpl.core.services import change_record
 from bnpl.payments.models import Charge, PaymentMethod
@@ -148,6 +149,12 @@ def collection_attempt_process(*, attempt_id: int) -> CollectionAttempt:
             attempt.retry_on = _retry_on(attempt)
             Installment.objects.filter(pk=attempt.installment_id, status=Installment.Status.SCHEDULED).update(
                 collect_on=attempt.retry_on
+            )
+            notice_payment_failed(
+                installment=attempt.installment,
+                attempt=attempt.number,
+                retry_on=attempt.retry_on,
+                reason=charge.failure_message or charge.failure_code,
             )
             change_record(
                 action="plan.payment_failed",

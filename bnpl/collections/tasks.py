@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from bnpl.collections import lateness, services
+from bnpl.collections import lateness, reminders, services
 
 
 @shared_task(name="bnpl.collections.tasks.collections_run")
@@ -16,3 +16,8 @@ def collections_sweep() -> dict[str, int]:
 @shared_task(name="bnpl.collections.tasks.plans_assess_lateness")
 def plans_assess_lateness() -> dict[str, int]:
     return vars(lateness.plans_assess_lateness())
+
+
+@shared_task(name="bnpl.collections.tasks.reminders_send_upcoming")
+def reminders_send_upcoming() -> int:
+    return reminders.reminders_send_upcoming()

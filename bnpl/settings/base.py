@@ -181,6 +181,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "decisioning.tasks.bank_data_consents_expire",
         "schedule": timedelta(hours=1),
     },
+    "remind-upcoming-payments": {
+        "task": "bnpl.collections.tasks.reminders_send_upcoming",
+        "schedule": timedelta(hours=1),
+    },
     "assess-late-plans": {
         "task": "bnpl.collections.tasks.plans_assess_lateness",
         "schedule": timedelta(minutes=30),
@@ -270,6 +274,8 @@ COLLECTION_BATCH_SIZE = env.int("COLLECTION_BATCH_SIZE", default=50)
 COLLECTION_STUCK_AFTER = timedelta(seconds=env.int("COLLECTION_STUCK_AFTER_SECONDS", default=300))
 # Delinquency: days past due of the oldest unpaid installment at which a plan is delinquent, and
 # at which it is charged off (written off as a credit loss; collections stops).
+# Reminders go out this many days before a due date (and after every failed charge).
+REMINDER_DAYS_BEFORE = env.int("REMINDER_DAYS_BEFORE", default=3)
 COLLECTION_DELINQUENT_AFTER_DAYS = env.int("COLLECTION_DELINQUENT_AFTER_DAYS", default=30)
 COLLECTION_CHARGE_OFF_AFTER_DAYS = env.int("COLLECTION_CHARGE_OFF_AFTER_DAYS", default=120)
 # Bank cash flow (policy rule): this many returned payments / overdrafts in three months declines.

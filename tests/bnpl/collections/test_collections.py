@@ -12,12 +12,13 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
 from bnpl.checkout import services as checkout_services
-from bnpl.collections import services
+from bnpl.collections import reminders, services
 from bnpl.collections.models import CollectionAttempt
 from bnpl.core.services import clock_advance
 from bnpl.payments.gateways import SandboxGateway
 from bnpl.payments.models import Charge, SandboxGatewayCharge
 from bnpl.plans.models import Installment, Plan
+from consumers.models import Consumer, SandboxMessage
 from tests.checkout_factories import make_authorized_order
 from tests.factories import Tenant
 
@@ -206,3 +207,56 @@ def test_pay_now_while_a_collection_is_in_flight_charges_once(tenant: Tenant) ->
     assert [row.succeeded for row in _gateway_charges(plan, 2)] == [True]
     assert _installment(plan, 2).status == "paid" and _installment(plan, 3).paid_amount == 0
     assert _ledger_ok()
+
+
+# --- Reminders and notices ------------------------------------------------------------------------
+
+
+def _inbox(destination: str) -> list[str]:
+    return list(SandboxMessage.objects.filter(destination=destination).order_by("id").values_list("subject", flat=True))
+
+
+def test_a_reminder_goes_out_three_days_before_each_due_date_once(
+    tenant: Tenant, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000).plan
+    email = plan.consumer.email or ""
+    clock_advance(by=dt.timedelta(days=10))  # installment 2 is due on day 14
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reminders.reminders_send_upcoming() == 0
+        clock_advance(by=dt.timedelta(days=1))
+        assert reminders.reminders_send_upcoming() == 1
+        assert reminders.reminders_send_upcoming() == 0  # once
+
+    due = _installment(plan, 2).due_date
+    assert [subject for subject in _inbox(email) if " due " in subject] == [f"$25.00 due {due:%-d %b}"]
+
+
+def test_a_failed_charge_sends_a_notice_saying_what_happens_next(
+    tenant: Tenant, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    plan = make_authorized_order(
+        merchant=tenant.merchant, livemode=False, kind="pay_in_30", card=INSUFFICIENT_FUNDS
+    ).plan
+    email = plan.consumer.email or ""
+    clock_advance(by=dt.timedelta(days=30))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.collections_run()
+
+    notice = SandboxMessage.objects.filter(destination=email, subject__startswith="We could not take").get()
+    assert "insufficient funds" in notice.body and "We will try again on" in notice.body
+
+
+def test_a_consumer_who_opted_out_gets_no_email(tenant: Tenant, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False).plan
+    Consumer.objects.filter(pk=plan.consumer_id).update(notify_by_email=False)
+    clock_advance(by=dt.timedelta(days=12))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reminders.reminders_send_upcoming() == 1  # recorded, sent on no channel
+
+    assert _inbox(plan.consumer.email or "") == [] or all(
+        "due" not in subject for subject in _inbox(plan.consumer.email or "")
+    )
