@@ -88,7 +88,7 @@ def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
         oldest = scheduled.order_by("due_date").values_list("due_date", flat=True).first()
         days_past_due = max(0, (today - oldest).days) if oldest else 0
         product = plan.product
-        if product.late_fee_amount > 0 and plan.status == Plan.Status.ACTIVE:
+        if product.late_fee_amount > 0 and plan.status == Plan.Status.ACTIVE and not plan.collections_paused:
             cap = late_fee_cap(
                 order_amount=order.authorized_amount,
                 cap_bps=product.late_fee_cap_bps,

@@ -52,3 +52,27 @@ class Reminder(BaseModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["installment", "kind"], name="reminder_once_per_kind")]
+
+
+class HardshipRequest(BaseModel):
+    """A consumer asking for room to pay. Collections and late fees on the plan pause until an
+    operator decides (admin: the hardship queue)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        GRANTED = "granted"  # the operator agreed a new arrangement (collections stay paused)
+        DECLINED = "declined"  # collections resume
+
+    plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, related_name="hardship_requests")
+    reason = models.TextField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    decision_note = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan"], condition=models.Q(status="open"), name="hardship_one_open_per_plan"
+            )
+        ]

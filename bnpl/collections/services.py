@@ -69,6 +69,7 @@ def due_installments() -> QuerySet[Installment]:
             plan__status=Plan.Status.ACTIVE,
         )
         .exclude(plan__standing=Plan.Standing.CHARGED_OFF)
+        .exclude(plan__collections_paused=True)
         .filter(~Exists(pending))
     )
 

@@ -72,6 +72,11 @@ register("plan.current", "The consumer caught up: nothing is past due.", merchan
 register("plan.late", "An installment is past due.", merchant_visible=False)
 register("plan.delinquent", "An installment is 30 or more days past due.", merchant_visible=False)
 register("plan.charged_off", "The plan was written off as a credit loss.", merchant_visible=False)
+register("plan.due_date_moved", "The consumer moved one due date (once per plan).", merchant_visible=False)
+register("plan.hardship_requested", "The consumer asked for hardship help: collections paused.", merchant_visible=False)
+register("plan.hardship_granted", "An operator granted hardship help.", merchant_visible=False)
+register("plan.hardship_declined", "An operator declined hardship help: collections resume.", merchant_visible=False)
+register("consumer.payment_method_changed", "The consumer chose the card collections charge.", merchant_visible=False)
 register(
     "plan.payment_failed",
     "Collections could not charge an installment (a retry is scheduled when one can help).",

@@ -108,6 +108,9 @@ class Plan(MerchantOwnedModel):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     apr_bps = models.PositiveIntegerField(default=0)  # copied from the product at purchase
     standing = models.CharField(max_length=20, choices=Standing.choices, default=Standing.CURRENT)
+    # Collections and late fees wait while a hardship request is open (or a return or dispute).
+    collections_paused = models.BooleanField(default=False)
+    due_date_moved = models.BooleanField(default=False)  # the one self-service move a plan allows
     refund_policy = models.CharField(max_length=20, choices=RefundPolicy.choices)
 
     class Meta:

@@ -47,6 +47,7 @@ class PlanRepresentation(serializers.Serializer[Plan]):
     product = PaymentProductRepresentation()
     currency = serializers.CharField()
     status = serializers.ChoiceField(choices=Plan.Status.choices)
+    collections_paused = serializers.BooleanField()
     standing = serializers.ChoiceField(
         choices=Plan.Standing.choices, help_text="current, late, delinquent, charged_off"
     )

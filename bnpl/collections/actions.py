@@ -1,0 +1,113 @@
+"""What a consumer can do about their plans themselves (the portal calls these): change the card
+collections charges, move one due date, and ask for hardship help. Each is audited and evented."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+
+from bnpl.collections.models import HardshipRequest
+from bnpl.core import clock
+from bnpl.core.errors import InvalidRequestError, StateError
+from bnpl.core.services import change_record
+from bnpl.payments.models import PaymentMethod
+from bnpl.plans.models import Installment, Plan
+from bnpl.plans.representations import plan_data
+from consumers.models import Consumer
+
+MAX_DUE_DATE_MOVE = dt.timedelta(days=14)
+
+
+def payment_method_make_default(*, consumer: Consumer, payment_method: PaymentMethod) -> int:
+    """Collections charge this card from now on; installments that stopped for want of a working
+    card (no retry left, or a failure only the consumer could fix) are due again today. Returns
+    how many were re-armed."""
+    if payment_method.consumer_id != consumer.pk:
+        raise InvalidRequestError("Choose one of your own cards.", param="payment_method")
+    today = clock.today()
+    with transaction.atomic():
+        PaymentMethod.objects.filter(consumer=consumer, is_default=True).exclude(pk=payment_method.pk).update(
+            is_default=False
+        )
+        PaymentMethod.objects.filter(pk=payment_method.pk).update(is_default=True)
+        stopped = Installment.objects.filter(
+            plan__consumer=consumer,
+            plan__status=Plan.Status.ACTIVE,
+            status=Installment.Status.SCHEDULED,
+            collect_on__isnull=True,
+            due_date__lte=today,
+        ).exclude(plan__standing=Plan.Standing.CHARGED_OFF)
+        rearmed = stopped.update(collect_on=today)
+        change_record(
+            action="consumer.payment_method_changed",
+            instance=consumer,
+            merchant=None,
+            livemode=False,
+            data={"consumer": consumer.public_id, "payment_method": payment_method.public_id, "rearmed": rearmed},
+        )
+    return rearmed
+
+
+def installment_move_due_date(*, plan: Plan, sequence: int, due_date: dt.date) -> Installment:
+    """Move one upcoming installment's due date up to 14 days later, once per plan."""
+    with transaction.atomic():
+        plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        if plan.due_date_moved:
+            raise StateError("You have already moved a due date on this plan.", code="due_date_already_moved")
+        installment = plan.installments.filter(
+            sequence=sequence, status=Installment.Status.SCHEDULED, fee_for__isnull=True
+        ).first()
+        if installment is None or installment.due_date <= clock.today():
+            raise InvalidRequestError("Choose an upcoming payment.", param="installment")
+        if not installment.due_date < due_date <= installment.due_date + MAX_DUE_DATE_MOVE:
+            raise InvalidRequestError("Choose a date up to 14 days after the current one.", param="due_date")
+        before = plan_data(plan)
+        installment.due_date = installment.collect_on = due_date
+        installment.save(update_fields=["due_date", "collect_on", "updated_at"])
+        plan.due_date_moved = True
+        plan.save(update_fields=["due_date_moved", "updated_at"])
+        change_record(action="plan.due_date_moved", instance=plan, before=before, data=plan_data(plan))
+    return installment
+
+
+def hardship_request(*, plan: Plan, reason: str) -> HardshipRequest:
+    """Ask for help: collections and late fees on the plan pause until an operator decides."""
+    if not reason.strip():
+        raise InvalidRequestError("Tell us briefly what has happened.", param="reason")
+    with transaction.atomic():
+        plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        if plan.status != Plan.Status.ACTIVE or plan.standing == Plan.Standing.CHARGED_OFF:
+            raise StateError("This plan has nothing left to collect.", code="plan_not_active")
+        if plan.hardship_requests.filter(status=HardshipRequest.Status.OPEN).exists():
+            raise StateError("We already have your request and will be in touch.", code="hardship_already_open")
+        request = HardshipRequest.objects.create(plan=plan, reason=reason.strip()[:2000])
+        before = plan_data(plan)
+        plan.collections_paused = True
+        plan.save(update_fields=["collections_paused", "updated_at"])
+        change_record(action="plan.hardship_requested", instance=plan, before=before, data=plan_data(plan))
+    return request
+
+
+def hardship_decide(*, request: HardshipRequest, grant: bool, note: str) -> HardshipRequest:
+    """An operator settles a request: granted keeps collections paused for the agreed arrangement;
+    declined resumes them (what fell due meanwhile is collected from today)."""
+    if not note.strip():
+        raise InvalidRequestError("Write a note saying why.", param="decision_note")
+    with transaction.atomic():
+        request = HardshipRequest.objects.select_for_update().get(pk=request.pk)
+        if request.status != HardshipRequest.Status.OPEN:
+            raise StateError("This request was already decided.", code="hardship_decided")
+        plan = Plan.objects.select_for_update().get(pk=request.plan_id)
+        before = plan_data(plan)
+        request.status = HardshipRequest.Status.GRANTED if grant else HardshipRequest.Status.DECLINED
+        request.decision_note, request.decided_at = note.strip(), clock.now()
+        request.save()
+        if not grant:
+            plan.collections_paused = False
+            plan.save(update_fields=["collections_paused", "updated_at"])
+            plan.installments.filter(status=Installment.Status.SCHEDULED, collect_on__lt=clock.today()).update(
+                collect_on=clock.today()
+            )
+        change_record(action=f"plan.hardship_{request.status}", instance=plan, before=before, data=plan_data(plan))
+    return request

@@ -1,0 +1,87 @@
+"""What a consumer can do about a plan: change the card collections charges (re-arming what had
+stopped), move one due date, and ask for hardship help (collections and late fees pause until an
+operator decides)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bnpl.collections import actions, lateness, services
+from bnpl.collections.models import HardshipRequest
+from bnpl.core.errors import InvalidRequestError, StateError
+from bnpl.core.services import clock_advance
+from bnpl.payments.services import payment_method_add
+from bnpl.plans.models import Plan
+from tests.checkout_factories import make_authorized_order
+from tests.factories import Tenant
+
+pytestmark = pytest.mark.django_db
+
+NEEDS_AUTHENTICATION = "4000 0025 0000 3155"
+
+
+def test_a_new_card_re_arms_collection_of_what_had_stopped(tenant: Tenant) -> None:
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False, card=NEEDS_AUTHENTICATION).plan
+    clock_advance(by=dt.timedelta(days=14))
+    assert services.collections_run().failed == 1  # not retried: the consumer must act
+    assert services.collections_run().claimed == 0
+
+    card = payment_method_add(consumer=plan.consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    assert actions.payment_method_make_default(consumer=plan.consumer, payment_method=card) == 1
+
+    assert services.collections_run().succeeded == 1
+    assert plan.installments.get(sequence=2).status == "paid"
+
+
+def test_one_due_date_may_move_up_to_14_days_once(tenant: Tenant) -> None:
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False).plan
+    second = plan.installments.get(sequence=2)
+
+    with pytest.raises(InvalidRequestError) as too_far:
+        actions.installment_move_due_date(plan=plan, sequence=2, due_date=second.due_date + dt.timedelta(days=15))
+    assert too_far.value.param == "due_date"
+    with pytest.raises(InvalidRequestError):
+        actions.installment_move_due_date(plan=plan, sequence=1, due_date=second.due_date)  # already paid
+
+    moved = actions.installment_move_due_date(plan=plan, sequence=2, due_date=second.due_date + dt.timedelta(days=7))
+
+    assert moved.due_date == moved.collect_on == second.due_date + dt.timedelta(days=7)
+    with pytest.raises(StateError) as again:
+        actions.installment_move_due_date(plan=plan, sequence=3, due_date=moved.due_date + dt.timedelta(days=20))
+    assert again.value.code == "due_date_already_moved"
+    clock_advance(by=dt.timedelta(days=14))
+    assert services.collections_run().claimed == 0  # not due on the old date any more
+
+
+def test_hardship_pauses_collections_and_fees_until_an_operator_decides(tenant: Tenant) -> None:
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False, card=NEEDS_AUTHENTICATION).plan
+    request = actions.hardship_request(plan=plan, reason="I lost my job last week.")
+    with pytest.raises(StateError):
+        actions.hardship_request(plan=plan, reason="Again")
+
+    clock_advance(by=dt.timedelta(days=30))
+    assert services.collections_run().claimed == 0
+    assessed = lateness.plans_assess_lateness()
+    assert assessed.fees == 0
+
+    actions.hardship_decide(request=request, grant=False, note="Income restored per call.")
+
+    plan.refresh_from_db()
+    assert not plan.collections_paused
+    assert HardshipRequest.objects.get().status == "declined"
+    assert services.collections_run().claimed == 2  # installments 2 and 3, collected from today
+    with pytest.raises(StateError):
+        actions.hardship_decide(request=request, grant=True, note="changed my mind")
+
+
+def test_a_granted_hardship_keeps_collections_paused(tenant: Tenant) -> None:
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False).plan
+    request = actions.hardship_request(plan=plan, reason="Medical bills.")
+
+    actions.hardship_decide(request=request, grant=True, note="Three months' pause agreed.")
+
+    assert Plan.objects.get(pk=plan.pk).collections_paused
+    with pytest.raises(InvalidRequestError):
+        actions.hardship_decide(request=request, grant=True, note=" ")
