@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from bnpl.checkout import accounting
 from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
 from bnpl.checkout.representations import checkout_session_data, hosted_url, order_data, refund_data
 from bnpl.core import clock
-from bnpl.core.errors import ApplicationError, InvalidRequestError, PaymentDeclinedError, StateError
+from bnpl.core.errors import ApplicationError, ConflictError, InvalidRequestError, PaymentDeclinedError, StateError
 from bnpl.core.ids import is_well_formed
 from bnpl.core.money import MAX_AMOUNT, normalize_currency
 from bnpl.core.services import change_record
@@ -441,6 +442,100 @@ def plan_pay_next_installment(*, plan: Plan, payment_method: PaymentMethod | Non
         charge_give_back(charge=charge, amount=excess)
     charge.refresh_from_db()
     return charge
+
+
+def plan_payoff_amount(*, plan: Plan) -> int:
+    """What pays the plan off today: every unpaid installment and fee, with interest only as
+    earned -- simple daily interest on the principal still owed since the last due date passed (or
+    the purchase), never the interest of months not yet lived."""
+    scheduled = list(plan.installments.filter(status=Installment.Status.SCHEDULED))
+    if plan.apr_bps == 0:
+        return sum(installment.remaining_amount for installment in scheduled)
+    return sum(plan_services.unpaid_principal_and_fees(installment) for installment in scheduled) + _earned_interest(
+        plan, scheduled
+    )
+
+
+def _earned_interest(plan: Plan, scheduled: list[Installment]) -> int:
+    today = clock.today()
+    principal = sum(plan_services.unpaid_principal_and_fees(row) for row in scheduled if not row.fee_amount)
+    passed = plan.installments.filter(due_date__lte=today).order_by("-due_date").values_list("due_date", flat=True)
+    since = passed.first() or plan.created_at.date()
+    unpaid_interest_due = sum(
+        max(0, row.interest_amount - min(row.paid_amount, row.interest_amount))
+        for row in scheduled
+        if row.due_date <= today
+    )
+    accrued = Decimal(principal) * plan.apr_bps * max(0, (today - since).days) / (10_000 * 365)
+    return unpaid_interest_due + int(accrued.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def plan_pay_early(*, plan: Plan, amount: int | None = None, payment_method: PaymentMethod | None = None) -> Charge:
+    """The consumer pays ahead: ``amount`` applied to the next installments (interest-free plans), or
+    everything (``amount`` None: pay off; financing then owes only the interest earned to date).
+
+    A partial early payment on a financing plan is refused: paid into future installments it would
+    pay interest not yet earned; the consumer pays the next installment or pays off instead.
+    """
+    with transaction.atomic():
+        plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        if plan.standing == Plan.Standing.CHARGED_OFF:
+            raise StateError("This plan was closed as unpaid; contact us to settle it.", code="plan_charged_off")
+        if plan.charges.filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.PENDING).exists():
+            raise ConflictError("A payment on this plan is being processed; try again in a minute.")
+        owed = plan_payoff_amount(plan=plan)
+        if owed == 0:
+            raise StateError("Nothing is left to pay on this plan.", code="nothing_to_pay")
+        if amount is not None and plan.apr_bps and amount < owed:
+            raise InvalidRequestError(
+                "On a financing plan, pay the next installment or pay off the whole balance.", param="amount"
+            )
+        if amount is not None and not 0 < amount <= owed:
+            raise InvalidRequestError(f"Pay between 1 and {owed} (what is owed).", param="amount")
+        card = payment_method or plan.consumer.payment_methods.filter(is_default=True).first()
+        if card is None:
+            raise InvalidRequestError("Add a card first.", param="payment_method")
+        number = plan.charges.filter(idempotency_key__startswith=f"{plan.public_id}:early:").count() + 1
+        charge = charge_prepare(
+            consumer=plan.consumer,
+            payment_method=card,
+            amount=owed if amount is None else amount,
+            currency=plan.currency,
+            livemode=plan.livemode,
+            idempotency_key=f"{plan.public_id}:early:{number}",
+        )
+        Charge.objects.filter(pk=charge.pk).update(plan=plan)
+    paying_off = amount is None or amount == owed
+    charge = charge_execute(charge=charge, off_session=False)
+    if charge.status != Charge.Status.SUCCEEDED:
+        raise PaymentDeclinedError(
+            charge.failure_message or "The card was declined.", code=charge.failure_code or "card_declined"
+        )
+    with transaction.atomic():
+        if paying_off and plan.apr_bps:
+            _forgive_unearned_interest(plan)
+        excess = charge_apply_to_plan(plan=plan, charge=charge)
+    if excess:
+        charge_give_back(charge=charge, amount=excess)
+    charge.refresh_from_db()
+    return charge
+
+
+def _forgive_unearned_interest(plan: Plan) -> None:
+    """Before a payoff is applied: the interest still scheduled becomes the interest earned to date
+    (on the earliest unpaid installment); the rest, never earned, is dropped."""
+    locked = Plan.objects.select_for_update().get(pk=plan.pk)
+    scheduled = list(
+        locked.installments.select_for_update()
+        .filter(status=Installment.Status.SCHEDULED, fee_for__isnull=True)
+        .order_by("due_date", "sequence")
+    )
+    earned = _earned_interest(locked, scheduled)
+    for index, row in enumerate(scheduled):
+        interest_paid = min(row.paid_amount, row.interest_amount)
+        row.interest_amount = interest_paid + (earned if index == 0 else 0)
+        row.amount = row.principal_amount + row.interest_amount + row.fee_amount
+        row.save(update_fields=["interest_amount", "amount", "updated_at"])
 
 
 def charge_apply_to_plan(*, plan: Plan, charge: Charge, first: Installment | None = None) -> int:

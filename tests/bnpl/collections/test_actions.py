@@ -5,13 +5,19 @@ operator decides)."""
 from __future__ import annotations
 
 import datetime as dt
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
+from bnpl.checkout import services as checkout_services
 from bnpl.collections import actions, lateness, services
 from bnpl.collections.models import HardshipRequest
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.services import clock_advance
+from bnpl.ledger.models import AccountCode
+from bnpl.ledger.selectors import account_balance
+from bnpl.payments.models import Charge
 from bnpl.payments.services import payment_method_add
 from bnpl.plans.models import Plan
 from tests.checkout_factories import make_authorized_order
@@ -20,6 +26,12 @@ from tests.factories import Tenant
 pytestmark = pytest.mark.django_db
 
 NEEDS_AUTHENTICATION = "4000 0025 0000 3155"
+
+
+def _ledger_ok() -> bool:
+    out = StringIO()
+    call_command("ledger_verify", stdout=out)
+    return "Ledger OK" in out.getvalue()
 
 
 def test_a_new_card_re_arms_collection_of_what_had_stopped(tenant: Tenant) -> None:
@@ -85,3 +97,57 @@ def test_a_granted_hardship_keeps_collections_paused(tenant: Tenant) -> None:
     assert Plan.objects.get(pk=plan.pk).collections_paused
     with pytest.raises(InvalidRequestError):
         actions.hardship_decide(request=request, grant=True, note=" ")
+
+
+# --- Paying early ---------------------------------------------------------------------------------
+
+
+def test_paying_early_goes_to_the_next_installments(tenant: Tenant) -> None:
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000).plan
+
+    charge = checkout_services.plan_pay_early(plan=plan, amount=4_000)
+
+    assert charge.amount == 4_000
+    rows = {row.sequence: (row.status, row.paid_amount) for row in plan.installments.all()}
+    assert rows == {1: ("paid", 2_500), 2: ("paid", 2_500), 3: ("scheduled", 1_500), 4: ("scheduled", 0)}
+    assert _ledger_ok()
+
+
+def test_paying_off_an_interest_free_plan(tenant: Tenant) -> None:
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_001).plan
+
+    assert checkout_services.plan_payoff_amount(plan=plan) == 7_500  # 2,501 was paid at checkout
+    checkout_services.plan_pay_early(plan=plan)
+
+    assert Plan.objects.get(pk=plan.pk).status == Plan.Status.PAID
+
+
+def test_paying_off_financing_early_charges_only_the_interest_earned(tenant: Tenant) -> None:
+    order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=60_000, kind="financing", count=12)
+    plan = order.plan
+    scheduled_interest = sum(row.interest_amount for row in plan.installments.all())
+    clock_advance(by=dt.timedelta(days=10))
+
+    earned = round(60_000 * 0.1499 * 10 / 365)  # 246: simple daily interest for the 10 days lived
+    assert checkout_services.plan_payoff_amount(plan=plan) == 60_000 + earned
+    charge = checkout_services.plan_pay_early(plan=plan)
+
+    plan.refresh_from_db()
+    assert charge.amount == 60_000 + earned and plan.status == Plan.Status.PAID
+    assert sum(row.interest_amount for row in plan.installments.all()) == earned < scheduled_interest
+    interest = account_balance(code=AccountCode.INTEREST_INCOME, currency="USD", livemode=False)
+    assert interest == -earned  # income is a credit
+    assert _ledger_ok()
+
+
+def test_early_payments_that_make_no_sense_are_refused(tenant: Tenant) -> None:
+    interest_free = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000).plan
+    financing = make_authorized_order(
+        merchant=tenant.merchant, livemode=False, amount=60_000, kind="financing", count=12
+    ).plan
+
+    for plan, amount in ((interest_free, 0), (interest_free, 7_501), (financing, 10_000)):
+        with pytest.raises(InvalidRequestError) as refused:
+            checkout_services.plan_pay_early(plan=plan, amount=amount)
+        assert refused.value.param == "amount"
+    assert not Charge.objects.filter(idempotency_key__contains=":early:").exists()
