@@ -17,5 +17,8 @@ urlpatterns = [
     ),
     path("webhook_endpoints/<str:id>/test", apis.WebhookEndpointTestApi.as_view(), name="webhook-endpoint-test"),
     path("webhook_deliveries/<str:id>", apis.WebhookDeliveryRetrieveApi.as_view(), name="webhook-delivery-detail"),
+    path("settlements", apis.SettlementListApi.as_view(), name="settlement-list"),
+    path("settlements/<str:id>", apis.SettlementDetailApi.as_view(), name="settlement-detail"),
+    path("settlements/<str:id>/report.csv", apis.SettlementReportApi.as_view(), name="settlement-report"),
     path("webhook_deliveries/<str:id>/replay", apis.WebhookDeliveryReplayApi.as_view(), name="webhook-delivery-replay"),
 ]

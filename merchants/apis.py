@@ -3,9 +3,13 @@ endpoints. Thin doors: parse, call a selector or service, represent."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any, ClassVar
 
 from django.db.models import Model
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -23,8 +27,15 @@ from bnpl.api.views import MerchantScopedApi
 from bnpl.core.event_types import merchant_visible_types
 from bnpl.core.models import Event
 from merchants import selectors, services, webhooks
-from merchants.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
-from merchants.representations import EventRepresentation, MerchantRepresentation, WebhookEndpointRepresentation
+from merchants.models import Settlement, WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
+from merchants.representations import (
+    EventRepresentation,
+    MerchantRepresentation,
+    SettlementRepresentation,
+    SettlementWithLinesRepresentation,
+    WebhookEndpointRepresentation,
+)
+from merchants.selectors import scoped_queryset
 
 
 class EventListQuery(serializers.Serializer[Any]):
@@ -282,3 +293,60 @@ class WebhookDeliveryReplayApi(MerchantScopedApi):
         NoParametersInput(data=request.data).is_valid(raise_exception=True)
         delivery = webhooks.webhook_delivery_replay(delivery=self.path_objects["id"])
         return Response(WebhookDeliveryRepresentation(delivery).data)
+
+
+class SettlementListApi(MerchantScopedApi):
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(operation_id="settlement_list", responses=SettlementRepresentation(many=True), tags=["settlements"])
+    def get(self, request: Request) -> Response:
+        return self.paginated(
+            scoped_queryset(Settlement, merchant=self.merchant, livemode=self.livemode), SettlementRepresentation
+        )
+
+
+class SettlementDetailApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": Settlement}
+
+    @extend_schema(
+        operation_id="settlement_retrieve", responses=SettlementWithLinesRepresentation, tags=["settlements"]
+    )
+    def get(self, request: Request, id: str) -> Response:
+        return Response(SettlementWithLinesRepresentation(self.path_objects["id"]).data)
+
+
+class SettlementReportApi(MerchantScopedApi):
+    """The payout report as CSV: one row per capture and refund, then the totals."""
+
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": Settlement}
+
+    @extend_schema(
+        operation_id="settlement_report",
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        tags=["settlements"],
+    )
+    def get(self, request: Request, id: str) -> HttpResponse:
+        settlement: Settlement = self.path_objects["id"]
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(
+            ["kind", "source", "order", "merchant_reference", "amount", "fee_amount", "net_amount", "occurred_at"]
+        )
+        for line in settlement.lines.all():
+            writer.writerow(
+                [
+                    line.kind,
+                    line.source_id,
+                    line.order_id,
+                    line.merchant_reference,
+                    line.amount,
+                    line.fee_amount,
+                    line.net_amount,
+                    line.occurred_at.isoformat(),
+                ]
+            )
+        writer.writerow(["carried_in", "", "", "", "", "", settlement.carried_in_amount, ""])
+        writer.writerow(["net", "", "", "", "", "", settlement.net_amount, ""])
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{settlement.public_id}.csv"'
+        return response

@@ -204,3 +204,77 @@ class WebhookFanOutWatermark(models.Model):
 
     def __str__(self) -> str:
         return f"webhook fan-out up to event {self.last_event_id}"
+
+
+class Settlement(MerchantOwnedModel):
+    """One payout batch for a merchant in a currency: what it captured, less our fees, less what it
+    refunded (with the fees given back), plus what an earlier batch carried forward. A negative or
+    zero net is never paid out: it is carried into the next batch."""
+
+    PUBLIC_ID_PREFIX = "stl"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # computed; the payout has not been confirmed by the gateway yet
+        PAID = "paid"
+        CARRIED_FORWARD = "carried_forward"  # nothing (or less than nothing) to pay: rolls into the next
+        FAILED = "failed"  # the gateway refused the payout: the net carries forward
+
+    currency = models.CharField(max_length=3)
+    cutoff = models.DateTimeField()  # captures and refunds before this instant are in the batch
+    captured_amount = models.BigIntegerField(default=0)
+    fee_amount = models.BigIntegerField(default=0)
+    refunded_amount = models.BigIntegerField(default=0)
+    fee_refunded_amount = models.BigIntegerField(default=0)
+    carried_in_amount = models.BigIntegerField(
+        default=0
+    )  # the batch before, unless paid (negative, or a failed payout)
+    net_amount = models.BigIntegerField(default=0)  # captured - fees - refunds + fees back + carried in
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    payout_reference = models.CharField(max_length=200, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "livemode", "currency"],
+                condition=models.Q(status="pending"),
+                name="settlement_one_pending_per_currency",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    net_amount=models.F("captured_amount")
+                    - models.F("fee_amount")
+                    - models.F("refunded_amount")
+                    + models.F("fee_refunded_amount")
+                    + models.F("carried_in_amount")
+                ),
+                name="settlement_net_adds_up",
+            ),
+        ]
+
+
+class SettlementLine(models.Model):
+    """A capture or refund in a settlement: what the report lists, one row each."""
+
+    class Kind(models.TextChoices):
+        CAPTURE = "capture"
+        REFUND = "refund"
+
+    settlement = models.ForeignKey(Settlement, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    source_id = models.CharField(max_length=40)  # the capture's or refund's public id
+    order_id = models.CharField(max_length=40)  # the order's public id
+    merchant_reference = models.CharField(max_length=200, blank=True)
+    amount = models.BigIntegerField()  # + captured, - refunded
+    fee_amount = models.BigIntegerField()  # - fee kept, + fee given back
+    net_amount = models.BigIntegerField()
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["kind", "source_id"], name="settlement_line_once")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.source_id}"

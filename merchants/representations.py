@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from bnpl.core.models import Event
-from merchants.models import ApiKey, Membership, Merchant, WebhookEndpoint
+from merchants.models import ApiKey, Membership, Merchant, Settlement, SettlementLine, WebhookEndpoint
 
 
 class MerchantRepresentation(serializers.Serializer[Merchant]):
@@ -96,3 +96,43 @@ def event_data(event: Event) -> dict[str, Any]:
     """The event as ``GET /api/v1/events/{id}`` shows it, and as webhooks deliver it."""
     serializer: serializers.Serializer[Event] = EventRepresentation(event)  # its "data" field shadows .data for mypy
     return dict(serializer.data)
+
+
+class SettlementLineRepresentation(serializers.Serializer[SettlementLine]):
+    kind = serializers.ChoiceField(choices=SettlementLine.Kind.choices)
+    source_id = serializers.CharField(help_text="The capture (cap_…) or refund (re_…)")
+    order = serializers.CharField(source="order_id")
+    merchant_reference = serializers.CharField()
+    amount = serializers.IntegerField(help_text="+ captured, - refunded")
+    fee_amount = serializers.IntegerField(help_text="- fee kept, + fee given back")
+    net_amount = serializers.IntegerField()
+    occurred_at = serializers.DateTimeField()
+
+
+class SettlementRepresentation(serializers.Serializer[Settlement]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    livemode = serializers.BooleanField()
+    currency = serializers.CharField()
+    status = serializers.ChoiceField(choices=Settlement.Status.choices)
+    cutoff = serializers.DateTimeField(help_text="Captures and refunds before this instant")
+    captured_amount = serializers.IntegerField()
+    fee_amount = serializers.IntegerField()
+    refunded_amount = serializers.IntegerField()
+    fee_refunded_amount = serializers.IntegerField()
+    carried_in_amount = serializers.IntegerField(help_text="The batch before, when it was not paid")
+    net_amount = serializers.IntegerField(help_text="Paid out when positive; carried forward otherwise")
+    payout_reference = serializers.CharField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def get_object(self, instance: Settlement) -> str:
+        return "settlement"
+
+
+class SettlementWithLinesRepresentation(SettlementRepresentation):
+    lines = SettlementLineRepresentation(many=True)
+
+
+def settlement_data(settlement: Settlement) -> dict[str, Any]:
+    return dict(SettlementRepresentation(settlement).data)

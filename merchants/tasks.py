@@ -25,3 +25,10 @@ def webhook_events_sweep() -> int:
 def webhook_deliveries_send(delivery_ids: list[int] | None = None) -> int:
     """Periodic (and after a replay): send due deliveries. Returns how many were sent."""
     return webhooks.deliveries_send_due(delivery_ids=delivery_ids)
+
+
+@shared_task(name="merchants.tasks.settlements_run")
+def settlements_run() -> dict[str, int]:
+    from merchants.settlements import settlements_run as run
+
+    return vars(run())

@@ -98,4 +98,4 @@ def owned_object_factory(model: type[Model]) -> Callable[[FactoryFunction], Fact
     return register
 
 
-from tests import checkout_factories, consumer_factories, webhook_factories  # noqa: E402, F401  (they register their factories)
+from tests import checkout_factories, consumer_factories, settlement_factories, webhook_factories  # noqa: E402, F401  (they register their factories)

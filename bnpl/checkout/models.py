@@ -106,6 +106,9 @@ class Capture(MerchantOwnedModel):
     amount = models.BigIntegerField()
     merchant_fee_amount = models.BigIntegerField()
     merchant_reference = models.CharField(max_length=200, blank=True)  # e.g. the shipment
+    settlement = models.ForeignKey(
+        "merchants.Settlement", null=True, blank=True, on_delete=models.PROTECT, related_name="captures"
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -121,6 +124,9 @@ class Refund(MerchantOwnedModel):
     applied_to_plan_amount = models.BigIntegerField(default=0)  # taken off installments still to pay
     returned_to_card_amount = models.BigIntegerField(default=0)  # paid already, so sent back to the card
     reason = models.CharField(max_length=200, blank=True)
+    settlement = models.ForeignKey(
+        "merchants.Settlement", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds"
+    )
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -91,3 +91,7 @@ register("bank_data_consent.recorded", "You recorded a consumer's consent to sha
 register("bank_data_consent.revoked", "The consent was revoked; the bank data shared under it was deleted.")
 register("bank_data_consent.expired", "The consent expired; the bank data shared under it was deleted.")
 register("bank_transactions.received", "A batch of a consumer's bank transactions was received.")
+register("settlement.created", "A settlement batch closed: its captures and refunds, fees and net.")
+register("settlement.paid", "The batch's net was paid out to you.")
+register("settlement.carried_forward", "The batch's net was zero or negative: it rolls into the next batch.")
+register("settlement.failed", "The payout failed: the net rolls into the next batch.")

@@ -62,6 +62,10 @@ class Gateway(Protocol):
 
     def refund(self, *, charge_reference: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult: ...
 
+    def payout(self, *, destination: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
+        """Send a merchant its settlement (Stripe: a transfer to the connected account)."""
+        ...
+
 
 SANDBOX_CARDS = {
     "4242424242424242": "success",
@@ -155,6 +159,14 @@ class SandboxGateway:
         return _processed(
             "refund", idempotency_key, amount, currency, GatewayResult(succeeded=True, reference=reference)
         )
+
+    def payout(self, *, destination: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
+        return _sandbox_payout(destination, amount, currency, idempotency_key)
+
+
+def _sandbox_payout(destination: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
+    reference = "sbx_po_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+    return _processed("payout", idempotency_key, amount, currency, GatewayResult(succeeded=True, reference=reference))
 
 
 def _processed(kind: str, key: str, amount: int, currency: str, result: GatewayResult) -> GatewayResult:

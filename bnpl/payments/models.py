@@ -85,6 +85,7 @@ class SandboxGatewayCharge(models.Model):
     class Kind(models.TextChoices):
         CHARGE = "charge"
         REFUND = "refund"
+        PAYOUT = "payout"
 
     idempotency_key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=10, choices=Kind.choices)

@@ -181,6 +181,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "decisioning.tasks.bank_data_consents_expire",
         "schedule": timedelta(hours=1),
     },
+    "settle-merchants": {
+        "task": "merchants.tasks.settlements_run",
+        "schedule": timedelta(hours=1),  # batches close at midnight UTC; later runs find nothing new
+    },
     "remind-upcoming-payments": {
         "task": "bnpl.collections.tasks.reminders_send_upcoming",
         "schedule": timedelta(hours=1),
@@ -245,6 +249,7 @@ SPECTACULAR_SETTINGS = {
         "PlanStatusEnum": "bnpl.plans.models.Plan.Status",
         "InstallmentStatusEnum": "bnpl.plans.models.Installment.Status",
         "PlanStandingEnum": "bnpl.plans.models.Plan.Standing",
+        "SettlementStatusEnum": "merchants.models.Settlement.Status",
         "WebhookDeliveryStatusEnum": "merchants.models.WebhookDelivery.Status",
     },
 }

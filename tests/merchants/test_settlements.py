@@ -1,0 +1,119 @@
+"""Settlements: captured - fees - refunds + fees back (+ what rolled in) per merchant and currency,
+paid out once through the gateway, negative nets carried forward and never paid, a report per
+payout (API and CSV), a `settlement.paid` event, and the ledger balanced."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from bnpl.checkout import services as checkout_services
+from bnpl.core import clock
+from bnpl.core.models import Event
+from bnpl.ledger.models import AccountCode
+from bnpl.ledger.selectors import account_balance
+from bnpl.payments.models import SandboxGatewayCharge
+from merchants.models import Settlement
+from merchants.settlements import settlement_create, settlements_run
+from tests.checkout_factories import make_authorized_order
+from tests.conftest import ApiClient
+from tests.factories import Tenant
+
+pytestmark = pytest.mark.django_db
+
+
+def _soon() -> dt.datetime:
+    return clock.now() + dt.timedelta(seconds=1)
+
+
+def _ledger_ok() -> bool:
+    out = StringIO()
+    call_command("ledger_verify", stdout=out)
+    return "Ledger OK" in out.getvalue()
+
+
+def _captured(tenant: Tenant, amount: int) -> object:
+    order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=amount)
+    checkout_services.order_capture(order=order, amount=amount)
+    return order
+
+
+def test_a_batch_nets_captures_fees_and_refunds_and_is_paid_once(tenant: Tenant) -> None:
+    first = _captured(tenant, 10_000)
+    _captured(tenant, 20_000)
+    refund = checkout_services.order_refund(order=first, amount=4_000)  # type: ignore[arg-type]
+
+    run = settlements_run(cutoff=_soon())
+    again = settlements_run(cutoff=_soon())
+
+    settlement = Settlement.objects.get()
+    fees = settlement.fee_amount
+    assert fees > 0 and settlement.fee_refunded_amount == refund.merchant_fee_refunded_amount
+    assert (settlement.captured_amount, settlement.refunded_amount) == (30_000, 4_000)
+    assert settlement.net_amount == 30_000 - fees - 4_000 + refund.merchant_fee_refunded_amount
+    assert (settlement.status, run.paid, run.paid_amount) == ("paid", 1, settlement.net_amount)
+    assert (again.batches, again.paid) == (0, 0)
+    payouts = SandboxGatewayCharge.objects.filter(kind="payout")
+    assert [(row.amount, row.succeeded) for row in payouts] == [(settlement.net_amount, True)]
+    assert Event.objects.filter(type="settlement.paid", object_id=settlement.public_id).count() == 1
+    assert (
+        account_balance(code=AccountCode.MERCHANT_PAYABLE, currency="USD", livemode=False, merchant=tenant.merchant)
+        == 0
+    )
+    assert _ledger_ok()
+
+
+def test_a_negative_batch_is_carried_forward_never_paid_then_netted(tenant: Tenant) -> None:
+    order = _captured(tenant, 10_000)
+    settlements_run(cutoff=_soon())  # paid
+    checkout_services.order_refund(order=order, amount=10_000)  # type: ignore[arg-type]
+
+    settlements_run(cutoff=_soon())
+    negative = Settlement.objects.order_by("-id").first()
+    assert negative is not None and negative.status == "carried_forward" and negative.net_amount < 0
+    assert SandboxGatewayCharge.objects.filter(kind="payout").count() == 1  # only the first batch
+
+    _captured(tenant, 50_000)
+    settlements_run(cutoff=_soon())
+    latest = Settlement.objects.order_by("-id").first()
+    assert latest is not None and latest.carried_in_amount == negative.net_amount
+    assert latest.net_amount == 50_000 - latest.fee_amount + negative.net_amount
+    assert latest.status == "paid"
+    assert _ledger_ok()
+
+
+def test_a_batch_left_pending_by_a_crash_is_paid_once_by_the_next_run(tenant: Tenant) -> None:
+    _captured(tenant, 10_000)
+    pending = settlement_create(merchant_id=tenant.merchant.pk, livemode=False, currency="USD", cutoff=_soon())
+    assert pending is not None and pending.status == "pending"  # ... and the run died here
+
+    settlements_run(cutoff=_soon())
+    settlements_run(cutoff=_soon())
+
+    assert Settlement.objects.get().status == "paid"
+    assert SandboxGatewayCharge.objects.filter(kind="payout").count() == 1
+
+
+def test_the_report_lists_every_line_and_adds_up(tenant: Tenant) -> None:
+    order = _captured(tenant, 10_000)
+    checkout_services.order_refund(order=order, amount=2_500)  # type: ignore[arg-type]
+    settlements_run(cutoff=_soon())
+    settlement = Settlement.objects.get()
+    api = ApiClient(tenant.test_key)
+
+    listed = api.get("/api/v1/settlements").json()["results"]
+    detail = api.get(f"/api/v1/settlements/{settlement.public_id}").json()
+    report = api.get(f"/api/v1/settlements/{settlement.public_id}/report.csv")
+
+    assert [row["id"] for row in listed] == [settlement.public_id]
+    assert [line["kind"] for line in detail["lines"]] == ["capture", "refund"]
+    assert sum(line["net_amount"] for line in detail["lines"]) == detail["net_amount"]
+    rows = list(csv.DictReader(io.StringIO(report.content.decode())))
+    assert report["Content-Type"].startswith("text/csv")
+    assert sum(int(row["net_amount"]) for row in rows if row["kind"] in {"capture", "refund"}) == settlement.net_amount
+    assert rows[-1] == {**rows[-1], "kind": "net", "net_amount": str(settlement.net_amount)}
