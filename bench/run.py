@@ -188,13 +188,14 @@ def bench_collections(tenant: Any) -> None:
 
     from django.db import transaction
 
+    from bnpl.checkout import services as checkout_services
     from bnpl.collections import services
     from bnpl.core.services import clock_advance
     from bnpl.plans.models import Installment
     from tests.checkout_factories import make_authorized_order, make_verified_consumer
 
     for index in range(COLLECTION_PLANS):  # spotless files: the champion from the decisions bench approves them
-        make_authorized_order(
+        order = make_authorized_order(
             merchant=tenant.merchant,
             livemode=False,
             amount=60_000,
@@ -202,6 +203,7 @@ def bench_collections(tenant: Any) -> None:
             count=12,
             consumer=make_verified_consumer(email=f"payer{index}+clean@example.com"),
         )
+        checkout_services.order_capture(order=order, amount=order.authorized_amount)  # shipped: settled later
     clock_advance(by=dt.timedelta(days=370))
     due = services.due_installments().count()
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
@@ -229,6 +231,29 @@ def bench_collections(tenant: Any) -> None:
     print(f"\ncollections on {connection.vendor}: {due:,} due installments, one worker; per second")
     print(f"{'baseline: bare UPDATE … SKIP LOCKED claim loop':45s} {bare:9,.0f} /s   1.00x")
     print(f"{'collections_run: claim + charge + settle':45s} {rate:9,.0f} /s  {rate / bare:5.3f}x ({elapsed:.1f} s)")
+    bench_settlement(tenant)
+
+
+def bench_settlement(tenant: Any) -> None:
+    """One merchant's settlement batch over every capture of the run, against a bare SUM over them."""
+    import datetime as dt
+
+    from bnpl.checkout.models import Capture
+    from bnpl.core import clock
+    from merchants.settlements import settlements_run
+
+    captures = Capture.objects.filter(merchant=tenant.merchant, settlement__isnull=True)
+    count = captures.count()
+    started = time.perf_counter()
+    total = captures.aggregate(total=models.Sum("amount"))["total"]
+    bare = time.perf_counter() - started
+    started = time.perf_counter()
+    run = settlements_run(cutoff=clock.now() + dt.timedelta(seconds=1))
+    elapsed = time.perf_counter() - started
+    assert run.paid >= 1 and total, run
+    print(f"\nsettlement batch on {connection.vendor}: {count:,} captures")
+    print(f"{'baseline: SUM(amount) over the captures':45s} {bare * 1000:9.1f} ms   1.00x")
+    print(f"{'settlements_run: batch + lines + payout':45s} {elapsed * 1000:9.1f} ms  {elapsed / bare:5.1f}x")
 
 
 def main() -> None:
