@@ -50,7 +50,10 @@ class GatewayResult:
 class Gateway(Protocol):
     name: str
 
-    def tokenize_card(self, *, number: str, exp_month: int, exp_year: int, cvc: str) -> CardDetails: ...
+    def tokenize_card(self, *, number: str, exp_month: int, exp_year: int, cvc: str, holder: str) -> CardDetails:
+        """Save a card for ``holder`` (our consumer's public id). Stripe: only with server-side card
+        entry allowed (tests against localstripe); the hosted checkout uses Stripe Elements."""
+        ...
 
     def verify_card(self, *, token: str) -> GatewayResult:
         """A zero-amount check that the card can be charged later (nothing due today)."""
@@ -119,7 +122,7 @@ class SandboxGateway:
 
     name = "sandbox"
 
-    def tokenize_card(self, *, number: str, exp_month: int, exp_year: int, cvc: str) -> CardDetails:
+    def tokenize_card(self, *, number: str, exp_month: int, exp_year: int, cvc: str, holder: str) -> CardDetails:
         digits = validate_card(number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc)
         behaviour = SANDBOX_CARDS.get(digits)
         if behaviour is None:

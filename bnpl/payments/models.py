@@ -99,3 +99,28 @@ class SandboxGatewayCharge(models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+
+class GatewayCustomer(models.Model):
+    """A consumer as a gateway knows them (Stripe: one Customer per consumer)."""
+
+    gateway = models.CharField(max_length=20)
+    holder = models.CharField(max_length=40)  # our consumer's public id
+    reference = models.CharField(max_length=200)  # e.g. cus_…
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["gateway", "holder"], name="gateway_customer_once")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class StripeWebhookEvent(models.Model):
+    """A Stripe event received (deduplicated by its id): delivered twice, applied once."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=100)
+    received_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.event_id

@@ -20,7 +20,9 @@ from consumers.models import Consumer
 def payment_method_add(*, consumer: Consumer, number: str, exp_month: int, exp_year: int, cvc: str) -> PaymentMethod:
     """Tokenize a card with the gateway and save the token (never the number) as the default card."""
     gateway = get_gateway()
-    card = gateway.tokenize_card(number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc)
+    card = gateway.tokenize_card(
+        number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc, holder=consumer.public_id
+    )
     with transaction.atomic():
         PaymentMethod.objects.filter(consumer=consumer, is_default=True).update(is_default=False)
         return PaymentMethod.objects.create(
@@ -94,6 +96,10 @@ def charge_execute(*, charge: Charge, off_session: bool) -> Charge:
             currency=charge.currency,
             idempotency_key=charge.idempotency_key,
         )
+    if not result.succeeded and result.failure_code == "processing":  # the gateway's webhook settles it
+        Charge.objects.filter(pk=charge.pk, status=Charge.Status.PENDING).update(gateway_reference=result.reference)
+        charge.refresh_from_db()
+        return charge
     status = Charge.Status.SUCCEEDED if result.succeeded else Charge.Status.FAILED
     Charge.objects.filter(pk=charge.pk, status=Charge.Status.PENDING).update(
         status=status,

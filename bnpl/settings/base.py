@@ -260,6 +260,13 @@ IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT_S
 
 # --- Checkout and credit ---------------------------------------------------------------------
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="bnpl.payments.gateways.SandboxGateway")
+# Stripe (PAYMENT_GATEWAY=bnpl.payments.stripe_gateway.StripeGateway): the secret key, another API
+# address for a local Stripe-compatible server, card numbers accepted server-side (tests only: the
+# hosted checkout uses Stripe Elements), and the signing secret of POST /webhooks/stripe.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+STRIPE_SERVER_SIDE_CARDS = env.bool("STRIPE_SERVER_SIDE_CARDS", default=False)
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 CHECKOUT_SESSION_TTL = timedelta(hours=env.int("CHECKOUT_SESSION_TTL_HOURS", default=48))
 AUTHORIZATION_TTL = timedelta(days=env.int("AUTHORIZATION_TTL_DAYS", default=28))
 AUTHORIZATION_EXPIRY_WARNING = timedelta(days=3)

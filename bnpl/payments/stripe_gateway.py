@@ -1,0 +1,139 @@
+"""The Stripe adapter, through the official SDK. A Customer per consumer; cards saved as
+PaymentMethods attached to it (the hosted checkout saves them with Stripe Elements, so card numbers
+never touch our server; server-side entry is for tests against localstripe only); installments
+charged as off-session PaymentIntents confirmed at once; refunds against the PaymentIntent. Every
+call carries our own deterministic idempotency key, and each PaymentIntent names our charge in its
+metadata, so a webhook can settle a charge whose worker died before recording the answer.
+
+Settings: ``STRIPE_SECRET_KEY``, ``STRIPE_API_BASE`` (a local Stripe-compatible server in tests),
+``STRIPE_SERVER_SIDE_CARDS`` (tests only), ``STRIPE_WEBHOOK_SECRET`` (``POST /webhooks/stripe``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from bnpl.core.errors import InvalidRequestError
+from bnpl.payments.gateways import CardDetails, GatewayResult, validate_card
+from bnpl.payments.models import GatewayCustomer
+
+# Off-session, a bank asking for the cardholder is a failure the consumer must fix.
+REQUIRES_CARDHOLDER = ("requires_action", "requires_payment_method", "requires_confirmation")
+
+
+class StripeGateway:
+    name = "stripe"
+
+    def __init__(self) -> None:
+        self.client = stripe.StripeClient(
+            api_key=settings.STRIPE_SECRET_KEY,
+            base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else {},
+            max_network_retries=2,
+        )
+
+    # --- Cards ------------------------------------------------------------------------------------
+
+    def tokenize_card(self, *, number: str, exp_month: int, exp_year: int, cvc: str, holder: str) -> CardDetails:
+        if not settings.STRIPE_SERVER_SIDE_CARDS:
+            raise InvalidRequestError(
+                "Enter the card in the secure card form (Stripe Elements).", code="card_entry_not_allowed"
+            )
+        digits = validate_card(number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc)
+        customer = self._customer(holder)
+        try:
+            method = self.client.v1.payment_methods.create(
+                params={
+                    "type": "card",
+                    "card": {"number": digits, "exp_month": exp_month, "exp_year": exp_year, "cvc": cvc},
+                }
+            )
+            self.client.v1.payment_methods.attach(method.id, params={"customer": customer})
+        except stripe.CardError as error:
+            raise InvalidRequestError(
+                error.user_message or "The card was declined.", code=error.code or "card_declined", param="card_number"
+            ) from error
+        card = method.card
+        return CardDetails(
+            token=f"{customer}|{method.id}",
+            brand=str(getattr(card, "brand", "card")),
+            last4=str(getattr(card, "last4", digits[-4:])),
+            exp_month=exp_month,
+            exp_year=exp_year,
+        )
+
+    def _customer(self, holder: str) -> str:
+        existing = GatewayCustomer.objects.filter(gateway=self.name, holder=holder).first()
+        if existing is not None:
+            return existing.reference
+        customer = self.client.v1.customers.create(
+            params={"metadata": {"consumer": holder}}, options={"idempotency_key": f"customer:{holder}"}
+        )
+        try:
+            with transaction.atomic():
+                GatewayCustomer.objects.create(gateway=self.name, holder=holder, reference=customer.id)
+        except IntegrityError:
+            return GatewayCustomer.objects.get(gateway=self.name, holder=holder).reference
+        return customer.id
+
+    def verify_card(self, *, token: str) -> GatewayResult:
+        """Attaching the card to the Customer already checked it with the bank."""
+        return GatewayResult(succeeded=True)
+
+    # --- Money ------------------------------------------------------------------------------------
+
+    def charge(
+        self, *, token: str, amount: int, currency: str, idempotency_key: str, off_session: bool
+    ) -> GatewayResult:
+        customer, method = token.split("|", 1)
+        params: Any = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "customer": customer,
+            "payment_method": method,
+            "confirm": True,
+            "off_session": off_session,
+            "metadata": {"idempotency_key": idempotency_key},
+        }
+        try:
+            intent = self.client.v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key})
+        except stripe.CardError as error:
+            decline = getattr(error.error, "decline_code", None) if error.error else None
+            return GatewayResult(
+                succeeded=False,
+                reference=str(getattr(getattr(error.error, "payment_intent", None), "id", "") or ""),
+                failure_code=decline or error.code or "card_declined",
+                failure_message=error.user_message or "The card was declined.",
+            )
+        if intent.status == "succeeded":
+            return GatewayResult(succeeded=True, reference=intent.id)
+        if intent.status in REQUIRES_CARDHOLDER:
+            return GatewayResult(
+                succeeded=False,
+                reference=intent.id,
+                failure_code="authentication_required",
+                failure_message="The bank asks the cardholder to authenticate this payment.",
+            )
+        return GatewayResult(  # processing: the webhook settles it
+            succeeded=False, reference=intent.id, failure_code="processing", failure_message="Still processing."
+        )
+
+    def refund(self, *, charge_reference: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
+        refund = self.client.v1.refunds.create(
+            params={"payment_intent": charge_reference, "amount": amount}, options={"idempotency_key": idempotency_key}
+        )
+        return GatewayResult(succeeded=refund.status in ("succeeded", "pending"), reference=refund.id)
+
+    def payout(self, *, destination: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
+        """A transfer to the merchant's connected account (Stripe Connect)."""
+        try:
+            transfer = self.client.v1.transfers.create(
+                params={"amount": amount, "currency": currency.lower(), "destination": destination},
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as error:
+            return GatewayResult(succeeded=False, failure_code="payout_failed", failure_message=str(error)[:300])
+        return GatewayResult(succeeded=True, reference=transfer.id)

@@ -1,0 +1,210 @@
+"""The Stripe adapter through the official SDK and real HTTP, against localstripe (a local
+Stripe-compatible server this module starts), and ``POST /webhooks/stripe``: only correctly signed,
+fresh events are applied, each once, with the same end state in any order."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from bnpl.collections import services as collections
+from bnpl.core.services import clock_advance
+from bnpl.payments.models import Charge, GatewayCustomer, PaymentMethod, StripeWebhookEvent
+from bnpl.payments.services import charge_execute, charge_prepare, charges_settle_pending, payment_method_add
+from tests.checkout_factories import make_authorized_order, make_verified_consumer
+from tests.factories import Tenant
+from tests.helpers import row_counts
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "whsec_test_secret"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def localstripe() -> Iterator[str]:
+    port = _free_port()
+    binary = Path(sys.executable).parent / "localstripe"
+    process = subprocess.Popen([str(binary), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail("localstripe did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def stripe_gateway(settings: Any, localstripe: str) -> None:
+    settings.PAYMENT_GATEWAY = "bnpl.payments.stripe_gateway.StripeGateway"
+    settings.STRIPE_SECRET_KEY = "sk_test_localstripe"
+    settings.STRIPE_API_BASE = localstripe
+    settings.STRIPE_SERVER_SIDE_CARDS = True
+
+
+def _ledger_ok() -> bool:
+    out = StringIO()
+    call_command("ledger_verify", stdout=out)
+    return "Ledger OK" in out.getvalue()
+
+
+# --- The adapter against localstripe --------------------------------------------------------------
+
+
+def test_cards_are_saved_on_one_customer_per_consumer(stripe_gateway: None) -> None:
+    consumer = make_verified_consumer()
+    first = payment_method_add(consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    second = payment_method_add(consumer=consumer, number="5555555555554444", exp_month=12, exp_year=2035, cvc="123")
+
+    customer = GatewayCustomer.objects.get(holder=consumer.public_id).reference
+    assert customer.startswith("cus_")
+    assert first.gateway_token.startswith(f"{customer}|pm_") and second.gateway_token.startswith(f"{customer}|pm_")
+    assert (first.gateway, first.last4, second.last4) == ("stripe", "4242", "4444")
+
+
+def test_a_declined_card_is_refused_when_saved(stripe_gateway: None) -> None:
+    from bnpl.core.errors import InvalidRequestError
+
+    with pytest.raises(InvalidRequestError) as declined:
+        payment_method_add(
+            consumer=make_verified_consumer(), number="4000000000000002", exp_month=12, exp_year=2035, cvc="123"
+        )
+    assert declined.value.param == "card_number"
+    assert not PaymentMethod.objects.exists()
+
+
+def test_checkout_collections_and_a_refund_run_through_stripe(tenant: Tenant, stripe_gateway: None) -> None:
+    from bnpl.checkout import services as checkout_services
+
+    order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000)
+    first = Charge.objects.get(kind="payment")
+    assert first.status == "succeeded" and first.gateway_reference.startswith("pi_")
+
+    clock_advance(by=dt.timedelta(days=14))
+    assert collections.collections_run().succeeded == 1
+    checkout_services.order_capture(order=order, amount=10_000)
+    checkout_services.order_refund(order=order, amount=10_000)  # the 5,000 paid goes back to the card
+    charges_settle_pending(older_than_seconds=0)  # what the after-commit send does outside a test
+
+    refunds = Charge.objects.filter(kind="refund").order_by("pk")
+    assert [(refund.amount, refund.status) for refund in refunds] == [(2_500, "succeeded"), (2_500, "succeeded")]
+    assert all(refund.gateway_reference.startswith("re_") for refund in refunds)
+    assert _ledger_ok()
+
+
+def test_an_off_session_charge_the_bank_wants_authenticated_fails_without_retry(
+    tenant: Tenant, stripe_gateway: None
+) -> None:
+    consumer = make_verified_consumer()
+    card = payment_method_add(consumer=consumer, number="4000002500003155", exp_month=12, exp_year=2035, cvc="123")
+    charge = charge_prepare(
+        consumer=consumer, payment_method=card, amount=2_500, currency="USD", livemode=False, idempotency_key="k-3ds"
+    )
+
+    charge = charge_execute(charge=charge, off_session=True)
+
+    assert (charge.status, charge.failure_code) == ("failed", "authentication_required")
+    assert charge.gateway_reference.startswith("pi_")
+
+
+# --- POST /webhooks/stripe --------------------------------------------------------------------------
+
+
+def _signed(body: bytes, *, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
+    timestamp = int(time.time()) if at is None else at
+    signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={timestamp},v1={signature}"}
+
+
+def _event(event_id: str, kind: str, charge: Charge, intent: str = "pi_123") -> bytes:
+    intent_object: dict[str, Any] = {
+        "id": intent,
+        "object": "payment_intent",
+        "metadata": {"idempotency_key": charge.idempotency_key},
+    }
+    if kind == "payment_intent.payment_failed":
+        intent_object["last_payment_error"] = {"code": "card_declined", "decline_code": "insufficient_funds"}
+    return json.dumps({"id": event_id, "object": "event", "type": kind, "data": {"object": intent_object}}).encode()
+
+
+def _pending_charge() -> Charge:
+    consumer = make_verified_consumer()
+    card = payment_method_add(consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    return charge_prepare(
+        consumer=consumer, payment_method=card, amount=2_500, currency="USD", livemode=False, idempotency_key="k-hook"
+    )
+
+
+def _post(body: bytes, headers: dict[str, str]) -> Any:
+    return Client().post("/webhooks/stripe", body, content_type="application/json", headers=headers)
+
+
+def test_only_correctly_signed_fresh_events_are_read(settings: Any) -> None:
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+    charge = _pending_charge()
+    body = _event("evt_1", "payment_intent.succeeded", charge)
+    before = row_counts()
+
+    cases = {
+        "unsigned": {},
+        "wrong secret": _signed(body, secret="whsec_other"),
+        "stale": _signed(body, at=int(time.time()) - 301),
+    }
+    for label, headers in cases.items():
+        assert _post(body, headers).status_code == 400, label
+    tampered = body.replace(b"evt_1", b"evt_2")
+    assert _post(tampered, _signed(body)).status_code == 400
+
+    assert row_counts() == before
+    assert Charge.objects.get(pk=charge.pk).status == "pending"
+
+
+def test_duplicated_and_shuffled_events_end_as_one_in_order_delivery(settings: Any) -> None:
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+    charge = _pending_charge()
+    succeeded = _event("evt_ok", "payment_intent.succeeded", charge)
+    failed_later = _event("evt_late_failure", "payment_intent.payment_failed", charge)  # an older attempt's
+
+    for body in (succeeded, succeeded, failed_later, succeeded):
+        assert _post(body, _signed(body)).status_code == 200
+
+    charge.refresh_from_db()
+    assert (charge.status, charge.gateway_reference) == ("succeeded", "pi_123")
+    assert sorted(StripeWebhookEvent.objects.values_list("event_id", flat=True)) == ["evt_late_failure", "evt_ok"]
+
+
+def test_a_failure_event_settles_a_pending_charge_as_failed(settings: Any) -> None:
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+    charge = _pending_charge()
+    body = _event("evt_f", "payment_intent.payment_failed", charge)
+
+    assert _post(body, _signed(body)).status_code == 200
+
+    charge.refresh_from_db()
+    assert (charge.status, charge.failure_code) == ("failed", "insufficient_funds")
