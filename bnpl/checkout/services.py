@@ -503,8 +503,8 @@ def plan_pay_early(*, plan: Plan, amount: int | None = None, payment_method: Pay
             currency=plan.currency,
             livemode=plan.livemode,
             idempotency_key=f"{plan.public_id}:early:{number}",
+            plan=plan,
         )
-        Charge.objects.filter(pk=charge.pk).update(plan=plan)
     paying_off = amount is None or amount == owed
     charge = charge_execute(charge=charge, off_session=False)
     if charge.status != Charge.Status.SUCCEEDED:
@@ -578,8 +578,8 @@ def _pay_now_charge(*, plan: Plan, payment_method: PaymentMethod | None) -> Char
             currency=plan.currency,
             livemode=plan.livemode,
             idempotency_key=f"{prefix}{attempt}",
+            plan=plan,
         )
-        Charge.objects.filter(pk=charge.pk).update(plan=plan)
         return charge
 
 

@@ -103,8 +103,8 @@ def collections_claim(*, limit: int) -> list[int] | None:
                 currency=plan.currency,
                 livemode=plan.livemode,
                 idempotency_key=f"collect:{plan.public_id}:{installment.sequence}:{number}",
+                plan=plan,
             )
-            Charge.objects.filter(pk=charge.pk).update(plan=plan)  # in flight on the plan: pay-now reuses it
             attempt = CollectionAttempt.objects.create(
                 installment=installment, number=number, charge=charge, amount=charge.amount
             )

@@ -6,6 +6,7 @@ never moves twice."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 
@@ -15,6 +16,9 @@ from bnpl.core.services import inside_transaction
 from bnpl.payments.gateways import get_gateway
 from bnpl.payments.models import Charge, PaymentMethod
 from consumers.models import Consumer
+
+if TYPE_CHECKING:
+    from bnpl.plans.models import Plan
 
 
 def payment_method_add(*, consumer: Consumer, number: str, exp_month: int, exp_year: int, cvc: str) -> PaymentMethod:
@@ -47,8 +51,10 @@ def charge_prepare(
     idempotency_key: str,
     kind: str = Charge.Kind.PAYMENT,
     refunded_charge: Charge | None = None,
+    plan: Plan | None = None,
 ) -> Charge:
-    """The pending charge for ``idempotency_key`` (made on first call, found on every later one)."""
+    """The pending charge for ``idempotency_key`` (made on first call, found on every later one).
+    A payment for a ``plan`` is on it from the start, so every payer sees it in flight."""
     if amount <= 0:
         raise InvalidRequestError("A charge must be for a positive amount.", param="amount")
     existing = Charge.objects.filter(idempotency_key=idempotency_key).first()
@@ -66,6 +72,7 @@ def charge_prepare(
                 status=Charge.Status.PENDING,
                 idempotency_key=idempotency_key,
                 refunded_charge=refunded_charge,
+                plan=plan,
             )
     except IntegrityError:
         return Charge.objects.get(idempotency_key=idempotency_key)
