@@ -541,12 +541,16 @@ def _forgive_unearned_interest(plan: Plan) -> None:
 def charge_apply_to_plan(*, plan: Plan, charge: Charge, first: Installment | None = None) -> int:
     """Apply a succeeded payment to the plan's earliest unpaid installments, once (guarded by the
     charge's ``applied_at`` under its lock), posting it and emitting ``plan.payment_succeeded``.
-    Returns what did not fit, for the caller to give back after the transaction. Call inside one."""
+    Returns what did not fit -- all of it on a plan charged off meanwhile -- for the caller to give
+    back after the transaction. Call inside one."""
     order = _lock_order(plan.order)
     locked_plan = Plan.objects.select_for_update(of=("self",)).select_related("product", "order").get(pk=plan.pk)
     charge = Charge.objects.select_for_update().get(pk=charge.pk)
     if charge.applied_at is not None or charge.status != Charge.Status.SUCCEEDED:
         return 0
+    if locked_plan.standing == Plan.Standing.CHARGED_OFF:  # written off: the books stay shut, it all goes back
+        Charge.objects.filter(pk=charge.pk).update(plan=locked_plan, applied_at=clock.now())
+        return charge.amount
     before = plan_data(locked_plan)
     excess = _apply_payment(order, locked_plan, charge, first=first)
     change_record(action="plan.payment_succeeded", instance=locked_plan, before=before, data=plan_data(locked_plan))

@@ -137,13 +137,13 @@ def collection_attempt_process(*, attempt_id: int) -> CollectionAttempt:
         if attempt.status != CollectionAttempt.Status.PROCESSING:
             return attempt
         plan = attempt.installment.plan
-        if charge.status == Charge.Status.SUCCEEDED and plan.standing == Plan.Standing.CHARGED_OFF:
-            excess = charge.amount  # written off while in flight: the money goes back, the books stay shut
-            attempt.status = CollectionAttempt.Status.FAILED
-            attempt.failure_code = "plan_charged_off"
-        elif charge.status == Charge.Status.SUCCEEDED:
+        if charge.status == Charge.Status.SUCCEEDED:
             excess = charge_apply_to_plan(plan=plan, charge=charge, first=attempt.installment)
-            attempt.status = CollectionAttempt.Status.SUCCEEDED
+            plan.refresh_from_db(fields=["standing"])  # read under the plan lock charge_apply_to_plan took
+            if plan.standing == Plan.Standing.CHARGED_OFF:  # written off while in flight: all goes back
+                attempt.status, attempt.failure_code = CollectionAttempt.Status.FAILED, "plan_charged_off"
+            else:
+                attempt.status = CollectionAttempt.Status.SUCCEEDED
         else:
             attempt.status = CollectionAttempt.Status.FAILED
             attempt.failure_code = charge.failure_code
