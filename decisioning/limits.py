@@ -7,8 +7,8 @@ The limit for one application is the smallest of
 * **affordability** (with bank data only): the free monthly cash flow times
   ``CREDIT_AFFORDABILITY_SHARE`` times the months the repayments spread over (nothing when the
   cash flow is negative);
-* **exposure**: what is left under the consumer's limit across active plans;
-rounded down to a whole unit of the currency.
+rounded down to a whole unit of the currency. (The consumer's exposure limit across plans is the
+policy's rule: an application over it never gets here.)
 
 An order within the limit is approved. Above it, the rest is asked as a down payment when it is at
 most ``CREDIT_MAX_DOWN_PAYMENT_SHARE`` of the order and the financed part is still one the product
@@ -26,7 +26,7 @@ FULL_LIMIT_UP_TO = 0.5  # of the cutoff
 @dataclass(frozen=True)
 class Limit:
     amount: int  # minor units
-    binding: str  # "risk", "affordability" or "exposure": what set it
+    binding: str  # "risk" or "affordability": what set it
 
 
 @dataclass(frozen=True)
@@ -57,16 +57,12 @@ def spending_limit(
     product_limit: int,
     probability: float,
     cutoff: float,
-    exposure_headroom: int,
     free_cash_flow: int | None,
     affordability_share: float,
     months: int,
     unit: int,
 ) -> Limit:
-    candidates = [
-        (int(product_limit * risk_share(probability=probability, cutoff=cutoff)), "risk"),
-        (max(0, exposure_headroom), "exposure"),
-    ]
+    candidates = [(int(product_limit * risk_share(probability=probability, cutoff=cutoff)), "risk")]
     if free_cash_flow is not None:
         candidates.append((int(max(0, free_cash_flow) * affordability_share * months), "affordability"))
     amount, binding = min(candidates, key=lambda candidate: candidate[0])

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Sum
+from django.db.models import Count, F, Q, Sum
 
 from bnpl.core import clock
 from bnpl.core.money import exponent
@@ -108,23 +108,22 @@ def features_for(application: Application) -> Features:
     from decisioning.bank_data import cash_flow_for
 
     consumer = application.consumer
-    identity = getattr(consumer, "identity", None) if hasattr(consumer, "identity") else None
+    identity = getattr(consumer, "identity", None)
     today = clock.today()
-    active = Installment.objects.filter(
+    overdue = Q(due_date__lt=today)
+    totals = Installment.objects.filter(  # one query: what is owed here, and what is past due
         plan__consumer=consumer, plan__livemode=application.livemode, status=Installment.Status.SCHEDULED
+    ).aggregate(
+        outstanding=Sum(F("amount") - F("paid_amount"), filter=Q(plan__currency=application.currency)),
+        past_due=Count("pk", filter=overdue),
+        in_arrears=Count("plan_id", filter=overdue, distinct=True),
     )
-    outstanding = (
-        active.filter(plan__currency=application.currency).aggregate(total=Sum(F("amount") - F("paid_amount")))["total"]
-        or 0
-    )
-    past_due = active.filter(due_date__lt=today)
-    in_arrears = past_due.values("plan_id").distinct().count()
     return Features(
         identity_verified=identity is not None and identity.verified_at is not None,
         age=identity.age_on(today) if identity is not None else None,
-        plans_in_arrears=in_arrears,
-        installments_past_due=past_due.count(),
-        outstanding_amount=int(outstanding),
+        plans_in_arrears=totals["in_arrears"],
+        installments_past_due=totals["past_due"],
+        outstanding_amount=int(totals["outstanding"] or 0),
         exposure_limit_amount=settings.CONSUMER_EXPOSURE_LIMIT_MAJOR * 10 ** exponent(application.currency),
         amount=application.amount,
         product_min_amount=application.product.min_amount,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xgboost
@@ -114,6 +114,11 @@ def score(
         cutoff_probability=scorer.cutoff_probability if cutoff is None else cutoff,
         reasons=reasons_for(scorer, row) if with_reasons else (),
     )
+
+
+def explain(scorer: Scorer, features: dict[str, float | None], scored: ModelScore) -> ModelScore:
+    """``scored`` with its principal reasons added (the model is not run again)."""
+    return replace(scored, reasons=reasons_for(scorer, scorer.row(features)))
 
 
 def forget_loaded() -> None:

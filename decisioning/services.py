@@ -22,7 +22,6 @@ from decisioning.features import PlatformHistory, model_features
 from decisioning.models import CreditDecision
 from decisioning.policy import (
     POLICY_VERSION,
-    REASON_TEXT,
     Application,
     Decision,
     Features,
@@ -76,7 +75,6 @@ LIMIT_REASONS = {
         code="cash_flow",
         text="Your income after regular spending, as your bank account shows it, is low for this amount.",
     ),
-    "exposure": Reason(code="exposure_limit", text=REASON_TEXT["exposure_limit"]),
 }
 
 
@@ -100,7 +98,7 @@ def _model_verdict(
     cutoff = product.credit_cutoff_probability  # None: the model's own
     result = scoring.score(champion, inputs, with_reasons=False, cutoff=cutoff)
     if not result.probability < result.cutoff_probability:  # NaN declines too
-        result = scoring.score(champion, inputs, with_reasons=True, cutoff=cutoff)
+        result = scoring.explain(champion, inputs, result)
         return _Verdict(reasons=_plain(result.reasons), score=result)
     if result.probability >= result.cutoff_probability - settings.CREDIT_REFER_BAND:
         return _Verdict(referred=True, score=result)
@@ -109,7 +107,6 @@ def _model_verdict(
         product_limit=product.spending_limit_amount or product.max_amount,
         probability=result.probability,
         cutoff=result.cutoff_probability,
-        exposure_headroom=policy_features.exposure_limit_amount - policy_features.outstanding_amount,
         free_cash_flow=None if cash_flow is None else cash_flow.free_cash_flow,
         affordability_share=settings.CREDIT_AFFORDABILITY_SHARE,
         months=limits.repayment_months(
@@ -125,7 +122,7 @@ def _model_verdict(
     )
     if offer is not None and not offer.down_payment_amount:
         return _Verdict(score=result, limit=limit, offer=offer)
-    result = scoring.score(champion, inputs, with_reasons=True, cutoff=cutoff)
+    result = scoring.explain(champion, inputs, result)
     explained = (LIMIT_REASONS[limit.binding], *_plain(result.reasons))[: scoring.MAX_REASONS]
     return _Verdict(reasons=explained, score=result, limit=limit, offer=offer)  # no offer: declined
 

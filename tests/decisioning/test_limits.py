@@ -61,21 +61,11 @@ def test_the_risk_share_is_full_up_to_half_the_cutoff_then_falls_to_a_quarter() 
 
 def test_the_limit_is_the_smallest_cap_rounded_down_to_a_whole_unit() -> None:
     common: dict[str, Any] = {"cutoff": 0.2, "affordability_share": 0.5, "months": 2, "unit": 100}
-    by_risk = limits.spending_limit(
-        product_limit=100_000, probability=0.15, exposure_headroom=250_000, free_cash_flow=None, **common
-    )
+    by_risk = limits.spending_limit(product_limit=100_000, probability=0.15, free_cash_flow=None, **common)
     assert by_risk == limits.Limit(amount=62_500, binding="risk")
-    by_cash = limits.spending_limit(
-        product_limit=100_000, probability=0.05, exposure_headroom=250_000, free_cash_flow=12_345, **common
-    )
+    by_cash = limits.spending_limit(product_limit=100_000, probability=0.05, free_cash_flow=12_345, **common)
     assert by_cash == limits.Limit(amount=12_300, binding="affordability")  # 12,345 x 0.5 x 2 = 12,345 -> 123.00
-    by_exposure = limits.spending_limit(
-        product_limit=100_000, probability=0.05, exposure_headroom=40_050, free_cash_flow=None, **common
-    )
-    assert by_exposure == limits.Limit(amount=40_000, binding="exposure")
-    spending = limits.spending_limit(
-        product_limit=100_000, probability=0.05, exposure_headroom=250_000, free_cash_flow=-5_000, **common
-    )
+    spending = limits.spending_limit(product_limit=100_000, probability=0.05, free_cash_flow=-5_000, **common)
     assert spending == limits.Limit(amount=0, binding="affordability")  # spends more than comes in
 
 
