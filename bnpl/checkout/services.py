@@ -418,6 +418,7 @@ def _apply_payment(order: Order, plan: Plan, charge: Charge, *, first: Installme
         part = min(left, installment.remaining_amount)
         principal, interest = plan_services.installment_record_payment(installment=installment, amount=part)
         principal_total, interest_total, left = principal_total + principal, interest_total + interest, left - part
+    plan_services.plan_settle_status(plan)
     accounting.post_payment(order, charge_id=charge.public_id, principal=principal_total, interest=interest_total)
     return left
 
@@ -512,6 +513,7 @@ def plan_pay_early(*, plan: Plan, amount: int | None = None, payment_method: Pay
             charge.failure_message or "The card was declined.", code=charge.failure_code or "card_declined"
         )
     with transaction.atomic():
+        _lock_order(plan.order)  # the order, then the plan: the order every writer locks them in
         if paying_off and plan.apr_bps:
             _forgive_unearned_interest(plan)
         excess = charge_apply_to_plan(plan=plan, charge=charge)

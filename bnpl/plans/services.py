@@ -327,7 +327,8 @@ def _settle_status(plan: Plan, *, obligation_left: int | None = None) -> None:
 
 def installment_record_payment(*, installment: Installment, amount: int) -> tuple[int, int]:
     """Mark ``amount`` paid on an installment; returns the (principal, interest) it covered.
-    Interest is paid first, then principal. Call inside a transaction."""
+    Interest is paid first, then principal. Call inside a transaction, then ``plan_settle_status``
+    once on the locked plan when the whole payment is recorded."""
     installment = Installment.objects.select_for_update().get(pk=installment.pk)
     if not 0 < amount <= installment.remaining_amount:
         raise ValueError(f"payment {amount} does not fit installment remaining {installment.remaining_amount}")
@@ -337,8 +338,13 @@ def installment_record_payment(*, installment: Installment, amount: int) -> tupl
     installment.paid_amount += amount
     _close_if_settled(installment)
     installment.save(update_fields=["paid_amount", "status", "paid_at"])
-    _settle_status(installment.plan)
     return principal_part, interest_part
+
+
+def plan_settle_status(plan: Plan) -> None:
+    """Close ``plan`` (the caller's locked instance, so its events say what the database says) if
+    nothing is left to pay."""
+    _settle_status(plan)
 
 
 @transaction.atomic

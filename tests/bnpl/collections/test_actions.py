@@ -14,6 +14,7 @@ from bnpl.checkout import services as checkout_services
 from bnpl.collections import actions, lateness, services
 from bnpl.collections.models import HardshipRequest
 from bnpl.core.errors import InvalidRequestError, StateError
+from bnpl.core.models import Event
 from bnpl.core.services import clock_advance
 from bnpl.ledger.models import AccountCode
 from bnpl.ledger.selectors import account_balance
@@ -120,6 +121,8 @@ def test_paying_off_an_interest_free_plan(tenant: Tenant) -> None:
     checkout_services.plan_pay_early(plan=plan)
 
     assert Plan.objects.get(pk=plan.pk).status == Plan.Status.PAID
+    event = Event.objects.filter(type="plan.payment_succeeded", object_id=plan.public_id).latest("id")
+    assert event.data["status"] == "paid"  # the event says what the database says
 
 
 def test_paying_off_financing_early_charges_only_the_interest_earned(tenant: Tenant) -> None:
