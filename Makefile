@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# Links the demo prints and sends (checkout URLs, emails) point at the port it serves on.
+DEMO_BASE_URL := $(or $(PUBLIC_BASE_URL),http://127.0.0.1:$(PORT))
 STAMP_RUNTIME := $(VENV)/.installed-runtime
 STAMP_DEV := $(VENV)/.installed-dev
 
@@ -29,8 +31,8 @@ migrate: $(STAMP_RUNTIME)
 demo: migrate model-data
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py train_model --if-missing --promote
-	$(BIN)/python manage.py seed_demo
-	bash scripts/serve_demo.sh $(PORT)
+	PUBLIC_BASE_URL=$(DEMO_BASE_URL) $(BIN)/python manage.py seed_demo
+	PUBLIC_BASE_URL=$(DEMO_BASE_URL) bash scripts/serve_demo.sh $(PORT)
 
 ## test: install the dev requirements and run the whole suite (PostgreSQL when DATABASE_URL is set)
 test: $(STAMP_DEV)
