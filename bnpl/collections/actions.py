@@ -31,13 +31,9 @@ def payment_method_make_default(*, consumer: Consumer, payment_method: PaymentMe
             is_default=False
         )
         PaymentMethod.objects.filter(pk=payment_method.pk).update(is_default=True)
-        stopped = Installment.objects.filter(
-            plan__consumer=consumer,
-            plan__status=Plan.Status.ACTIVE,
-            status=Installment.Status.SCHEDULED,
-            collect_on__isnull=True,
-            due_date__lte=today,
-        ).exclude(plan__standing=Plan.Standing.CHARGED_OFF)
+        stopped = Installment.objects.collectable().filter(
+            plan__consumer=consumer, collect_on__isnull=True, due_date__lte=today
+        )
         rearmed = stopped.update(collect_on=today)
         change_record(
             action="consumer.payment_method_changed",

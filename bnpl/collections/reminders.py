@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from bnpl.collections.models import Reminder
 from bnpl.core import clock
 from bnpl.core.money import format_amount
-from bnpl.plans.models import Installment, Plan
+from bnpl.plans.models import Installment
 from consumers.senders import get_sender
 
 
@@ -49,13 +49,8 @@ def reminders_send_upcoming() -> int:
     """Remind consumers of installments due within ``REMINDER_DAYS_BEFORE`` days (once each)."""
     today = clock.today()
     upcoming = (
-        Installment.objects.filter(
-            status=Installment.Status.SCHEDULED,
-            due_date__gt=today,
-            due_date__lte=today + dt.timedelta(days=settings.REMINDER_DAYS_BEFORE),
-            plan__status=Plan.Status.ACTIVE,
-        )
-        .exclude(plan__standing=Plan.Standing.CHARGED_OFF)
+        Installment.objects.collectable()
+        .filter(due_date__gt=today, due_date__lte=today + dt.timedelta(days=settings.REMINDER_DAYS_BEFORE))
         .exclude(reminders__kind="upcoming")
         .select_related("plan__consumer", "plan__merchant")
     )

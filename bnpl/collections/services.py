@@ -26,6 +26,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
 from bnpl.checkout.services import charge_apply_to_plan
+from bnpl.collections import lateness
+from bnpl.collections.lateness import AssessResult
 from bnpl.collections.models import CollectionAttempt
 from bnpl.collections.reminders import notice_payment_failed
 from bnpl.core import clock
@@ -62,16 +64,7 @@ def due_installments() -> QuerySet[Installment]:
     their collection date reached (claiming clears it), and no payment in flight on the plan (a
     collection's charge or the consumer's pay-now, pending on the plan)."""
     pending = Charge.objects.filter(plan=OuterRef("plan"), kind=Charge.Kind.PAYMENT, status=Charge.Status.PENDING)
-    return (
-        Installment.objects.filter(
-            status=Installment.Status.SCHEDULED,
-            collect_on__lte=clock.today(),
-            plan__status=Plan.Status.ACTIVE,
-        )
-        .exclude(plan__standing=Plan.Standing.CHARGED_OFF)
-        .exclude(plan__collections_paused=True)
-        .filter(~Exists(pending))
-    )
+    return Installment.objects.collectable().filter(collect_on__lte=clock.today()).filter(~Exists(pending))
 
 
 def collections_claim(*, limit: int) -> list[int] | None:
@@ -205,3 +198,18 @@ def collections_sweep(*, stuck_after: dt.timedelta | None = None) -> RunResult:
         result.claimed += 1
         result.add(collection_attempt_process(attempt_id=attempt_id))
     return result
+
+
+@dataclass
+class DailyWork:
+    swept: RunResult
+    assessed: AssessResult
+    collected: RunResult
+
+
+def collections_daily_work(*, stuck_after: dt.timedelta | None = None, batch_size: int | None = None) -> DailyWork:
+    """A day's collections work in order: finish stuck attempts, assess late fees and delinquency,
+    then collect what is due (``run_collections`` and the sandbox clock share it)."""
+    swept = collections_sweep(stuck_after=stuck_after)
+    assessed = lateness.plans_assess_lateness()
+    return DailyWork(swept=swept, assessed=assessed, collected=collections_run(batch_size=batch_size))

@@ -117,11 +117,24 @@ class Plan(MerchantOwnedModel):
         ordering = ["-created_at"]
 
 
+class InstallmentQuerySet(models.QuerySet["Installment"]):
+    def collectable(self) -> InstallmentQuerySet:
+        """Still to pay on a plan we collect: active, not charged off, not paused (hardship). The
+        one definition collections, reminders and re-arming share."""
+        return self.filter(
+            status=Installment.Status.SCHEDULED,
+            plan__status=Plan.Status.ACTIVE,
+            plan__collections_paused=False,
+        ).exclude(plan__standing=Plan.Standing.CHARGED_OFF)
+
+
 class Installment(BaseModel):
     class Status(models.TextChoices):
         SCHEDULED = "scheduled"
         PAID = "paid"
         CANCELED = "canceled"  # reduced to nothing by a refund or void
+
+    objects = InstallmentQuerySet.as_manager()
 
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="installments")
     sequence = models.PositiveSmallIntegerField()  # 1-based, in due-date order

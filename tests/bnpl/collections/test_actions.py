@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from bnpl.checkout import services as checkout_services
-from bnpl.collections import actions, lateness, services
+from bnpl.collections import actions, lateness, reminders, services
 from bnpl.collections.models import HardshipRequest
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.models import Event
@@ -154,3 +154,11 @@ def test_early_payments_that_make_no_sense_are_refused(tenant: Tenant) -> None:
             checkout_services.plan_pay_early(plan=plan, amount=amount)
         assert refused.value.param == "amount"
     assert not Charge.objects.filter(idempotency_key__contains=":early:").exists()
+
+
+def test_a_plan_paused_for_hardship_gets_no_payment_reminders(tenant: Tenant) -> None:
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False).plan
+    actions.hardship_request(plan=plan, reason="Medical bills.")
+    clock_advance(by=dt.timedelta(days=12))  # installment 2 is due in two days
+
+    assert reminders.reminders_send_upcoming() == 0

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from bnpl.collections import lateness, services
+from bnpl.collections import services
 
 
 class Command(BaseCommand):
@@ -25,9 +25,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         seconds = options["stuck_after_seconds"]
-        swept = services.collections_sweep(stuck_after=None if seconds is None else dt.timedelta(seconds=seconds))
-        assessed = lateness.plans_assess_lateness()
-        ran = services.collections_run(batch_size=options["batch_size"])
+        work = services.collections_daily_work(
+            stuck_after=None if seconds is None else dt.timedelta(seconds=seconds), batch_size=options["batch_size"]
+        )
+        swept, assessed, ran = work.swept, work.assessed, work.collected
         self.stdout.write(
             f"swept {swept.claimed} stuck attempt(s): {swept.succeeded} succeeded, {swept.failed} failed, "
             f"{swept.pending} still pending\n"

@@ -44,10 +44,10 @@ class Command(BaseCommand):
         self.stdout.write(f"Clock moved forward by {by}; total offset {total}; now {clock.now().isoformat()}")
 
     def _daily_work(self) -> None:
-        from bnpl.collections import lateness, services
+        from bnpl.collections.services import collections_daily_work
 
-        assessed = lateness.plans_assess_lateness()
-        collected = services.collections_run()
+        work = collections_daily_work()
+        assessed, collected = work.assessed, work.collected
         if assessed.fees or assessed.standing_changes or collected.claimed:
             self.stdout.write(
                 f"{clock.today()}: {collected.succeeded} collected, {collected.failed} failed, "
