@@ -48,7 +48,9 @@ def settlements_run(*, cutoff: dt.datetime | None = None) -> SettlementRun:
     for merchant_id, livemode, currency in sorted(keys):
         if settlement_create(merchant_id=merchant_id, livemode=livemode, currency=currency, cutoff=cutoff):
             run.batches += 1
-    for settlement in Settlement.objects.filter(status=Settlement.Status.PENDING).order_by("pk"):
+    for settlement in (
+        Settlement.objects.filter(status=Settlement.Status.PENDING).select_related("merchant").order_by("pk")
+    ):
         settlement = settlement_pay(settlement=settlement)
         if settlement.status == Settlement.Status.PAID:
             run.paid += 1
@@ -144,9 +146,10 @@ def settlement_create(*, merchant_id: int, livemode: bool, currency: str, cutoff
         )
         Capture.objects.filter(pk__in=[capture.pk for capture in captures]).update(settlement=settlement)
         Refund.objects.filter(pk__in=[refund.pk for refund in refunds]).update(settlement=settlement)
-        change_record(action="settlement.created", instance=settlement, data=settlement_data(settlement))
+        data = settlement_data(settlement)
+        change_record(action="settlement.created", instance=settlement, data=data)
         if settlement.status == Settlement.Status.CARRIED_FORWARD:
-            change_record(action="settlement.carried_forward", instance=settlement, data=settlement_data(settlement))
+            change_record(action="settlement.carried_forward", instance=settlement, data=data)
     return settlement
 
 

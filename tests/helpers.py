@@ -14,3 +14,14 @@ def row_counts() -> dict[str, int]:
         for model in apps.get_models()
         if model._meta.label_lower not in IGNORED_MODELS and not model._meta.proxy
     }
+
+
+def ledger_ok() -> bool:
+    """``manage.py ledger_verify`` passes: every journal entry balances."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("ledger_verify", stdout=out)
+    return "Ledger OK" in out.getvalue()

@@ -96,12 +96,13 @@ def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
             )
             grace = dt.timedelta(days=product.late_fee_grace_days)
             overdue = scheduled.filter(fee_for__isnull=True, late_fee__isnull=True, due_date__lt=today - grace)
+            charged = plan.installments.exclude(fee_for=None).aggregate(total=Sum("fee_amount"))["total"] or 0
             for installment in overdue.order_by("due_date", "sequence"):
-                charged = plan.installments.exclude(fee_for=None).aggregate(total=Sum("fee_amount"))["total"] or 0
                 amount = late_fee(fee=product.late_fee_amount, cap=cap, charged_so_far=charged)
                 if amount == 0:
                     break
                 _charge_late_fee(order, plan, installment, amount, today)
+                charged += amount
                 result.fees += 1
                 result.fee_amount += amount
         standing = standing_for(days_past_due)

@@ -7,10 +7,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 
 from bnpl.checkout import services as checkout_services
 from bnpl.core import clock
@@ -23,18 +21,13 @@ from merchants.settlements import settlement_create, settlements_run
 from tests.checkout_factories import make_authorized_order
 from tests.conftest import ApiClient
 from tests.factories import Tenant
+from tests.helpers import ledger_ok
 
 pytestmark = pytest.mark.django_db
 
 
 def _soon() -> dt.datetime:
     return clock.now() + dt.timedelta(seconds=1)
-
-
-def _ledger_ok() -> bool:
-    out = StringIO()
-    call_command("ledger_verify", stdout=out)
-    return "Ledger OK" in out.getvalue()
 
 
 def _captured(tenant: Tenant, amount: int) -> object:
@@ -65,7 +58,7 @@ def test_a_batch_nets_captures_fees_and_refunds_and_is_paid_once(tenant: Tenant)
         account_balance(code=AccountCode.MERCHANT_PAYABLE, currency="USD", livemode=False, merchant=tenant.merchant)
         == 0
     )
-    assert _ledger_ok()
+    assert ledger_ok()
 
 
 def test_a_negative_batch_is_carried_forward_never_paid_then_netted(tenant: Tenant) -> None:
@@ -84,7 +77,7 @@ def test_a_negative_batch_is_carried_forward_never_paid_then_netted(tenant: Tena
     assert latest is not None and latest.carried_in_amount == negative.net_amount
     assert latest.net_amount == 50_000 - latest.fee_amount + negative.net_amount
     assert latest.status == "paid"
-    assert _ledger_ok()
+    assert ledger_ok()
 
 
 def test_a_batch_left_pending_by_a_crash_is_paid_once_by_the_next_run(tenant: Tenant) -> None:

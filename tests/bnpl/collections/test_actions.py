@@ -5,10 +5,8 @@ operator decides)."""
 from __future__ import annotations
 
 import datetime as dt
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 
 from bnpl.checkout import services as checkout_services
 from bnpl.collections import actions, lateness, reminders, services
@@ -23,16 +21,11 @@ from bnpl.payments.services import payment_method_add
 from bnpl.plans.models import Plan
 from tests.checkout_factories import make_authorized_order
 from tests.factories import Tenant
+from tests.helpers import ledger_ok
 
 pytestmark = pytest.mark.django_db
 
 NEEDS_AUTHENTICATION = "4000 0025 0000 3155"
-
-
-def _ledger_ok() -> bool:
-    out = StringIO()
-    call_command("ledger_verify", stdout=out)
-    return "Ledger OK" in out.getvalue()
 
 
 def test_a_new_card_re_arms_collection_of_what_had_stopped(tenant: Tenant) -> None:
@@ -111,7 +104,7 @@ def test_paying_early_goes_to_the_next_installments(tenant: Tenant) -> None:
     assert charge.amount == 4_000
     rows = {row.sequence: (row.status, row.paid_amount) for row in plan.installments.all()}
     assert rows == {1: ("paid", 2_500), 2: ("paid", 2_500), 3: ("scheduled", 1_500), 4: ("scheduled", 0)}
-    assert _ledger_ok()
+    assert ledger_ok()
 
 
 def test_paying_off_an_interest_free_plan(tenant: Tenant) -> None:
@@ -140,7 +133,7 @@ def test_paying_off_financing_early_charges_only_the_interest_earned(tenant: Ten
     assert sum(row.interest_amount for row in plan.installments.all()) == earned < scheduled_interest
     interest = account_balance(code=AccountCode.INTEREST_INCOME, currency="USD", livemode=False)
     assert interest == -earned  # income is a credit
-    assert _ledger_ok()
+    assert ledger_ok()
 
 
 def test_early_payments_that_make_no_sense_are_refused(tenant: Tenant) -> None:

@@ -21,18 +21,13 @@ from bnpl.plans.models import Installment, Plan
 from consumers.models import Consumer, SandboxMessage
 from tests.checkout_factories import make_authorized_order
 from tests.factories import Tenant
+from tests.helpers import ledger_ok
 
 pytestmark = pytest.mark.django_db
 
 INSUFFICIENT_FUNDS = "4000 0000 0000 9995"
 NEEDS_AUTHENTICATION = "4000 0025 0000 3155"
 DECLINED_AFTER_SAVING = "4000 0000 0000 0341"
-
-
-def _ledger_ok() -> bool:
-    out = StringIO()
-    call_command("ledger_verify", stdout=out)
-    return "Ledger OK" in out.getvalue()
 
 
 def _gateway_charges(plan: Plan, sequence: int) -> list[SandboxGatewayCharge]:
@@ -67,7 +62,7 @@ def test_a_due_installment_is_charged_once_and_applied(tenant: Tenant) -> None:
     assert (attempt.number, attempt.status, attempt.amount) == (1, "succeeded", 2_500)
     assert attempt.charge.applied_at is not None
     assert [row.succeeded for row in _gateway_charges(plan, 2)] == [True]
-    assert _ledger_ok()
+    assert ledger_ok()
 
 
 def test_the_whole_plan_is_collected_as_time_passes(tenant: Tenant) -> None:
@@ -80,7 +75,7 @@ def test_the_whole_plan_is_collected_as_time_passes(tenant: Tenant) -> None:
     plan.refresh_from_db()
     assert plan.status == Plan.Status.PAID
     assert sum(charge.amount for charge in Charge.objects.filter(plan=plan, status="succeeded")) == 10_001
-    assert _ledger_ok()
+    assert ledger_ok()
 
 
 def test_a_retryable_failure_is_retried_after_1_3_and_7_days_then_stops(tenant: Tenant) -> None:
@@ -153,7 +148,7 @@ def test_a_charge_the_gateway_took_before_the_worker_died_is_not_taken_again(ten
     assert len(_gateway_charges(plan, 2)) == 1
     assert _installment(plan, 2).paid_amount == 2_500
     assert Charge.objects.get(pk=charge.pk).status == "succeeded"
-    assert _ledger_ok()
+    assert ledger_ok()
 
 
 def test_run_collections_command_reports_what_it_did(tenant: Tenant) -> None:
@@ -190,7 +185,7 @@ def test_after_a_refund_re_amortizes_financing_the_new_installments_are_collecte
     result = services.collections_run()
 
     assert result.succeeded == 1
-    assert _ledger_ok()
+    assert ledger_ok()
 
 
 def test_pay_now_while_a_collection_is_in_flight_charges_once(tenant: Tenant) -> None:
@@ -206,7 +201,7 @@ def test_pay_now_while_a_collection_is_in_flight_charges_once(tenant: Tenant) ->
     assert attempt.status == "succeeded"
     assert [row.succeeded for row in _gateway_charges(plan, 2)] == [True]
     assert _installment(plan, 2).status == "paid" and _installment(plan, 3).paid_amount == 0
-    assert _ledger_ok()
+    assert ledger_ok()
 
 
 # --- Reminders and notices ------------------------------------------------------------------------

@@ -23,17 +23,12 @@ from bnpl.payments.services import payment_method_add
 from bnpl.plans.models import Installment, Plan
 from tests.checkout_factories import make_authorized_order
 from tests.factories import Tenant
+from tests.helpers import ledger_ok
 
 pytestmark = pytest.mark.django_db
 
 INSUFFICIENT_FUNDS = "4000 0000 0000 9995"
 NEEDS_AUTHENTICATION = "4000 0025 0000 3155"  # fails every off-session charge, never retried
-
-
-def _ledger_ok() -> bool:
-    out = StringIO()
-    call_command("ledger_verify", stdout=out)
-    return "Ledger OK" in out.getvalue()
 
 
 def _days(count: int) -> None:
@@ -113,7 +108,7 @@ def test_on_real_plans_late_fees_stay_within_the_cap(
     assert sum(fees) <= cap
     assert all(0 < fee <= product.late_fee_amount for fee in fees)
     assert len(fees) <= 4  # at most one per installment
-    assert _ledger_ok()
+    assert ledger_ok()
 
 
 # --- A plan's way down --------------------------------------------------------------------------
@@ -150,7 +145,7 @@ def test_a_plan_that_is_never_paid_goes_late_delinquent_and_is_charged_off(tenan
     )
     assert receivable == 0  # nothing left owed on the books
     assert not services.due_installments().filter(plan=plan).exists()  # collections stopped
-    assert _ledger_ok()
+    assert ledger_ok()
 
 
 def test_paying_up_brings_a_late_plan_back_to_current(tenant: Tenant) -> None:
@@ -198,7 +193,7 @@ def test_advancing_the_sandbox_clock_day_by_day_plays_a_plan_out(tenant: Tenant)
     assert (paid.status, paid.standing) == (Plan.Status.PAID, Plan.Standing.CURRENT)
     assert unpaid.standing == Plan.Standing.CHARGED_OFF
     assert "1 collected" in out.getvalue() and "late fee(s)" in out.getvalue()
-    assert _ledger_ok()
+    assert ledger_ok()
 
 
 def test_a_late_plan_paid_off_is_current_again(tenant: Tenant) -> None:
@@ -230,4 +225,4 @@ def test_a_charged_off_plan_takes_no_more_payments(tenant: Tenant) -> None:
         plan_pay_next_installment(plan=plan, payment_method=card)
 
     assert refused.value.code == "plan_charged_off"
-    assert _ledger_ok()
+    assert ledger_ok()

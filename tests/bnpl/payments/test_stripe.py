@@ -13,12 +13,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 
 from bnpl.collections import services as collections
@@ -27,7 +25,7 @@ from bnpl.payments.models import Charge, GatewayCustomer, PaymentMethod, StripeW
 from bnpl.payments.services import charge_execute, charge_prepare, charges_settle_pending, payment_method_add
 from tests.checkout_factories import make_authorized_order, make_verified_consumer
 from tests.factories import Tenant
-from tests.helpers import row_counts
+from tests.helpers import ledger_ok, row_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -66,12 +64,6 @@ def stripe_gateway(settings: Any, localstripe: str) -> None:
     settings.STRIPE_SECRET_KEY = "sk_test_localstripe"
     settings.STRIPE_API_BASE = localstripe
     settings.STRIPE_SERVER_SIDE_CARDS = True
-
-
-def _ledger_ok() -> bool:
-    out = StringIO()
-    call_command("ledger_verify", stdout=out)
-    return "Ledger OK" in out.getvalue()
 
 
 # --- The adapter against localstripe --------------------------------------------------------------
@@ -115,7 +107,7 @@ def test_checkout_collections_and_a_refund_run_through_stripe(tenant: Tenant, st
     refunds = Charge.objects.filter(kind="refund").order_by("pk")
     assert [(refund.amount, refund.status) for refund in refunds] == [(2_500, "succeeded"), (2_500, "succeeded")]
     assert all(refund.gateway_reference.startswith("re_") for refund in refunds)
-    assert _ledger_ok()
+    assert ledger_ok()
 
 
 def test_an_off_session_charge_the_bank_wants_authenticated_fails_without_retry(
