@@ -2,11 +2,8 @@ from django.apps import AppConfig
 
 
 class DecisioningConfig(AppConfig):
-    """Credit decisions, reached only through ``decisioning.decide``: today the rules policy; the
-    XGBoost model's training and registry are here, not yet consulted by ``decide``."""
+    """Credit decisions, reached through ``decisioning.decide``: the rules policy, then the champion
+    XGBoost model with its spending limits and reasons (see docs/credit-model.md)."""
 
     name = "decisioning"
     verbose_name = "Credit decisioning"
-
-    def ready(self) -> None:
-        from decisioning import registry  # noqa: F401  (registers the model_version.* event types)

@@ -23,15 +23,9 @@ from django.db.models import Max
 from bnpl.core import clock
 from bnpl.core.context import Actor
 from bnpl.core.errors import ApplicationError, ConflictError, NotFoundError, StateError
-from bnpl.core.event_types import register
 from bnpl.core.services import change_record
 from decisioning.models import ModelVersion
 from decisioning.training import Calibration, FeatureSpec, TrainedModel, TrainingDataError
-
-register("model_version.registered", "A trained credit model version was registered.", merchant_visible=False)
-register("model_version.promoted", "A model version became champion or challenger.", merchant_visible=False)
-register("model_version.rolled_back", "The champion was replaced by the one it displaced.", merchant_visible=False)
-register("model_version.retired", "A model version was retired.", merchant_visible=False)
 
 ARTIFACT_FOLDER = "models"
 

@@ -38,6 +38,10 @@ register("api_key.revoked", "An API key was revoked.")
 register("webhook_endpoint.created", "A webhook endpoint was added.")
 register("webhook_endpoint.updated", "A webhook endpoint was changed.")
 register("webhook_endpoint.deleted", "A webhook endpoint was deleted.")
+register("model_version.registered", "A trained credit model version was registered.", merchant_visible=False)
+register("model_version.promoted", "A model version became champion or challenger.", merchant_visible=False)
+register("model_version.rolled_back", "The champion was replaced by the one it displaced.", merchant_visible=False)
+register("model_version.retired", "A model version was retired.", merchant_visible=False)
 register("credit_decision.approved", "A credit decision approved an application.", merchant_visible=False)
 register(
     "credit_decision.approved_with_down_payment",
