@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 
@@ -311,9 +312,11 @@ class MonitoringReport:
 
 
 def model_monitoring_report(
-    *, name: str = "credit", days: int = DEFAULT_WINDOW_DAYS, livemode: bool = True
+    *, name: str | None = None, days: int = DEFAULT_WINDOW_DAYS, livemode: bool = True
 ) -> MonitoringReport:
-    """The three reports over the last ``days`` days up to the project clock's now."""
+    """The three reports over the last ``days`` days up to the project clock's now, for the model
+    ``name`` (default: ``CREDIT_MODEL_NAME``, the one decisions use)."""
+    name = name or settings.CREDIT_MODEL_NAME
     until = clock.now()
     since = until - dt.timedelta(days=days)
     in_service = ModelVersion.objects.filter(

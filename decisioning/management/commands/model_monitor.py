@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from decisioning.monitoring import DEFAULT_WINDOW_DAYS, MonitoringReport, model_monitoring_report
@@ -101,7 +102,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=DEFAULT_WINDOW_DAYS, help="window length (default: 30)")
-        parser.add_argument("--name", default="credit", help="model name (default: credit)")
+        parser.add_argument(
+            "--name", default=settings.CREDIT_MODEL_NAME, help="model name (default: CREDIT_MODEL_NAME)"
+        )
         parser.add_argument("--sandbox", action="store_true", help="report sandbox decisions instead of live ones")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bnpl.core.context import Actor
@@ -15,7 +16,9 @@ class Command(BaseCommand):
     help = "Retire the champion and re-promote the champion it replaced."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--name", default="credit", help="model name (default: credit)")
+        parser.add_argument(
+            "--name", default=settings.CREDIT_MODEL_NAME, help="model name (default: CREDIT_MODEL_NAME)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = Actor(kind="operator", identifier="manage.py", label="model_rollback")

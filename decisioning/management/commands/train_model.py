@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bnpl.core.context import Actor
@@ -27,7 +28,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--data", type=Path, help="CSV, CSV.gz or Parquet file (default: Give Me Some Credit)")
         parser.add_argument("--spec", type=Path, help="feature spec JSON (default: the Give Me Some Credit spec)")
-        parser.add_argument("--name", default="credit", help="model name in the registry (default: credit)")
+        parser.add_argument(
+            "--name", default=settings.CREDIT_MODEL_NAME, help="model name in the registry (default: CREDIT_MODEL_NAME)"
+        )
         parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
         parser.add_argument("--rounds", type=int, default=400, help="boosting rounds at most (default: 400)")
         parser.add_argument("--threads", type=int, default=2, help="XGBoost threads (default: 2)")
