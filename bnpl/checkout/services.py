@@ -4,6 +4,7 @@ and records an audit row and an event in one transaction; card calls happen outs
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -521,6 +522,29 @@ def plan_pay_early(*, plan: Plan, amount: int | None = None, payment_method: Pay
         charge_give_back(charge=charge, amount=excess)
     charge.refresh_from_db()
     return charge
+
+
+def plan_payments_apply_settled(*, older_than: dt.timedelta = dt.timedelta(minutes=2)) -> int:
+    """Apply payments that succeeded without their payer applying them: settled later by the
+    pending-charge sweeper or a gateway webhook after the worker or request that sent them died.
+    Money taken is never kept without reducing what the consumer owes (or going back)."""
+    cutoff = clock.now() - older_than
+    stranded = Charge.objects.filter(
+        kind=Charge.Kind.PAYMENT,
+        status=Charge.Status.SUCCEEDED,
+        applied_at__isnull=True,
+        plan__isnull=False,
+        created_at__lt=cutoff,
+    ).select_related("plan")
+    applied = 0
+    for charge in stranded:
+        assert charge.plan is not None
+        with transaction.atomic():
+            excess = charge_apply_to_plan(plan=charge.plan, charge=charge)
+        if excess:
+            charge_give_back(charge=charge, amount=excess)
+        applied += 1
+    return applied
 
 
 def _forgive_unearned_interest(plan: Plan) -> None:

@@ -11,3 +11,8 @@ def checkout_sessions_expire() -> int:
 @shared_task(name="bnpl.checkout.tasks.orders_expire")
 def orders_expire() -> tuple[int, int]:
     return services.orders_expire()
+
+
+@shared_task(name="bnpl.checkout.tasks.plan_payments_apply_settled")
+def plan_payments_apply_settled() -> int:
+    return services.plan_payments_apply_settled()

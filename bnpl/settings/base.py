@@ -197,6 +197,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bnpl.collections.tasks.collections_sweep",
         "schedule": timedelta(minutes=5),
     },
+    "apply-settled-plan-payments": {
+        "task": "bnpl.checkout.tasks.plan_payments_apply_settled",
+        "schedule": timedelta(minutes=5),
+    },
     "settle-pending-charges": {
         "task": "bnpl.payments.tasks.charges_settle_pending",
         "schedule": timedelta(minutes=1),

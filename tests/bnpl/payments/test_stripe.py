@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from bnpl.checkout import services as checkout_services
 from bnpl.collections import services as collections
 from bnpl.core.services import clock_advance
 from bnpl.payments.models import Charge, GatewayCustomer, PaymentMethod, StripeWebhookEvent
@@ -92,8 +93,6 @@ def test_a_declined_card_is_refused_when_saved(stripe_gateway: None) -> None:
 
 
 def test_checkout_collections_and_a_refund_run_through_stripe(tenant: Tenant, stripe_gateway: None) -> None:
-    from bnpl.checkout import services as checkout_services
-
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000)
     first = Charge.objects.get(kind="payment")
     assert first.status == "succeeded" and first.gateway_reference.startswith("pi_")
@@ -200,3 +199,29 @@ def test_a_failure_event_settles_a_pending_charge_as_failed(settings: Any) -> No
 
     charge.refresh_from_db()
     assert (charge.status, charge.failure_code) == ("failed", "insufficient_funds")
+
+
+def test_a_pay_now_settled_by_a_webhook_after_its_request_died_is_applied_to_the_plan(
+    tenant: Tenant, settings: Any
+) -> None:
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000).plan
+    card = plan.consumer.payment_methods.get()
+    charge = charge_prepare(  # the pay-now request wrote its charge, sent it, and died
+        consumer=plan.consumer,
+        payment_method=card,
+        amount=2_500,
+        currency="USD",
+        livemode=False,
+        idempotency_key=f"{plan.public_id}:2:1",
+        plan=plan,
+    )
+    body = _event("evt_paid", "payment_intent.succeeded", charge)
+    assert _post(body, _signed(body)).status_code == 200
+
+    clock_advance(by=dt.timedelta(minutes=5))
+    assert checkout_services.plan_payments_apply_settled() == 1
+    assert checkout_services.plan_payments_apply_settled() == 0
+
+    assert plan.installments.get(sequence=2).status == "paid"
+    assert ledger_ok()
