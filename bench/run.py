@@ -123,9 +123,7 @@ def bench_decisions(tenant: object) -> None:
     rows = 20_000
     bureau = SandboxBureau()
     reports = [bureau.report(consumer_id=f"con_bench{index}", email=None) for index in range(rows)]
-    inputs = [
-        model_features(bureau=report, history=PlatformHistory(0, 0.0, 0), amount_major=100.0) for report in reports
-    ]
+    inputs = [model_features(bureau=report, history=PlatformHistory(0, 0.0), amount_major=100.0) for report in reports]
     spec = training.FeatureSpec.from_dict(spec_dict)
     columns = {name: np.array([row[name] for row in inputs], dtype=float) for name in spec.feature_names}
     margin = -3 + 2 * columns["RevolvingUtilizationOfUnsecuredLines"] + columns["NumberOfTimes90DaysLate"]

@@ -22,6 +22,7 @@ from django.db.models import Exists, F, OuterRef, QuerySet
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.services import change_record
+from bnpl.plans.schedule import add_months
 from consumers.models import Consumer, MerchantConsumer
 from consumers.representations import bank_data_consent_data
 from decisioning.cashflow import (
@@ -31,8 +32,6 @@ from decisioning.cashflow import (
     MonthTotals,
     Transaction,
     cash_flow_features,
-    month_index,
-    month_start,
     monthly_totals,
 )
 from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth
@@ -262,7 +261,7 @@ def _rebuild_months(*, consumer_id: int, livemode: bool) -> None:
 
 
 def cash_flow_months(*, consumer: Consumer, livemode: bool, currency: str, today: dt.date) -> list[MonthTotals]:
-    earliest = _months_before(today.replace(day=1), WINDOW_MONTHS + STALE_AFTER_MONTHS)
+    earliest = add_months(today.replace(day=1), -(WINDOW_MONTHS + STALE_AFTER_MONTHS))
     rows: QuerySet[CashFlowMonth] = CashFlowMonth.objects.filter(
         consumer=consumer, livemode=livemode, currency=currency, month__gte=earliest
     )
@@ -278,7 +277,3 @@ def cash_flow_for(*, consumer: Consumer, livemode: bool, currency: str) -> CashF
     return cash_flow_features(
         cash_flow_months(consumer=consumer, livemode=livemode, currency=currency, today=today), today=today
     )
-
-
-def _months_before(month: dt.date, count: int) -> dt.date:
-    return month_start(month_index(month) - count)

@@ -36,7 +36,6 @@ MODEL_FEATURES = (
 class PlatformHistory:
     installments_past_due: int  # scheduled, unpaid, due before today
     outstanding_amount_major: float  # owed across active plans in the order's currency, major units
-    plans_paid: int  # plans paid in full (kept for the record; not a model input yet)
 
 
 def model_features(

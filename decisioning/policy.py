@@ -80,10 +80,6 @@ class Decision:
     policy_version: str = POLICY_VERSION
     decision_id: str = ""  # public id of the stored CreditDecision
 
-    @property
-    def reason_codes(self) -> list[str]:
-        return [reason.code for reason in self.reasons]
-
 
 def evaluate(features: Features) -> tuple[Reason, ...]:
     """Every rule that fails, principal reasons first. Empty means approve."""

@@ -48,7 +48,6 @@ def _model_inputs(application: Application, policy_features: Features) -> dict[s
     history = PlatformHistory(
         installments_past_due=policy_features.installments_past_due,
         outstanding_amount_major=policy_features.outstanding_amount / scale,
-        plans_paid=0,
     )
     return model_features(
         bureau=report,

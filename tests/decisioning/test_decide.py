@@ -40,7 +40,7 @@ def test_features_from_fixed_inputs_are_exact() -> None:
     report = BureauReport(0.5, 1, 0, 0, 0.3, 4000.0, 7, 1)
     features = model_features(
         bureau=report,
-        history=PlatformHistory(installments_past_due=2, outstanding_amount_major=600.0, plans_paid=0),
+        history=PlatformHistory(installments_past_due=2, outstanding_amount_major=600.0),
         amount_major=600.0,
     )
     assert tuple(features) == MODEL_FEATURES
@@ -110,7 +110,7 @@ def test_more_lateness_never_lowers_the_risk(champion: ModelVersion) -> None:
     scorer = scoring.champion()
     assert scorer is not None
     base = model_features(
-        bureau=BureauReport(0.4, 0, 0, 0, 0.3, 5000.0, 8, 1), history=PlatformHistory(0, 0.0, 0), amount_major=100
+        bureau=BureauReport(0.4, 0, 0, 0, 0.3, 5000.0, 8, 1), history=PlatformHistory(0, 0.0), amount_major=100
     )
     for feature in (
         "NumberOfTime30-59DaysPastDueNotWorse",
