@@ -7,7 +7,8 @@ import datetime as dt
 import itertools
 
 from bnpl.checkout import services as checkout_services
-from bnpl.checkout.models import CheckoutSession, Order
+from bnpl.checkout.disputes import dispute_open
+from bnpl.checkout.models import CheckoutSession, Dispute, Order
 from bnpl.payments.services import payment_method_add
 from bnpl.plans.models import PaymentProduct, Plan, ProductKind
 from consumers.models import Consumer
@@ -110,3 +111,9 @@ def make_plan(*, merchant: Merchant, livemode: bool) -> Plan:
 @owned_object_factory(PaymentProduct)
 def make_payment_product(*, merchant: Merchant, livemode: bool) -> PaymentProduct:
     return product_for(merchant, livemode)
+
+
+@owned_object_factory(Dispute)
+def make_dispute(*, merchant: Merchant, livemode: bool) -> Dispute:
+    order = make_order(merchant=merchant, livemode=livemode)
+    return dispute_open(order=order, consumer=order.consumer, kind=Dispute.Kind.RETURN, amount=1000)

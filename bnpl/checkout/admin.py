@@ -1,11 +1,18 @@
-"""Operators see sessions and orders (read-only: money moves only through the services)."""
+"""Operators see sessions and orders (read-only: money moves only through the services), and
+decide the disputes merchants contested or left unanswered."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from bnpl.checkout import disputes
+from bnpl.checkout.models import Capture, CheckoutSession, Dispute, Order, Refund
 from bnpl.core.admin import ReadOnlyAdmin, ReadOnlyInline
+from bnpl.core.errors import ApplicationError
 
 
 class CaptureInline(ReadOnlyInline):
@@ -43,3 +50,56 @@ class OrderAdmin(ReadOnlyAdmin):
     list_filter = ["status", "livemode", "currency"]
     search_fields = ["public_id", "merchant_reference", "merchant__name", "consumer__email"]
     inlines = [CaptureInline, RefundInline]
+
+
+@admin.register(Dispute)
+class DisputeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The disputes queue: those under review first. Set the status to ``won`` (for the merchant:
+    collections resume) or ``lost`` (for the consumer: the rest of the amount is refunded) with a
+    note and save. Audited and evented like every change."""
+
+    list_display = ["public_id", "order", "kind", "reason", "amount", "status", "respond_by", "created_at"]
+    list_filter = ["status", "kind", "reason", "livemode"]
+    search_fields = ["public_id", "order__public_id", "merchant__name"]
+    fields = [
+        "public_id",
+        "merchant",
+        "order",
+        "kind",
+        "reason",
+        "amount",
+        "description",
+        "evidence",
+        "respond_by",
+        "status",
+        "decision_note",
+        "closed_at",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Dispute]:
+        return super().get_queryset(request).select_related("order", "merchant").order_by("-status", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Dispute | None = None) -> list[str]:
+        editable = {"status", "decision_note"} if obj is not None and obj.is_open else set()
+        return [str(field) for field in self.fields if field not in editable]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Dispute, form: Any, change: bool) -> None:
+        if obj.status in Dispute.OPEN_STATUSES:
+            return
+        if obj.status not in (Dispute.Status.WON, Dispute.Status.LOST):
+            self.message_user(request, "Decide with won (merchant) or lost (consumer).", level=messages.ERROR)
+            return
+        try:
+            disputes.dispute_decide(
+                dispute=Dispute.objects.get(pk=obj.pk),
+                for_consumer=obj.status == Dispute.Status.LOST,
+                note=obj.decision_note,
+            )
+        except ApplicationError as error:
+            self.message_user(request, error.message, level=messages.ERROR)

@@ -12,6 +12,10 @@ urlpatterns = [
     path("orders/<str:id>/captures", apis.OrderCaptureApi.as_view(), name="order-capture"),
     path("orders/<str:id>/void", apis.OrderVoidApi.as_view(), name="order-void"),
     path("orders/<str:id>/refunds", apis.OrderRefundApi.as_view(), name="order-refund"),
+    path("disputes", apis.DisputeListApi.as_view(), name="dispute-list"),
+    path("disputes/<str:id>", apis.DisputeDetailApi.as_view(), name="dispute-detail"),
+    path("disputes/<str:id>/accept", apis.DisputeAcceptApi.as_view(), name="dispute-accept"),
+    path("disputes/<str:id>/contest", apis.DisputeContestApi.as_view(), name="dispute-contest"),
     path("plans/<str:id>", apis.PlanDetailApi.as_view(), name="plan-detail"),
     path("payment_products", apis.PaymentProductListApi.as_view(), name="payment-product-list"),
 ]

@@ -14,11 +14,12 @@ from rest_framework.response import Response
 from bnpl.api.pagination import NewestFirstCursorPagination
 from bnpl.api.serializers import InputSerializer
 from bnpl.api.views import MerchantScopedApi
-from bnpl.checkout import services
-from bnpl.checkout.models import CheckoutSession, Order
+from bnpl.checkout import disputes, services
+from bnpl.checkout.models import CheckoutSession, Dispute, Order
 from bnpl.checkout.representations import (
     CaptureRepresentation,
     CheckoutSessionRepresentation,
+    DisputeRepresentation,
     OrderRepresentation,
     RefundRepresentation,
 )
@@ -232,3 +233,76 @@ class PaymentProductListApi(MerchantScopedApi):
             is_enabled=True
         )
         return self.paginated(products, PaymentProductRepresentation)
+
+
+class DisputeListQuery(InputSerializer):
+    status = serializers.ChoiceField(choices=Dispute.Status.choices, required=False)
+    order = serializers.CharField(required=False, max_length=64)
+
+
+class DisputeListApi(MerchantScopedApi):
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(
+        operation_id="dispute_list",
+        parameters=[DisputeListQuery],
+        responses=DisputeRepresentation(many=True),
+        tags=["disputes"],
+    )
+    def get(self, request: Request) -> Response:
+        query = DisputeListQuery(
+            data={key: request.query_params[key] for key in ("status", "order") if key in request.query_params}
+        )
+        query.is_valid(raise_exception=True)
+        found = scoped_queryset(Dispute, merchant=self.merchant, livemode=self.livemode).select_related("order")
+        if "status" in query.validated_data:
+            found = found.filter(status=query.validated_data["status"])
+        if "order" in query.validated_data:
+            found = found.filter(order__public_id=query.validated_data["order"])
+        return self.paginated(found, DisputeRepresentation)
+
+
+class DisputeDetailApi(MerchantScopedApi):
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": Dispute}
+
+    @extend_schema(operation_id="dispute_retrieve", responses=DisputeRepresentation, tags=["disputes"])
+    def get(self, request: Request, id: str) -> Response:
+        return Response(DisputeRepresentation(self.path_objects["id"]).data)
+
+
+class DisputeAcceptApi(MerchantScopedApi):
+    """Agree with the consumer: the disputed amount not yet refunded is refunded now."""
+
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": Dispute}
+
+    @extend_schema(operation_id="dispute_accept", request=VoidInput, responses=DisputeRepresentation, tags=["disputes"])
+    def post(self, request: Request, id: str) -> Response:
+        VoidInput(data=request.data).is_valid(raise_exception=True)
+        return Response(DisputeRepresentation(disputes.dispute_accept(dispute=self.path_objects["id"])).data)
+
+
+class DisputeContestInput(InputSerializer):
+    evidence = serializers.CharField(max_length=disputes.MAX_TEXT, help_text="Tracking, delivery or policy details")
+
+
+class DisputeContestApi(MerchantScopedApi):
+    """Disagree, with evidence: our team decides, and collections stay paused until then."""
+
+    path_models: ClassVar[dict[str, type[Model]]] = {"id": Dispute}
+
+    @extend_schema(
+        operation_id="dispute_contest",
+        request=DisputeContestInput,
+        responses=DisputeRepresentation,
+        examples=[
+            OpenApiExample(
+                "Delivered", value={"evidence": "Delivered 2 Dec, signed for: tracking 1Z999"}, request_only=True
+            )
+        ],
+        tags=["disputes"],
+    )
+    def post(self, request: Request, id: str) -> Response:
+        data = DisputeContestInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        dispute = disputes.dispute_contest(dispute=self.path_objects["id"], **data.validated_data)
+        return Response(DisputeRepresentation(dispute).data)

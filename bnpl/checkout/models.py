@@ -131,3 +131,64 @@ class Refund(MerchantOwnedModel):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive")]
+
+
+class Dispute(MerchantOwnedModel):
+    """A consumer's return or dispute about an order. While it is open the plan's collections and
+    late fees pause and its standing cannot worsen; the merchant answers by refunding or by
+    contesting with evidence, and an operator decides contested ones.
+
+    ``amount`` is what is in question (at most what was refundable when it opened). It resolves as
+    ``refunded`` once the order has been refunded by at least that much since it opened.
+    """
+
+    PUBLIC_ID_PREFIX = "dp"
+
+    class Kind(models.TextChoices):
+        RETURN = "return"  # the consumer sent goods back and waits for the refund
+        DISPUTE = "dispute"  # the consumer disagrees with the charge (not received, not as described…)
+
+    class Reason(models.TextChoices):
+        RETURNED = "returned"
+        NOT_RECEIVED = "not_received"
+        NOT_AS_DESCRIBED = "not_as_described"
+        CANCELED_ORDER = "canceled_order"
+        INCORRECT_AMOUNT = "incorrect_amount"
+        OTHER = "other"
+
+    class Status(models.TextChoices):
+        NEEDS_RESPONSE = "needs_response"  # waiting for the merchant (until respond_by)
+        UNDER_REVIEW = "under_review"  # contested, or the merchant did not answer: an operator decides
+        REFUNDED = "refunded"  # the merchant refunded the amount (closed for the consumer)
+        WON = "won"  # decided for the merchant: collections resume
+        LOST = "lost"  # decided for the consumer: the amount was refunded
+        WITHDRAWN = "withdrawn"  # the consumer withdrew it: collections resume
+
+    OPEN_STATUSES = (Status.NEEDS_RESPONSE, Status.UNDER_REVIEW)
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="disputes")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    reason = models.CharField(max_length=30, choices=Reason.choices)
+    amount = models.BigIntegerField()
+    description = models.TextField(blank=True)  # the consumer's words, shown to the merchant
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEEDS_RESPONSE, db_index=True)
+    respond_by = models.DateTimeField()
+    refunded_at_open = models.BigIntegerField()  # order.refunded_amount when it opened
+    evidence = models.TextField(blank=True)  # the merchant's answer when contesting
+    decision_note = models.TextField(blank=True)  # the operator's, when deciding
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="dispute_amount_positive"),
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=models.Q(status__in=["needs_response", "under_review"]),
+                name="dispute_one_open_per_order",
+            ),
+        ]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
+from bnpl.checkout.models import Capture, CheckoutSession, Dispute, Order, Refund
 from consumers.models import MerchantConsumer
 
 
@@ -116,6 +116,35 @@ class OrderRepresentation(serializers.Serializer[Order]):
         return merchant_consumer_id(instance)
 
 
+class DisputeRepresentation(serializers.Serializer[Dispute]):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    livemode = serializers.BooleanField()
+    order = serializers.CharField(source="order.public_id")
+    kind = serializers.ChoiceField(choices=Dispute.Kind.choices, help_text="return or dispute")
+    reason = serializers.ChoiceField(choices=Dispute.Reason.choices)
+    amount = serializers.IntegerField(help_text="What is in question, in minor units")
+    currency = serializers.CharField(source="order.currency")
+    description = serializers.CharField(help_text="The consumer's words")
+    status = serializers.ChoiceField(
+        choices=Dispute.Status.choices,
+        help_text="needs_response (answer by respond_by), under_review (our team decides), "
+        "refunded, won, lost, withdrawn",
+    )
+    respond_by = serializers.DateTimeField(help_text="Refund or contest before this, or our team decides")
+    refunded_since_opened = serializers.SerializerMethodField(help_text="Refunds on the order since it opened")
+    evidence = serializers.CharField(help_text="Your answer, when you contested it")
+    decision_note = serializers.CharField(help_text="Our team's note, when it decided")
+    created_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+    def get_object(self, instance: Dispute) -> str:
+        return "dispute"
+
+    def get_refunded_since_opened(self, instance: Dispute) -> int:
+        return instance.order.refunded_amount - instance.refunded_at_open
+
+
 def checkout_session_data(session: CheckoutSession) -> dict[str, Any]:
     return dict(CheckoutSessionRepresentation(session).data)
 
@@ -126,3 +155,7 @@ def order_data(order: Order) -> dict[str, Any]:
 
 def refund_data(refund: Refund) -> dict[str, Any]:
     return dict(RefundRepresentation(refund).data)
+
+
+def dispute_data(dispute: Dispute) -> dict[str, Any]:
+    return dict(DisputeRepresentation(dispute).data)

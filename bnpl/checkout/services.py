@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from bnpl.checkout import accounting
+from bnpl.checkout.disputes import disputes_refund_applied
 from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
 from bnpl.checkout.representations import checkout_session_data, hosted_url, order_data, refund_data
 from bnpl.core import clock
@@ -749,6 +750,7 @@ def order_refund(*, order: Order, amount: int, reason: str = "") -> Refund:
         order.save()
         accounting.post_refund(order, refund_id=refund.public_id, amount=amount, fee_back=fee_back)
         _return_to_card(order, key=f"refund:{refund.public_id}", amount=reduction.excess_amount)
+        disputes_refund_applied(order)
         change_record(
             action="order.refunded",
             instance=order,

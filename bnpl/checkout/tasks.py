@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from bnpl.checkout import services
+from bnpl.checkout import disputes, services
 
 
 @shared_task(name="bnpl.checkout.tasks.checkout_sessions_expire")
@@ -16,3 +16,8 @@ def orders_expire() -> tuple[int, int]:
 @shared_task(name="bnpl.checkout.tasks.plan_payments_apply_settled")
 def plan_payments_apply_settled() -> int:
     return services.plan_payments_apply_settled()
+
+
+@shared_task(name="bnpl.checkout.tasks.disputes_escalate_unanswered")
+def disputes_escalate_unanswered() -> int:
+    return disputes.disputes_escalate_unanswered()

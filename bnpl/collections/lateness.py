@@ -39,6 +39,14 @@ def late_fee(*, fee: int, cap: int, charged_so_far: int) -> int:
     return max(0, min(fee, cap - charged_so_far))
 
 
+STANDING_SEVERITY: list[str] = [
+    Plan.Standing.CURRENT,
+    Plan.Standing.LATE,
+    Plan.Standing.DELINQUENT,
+    Plan.Standing.CHARGED_OFF,
+]
+
+
 def standing_for(days_past_due: int) -> str:
     if days_past_due >= settings.COLLECTION_CHARGE_OFF_AFTER_DAYS:
         return Plan.Standing.CHARGED_OFF
@@ -106,6 +114,8 @@ def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
                 result.fees += 1
                 result.fee_amount += amount
         standing = standing_for(days_past_due)
+        if plan.collections_paused and STANDING_SEVERITY.index(standing) > STANDING_SEVERITY.index(plan.standing):
+            standing = plan.standing  # a pause (hardship, a return or dispute) never makes things worse
         if standing != plan.standing:
             plan.standing = standing
             plan.save(update_fields=["standing", "updated_at"])

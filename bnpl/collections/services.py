@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
+from bnpl.checkout.disputes import disputes_escalate_unanswered
 from bnpl.checkout.services import charge_apply_to_plan
 from bnpl.collections import lateness
 from bnpl.collections.lateness import AssessResult
@@ -202,14 +203,18 @@ def collections_sweep(*, stuck_after: dt.timedelta | None = None) -> RunResult:
 
 @dataclass
 class DailyWork:
+    escalated: int  # disputes the merchant did not answer in time, now with an operator
     swept: RunResult
     assessed: AssessResult
     collected: RunResult
 
 
 def collections_daily_work(*, stuck_after: dt.timedelta | None = None, batch_size: int | None = None) -> DailyWork:
-    """A day's collections work in order: finish stuck attempts, assess late fees and delinquency,
-    then collect what is due (``run_collections`` and the sandbox clock share it)."""
+    """A day's collections work in order: send unanswered disputes to an operator, finish stuck
+    attempts, assess late fees and delinquency, then collect what is due (``run_collections`` and
+    the sandbox clock share it)."""
+    escalated = disputes_escalate_unanswered()
     swept = collections_sweep(stuck_after=stuck_after)
     assessed = lateness.plans_assess_lateness()
-    return DailyWork(swept=swept, assessed=assessed, collected=collections_run(batch_size=batch_size))
+    collected = collections_run(batch_size=batch_size)
+    return DailyWork(escalated=escalated, swept=swept, assessed=assessed, collected=collected)

@@ -108,8 +108,10 @@ class Plan(MerchantOwnedModel):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     apr_bps = models.PositiveIntegerField(default=0)  # copied from the product at purchase
     standing = models.CharField(max_length=20, choices=Standing.choices, default=Standing.CURRENT)
-    # Collections and late fees wait while a hardship request is open (or a return or dispute).
+    # Collections and late fees wait, and the standing cannot worsen, while a hardship request or a
+    # return or dispute is open (bnpl.collections.actions.plan_pause / plan_resume_if_clear).
     collections_paused = models.BooleanField(default=False)
+    paused_since = models.DateField(null=True, blank=True)
     due_date_moved = models.BooleanField(default=False)  # the one self-service move a plan allows
     refund_policy = models.CharField(max_length=20, choices=RefundPolicy.choices)
 
@@ -119,7 +121,7 @@ class Plan(MerchantOwnedModel):
 
 class InstallmentQuerySet(models.QuerySet["Installment"]):
     def collectable(self) -> InstallmentQuerySet:
-        """Still to pay on a plan we collect: active, not charged off, not paused (hardship). The
+        """Still to pay on a plan we collect: active, not charged off, not paused. The
         one definition collections, reminders and re-arming share."""
         return self.filter(
             status=Installment.Status.SCHEDULED,

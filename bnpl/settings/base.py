@@ -205,6 +205,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bnpl.payments.tasks.charges_settle_pending",
         "schedule": timedelta(minutes=1),
     },
+    "escalate-unanswered-disputes": {
+        "task": "bnpl.checkout.tasks.disputes_escalate_unanswered",
+        "schedule": timedelta(hours=1),
+    },
     "warn-and-expire-authorizations": {
         "task": "bnpl.checkout.tasks.orders_expire",
         "schedule": timedelta(hours=1),
