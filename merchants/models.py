@@ -28,6 +28,9 @@ class Merchant(PublicIdModel):
     currencies = models.JSONField(default=list)  # ISO 4217 codes the merchant sells in
     website = models.URLField(blank=True)
     support_email = models.EmailField(blank=True)
+    # Where the gateway pays settlements out (Stripe: the connected account, acct_…). Operators set it;
+    # blank pays the sandbox gateway's own ledger of payouts.
+    payout_account = models.CharField(max_length=100, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     suspended_at = models.DateTimeField(null=True, blank=True)
 

@@ -21,6 +21,7 @@ class MerchantRepresentation(serializers.Serializer[Merchant]):
     currencies = serializers.ListField(child=serializers.CharField())
     website = serializers.CharField()
     support_email = serializers.CharField()
+    payout_account = serializers.CharField(help_text="Where settlements are paid (Stripe: your connected account)")
     created_at = serializers.DateTimeField()
     approved_at = serializers.DateTimeField(allow_null=True)
 

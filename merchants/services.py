@@ -34,7 +34,13 @@ def _random_token(prefix: str) -> str:
 
 
 def merchant_create(
-    *, name: str, country: str = "US", currencies: Sequence[str] = ("USD",), website: str = "", support_email: str = ""
+    *,
+    name: str,
+    country: str = "US",
+    currencies: Sequence[str] = ("USD",),
+    website: str = "",
+    support_email: str = "",
+    payout_account: str = "",
 ) -> Merchant:
     """A new tenant, pending approval: it can work in test mode at once, live only once approved."""
     if not name.strip():
@@ -50,6 +56,7 @@ def merchant_create(
             currencies=codes,
             website=website,
             support_email=support_email,
+            payout_account=payout_account.strip(),
         )
         change_record(action="merchant.created", instance=merchant, merchant=merchant, data=merchant_data(merchant))
         products_install_defaults(merchant=merchant)
@@ -102,7 +109,7 @@ def merchant_reinstate(*, merchant: Merchant) -> Merchant:
     )
 
 
-MERCHANT_EDITABLE_FIELDS = ("name", "country", "currencies", "website", "support_email")
+MERCHANT_EDITABLE_FIELDS = ("name", "country", "currencies", "website", "support_email", "payout_account")
 
 
 def merchant_update(*, merchant: Merchant, **changes: Any) -> Merchant:

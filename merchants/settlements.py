@@ -160,7 +160,7 @@ def settlement_pay(*, settlement: Settlement) -> Settlement:
     if settlement.status != Settlement.Status.PENDING:
         return settlement
     result = get_gateway().payout(
-        destination=f"merchant:{settlement.merchant.public_id}",
+        destination=settlement.merchant.payout_account or f"merchant:{settlement.merchant.public_id}",
         amount=settlement.net_amount,
         currency=settlement.currency,
         idempotency_key=f"payout:{settlement.public_id}",

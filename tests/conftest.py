@@ -1,8 +1,13 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,3 +114,48 @@ def celery_worker() -> Iterator[None]:
 
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
         yield
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    pytest.fail(f"{what} did not start on port {port}")
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[str]:
+    """localstripe, a local Stripe-compatible server (with Connect transfers: tests/stripe_server.py),
+    started for the session on a free port; the address the Stripe SDK talks to."""
+    port = free_port()
+    script = Path(__file__).with_name("stripe_server.py")
+    process = subprocess.Popen(
+        [sys.executable, str(script), "--port", str(port), "--from-scratch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, "localstripe")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def stripe_gateway(settings: Any, localstripe: str) -> None:
+    """The Stripe adapter against localstripe, card numbers allowed server-side (tests only)."""
+    settings.PAYMENT_GATEWAY = "bnpl.payments.stripe_gateway.StripeGateway"
+    settings.STRIPE_SECRET_KEY = "sk_test_localstripe"
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_localstripe"
+    settings.STRIPE_API_BASE = localstripe
+    settings.STRIPE_SERVER_SIDE_CARDS = True

@@ -68,6 +68,14 @@ class PaymentDeclinedError(ApplicationError):
     default_code = "card_declined"
 
 
+class GatewayUnavailableError(ApplicationError):
+    """The payment gateway could not be reached or answered with an error of its own (503)."""
+
+    status_code = 503
+    error_type = "api_error"
+    default_code = "gateway_unavailable"
+
+
 class IdempotencyError(ApplicationError):
     """The same Idempotency-Key was used with different parameters (422)."""
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -37,6 +37,14 @@ class CardDetails:
     last4: str
     exp_month: int
     exp_year: int
+
+
+@dataclass(frozen=True)
+class CardSetup:
+    """A card being saved in the browser (Stripe: a SetupIntent confirmed by Stripe Elements)."""
+
+    reference: str
+    client_secret: str
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,25 @@ class Gateway(Protocol):
     def payout(self, *, destination: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
         """Send a merchant its settlement (Stripe: a transfer to the connected account)."""
         ...
+
+
+class BrowserCardGateway(Gateway, Protocol):
+    """A gateway whose card form runs in the shopper's browser, so card numbers never reach us."""
+
+    publishable_key: str
+    js_url: str
+
+    def card_setup_start(self, *, holder: str, idempotency_key: str) -> CardSetup:
+        """Begin saving a card for ``holder``, off-session use allowed; the browser confirms it."""
+        ...
+
+    def card_setup_finish(self, *, holder: str, reference: str) -> CardDetails:
+        """The card a confirmed setup saved, checked to be ``holder``'s own."""
+        ...
+
+
+def takes_cards_in_browser(gateway: Gateway) -> TypeGuard[BrowserCardGateway]:
+    return hasattr(gateway, "card_setup_start")
 
 
 SANDBOX_CARDS = {

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.services import inside_transaction
-from bnpl.payments.gateways import get_gateway
+from bnpl.payments.gateways import CardDetails, CardSetup, get_gateway, takes_cards_in_browser
 from bnpl.payments.models import Charge, PaymentMethod
 from consumers.models import Consumer
 
@@ -27,11 +27,40 @@ def payment_method_add(*, consumer: Consumer, number: str, exp_month: int, exp_y
     card = gateway.tokenize_card(
         number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc, holder=consumer.public_id
     )
+    return _payment_method_save(consumer, gateway.name, card)
+
+
+def card_setup_start(*, consumer: Consumer, purpose: str) -> CardSetup | None:
+    """Begin saving a card in the consumer's browser when the gateway takes cards there (Stripe
+    Elements); None when cards are entered in our own form (the sandbox). ``purpose`` (e.g. the
+    checkout session) and the cards saved so far make the key: a page reload reuses the setup, and
+    a new one starts once a card was saved with it."""
+    gateway = get_gateway()
+    if not takes_cards_in_browser(gateway):
+        return None
+    saved = PaymentMethod.objects.filter(consumer=consumer).count()
+    return gateway.card_setup_start(
+        holder=consumer.public_id, idempotency_key=f"card-setup:{consumer.public_id}:{purpose}:{saved}"
+    )
+
+
+def payment_method_from_setup(*, consumer: Consumer, reference: str) -> PaymentMethod:
+    """The card a setup confirmed in the browser saved, as the consumer's default card (the same
+    row again when the form is sent twice)."""
+    gateway = get_gateway()
+    if not takes_cards_in_browser(gateway):
+        raise InvalidRequestError("Enter the card in the card form.", param="setup_intent")
+    card = gateway.card_setup_finish(holder=consumer.public_id, reference=reference)
+    existing = PaymentMethod.objects.filter(consumer=consumer, gateway=gateway.name, gateway_token=card.token).first()
+    return existing or _payment_method_save(consumer, gateway.name, card)
+
+
+def _payment_method_save(consumer: Consumer, gateway: str, card: CardDetails) -> PaymentMethod:
     with transaction.atomic():
         PaymentMethod.objects.filter(consumer=consumer, is_default=True).update(is_default=False)
         return PaymentMethod.objects.create(
             consumer=consumer,
-            gateway=gateway.name,
+            gateway=gateway,
             gateway_token=card.token,
             brand=card.brand,
             last4=card.last4,

@@ -6,7 +6,8 @@ call carries our own deterministic idempotency key, and each PaymentIntent names
 metadata, so a webhook can settle a charge whose worker died before recording the answer.
 
 Settings: ``STRIPE_SECRET_KEY``, ``STRIPE_API_BASE`` (a local Stripe-compatible server in tests),
-``STRIPE_SERVER_SIDE_CARDS`` (tests only), ``STRIPE_WEBHOOK_SECRET`` (``POST /webhooks/stripe``).
+``STRIPE_SERVER_SIDE_CARDS`` (tests only), ``STRIPE_WEBHOOK_SECRET`` (``POST /webhooks/stripe``),
+``STRIPE_PUBLISHABLE_KEY`` and ``STRIPE_JS_URL`` (Elements on the hosted checkout).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from bnpl.core.errors import InvalidRequestError
-from bnpl.payments.gateways import CardDetails, GatewayResult, validate_card
+from bnpl.core.errors import GatewayUnavailableError, InvalidRequestError
+from bnpl.payments.gateways import CardDetails, CardSetup, GatewayResult, validate_card
 from bnpl.payments.models import GatewayCustomer
 
+STRIPE_JS = "https://js.stripe.com/v3/"
 # Off-session, a bank asking for the cardholder is a failure the consumer must fix.
 REQUIRES_CARDHOLDER = ("requires_action", "requires_payment_method", "requires_confirmation")
 
@@ -33,6 +35,53 @@ class StripeGateway:
             api_key=settings.STRIPE_SECRET_KEY,
             base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else {},
             max_network_retries=2,
+        )
+        self.publishable_key: str = settings.STRIPE_PUBLISHABLE_KEY
+        base = settings.STRIPE_API_BASE.rstrip("/")
+        self.js_url: str = settings.STRIPE_JS_URL or (f"{base}/js.stripe.com/v3/" if base else STRIPE_JS)
+
+    # --- Cards through Stripe Elements (the hosted checkout) -------------------------------------
+
+    def card_setup_start(self, *, holder: str, idempotency_key: str) -> CardSetup:
+        params: Any = {
+            "customer": self._customer(holder),
+            "usage": "off_session",
+            "payment_method_types": ["card"],
+            "metadata": {"consumer": holder},
+        }
+        try:
+            intent = self.client.v1.setup_intents.create(params=params, options={"idempotency_key": idempotency_key})
+        except (stripe.APIConnectionError, stripe.APIError, stripe.AuthenticationError) as error:
+            raise GatewayUnavailableError("Card entry is unavailable right now: try again in a minute.") from error
+        return CardSetup(reference=intent.id, client_secret=str(intent.client_secret))
+
+    def card_setup_finish(self, *, holder: str, reference: str) -> CardDetails:
+        customer = self._customer(holder)
+        try:
+            intent = self.client.v1.setup_intents.retrieve(reference)
+        except stripe.InvalidRequestError as error:
+            raise InvalidRequestError("That card was not saved: enter it again.", param="setup_intent") from error
+        metadata = intent.metadata.to_dict() if intent.metadata else {}
+        if intent.customer != customer or metadata.get("consumer") != holder:
+            raise InvalidRequestError("That card was not saved: enter it again.", param="setup_intent")
+        if intent.status != "succeeded" or not intent.payment_method:
+            raise InvalidRequestError(
+                "The card was not confirmed with your bank: enter it again.",
+                code="card_setup_incomplete",
+                param="setup_intent",
+            )
+        method_id = intent.payment_method if isinstance(intent.payment_method, str) else intent.payment_method.id
+        method = self.client.v1.payment_methods.retrieve(method_id)
+        if not method.customer:  # Stripe attaches it on success; a compatible server may not
+            method = self.client.v1.payment_methods.attach(method_id, params={"customer": customer})
+        card = method.card
+        assert card is not None
+        return CardDetails(
+            token=f"{customer}|{method_id}",
+            brand=str(getattr(card, "brand", None) or "card"),
+            last4=str(card.last4),
+            exp_month=int(card.exp_month),
+            exp_year=int(card.exp_year),
         )
 
     # --- Cards ------------------------------------------------------------------------------------
@@ -129,6 +178,12 @@ class StripeGateway:
 
     def payout(self, *, destination: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
         """A transfer to the merchant's connected account (Stripe Connect)."""
+        if not destination.startswith("acct_"):
+            return GatewayResult(
+                succeeded=False,
+                failure_code="no_payout_account",
+                failure_message="The merchant has no Stripe connected account to pay out to.",
+            )
         try:
             transfer = self.client.v1.transfers.create(
                 params={"amount": amount, "currency": currency.lower(), "destination": destination},

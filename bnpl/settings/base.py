@@ -275,6 +275,10 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 STRIPE_SERVER_SIDE_CARDS = env.bool("STRIPE_SERVER_SIDE_CARDS", default=False)
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Stripe Elements on the hosted checkout: the publishable key, and where Stripe.js comes from (empty:
+# js.stripe.com, or <STRIPE_API_BASE>/js.stripe.com/v3/, as a local Stripe-compatible server serves it).
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="")
 CHECKOUT_SESSION_TTL = timedelta(hours=env.int("CHECKOUT_SESSION_TTL_HOURS", default=48))
 AUTHORIZATION_TTL = timedelta(days=env.int("AUTHORIZATION_TTL_DAYS", default=28))
 AUTHORIZATION_EXPIRY_WARNING = timedelta(days=3)

@@ -8,22 +8,27 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from django.test import Client
 
 from bnpl.checkout import services as checkout_services
 from bnpl.collections import services as collections
+from bnpl.core import clock
+from bnpl.core.errors import InvalidRequestError
 from bnpl.core.services import clock_advance
 from bnpl.payments.models import Charge, GatewayCustomer, PaymentMethod, StripeWebhookEvent
-from bnpl.payments.services import charge_execute, charge_prepare, charges_settle_pending, payment_method_add
+from bnpl.payments.services import (
+    card_setup_start,
+    charge_execute,
+    charge_prepare,
+    charges_settle_pending,
+    payment_method_add,
+    payment_method_from_setup,
+)
 from tests.checkout_factories import make_authorized_order, make_verified_consumer
 from tests.factories import Tenant
 from tests.helpers import ledger_ok, row_counts
@@ -31,40 +36,6 @@ from tests.helpers import ledger_ok, row_counts
 pytestmark = pytest.mark.django_db
 
 SECRET = "whsec_test_secret"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def localstripe() -> Iterator[str]:
-    port = _free_port()
-    binary = Path(sys.executable).parent / "localstripe"
-    process = subprocess.Popen([str(binary), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail("localstripe did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@pytest.fixture
-def stripe_gateway(settings: Any, localstripe: str) -> None:
-    settings.PAYMENT_GATEWAY = "bnpl.payments.stripe_gateway.StripeGateway"
-    settings.STRIPE_SECRET_KEY = "sk_test_localstripe"
-    settings.STRIPE_API_BASE = localstripe
-    settings.STRIPE_SERVER_SIDE_CARDS = True
 
 
 # --- The adapter against localstripe --------------------------------------------------------------
@@ -82,8 +53,6 @@ def test_cards_are_saved_on_one_customer_per_consumer(stripe_gateway: None) -> N
 
 
 def test_a_declined_card_is_refused_when_saved(stripe_gateway: None) -> None:
-    from bnpl.core.errors import InvalidRequestError
-
     with pytest.raises(InvalidRequestError) as declined:
         payment_method_add(
             consumer=make_verified_consumer(), number="4000000000000002", exp_month=12, exp_year=2035, cvc="123"
@@ -122,6 +91,87 @@ def test_an_off_session_charge_the_bank_wants_authenticated_fails_without_retry(
 
     assert (charge.status, charge.failure_code) == ("failed", "authentication_required")
     assert charge.gateway_reference.startswith("pi_")
+
+
+def test_a_card_saved_through_a_setup_intent_is_the_consumers_own(stripe_gateway: None) -> None:
+    consumer, stranger = make_verified_consumer(), make_verified_consumer()
+    setup = card_setup_start(consumer=consumer, purpose="cs_1")
+    assert setup is not None and setup.reference.startswith("seti_")
+    assert card_setup_start(consumer=consumer, purpose="cs_1") is not None
+
+    with pytest.raises(InvalidRequestError) as unconfirmed:
+        payment_method_from_setup(consumer=consumer, reference=setup.reference)
+    assert (unconfirmed.value.code, unconfirmed.value.param) == ("card_setup_incomplete", "setup_intent")
+    _confirm_in_browser(setup.reference, setup.client_secret, "4242424242424242")  # what Stripe.js does
+
+    with pytest.raises(InvalidRequestError):
+        payment_method_from_setup(consumer=stranger, reference=setup.reference)  # not theirs to use
+    saved = payment_method_from_setup(consumer=consumer, reference=setup.reference)
+    again = payment_method_from_setup(consumer=consumer, reference=setup.reference)
+
+    assert saved == again and (saved.gateway, saved.last4, saved.is_default) == ("stripe", "4242", True)
+    assert saved.gateway_token.startswith(GatewayCustomer.objects.get(holder=consumer.public_id).reference + "|pm_")
+    charge = charge_prepare(
+        consumer=consumer, payment_method=saved, amount=2_500, currency="USD", livemode=False, idempotency_key="k-seti"
+    )
+    assert charge_execute(charge=charge, off_session=True).status == "succeeded"  # usable off-session
+    with pytest.raises(InvalidRequestError):
+        payment_method_from_setup(consumer=consumer, reference="seti_doesnotexist")
+
+
+def _confirm_in_browser(reference: str, client_secret: str, number: str) -> None:
+    """The call Stripe.js makes from the shopper's browser with the publishable key."""
+    from django.conf import settings
+
+    response = requests.post(
+        f"{settings.STRIPE_API_BASE}/v1/setup_intents/{reference}/confirm",
+        json={
+            "key": settings.STRIPE_PUBLISHABLE_KEY,
+            "client_secret": client_secret,
+            "payment_method_data": {
+                "type": "card",
+                "card": {"number": number, "exp_month": "12", "exp_year": "2035", "cvc": "123"},
+            },
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_settlements_are_paid_to_the_merchants_connected_account(
+    tenant: Tenant, stripe_gateway: None, settings: Any
+) -> None:
+    from merchants.models import Settlement
+    from merchants.services import merchant_update
+    from merchants.settlements import settlements_run
+
+    order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000)
+    checkout_services.order_capture(order=order, amount=10_000)
+    cutoff = clock.now() + dt.timedelta(seconds=1)
+
+    unpaid = settlements_run(cutoff=cutoff)  # no connected account yet: refused before calling Stripe
+    failed = Settlement.objects.get()
+    assert (unpaid.paid, failed.status) == (0, "failed")
+    assert "connected account" in failed.failure_message
+
+    merchant_update(merchant=tenant.merchant, payout_account="acct_1Merchant")
+    make_authorized_order(merchant=tenant.merchant, livemode=False, amount=4_000)
+    checkout_services.order_capture(order=order.__class__.objects.latest("id"), amount=4_000)
+    run = settlements_run(cutoff=clock.now() + dt.timedelta(seconds=1))
+
+    paid = Settlement.objects.get(status="paid")
+    assert run.paid == 1 and paid.net_amount == run.paid_amount > 4_000  # the failed batch's net rolled in
+    transfer = requests.get(
+        f"{settings.STRIPE_API_BASE}/v1/transfers/{paid.payout_reference}",
+        headers={"Authorization": "Bearer sk_test_localstripe"},
+        timeout=10,
+    ).json()
+    assert (transfer["amount"], transfer["currency"], transfer["destination"]) == (
+        paid.net_amount,
+        "usd",
+        "acct_1Merchant",
+    )
+    assert ledger_ok()
 
 
 # --- POST /webhooks/stripe --------------------------------------------------------------------------
