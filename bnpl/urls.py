@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from bnpl.core import views as core_views
 from bnpl.payments import webhooks as payment_webhooks
+from consumers import messaging
 from consumers import views as consumer_views
 
 handler404 = "bnpl.core.views.handler404"
@@ -16,6 +17,7 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("api/v1/", include("bnpl.api.urls")),
     path("ops/api/v1/", include("decisioning.ops_urls")),
+    path("messaging/v1/placement", messaging.placement_view, name="messaging-placement"),
     path("webhooks/stripe", payment_webhooks.stripe_webhook, name="stripe-webhook"),
     path("merchant/", include("merchants.urls")),
     path("portal/", include("consumers.urls")),
