@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from bnpl.core import views as core_views
 from bnpl.payments import webhooks as payment_webhooks
@@ -20,7 +20,8 @@ urlpatterns = [
     path("messaging/v1/placement", messaging.placement_view, name="messaging-placement"),
     path("webhooks/stripe", payment_webhooks.stripe_webhook, name="stripe-webhook"),
     path("merchant/", include("merchants.urls")),
-    path("portal/", include("consumers.urls")),
+    path("account/", include("consumers.urls")),
+    re_path(r"^portal/(?P<rest>.*)$", consumer_views.moved_to_account),  # the portal's first address
     path("checkout/", include("consumers.checkout_urls")),
     path("sandbox/inbox", consumer_views.sandbox_inbox, name="sandbox-inbox"),
     path("admin/", admin.site.urls),

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from bnpl.checkout.models import Dispute
 from bnpl.core.ids import is_well_formed
+from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.plans.models import Plan
 from consumers.models import Consumer, SandboxMessage
 from decisioning.models import CreditDecision
@@ -52,3 +54,35 @@ def sandbox_message_list(*, destination: str | None = None, limit: int = 50) -> 
     if destination:
         queryset = queryset.filter(destination__iexact=destination.strip())
     return queryset[:limit]
+
+
+def decision_list(*, consumer: Consumer, limit: int = 100) -> QuerySet[CreditDecision]:
+    """Every credit decision about the consumer, newest first (reasons are theirs to see)."""
+    return CreditDecision.objects.filter(consumer=consumer).select_related("merchant").order_by("-created_at")[:limit]
+
+
+def payment_method_get(*, consumer: Consumer, public_id: str) -> PaymentMethod | None:
+    if not is_well_formed(public_id):
+        return None
+    return PaymentMethod.objects.filter(consumer=consumer, public_id=public_id).first()
+
+
+def receipt_list(*, consumer: Consumer) -> QuerySet[Charge]:
+    """Money that moved for the consumer: payments taken and refunds sent back, newest first."""
+    return (
+        Charge.objects.filter(consumer=consumer, status=Charge.Status.SUCCEEDED)
+        .select_related("plan__merchant", "payment_method")
+        .order_by("-created_at")
+    )
+
+
+def receipt_get(*, consumer: Consumer, public_id: str) -> Charge | None:
+    if not is_well_formed(public_id):
+        return None
+    return receipt_list(consumer=consumer).filter(public_id=public_id).first()
+
+
+def dispute_get(*, consumer: Consumer, public_id: str) -> Dispute | None:
+    if not is_well_formed(public_id):
+        return None
+    return Dispute.objects.filter(order__consumer=consumer, public_id=public_id).select_related("order__plan").first()

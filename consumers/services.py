@@ -290,8 +290,28 @@ def consumer_data(consumer: Consumer) -> dict[str, object]:
         "status": consumer.status,
         "email_verified": consumer.email_verified_at is not None,
         "phone_verified": consumer.phone_verified_at is not None,
+        "notify_by_email": consumer.notify_by_email,
+        "notify_by_sms": consumer.notify_by_sms,
         "created_at": consumer.created_at.isoformat(),
     }
+
+
+def consumer_preferences_update(*, consumer: Consumer, notify_by_email: bool, notify_by_sms: bool) -> Consumer:
+    """Which channels reminders and notices use (one-time codes always go where the consumer asks)."""
+    with transaction.atomic():
+        consumer = Consumer.objects.select_for_update().get(pk=consumer.pk)
+        before = consumer_data(consumer)
+        consumer.notify_by_email, consumer.notify_by_sms = notify_by_email, notify_by_sms
+        consumer.save(update_fields=["notify_by_email", "notify_by_sms", "updated_at"])
+        change_record(
+            action="consumer.preferences_updated",
+            instance=consumer,
+            before=before,
+            data=consumer_data(consumer),
+            merchant=None,
+            livemode=False,
+        )
+    return consumer
 
 
 def merchant_consumer_ensure(*, merchant: Any, livemode: bool, consumer: Consumer) -> MerchantConsumer:

@@ -16,10 +16,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from bnpl.checkout.services import plan_pay_next_installment
 from bnpl.core.errors import ApplicationError
-from bnpl.core.money import format_amount
-from bnpl.plans.models import Installment
 from consumers import selectors, services
 from consumers.middleware import SESSION_KEY
 
@@ -115,49 +112,11 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     return redirect("consumers:sign-in")
 
 
-@consumer_required
-def portal(request: HttpRequest) -> HttpResponse:
-    consumer = request.consumer  # type: ignore[attr-defined]
-    plans = [
-        {
-            "plan": plan,
-            "merchant": plan.merchant.name,
-            "installments": [
-                {
-                    "row": row,
-                    "amount": format_amount(row.amount, plan.currency),
-                    "paid": format_amount(row.paid_amount, plan.currency),
-                }
-                for row in plan.installments.exclude(status=Installment.Status.CANCELED).order_by("sequence")
-            ],
-            "can_pay": plan.installments.filter(status=Installment.Status.SCHEDULED).exists(),
-        }
-        for plan in selectors.plan_list(consumer=consumer)
-    ]
-    notices = [
-        {
-            "decision": decision,
-            "amount": format_amount(decision.amount, decision.currency),
-            "approved": format_amount(decision.approved_amount or 0, decision.currency),
-        }
-        for decision in selectors.declined_decision_list(consumer=consumer)
-    ]
-    return render(request, "consumers/portal.html", {"consumer": consumer, "plans": plans, "notices": notices})
-
-
-@require_POST
-@consumer_required
-def plan_pay_now(request: HttpRequest, plan_id: str) -> HttpResponse:
-    plan = selectors.plan_get(consumer=request.consumer, public_id=plan_id)  # type: ignore[attr-defined]
-    if plan is None:
-        raise Http404
-    try:
-        charge = plan_pay_next_installment(plan=plan)
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, f"Paid {format_amount(charge.amount, charge.currency)}. Thank you!")
-    return redirect("consumers:portal")
+@require_http_methods(["GET", "HEAD"])
+def moved_to_account(request: HttpRequest, rest: str) -> HttpResponse:
+    """The portal lived at /portal/ first; links sent before it moved still land."""
+    query = request.META.get("QUERY_STRING", "")
+    return redirect(f"/account/{rest}" + (f"?{query}" if query else ""), permanent=True)
 
 
 def sandbox_inbox(request: HttpRequest) -> HttpResponse:

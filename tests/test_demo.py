@@ -46,7 +46,7 @@ def test_every_printed_url_answers_200(demo_output: str) -> None:
         path = _path(url)
         if (
             path.startswith("/merchant/")
-            or path == "/portal/"
+            or path == "/account/"
             or path.startswith("/admin/")
             or path == "/api/v1/account"
         ):
@@ -81,10 +81,10 @@ def test_the_printed_consumer_can_sign_in_through_the_sandbox_inbox(
     assert email and Consumer.objects.filter(email=email.group(1)).exists()
     client = Client()
     with django_capture_on_commit_callbacks(execute=True):
-        assert client.post("/portal/sign-in", {"identifier": email.group(1)}).status_code == 302
+        assert client.post("/account/sign-in", {"identifier": email.group(1)}).status_code == 302
     inbox = client.get("/sandbox/inbox", {"to": email.group(1)}).content.decode()
     code = re.search(r"code is (\d{6})", inbox)
     assert code
-    assert client.post("/portal/verify", {"code": code.group(1)}).status_code == 302
-    portal = client.get("/portal/")
+    assert client.post("/account/verify", {"code": code.group(1)}).status_code == 302
+    portal = client.get("/account/")
     assert portal.status_code == 200 and email.group(1) in portal.content.decode()

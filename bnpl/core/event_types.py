@@ -93,6 +93,7 @@ register(
 register("payment_product.updated", "A payment product's settings changed.")
 register("consumer.created", "A consumer signed up.", merchant_visible=False)
 register("consumer.identity_verified", "A consumer completed the identity basics.", merchant_visible=False)
+register("consumer.preferences_updated", "A consumer chose how reminders reach them.", merchant_visible=False)
 register("consumer.signed_in", "A consumer signed in with a one-time code.", merchant_visible=False)
 register("merchant_consumer.created", "A shopper signed in at your checkout: the consumer's id for you.")
 register("bank_data_consent.recorded", "You recorded a consumer's consent to share bank data.")

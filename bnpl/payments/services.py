@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 
 from bnpl.core import clock
-from bnpl.core.errors import InvalidRequestError
+from bnpl.core.errors import InvalidRequestError, PaymentDeclinedError
 from bnpl.core.services import inside_transaction
 from bnpl.payments.gateways import CardDetails, CardSetup, get_gateway, takes_cards_in_browser
 from bnpl.payments.models import Charge, PaymentMethod
@@ -21,12 +21,24 @@ if TYPE_CHECKING:
     from bnpl.plans.models import Plan
 
 
-def payment_method_add(*, consumer: Consumer, number: str, exp_month: int, exp_year: int, cvc: str) -> PaymentMethod:
-    """Tokenize a card with the gateway and save the token (never the number) as the default card."""
+def payment_method_add(
+    *, consumer: Consumer, number: str, exp_month: int, exp_year: int, cvc: str, verify: bool = False
+) -> PaymentMethod:
+    """Tokenize a card with the gateway and save the token (never the number) as the default card.
+    ``verify``: first check with the bank that it can be charged later (a card added with nothing
+    to pay today), and save nothing when it cannot."""
     gateway = get_gateway()
     card = gateway.tokenize_card(
         number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc, holder=consumer.public_id
     )
+    if verify:
+        verification = gateway.verify_card(token=card.token)
+        if not verification.succeeded:
+            raise PaymentDeclinedError(
+                verification.failure_message or "The card was declined.",
+                code=verification.failure_code or "card_declined",
+                param="card_number",
+            )
     return _payment_method_save(consumer, gateway.name, card)
 
 

@@ -38,6 +38,8 @@ def expected_data(consumer: Consumer, *, email_verified: bool, phone_verified: b
         "status": "active",
         "email_verified": email_verified,
         "phone_verified": phone_verified,
+        "notify_by_email": True,
+        "notify_by_sms": True,
         "created_at": consumer.created_at.isoformat(),
     }
 

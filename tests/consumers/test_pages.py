@@ -25,11 +25,12 @@ from tests.helpers import row_counts
 
 pytestmark = pytest.mark.django_db
 
-SIGN_IN = "/portal/sign-in"
-VERIFY = "/portal/verify"
-RESEND = "/portal/resend"
-SIGN_OUT = "/portal/sign-out"
-PORTAL = "/portal/"
+SIGN_IN = "/account/sign-in"
+VERIFY = "/account/verify"
+RESEND = "/account/resend"
+SIGN_OUT = "/account/sign-out"
+PORTAL = "/account/"
+PROFILE = "/account/profile"
 INBOX = "/sandbox/inbox"
 
 Post = Callable[..., HttpResponse]
@@ -70,7 +71,7 @@ def test_the_portal_redirects_to_sign_in_when_signed_out(client: Client) -> None
     response = client.get(PORTAL)
 
     assert response.status_code == 302
-    assert response["Location"] == "/portal/sign-in?next=/portal/"
+    assert response["Location"] == "/account/sign-in?next=/account/"
 
 
 def test_the_sign_in_page_asks_for_an_email_or_a_mobile_number(client: Client) -> None:
@@ -119,9 +120,10 @@ def test_signing_up_through_the_pages_lands_on_the_portal_showing_the_email(clie
     assert consumer.email == "ada@example.com"
     assert client.session[SESSION_KEY] == consumer.public_id
     assert PENDING_IDENTIFIER_KEY not in client.session
-    portal = client.get(PORTAL)
-    assert portal.status_code == 200
-    content = portal.content.decode()
+    assert client.get(PORTAL).status_code == 200
+    profile = client.get(PROFILE)
+    assert profile.status_code == 200
+    content = profile.content.decode()
     assert f"<code>{consumer.public_id}</code>" in content
     assert '<td>ada@example.com <span class="badge active">verified</span></td>' in content
     request_id = verified["X-Request-Id"]
@@ -139,7 +141,7 @@ def test_signing_in_with_a_phone_number_shows_the_phone_on_the_portal(client: Cl
     response = sign_in(client, "(415) 555-2671")
 
     assert response["Location"] == PORTAL
-    content = client.get(PORTAL).content.decode()
+    content = client.get(PROFILE).content.decode()
     assert '<td>+14155552671 <span class="badge active">verified</span></td>' in content
     assert Consumer.objects.get().phone == "+14155552671"
 
@@ -151,7 +153,7 @@ def test_an_existing_consumer_signs_in_to_their_own_account(client: Client, sign
 
     assert Consumer.objects.get() == existing
     assert client.session[SESSION_KEY] == existing.public_id
-    assert f"<code>{existing.public_id}</code>" in client.get(PORTAL).content.decode()
+    assert f"<code>{existing.public_id}</code>" in client.get(PROFILE).content.decode()
 
 
 def test_the_session_key_changes_at_sign_in_so_a_planted_session_is_useless(
@@ -269,7 +271,7 @@ def test_blocking_a_signed_in_consumer_ends_their_access(client: Client, sign_in
 
     response = client.get(PORTAL)
     assert response.status_code == 302
-    assert response["Location"] == "/portal/sign-in?next=/portal/"
+    assert response["Location"] == "/account/sign-in?next=/account/"
 
 
 # --- Resend -----------------------------------------------------------------------------------
@@ -353,7 +355,7 @@ def test_sign_out_refuses_a_get_so_a_link_cannot_sign_anyone_out(client: Client,
 # --- ?next= -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("next_url", ["/portal/", "/portal/?tab=orders", "http://testserver/portal/"])
+@pytest.mark.parametrize("next_url", ["/account/", "/account/?tab=orders", "http://testserver/account/"])
 def test_next_is_honoured_for_a_url_on_this_host(client: Client, sign_in: Any, next_url: str) -> None:
     client.get(SIGN_IN, {"next": next_url})
 
@@ -367,8 +369,8 @@ def test_next_is_honoured_for_a_url_on_this_host(client: Client, sign_in: Any, n
     "next_url",
     [
         "https://evil.example.com/",
-        "//evil.example.com/portal/",
-        "http://evil.example.com/portal/",
+        "//evil.example.com/account/",
+        "http://evil.example.com/account/",
         "https:evil.example.com",
         "/\\evil.example.com",
         "javascript:alert(1)",
@@ -385,14 +387,14 @@ def test_an_external_next_falls_back_to_the_portal(client: Client, sign_in: Any,
 
 # Regression: the next URL was put in the sign-in query string unencoded, losing the page's own query.
 def test_a_signed_out_visit_comes_back_to_the_same_url_after_sign_in(client: Client, sign_in: Any) -> None:
-    redirect = client.get("/portal/?tab=orders&page=2")
+    redirect = client.get("/account/?tab=orders&page=2")
     location = urlsplit(redirect["Location"])
-    assert (location.path, parse_qs(location.query)) == (SIGN_IN, {"next": ["/portal/?tab=orders&page=2"]})
+    assert (location.path, parse_qs(location.query)) == (SIGN_IN, {"next": ["/account/?tab=orders&page=2"]})
 
     client.get(redirect["Location"])
     response = sign_in(client, "ada@example.com")
 
-    assert response["Location"] == "/portal/?tab=orders&page=2"
+    assert response["Location"] == "/account/?tab=orders&page=2"
 
 
 # --- The sandbox inbox ------------------------------------------------------------------------

@@ -172,7 +172,7 @@ def test_the_portal_shows_the_adverse_action_notice_with_the_reasons(tenant: Ten
     session.save()
     client.cookies["sessionid"] = str(session.session_key)
 
-    page = client.get("/portal/").content.decode()
+    page = client.get("/account/decisions").content.decode()
 
     assert f'id="notice-{decision.public_id}"' in page
     assert all(reason["text"].replace("'", "&#x27;") in page for reason in decision.reasons)

@@ -62,11 +62,11 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
 def _shopper_checks_out(session_url: str) -> str:
     shopper = Client()
     path = urlsplit(session_url).path
-    shopper.get(f"/portal/sign-in?next={path}")
-    shopper.post("/portal/sign-in", {"identifier": "ada@example.com"})
+    shopper.get(f"/account/sign-in?next={path}")
+    shopper.post("/account/sign-in", {"identifier": "ada@example.com"})
     code = re.search(r"code is (\d{6})", SandboxMessage.objects.filter(destination="ada@example.com").latest("id").body)
     assert code, "the one-time code never reached the sandbox inbox"
-    assert shopper.post("/portal/verify", {"code": code.group(1)})["Location"] == path
+    assert shopper.post("/account/verify", {"code": code.group(1)})["Location"] == path
     assert shopper.post(f"{path}/identity", IDENTITY_FORM).status_code == 302
     page = shopper.get(path).content.decode()
     pay_in_4 = re.search(r'value="(prod_\w+)"[^>]*>\s*<strong>Pay in 4</strong>', page)

@@ -52,7 +52,7 @@ class Command(BaseCommand):
             "BNPL demo is ready.",
             f"  Merchant dashboard  {base}/merchant/      {OWNER[0]} / {OWNER[1]}",
             f"  Analyst (read-only) {base}/merchant/      {ANALYST[0]} / {ANALYST[1]}",
-            f"  Consumer portal     {base}/portal/        sign in as {CONSUMER_EMAIL};",
+            f"  Consumer portal     {base}/account/        sign in as {CONSUMER_EMAIL};",
             f"                      the one-time code shows in {base}/sandbox/inbox",
             "                      (sign in as anyone+risky@example.com to see a decline and its reasons)",
             f"  Try a checkout      {checkout_url}",

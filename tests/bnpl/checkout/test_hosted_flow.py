@@ -39,11 +39,11 @@ SESSION = {
 
 def _sign_in(shopper: Client, next_path: str, email: str, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
     with django_capture_on_commit_callbacks(execute=True):
-        shopper.post(f"/portal/sign-in?next={next_path}", {"identifier": email})
-    shopper.get(f"/portal/sign-in?next={next_path}")
+        shopper.post(f"/account/sign-in?next={next_path}", {"identifier": email})
+    shopper.get(f"/account/sign-in?next={next_path}")
     code = re.search(r"code is (\d{6})", SandboxMessage.objects.filter(destination=email).latest("id").body)
     assert code
-    response = shopper.post("/portal/verify", {"code": code.group(1)})
+    response = shopper.post("/account/verify", {"code": code.group(1)})
     assert response.status_code == 302
 
 
@@ -54,7 +54,7 @@ def _start(api: ApiClient, shopper: Client, django_capture_on_commit_callbacks, 
     path = urlsplit(session["url"]).path
     page = shopper.get(path)
     assert page.status_code == 200 and b"Sign in to pay later" in page.content
-    shopper.get(f"/portal/sign-in?next={path}")
+    shopper.get(f"/account/sign-in?next={path}")
     _sign_in(shopper, path, "ada@example.com", django_capture_on_commit_callbacks)
     assert shopper.get(path)["Location"] == f"{path}/identity"
     assert shopper.post(f"{path}/identity", IDENTITY_FORM).status_code == 302
@@ -240,11 +240,11 @@ def test_the_portal_shows_the_plan_and_pays_the_next_installment(
     )
     plan = Order.objects.get().plan
 
-    portal = shopper.get("/portal/").content.decode()
-    paid = shopper.post(f"/portal/plans/{plan.public_id}/pay", follow=True)
-    other = shopper.post("/portal/plans/pln_000000000000000000000000/pay")
+    portal = shopper.get("/account/").content.decode()
+    paid = shopper.post(f"/account/plans/{plan.public_id}/pay", follow=True)
+    other = shopper.post("/account/plans/pln_000000000000000000000000/pay")
 
-    assert plan.public_id in portal and "Pay the next installment now" in portal
+    assert f'action="/account/plans/{plan.public_id}/pay"' in portal and "Pay $30.00 now" in portal
     assert "Paid $30.00. Thank you!" in paid.content.decode()
     assert list(plan.installments.order_by("sequence").values_list("status", flat=True)) == [
         "paid",

@@ -1,0 +1,512 @@
+"""The consumer portal (``/account/``): plans with their progress, a plan's schedule, payments,
+refunds and history; pay now, pay early, pay off; cards; one due-date move; hardship; returns and
+disputes; decisions with their reasons; documents as PDF; notification preferences; profile.
+
+Every page is the signed-in consumer's own: plans, cards, payments and disputes are looked up
+through them, so anything else is a 404. Every action calls the same service the rest of the
+product uses and says what happened."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from bnpl.checkout import disputes
+from bnpl.checkout import services as checkout_services
+from bnpl.checkout.models import Dispute
+from bnpl.collections import actions
+from bnpl.core.errors import ApplicationError, InvalidRequestError
+from bnpl.core.models import AuditLogEntry
+from bnpl.core.money import MAX_AMOUNT, format_amount, from_decimal
+from bnpl.payments.gateways import get_gateway, takes_cards_in_browser
+from bnpl.payments.models import Charge, PaymentMethod
+from bnpl.payments.services import card_setup_start, payment_method_add, payment_method_from_setup
+from bnpl.plans.models import Installment, Plan, ProductKind
+from consumers import documents, selectors, services
+from consumers.models import Consumer
+
+# What the plan's history says for each audited action (others show their action name).
+HISTORY_TEXT = {
+    "plan.created": "Plan started",
+    "plan.payment_succeeded": "Payment received",
+    "plan.payment_failed": "A payment failed",
+    "plan.reduced": "Plan reduced by a refund or a release",
+    "plan.late_fee_charged": "Late fee added",
+    "plan.late": "A payment is past due",
+    "plan.delinquent": "30 days past due",
+    "plan.current": "Back on track",
+    "plan.charged_off": "Written off",
+    "plan.due_date_moved": "You moved a due date",
+    "plan.hardship_requested": "You asked for hardship help",
+    "plan.hardship_granted": "Hardship help granted",
+    "plan.hardship_declined": "Hardship help declined: payments resumed",
+    "order.captured": "The shop shipped and captured",
+    "order.refunded": "The shop refunded",
+    "order.voided": "The shop released the rest",
+    "dispute.created": "You opened a return or dispute: payments paused",
+    "dispute.contested": "The shop contested it: our team decides",
+    "dispute.escalated": "The shop did not answer: our team decides",
+    "dispute.closed": "Return or dispute closed",
+}
+
+
+def _consumer(request: HttpRequest) -> Consumer:
+    consumer: Consumer = request.consumer  # type: ignore[attr-defined]
+    return consumer
+
+
+def account_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed-in consumers only; resolves ``plan_id`` to the consumer's own plan (404 otherwise)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if getattr(request, "consumer", None) is None:
+            return redirect_to_login(request.get_full_path(), reverse("consumers:sign-in"))
+        if "plan_id" in kwargs:
+            plan = selectors.plan_get(consumer=_consumer(request), public_id=kwargs.pop("plan_id"))
+            if plan is None:
+                raise Http404
+            kwargs["plan"] = plan
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _done(request: HttpRequest, action: Callable[[], str], *, back: str) -> HttpResponse:
+    """Run ``action`` (it returns the success message); a refusal is shown as it was said."""
+    try:
+        messages.success(request, action())
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    return redirect(back)
+
+
+def _money(amount: int, currency: str) -> str:
+    return format_amount(amount, currency)
+
+
+def _plan_summary(plan: Plan) -> dict[str, Any]:
+    rows = [row for row in plan.installments.all() if row.status != Installment.Status.CANCELED]
+    total = sum(row.amount for row in rows)
+    paid = sum(row.paid_amount for row in rows)
+    upcoming = sorted(
+        (row for row in rows if row.status == Installment.Status.SCHEDULED),
+        key=lambda row: (row.due_date, row.sequence),
+    )
+    return {
+        "plan": plan,
+        "merchant": plan.merchant.name,
+        "total": _money(total, plan.currency),
+        "paid": _money(paid, plan.currency),
+        "left": _money(total - paid, plan.currency),
+        "progress": round(100 * paid / total) if total else 100,
+        "next": upcoming[0] if upcoming else None,
+        "next_amount": _money(upcoming[0].amount - upcoming[0].paid_amount, plan.currency) if upcoming else "",
+        "open_dispute": plan.order.disputes.filter(status__in=Dispute.OPEN_STATUSES).first(),
+    }
+
+
+# --- Pages ------------------------------------------------------------------------------------------
+
+
+@require_GET
+@account_page
+def overview(request: HttpRequest) -> HttpResponse:
+    consumer = _consumer(request)
+    plans = [_plan_summary(plan) for plan in selectors.plan_list(consumer=consumer).prefetch_related("installments")]
+    active = [item for item in plans if item["plan"].status == Plan.Status.ACTIVE]
+    return render(
+        request,
+        "consumers/account/overview.html",
+        {
+            "section": "plans",
+            "consumer": consumer,
+            "active": active,
+            "finished": [item for item in plans if item["plan"].status != Plan.Status.ACTIVE],
+            "notices": selectors.declined_decision_list(consumer=consumer).count(),
+        },
+    )
+
+
+@require_GET
+@account_page
+def plan_detail(request: HttpRequest, plan: Plan) -> HttpResponse:
+    consumer = _consumer(request)
+    currency = plan.currency
+    installments = [
+        {
+            "row": row,
+            "amount": _money(row.amount, currency),
+            "paid": _money(row.paid_amount, currency),
+            "is_fee": row.fee_for_id is not None,
+            "movable": row.status == Installment.Status.SCHEDULED and row.fee_for_id is None,
+        }
+        for row in plan.installments.exclude(status=Installment.Status.CANCELED).order_by("due_date", "sequence")
+    ]
+    payments = plan.charges.filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.SUCCEEDED).order_by("created_at")
+    refunds = plan.order.refunds.order_by("created_at")
+    objects = [plan.public_id, plan.order.public_id, *plan.order.disputes.values_list("public_id", flat=True)]
+    history = AuditLogEntry.objects.filter(object_id__in=objects).order_by("created_at", "id")
+    summary = _plan_summary(plan)
+    can_pay = plan.status == Plan.Status.ACTIVE and plan.standing != Plan.Standing.CHARGED_OFF
+    return render(
+        request,
+        "consumers/account/plan.html",
+        {
+            **summary,
+            "section": "plans",
+            "consumer": consumer,
+            "installments": installments,
+            "payments": [{"charge": charge, "amount": _money(charge.amount, currency)} for charge in payments],
+            "refunds": [
+                {
+                    "refund": refund,
+                    "amount": _money(refund.amount, currency),
+                    "off_plan": _money(refund.applied_to_plan_amount, currency),
+                    "to_card": _money(refund.returned_to_card_amount, currency),
+                }
+                for refund in refunds
+            ],
+            "history": [
+                {"at": entry.created_at, "text": HISTORY_TEXT.get(entry.action, entry.action)} for entry in history
+            ],
+            "disputes": plan.order.disputes.order_by("-created_at"),
+            "can_pay": can_pay,
+            "payoff": _money(checkout_services.plan_payoff_amount(plan=plan), currency) if can_pay else "",
+            "is_financing": plan.product.kind == ProductKind.FINANCING,
+            "can_move": can_pay and not plan.due_date_moved,
+            "move_latest": actions.MAX_DUE_DATE_MOVE.days,
+            "open_hardship": plan.hardship_requests.filter(status="open").exists(),
+            "refundable": _money(plan.order.refundable_amount, currency),
+            "dispute_reasons": Dispute.Reason.choices,
+            "cards": PaymentMethod.objects.filter(consumer=consumer),
+        },
+    )
+
+
+# --- Paying -----------------------------------------------------------------------------------------
+
+
+def _card_choice(request: HttpRequest, consumer: Consumer) -> PaymentMethod | None:
+    chosen = request.POST.get("payment_method", "")
+    if not chosen:
+        return None
+    card = selectors.payment_method_get(consumer=consumer, public_id=chosen)
+    if card is None:
+        raise Http404
+    return card
+
+
+@require_POST
+@account_page
+def plan_pay_now(request: HttpRequest, plan: Plan) -> HttpResponse:
+    card = _card_choice(request, _consumer(request))
+
+    def pay() -> str:
+        charge = checkout_services.plan_pay_next_installment(plan=plan, payment_method=card)
+        return f"Paid {_money(charge.amount, charge.currency)}. Thank you!"
+
+    overview = reverse("consumers:portal")  # paid from the overview: back there, never elsewhere
+    back = overview if request.POST.get("back") == overview else reverse("consumers:plan", args=[plan.public_id])
+    return _done(request, pay, back=back)
+
+
+class AmountForm(forms.Form):
+    amount = forms.DecimalField(min_value=0, decimal_places=3, max_digits=15)
+
+
+@require_POST
+@account_page
+def plan_pay_early(request: HttpRequest, plan: Plan) -> HttpResponse:
+    form = AmountForm(request.POST)
+    card = _card_choice(request, _consumer(request))
+    back = reverse("consumers:plan", args=[plan.public_id])
+    if not form.is_valid():
+        messages.error(request, "Enter the amount to pay, e.g. 25.00.")
+        return redirect(back)
+
+    def pay() -> str:
+        amount = from_decimal(form.cleaned_data["amount"], plan.currency)
+        if not 0 < amount <= MAX_AMOUNT:
+            raise InvalidRequestError("Enter an amount above zero.", param="amount")
+        charge = checkout_services.plan_pay_early(plan=plan, amount=amount, payment_method=card)
+        return f"Paid {_money(charge.amount, charge.currency)} early. It goes to your next payments."
+
+    return _done(request, pay, back=back)
+
+
+@require_POST
+@account_page
+def plan_pay_off(request: HttpRequest, plan: Plan) -> HttpResponse:
+    card = _card_choice(request, _consumer(request))
+
+    def pay() -> str:
+        charge = checkout_services.plan_pay_early(plan=plan, payment_method=card)
+        return f"Paid {_money(charge.amount, charge.currency)}: this plan is paid off."
+
+    return _done(request, pay, back=reverse("consumers:plan", args=[plan.public_id]))
+
+
+# --- Changing the plan ------------------------------------------------------------------------------
+
+
+class MoveForm(forms.Form):
+    installment = forms.IntegerField(min_value=1)
+    due_date = forms.DateField()
+
+
+@require_POST
+@account_page
+def plan_move_due_date(request: HttpRequest, plan: Plan) -> HttpResponse:
+    form = MoveForm(request.POST)
+    back = reverse("consumers:plan", args=[plan.public_id])
+    if not form.is_valid():
+        messages.error(request, "Choose a payment and a new date.")
+        return redirect(back)
+
+    def move() -> str:
+        moved = actions.installment_move_due_date(
+            plan=plan, sequence=form.cleaned_data["installment"], due_date=form.cleaned_data["due_date"]
+        )
+        return f"Moved: that payment is now due on {moved.due_date:%-d %b %Y}."
+
+    return _done(request, move, back=back)
+
+
+@require_POST
+@account_page
+def plan_hardship(request: HttpRequest, plan: Plan) -> HttpResponse:
+    def ask() -> str:
+        actions.hardship_request(plan=plan, reason=request.POST.get("reason", "")[:2000])
+        return "We have your request. Payments and late fees are paused while our team looks at it."
+
+    return _done(request, ask, back=reverse("consumers:plan", args=[plan.public_id]))
+
+
+class DisputeForm(forms.Form):
+    kind = forms.ChoiceField(choices=Dispute.Kind.choices)
+    reason = forms.ChoiceField(choices=Dispute.Reason.choices, required=False)
+    amount = forms.DecimalField(min_value=0, decimal_places=3, max_digits=15, required=False)
+    description = forms.CharField(max_length=disputes.MAX_TEXT, required=False)
+
+
+@require_POST
+@account_page
+def plan_dispute(request: HttpRequest, plan: Plan) -> HttpResponse:
+    form = DisputeForm(request.POST)
+    back = reverse("consumers:plan", args=[plan.public_id])
+    if not form.is_valid():
+        messages.error(request, "Choose a return or a dispute and say why.")
+        return redirect(back)
+    data = form.cleaned_data
+
+    def open_it() -> str:
+        amount = from_decimal(data["amount"], plan.currency) if data["amount"] else None
+        dispute = disputes.dispute_open(
+            order=plan.order,
+            consumer=_consumer(request),
+            kind=data["kind"],
+            reason=data["reason"],
+            amount=amount,
+            description=data["description"],
+        )
+        return (
+            f"We told {plan.merchant.name}. Payments and late fees on this plan are paused until it is "
+            f"resolved (the shop answers by {dispute.respond_by:%-d %b %Y})."
+        )
+
+    return _done(request, open_it, back=back)
+
+
+@require_POST
+@account_page
+def dispute_withdraw(request: HttpRequest, dispute_id: str) -> HttpResponse:
+    consumer = _consumer(request)
+    dispute = selectors.dispute_get(consumer=consumer, public_id=dispute_id)
+    if dispute is None:
+        raise Http404
+
+    def withdraw() -> str:
+        disputes.dispute_withdraw(dispute=dispute, consumer=consumer)
+        return "Withdrawn. Payments resume, with the paused days added to their dates."
+
+    return _done(request, withdraw, back=reverse("consumers:plan", args=[dispute.order.plan.public_id]))
+
+
+# --- Cards ------------------------------------------------------------------------------------------
+
+
+class CardForm(forms.Form):
+    card_number = forms.CharField(max_length=23, required=False)
+    exp_month = forms.IntegerField(min_value=1, max_value=12, required=False)
+    exp_year = forms.IntegerField(min_value=2000, max_value=2100, required=False)
+    cvc = forms.CharField(max_length=4, required=False)
+    setup_intent = forms.CharField(max_length=100, required=False)
+
+
+@account_page
+def cards(request: HttpRequest) -> HttpResponse:
+    consumer = _consumer(request)
+    if request.method == "POST":
+        form = CardForm(request.POST)
+
+        def add() -> str:
+            if not form.is_valid():
+                raise InvalidRequestError("Check the card details.", param="card_number")
+            data = form.cleaned_data
+            if data["setup_intent"]:
+                card = payment_method_from_setup(consumer=consumer, reference=data["setup_intent"])
+            else:
+                card = payment_method_add(
+                    consumer=consumer,
+                    number=data["card_number"] or "",
+                    exp_month=data["exp_month"] or 0,
+                    exp_year=data["exp_year"] or 0,
+                    cvc=data["cvc"] or "",
+                    verify=True,
+                )
+            rearmed = actions.payment_method_make_default(consumer=consumer, payment_method=card)
+            again = f" {rearmed} payment(s) that had stopped will be collected from it." if rearmed else ""
+            return f"Added {card}. Your payments now use it.{again}"
+
+        return _done(request, add, back=reverse("consumers:cards"))
+    gateway = get_gateway()
+    card_form = None
+    if takes_cards_in_browser(gateway):
+        try:
+            setup = card_setup_start(consumer=consumer, purpose="account")
+            assert setup is not None
+            card_form = {
+                "publishable_key": gateway.publishable_key,
+                "js_url": gateway.js_url,
+                "client_secret": setup.client_secret,
+            }
+        except ApplicationError as error:
+            card_form = {"unavailable": error.message}
+    return render(
+        request,
+        "consumers/account/cards.html",
+        {
+            "section": "cards",
+            "consumer": consumer,
+            "cards": PaymentMethod.objects.filter(consumer=consumer),
+            "card_form": card_form,
+        },
+    )
+
+
+@require_POST
+@account_page
+def card_make_default(request: HttpRequest, card_id: str) -> HttpResponse:
+    consumer = _consumer(request)
+    card = selectors.payment_method_get(consumer=consumer, public_id=card_id)
+    if card is None:
+        raise Http404
+
+    def make_default() -> str:
+        rearmed = actions.payment_method_make_default(consumer=consumer, payment_method=card)
+        again = f" {rearmed} payment(s) that had stopped will be collected from it." if rearmed else ""
+        return f"Your payments now use {card}.{again}"
+
+    return _done(request, make_default, back=reverse("consumers:cards"))
+
+
+# --- Decisions, documents, preferences, profile -----------------------------------------------------
+
+
+@require_GET
+@account_page
+def decisions(request: HttpRequest) -> HttpResponse:
+    consumer = _consumer(request)
+    adverse = set(selectors.declined_decision_list(consumer=consumer, limit=200).values_list("pk", flat=True))
+    rows = [
+        {
+            "decision": decision,
+            "amount": _money(decision.amount, decision.currency),
+            "approved": _money(decision.approved_amount or 0, decision.currency),
+            "adverse": decision.pk in adverse,
+        }
+        for decision in selectors.decision_list(consumer=consumer)
+    ]
+    return render(
+        request, "consumers/account/decisions.html", {"section": "decisions", "consumer": consumer, "rows": rows}
+    )
+
+
+@require_GET
+@account_page
+def documents_list(request: HttpRequest) -> HttpResponse:
+    consumer = _consumer(request)
+    return render(
+        request,
+        "consumers/account/documents.html",
+        {
+            "section": "documents",
+            "consumer": consumer,
+            "plans": selectors.plan_list(consumer=consumer),
+            "charges": [
+                {"charge": charge, "amount": _money(charge.amount, charge.currency)}
+                for charge in selectors.receipt_list(consumer=consumer)
+            ],
+        },
+    )
+
+
+def _pdf(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@account_page
+def agreement_pdf(request: HttpRequest, plan: Plan) -> HttpResponse:
+    return _pdf(documents.credit_agreement_pdf(plan), f"credit-agreement-{plan.public_id}.pdf")
+
+
+@require_GET
+@account_page
+def receipt_pdf(request: HttpRequest, charge_id: str) -> HttpResponse:
+    charge = selectors.receipt_get(consumer=_consumer(request), public_id=charge_id)
+    if charge is None:
+        raise Http404
+    return _pdf(documents.receipt_pdf(charge), f"receipt-{charge.public_id}.pdf")
+
+
+@account_page
+def preferences(request: HttpRequest) -> HttpResponse:
+    consumer = _consumer(request)
+    if request.method == "POST":
+
+        def save() -> str:
+            services.consumer_preferences_update(
+                consumer=consumer,
+                notify_by_email="notify_by_email" in request.POST,
+                notify_by_sms="notify_by_sms" in request.POST,
+            )
+            return "Saved. Reminders and notices follow your choice."
+
+        return _done(request, save, back=reverse("consumers:preferences"))
+    return render(request, "consumers/account/preferences.html", {"section": "preferences", "consumer": consumer})
+
+
+@require_GET
+@account_page
+def profile(request: HttpRequest) -> HttpResponse:
+    consumer = _consumer(request)
+    identity = getattr(consumer, "identity", None)
+    return render(
+        request,
+        "consumers/account/profile.html",
+        {"section": "profile", "consumer": consumer, "identity": identity},
+    )
