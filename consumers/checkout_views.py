@@ -197,9 +197,7 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
             return _closed(request, session, error)
         return _page(request, session, status=400, error=error.message, error_param=error.param)
     if result.order is not None:
-        return HttpResponseRedirect(
-            _with_query(session.return_url, checkout_session=session.public_id, order=result.order.public_id)
-        )
+        return redirect("checkout:approved", session_id=session.public_id)
     if result.decision is not None and result.decision.referred:
         return render(request, "checkout/in_review.html", {"session": session}, status=200)
     if result.payment_error:
@@ -248,6 +246,40 @@ def _card(consumer: Consumer, data: dict[str, Any]) -> PaymentMethod:
         exp_month=data.get("exp_month") or 0,
         exp_year=data.get("exp_year") or 0,
         cvc=data.get("cvc") or "",
+    )
+
+
+@require_http_methods(["GET"])
+def approved(request: HttpRequest, session_id: str) -> HttpResponse:
+    """The approval: the plan as it now stands, and the way back to the shop (only for the consumer
+    who completed this checkout)."""
+    session = _session_or_404(session_id)
+    consumer = getattr(request, "consumer", None)
+    order = getattr(session, "order", None) if session.status == CheckoutSession.Status.COMPLETE else None
+    if order is None or consumer is None or order.consumer_id != consumer.pk:
+        raise Http404
+    plan = order.plan
+    first = plan.charges.filter(kind="payment", status="succeeded").order_by("created_at").first()
+    card = first.payment_method if first else PaymentMethod.objects.filter(consumer=consumer, is_default=True).first()
+    return render(
+        request,
+        "checkout/approved.html",
+        {
+            "session": session,
+            "plan": plan,
+            "amount": format_amount(order.authorized_amount, order.currency),
+            "paid_today": format_amount(first.amount, first.currency) if first else "",
+            "card": card,
+            "installments": [
+                {
+                    "due_date": row.due_date,
+                    "amount": format_amount(row.amount, plan.currency),
+                    "status": "paid" if row.status == "paid" else "due",
+                }
+                for row in plan.installments.order_by("due_date", "sequence")
+            ],
+            "continue_url": _with_query(session.return_url, checkout_session=session.public_id, order=order.public_id),
+        },
     )
 
 

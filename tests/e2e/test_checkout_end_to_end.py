@@ -6,6 +6,7 @@ Runs on PostgreSQL + Redis in CI (and on SQLite with the filesystem broker local
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -82,7 +83,9 @@ def _shopper_checks_out(session_url: str) -> str:
         },
     )
     assert confirmed.status_code == 302, confirmed.content[:500]
-    return parse_qs(urlsplit(confirmed["Location"]).query)["order"][0]
+    approval = shopper.get(confirmed["Location"]).content.decode()
+    continue_url = html.unescape(re.search(r'id="continue" href="([^"]+)"', approval).group(1))  # type: ignore[union-attr]
+    return parse_qs(urlsplit(continue_url).query)["order"][0]
 
 
 @pytest.mark.django_db(transaction=True)

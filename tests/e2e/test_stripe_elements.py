@@ -70,6 +70,9 @@ def test_a_new_card_is_saved_by_stripe_elements_and_never_reaches_our_server(
     screenshot(page, "checkout-stripe-elements")
 
     page.get_by_role("button", name="Confirm and pay").click()
+    page.get_by_role("heading", name="You're approved").wait_for()
+    screenshot(page, "checkout-approved")
+    page.get_by_role("link", name="Continue to").click()
     page.wait_for_url(f"{live_server.url}/healthz?**")  # the shop's return_url
 
     card = PaymentMethod.objects.get(consumer=consumer)

@@ -3,6 +3,7 @@ a one-time code from the sandbox inbox), then capture, refund, and a balanced le
 
 from __future__ import annotations
 
+import html
 import re
 from io import StringIO
 from urllib.parse import parse_qs, urlsplit
@@ -87,8 +88,11 @@ def test_a_shopper_pays_later_and_the_merchant_captures_and_refunds(
         },
     )
 
-    assert confirmed.status_code == 302
-    target = urlsplit(confirmed["Location"])
+    assert (confirmed.status_code, confirmed["Location"]) == (302, f"{path}/approved")
+    approval = shopper.get(confirmed["Location"]).content.decode()
+    assert "You're approved" in approval and "We took $30.00 today from visa •••• 4242" in approval
+    assert Client().get(confirmed["Location"]).status_code == 404  # only the shopper who was approved sees it
+    target = urlsplit(html.unescape(re.search(r'id="continue" href="([^"]+)"', approval).group(1)))  # type: ignore[union-attr]
     assert (target.netloc, target.path) == ("shop.example.com", "/thanks")
     query = parse_qs(target.query)
     assert query["cart"] == ["7"] and query["checkout_session"] == [session["id"]]
