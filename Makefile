@@ -8,7 +8,7 @@ DEMO_BASE_URL := $(or $(PUBLIC_BASE_URL),http://127.0.0.1:$(PORT))
 STAMP_RUNTIME := $(VENV)/.installed-runtime
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench serve migrate clean model-data
+.PHONY: demo test lint bench serve migrate clean model-data a11y-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,16 @@ demo: migrate model-data
 	PUBLIC_BASE_URL=$(DEMO_BASE_URL) $(BIN)/python manage.py seed_demo
 	PUBLIC_BASE_URL=$(DEMO_BASE_URL) bash scripts/serve_demo.sh $(PORT)
 
-## test: install the dev requirements and run the whole suite (PostgreSQL when DATABASE_URL is set)
-test: $(STAMP_DEV)
+## test: install the dev requirements (and axe-core from npm for the browser tests' accessibility
+##       checks), then run the whole suite (PostgreSQL when DATABASE_URL is set)
+test: $(STAMP_DEV) a11y-tools
 	DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+AXE := tests/a11y/node_modules/axe-core/axe.min.js
+a11y-tools:
+	@test -f $(AXE) || { command -v npm >/dev/null \
+		&& npm ci --prefix tests/a11y --silent --no-audit --no-fund \
+		|| echo "npm not found: the accessibility checks will skip"; }
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check .

@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from tests.browser import browser  # noqa: F401  (the browser fixture, defined once for every module)
 from tests.factories import Tenant, make_tenant
 
 

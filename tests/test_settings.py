@@ -17,6 +17,7 @@ PROJECT_VARIABLES = {
     "CACHE_URL",
     "SECRET_KEY",
     "ALLOWED_HOSTS",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # the browser tests' setting for their own process, never a deployment's
 }
 
 

@@ -5,6 +5,7 @@ capped by what the bank cash flow can afford, an approval for less with the rest
 from __future__ import annotations
 
 import datetime as dt
+import html
 import itertools
 import re
 from typing import Any
@@ -284,8 +285,10 @@ def test_the_shopper_sees_the_counteroffer_and_accepts_it(
 
     accepted = shopper.post(f"{path}/confirm", form)
 
-    assert accepted.status_code == 302
-    order_id = parse_qs(urlsplit(accepted["Location"]).query)["order"][0]
+    assert (accepted.status_code, accepted["Location"]) == (302, f"{path}/approved")
+    approval = shopper.get(accepted["Location"]).content.decode()
+    continue_url = html.unescape(re.search(r'id="continue" href="([^"]+)"', approval).group(1))  # type: ignore[union-attr]
+    order_id = parse_qs(urlsplit(continue_url).query)["order"][0]
     order = api.get(f"/api/v1/orders/{order_id}").json()
     plan = api.get(f"/api/v1/plans/{order['plan']}").json()
     assert [row["amount"] for row in plan["installments"]] == [6_000, 2_000, 2_000, 2_000]

@@ -13,7 +13,7 @@ import pytest
 
 from merchants import services
 from merchants.models import ApiKey
-from tests.browser import browser, screenshot  # noqa: F401  (the browser fixture)
+from tests.browser import screenshot
 from tests.factories import Tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,7 +57,7 @@ def shop_server() -> Iterator[Callable[[str], str]]:
 
 
 def test_the_widget_shows_the_servers_line_and_follows_the_price(
-    browser: Any,  # noqa: F811
+    browser: Any,
     live_server: Any,
     tenant: Tenant,
     shop_server: Callable[[str], str],

@@ -12,7 +12,7 @@ import pytest
 from bnpl.checkout.models import CheckoutSession
 from bnpl.checkout.services import checkout_session_create
 from bnpl.payments.models import Charge, PaymentMethod
-from tests.browser import browser, screenshot, signed_in_cookie  # noqa: F401  (the browser fixture)
+from tests.browser import screenshot, signed_in_cookie
 from tests.checkout_factories import make_verified_consumer
 from tests.factories import Tenant
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 CARD = "4242424242424242"
 
 
-def _checkout_page(browser: Any, live_server: Any, session: CheckoutSession, consumer_id: str) -> tuple[Any, list]:  # noqa: F811
+def _checkout_page(browser: Any, live_server: Any, session: CheckoutSession, consumer_id: str) -> tuple[Any, list]:
     context = browser.new_context()
     context.add_cookies([signed_in_cookie(consumer_id, live_server.url)])
     page = context.new_page()
@@ -57,7 +57,7 @@ def _type_card(page: Any, number: str) -> None:
 
 
 def test_a_new_card_is_saved_by_stripe_elements_and_never_reaches_our_server(
-    browser: Any,  # noqa: F811
+    browser: Any,
     live_server: Any,
     tenant: Tenant,
     stripe_gateway: None,
@@ -86,7 +86,7 @@ def test_a_new_card_is_saved_by_stripe_elements_and_never_reaches_our_server(
 
 
 def test_a_card_the_bank_declines_is_refused_in_the_browser(
-    browser: Any,  # noqa: F811
+    browser: Any,
     live_server: Any,
     tenant: Tenant,
     stripe_gateway: None,
