@@ -38,3 +38,14 @@ from .base import DATABASES, VAR_DIR  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+
+# The lake: a folder of this test process's own (tests that need S3 point STORAGES["lake"] at a local
+# moto server), and no settle delay (tests commit before they export; the settling itself is tested).
+LAKE_SETTLE_SECONDS = 0
+STORAGES = {  # type: ignore[no-redef]
+    **STORAGES,
+    "lake": {
+        "BACKEND": "bnpl.lake.storage.LakeFileSystemStorage",
+        "OPTIONS": {"location": str(Path(tempfile.gettempdir()) / f"bnpl-test-lake-{os.getpid()}")},
+    },
+}
