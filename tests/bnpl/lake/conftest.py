@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.decisioning.conftest import champion, credit_model  # noqa: F401  (fixtures for the loan tape)
 
@@ -43,7 +44,7 @@ def moto_server() -> Iterator[str]:
             try:
                 client.list_buckets()
                 break
-            except Exception:
+            except (BotoCoreError, ClientError):
                 if time.monotonic() > deadline or process.poll() is not None:
                     pytest.fail("the moto server did not start")
                 time.sleep(0.1)
@@ -59,7 +60,7 @@ class S3Lake:
     bucket: str
     client: Any  # boto3 S3 client
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         keys: list[str] = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
             keys += [item["Key"] for item in page.get("Contents", [])]

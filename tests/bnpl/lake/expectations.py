@@ -61,10 +61,11 @@ def lake_keys(table: str) -> list[Any]:
 
 def database_rows_per_day(table: str) -> Counter[str]:
     """Append tables: rows per UTC date of their partition column."""
-    if table == "events":
-        stamps = Event.objects.values_list("created_at", flat=True)
-    else:
-        stamps = Posting.objects.annotate(at=F("entry__created_at")).values_list("at", flat=True)
+    stamps: Any = (
+        Event.objects.values_list("created_at", flat=True)
+        if table == "events"
+        else Posting.objects.annotate(at=F("entry__created_at")).values_list("at", flat=True)
+    )
     return Counter(stamp.astimezone(dt.UTC).date().isoformat() for stamp in stamps)
 
 

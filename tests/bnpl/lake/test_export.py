@@ -36,7 +36,7 @@ def _assert_lake_matches_database(lake: S3Lake) -> None:
         assert lake_keys(table) == expected, table  # the same rows, each once
     for table in ("events", "ledger_postings"):
         assert lake_rows_per_day(table) == database_rows_per_day(table), table
-    objects = set(lake.keys())
+    objects = set(lake.object_keys())
     listed = set()
     for stream in export.STREAMS:
         for manifest in reader.manifests(stream=stream):
@@ -67,7 +67,7 @@ def test_files_are_hive_partitioned_and_typed_as_declared(tenant: Tenant, s3_lak
 
     export.lake_export()
 
-    keys = s3_lake.keys()
+    keys = s3_lake.object_keys()
     events = [key for key in keys if key.startswith("events/")]
     assert events and all(key.split("/")[1].startswith("dt=") for key in events)
     stamp = reader.latest_snapshot()["batch"]  # type: ignore[index]
@@ -120,7 +120,7 @@ def test_the_manifest_lists_files_rows_checksums_and_range(tenant: Tenant, s3_la
 
     export.lake_export(streams=("events",))
 
-    [key] = [key for key in s3_lake.keys() if key.startswith("_manifests/events/")]
+    [key] = [key for key in s3_lake.object_keys() if key.startswith("_manifests/events/")]
     manifest = json.loads(s3_lake.body(key))
     assert manifest["stream"] == "events" and manifest["kind"] == "append"
     assert manifest["range"] == {"lower_exclusive": 0, "upper_inclusive": Event.objects.latest("pk").pk}
@@ -138,7 +138,7 @@ def test_a_stream_held_by_another_exporter_is_left_alone(tenant: Tenant, s3_lake
     report = export.lake_export(streams=("events",))
 
     assert report[0].skipped == "another exporter holds the stream" and report[0].rows == 0
-    assert s3_lake.keys() == [] and not LakeBatch.objects.exists()
+    assert s3_lake.object_keys() == [] and not LakeBatch.objects.exists()
     assert export.lake_export(streams=("events",), take_over=True)[0].rows == Event.objects.count()
 
 

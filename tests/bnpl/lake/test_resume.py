@@ -59,7 +59,7 @@ def _kill_when(process: subprocess.Popen[bytes], lake: S3Lake, objects: int) -> 
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
-        if len(lake.keys()) >= objects:
+        if len(lake.object_keys()) >= objects:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
             return True
@@ -78,7 +78,7 @@ def test_an_export_killed_again_and_again_then_resumed_holds_each_row_once(tenan
         if not killed:
             assert process.returncode == 0, process.stderr.read() if process.stderr else ""
         interrupted.append(killed and LakeBatch.objects.filter(status=LakeBatch.Status.STARTED).exists())
-        for key in s3_lake.keys():
+        for key in s3_lake.object_keys():
             digest = s3_lake.sha256(key)
             assert seen.setdefault(key, digest) == digest, key  # rewritten with the same bytes
     assert any(interrupted)  # at least one kill landed in the middle of a batch
@@ -88,7 +88,7 @@ def test_an_export_killed_again_and_again_then_resumed_holds_each_row_once(tenan
     assert not LakeBatch.objects.filter(status=LakeBatch.Status.STARTED).exists()
     for table in ALL_TABLES:
         assert lake_keys(table) == database_keys(table), table
-    final = {key: s3_lake.sha256(key) for key in s3_lake.keys()}
+    final = {key: s3_lake.sha256(key) for key in s3_lake.object_keys()}
     assert all(final[key] == digest for key, digest in seen.items())  # nothing a killed run wrote changed or vanished
     from bnpl.lake import reader
 
