@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import threading
 
 import pyarrow.parquet as pq
 import pytest
+from django.db import connections, transaction
 
 from bnpl.core.models import AuditLogEntry, Event
 from bnpl.core.services import clock_advance
@@ -166,7 +168,42 @@ def test_duckdb_reads_the_lake_as_hive_partitioned_parquet(tenant: Tenant, setti
     make_history(merchant=tenant.merchant, good=1, bad=1)
     export.lake_export()
 
-    count = duckdb.sql(
-        f"SELECT count(*) FROM read_parquet('{tmp_path}/events/*/*.parquet', hive_partitioning = true)"
-    ).fetchone()[0]
-    assert count == Event.objects.count()
+    per_day = (
+        duckdb.connect()
+        .execute(
+            f"SELECT dt, count(*) FROM read_parquet('{tmp_path}/events/*/*.parquet', hive_partitioning = true) "
+            "GROUP BY dt ORDER BY dt"
+        )
+        .fetchall()
+    )
+    assert {str(day): count for day, count in per_day} == dict(database_rows_per_day("events"))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_event_whose_transaction_commits_late_is_not_skipped(tenant: Tenant, s3_lake: S3Lake) -> None:
+    """A transaction takes an event id, then a later one commits a higher id first: the export waits
+    for the open transaction instead of moving the watermark past the id it holds."""
+    opened, release = threading.Event(), threading.Event()
+
+    def slow_writer() -> None:
+        try:
+            with transaction.atomic():
+                make_webhook_endpoint(merchant=tenant.merchant, livemode=False)
+                opened.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    assert opened.wait(30)
+    make_webhook_endpoint(merchant=tenant.merchant, livemode=False)  # a higher id, committed first
+
+    held = export.lake_export(streams=("events",))
+
+    assert held[0].skipped == "waiting for older transactions to end" and not held[0].batches
+    release.set()
+    thread.join(30)
+    export.lake_export(streams=("events",))
+    assert lake_keys("events") == database_keys("events")  # the late one is there, once
