@@ -65,3 +65,22 @@ def all_statements(*, location: str | None = None, database: str = "bnpl_lake") 
     header = f"-- The BNPL data lake at {location}: one table per export (docs/data-lake.md).\n"
     header += f"CREATE DATABASE IF NOT EXISTS `{database}`;\n"
     return header + "\n".join(create_table(spec, location=location, database=database) for spec in tables.TABLES)
+
+
+def markdown_reference() -> str:
+    """Every table and column as Markdown (the reference section of docs/data-lake.md)."""
+    parts = []
+    for spec in tables.TABLES:
+        layout = (
+            f"`{spec.name}/dt=YYYY-MM-DD/part-<first>-<last>.parquet` (append, by `{spec.partition_column}` date)"
+            if spec.kind == tables.APPEND
+            else f"`{spec.name}/dt=YYYY-MM-DD/snapshot=YYYYMMDDTHHMMSSZ/part-0.parquet` (hourly snapshot)"
+        )
+        rows = "\n".join(
+            f"| `{column.name}` | {hive_type(column.type)} | {column.description} |" for column in spec.columns
+        )
+        parts.append(
+            f"### `{spec.name}`\n\n{spec.description}\n\n{layout}\n\n"
+            f"| column | type | meaning |\n|---|---|---|\n{rows}\n"
+        )
+    return "\n".join(parts)

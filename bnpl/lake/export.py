@@ -230,8 +230,9 @@ def settled_horizon(*, stream: str, model: type[Model]) -> int | None:
 
 
 class PartitionedWriter:
-    """Rows of one table into one Parquet file per partition, a row group at a time (memory holds
-    one row group per open partition, never the table)."""
+    """Rows of one table into one Parquet file per partition, a row group at a time. At most
+    ``row_group_rows`` rows are buffered across all partitions (when full, every buffer is flushed),
+    so memory is bounded by one row group whatever the table's size or its number of days."""
 
     def __init__(self, *, spec: TableSpec, directory: str, row_group_rows: int) -> None:
         self.spec = spec
@@ -242,6 +243,7 @@ class PartitionedWriter:
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.paths: dict[str, str] = {}
         self.counts: dict[str, int] = {}
+        self.buffered = 0
 
     def open(self, partition: str) -> None:
         if partition not in self.writers:
@@ -253,10 +255,12 @@ class PartitionedWriter:
 
     def add(self, partition: str, row: Row) -> None:
         self.open(partition)
-        buffer = self.buffers[partition]
-        buffer.append(row)
-        if len(buffer) >= self.row_group_rows:
-            self._flush(partition)
+        self.buffers[partition].append(row)
+        self.buffered += 1
+        if self.buffered >= self.row_group_rows:
+            for name in self.buffers:
+                self._flush(name)
+            self.buffered = 0
 
     def _flush(self, partition: str) -> None:
         rows = self.buffers[partition]
@@ -394,7 +398,7 @@ def _run_append_batch(*, spec: TableSpec, batch: LakeBatch, token: str, storage:
     if uploaded is not None:  # the exporter died after the manifest: the batch is whole
         _complete(batch=batch, token=token, rows=uploaded[0], files=uploaded[1], key=key)
         return uploaded[0]
-    scope = Scope(chunk_size=settings.LAKE_ROW_GROUP_ROWS, lower_key=batch.lower_key, upper_key=batch.upper_key)
+    scope = Scope(chunk_size=settings.LAKE_FETCH_ROWS, lower_key=batch.lower_key, upper_key=batch.upper_key)
     index = spec.partition_index
     with tempfile.TemporaryDirectory(prefix="bnpl-lake-") as directory:
         writer = PartitionedWriter(spec=spec, directory=directory, row_group_rows=settings.LAKE_ROW_GROUP_ROWS)
@@ -480,7 +484,7 @@ def _run_snapshot(*, batch: LakeBatch, token: str, storage: Storage) -> int:
     if uploaded is not None:
         _complete(batch=batch, token=token, rows=uploaded[0], files=uploaded[1], key=key)
         return uploaded[0]
-    scope = Scope(chunk_size=settings.LAKE_ROW_GROUP_ROWS, as_of=snapshot_at)
+    scope = Scope(chunk_size=settings.LAKE_FETCH_ROWS, as_of=snapshot_at)
     day = snapshot_at.astimezone(dt.UTC).date().isoformat()
     partition = {"dt": day, "snapshot": snapshot_stamp(snapshot_at)}
     with tempfile.TemporaryDirectory(prefix="bnpl-lake-") as directory:

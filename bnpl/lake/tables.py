@@ -25,6 +25,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -141,15 +142,24 @@ def scrub(value: Any) -> Any:
         return {
             key: scrub(item)
             for key, item in value.items()
-            if isinstance(item, bool) or item is None or not PERSONAL_KEY.search(str(key))
+            if isinstance(item, bool) or item is None or not _is_personal_key(str(key))
         }
     if isinstance(value, list):
         return [scrub(item) for item in value]
     if isinstance(value, str):
-        value = EMAIL_LIKE.sub(REDACTED, value)
-        value = PHONE_LIKE.sub(REDACTED, value)
-        return pseudonymize_text(value)
+        if "@" in value:
+            value = EMAIL_LIKE.sub(REDACTED, value)
+        if "+" in value:
+            value = PHONE_LIKE.sub(REDACTED, value)
+        if "con_" in value:
+            value = pseudonymize_text(value)
+        return value
     return value
+
+
+@lru_cache(maxsize=4096)
+def _is_personal_key(key: str) -> bool:
+    return PERSONAL_KEY.search(key) is not None
 
 
 # --- Column helpers ------------------------------------------------------------------------------

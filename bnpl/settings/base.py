@@ -170,8 +170,9 @@ STORAGES["lake"] = (
 LAKE_PSEUDONYM_KEY = env.str("LAKE_PSEUDONYM_KEY", default="")
 # Rows per events / ledger-postings batch (one batch: a few files and one manifest).
 LAKE_BATCH_ROWS = env.int("LAKE_BATCH_ROWS", default=200_000)
-# Rows per Parquet row group, and rows fetched from the database at a time.
-LAKE_ROW_GROUP_ROWS = env.int("LAKE_ROW_GROUP_ROWS", default=65_536)
+# Rows per Parquet row group (the most the exporter buffers), and rows fetched per query.
+LAKE_ROW_GROUP_ROWS = env.int("LAKE_ROW_GROUP_ROWS", default=50_000)
+LAKE_FETCH_ROWS = env.int("LAKE_FETCH_ROWS", default=5_000)
 # How old an observation of the newest event id must be before the export trusts that no transaction
 # still holds a lower id (PostgreSQL also checks the transactions themselves; see docs/data-lake.md).
 LAKE_SETTLE_SECONDS = env.int("LAKE_SETTLE_SECONDS", default=2)

@@ -57,3 +57,12 @@ def test_the_tasks_export(tenant: Tenant, s3_lake: object) -> None:
     assert lake_export_events.apply().get() == [f"events: 1 batch(es), {Event.objects.count()} row(s)"]
     assert lake_export_tables.apply().get()[1].startswith("snapshots: 1 batch(es)")
     assert LakeWatermark.objects.get(stream="snapshots").last_snapshot_at is not None
+
+
+def test_the_docs_describe_every_table_and_column_as_the_code_declares_them() -> None:
+    from pathlib import Path
+
+    from bnpl.lake.ddl import markdown_reference
+
+    document = (Path(__file__).resolve().parents[3] / "docs" / "data-lake.md").read_text()
+    assert markdown_reference() in document  # regenerate with: manage.py lake_ddl --markdown
