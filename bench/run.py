@@ -8,7 +8,10 @@ replay of that POST, and a capture (order lock, fee, balanced journal entry, eve
 Figures are medians over many requests in one process (no network), so they
 show the cost our layers add, not the server's throughput.
 
-Run: make bench   (SQLite by default; set DATABASE_URL to measure on PostgreSQL)
+The data-lake export (bench/lake.py) is compared with a bare pyarrow write of the same rows.
+
+Run: make bench   (SQLite by default; set DATABASE_URL to measure on PostgreSQL;
+BENCH_LAKE_ROWS=100000 for a quicker lake figure)
 """
 
 from __future__ import annotations
@@ -332,6 +335,9 @@ def run() -> None:
         print(f"{label:45s} {micros:9.1f} µs  {micros / pure_baseline:5.1f}x")
     bench_decisions(tenant)
     bench_collections(tenant)
+    from bench.lake import bench_lake  # export throughput and memory against a bare pyarrow write
+
+    bench_lake()
 
 
 if __name__ == "__main__":

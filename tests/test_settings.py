@@ -18,6 +18,7 @@ PROJECT_VARIABLES = {
     "SECRET_KEY",
     "ALLOWED_HOSTS",
     "DJANGO_ALLOW_ASYNC_UNSAFE",  # the browser tests' setting for their own process, never a deployment's
+    "LAKE_PSEUDONYM_KEY",
 }
 
 
@@ -39,6 +40,7 @@ def test_production_settings_pass_the_deploy_check_with_no_warnings() -> None:
         "DJANGO_SETTINGS_MODULE": "bnpl.settings.production",
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "bnpl.example.com",
+        "LAKE_PSEUDONYM_KEY": secrets.token_urlsafe(32),
     }
     result = _run("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -49,6 +51,17 @@ def test_production_settings_refuse_to_start_without_a_secret_key() -> None:
     result = _run("check", env={"DJANGO_SETTINGS_MODULE": "bnpl.settings.production", "ALLOWED_HOSTS": "x.example.com"})
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_production_settings_refuse_to_start_without_a_lake_pseudonym_key() -> None:
+    env = {
+        "DJANGO_SETTINGS_MODULE": "bnpl.settings.production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "x.example.com",
+    }
+    result = _run("check", env=env)
+    assert result.returncode != 0
+    assert "LAKE_PSEUDONYM_KEY" in result.stderr
 
 
 def test_sqlite_under_var_by_default_and_postgresql_from_database_url() -> None:

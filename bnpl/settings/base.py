@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "bnpl.payments",
     "bnpl.checkout",
     "bnpl.collections",
+    "bnpl.lake",
     "merchants",
     "consumers",
     "decisioning",
@@ -131,7 +133,7 @@ AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
 AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="us-east-1")
 AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
 AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": (
         {"BACKEND": "storages.backends.s3.S3Storage"}
         if AWS_STORAGE_BUCKET_NAME
@@ -139,6 +141,47 @@ STORAGES = {
     ),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# --- Data lake (bnpl.lake): Parquet exports of the outbox and the main tables --------------------
+# A bucket on S3 or any S3-compatible store (endpoint URL) when LAKE_S3_BUCKET is set; a local folder
+# otherwise. Credentials default to the AWS_* ones above (or boto3's own chain when those are empty).
+LAKE_S3_BUCKET = env.str("LAKE_S3_BUCKET", default="")
+LAKE_S3_PREFIX = env.str("LAKE_S3_PREFIX", default="")  # e.g. "lake/": every key starts with it
+LAKE_S3_ENDPOINT_URL = env.str("LAKE_S3_ENDPOINT_URL", default="") or AWS_S3_ENDPOINT_URL
+LAKE_S3_REGION_NAME = env.str("LAKE_S3_REGION_NAME", default="") or AWS_S3_REGION_NAME
+LAKE_ROOT = env.path("LAKE_ROOT", default=str(VAR_DIR / "lake"))
+STORAGES["lake"] = (
+    {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": LAKE_S3_BUCKET,
+            "location": LAKE_S3_PREFIX.strip("/"),
+            "endpoint_url": LAKE_S3_ENDPOINT_URL,
+            "region_name": LAKE_S3_REGION_NAME,
+            "access_key": AWS_ACCESS_KEY_ID,
+            "secret_key": AWS_SECRET_ACCESS_KEY,
+            "file_overwrite": True,  # the same batch always writes the same key: overwrite, never rename
+            "default_acl": None,
+            "querystring_auth": False,
+        },
+    }
+    if LAKE_S3_BUCKET
+    else {"BACKEND": "bnpl.lake.storage.LakeFileSystemStorage", "OPTIONS": {"location": str(LAKE_ROOT)}}
+)
+# Consumers appear in the lake as HMAC-SHA256(LAKE_PSEUDONYM_KEY, consumer id): stable across exports,
+# not reversible without the key. Required in production; derived from SECRET_KEY when empty here.
+# Changing it changes every pseudonym (old and new exports no longer join).
+LAKE_PSEUDONYM_KEY = env.str("LAKE_PSEUDONYM_KEY", default="")
+# Rows per events / ledger-postings batch (one batch: a few files and one manifest).
+LAKE_BATCH_ROWS = env.int("LAKE_BATCH_ROWS", default=200_000)
+# Rows per Parquet row group (the most the exporter buffers), and rows fetched per query.
+LAKE_ROW_GROUP_ROWS = env.int("LAKE_ROW_GROUP_ROWS", default=50_000)
+LAKE_FETCH_ROWS = env.int("LAKE_FETCH_ROWS", default=5_000)
+# How old an observation of the newest event id must be before the export trusts that no transaction
+# still holds a lower id (PostgreSQL also checks the transactions themselves; see docs/data-lake.md).
+LAKE_SETTLE_SECONDS = env.int("LAKE_SETTLE_SECONDS", default=2)
+# How long an exporter holds a stream before another may take it over (renewed at every batch).
+LAKE_LEASE_SECONDS = env.int("LAKE_LEASE_SECONDS", default=600)
 
 # --- Celery ----------------------------------------------------------------------------------
 # The embedded default is kombu's filesystem transport: a real broker with no server to run, so the
@@ -224,6 +267,14 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep-outbox": {
         "task": "merchants.tasks.webhook_events_sweep",
         "schedule": timedelta(minutes=1),
+    },
+    "lake-export-events": {
+        "task": "bnpl.lake.tasks.lake_export_events",
+        "schedule": timedelta(minutes=1),
+    },
+    "lake-export-tables": {
+        "task": "bnpl.lake.tasks.lake_export_tables",
+        "schedule": timedelta(hours=1),  # one snapshot per hour; later runs in the hour find it done
     },
 }
 

@@ -1,7 +1,7 @@
 """Production settings: the base settings hardened; ``manage.py check --deploy`` passes clean.
 
 Required: SECRET_KEY (50+ random characters), ALLOWED_HOSTS, DATABASE_URL, CELERY_BROKER_URL,
-CACHE_URL. See docs/operations.md.
+CACHE_URL, LAKE_PSEUDONYM_KEY. See docs/operations.md.
 """
 
 from .base import *  # noqa: F403
@@ -11,6 +11,8 @@ DEBUG = False
 BNPL_SANDBOX = env.bool("BNPL_SANDBOX", default=False)
 SECRET_KEY = env.str("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+# The lake's pseudonym key must be its own secret in production (not derived from SECRET_KEY).
+LAKE_PSEUDONYM_KEY = env.str("LAKE_PSEUDONYM_KEY")
 
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 CREDIT_MODEL_REQUIRED = env.bool("CREDIT_MODEL_REQUIRED", default=True)

@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import CELERY_BROKER_TRANSPORT_OPTIONS, REST_FRAMEWORK
+from .base import CELERY_BROKER_TRANSPORT_OPTIONS, LAKE_S3_BUCKET, REST_FRAMEWORK, env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -38,3 +38,16 @@ from .base import DATABASES, VAR_DIR  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+
+# The lake: a folder of this test process's own unless LAKE_S3_BUCKET names one (the tests start a
+# local moto server and point STORAGES["lake"] or an export subprocess at it), and no settle delay
+# (tests commit before they export; the settling itself is tested).
+LAKE_SETTLE_SECONDS = env.int("LAKE_SETTLE_SECONDS", default=0)
+if not LAKE_S3_BUCKET:
+    STORAGES = {  # type: ignore[no-redef]
+        **STORAGES,
+        "lake": {
+            "BACKEND": "bnpl.lake.storage.LakeFileSystemStorage",
+            "OPTIONS": {"location": str(Path(tempfile.gettempdir()) / f"bnpl-test-lake-{os.getpid()}")},
+        },
+    }

