@@ -126,7 +126,7 @@ def keyset_chunks(queryset: QuerySet[Any], fields: Iterable[str], *, chunk_size:
 PERSONAL_KEY = re.compile(
     r"(email|phone|legal_name|first_name|last_name|full_name|address|city|region|postal_code|zip|"
     r"date_of_birth|birth|national_id|ssn|ip_address|user_agent|description|note|reason$|merchant_reference|"
-    r"^name$|line_items)",
+    r"^name$|line_items|evidence)",
     re.IGNORECASE,
 )
 EMAIL_LIKE = re.compile(r"[^\s@\"']+@[^\s@\"']+\.[A-Za-z]{2,}")
@@ -612,6 +612,48 @@ REFUNDS = TableSpec(
         _time("created_at", "when it was refunded"),
     ),
     read=_read_refunds,
+)
+
+
+def _read_disputes(scope: Scope) -> Iterator[Row]:
+    from bnpl.checkout.models import Dispute
+
+    fields: tuple[str, ...] = (
+        "public_id",
+        "order__public_id",
+        "merchant__public_id",
+        "livemode",
+        "kind",
+        "reason",
+        "order__currency",
+        "amount",
+        "status",
+        "respond_by",
+        "created_at",
+        "closed_at",
+    )
+    yield from keyset(Dispute.objects.all(), fields, chunk_size=scope.chunk_size)
+
+
+DISPUTES = TableSpec(
+    name="disputes",
+    kind=SNAPSHOT,
+    stream="snapshots",
+    description="Returns and disputes consumers opened (the consumer's and merchant's words are not exported).",
+    columns=(
+        _string("dispute_id", "public id (dp_…)"),
+        _string("order_id", "the order (ord_…)"),
+        *TENANT,
+        _string("kind", "return or dispute"),
+        _string("reason", "returned, not_received, not_as_described, canceled_order, incorrect_amount, other"),
+        _string("currency", "ISO 4217"),
+        _money("amount", "in question"),
+        _string("status", "needs_response, under_review, refunded, won, lost, withdrawn"),
+        _time("respond_by", "the merchant's deadline"),
+        _time("created_at", "when it was opened"),
+        _time("closed_at", "when it closed (null while open)"),
+    ),
+    read=_read_disputes,
 )
 
 
@@ -1209,6 +1251,7 @@ TABLES: tuple[TableSpec, ...] = (
     ORDERS,
     CAPTURES,
     REFUNDS,
+    DISPUTES,
     PLANS,
     INSTALLMENTS,
     CHARGES,

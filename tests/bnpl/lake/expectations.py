@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import F
 
-from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
+from bnpl.checkout.models import Capture, CheckoutSession, Dispute, Order, Refund
 from bnpl.collections.models import CollectionAttempt
 from bnpl.core.models import Event
 from bnpl.lake import reader, tables
@@ -30,6 +30,7 @@ def database_keys(table: str) -> list[Any]:
         "orders": (Order, "public_id"),
         "captures": (Capture, "public_id"),
         "refunds": (Refund, "public_id"),
+        "disputes": (Dispute, "public_id"),
         "plans": (Plan, "public_id"),
         "charges": (Charge, "public_id"),
         "credit_decisions": (CreditDecision, "public_id"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from bnpl.checkout import disputes
 from bnpl.checkout import services as checkout_services
 from bnpl.collections import lateness
 from bnpl.collections import services as collections
@@ -20,8 +21,8 @@ NEEDS_AUTHENTICATION = "4000 0025 0000 3155"  # paid at checkout (the shopper is
 
 def make_history(*, merchant: Merchant, good: int = 4, bad: int = 2, email_tag: str = "") -> list[Plan]:
     """``good`` pay-in-4 plans collected on their due dates and ``bad`` ones never paid after the
-    first installment (charged off), 140 days of clock later; plus a capture, a refund and a
-    settlement along the way."""
+    first installment (charged off), 140 days of clock later; plus a capture, a refund, a dispute
+    decided for the merchant and a settlement along the way."""
     plans = []
     for index in range(good + bad):
         consumer = make_verified_consumer(email=f"history{index}-{clock.now().timestamp():.0f}{email_tag}@example.com")
@@ -35,6 +36,15 @@ def make_history(*, merchant: Merchant, good: int = 4, bad: int = 2, email_tag: 
         checkout_services.order_capture(order=order, amount=order.authorized_amount)
         plans.append(order.plan)
     checkout_services.order_refund(order=plans[0].order, amount=1_000)
+    dispute = disputes.dispute_open(
+        order=plans[-1].order,
+        consumer=plans[-1].consumer,
+        kind="dispute",
+        reason="not_received",
+        description="Never came",
+    )
+    disputes.dispute_contest(dispute=dispute, evidence="Delivered and signed for")
+    disputes.dispute_decide(dispute=dispute, for_consumer=False, note="Carrier proof")  # same day: nothing moves
     settlements_run(cutoff=clock.now() + dt.timedelta(seconds=1))
     for _ in range(3):  # installments 2-4, each collected on its due date
         clock_advance(by=dt.timedelta(days=14))
