@@ -27,9 +27,8 @@ from bnpl.collections import actions
 from bnpl.core.errors import ApplicationError, InvalidRequestError
 from bnpl.core.models import AuditLogEntry
 from bnpl.core.money import MAX_AMOUNT, format_amount, from_decimal
-from bnpl.payments.gateways import get_gateway, takes_cards_in_browser
 from bnpl.payments.models import Charge, PaymentMethod
-from bnpl.payments.services import card_setup_start, payment_method_add, payment_method_from_setup
+from bnpl.payments.services import browser_card_form, payment_method_add, payment_method_from_setup
 from bnpl.plans.models import Installment, Plan, ProductKind
 from consumers import documents, selectors, services
 from consumers.models import Consumer
@@ -374,24 +373,9 @@ def cards(request: HttpRequest) -> HttpResponse:
                     cvc=data["cvc"] or "",
                     verify=True,
                 )
-            rearmed = actions.payment_method_make_default(consumer=consumer, payment_method=card)
-            again = f" {rearmed} payment(s) that had stopped will be collected from it." if rearmed else ""
-            return f"Added {card}. Your payments now use it.{again}"
+            return f"Added {card}. " + _make_default(consumer, card)
 
         return _done(request, add, back=reverse("consumers:cards"))
-    gateway = get_gateway()
-    card_form = None
-    if takes_cards_in_browser(gateway):
-        try:
-            setup = card_setup_start(consumer=consumer, purpose="account")
-            assert setup is not None
-            card_form = {
-                "publishable_key": gateway.publishable_key,
-                "js_url": gateway.js_url,
-                "client_secret": setup.client_secret,
-            }
-        except ApplicationError as error:
-            card_form = {"unavailable": error.message}
     return render(
         request,
         "consumers/account/cards.html",
@@ -399,7 +383,7 @@ def cards(request: HttpRequest) -> HttpResponse:
             "section": "cards",
             "consumer": consumer,
             "cards": PaymentMethod.objects.filter(consumer=consumer),
-            "card_form": card_form,
+            "card_form": browser_card_form(consumer=consumer, purpose="account"),
         },
     )
 
@@ -412,12 +396,13 @@ def card_make_default(request: HttpRequest, card_id: str) -> HttpResponse:
     if card is None:
         raise Http404
 
-    def make_default() -> str:
-        rearmed = actions.payment_method_make_default(consumer=consumer, payment_method=card)
-        again = f" {rearmed} payment(s) that had stopped will be collected from it." if rearmed else ""
-        return f"Your payments now use {card}.{again}"
+    return _done(request, lambda: _make_default(consumer, card), back=reverse("consumers:cards"))
 
-    return _done(request, make_default, back=reverse("consumers:cards"))
+
+def _make_default(consumer: Consumer, card: PaymentMethod) -> str:
+    rearmed = actions.payment_method_make_default(consumer=consumer, payment_method=card)
+    again = f" {rearmed} payment(s) that had stopped will be collected from it." if rearmed else ""
+    return f"Your payments now use {card}.{again}"
 
 
 # --- Decisions, documents, preferences, profile -----------------------------------------------------

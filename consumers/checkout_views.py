@@ -23,9 +23,8 @@ from bnpl.core import clock
 from bnpl.core.errors import ApplicationError, InvalidRequestError
 from bnpl.core.ids import is_well_formed
 from bnpl.core.money import format_amount
-from bnpl.payments.gateways import get_gateway, takes_cards_in_browser
 from bnpl.payments.models import PaymentMethod
-from bnpl.payments.services import card_setup_start, payment_method_add, payment_method_from_setup
+from bnpl.payments.services import browser_card_form, payment_method_add, payment_method_from_setup
 from bnpl.plans import services as plan_services
 from consumers import services as consumer_services
 from consumers.models import Consumer, Identity
@@ -114,23 +113,9 @@ def _page(request: HttpRequest, session: CheckoutSession, *, status: int = 200, 
         "offers": [_offer_rows(offer, session.currency) for offer in offers],
         "cards": PaymentMethod.objects.filter(consumer=consumer) if consumer else [],
         "sign_in_url": f"{reverse('consumers:sign-in')}?{urlencode({'next': request.path})}",
-        "card_form": _browser_card_form(consumer, session) if consumer else None,
+        "card_form": browser_card_form(consumer=consumer, purpose=session.public_id) if consumer else None,
     }
     return render(request, "checkout/session.html", {**base, **context}, status=status)
-
-
-def _browser_card_form(consumer: Consumer, session: CheckoutSession) -> dict[str, str] | None:
-    """What the page needs to save a new card in the browser with the gateway's own form (Stripe
-    Elements), or None when cards go through our form (the sandbox)."""
-    gateway = get_gateway()
-    if not takes_cards_in_browser(gateway):
-        return None
-    try:
-        setup = card_setup_start(consumer=consumer, purpose=session.public_id)
-    except ApplicationError as error:
-        return {"unavailable": error.message}
-    assert setup is not None
-    return {"publishable_key": gateway.publishable_key, "js_url": gateway.js_url, "client_secret": setup.client_secret}
 
 
 def _closed(request: HttpRequest, session: CheckoutSession, error: ApplicationError) -> HttpResponse:

@@ -19,8 +19,8 @@ The exactly-once argument (docs/data-lake.md has the long form):
 transaction commits, so a transaction that commits late can make a lower id appear after a higher
 one was exported. The exporter therefore *observes* the newest visible id together with (on
 PostgreSQL) ``pg_snapshot_xmax`` — the first transaction id not yet started — and only exports up to
-an observed id once every transaction older than that observation has ended (checked in
-``pg_current_snapshot()``) and the observation is ``LAKE_SETTLE_SECONDS`` old. On SQLite writers are
+an observed id once every transaction of this database older than that observation has ended
+(``pg_current_snapshot()`` matched to ``pg_stat_activity``) and the observation is ``LAKE_SETTLE_SECONDS`` old. On SQLite writers are
 serialized, so ids become visible in order and the newest id is settled at once.
 
 Snapshot tables are read in one consistent read (``REPEATABLE READ`` on PostgreSQL, one read
@@ -181,14 +181,18 @@ def _observe(model: type[Model]) -> tuple[int, int | None]:
 
 
 def _transactions_ended(before: int | None) -> bool:
-    """Whether every transaction with an id below ``before`` has committed or rolled back (our
-    own excepted). Always true on SQLite (no observation needs it)."""
+    """Whether every transaction of this database with an id below ``before`` has committed or
+    rolled back (our own excepted). Transaction ids are cluster-wide, so the running ones are matched
+    to their backends and those working in other databases -- which cannot write our tables -- are
+    not waited for. Always true on SQLite (no observation needs it)."""
     if before is None or connection.vendor != "postgresql":
         return True
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) AS running(xid) "
-            "WHERE running.xid < (%s)::xid8 AND running.xid IS DISTINCT FROM pg_current_xact_id_if_assigned())",
+            "JOIN pg_stat_activity AS backend ON backend.backend_xid = running.xid::xid "
+            "WHERE backend.datname = current_database() AND running.xid < (%s)::xid8 "
+            "AND running.xid IS DISTINCT FROM pg_current_xact_id_if_assigned())",
             [str(before)],
         )
         return bool(cursor.fetchone()[0])

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 
 from bnpl.core import clock
-from bnpl.core.errors import InvalidRequestError, PaymentDeclinedError
+from bnpl.core.errors import GatewayUnavailableError, InvalidRequestError, PaymentDeclinedError
 from bnpl.core.services import inside_transaction
 from bnpl.payments.gateways import CardDetails, CardSetup, get_gateway, takes_cards_in_browser
 from bnpl.payments.models import Charge, PaymentMethod
@@ -54,6 +54,22 @@ def card_setup_start(*, consumer: Consumer, purpose: str) -> CardSetup | None:
     return gateway.card_setup_start(
         holder=consumer.public_id, idempotency_key=f"card-setup:{consumer.public_id}:{purpose}:{saved}"
     )
+
+
+def browser_card_form(*, consumer: Consumer, purpose: str) -> dict[str, str] | None:
+    """What a page needs to save a new card in the browser with the gateway's own fields (Stripe
+    Elements): the publishable key, where Stripe.js comes from and the setup's client secret, or
+    ``{"unavailable": why}`` when the gateway cannot start one now. None when cards go through our
+    own form (the sandbox)."""
+    gateway = get_gateway()
+    if not takes_cards_in_browser(gateway):
+        return None
+    try:
+        setup = card_setup_start(consumer=consumer, purpose=purpose)
+    except GatewayUnavailableError as error:
+        return {"unavailable": error.message}
+    assert setup is not None
+    return {"publishable_key": gateway.publishable_key, "js_url": gateway.js_url, "client_secret": setup.client_secret}
 
 
 def payment_method_from_setup(*, consumer: Consumer, reference: str) -> PaymentMethod:
