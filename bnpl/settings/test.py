@@ -38,3 +38,12 @@ from .base import DATABASES, VAR_DIR  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+
+# Uploaded merchant files (documents, logos) go to a folder of this test process's own.
+STORAGES = {
+    **STORAGES,
+    "merchant_files": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(Path(tempfile.gettempdir()) / f"bnpl-test-merchant-files-{os.getpid()}")},
+    },
+}
