@@ -128,7 +128,15 @@ def merchant_signup(*, business_name: str, email: str, password: str, currency: 
 
 
 def business_profile_for(*, merchant: Merchant) -> BusinessProfile:
-    """The merchant's application, made empty on first need (merchants created by operators have none)."""
+    """The merchant's application for reading: an unsaved empty draft when it has none yet
+    (merchants created by operators), so that reading never writes."""
+    return BusinessProfile.objects.filter(merchant=merchant).first() or BusinessProfile(
+        merchant=merchant, legal_name=merchant.name, volume_currency=merchant.default_currency
+    )
+
+
+def business_profile_ensure(*, merchant: Merchant) -> BusinessProfile:
+    """The merchant's application for changing, made (empty, a draft) on first need."""
     profile, _ = BusinessProfile.objects.get_or_create(
         merchant=merchant, defaults={"legal_name": merchant.name, "volume_currency": merchant.default_currency}
     )

@@ -426,8 +426,8 @@ def branding_data(branding: Branding) -> dict[str, object]:
 
 
 def branding_for(*, merchant: Merchant) -> Branding:
-    branding, _ = Branding.objects.get_or_create(merchant=merchant)
-    return branding
+    """The merchant's branding for reading (unsaved defaults when none was set: reading never writes)."""
+    return Branding.objects.filter(merchant=merchant).first() or Branding(merchant=merchant)
 
 
 def branding_update(
@@ -448,7 +448,7 @@ def branding_update(
         if not logo.size or logo.size > LOGO_MAX_BYTES:
             raise InvalidRequestError("A logo is at most 512 KB.", param="logo")
     with transaction.atomic():
-        branding_for(merchant=merchant)
+        Branding.objects.get_or_create(merchant=merchant)
         branding = Branding.objects.select_for_update().get(merchant=merchant)
         before = branding_data(branding)
         branding.display_name = display_name.strip()[:100]

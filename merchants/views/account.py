@@ -132,7 +132,7 @@ def onboarding_profile(dashboard: Dashboard) -> HttpResponse:
     form = ProfileForm(dashboard.request.POST)
     if form.is_valid():
         data = dict(form.cleaned_data)
-        profile = onboarding.business_profile_for(merchant=dashboard.merchant)
+        profile = onboarding.business_profile_ensure(merchant=dashboard.merchant)
         try:
             data["expected_monthly_volume_amount"] = from_decimal(
                 data.pop("expected_monthly_volume"), profile.volume_currency
@@ -200,7 +200,7 @@ def onboarding_document_download(dashboard: Dashboard, document_id: str) -> Http
 @dashboard_view(access="write")
 def onboarding_submit(dashboard: Dashboard) -> HttpResponse:
     try:
-        onboarding.application_submit(profile=onboarding.business_profile_for(merchant=dashboard.merchant))
+        onboarding.application_submit(profile=onboarding.business_profile_ensure(merchant=dashboard.merchant))
     except ApplicationError as error:
         messages.error(dashboard.request, error.message)
     else:
