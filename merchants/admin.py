@@ -13,7 +13,8 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from bnpl.core.errors import ApplicationError
 from bnpl.core.money import normalize_currency
@@ -295,33 +296,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 # --- The onboarding queue -----------------------------------------------------------------------
 
 
-class BankAccountInline(admin.TabularInline):  # type: ignore[type-arg]
-    model = BankAccount
-    extra = 0
-    fields = ["holder_name", "bank_name", "routing_number", "account_number_last4", "currency", "is_default"]
-    readonly_fields = fields  # type: ignore[assignment]  # the account number never shows: its last four only
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class MerchantDocumentInline(admin.TabularInline):  # type: ignore[type-arg]
-    model = MerchantDocument
-    extra = 0
-    fields = ["kind", "download", "content_type", "size_bytes", "created_at"]
-    readonly_fields = fields  # type: ignore[assignment]
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    @admin.display(description="File")
-    def download(self, document: MerchantDocument) -> str:
-        url = reverse("admin:merchants_businessprofile_document", args=[document.public_id])
-        return format_html('<a href="{}">{}</a>', url, document.original_name)
-
-
 class ApplicationDecisionForm(forms.Form):
     decision = forms.ChoiceField(
         choices=[("approve", "Approve"), ("request_information", "Request more information"), ("reject", "Reject")]
@@ -337,11 +311,51 @@ class BusinessProfileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["legal_name", "merchant", "status", "category", "country", "submitted_at", "decided_at"]
     list_filter = ["status", "category", "country"]
     search_fields = ["legal_name", "merchant__name", "merchant__public_id", "registration_number"]
-    inlines = [BankAccountInline, MerchantDocumentInline]
     change_form_template = "admin/merchants/businessprofile/change_form.html"
 
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
-        return [field.name for field in BusinessProfile._meta.fields]
+        return [field.name for field in BusinessProfile._meta.fields] + ["bank_accounts", "documents"]
+
+    @admin.display(description="Payout bank accounts")
+    def bank_accounts(self, profile: BusinessProfile) -> str:
+        """The account number never shows: its last four digits only."""
+        accounts = BankAccount.objects.filter(merchant=profile.merchant, removed_at__isnull=True)
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                "{} · {} · routing {} · ••••{} · {}",
+                (
+                    (
+                        account.holder_name,
+                        account.bank_name,
+                        account.routing_number,
+                        account.account_number_last4,
+                        account.currency,
+                    )
+                    for account in accounts
+                ),
+            )
+            or "—"
+        )
+
+    @admin.display(description="Documents")
+    def documents(self, profile: BusinessProfile) -> str:
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                '{}: <a href="{}">{}</a> ({} bytes)',
+                (
+                    (
+                        document.get_kind_display(),
+                        reverse("admin:merchants_businessprofile_document", args=[document.public_id]),
+                        document.original_name,
+                        document.size_bytes,
+                    )
+                    for document in MerchantDocument.objects.filter(merchant=profile.merchant)
+                ),
+            )
+            or "—"
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # merchants apply from the dashboard

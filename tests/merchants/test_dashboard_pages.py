@@ -119,6 +119,9 @@ def test_a_merchant_signs_up_applies_and_is_approved_by_an_operator(db: None) ->
     admin = _client(operator)
     queue = admin.get("/admin/merchants/businessprofile/", follow=True)
     assert "Acme Outfitters LLC" in queue.content.decode()
+    change_page = admin.get(f"/admin/merchants/businessprofile/{profile.pk}/change/").content.decode()
+    assert "••••6789" in change_page and "000123456789" not in change_page
+    assert 'id="decision-form"' in change_page and "registration.pdf" in change_page
     refused = admin.post(f"/admin/merchants/businessprofile/{profile.pk}/decide/", {"decision": "reject", "note": ""})
     assert refused.status_code == 302
     assert BusinessProfile.objects.get(pk=profile.pk).status == "submitted"  # a rejection needs a note
