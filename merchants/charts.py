@@ -54,8 +54,12 @@ def _frame(title: str, scale: Scale, label: Callable[[int], str], days: Sequence
         f'xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMidYMid meet">',
         f"<title>{escape(title)}</title>",
     ]
+    drawn: set[int] = set()
     for step in range(GRID_LINES + 1):
         value = scale.top * step // GRID_LINES
+        if value in drawn:
+            continue  # a small integer scale (orders: 0 to 1) has fewer lines than steps
+        drawn.add(value)
         y = scale.y(value)
         parts.append(f'<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(

@@ -81,7 +81,7 @@ def _parameters(pattern: URLPattern) -> list[str]:
     return list(pattern.pattern.converters)  # type: ignore[attr-defined]
 
 
-def _path(pattern: URLPattern, objects: dict[str, Model]) -> str:
+def _path(pattern: URLPattern, objects: dict[str, Any]) -> str:
     route = str(pattern.pattern)
     for name, instance in objects.items():
         route = route.replace(f"<str:{name}>", instance.public_id)  # type: ignore[attr-defined]

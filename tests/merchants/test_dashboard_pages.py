@@ -236,7 +236,7 @@ def test_bad_amounts_are_refused_without_a_confirmation(tenant: Tenant) -> None:
 def test_orders_are_filtered_and_exported_as_csv(tenant: Tenant) -> None:
     small = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=4_000)
     large = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=50_000)
-    large_email = large.consumer.email
+    large_email = str(large.consumer.email)
     client = _client(make_member(merchant=tenant.merchant, role=Membership.Role.ANALYST))
 
     by_amount = client.get("/merchant/orders", {"amount_min": "100"})
