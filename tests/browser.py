@@ -4,6 +4,7 @@ missing; ``.ci/run`` installs it. Screenshots go to ``var/screenshots/``."""
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterator
 from importlib import import_module
@@ -27,12 +28,31 @@ def browser() -> Iterator[Any]:
     # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between
     # page steps are ordinary synchronous ones.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
+    yield _shared_browser()
 
-    with sync_playwright() as playwright:
+
+_shared: list[Any] = []  # [playwright, browser] once started in this process
+
+
+def _shared_browser() -> Any:
+    """One Playwright and one Chromium per test process. Each test module imports the fixture, so
+    pytest holds one session fixture per module; a second ``sync_playwright()`` started while the
+    first is alive fails ("Sync API inside the asyncio loop"), so they all share this one, stopped
+    when the process exits."""
+    if not _shared:
+        from playwright.sync_api import sync_playwright
+
+        playwright = sync_playwright().start()
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
-        yield launched
-        launched.close()
+        _shared.extend([playwright, launched])
+        atexit.register(_stop_shared)
+    return _shared[1]
+
+
+def _stop_shared() -> None:
+    playwright, launched = _shared
+    launched.close()
+    playwright.stop()
 
 
 def signed_in_cookie(consumer_public_id: str, url: str) -> dict[str, str]:
