@@ -7,6 +7,8 @@ PORT ?= 8000
 DEMO_BASE_URL := $(or $(PUBLIC_BASE_URL),http://127.0.0.1:$(PORT))
 STAMP_RUNTIME := $(VENV)/.installed-runtime
 STAMP_DEV := $(VENV)/.installed-dev
+# The suite runs on both cores (pytest-xdist); PYTEST_ARGS= (empty) runs it in one process.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test lint bench serve migrate clean model-data a11y-tools
 

@@ -28,6 +28,7 @@ from bnpl.payments.services import browser_card_form, payment_method_add, paymen
 from bnpl.plans import services as plan_services
 from consumers import services as consumer_services
 from consumers.models import Consumer, Identity
+from merchants.models import Branding
 
 
 class IdentityForm(forms.Form):
@@ -114,6 +115,7 @@ def _page(request: HttpRequest, session: CheckoutSession, *, status: int = 200, 
         "cards": PaymentMethod.objects.filter(consumer=consumer) if consumer else [],
         "sign_in_url": f"{reverse('consumers:sign-in')}?{urlencode({'next': request.path})}",
         "card_form": browser_card_form(consumer=consumer, purpose=session.public_id) if consumer else None,
+        "branding": Branding.objects.filter(merchant=session.merchant).first(),  # logo and colours, if set
     }
     return render(request, "checkout/session.html", {**base, **context}, status=status)
 

@@ -7,16 +7,25 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from bnpl.core.errors import ApplicationError
 from bnpl.core.money import normalize_currency
-from merchants import services, webhooks
+from merchants import onboarding, services, webhooks
 from merchants.models import (
     ApiKey,
+    BankAccount,
+    BusinessProfile,
     Membership,
     Merchant,
+    MerchantDocument,
     WebhookDelivery,
     WebhookDeliveryAttempt,
     WebhookEndpoint,
@@ -282,3 +291,139 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 replayed += 1
         if replayed:
             self.message_user(request, f"{replayed} deliveries will be sent again now.", level=messages.SUCCESS)
+
+
+# --- The onboarding queue -----------------------------------------------------------------------
+
+
+class ApplicationDecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve"), ("request_information", "Request more information"), ("reject", "Reject")]
+    )
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+@admin.register(BusinessProfile)
+class BusinessProfileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The operators' queue of merchant applications, oldest submission first. Decisions go
+    through the onboarding services (audited, evented); approving activates the merchant."""
+
+    list_display = ["legal_name", "merchant", "status", "category", "country", "submitted_at", "decided_at"]
+    list_filter = ["status", "category", "country"]
+    search_fields = ["legal_name", "merchant__name", "merchant__public_id", "registration_number"]
+    change_form_template = "admin/merchants/businessprofile/change_form.html"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        return [field.name for field in BusinessProfile._meta.fields] + ["bank_accounts", "documents"]
+
+    @admin.display(description="Payout bank accounts")
+    def bank_accounts(self, profile: BusinessProfile) -> str:
+        """The account number never shows: its last four digits only."""
+        accounts = BankAccount.objects.filter(merchant=profile.merchant, removed_at__isnull=True)
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                "{} · {} · routing {} · ••••{} · {}",
+                (
+                    (
+                        account.holder_name,
+                        account.bank_name,
+                        account.routing_number,
+                        account.account_number_last4,
+                        account.currency,
+                    )
+                    for account in accounts
+                ),
+            )
+            or "—"
+        )
+
+    @admin.display(description="Documents")
+    def documents(self, profile: BusinessProfile) -> str:
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                '{}: <a href="{}">{}</a> ({} bytes)',
+                (
+                    (
+                        document.get_kind_display(),
+                        reverse("admin:merchants_businessprofile_document", args=[document.public_id]),
+                        document.original_name,
+                        document.size_bytes,
+                    )
+                    for document in MerchantDocument.objects.filter(merchant=profile.merchant)
+                ),
+            )
+            or "—"
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # merchants apply from the dashboard
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        """The queue opens on what waits for a decision."""
+        if not request.GET and request.path == reverse("admin:merchants_businessprofile_changelist"):
+            return redirect(f"{request.path}?status__exact={BusinessProfile.Status.SUBMITTED}")
+        return super().changelist_view(request, extra_context)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        extra_context = {**(extra_context or {}), "decision_form": ApplicationDecisionForm()}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:profile_pk>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="merchants_businessprofile_decide",
+            ),
+            path(
+                "documents/<str:document_id>/",
+                self.admin_site.admin_view(self.document_view),
+                name="merchants_businessprofile_document",
+            ),
+            *super().get_urls(),
+        ]
+
+    def decide_view(self, request: HttpRequest, profile_pk: int) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        profile = BusinessProfile.objects.filter(pk=profile_pk).first()
+        if profile is None:
+            raise Http404("No such application.")
+        form = ApplicationDecisionForm(request.POST)
+        change_url = reverse("admin:merchants_businessprofile_change", args=[profile.pk])
+        if not form.is_valid():
+            self.message_user(request, "Choose a decision.", level=messages.ERROR)
+            return redirect(change_url)
+        decide = {
+            "approve": onboarding.application_approve,
+            "request_information": onboarding.application_request_information,
+            "reject": onboarding.application_reject,
+        }[form.cleaned_data["decision"]]
+        try:
+            profile = decide(profile=profile, note=form.cleaned_data["note"])
+        except ApplicationError as error:
+            self.message_user(request, error.message, level=messages.ERROR)
+            return redirect(change_url)
+        self.message_user(
+            request, f"{profile.merchant}: application {profile.get_status_display().lower()}.", level=messages.SUCCESS
+        )
+        return redirect(change_url)
+
+    def document_view(self, request: HttpRequest, document_id: str) -> HttpResponseBase:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        document = MerchantDocument.objects.filter(public_id=document_id).first()
+        if document is None:
+            raise Http404("No such document.")
+        response = FileResponse(document.file.open("rb"), content_type=document.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{document.public_id}"'
+        return response

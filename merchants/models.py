@@ -6,11 +6,14 @@ keys see only test-mode data and live keys only live data.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
 from bnpl.core import clock
-from bnpl.core.models import AppendOnlyModel, PublicIdModel
+from bnpl.core.crypto import EncryptedTextField
+from bnpl.core.models import AppendOnlyModel, BaseModel, PublicIdModel
 
 
 class Merchant(PublicIdModel):
@@ -281,3 +284,172 @@ class SettlementLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.source_id}"
+
+
+# --- Onboarding (know your business) ------------------------------------------------------------
+
+
+def merchant_documents_storage() -> Any:
+    """The storage alias for onboarding documents and logos (``STORAGES["merchant_files"]``): a
+    local folder by default, a private bucket in production. A callable keeps the alias, not a
+    path, in migrations."""
+    from django.core.files.storage import storages
+
+    return storages["merchant_files"]
+
+
+class BusinessCategory(models.TextChoices):
+    APPAREL = "apparel", "Apparel and accessories"
+    ELECTRONICS = "electronics", "Electronics"
+    HOME = "home", "Home and garden"
+    HEALTH_BEAUTY = "health_beauty", "Health and beauty"
+    SPORTS = "sports", "Sports and outdoors"
+    TRAVEL = "travel", "Travel"
+    SERVICES = "services", "Services"
+    OTHER = "other", "Other"
+
+
+class BusinessProfile(PublicIdModel):
+    """The merchant's application to sell live: who the business is, and where it stands in the
+    operators' queue.
+
+    ``draft`` (filling in) → ``submitted`` (in the queue) → ``approved`` (the merchant is activated)
+    or ``rejected``, or → ``information_requested`` (back to the merchant, who submits again).
+    """
+
+    PUBLIC_ID_PREFIX = "bp"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        SUBMITTED = "submitted"
+        INFORMATION_REQUESTED = "information_requested", "More information requested"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    merchant = models.OneToOneField(Merchant, on_delete=models.PROTECT, related_name="business_profile")
+    legal_name = models.CharField(max_length=200, blank=True)
+    registration_number = models.CharField(max_length=50, blank=True)  # company register number
+    tax_number = models.CharField(max_length=50, blank=True)  # e.g. the EIN or VAT number
+    address_line1 = models.CharField(max_length=200, blank=True)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, default="US")  # ISO 3166-1 alpha-2
+    website = models.URLField(blank=True)
+    category = models.CharField(max_length=30, choices=BusinessCategory.choices, blank=True)
+    expected_monthly_volume_amount = models.BigIntegerField(default=0)  # minor units of volume_currency
+    volume_currency = models.CharField(max_length=3, default="USD")  # ISO 4217
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    operator_note = models.TextField(blank=True)  # why more information is needed, or why rejected
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["submitted_at", "id"]  # the queue: oldest submission first
+
+    def __str__(self) -> str:
+        return f"{self.legal_name or self.merchant.name} ({self.status})"
+
+
+class BankAccount(PublicIdModel):
+    """Where payouts go. The account number is stored encrypted (``bnpl.core.crypto``) and shown
+    only by its last four digits."""
+
+    PUBLIC_ID_PREFIX = "ba"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="bank_accounts")
+    holder_name = models.CharField(max_length=200)
+    bank_name = models.CharField(max_length=200, blank=True)
+    routing_number = models.CharField(max_length=20)  # ABA routing number or sort code / BIC
+    account_number = EncryptedTextField()  # encrypted at rest; never shown whole
+    account_number_last4 = models.CharField(max_length=4)
+    currency = models.CharField(max_length=3, default="USD")  # ISO 4217
+    is_default = models.BooleanField(default=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "currency"],
+                condition=models.Q(is_default=True, removed_at__isnull=True),
+                name="bank_account_one_default_per_currency",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank_name or 'Bank'} ••••{self.account_number_last4}"
+
+
+class MerchantDocument(PublicIdModel):
+    """A file the merchant uploaded for its application, kept through the storage API."""
+
+    PUBLIC_ID_PREFIX = "doc"
+
+    class Kind(models.TextChoices):
+        REGISTRATION = "registration", "Certificate of registration"
+        TAX = "tax", "Tax registration"
+        IDENTITY = "identity", "Owner's identity document"
+        BANK_STATEMENT = "bank_statement", "Bank statement"
+        OTHER = "other", "Other"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="documents")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    file = models.FileField(storage=merchant_documents_storage, upload_to="documents/%Y/%m/", max_length=300)
+    original_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size_bytes = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.original_name}"
+
+
+# --- Branding and team ----------------------------------------------------------------------------
+
+
+class Branding(BaseModel):
+    """How the hosted checkout presents the merchant: a display name, a logo, two colours."""
+
+    merchant = models.OneToOneField(Merchant, on_delete=models.CASCADE, related_name="branding")
+    display_name = models.CharField(max_length=100, blank=True)  # blank: the merchant's name
+    logo = models.FileField(storage=merchant_documents_storage, upload_to="logos/", blank=True, max_length=300)
+    primary_colour = models.CharField(max_length=7, default="#3b2bd6")  # "#rrggbb": buttons and links
+    accent_colour = models.CharField(max_length=7, default="#1d1d27")  # "#rrggbb": headings
+
+    def __str__(self) -> str:
+        return f"Branding of {self.merchant}"
+
+
+class Invitation(PublicIdModel):
+    """An invitation to join a merchant's team. Only the token's HMAC is stored; the link is shown
+    once to the inviter (and emailed)."""
+
+    PUBLIC_ID_PREFIX = "inv"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Membership.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.role}) to {self.merchant}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and clock.now() < self.expires_at

@@ -3,27 +3,34 @@ state, and writes the audit row and the outbox event in one transaction."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
-from bnpl.core.event_types import merchant_visible_types
+from bnpl.core.event_types import merchant_visible_types, register
 from bnpl.core.ids import ALPHABET
 from bnpl.core.money import normalize_currency
 from bnpl.core.net import non_public_host
 from bnpl.core.services import audit_log_record, change_record, event_emit
 from bnpl.plans.services import products_install_defaults
-from merchants.models import ApiKey, Membership, Merchant, WebhookEndpoint
+from merchants.models import ApiKey, Branding, Invitation, Membership, Merchant, WebhookEndpoint
 from merchants.representations import api_key_data, merchant_data, webhook_endpoint_data
 from merchants.selectors import api_key_hash
 
 TOKEN_RANDOM_LENGTH = 32
+
+register("branding.updated", "The merchant changed its checkout branding (name, logo, colours).")
+register("invitation.created", "A team member invited someone to the team.", merchant_visible=False)
+register("invitation.accepted", "An invited person joined the team.", merchant_visible=False)
+register("invitation.revoked", "An invitation was withdrawn.", merchant_visible=False)
 
 
 def _random_token(prefix: str) -> str:
@@ -362,3 +369,191 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
             data={**webhook_endpoint_data(endpoint), "deleted": True},
         )
     return endpoint
+
+
+def api_key_roll(*, api_key: ApiKey, created_by: Any = None) -> CreatedApiKey:
+    """Replace a key by a new one of the same kind, mode and name, revoking the old one in the same
+    transaction: there is never a moment with neither, nor (after commit) with both."""
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().select_related("merchant").get(pk=api_key.pk)
+        if locked.is_revoked:
+            raise StateError("This key is already revoked: create a new one instead.", code="api_key_revoked")
+        created = api_key_create(
+            merchant=locked.merchant,
+            kind=locked.kind,
+            livemode=locked.livemode,
+            name=locked.name,
+            created_by=created_by,
+        )
+        api_key_revoke(api_key=locked)
+    return created
+
+
+def webhook_endpoint_secret_reveal(*, endpoint: WebhookEndpoint) -> str:
+    """The endpoint's signing secret, for a team member who asked to see it: each reveal is audited."""
+    audit_log_record(
+        action="webhook_endpoint.secret_revealed",
+        instance=endpoint,
+        merchant=endpoint.merchant,
+        after={"id": endpoint.public_id},
+    )
+    return endpoint.secret
+
+
+# --- Branding -----------------------------------------------------------------------------------
+
+HEX_COLOUR_LENGTH = 7
+
+
+def _hex_colour(value: str, *, param: str) -> str:
+    value = value.strip().lower()
+    if len(value) != HEX_COLOUR_LENGTH or value[0] != "#" or any(c not in "0123456789abcdef" for c in value[1:]):
+        raise InvalidRequestError("A colour is written #rrggbb.", code="colour_invalid", param=param)
+    return value
+
+
+LOGO_MAX_BYTES = 512 * 1024
+LOGO_CONTENT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}  # no SVG: it can carry script
+
+
+def branding_data(branding: Branding) -> dict[str, object]:
+    return {
+        "display_name": branding.display_name,
+        "has_logo": bool(branding.logo),
+        "primary_colour": branding.primary_colour,
+        "accent_colour": branding.accent_colour,
+    }
+
+
+def branding_for(*, merchant: Merchant) -> Branding:
+    """The merchant's branding for reading (unsaved defaults when none was set: reading never writes)."""
+    return Branding.objects.filter(merchant=merchant).first() or Branding(merchant=merchant)
+
+
+def branding_update(
+    *,
+    merchant: Merchant,
+    display_name: str,
+    primary_colour: str,
+    accent_colour: str,
+    logo: UploadedFile | None = None,
+    remove_logo: bool = False,
+) -> Branding:
+    """Change how the hosted checkout presents the merchant. Logos: PNG, JPEG or WebP, at most 512 KB."""
+    primary = _hex_colour(primary_colour, param="primary_colour")
+    accent = _hex_colour(accent_colour, param="accent_colour")
+    if logo is not None:
+        if (logo.content_type or "").split(";")[0] not in LOGO_CONTENT_TYPES:
+            raise InvalidRequestError("A logo is a PNG, JPEG or WebP image.", code="file_type_invalid", param="logo")
+        if not logo.size or logo.size > LOGO_MAX_BYTES:
+            raise InvalidRequestError("A logo is at most 512 KB.", param="logo")
+    with transaction.atomic():
+        Branding.objects.get_or_create(merchant=merchant)
+        branding = Branding.objects.select_for_update().get(merchant=merchant)
+        before = branding_data(branding)
+        branding.display_name = display_name.strip()[:100]
+        branding.primary_colour, branding.accent_colour = primary, accent
+        if remove_logo:
+            branding.logo = ""
+        if logo is not None:
+            extension = LOGO_CONTENT_TYPES[(logo.content_type or "").split(";")[0]]
+            branding.logo.save(f"{merchant.public_id}-logo{extension}", logo, save=False)
+        branding.save()
+        after = branding_data(branding)
+        if after != before or logo is not None:
+            change_record(action="branding.updated", instance=branding, merchant=merchant, before=before, data=after)
+    return branding
+
+
+# --- Team invitations ---------------------------------------------------------------------------
+
+INVITATION_TTL = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class CreatedInvitation:
+    invitation: Invitation
+    token: str  # in the link: shown to the inviter once, emailed, never stored
+
+
+def _invitation_data(invitation: Invitation) -> dict[str, object]:
+    return {
+        "id": invitation.public_id,
+        "email": invitation.email,
+        "role": invitation.role,
+        "expires_at": invitation.expires_at.isoformat(),
+        "accepted": invitation.accepted_at is not None,
+        "revoked": invitation.revoked_at is not None,
+    }
+
+
+def invitation_create(*, merchant: Merchant, email: str, role: str, invited_by: Any = None) -> CreatedInvitation:
+    """Invite someone by email with a role. The link carries a token whose HMAC alone is kept."""
+    if role not in Membership.Role.values:
+        raise InvalidRequestError(f"Unknown role {role!r}.", param="role")
+    email = email.strip().lower()
+    if "@" not in email:
+        raise InvalidRequestError("Enter an email address.", param="email")
+    if Membership.objects.filter(merchant=merchant, user__email__iexact=email).exists():
+        raise StateError(f"{email} is already on this merchant's team.", code="already_member", param="email")
+    token = _random_token("inv_")
+    with transaction.atomic():
+        invitation = Invitation.objects.create(
+            merchant=merchant,
+            email=email,
+            role=role,
+            token_hash=api_key_hash(token),
+            invited_by=invited_by,
+            expires_at=clock.now() + INVITATION_TTL,
+        )
+        change_record(
+            action="invitation.created", instance=invitation, merchant=merchant, data=_invitation_data(invitation)
+        )
+    return CreatedInvitation(invitation=invitation, token=token)
+
+
+def dangerously_invitation_get_by_token(*, token: str) -> Invitation | None:
+    """The invitation a link names, across merchants: the token is the credential."""
+    return Invitation.objects.select_related("merchant").filter(token_hash=api_key_hash(token)).first()
+
+
+def invitation_accept(*, invitation: Invitation, user: Any) -> Membership:
+    """The invited person (signed in with the invited email) joins the team with the invited role."""
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().select_related("merchant").get(pk=invitation.pk)
+        if not invitation.is_open:
+            raise StateError("This invitation has expired or was used or revoked.", code="invitation_closed")
+        if user.email.lower() != invitation.email:
+            raise StateError(
+                f"This invitation is for {invitation.email}: sign in with that address.", code="invitation_other_email"
+            )
+        before = _invitation_data(invitation)
+        invitation.accepted_at = clock.now()
+        invitation.save(update_fields=["accepted_at"])
+        membership = membership_create(merchant=invitation.merchant, user=user, role=invitation.role)
+        change_record(
+            action="invitation.accepted",
+            instance=invitation,
+            merchant=invitation.merchant,
+            before=before,
+            data=_invitation_data(invitation),
+        )
+    return membership
+
+
+def invitation_revoke(*, invitation: Invitation) -> Invitation:
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().select_related("merchant").get(pk=invitation.pk)
+        if invitation.accepted_at is not None or invitation.revoked_at is not None:
+            return invitation
+        before = _invitation_data(invitation)
+        invitation.revoked_at = clock.now()
+        invitation.save(update_fields=["revoked_at"])
+        change_record(
+            action="invitation.revoked",
+            instance=invitation,
+            merchant=invitation.merchant,
+            before=before,
+            data=_invitation_data(invitation),
+        )
+    return invitation

@@ -21,7 +21,8 @@ one was exported. The exporter therefore *observes* the newest visible id togeth
 PostgreSQL) ``pg_snapshot_xmax`` — the first transaction id not yet started — and only exports up to
 an observed id once every transaction of this database older than that observation has ended
 (``pg_current_snapshot()`` matched to ``pg_stat_activity``) and the observation is
-``LAKE_SETTLE_SECONDS`` old. On SQLite writers are serialized, so ids become visible in order and the newest id is settled at once.
+``LAKE_SETTLE_SECONDS`` old. On SQLite writers are serialized, so ids become visible in order and
+the newest id is settled at once.
 
 Snapshot tables are read in one consistent read (``REPEATABLE READ`` on PostgreSQL, one read
 transaction on SQLite), one file per table. A redone snapshot re-reads the database, so its files hold

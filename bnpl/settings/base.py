@@ -140,6 +140,15 @@ STORAGES: dict[str, dict[str, Any]] = {
         else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
     ),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Merchants' onboarding documents and logos: private, served only through the dashboard's views.
+    "merchant_files": (
+        {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {"location": "merchant-files"}}
+        if AWS_STORAGE_BUCKET_NAME
+        else {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(VAR_DIR / "merchant-files")},
+        }
+    ),
 }
 
 # --- Data lake (bnpl.lake): Parquet exports of the outbox and the main tables --------------------

@@ -51,3 +51,11 @@ if not LAKE_S3_BUCKET:
             "OPTIONS": {"location": str(Path(tempfile.gettempdir()) / f"bnpl-test-lake-{os.getpid()}")},
         },
     }
+# Uploaded merchant files (documents, logos) go to a folder of this test process's own.
+STORAGES = {  # type: ignore[no-redef]
+    **STORAGES,
+    "merchant_files": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(Path(tempfile.gettempdir()) / f"bnpl-test-merchant-files-{os.getpid()}")},
+    },
+}

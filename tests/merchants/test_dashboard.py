@@ -1,5 +1,6 @@
-"""The merchant dashboard: signing in, seeing the account and its keys, issuing a key whose secret
-is shown exactly once, and revoking keys. Writes need an owner or admin; analysts only read."""
+"""The merchant dashboard's developers page: signing in, seeing the account's keys (per mode), issuing
+a key whose secret is shown exactly once, and revoking keys. Writes need an owner or admin;
+analysts only read."""
 
 from __future__ import annotations
 
@@ -29,6 +30,12 @@ def _signed_in(user: object) -> Client:
     response = client.post("/merchant/login", {"username": user.email, "password": PASSWORD})  # type: ignore[attr-defined]
     assert response.status_code == 302
     assert response["Location"] == "/merchant/"
+    return client
+
+
+def _live(client: Client) -> Client:
+    """Switch the dashboard to live data (the sandbox switch)."""
+    assert client.post("/merchant/mode", {"livemode": "true"}).status_code == 302
     return client
 
 
@@ -63,26 +70,26 @@ def test_a_wrong_password_does_not_sign_in(tenant: Tenant) -> None:
     assert dashboard["Location"] == "/merchant/login?next=/merchant/"
 
 
-def test_the_owner_sees_the_merchant_and_its_keys_by_hint_only(tenant: Tenant) -> None:
+def test_the_owner_sees_the_merchant_and_its_keys_by_hint_only_one_mode_at_a_time(tenant: Tenant) -> None:
     owner = make_member(merchant=tenant.merchant)
     client = _signed_in(owner)
 
-    response = client.get("/merchant/")
+    response = client.get("/merchant/developers")
+    live = _live(client).get("/merchant/developers")
 
     content = response.content.decode()
     assert response.status_code == 200
     assert "Merchant A" in content
-    assert tenant.merchant.public_id in content
     assert f"you are owner ({owner.email})" in content
     assert _key(tenant.test_key).token_hint in content
-    assert _key(tenant.live_key).token_hint in content
-    assert tenant.test_key not in content
-    assert tenant.live_key not in content
-    assert 'id="revealed-token"' not in content
-    assert [key.public_id for key in response.context["api_keys"]] == [
-        _key(tenant.test_key).public_id,
-        _key(tenant.live_key).public_id,
-    ]
+    assert _key(tenant.live_key).token_hint not in content
+    assert _key(tenant.live_key).token_hint in live.content.decode()
+    for page in (content, live.content.decode()):
+        assert tenant.test_key not in page
+        assert tenant.live_key not in page
+        assert 'id="revealed-token"' not in page
+    assert [key.public_id for key in response.context["api_keys"]] == [_key(tenant.test_key).public_id]
+    assert [key.public_id for key in live.context["api_keys"]] == [_key(tenant.live_key).public_id]
 
 
 def test_a_user_without_a_membership_gets_a_403_page_and_cannot_create_keys(tenant: Tenant) -> None:
@@ -91,9 +98,9 @@ def test_a_user_without_a_membership_gets_a_403_page_and_cannot_create_keys(tena
     before = row_counts()
     keys_before = ApiKey.objects.count()
 
-    page = client.get("/merchant/")
-    create = client.post("/merchant/api-keys", {"kind": "secret", "livemode": "false"})
-    revoke = client.post(f"/merchant/api-keys/{_key(tenant.test_key).public_id}/revoke")
+    page = client.get("/merchant/developers")
+    create = client.post("/merchant/developers/api-keys", {"kind": "secret"})
+    revoke = client.post(f"/merchant/developers/api-keys/{_key(tenant.test_key).public_id}/revoke")
 
     assert page.status_code == 403
     assert page.templates[0].name == "merchants/no_membership.html"
@@ -114,8 +121,8 @@ def test_a_new_secret_key_is_revealed_exactly_once_and_only_its_hash_is_stored(t
     owner = make_member(merchant=tenant.merchant)
     client = _signed_in(owner)
 
-    first_view = client.post("/merchant/api-keys", {"kind": "secret", "livemode": "false", "name": "Checkout server"})
-    reload = client.get("/merchant/")
+    first_view = client.post("/merchant/developers/api-keys", {"kind": "secret", "name": "Checkout server"})
+    reload = client.get("/merchant/developers")
 
     assert first_view.status_code == 200
     assert first_view["Cache-Control"] == "no-store"
@@ -142,7 +149,7 @@ def test_a_new_secret_key_is_revealed_exactly_once_and_only_its_hash_is_stored(t
 
 def test_the_new_key_authenticates_on_the_api(tenant: Tenant) -> None:
     client = _signed_in(make_member(merchant=tenant.merchant))
-    created = client.post("/merchant/api-keys", {"kind": "secret", "livemode": "false"})
+    created = client.post("/merchant/developers/api-keys", {"kind": "secret"})
     token = REVEALED_TOKEN.findall(created.content.decode())[0]
 
     response = ApiClient(token).get("/api/v1/account")
@@ -156,7 +163,7 @@ def test_creating_a_key_is_audited_without_the_secret_and_the_secret_leaves_no_t
     owner = make_member(merchant=tenant.merchant)
     client = _signed_in(owner)
 
-    created = client.post("/merchant/api-keys", {"kind": "secret", "livemode": "false", "name": "Audited"})
+    created = client.post("/merchant/developers/api-keys", {"kind": "secret", "name": "Audited"})
     token = REVEALED_TOKEN.findall(created.content.decode())[0]
 
     api_key = _key(token)
@@ -182,11 +189,11 @@ def test_a_live_key_for_a_pending_merchant_is_refused_with_a_message_and_no_row(
     client = _signed_in(owner)
     before = row_counts()
 
-    response = client.post("/merchant/api-keys", {"kind": "secret", "livemode": "true"})
-    page = client.get("/merchant/")
+    response = _live(client).post("/merchant/developers/api-keys", {"kind": "secret"})
+    page = client.get("/merchant/developers")
 
     assert response.status_code == 302
-    assert response["Location"] == "/merchant/"
+    assert response["Location"] == "/merchant/developers"
     assert _messages(page) == ["Live keys are issued once the merchant is approved."]
     assert "Live keys are issued once the merchant is approved." in page.content.decode()
     assert 'id="revealed-token"' not in page.content.decode()
@@ -199,11 +206,10 @@ def test_an_invalid_key_form_is_refused_with_a_message_and_no_row(tenant: Tenant
     before = row_counts()
     keys_before = ApiKey.objects.count()
 
-    response = client.post("/merchant/api-keys", {"kind": "root", "livemode": "false"})
-    page = client.get("/merchant/")
+    response = client.post("/merchant/developers/api-keys", {"kind": "root"})
 
-    assert response.status_code == 302
-    assert _messages(page) == ["Choose a key type and a mode."]
+    assert response.status_code == 400
+    assert "Select a valid choice. root is not one of the available choices." in response.content.decode()
     assert ApiKey.objects.count() == keys_before
     assert row_counts() == before
 
@@ -215,14 +221,14 @@ def test_an_analyst_cannot_create_or_revoke_keys(tenant: Tenant) -> None:
     keys_before = ApiKey.objects.count()
     test_key = _key(tenant.test_key)
 
-    page = client.get("/merchant/")
-    create = client.post("/merchant/api-keys", {"kind": "secret", "livemode": "false"})
-    revoke = client.post(f"/merchant/api-keys/{test_key.public_id}/revoke")
+    page = client.get("/merchant/developers")
+    create = client.post("/merchant/developers/api-keys", {"kind": "secret"})
+    revoke = client.post(f"/merchant/developers/api-keys/{test_key.public_id}/revoke")
 
     assert page.status_code == 200
     assert "Analysts have read-only access." in page.content.decode()
     assert "Create a key" not in page.content.decode()
-    assert f"/merchant/api-keys/{test_key.public_id}/revoke" not in page.content.decode()
+    assert f"/merchant/developers/api-keys/{test_key.public_id}/revoke" not in page.content.decode()
     for response in (create, revoke):
         assert response.status_code == 403
         assert response.content == b"Analysts have read-only access. Ask an owner or admin."
@@ -236,7 +242,7 @@ def test_creating_a_key_needs_a_post(tenant: Tenant) -> None:
     client = _signed_in(make_member(merchant=tenant.merchant))
     before = row_counts()
 
-    response = client.get("/merchant/api-keys", {"kind": "secret", "livemode": "false"})
+    response = client.get("/merchant/developers/api-keys", {"kind": "secret"})
 
     assert response.status_code == 405
     assert row_counts() == before
@@ -252,12 +258,12 @@ def test_the_owner_revokes_a_key_with_an_audit_row_and_an_event(tenant: Tenant) 
 
     with time_machine.travel(moment, tick=False):
         client = _signed_in(owner)
-        response = client.post(f"/merchant/api-keys/{test_key.public_id}/revoke")
-        page = client.get("/merchant/")
+        response = client.post(f"/merchant/developers/api-keys/{test_key.public_id}/revoke")
+        page = client.get("/merchant/developers")
 
     revoked = _key(tenant.test_key)
     assert response.status_code == 302
-    assert response["Location"] == "/merchant/"
+    assert response["Location"] == "/merchant/developers"
     assert _messages(page) == [f"Key {test_key.token_hint} revoked."]
     assert revoked.revoked_at == moment
     assert _key(tenant.live_key).revoked_at is None
@@ -278,9 +284,9 @@ def test_the_owner_revokes_a_key_with_an_audit_row_and_an_event(tenant: Tenant) 
 
 
 def test_an_admin_member_may_revoke_too(tenant: Tenant) -> None:
-    client = _signed_in(make_member(merchant=tenant.merchant, role=Membership.Role.ADMIN))
+    client = _live(_signed_in(make_member(merchant=tenant.merchant, role=Membership.Role.ADMIN)))
 
-    response = client.post(f"/merchant/api-keys/{_key(tenant.live_key).public_id}/revoke")
+    response = client.post(f"/merchant/developers/api-keys/{_key(tenant.live_key).public_id}/revoke")
 
     assert response.status_code == 302
     assert _key(tenant.live_key).revoked_at is not None
@@ -291,7 +297,7 @@ def test_revoking_another_merchants_key_is_not_found_and_changes_nothing(tenant:
     theirs = _key(other_tenant.test_key)
     before = row_counts()
 
-    response = client.post(f"/merchant/api-keys/{theirs.public_id}/revoke")
+    response = client.post(f"/merchant/developers/api-keys/{theirs.public_id}/revoke")
 
     assert response.status_code == 404
     assert _key(other_tenant.test_key).revoked_at is None
@@ -304,7 +310,7 @@ def test_revoking_an_unknown_key_id_is_not_found(tenant: Tenant, key_id: str) ->
     client = _signed_in(make_member(merchant=tenant.merchant))
     before = row_counts()
 
-    response = client.post(f"/merchant/api-keys/{key_id}/revoke")
+    response = client.post(f"/merchant/developers/api-keys/{key_id}/revoke")
 
     assert response.status_code == 404
     assert list(ApiKey.objects.values_list("revoked_at", flat=True)) == [None, None]
@@ -315,9 +321,9 @@ def test_revoking_twice_writes_one_audit_row(tenant: Tenant) -> None:
     client = _signed_in(make_member(merchant=tenant.merchant))
     key_id = _key(tenant.test_key).public_id
 
-    first = client.post(f"/merchant/api-keys/{key_id}/revoke")
+    first = client.post(f"/merchant/developers/api-keys/{key_id}/revoke")
     revoked_at = _key(tenant.test_key).revoked_at
-    second = client.post(f"/merchant/api-keys/{key_id}/revoke")
+    second = client.post(f"/merchant/developers/api-keys/{key_id}/revoke")
 
     assert first.status_code == second.status_code == 302
     assert _key(tenant.test_key).revoked_at == revoked_at
@@ -341,8 +347,8 @@ def test_the_revealed_token_is_not_shown_to_another_session(tenant: Tenant) -> N
     owner = make_member(merchant=tenant.merchant)
     first, second = _signed_in(owner), _signed_in(owner)
 
-    own_view = first.post("/merchant/api-keys", {"kind": "secret", "livemode": "false"})
-    other_view = second.get("/merchant/")
+    own_view = first.post("/merchant/developers/api-keys", {"kind": "secret"})
+    other_view = second.get("/merchant/developers")
 
     assert 'id="revealed-token"' not in other_view.content.decode()
     assert len(REVEALED_TOKEN.findall(own_view.content.decode())) == 1

@@ -111,11 +111,11 @@ def test_a_member_of_two_merchants_switches_between_them(tenant: Tenant) -> None
     remembered = client.get("/merchant/")
     stranger = client.get("/merchant/", {"merchant": make_merchant(name="Not Mine").public_id})
 
-    assert "Merchant A" in first.content.decode() and "Switch merchant" in first.content.decode()
-    assert "<h1>Second Shop" in switched.content.decode()
-    assert "Analysts have read-only access." in switched.content.decode()
-    assert "<h1>Second Shop" in remembered.content.decode()
-    assert "<h1>Second Shop" in stranger.content.decode()  # a merchant they are not on is ignored
+    assert "<strong>Merchant A</strong>" in first.content.decode() and 'id="merchant-switch"' in first.content.decode()
+    assert "<strong>Second Shop</strong>" in switched.content.decode()
+    assert "you are analyst" in switched.content.decode()
+    assert "<strong>Second Shop</strong>" in remembered.content.decode()
+    assert "<strong>Second Shop</strong>" in stranger.content.decode()  # a merchant they are not on is ignored
     assert "Not Mine" not in stranger.content.decode()
 
 

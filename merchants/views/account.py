@@ -1,0 +1,284 @@
+"""Signing in and up, onboarding (business profile, bank account, documents, submission), joining a
+team by invitation, and the test/live switch."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.core.files.storage import storages
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from bnpl.core.context import Actor, actor_var
+from bnpl.core.errors import ApplicationError
+from bnpl.core.money import from_decimal, normalize_currency
+from merchants import onboarding, services
+from merchants.models import BankAccount, BusinessCategory, Merchant, MerchantDocument
+from merchants.views.base import LIVEMODE_SESSION_KEY, Dashboard, dashboard_view
+
+
+class MerchantLoginView(auth_views.LoginView):
+    template_name = "merchants/login.html"
+    redirect_authenticated_user = True
+
+
+class SignupForm(forms.Form):
+    business_name = forms.CharField(max_length=200, label="Business name")
+    email = forms.EmailField(label="Your work email")
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), min_length=8)
+    currency = forms.ChoiceField(choices=[("USD", "USD"), ("EUR", "EUR"), ("GBP", "GBP"), ("CAD", "CAD")])
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """A new merchant: the user, the pending merchant and its draft application, then onboarding."""
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        actor_var.set(Actor(kind="merchant_user", identifier=data["email"], label=data["email"]))
+        try:
+            membership = onboarding.merchant_signup(
+                business_name=data["business_name"],
+                email=data["email"],
+                password=data["password"],
+                currency=data["currency"],
+            )
+        except ApplicationError as error:
+            form.add_error(error.param if error.param in form.fields else None, error.message)
+        else:
+            login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome! Test mode works now; tell us about your business to go live.")
+            return redirect("merchants:onboarding")
+    return render(request, "merchants/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+# --- Onboarding ---------------------------------------------------------------------------------
+
+
+class ProfileForm(forms.Form):
+    legal_name = forms.CharField(max_length=200, label="Legal name")
+    registration_number = forms.CharField(max_length=50, label="Registration number")
+    tax_number = forms.CharField(max_length=50, label="Tax number")
+    address_line1 = forms.CharField(max_length=200, label="Address")
+    address_line2 = forms.CharField(max_length=200, required=False, label="Address (line 2)")
+    city = forms.CharField(max_length=100)
+    region = forms.CharField(max_length=100, required=False, label="State or region")
+    postal_code = forms.CharField(max_length=20, label="Postal code")
+    country = forms.CharField(max_length=2, min_length=2, label="Country (ISO code, e.g. US)")
+    website = forms.URLField(required=False, assume_scheme="https")
+    category = forms.ChoiceField(choices=[("", "Choose…"), *BusinessCategory.choices])
+    expected_monthly_volume = forms.DecimalField(
+        min_value=0, max_digits=15, decimal_places=2, label="Expected monthly volume"
+    )
+
+
+class BankAccountForm(forms.Form):
+    holder_name = forms.CharField(max_length=200, label="Account holder")
+    bank_name = forms.CharField(max_length=200, required=False, label="Bank")
+    routing_number = forms.CharField(max_length=20, label="Routing number")
+    account_number = forms.CharField(
+        max_length=40, label="Account number", widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    currency = forms.CharField(max_length=3, initial="USD")
+
+
+class DocumentForm(forms.Form):
+    kind = forms.ChoiceField(choices=MerchantDocument.Kind.choices, label="Document type")
+    file = forms.FileField(label="File (PDF, PNG or JPEG, up to 10 MB)")
+
+
+def _onboarding_page(
+    dashboard: Dashboard,
+    *,
+    profile_form: ProfileForm | None = None,
+    bank_form: BankAccountForm | None = None,
+    document_form: DocumentForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    merchant = dashboard.merchant
+    profile = onboarding.business_profile_for(merchant=merchant)
+    initial = {field: getattr(profile, field) for field in onboarding.PROFILE_FIELDS}
+    initial["expected_monthly_volume"] = profile.expected_monthly_volume_amount / 100
+    return dashboard.render(
+        "merchants/onboarding.html",
+        {
+            "nav": "onboarding",
+            "profile": profile,
+            "editable": profile.status in onboarding.EDITABLE_STATUSES,
+            "missing": onboarding.application_missing(profile=profile),
+            "profile_form": profile_form or ProfileForm(initial=initial),
+            "bank_form": bank_form or BankAccountForm(initial={"currency": merchant.default_currency}),
+            "document_form": document_form or DocumentForm(),
+            "bank_accounts": BankAccount.objects.filter(merchant=merchant, removed_at__isnull=True),
+            "documents": MerchantDocument.objects.filter(merchant=merchant),
+        },
+        status=status,
+    )
+
+
+@require_GET
+@dashboard_view()
+def onboarding_page(dashboard: Dashboard) -> HttpResponse:
+    return _onboarding_page(dashboard)
+
+
+@require_POST
+@dashboard_view(access="write")
+def onboarding_profile(dashboard: Dashboard) -> HttpResponse:
+    form = ProfileForm(dashboard.request.POST)
+    if form.is_valid():
+        data = dict(form.cleaned_data)
+        profile = onboarding.business_profile_ensure(merchant=dashboard.merchant)
+        try:
+            data["expected_monthly_volume_amount"] = from_decimal(
+                data.pop("expected_monthly_volume"), profile.volume_currency
+            )
+            data["country"] = data["country"].upper()
+            onboarding.business_profile_update(profile=profile, **data)
+        except ApplicationError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(dashboard.request, "Business profile saved.")
+            return redirect("merchants:onboarding")
+    return _onboarding_page(dashboard, profile_form=form, status=400)
+
+
+@require_POST
+@dashboard_view(access="write")
+def onboarding_bank_account(dashboard: Dashboard) -> HttpResponse:
+    form = BankAccountForm(dashboard.request.POST)
+    if form.is_valid():
+        try:
+            onboarding.bank_account_add(
+                merchant=dashboard.merchant,
+                **{**form.cleaned_data, "currency": normalize_currency(form.cleaned_data["currency"])},
+            )
+        except ApplicationError as error:
+            form.add_error(error.param if error.param in form.fields else None, error.message)
+        else:
+            messages.success(dashboard.request, "Bank account added.")
+            return redirect("merchants:onboarding")
+    return _onboarding_page(dashboard, bank_form=form, status=400)
+
+
+@require_POST
+@dashboard_view(access="write")
+def onboarding_document(dashboard: Dashboard) -> HttpResponse:
+    form = DocumentForm(dashboard.request.POST, dashboard.request.FILES)
+    if form.is_valid():
+        try:
+            onboarding.document_upload(
+                merchant=dashboard.merchant,
+                kind=form.cleaned_data["kind"],
+                uploaded=form.cleaned_data["file"],
+                uploaded_by=dashboard.request.user,
+            )
+        except ApplicationError as error:
+            form.add_error("file" if error.param == "file" else None, error.message)
+        else:
+            messages.success(dashboard.request, "Document uploaded.")
+            return redirect("merchants:onboarding")
+    return _onboarding_page(dashboard, document_form=form, status=400)
+
+
+@require_GET
+@dashboard_view()
+def onboarding_document_download(dashboard: Dashboard, document_id: str) -> HttpResponseBase:
+    document = MerchantDocument.objects.filter(merchant=dashboard.merchant, public_id=document_id).first()
+    if document is None:
+        raise Http404("No such document.")
+    response = FileResponse(document.file.open("rb"), content_type=document.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{document.public_id}"'
+    return response
+
+
+@require_POST
+@dashboard_view(access="write")
+def onboarding_submit(dashboard: Dashboard) -> HttpResponse:
+    try:
+        onboarding.application_submit(profile=onboarding.business_profile_ensure(merchant=dashboard.merchant))
+    except ApplicationError as error:
+        messages.error(dashboard.request, error.message)
+    else:
+        messages.success(dashboard.request, "Application submitted. We will email you once it is reviewed.")
+    return redirect("merchants:onboarding")
+
+
+# --- The test/live switch -----------------------------------------------------------------------
+
+
+@require_POST
+@dashboard_view()
+def mode_switch(dashboard: Dashboard) -> HttpResponse:
+    """Choose test or live data for every page (a session flag: no data changes, any member may)."""
+    livemode = dashboard.request.POST.get("livemode") == "true"
+    dashboard.request.session[LIVEMODE_SESSION_KEY] = livemode
+    next_url = dashboard.request.POST.get("next", "")
+    if not next_url.startswith("/merchant/") or next_url.startswith("//"):
+        next_url = "/merchant/"
+    return redirect(next_url)
+
+
+# --- Invitations --------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in an invitation. Signed in with the invited email: join. Otherwise a new person sets
+    a password (the account is made for the invited email), or an existing one signs in first."""
+    invitation = services.dangerously_invitation_get_by_token(token=token)
+    if invitation is None or not invitation.is_open:
+        return render(request, "merchants/invitation.html", {"invitation": None}, status=404)
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    existing = user_model.objects.filter(email__iexact=invitation.email).first()
+    error = ""
+    if request.method == "POST":
+        user = request.user if request.user.is_authenticated else None
+        if user is None and existing is None:
+            password = request.POST.get("password", "")
+            if len(password) < 8:
+                error = "Choose a password of at least 8 characters."
+            else:
+                user = user_model.objects.create_user(invitation.email, password)
+        if user is not None and not error:
+            actor_var.set(Actor(kind="merchant_user", identifier=user.email, label=user.email))
+            try:
+                membership = services.invitation_accept(invitation=invitation, user=user)
+            except ApplicationError as application_error:
+                error = application_error.message
+            else:
+                if not request.user.is_authenticated:
+                    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                request.session["merchant_public_id"] = membership.merchant.public_id
+                messages.success(request, f"You joined {membership.merchant.name} as {membership.role}.")
+                return redirect("merchants:dashboard")
+    return render(
+        request,
+        "merchants/invitation.html",
+        {"invitation": invitation, "existing": existing, "error": error},
+        status=400 if error else 200,
+    )
+
+
+# --- Branding (public: the hosted checkout shows the logo) ----------------------------------------
+
+
+@require_GET
+def branding_logo(request: HttpRequest, merchant_id: str) -> HttpResponseBase:
+    merchant = Merchant.objects.filter(public_id=merchant_id).select_related("branding").first()
+    branding = getattr(merchant, "branding", None) if merchant else None
+    if branding is None or not branding.logo:
+        raise Http404("No logo.")
+    storage = storages["merchant_files"]
+    if not storage.exists(branding.logo.name):
+        raise Http404("No logo.")
+    response = FileResponse(storage.open(branding.logo.name, "rb"))
+    response["Cache-Control"] = "public, max-age=300"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,203 @@
+"""The merchant's web experience in headless Chromium against a live server: a new merchant signs
+up and applies, an operator approves it in admin, the merchant creates a key, receives a signed test
+webhook at a local receiver, sees an order placed through the API appear, captures and refunds it
+from the page, and sees the dashboard's figures change; an analyst is refused every write. Every
+request the pages make goes to our own server. Screenshots land in var/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from merchants.models import BusinessProfile, Membership, Merchant, WebhookDelivery
+from tests.browser import screenshot
+from tests.conftest import ApiClient
+from tests.e2e.test_checkout_end_to_end import SESSION, _shopper_checks_out
+from tests.factories import make_member, make_user
+from tests.merchants.conftest import WebhookReceiver, receiver  # noqa: F401  (the receiver fixture)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "a-long-pass-phrase"
+
+
+def _watch_hosts(page: Any, hosts: set[str]) -> None:
+    page.on("request", lambda request: hosts.add(request.url.split("/")[2]) if "://" in request.url else None)
+
+
+def _sign_up_and_apply(page: Any, server: str) -> None:
+    page.goto(f"{server}/merchant/signup")
+    page.get_by_label("Business name").fill("Trailhead Outfitters")
+    page.get_by_label("Your work email").fill("owner@trailhead.example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(f"{server}/merchant/onboarding")
+    form = page.locator("#profile-form")
+    for label, value in [
+        ("Legal name", "Trailhead Outfitters LLC"),
+        ("Registration number", "C7654321"),
+        ("Tax number", "98-7654321"),
+        ("Address", "5 Summit Rd"),
+        ("City", "Boulder"),
+        ("State or region", "CO"),
+        ("Postal code", "80302"),
+        ("Country (ISO code, e.g. US)", "US"),
+        ("Website", "https://trailhead.example.com"),
+        ("Expected monthly volume", "40000"),
+    ]:
+        form.get_by_label(label, exact=True).fill(value)
+    form.get_by_label("Category").select_option("sports")
+    form.get_by_role("button", name="Save profile").click()
+    page.get_by_text("Business profile saved.").wait_for()
+    bank = page.locator("#bank-form")
+    bank.get_by_label("Account holder").fill("Trailhead Outfitters LLC")
+    bank.get_by_label("Routing number").fill("110000000")
+    bank.get_by_label("Account number").fill("000987654321")
+    bank.get_by_role("button", name="Add bank account").click()
+    page.get_by_text("Bank account added.").wait_for()
+    documents = page.locator("#document-form")
+    documents.get_by_label("File (PDF, PNG or JPEG, up to 10 MB)").set_input_files(
+        {"name": "registration.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 registration"}
+    )
+    documents.get_by_role("button", name="Upload").click()
+    page.get_by_text("Document uploaded.").wait_for()
+    page.get_by_role("button", name="Submit application").click()
+    page.locator("#application-status", has_text="Submitted").wait_for()
+    screenshot(page, "dashboard-onboarding")
+
+
+def _operator_approves(browser: Any, server: str, hosts: set[str]) -> None:
+    make_user(email="operator@bnpl.test", password=PASSWORD, is_staff=True, is_superuser=True)
+    context = browser.new_context()
+    page = context.new_page()
+    _watch_hosts(page, hosts)
+    page.goto(f"{server}/admin/login/?next=/admin/merchants/businessprofile/")
+    page.locator("#id_username").fill("operator@bnpl.test")
+    page.locator("#id_password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Trailhead Outfitters LLC").click()
+    page.locator("#decision-form textarea").fill("Documents check out.")
+    screenshot(page, "admin-application-queue")
+    page.get_by_role("button", name="Approve").click()
+    page.get_by_text("application approved").wait_for()
+    context.close()
+
+
+def _figure(page: Any, name: str) -> str:
+    return str(page.locator(f"#kpi-{name}").inner_text())
+
+
+def test_a_merchant_onboards_integrates_and_runs_orders_from_the_dashboard(
+    browser: Any,
+    live_server: Any,
+    receiver: WebhookReceiver,  # noqa: F811
+) -> None:
+    server = live_server.url
+    hosts: set[str] = set()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    _watch_hosts(page, hosts)
+
+    # onboarding, approved in admin
+    _sign_up_and_apply(page, server)
+    _operator_approves(browser, server, hosts)
+    merchant = Merchant.objects.get(name="Trailhead Outfitters")
+    assert merchant.status == Merchant.Status.ACTIVE
+    assert BusinessProfile.objects.get(merchant=merchant).status == "approved"
+    page.goto(f"{server}/merchant/onboarding")
+    page.locator("#application-status", has_text="Approved").wait_for()
+
+    # a test key, revealed once
+    page.get_by_role("link", name="Developers").click()
+    page.locator("#key-form").get_by_role("button", name="Create key").click()
+    token = page.locator("#revealed-token").inner_text()
+    assert re.fullmatch(r"sk_test_[0-9A-Za-z]{32}", token)
+    screenshot(page, "dashboard-developers")
+
+    # a webhook endpoint at a local receiver, its secret, a signed test event
+    endpoint_form = page.locator("#endpoint-form")
+    endpoint_form.get_by_label("Endpoint URL").fill(receiver.url)
+    endpoint_form.get_by_label("Every event").check()
+    endpoint_form.get_by_role("button", name="Add endpoint").click()
+    page.get_by_role("button", name="Reveal secret").click()
+    receiver.secret = page.locator("#endpoint-secret").inner_text()
+    page.get_by_role("button", name="Send test event").click()
+    page.get_by_text("Test event delivered.").wait_for()
+    assert receiver.count() == 1
+    assert receiver.received[0].signature_valid
+    assert b'"type":"webhook_endpoint.test"' in receiver.received[0].body
+    page.locator("#deliveries").get_by_role("link").first.click()
+    page.get_by_text("HTTP 200").first.wait_for()
+    screenshot(page, "dashboard-webhook-delivery")
+
+    # an order placed through the API appears
+    page.goto(f"{server}/merchant/")
+    assert _figure(page, "orders") == "0"
+    session = ApiClient(token).post("/api/v1/checkout/sessions", SESSION).json()
+    order_id = _shopper_checks_out(session["url"])
+    page.get_by_role("link", name="Orders").click()
+    page.get_by_role("link", name=order_id).wait_for()
+    screenshot(page, "dashboard-orders")
+
+    # captured and refunded from the page, each confirmed
+    page.get_by_role("link", name=order_id).click()
+    page.locator("#capture-amount").fill("120.00")
+    page.get_by_role("button", name="Capture…").click()
+    page.get_by_role("button", name="Yes, capture $120.00").click()
+    page.get_by_text("Captured $120.00.").wait_for()
+    page.locator("#refund-amount").fill("30.00")
+    page.get_by_role("button", name="Refund…").click()
+    screenshot(page, "dashboard-refund-confirmation")
+    page.get_by_role("button", name="Yes, refund $30.00").click()
+    page.get_by_text("Refunded $30.00.").wait_for()
+    assert page.locator("#amount-refunded").inner_text() == "$30.00"
+    page.locator("#timeline").get_by_text("order.refunded").wait_for()
+    screenshot(page, "dashboard-order-detail")
+
+    # the dashboard's figures follow
+    page.get_by_role("link", name="Home").click()
+    assert _figure(page, "orders") == "1"
+    assert _figure(page, "sales") == "$120.00"
+    assert _figure(page, "refunds") == "$30.00"
+    assert _figure(page, "net") == "$90.00"
+    assert _figure(page, "approval") == "100.0%"
+    assert page.locator("svg.chart").count() == 2
+    screenshot(page, "dashboard-home")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "dashboard-home-mobile")
+    context.close()
+
+    # an analyst reads but is refused every write, on the server
+    analyst = make_member(merchant=merchant, role=Membership.Role.ANALYST, password=PASSWORD)
+    context = browser.new_context()
+    page = context.new_page()
+    _watch_hosts(page, hosts)
+    page.goto(f"{server}/merchant/login")
+    page.get_by_label("Email").fill(analyst.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Developers").click()
+    assert page.get_by_role("button", name="Create key").count() == 0
+    assert page.get_by_text("Analysts have read-only access.").count() == 1
+    screenshot(page, "dashboard-analyst")
+    endpoint_id = WebhookDelivery.objects.get().endpoint.public_id
+    csrf = next(cookie["value"] for cookie in context.cookies() if cookie["name"] == "csrftoken")
+    deliveries_before = WebhookDelivery.objects.count()
+    for path, form in [
+        ("/merchant/developers/api-keys", {"kind": "secret"}),
+        (f"/merchant/orders/{order_id}/refund", {"amount": "10.00"}),
+        (f"/merchant/orders/{order_id}/void", {}),
+        (f"/merchant/developers/webhooks/{endpoint_id}/test", {}),
+        (f"/merchant/developers/webhooks/{endpoint_id}/secret", {}),
+        ("/merchant/settings/branding", {"display_name": "x", "primary_colour": "#000000", "accent_colour": "#000000"}),
+        ("/merchant/team/invitations", {"email": "x@example.com", "role": "owner"}),
+        ("/merchant/onboarding/submit", {}),
+    ]:
+        response = page.request.post(f"{server}{path}", form=form, headers={"X-CSRFToken": csrf})
+        assert response.status == 403, path
+    assert WebhookDelivery.objects.count() == deliveries_before
+    context.close()
+
+    assert hosts == {server.split("/")[2]}
