@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from bnpl.checkout import services as checkout_services
 from bnpl.checkout.models import CheckoutSession
+from bnpl.collections.lateness import late_fee_cap
 from bnpl.core import clock
 from bnpl.core.errors import ApplicationError, InvalidRequestError
 from bnpl.core.ids import is_well_formed
@@ -26,6 +27,7 @@ from bnpl.core.money import format_amount
 from bnpl.payments.models import PaymentMethod
 from bnpl.payments.services import browser_card_form, payment_method_add, payment_method_from_setup
 from bnpl.plans import services as plan_services
+from bnpl.plans.models import PaymentProduct
 from consumers import services as consumer_services
 from consumers.models import Consumer, Identity
 from merchants.models import Branding
@@ -91,7 +93,19 @@ def _offer_rows(offer: plan_services.Offer, currency: str) -> dict[str, Any]:
         "total_of_payments": format_amount(offer.disclosure.total_of_payments, currency),
         "apr": offer.disclosure.apr,
         "is_financing": offer.product.kind == "financing",
+        "late_fee": _late_fee_terms(offer.product, sum(payment.principal for payment in offer.schedule), currency),
     }
+
+
+def _late_fee_terms(product: PaymentProduct, amount: int, currency: str) -> str:
+    """The late-fee rule in a sentence, with this order's cap worked out."""
+    if not product.late_fee_amount:
+        return "No late fees."
+    cap = late_fee_cap(order_amount=amount, cap_bps=product.late_fee_cap_bps, cap_amount=product.late_fee_cap_amount)
+    return (
+        f"Late fee: {format_amount(product.late_fee_amount, currency)} if a payment is still unpaid "
+        f"{product.late_fee_grace_days} days after it is due, never more than {format_amount(cap, currency)} in all."
+    )
 
 
 def _page(request: HttpRequest, session: CheckoutSession, *, status: int = 200, **context: Any) -> HttpResponse:

@@ -257,3 +257,21 @@ def test_the_portal_shows_the_plan_and_pays_the_next_installment(
         "scheduled",
     ]
     assert other.status_code == 404
+
+
+def test_each_offer_states_its_late_fee_with_this_orders_cap_and_its_refund_rule(tenant: Tenant) -> None:
+    from consumers.middleware import SESSION_KEY
+    from tests.checkout_factories import make_checkout_session, make_verified_consumer
+
+    session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=10_000)
+    shopper = Client()
+    cookie = shopper.session
+    cookie[SESSION_KEY] = make_verified_consumer().public_id
+    cookie.save()
+
+    page = shopper.get(f"/checkout/{session.public_id}").content.decode()
+
+    fee = "Late fee: $10.00 if a payment is still unpaid 10 days after it is due, never more than $25.00 in all."
+    assert page.count(fee) == 2  # pay in 4 and pay in 30 (25% of $100.00, under the $68.00 cap)
+    assert "No late fees." in page  # the financing product charges none
+    assert page.count("the refund comes off your last payments first") == 3
