@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -16,7 +17,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bnpl.checkout.models import CheckoutSession
 from bnpl.core.errors import ApplicationError
+from bnpl.core.ids import is_well_formed
 from consumers import selectors, services
 from consumers.middleware import SESSION_KEY
 
@@ -66,7 +69,8 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             request.session[PENDING_IDENTIFIER_KEY] = destination.address
             return redirect("consumers:verify")
     status = 400 if request.method == "POST" else 200
-    return render(request, "consumers/sign_in.html", {"form": form}, status=status)
+    context = {"form": form, "checkout": _checkout_in_progress(request)}
+    return render(request, "consumers/sign_in.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -88,7 +92,23 @@ def verify(request: HttpRequest) -> HttpResponse:
             request.session.pop(NEXT_KEY, None)
             return redirect(_safe_next(request, next_url))
     status = 400 if request.method == "POST" else 200
-    return render(request, "consumers/verify.html", {"form": form, "identifier": identifier}, status=status)
+    context = {"form": form, "identifier": identifier, "checkout": _checkout_in_progress(request)}
+    return render(request, "consumers/verify.html", context, status=status)
+
+
+CHECKOUT_PATH = re.compile(r"^/checkout/(cs_[A-Za-z0-9]+)$")
+
+
+def _checkout_in_progress(request: HttpRequest) -> CheckoutSession | None:
+    """The open checkout a shopper is signing in for, so these pages can cancel back to the shop."""
+    match = CHECKOUT_PATH.match(str(request.session.get(NEXT_KEY) or ""))
+    if match is None or not is_well_formed(match.group(1)):
+        return None
+    return (
+        CheckoutSession.objects.select_related("merchant")
+        .filter(public_id=match.group(1), status=CheckoutSession.Status.OPEN)
+        .first()
+    )
 
 
 @require_POST

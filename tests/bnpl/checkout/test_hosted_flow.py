@@ -275,3 +275,19 @@ def test_each_offer_states_its_late_fee_with_this_orders_cap_and_its_refund_rule
     assert page.count(fee) == 2  # pay in 4 and pay in 30 (25% of $100.00, under the $68.00 cap)
     assert "No late fees." in page  # the financing product charges none
     assert page.count("the refund comes off your last payments first") == 3
+
+
+def test_the_sign_in_pages_of_a_checkout_can_cancel_back_to_the_shop(tenant: Tenant) -> None:
+    from tests.checkout_factories import make_checkout_session
+
+    session = make_checkout_session(merchant=tenant.merchant, livemode=False)
+    shopper = Client()
+    page = shopper.get("/account/sign-in", {"next": f"/checkout/{session.public_id}"}).content.decode()
+    assert f'action="/checkout/{session.public_id}/cancel"' in page
+    assert "Cancel and return to Merchant A" in page
+    assert "Cancel and return" not in Client().get("/account/sign-in").content.decode()  # not signing in for a shop
+
+    canceled = shopper.post(f"/checkout/{session.public_id}/cancel")
+
+    assert canceled["Location"].startswith("https://shop.example.com/cart")
+    assert CheckoutSession.objects.get(pk=session.pk).status == CheckoutSession.Status.CANCELED
