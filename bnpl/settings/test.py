@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import CELERY_BROKER_TRANSPORT_OPTIONS, LAKE_S3_BUCKET, REST_FRAMEWORK, env
+from .base import CACHES, CELERY_BROKER_TRANSPORT_OPTIONS, LAKE_S3_BUCKET, REST_FRAMEWORK, env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -17,6 +17,16 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"api_key": "100000/s", "api_key_burst": "1000000/min"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+
+# Under pytest-xdist, each worker (and the processes its tests start, which inherit the variable)
+# caches in a Redis database of its own: tests clear the cache between them (FLUSHDB), which would
+# otherwise wipe another worker's throttle counters mid-test. Databases go down by two from the
+# configured one (CI: cache 15, broker 14 -> workers 15 and 13).
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _xdist_worker.startswith("gw") and CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    _location, _, _database = str(CACHES["default"]["LOCATION"]).rpartition("/")
+    _database_index = (int(_database or 0) - 2 * int(_xdist_worker[2:])) % 16
+    CACHES = {"default": {**CACHES["default"], "LOCATION": f"{_location}/{_database_index}"}}  # type: ignore[no-redef]
 
 # The embedded filesystem broker gets a folder per test process, so that test runs side by side
 # never consume each other's tasks (CI uses Redis, flushed at the start of the run).
