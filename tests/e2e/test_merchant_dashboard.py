@@ -12,13 +12,18 @@ from typing import Any
 import pytest
 
 from merchants.models import BusinessProfile, Membership, Merchant, WebhookDelivery
-from tests.browser import screenshot
+from tests.browser import accessibility_violations, screenshot
 from tests.conftest import ApiClient
 from tests.e2e.test_checkout_end_to_end import SESSION, _shopper_checks_out
 from tests.factories import make_member, make_user
 from tests.merchants.conftest import WebhookReceiver, receiver  # noqa: F401  (the receiver fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _accessible(page: Any) -> None:
+    """No serious or critical WCAG 2.1 A/AA violation (axe-core) on the page."""
+    assert accessibility_violations(page) == [], page.url
 
 PASSWORD = "a-long-pass-phrase"
 
@@ -66,6 +71,7 @@ def _sign_up_and_apply(page: Any, server: str) -> None:
     page.get_by_role("button", name="Submit application").click()
     page.locator("#application-status", has_text="Submitted").wait_for()
     screenshot(page, "dashboard-onboarding")
+    _accessible(page)
 
 
 def _operator_approves(browser: Any, server: str, hosts: set[str]) -> None:
@@ -115,6 +121,7 @@ def test_a_merchant_onboards_integrates_and_runs_orders_from_the_dashboard(
     token = page.locator("#revealed-token").inner_text()
     assert re.fullmatch(r"sk_test_[0-9A-Za-z]{32}", token)
     screenshot(page, "dashboard-developers")
+    _accessible(page)
 
     # a webhook endpoint at a local receiver, its secret, a signed test event
     endpoint_form = page.locator("#endpoint-form")
@@ -131,6 +138,7 @@ def test_a_merchant_onboards_integrates_and_runs_orders_from_the_dashboard(
     page.locator("#deliveries").get_by_role("link").first.click()
     page.get_by_text("HTTP 200").first.wait_for()
     screenshot(page, "dashboard-webhook-delivery")
+    _accessible(page)
 
     # an order placed through the API appears
     page.goto(f"{server}/merchant/")
@@ -140,6 +148,7 @@ def test_a_merchant_onboards_integrates_and_runs_orders_from_the_dashboard(
     page.get_by_role("link", name="Orders").click()
     page.get_by_role("link", name=order_id).wait_for()
     screenshot(page, "dashboard-orders")
+    _accessible(page)
 
     # captured and refunded from the page, each confirmed
     page.get_by_role("link", name=order_id).click()
@@ -150,11 +159,13 @@ def test_a_merchant_onboards_integrates_and_runs_orders_from_the_dashboard(
     page.locator("#refund-amount").fill("30.00")
     page.get_by_role("button", name="Refund…").click()
     screenshot(page, "dashboard-refund-confirmation")
+    _accessible(page)
     page.get_by_role("button", name="Yes, refund $30.00").click()
     page.get_by_text("Refunded $30.00.").wait_for()
     assert page.locator("#amount-refunded").inner_text() == "$30.00"
     page.locator("#timeline").get_by_text("order.refunded").wait_for()
     screenshot(page, "dashboard-order-detail")
+    _accessible(page)
 
     # the dashboard's figures follow
     page.get_by_role("link", name="Home").click()
@@ -165,6 +176,7 @@ def test_a_merchant_onboards_integrates_and_runs_orders_from_the_dashboard(
     assert _figure(page, "approval") == "100.0%"
     assert page.locator("svg.chart").count() == 2
     screenshot(page, "dashboard-home")
+    _accessible(page)
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "dashboard-home-mobile")
     context.close()
@@ -182,6 +194,7 @@ def test_a_merchant_onboards_integrates_and_runs_orders_from_the_dashboard(
     assert page.get_by_role("button", name="Create key").count() == 0
     assert page.get_by_text("Analysts have read-only access.").count() == 1
     screenshot(page, "dashboard-analyst")
+    _accessible(page)
     endpoint_id = WebhookDelivery.objects.get().endpoint.public_id
     csrf = next(cookie["value"] for cookie in context.cookies() if cookie["name"] == "csrftoken")
     deliveries_before = WebhookDelivery.objects.count()
