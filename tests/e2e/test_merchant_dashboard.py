@@ -25,6 +25,7 @@ def _accessible(page: Any) -> None:
     """No serious or critical WCAG 2.1 A/AA violation (axe-core) on the page."""
     assert accessibility_violations(page) == [], page.url
 
+
 PASSWORD = "a-long-pass-phrase"
 
 
