@@ -110,7 +110,7 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
         "progress": round(100 * paid / total) if total else 100,
         "next": upcoming[0] if upcoming else None,
         "next_amount": _money(upcoming[0].amount - upcoming[0].paid_amount, plan.currency) if upcoming else "",
-        "open_dispute": plan.order.disputes.filter(status__in=Dispute.OPEN_STATUSES).first(),
+        "open_dispute": next((row for row in plan.order.disputes.all() if row.is_open), None),
     }
 
 
@@ -121,7 +121,7 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
 @account_page
 def overview(request: HttpRequest) -> HttpResponse:
     consumer = _consumer(request)
-    plans = [_plan_summary(plan) for plan in selectors.plan_list(consumer=consumer).prefetch_related("installments")]
+    plans = [_plan_summary(plan) for plan in selectors.plan_list(consumer=consumer).prefetch_related("installments", "order__disputes")]
     active = [item for item in plans if item["plan"].status == Plan.Status.ACTIVE]
     return render(
         request,
@@ -187,7 +187,6 @@ def plan_detail(request: HttpRequest, plan: Plan) -> HttpResponse:
             "open_hardship": plan.hardship_requests.filter(status="open").exists(),
             "refundable": _money(plan.order.refundable_amount, currency),
             "dispute_reasons": Dispute.Reason.choices,
-            "cards": PaymentMethod.objects.filter(consumer=consumer),
         },
     )
 
@@ -195,23 +194,11 @@ def plan_detail(request: HttpRequest, plan: Plan) -> HttpResponse:
 # --- Paying -----------------------------------------------------------------------------------------
 
 
-def _card_choice(request: HttpRequest, consumer: Consumer) -> PaymentMethod | None:
-    chosen = request.POST.get("payment_method", "")
-    if not chosen:
-        return None
-    card = selectors.payment_method_get(consumer=consumer, public_id=chosen)
-    if card is None:
-        raise Http404
-    return card
-
-
 @require_POST
 @account_page
 def plan_pay_now(request: HttpRequest, plan: Plan) -> HttpResponse:
-    card = _card_choice(request, _consumer(request))
-
     def pay() -> str:
-        charge = checkout_services.plan_pay_next_installment(plan=plan, payment_method=card)
+        charge = checkout_services.plan_pay_next_installment(plan=plan)
         return f"Paid {_money(charge.amount, charge.currency)}. Thank you!"
 
     overview = reverse("consumers:portal")  # paid from the overview: back there, never elsewhere
@@ -227,7 +214,6 @@ class AmountForm(forms.Form):
 @account_page
 def plan_pay_early(request: HttpRequest, plan: Plan) -> HttpResponse:
     form = AmountForm(request.POST)
-    card = _card_choice(request, _consumer(request))
     back = reverse("consumers:plan", args=[plan.public_id])
     if not form.is_valid():
         messages.error(request, "Enter the amount to pay, e.g. 25.00.")
@@ -237,7 +223,7 @@ def plan_pay_early(request: HttpRequest, plan: Plan) -> HttpResponse:
         amount = from_decimal(form.cleaned_data["amount"], plan.currency)
         if not 0 < amount <= MAX_AMOUNT:
             raise InvalidRequestError("Enter an amount above zero.", param="amount")
-        charge = checkout_services.plan_pay_early(plan=plan, amount=amount, payment_method=card)
+        charge = checkout_services.plan_pay_early(plan=plan, amount=amount)
         return f"Paid {_money(charge.amount, charge.currency)} early. It goes to your next payments."
 
     return _done(request, pay, back=back)
@@ -246,10 +232,8 @@ def plan_pay_early(request: HttpRequest, plan: Plan) -> HttpResponse:
 @require_POST
 @account_page
 def plan_pay_off(request: HttpRequest, plan: Plan) -> HttpResponse:
-    card = _card_choice(request, _consumer(request))
-
     def pay() -> str:
-        charge = checkout_services.plan_pay_early(plan=plan, payment_method=card)
+        charge = checkout_services.plan_pay_early(plan=plan)
         return f"Paid {_money(charge.amount, charge.currency)}: this plan is paid off."
 
     return _done(request, pay, back=reverse("consumers:plan", args=[plan.public_id]))

@@ -24,7 +24,7 @@ from bnpl.core import clock
 from bnpl.core.errors import ApplicationError, InvalidRequestError
 from bnpl.core.ids import is_well_formed
 from bnpl.core.money import format_amount
-from bnpl.payments.models import PaymentMethod
+from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.payments.services import browser_card_form, payment_method_add, payment_method_from_setup
 from bnpl.plans import services as plan_services
 from bnpl.plans.models import PaymentProduct
@@ -260,7 +260,7 @@ def approved(request: HttpRequest, session_id: str) -> HttpResponse:
     if order is None or consumer is None or order.consumer_id != consumer.pk:
         raise Http404
     plan = order.plan
-    first = plan.charges.filter(kind="payment", status="succeeded").order_by("created_at").first()
+    first = plan.charges.filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.SUCCEEDED).order_by("created_at").first()
     card = first.payment_method if first else PaymentMethod.objects.filter(consumer=consumer, is_default=True).first()
     return render(
         request,

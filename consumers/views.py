@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -33,16 +29,6 @@ class IdentifierForm(forms.Form):
 
 class CodeForm(forms.Form):
     code = forms.CharField(label="6-digit code", max_length=6, min_length=6)
-
-
-def consumer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if getattr(request, "consumer", None) is None:
-            return redirect_to_login(request.get_full_path(), reverse("consumers:sign-in"))
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _safe_next(request: HttpRequest, candidate: str | None) -> str:

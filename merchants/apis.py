@@ -3,8 +3,6 @@ endpoints. Thin doors: parse, call a selector or service, represent."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any, ClassVar
 
 from django.db.models import Model
@@ -36,6 +34,7 @@ from merchants.representations import (
     WebhookEndpointRepresentation,
 )
 from merchants.selectors import scoped_queryset
+from merchants.settlements import settlement_report_csv
 
 
 class EventListQuery(serializers.Serializer[Any]):
@@ -327,26 +326,6 @@ class SettlementReportApi(MerchantScopedApi):
     )
     def get(self, request: Request, id: str) -> HttpResponse:
         settlement: Settlement = self.path_objects["id"]
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(
-            ["kind", "source", "order", "merchant_reference", "amount", "fee_amount", "net_amount", "occurred_at"]
-        )
-        for line in settlement.lines.all():
-            writer.writerow(
-                [
-                    line.kind,
-                    line.source_id,
-                    line.order_id,
-                    line.merchant_reference,
-                    line.amount,
-                    line.fee_amount,
-                    line.net_amount,
-                    line.occurred_at.isoformat(),
-                ]
-            )
-        writer.writerow(["carried_in", "", "", "", "", "", settlement.carried_in_amount, ""])
-        writer.writerow(["net", "", "", "", "", "", settlement.net_amount, ""])
-        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(settlement_report_csv(settlement), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{settlement.public_id}.csv"'
         return response

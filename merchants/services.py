@@ -541,6 +541,23 @@ def invitation_accept(*, invitation: Invitation, user: Any) -> Membership:
     return membership
 
 
+def invitation_accept_new_user(*, invitation: Invitation, password: str) -> Membership:
+    """A person new to the platform accepts: their account (for the invited email, with a password
+    that passes the password rules) and the membership are made together, or neither is."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    user_model = get_user_model()
+    try:
+        validate_password(password, user_model(email=invitation.email))
+    except ValidationError as error:
+        raise InvalidRequestError(" ".join(error.messages), param="password") from error
+    with transaction.atomic():
+        user = user_model.objects.create_user(invitation.email, password)  # type: ignore[attr-defined]
+        return invitation_accept(invitation=invitation, user=user)
+
+
 def invitation_revoke(*, invitation: Invitation) -> Invitation:
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().select_related("merchant").get(pk=invitation.pk)

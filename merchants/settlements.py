@@ -13,7 +13,9 @@ Ledger: paying out ``N`` debits ``merchant_payable`` (we owe the merchant less) 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -199,3 +201,30 @@ def settlement_pay(*, settlement: Settlement) -> Settlement:
             data=settlement_data(settlement),
         )
     return settlement
+
+
+REPORT_COLUMNS = ["kind", "source", "order", "merchant_reference", "amount", "fee_amount", "net_amount", "occurred_at"]
+
+
+def settlement_report_csv(settlement: Settlement) -> str:
+    """One row per capture and refund, then what was carried in and the net (minor units): the
+    same report as ``GET /api/v1/settlements/{id}/report.csv``."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(REPORT_COLUMNS)
+    for line in settlement.lines.all():
+        writer.writerow(
+            [
+                line.kind,
+                line.source_id,
+                line.order_id,
+                line.merchant_reference,
+                line.amount,
+                line.fee_amount,
+                line.net_amount,
+                line.occurred_at.isoformat(),
+            ]
+        )
+    writer.writerow(["carried_in", "", "", "", "", "", settlement.carried_in_amount, ""])
+    writer.writerow(["net", "", "", "", "", "", settlement.net_amount, ""])
+    return out.getvalue()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.core.files.storage import storages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -15,10 +15,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from bnpl.core.context import Actor, actor_var
 from bnpl.core.errors import ApplicationError
-from bnpl.core.money import from_decimal, normalize_currency
+from bnpl.core.money import from_decimal, normalize_currency, to_decimal
 from merchants import onboarding, services
 from merchants.models import BankAccount, BusinessCategory, Merchant, MerchantDocument
-from merchants.views.base import LIVEMODE_SESSION_KEY, Dashboard, dashboard_view
+from merchants.views.base import CURRENT_MERCHANT_SESSION_KEY, LIVEMODE_SESSION_KEY, Dashboard, dashboard_view
 
 
 class MerchantLoginView(auth_views.LoginView):
@@ -102,7 +102,7 @@ def _onboarding_page(
     merchant = dashboard.merchant
     profile = onboarding.business_profile_for(merchant=merchant)
     initial = {field: getattr(profile, field) for field in onboarding.PROFILE_FIELDS}
-    initial["expected_monthly_volume"] = profile.expected_monthly_volume_amount / 100
+    initial["expected_monthly_volume"] = to_decimal(profile.expected_monthly_volume_amount, profile.volume_currency)
     return dashboard.render(
         "merchants/onboarding.html",
         {
@@ -233,29 +233,27 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     invitation = services.dangerously_invitation_get_by_token(token=token)
     if invitation is None or not invitation.is_open:
         return render(request, "merchants/invitation.html", {"invitation": None}, status=404)
-    from django.contrib.auth import get_user_model
-
-    user_model = get_user_model()
-    existing = user_model.objects.filter(email__iexact=invitation.email).first()
+    existing = get_user_model().objects.filter(email__iexact=invitation.email).first()
     error = ""
     if request.method == "POST":
         user = request.user if request.user.is_authenticated else None
-        if user is None and existing is None:
-            password = request.POST.get("password", "")
-            if len(password) < 8:
-                error = "Choose a password of at least 8 characters."
-            else:
-                user = user_model.objects.create_user(invitation.email, password)
-        if user is not None and not error:
-            actor_var.set(Actor(kind="merchant_user", identifier=user.email, label=user.email))
-            try:
+        membership = None
+        try:
+            if user is None and existing is None:
+                membership = services.invitation_accept_new_user(
+                    invitation=invitation, password=request.POST.get("password", "")
+                )
+                user = membership.user
+            elif user is not None:
+                actor_var.set(Actor(kind="merchant_user", identifier=user.email, label=user.email))
                 membership = services.invitation_accept(invitation=invitation, user=user)
-            except ApplicationError as application_error:
-                error = application_error.message
-            else:
+        except ApplicationError as application_error:
+            error = application_error.message
+        else:
+            if user is not None and membership is not None:
                 if not request.user.is_authenticated:
                     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                request.session["merchant_public_id"] = membership.merchant.public_id
+                request.session[CURRENT_MERCHANT_SESSION_KEY] = membership.merchant.public_id
                 messages.success(request, f"You joined {membership.merchant.name} as {membership.role}.")
                 return redirect("merchants:dashboard")
     return render(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
@@ -12,33 +9,8 @@ from django.views.decorators.http import require_GET
 from bnpl.core.money import format_amount
 from merchants.models import Settlement
 from merchants.selectors import scoped_queryset
+from merchants.settlements import settlement_report_csv
 from merchants.views.base import Dashboard, dashboard_view
-
-REPORT_COLUMNS = ["kind", "source", "order", "merchant_reference", "amount", "fee_amount", "net_amount", "occurred_at"]
-
-
-def settlement_report_csv(settlement: Settlement) -> str:
-    """One row per capture and refund, then what was carried in and the net (minor units): the
-    same report as ``GET /api/v1/settlements/{id}/report.csv``."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(REPORT_COLUMNS)
-    for line in settlement.lines.all():
-        writer.writerow(
-            [
-                line.kind,
-                line.source_id,
-                line.order_id,
-                line.merchant_reference,
-                line.amount,
-                line.fee_amount,
-                line.net_amount,
-                line.occurred_at.isoformat(),
-            ]
-        )
-    writer.writerow(["carried_in", "", "", "", "", "", settlement.carried_in_amount, ""])
-    writer.writerow(["net", "", "", "", "", "", settlement.net_amount, ""])
-    return out.getvalue()
 
 
 @require_GET

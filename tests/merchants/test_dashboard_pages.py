@@ -9,6 +9,7 @@ import io
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -393,6 +394,8 @@ def test_an_owner_invites_an_analyst_who_joins_and_can_only_read(tenant: Tenant)
     link = re.findall(r'id="invitation-link">([^<]*)<', invited.content.decode())[0]
     path = link.split("testserver", 1)[1]
     newcomer = Client()
+    weak = newcomer.post(path, {"password": "12345678"})  # long enough, but fails the password rules
+    assert weak.status_code == 400 and not get_user_model().objects.filter(email="ana@example.com").exists()
     joined = newcomer.post(path, {"password": "another-long-pass"})
     reused = Client().post(path, {"password": "another-long-pass"})
 
