@@ -121,7 +121,8 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
 @account_page
 def overview(request: HttpRequest) -> HttpResponse:
     consumer = _consumer(request)
-    plans = [_plan_summary(plan) for plan in selectors.plan_list(consumer=consumer).prefetch_related("installments", "order__disputes")]
+    found = selectors.plan_list(consumer=consumer).prefetch_related("installments", "order__disputes")
+    plans = [_plan_summary(plan) for plan in found]
     active = [item for item in plans if item["plan"].status == Plan.Status.ACTIVE]
     return render(
         request,
