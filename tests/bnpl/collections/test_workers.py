@@ -129,7 +129,9 @@ def test_two_workers_collect_a_thousand_installments_exactly_once_even_when_one_
 
     collected = 2 * PLANS
     left_in_flight = []
-    for kill_after in (0.5, 2.0, 4.0):  # early, middle and late in the run
+    # Killed once attempts are in flight (not after a fixed time: on a loaded machine the workers may
+    # not have started by then), then early, a little later and later still in the run.
+    for kill_after in (0.0, 0.5, 1.5):
         clock_advance(by=dt.timedelta(days=31))
         due = _due()
         assert due == PLANS
@@ -137,6 +139,7 @@ def test_two_workers_collect_a_thousand_installments_exactly_once_even_when_one_
             time.sleep(3.0)  # both workers up
             for _ in range(4):
                 collections_run.apply_async(kwargs={"batch_size": 25}, queue=queue)
+            assert _wait_until(lambda: CollectionAttempt.objects.filter(status="processing").exists(), timeout=120)
             time.sleep(kill_after)
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=30)
