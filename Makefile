@@ -7,6 +7,8 @@ PORT ?= 8000
 DEMO_BASE_URL := $(or $(PUBLIC_BASE_URL),http://127.0.0.1:$(PORT))
 STAMP_RUNTIME := $(VENV)/.installed-runtime
 STAMP_DEV := $(VENV)/.installed-dev
+# Production is every entry point's default; the demo chooses its settings here, on purpose.
+DEMO_SETTINGS := DJANGO_SETTINGS_MODULE=bnpl.settings.demo
 # The suite runs on both cores (pytest-xdist); PYTEST_ARGS= (empty) runs it in one process.
 PYTEST_ARGS ?= -n 2
 
@@ -25,16 +27,16 @@ $(STAMP_DEV): requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(STAMP_RUNTIME)
 
 migrate: $(STAMP_RUNTIME)
-	$(BIN)/python manage.py migrate --noinput
+	$(DEMO_SETTINGS) $(BIN)/python manage.py migrate --noinput
 
 ## demo: install, migrate, train the credit model if none is champion (about 15 s), seed, then serve
 ##       the whole product on http://127.0.0.1:$(PORT)
 ##       (web + a Celery worker with beat on the embedded filesystem broker)
 demo: migrate model-data
-	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py train_model --if-missing --promote
-	PUBLIC_BASE_URL=$(DEMO_BASE_URL) $(BIN)/python manage.py seed_demo
-	PUBLIC_BASE_URL=$(DEMO_BASE_URL) bash scripts/serve_demo.sh $(PORT)
+	$(DEMO_SETTINGS) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(DEMO_SETTINGS) $(BIN)/python manage.py train_model --if-missing --promote
+	$(DEMO_SETTINGS) PUBLIC_BASE_URL=$(DEMO_BASE_URL) $(BIN)/python manage.py seed_demo
+	$(DEMO_SETTINGS) PUBLIC_BASE_URL=$(DEMO_BASE_URL) bash scripts/serve_demo.sh $(PORT)
 
 ## test: install the dev requirements (and axe-core from npm for the browser tests' accessibility
 ##       checks), then run the whole suite (PostgreSQL when DATABASE_URL is set)

@@ -5,7 +5,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bnpl.settings.base")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bnpl.settings.production")
 
 app = Celery("bnpl")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -4,6 +4,9 @@
 set -euo pipefail
 port="${1:-8000}"
 cd "$(dirname "$0")/.."
+# The demo's settings, on purpose (every entry point defaults to production, which refuses the
+# embedded parts the demo runs on).
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-bnpl.settings.demo}"
 mkdir -p var
 .venv/bin/celery -A bnpl worker --beat --loglevel=INFO --concurrency=1 \
     --schedule=var/celerybeat-schedule >var/celery.log 2>&1 &

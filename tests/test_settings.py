@@ -65,7 +65,7 @@ def test_production_settings_refuse_to_start_without_a_lake_pseudonym_key() -> N
 
 
 def test_sqlite_under_var_by_default_and_postgresql_from_database_url() -> None:
-    env = {"DJANGO_SETTINGS_MODULE": "bnpl.settings.base"}
+    env = {"DJANGO_SETTINGS_MODULE": "bnpl.settings.demo"}
     assert _print_setting("settings.DATABASES['default']['NAME']", env) == str(ROOT / "var" / "bnpl.sqlite3")
     postgres = {**env, "DATABASE_URL": "postgres://bnpl:pw@db.internal:5433/lending"}
     assert _print_setting("settings.DATABASES['default']['ENGINE']", postgres) == "django.db.backends.postgresql"
@@ -76,7 +76,7 @@ def test_sqlite_under_var_by_default_and_postgresql_from_database_url() -> None:
 
 
 def test_the_broker_is_embedded_by_default_and_read_from_the_environment() -> None:
-    env = {"DJANGO_SETTINGS_MODULE": "bnpl.settings.base"}
+    env = {"DJANGO_SETTINGS_MODULE": "bnpl.settings.demo"}
     assert _print_setting("settings.CELERY_BROKER_URL", env) == "filesystem://"
     assert (
         _print_setting("settings.CELERY_BROKER_URL", {**env, "CELERY_BROKER_URL": "redis://127.0.0.1:6379/3"})

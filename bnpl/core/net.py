@@ -1,4 +1,5 @@
-"""Outbound-request safety: live-mode webhooks must not reach the lender's own network (SSRF)."""
+"""Network addresses: who a request came from (behind a known number of proxies), and
+outbound-request safety (live-mode webhooks must not reach the lender's own network: SSRF)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,32 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.http import HttpRequest
+
 LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The address of the client that sent ``request``: the one place every address-keyed limit
+    (API-key guessing, sign-in and code limits, dashboard and admin lockout) reads it from.
+
+    Behind ``TRUSTED_PROXY_COUNT`` proxies (a load balancer, a CDN) each proxy appends the address it
+    received the request from to ``X-Forwarded-For``, so the client is the entry that many places
+    from the right; anything further left was written by the client and is not believed. With no
+    proxy (the default) ``REMOTE_ADDR`` is the client. A header shorter than the proxy count means
+    the request bypassed a proxy: its leftmost entry is the best we know, since the nearest proxy
+    wrote it."""
+    remote = str(request.META.get("REMOTE_ADDR") or "unknown")
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies <= 0:
+        return remote
+    forwarded = [part.strip() for part in str(request.META.get("HTTP_X_FORWARDED_FOR", "")).split(",")]
+    forwarded = [part for part in forwarded if part]
+    if not forwarded:
+        return remote
+    candidate = forwarded[-proxies] if len(forwarded) >= proxies else forwarded[0]
+    return candidate if _literal_address(candidate) is not None else remote
 
 
 def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -1,7 +1,12 @@
-"""All settings, read from the environment in this one place.
+"""The settings every environment shares, read from the environment in this one place.
 
-Every variable read here is listed in ``.env.example``. The defaults are the embedded ones that
-``make demo`` runs on: SQLite under ``var/``, a filesystem Celery broker, console one-time codes.
+Never an entry point of its own: ``bnpl.settings.production`` is the default of every entry point
+(``manage.py``, WSGI, ASGI, Celery) and refuses to start without its real parts and secrets;
+``bnpl.settings.demo`` (``make demo``) and ``bnpl.settings.test`` (``make test``) are chosen
+explicitly and are the only ones that switch sandbox features on.
+
+Every variable read here is listed in ``.env.example``. Where a default is an embedded part
+(SQLite under ``var/``, the filesystem broker, a per-process cache), production refuses it.
 """
 
 from __future__ import annotations
@@ -19,14 +24,21 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # --- Core -------------------------------------------------------------------------------------
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-demo-key-change-me-" + "x" * 32)
-DEBUG = env.bool("DEBUG", default=True)
+# Empty here: production requires it; the demo and the tests set a fixed one of their own.
+SECRET_KEY = env.str("SECRET_KEY", default="")
+DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# How many proxies (load balancer, CDN) stand in front of the web processes and append to
+# X-Forwarded-For: the client address of every address-keyed limit is read through them
+# (bnpl.core.net.client_ip). 0: the peer address is the client. Too high lets clients choose their
+# own address; too low puts every client behind the load balancer's one address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # The public base URL used in links we hand out (hosted checkout URLs, printed demo URLs).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # Sandbox mode lets operators move the project clock and shows the sandbox inbox of one-time codes.
-BNPL_SANDBOX = env.bool("BNPL_SANDBOX", default=True)
+# Not read from the environment: only the demo and test settings turn it on; production cannot.
+BNPL_SANDBOX = False
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -374,18 +386,18 @@ CREDIT_BANK_EVENTS_LIMIT = env.int("CREDIT_BANK_EVENTS_LIMIT", default=3)
 CREDIT_AFFORDABILITY_SHARE = env.float("CREDIT_AFFORDABILITY_SHARE", default=0.5)
 CREDIT_MAX_DOWN_PAYMENT_SHARE = env.float("CREDIT_MAX_DOWN_PAYMENT_SHARE", default=0.5)
 
-# Webhooks may go to private/loopback addresses (local receivers) only in the sandbox; production
-# refuses them in both modes (SSRF).
-WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=BNPL_SANDBOX)
+# Webhooks may go to private/loopback addresses (local receivers) only in the demo and the tests;
+# production refuses them in both modes (SSRF). Not read from the environment.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = False
 
 # --- Consumers: one-time codes ---------------------------------------------------------------
-ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="consumers.senders.SandboxSender")
+ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="consumers.senders.EmailAndSmsSender")
 ONE_TIME_CODE_TTL = timedelta(minutes=10)
 ONE_TIME_CODE_MAX_ATTEMPTS = 5
 ONE_TIME_CODE_RESEND_INTERVAL = timedelta(seconds=env.int("ONE_TIME_CODE_RESEND_SECONDS", default=60))
 ONE_TIME_CODE_MAX_PER_HOUR = env.int("ONE_TIME_CODE_MAX_PER_HOUR", default=5)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="BNPL <no-reply@bnpl.localhost>")
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

@@ -1,4 +1,5 @@
-"""Test settings: the base settings with fast hashing and tight limits the tests can reach."""
+"""Test settings (``make test``, pytest's default): the shared settings with the sandbox switched on
+on purpose, fast hashing, and the parts each test process needs of its own."""
 
 import os
 import tempfile
@@ -7,11 +8,13 @@ from pathlib import Path
 from .base import *  # noqa: F403
 from .base import CACHES, CELERY_BROKER_TRANSPORT_OPTIONS, LAKE_S3_BUCKET, REST_FRAMEWORK, env
 
+SECRET_KEY = env.str("SECRET_KEY", default="insecure-test-key-" + "x" * 40)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ONE_TIME_CODE_SENDER = "consumers.senders.SandboxSender"
 BNPL_SANDBOX = True
 DEBUG = False
+WEBHOOK_ALLOW_PRIVATE_TARGETS = True
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"api_key": "100000/s", "api_key_burst": "1000000/min"},

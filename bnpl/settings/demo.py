@@ -1,0 +1,20 @@
+"""The demo's settings (``make demo``): the shared settings on their embedded parts, with the
+sandbox switched on on purpose.
+
+Sandbox features, here and in the tests only: the sandbox inbox shows every one-time code and
+email (so anyone at the demo can sign in as any shopper), the clock can be moved, webhooks may go
+to local receivers, and the sandbox gateway and bureau serve both modes. Production refuses every
+one of them (``bnpl.settings.production``).
+"""
+
+from .base import *  # noqa: F403
+from .base import env
+
+BNPL_SANDBOX = True
+DEBUG = env.bool("DEBUG", default=True)
+# A fixed key is fine for a demo on 127.0.0.1 and keeps sessions and encrypted values readable
+# across restarts; production requires its own.
+SECRET_KEY = env.str("SECRET_KEY", default="insecure-demo-key-change-me-" + "x" * 32)
+ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="consumers.senders.SandboxSender")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+WEBHOOK_ALLOW_PRIVATE_TARGETS = True
