@@ -77,7 +77,7 @@ class OneTimeCode(BaseModel):
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     destination = models.CharField(max_length=254, db_index=True)  # normalized email or E.164 phone
-    code_hash = models.CharField(max_length=64)  # HMAC-SHA256(SECRET_KEY, destination:code)
+    code_hash = models.CharField(max_length=64)  # HMAC-SHA256(ONE_TIME_CODE_HASH_SECRET, destination:code)
     expires_at = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0)
     consumed_at = models.DateTimeField(null=True, blank=True)

@@ -27,6 +27,7 @@ from django.db.models import F, QuerySet
 from bnpl.core import clock
 from bnpl.core.context import Actor
 from bnpl.core.errors import InvalidRequestError, PermissionDeniedError, RateLimitError
+from bnpl.core.keys import one_time_code_hash_secrets
 from bnpl.core.services import change_record
 from consumers import representations
 from consumers.models import Channel, Consumer, Identity, MerchantConsumer, OneTimeCode, OneTimeCodeDestination
@@ -69,8 +70,19 @@ def destination_parse(identifier: str, *, default_region: str = "US") -> Destina
     )
 
 
-def _code_hash(destination: str, code: str) -> str:
-    return hmac.new(settings.SECRET_KEY.encode(), f"{destination}:{code}".encode(), hashlib.sha256).hexdigest()
+def _code_hash(destination: str, code: str, *, secret: str | None = None) -> str:
+    """HMAC-SHA256 of a code under ONE_TIME_CODE_HASH_SECRET (its own secret, not SECRET_KEY)."""
+    key = secret if secret is not None else one_time_code_hash_secrets()[0]
+    return hmac.new(key.encode(), f"{destination}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _code_matches(code_hash: str, destination: str, code: str) -> bool:
+    """Whether ``code`` is the one hashed, under the current secret or a fallback (a code sent just
+    before a rotation stays usable for its few minutes)."""
+    return any(
+        hmac.compare_digest(code_hash, _code_hash(destination, code, secret=secret))
+        for secret in one_time_code_hash_secrets()
+    )
 
 
 def _active_codes(address: str) -> QuerySet[OneTimeCode]:
@@ -191,7 +203,7 @@ def _check(
         return VerifyOutcome.EXPIRED, 0
     if one_time_code.invalidated_at is not None:
         return VerifyOutcome.NO_CODE, 0
-    if hmac.compare_digest(one_time_code.code_hash, _code_hash(address, submitted)):
+    if _code_matches(one_time_code.code_hash, address, submitted):
         one_time_code.consumed_at = now
         one_time_code.save(update_fields=["consumed_at"])
         return VerifyOutcome.ACCEPTED, 0

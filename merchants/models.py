@@ -96,6 +96,9 @@ class ApiKey(MerchantOwnedModel):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     name = models.CharField(max_length=100, blank=True)
     token_hash = models.CharField(max_length=64, unique=True)  # HMAC-SHA256(API_KEY_HASH_SECRET, token)
+    # Which hash secret made token_hash (bnpl.core.keys.secret_fingerprint): during a rotation, the
+    # keys still under an old secret; blank for keys made before secrets had fingerprints.
+    token_hash_secret = models.CharField(max_length=12, blank=True)
     token_hint = models.CharField(max_length=40)  # e.g. "sk_test_…x7Qa": enough to recognise, not to use
     publishable_token = models.CharField(max_length=64, blank=True)  # the full token, publishable keys only
     created_by = models.ForeignKey(

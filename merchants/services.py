@@ -17,13 +17,14 @@ from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.event_types import merchant_visible_types, register
 from bnpl.core.ids import ALPHABET
+from bnpl.core.keys import api_key_hash_secrets, secret_fingerprint
 from bnpl.core.money import normalize_currency
 from bnpl.core.net import non_public_host
 from bnpl.core.services import audit_log_record, change_record, event_emit
 from bnpl.plans.services import products_install_defaults
 from merchants.models import ApiKey, Branding, Invitation, Membership, Merchant, WebhookEndpoint
 from merchants.representations import api_key_data, merchant_data, webhook_endpoint_data
-from merchants.selectors import api_key_hash
+from merchants.selectors import api_key_hash, api_key_hashes
 
 TOKEN_RANDOM_LENGTH = 32
 
@@ -238,6 +239,7 @@ def api_key_create(
             kind=kind,
             name=name[:100],
             token_hash=api_key_hash(token),
+            token_hash_secret=secret_fingerprint(api_key_hash_secrets()[0]),
             token_hint=f"{prefix}…{token[-4:]}",
             publishable_token=token if kind == ApiKey.Kind.PUBLISHABLE else "",
             created_by=created_by,
@@ -263,6 +265,20 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
             data=api_key_data(api_key),
         )
     return api_key
+
+
+def api_key_rehash(*, api_key: ApiKey, token: str) -> None:
+    """Store a key found under a fallback hash secret under the current one (a rotation of
+    API_KEY_HASH_SECRET completes key by key, as each is used; ``manage.py api_key_hash_status``
+    counts those still waiting). Nothing to do for a key already under the current secret."""
+    current = api_key_hash(token)
+    if api_key.token_hash == current:
+        return
+    fingerprint = secret_fingerprint(api_key_hash_secrets()[0])
+    ApiKey.objects.filter(pk=api_key.pk, token_hash=api_key.token_hash).update(
+        token_hash=current, token_hash_secret=fingerprint
+    )
+    api_key.token_hash, api_key.token_hash_secret = current, fingerprint
 
 
 def api_key_touch(*, api_key: ApiKey) -> None:
@@ -514,7 +530,7 @@ def invitation_create(*, merchant: Merchant, email: str, role: str, invited_by: 
 
 def dangerously_invitation_get_by_token(*, token: str) -> Invitation | None:
     """The invitation a link names, across merchants: the token is the credential."""
-    return Invitation.objects.select_related("merchant").filter(token_hash=api_key_hash(token)).first()
+    return Invitation.objects.select_related("merchant").filter(token_hash__in=api_key_hashes(token)).first()
 
 
 def invitation_accept(*, invitation: Invitation, user: Any) -> Membership:

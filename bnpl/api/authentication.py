@@ -14,7 +14,7 @@ from bnpl.core.context import Actor, actor_var
 from bnpl.core.errors import AuthenticationError, PermissionDeniedError, RateLimitError
 from merchants.models import ApiKey, Merchant
 from merchants.selectors import dangerously_api_key_get_by_token
-from merchants.services import api_key_touch
+from merchants.services import api_key_rehash, api_key_touch
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise PermissionDeniedError("This merchant account is suspended.", code="merchant_suspended")
         if api_key.livemode and not merchant.is_active:
             raise PermissionDeniedError("Live mode opens once the merchant is approved.", code="merchant_not_approved")
+        api_key_rehash(api_key=api_key, token=token)
         api_key_touch(api_key=api_key)
         actor_var.set(
             Actor(kind="api_key", identifier=api_key.public_id, label=f"{merchant.name} {api_key.token_hint}")

@@ -32,7 +32,11 @@ def real_now() -> dt.datetime:
 
 
 def offset() -> dt.timedelta:
+    """The sandbox offset; always zero outside the sandbox, whatever the database holds (a copy of
+    a demo database in production must not move production's time)."""
     global _cached_offset, _cached_at
+    if not settings.BNPL_SANDBOX:
+        return dt.timedelta(0)
     monotonic = time.monotonic()
     with _lock:
         if _cached_offset is not None and monotonic - _cached_at < CACHE_SECONDS:

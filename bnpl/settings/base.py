@@ -27,7 +27,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 # Empty here: production requires it; the demo and the tests set a fixed one of their own.
 SECRET_KEY = env.str("SECRET_KEY", default="")
 DEBUG = env.bool("DEBUG", default=False)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # How many proxies (load balancer, CDN) stand in front of the web processes and append to
 # X-Forwarded-For: the client address of every address-keyed limit is read through them
@@ -404,12 +404,24 @@ EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 
-# Fernet keys for personal data at rest, newest first (rotation); derived from SECRET_KEY when empty.
-FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # Requests with invalid API keys allowed per client address per minute, before 429s (key guessing).
 API_AUTH_FAILURES_PER_MINUTE = env.int("API_AUTH_FAILURES_PER_MINUTE", default=30)
-# Secret used to hash API keys (HMAC-SHA256); defaults to SECRET_KEY. Rotating it revokes every key.
-API_KEY_HASH_SECRET = env.str("API_KEY_HASH_SECRET", default="") or SECRET_KEY
+
+# --- Secrets: one per purpose, each rotated on its own (bnpl/core/keys.py, docs/operations.md) ------
+# Production requires each and refuses two purposes sharing one; the demo and the tests derive an
+# unset one from SECRET_KEY under a label of its own.
+# Old SECRET_KEYs still accepted for sessions and signed values while a rotation settles.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+# Fernet keys for personal data at rest, newest first: new writes use the first, reads try each;
+# `manage.py rotate_encryption_keys` re-encrypts everything under the first so old ones can go.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# HMAC-SHA256 secret under which API keys and invitation tokens are stored; during a rotation the
+# old one stays in the fallbacks and each key is re-hashed under the new one when next used.
+API_KEY_HASH_SECRET = env.str("API_KEY_HASH_SECRET", default="")
+API_KEY_HASH_SECRET_FALLBACKS = env.list("API_KEY_HASH_SECRET_FALLBACKS", default=[])
+# HMAC-SHA256 secret of one-time codes (kept only hashed); fallbacks verify codes sent before a rotation.
+ONE_TIME_CODE_HASH_SECRET = env.str("ONE_TIME_CODE_HASH_SECRET", default="")
+ONE_TIME_CODE_HASH_SECRET_FALLBACKS = env.list("ONE_TIME_CODE_HASH_SECRET_FALLBACKS", default=[])
 
 LOGGING = {
     "version": 1,

@@ -18,3 +18,4 @@ SECRET_KEY = env.str("SECRET_KEY", default="insecure-demo-key-change-me-" + "x" 
 ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="consumers.senders.SandboxSender")
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])

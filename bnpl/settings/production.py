@@ -1,20 +1,23 @@
-"""Production settings: the base settings hardened; ``manage.py check --deploy`` passes clean.
+"""Production settings: the default of every entry point (manage.py, WSGI, ASGI, Celery).
 
-Required: SECRET_KEY (50+ random characters), ALLOWED_HOSTS, DATABASE_URL, CELERY_BROKER_URL,
-CACHE_URL, LAKE_PSEUDONYM_KEY. See docs/operations.md.
+They fail closed. Sandbox features cannot be switched on here (the sandbox inbox of codes, clock
+moves, webhooks to private addresses, the sandbox gateway and bureau for live money), and the
+process refuses to start, naming every variable at fault, until the real parts and the secrets are
+configured (bnpl/settings/requirements.py; `manage.py check --deploy` reports the same list).
+The complete environment is in .env.example and docs/operations.md.
 """
+
+from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
 from .base import env
+from .requirements import production_problems
 
 DEBUG = False
-BNPL_SANDBOX = env.bool("BNPL_SANDBOX", default=False)
-SECRET_KEY = env.str("SECRET_KEY")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
-# The lake's pseudonym key must be its own secret in production (not derived from SECRET_KEY).
-LAKE_PSEUDONYM_KEY = env.str("LAKE_PSEUDONYM_KEY")
+BNPL_SANDBOX = False
+WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+CELERY_TASK_ALWAYS_EAGER = False
 
-WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 CREDIT_MODEL_REQUIRED = env.bool("CREDIT_MODEL_REQUIRED", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
@@ -26,3 +29,10 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+_problems = production_problems(lambda name: globals().get(name))
+if _problems:
+    raise ImproperlyConfigured(
+        "The production settings refuse to start until these are fixed (see .env.example and "
+        "docs/operations.md):\n  - " + "\n  - ".join(_problems)
+    )

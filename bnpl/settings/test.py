@@ -15,6 +15,7 @@ ONE_TIME_CODE_SENDER = "consumers.senders.SandboxSender"
 BNPL_SANDBOX = True
 DEBUG = False
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"api_key": "100000/s", "api_key_burst": "1000000/min"},
