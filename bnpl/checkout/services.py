@@ -20,7 +20,7 @@ from bnpl.checkout.representations import checkout_session_data, hosted_url, ord
 from bnpl.core import clock
 from bnpl.core.errors import ApplicationError, ConflictError, InvalidRequestError, PaymentDeclinedError, StateError
 from bnpl.core.ids import is_well_formed
-from bnpl.core.money import MAX_AMOUNT, normalize_currency
+from bnpl.core.money import MAX_AMOUNT, basis_points, normalize_currency
 from bnpl.core.services import change_record
 from bnpl.payments.gateways import get_gateway
 from bnpl.payments.models import Charge, PaymentMethod
@@ -629,19 +629,35 @@ def _require_open_authorization(order: Order) -> None:
         raise StateError("The authorization has expired.", code="order_expired")
 
 
-def _fee_for(order: Order, amount: int, *, first: bool) -> int:
-    """The fee on a capture, by the terms the order was bought under: the percentage, rounded half
-    up, plus the fixed part once, at the first capture (even if it exceeds a tiny first capture:
-    the merchant then owes the difference)."""
-    fee = (amount * order.merchant_fee_bps + 5_000) // 10_000
-    return fee + (order.merchant_fee_fixed_amount if first else 0)
+def _fees_due(order: Order, *, captured: int, refunded: int) -> int:
+    """What the merchant pays in fees on an order with ``captured`` captured and ``refunded``
+    refunded so far, by the terms it was bought under: the percentage of the net captured amount,
+    rounded once (half up), plus the fixed part once anything was captured (never given back).
+
+    Each capture's fee and each refund's fee back is the change this figure makes, so the fees
+    charged to date always equal the fee on the net captured amount: splitting a capture into tiny
+    ones (three of 8 cents at 5.99% used to cost nothing) or a refund into parts changes nothing."""
+    if captured == 0:
+        return 0
+    return basis_points(captured - refunded, order.merchant_fee_bps) + order.merchant_fee_fixed_amount
+
+
+def _fee_for(order: Order, amount: int) -> int:
+    """The fee on capturing ``amount`` more (the fixed part comes with the first capture, even if
+    it exceeds a tiny first capture: the merchant then owes the difference)."""
+    captured, refunded = order.captured_amount, order.refunded_amount
+    return _fees_due(order, captured=captured + amount, refunded=refunded) - _fees_due(
+        order, captured=captured, refunded=refunded
+    )
 
 
 def _fee_back(order: Order, amount: int) -> int:
-    """The percentage fee on a refunded amount goes back to the merchant; the fixed part never does,
-    and never more than the percentage fees kept so far."""
-    percentage_kept = order.merchant_fee_amount - (order.merchant_fee_fixed_amount if order.captured_amount else 0)
-    return max(0, min((amount * order.merchant_fee_bps + 5_000) // 10_000, percentage_kept))
+    """The fee given back with a refund of ``amount``: the percentage on it, as the change in the
+    fees due (so never more than was kept, and the fixed part never)."""
+    captured, refunded = order.captured_amount, order.refunded_amount
+    return _fees_due(order, captured=captured, refunded=refunded) - _fees_due(
+        order, captured=captured, refunded=refunded + amount
+    )
 
 
 def order_capture(*, order: Order, amount: int, merchant_reference: str = "") -> Capture:
@@ -658,7 +674,7 @@ def order_capture(*, order: Order, amount: int, merchant_reference: str = "") ->
                 param="amount",
             )
         before = order_data(order)
-        fee = _fee_for(order, amount, first=order.captured_amount == 0)
+        fee = _fee_for(order, amount)
         capture = Capture.objects.create(
             merchant=order.merchant,
             livemode=order.livemode,

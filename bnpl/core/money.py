@@ -90,6 +90,15 @@ def format_amount(amount: int, currency: str, *, locale: str = "en_US") -> str:
     return pattern.apply(to_decimal(amount, currency), babel_locale, currency=currency.upper(), currency_digits=False)
 
 
+def basis_points(amount: int, bps: int) -> int:
+    """``bps`` hundredths of a percent of ``amount`` minor units, rounded half up to a whole minor
+    unit (half away from zero for a negative amount): the one rounding rule for fees and shares
+    quoted in basis points. basis_points(8, 599) == 0; basis_points(24, 599) == 1."""
+    if amount < 0:
+        return -basis_points(-amount, bps)
+    return (amount * bps + 5_000) // 10_000
+
+
 def split_evenly(amount: int, parts: int, *, remainder: RemainderRule = RemainderRule.FIRST) -> list[int]:
     """Split ``amount`` minor units into ``parts`` that differ by at most one and sum exactly.
 

@@ -1,0 +1,52 @@
+"""Merchant fees: the fees charged to date are always the fee on the net captured amount, so
+splitting a capture (or a refund) never changes what the merchant pays."""
+
+from __future__ import annotations
+
+import pytest
+
+from bnpl.checkout import services
+from bnpl.checkout.models import Order
+from bnpl.plans.models import ProductKind
+from bnpl.plans.services import product_update
+from tests.checkout_factories import make_authorized_order, product_for
+from tests.conftest import ApiClient
+from tests.factories import Tenant
+
+pytestmark = pytest.mark.django_db
+
+
+def test_tiny_captures_cannot_skip_the_fee(tenant: Tenant) -> None:
+    """The black-box run's case: three captures of 8 cents on a 5.99% product each came back with
+    no fee. The fee on 24 cents is 1.44 cents, rounded to 1: the third capture carries it."""
+    product = product_for(tenant.merchant, False, kind=ProductKind.FINANCING, count=3)
+    product_update(product=product, merchant_fee_bps=599, merchant_fee_fixed_amount=0)
+    order = make_authorized_order(
+        merchant=tenant.merchant, livemode=False, amount=10000, kind=ProductKind.FINANCING, count=3
+    )
+    api = ApiClient(tenant.test_key)
+
+    fees = [
+        api.post(f"/api/v1/orders/{order.public_id}/captures", {"amount": 8}).json()["merchant_fee_amount"]
+        for _ in range(3)
+    ]
+
+    assert fees == [0, 1, 0]  # 0.48 -> 0, 0.96 -> 1, 1.44 -> 1
+    assert Order.objects.get(pk=order.pk).merchant_fee_amount == 1
+
+
+def test_a_split_capture_and_a_split_refund_cost_what_one_of_each_would(tenant: Tenant) -> None:
+    product_update(product=product_for(tenant.merchant, False), merchant_fee_bps=599, merchant_fee_fixed_amount=30)
+    split = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=9999)
+    whole = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=9999)
+
+    for amount in (3333, 3333, 3333):
+        services.order_capture(order=split, amount=amount)
+    for amount in (1111, 1111):
+        services.order_refund(order=split, amount=amount)
+    services.order_capture(order=whole, amount=9999)
+    services.order_refund(order=whole, amount=2222)
+
+    split.refresh_from_db()
+    whole.refresh_from_db()
+    assert split.merchant_fee_amount == whole.merchant_fee_amount == (7777 * 599 + 5000) // 10000 + 30
