@@ -141,6 +141,7 @@ class OrderListApi(MerchantScopedApi):
 
     @extend_schema(operation_id="order_list", responses=OrderRepresentation(many=True), tags=["orders"])
     def get(self, request: Request) -> Response:
+        services.orders_expire(merchant=self.merchant, livemode=self.livemode)
         orders = scoped_queryset(Order, merchant=self.merchant, livemode=self.livemode).select_related(
             "checkout_session", "plan"
         )
@@ -152,7 +153,7 @@ class OrderDetailApi(MerchantScopedApi):
 
     @extend_schema(operation_id="order_retrieve", responses=OrderRepresentation, tags=["orders"])
     def get(self, request: Request, id: str) -> Response:
-        return Response(OrderRepresentation(self.path_objects["id"]).data)
+        return Response(OrderRepresentation(services.order_expire_if_due(order=self.path_objects["id"])).data)
 
 
 class OrderCaptureApi(MerchantScopedApi):

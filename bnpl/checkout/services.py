@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from bnpl.checkout import accounting
 from bnpl.checkout.disputes import disputes_refund_applied
@@ -622,6 +623,10 @@ def _lock_order(order: Order) -> Order:
     return Order.objects.select_related("merchant", "consumer").select_for_update(of=("self",)).get(pk=order.pk)
 
 
+# Orders whose authorization is still open: something may yet be captured or voided.
+OPEN_STATUSES = (Order.Status.AUTHORIZED, Order.Status.PART_CAPTURED)
+
+
 def _require_open_authorization(order: Order) -> None:
     if order.status in (Order.Status.EXPIRED, Order.Status.VOIDED):
         raise StateError(f"This order is {order.status}.", code=f"order_{order.status}")
@@ -812,44 +817,60 @@ def _return_to_card(order: Order, *, key: str, amount: int) -> None:
         transaction.on_commit(lambda charge=refund_charge: charge_execute(charge=charge, off_session=True))  # type: ignore[misc]
 
 
-def orders_expire() -> tuple[int, int]:
-    """Warn about authorizations that end within the warning window; expire those that ended.
-    Returns (warned, expired). A periodic task."""
+def orders_expire(*, merchant: Merchant | None = None, livemode: bool | None = None) -> tuple[int, int]:
+    """Warn about authorizations that end within the warning window and expire those that ended;
+    returns (warned, expired). All merchants from the periodic task; one merchant's (and mode's)
+    before any read of its orders, so an order's status and open amount agree at every moment with
+    what a capture would do (a capture after the end is refused ``order_expired`` and writes
+    nothing), not only after the next run. When nothing is due this is one indexed query."""
     now = clock.now()
+    open_orders = Order.objects.filter(status__in=OPEN_STATUSES)
+    if merchant is not None:
+        open_orders = open_orders.filter(merchant=merchant)
+    if livemode is not None:
+        open_orders = open_orders.filter(livemode=livemode)
+    due = open_orders.filter(
+        Q(
+            expiry_warning_sent_at__isnull=True,
+            authorization_expires_at__lte=now + settings.AUTHORIZATION_EXPIRY_WARNING,
+        )
+        | Q(authorization_expires_at__lte=now)
+    ).values_list("pk", "authorization_expires_at")
     warned = expired = 0
-    open_statuses = (Order.Status.AUTHORIZED, Order.Status.PART_CAPTURED)
-    warn_ids = Order.objects.filter(
-        status__in=open_statuses,
-        expiry_warning_sent_at__isnull=True,
-        authorization_expires_at__lte=now + settings.AUTHORIZATION_EXPIRY_WARNING,
-        authorization_expires_at__gt=now,
-    ).values_list("pk", flat=True)
-    for order_id in warn_ids:
-        with transaction.atomic():
-            order = Order.objects.select_for_update().get(pk=order_id)
-            if order.expiry_warning_sent_at is None and order.status in open_statuses:
-                order.expiry_warning_sent_at = now
-                order.save(update_fields=["expiry_warning_sent_at"])
-                change_record(
-                    action="order.authorization_expiring",
-                    instance=order,
-                    data=order_data(order),
-                )
-                warned += 1
-    for order_id in Order.objects.filter(status__in=open_statuses, authorization_expires_at__lte=now).values_list(
-        "pk", flat=True
-    ):
-        with transaction.atomic():
-            order = _lock_order(Order(pk=order_id))
-            if order.status not in open_statuses:
-                continue
-            before = order_data(order)
-            _release_open_amount(order, action="expiry", closed_status=Order.Status.EXPIRED)
-            change_record(
-                action="order.expired",
-                instance=order,
-                before=before,
-                data=order_data(order),
-            )
-            expired += 1
+    for order_id, expires_at in list(due):
+        if expires_at <= now:
+            expired += _order_expire(order_id)
+        else:
+            warned += _order_warn_expiring(order_id, now)
     return warned, expired
+
+
+def order_expire_if_due(*, order: Order) -> Order:
+    """The order as it stands now: expired first if its authorization has ended (the read path)."""
+    if order.status in OPEN_STATUSES and clock.now() >= order.authorization_expires_at:
+        _order_expire(order.pk)
+        order.refresh_from_db()
+    return order
+
+
+def _order_warn_expiring(order_id: int, now: dt.datetime) -> int:
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.expiry_warning_sent_at is not None or order.status not in OPEN_STATUSES:
+            return 0
+        order.expiry_warning_sent_at = now
+        order.save(update_fields=["expiry_warning_sent_at"])
+        change_record(action="order.authorization_expiring", instance=order, data=order_data(order))
+    return 1
+
+
+def _order_expire(order_id: int) -> int:
+    """Release what is open on an order whose authorization ended; 0 when another process did."""
+    with transaction.atomic():
+        order = _lock_order(Order(pk=order_id))
+        if order.status not in OPEN_STATUSES or clock.now() < order.authorization_expires_at:
+            return 0
+        before = order_data(order)
+        _release_open_amount(order, action="expiry", closed_status=Order.Status.EXPIRED)
+        change_record(action="order.expired", instance=order, before=before, data=order_data(order))
+    return 1

@@ -279,7 +279,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "warn-and-expire-authorizations": {
         "task": "bnpl.checkout.tasks.orders_expire",
-        "schedule": timedelta(hours=1),
+        "schedule": timedelta(minutes=5),  # reads of a merchant's orders also expire theirs first
     },
     "webhooks-send-due-deliveries": {
         "task": "merchants.tasks.webhook_deliveries_send",

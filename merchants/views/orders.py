@@ -76,6 +76,7 @@ def _row(order: Order) -> dict[str, object]:
 @dashboard_view()
 def order_list(dashboard: Dashboard) -> HttpResponse:
     form, filters = _filters(dashboard)
+    checkout_services.orders_expire(merchant=dashboard.merchant, livemode=dashboard.livemode)
     orders = dashboard_selectors.order_search(merchant=dashboard.merchant, livemode=dashboard.livemode, filters=filters)
     page = Paginator(orders, PAGE_SIZE).get_page(dashboard.request.GET.get("page"))
     query = dashboard.request.GET.copy()
@@ -113,6 +114,7 @@ CSV_COLUMNS = [
 def order_export(dashboard: Dashboard) -> HttpResponse:
     """The filtered list as CSV, amounts in minor units (as in the API)."""
     _, filters = _filters(dashboard)
+    checkout_services.orders_expire(merchant=dashboard.merchant, livemode=dashboard.livemode)
     orders = dashboard_selectors.order_search(merchant=dashboard.merchant, livemode=dashboard.livemode, filters=filters)
     out = io.StringIO()
     writer = csv.writer(out)
@@ -172,7 +174,7 @@ def _detail(dashboard: Dashboard, order: Order, *, status: int = 200, **context:
 @require_GET
 @dashboard_view()
 def order_detail(dashboard: Dashboard, order_id: str) -> HttpResponse:
-    return _detail(dashboard, dashboard.get(Order, order_id))
+    return _detail(dashboard, checkout_services.order_expire_if_due(order=dashboard.get(Order, order_id)))
 
 
 def _amount(dashboard: Dashboard, order: Order) -> int:

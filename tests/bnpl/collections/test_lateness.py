@@ -11,7 +11,7 @@ from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bnpl.checkout.services import plan_pay_next_installment
+from bnpl.checkout.services import order_capture, plan_pay_next_installment
 from bnpl.collections import lateness, services
 from bnpl.core import clock
 from bnpl.core.errors import StateError
@@ -184,6 +184,8 @@ def test_advancing_the_sandbox_clock_day_by_day_plays_a_plan_out(tenant: Tenant)
     unpaid = make_authorized_order(
         merchant=tenant.merchant, livemode=False, amount=10_000, card=NEEDS_AUTHENTICATION
     ).plan
+    for plan in (paid, unpaid):  # shipped: an authorization left open would expire on day 28
+        order_capture(order=plan.order, amount=10_000)
     out = StringIO()
 
     call_command("advance_clock", "--days", "140", "--run-daily-work", stdout=out)  # 126 days past due

@@ -1,8 +1,11 @@
 """Move the sandbox clock forward: ``manage.py advance_clock --days 14`` (sandbox mode only).
 
 With ``--run-daily-work`` the clock moves a day at a time and each day's time-based work runs at
-once (late fees and delinquency, then collections and their retries), so a plan's whole life plays
-out in one command instead of waiting for the beat schedule after one jump."""
+once, in the order the beat schedule would run it within a day: checkout sessions and
+authorizations expire (with their warnings), payment reminders go out, unanswered disputes go to an
+operator, late fees and delinquency are assessed, due installments are collected (with their
+retries), settled payments are applied, and merchants are settled and paid out. A plan's whole
+life plays out in one command instead of waiting for the beat schedule after one jump."""
 
 from __future__ import annotations
 
@@ -25,7 +28,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--run-daily-work",
             action="store_true",
-            help="step a day at a time, running late-fee assessment and collections after each day",
+            help=(
+                "step a day at a time, running each day's work after it: expiry of sessions and "
+                "authorizations, reminders, disputes, late fees, collections, settlements"
+            ),
         )
 
     def handle(self, *args: Any, days: int, hours: int, run_daily_work: bool, **options: Any) -> None:
@@ -44,12 +50,32 @@ class Command(BaseCommand):
         self.stdout.write(f"Clock moved forward by {by}; total offset {total}; now {clock.now().isoformat()}")
 
     def _daily_work(self) -> None:
+        from bnpl.checkout.services import checkout_sessions_expire, orders_expire, plan_payments_apply_settled
+        from bnpl.collections.reminders import reminders_send_upcoming
         from bnpl.collections.services import collections_daily_work
+        from merchants.settlements import settlements_run
 
+        sessions_expired = checkout_sessions_expire()
+        warned, expired = orders_expire()
+        reminded = reminders_send_upcoming()
         work = collections_daily_work()
+        applied = plan_payments_apply_settled()
+        settled = settlements_run()
         assessed, collected = work.assessed, work.collected
-        if assessed.fees or assessed.standing_changes or collected.claimed:
-            self.stdout.write(
-                f"{clock.today()}: {collected.succeeded} collected, {collected.failed} failed, "
-                f"{assessed.fees} late fee(s), {assessed.standing_changes} standing change(s)"
-            )
+        parts = [
+            (collected.succeeded, "collected"),
+            (collected.failed, "failed"),
+            (assessed.fees, "late fee(s)"),
+            (assessed.standing_changes, "standing change(s)"),
+            (reminded, "reminder(s)"),
+            (warned, "authorization(s) expiring soon"),
+            (expired, "authorization(s) expired"),
+            (sessions_expired, "checkout session(s) expired"),
+            (work.escalated, "dispute(s) escalated"),
+            (applied, "late-settled payment(s) applied"),
+            (settled.batches, "settlement(s)"),
+            (settled.paid, "payout(s)"),
+        ]
+        said = [f"{count} {what}" for count, what in parts if count]
+        if said:
+            self.stdout.write(f"{clock.today()}: " + ", ".join(said))
