@@ -72,20 +72,32 @@ class CheckoutSessionRepresentation(serializers.Serializer[CheckoutSession]):
 
 class CaptureRepresentation(serializers.Serializer[Capture]):
     id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    livemode = serializers.BooleanField()
+    order = serializers.CharField(source="order.public_id")
     amount = serializers.IntegerField()
     merchant_fee_amount = serializers.IntegerField()
     merchant_reference = serializers.CharField()
     created_at = serializers.DateTimeField()
 
+    def get_object(self, instance: Capture) -> str:
+        return "capture"
+
 
 class RefundRepresentation(serializers.Serializer[Refund]):
     id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    livemode = serializers.BooleanField()
+    order = serializers.CharField(source="order.public_id")
     amount = serializers.IntegerField()
     merchant_fee_refunded_amount = serializers.IntegerField()
     applied_to_plan_amount = serializers.IntegerField(help_text="Taken off installments still to pay")
     returned_to_card_amount = serializers.IntegerField(help_text="Already paid, so sent back to the card")
     reason = serializers.CharField()
     created_at = serializers.DateTimeField()
+
+    def get_object(self, instance: Refund) -> str:
+        return "refund"
 
 
 class OrderRepresentation(serializers.Serializer[Order]):
