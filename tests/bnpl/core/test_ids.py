@@ -24,3 +24,20 @@ def test_models_get_their_public_id_on_first_save() -> None:
     public_id = merchant.public_id
     merchant.save()
     assert merchant.public_id == public_id
+
+
+def test_docs_list_every_public_id_prefix() -> None:
+    from pathlib import Path
+
+    from django.apps import apps
+
+    from bnpl.core.models import PublicIdModel
+
+    prefixes = {
+        model.PUBLIC_ID_PREFIX
+        for model in apps.get_models()
+        if issubclass(model, PublicIdModel) and model.PUBLIC_ID_PREFIX
+    }
+    documented = (Path(__file__).resolve().parents[3] / "docs" / "api.md").read_text()
+
+    assert prefixes and {prefix for prefix in prefixes if f"`{prefix}_`" not in documented} == set()
