@@ -16,7 +16,6 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from django.conf import settings
 from django.core import signing
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
@@ -24,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from bnpl.core.errors import InvalidRequestError
+from bnpl.core.links import public_url
 
 MAX_CURSOR_LENGTH = 500  # characters; the server's own cursors are about 120
 _LIMIT = re.compile(r"^[0-9]{1,3}$")
@@ -43,7 +43,7 @@ class NewestFirstCursorPagination(CursorPagination):
         self.salt = _salt(request, view)
         self.page_size = self.get_page_size(request)
         page = super().paginate_queryset(queryset, request, view)
-        self.base_url = settings.PUBLIC_BASE_URL.rstrip("/") + request.get_full_path()
+        self.base_url = public_url(request.get_full_path())
         return page
 
     def get_page_size(self, request: Request) -> int:
