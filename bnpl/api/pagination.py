@@ -60,7 +60,7 @@ class NewestFirstCursorPagination(CursorPagination):
 
     def encode_cursor(self, cursor: Cursor) -> str:
         token = signing.dumps([cursor.offset, bool(cursor.reverse), cursor.position], salt=self.salt, compress=False)
-        return str(replace_query_param(self.base_url, self.cursor_query_param, token))
+        return str(replace_query_param(str(self.base_url), self.cursor_query_param, token))
 
     def decode_cursor(self, request: Request) -> Cursor | None:
         raw = request.query_params.get(self.cursor_query_param)

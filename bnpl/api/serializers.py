@@ -79,19 +79,18 @@ class StrictBooleanField(StrictJsonTypeMixin, serializers.BooleanField):
     json_type = bool
 
 
-def _lax_fields(fields: Mapping[str, serializers.Field[Any, Any, Any, Any]], prefix: str = "") -> list[str]:
+def _lax_fields(fields: Mapping[str, Any]) -> list[str]:
     """Names of declared fields that would convert a value of another JSON type."""
     lax = []
-    for name, field in fields.items():
-        if isinstance(field, serializers.ListSerializer):
-            field = field.child
+    for name, declared in fields.items():
+        field = declared.child if isinstance(declared, serializers.ListSerializer) else declared
         if isinstance(field, (serializers.ListField, serializers.DictField)):
-            lax += _lax_fields({f"{name}[]": field.child}, prefix)
+            lax += _lax_fields({f"{name}[]": field.child})
         elif isinstance(field, serializers.Serializer):
             if not isinstance(field, InputSerializer):
-                lax.append(f"{prefix}{name} (nest an InputSerializer)")
+                lax.append(f"{name} (nest an InputSerializer)")
         elif not isinstance(field, StrictJsonTypeMixin):
-            lax.append(f"{prefix}{name}")
+            lax.append(name)
     return lax
 
 

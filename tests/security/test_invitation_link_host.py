@@ -34,7 +34,7 @@ def test_an_invitation_link_goes_to_the_public_base_url_whatever_the_host(tenant
     assert response.status_code == 200
     assert Invitation.objects.filter(merchant=tenant.merchant, email="new.hire@example.com").exists()
     (message,) = mail.outbox
-    links = re.findall(r"https?://\S+", message.body)
+    links = re.findall(r"https?://\S+", str(message.body))
     assert len(links) == 1 and links[0].startswith("https://pay.example.com/merchant/invitations/inv_"), links
     assert "evil.example" not in message.body
     shown = re.findall(r'id="invitation-link">([^<]*)<', response.content.decode())

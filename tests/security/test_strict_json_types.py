@@ -61,7 +61,7 @@ def test_a_value_of_another_json_type_is_refused_not_converted(
     path: str, method: str, operation: dict[str, Any], tenant: Tenant
 ) -> None:
     example = next(iter(operation["requestBody"]["content"]["application/json"]["examples"].values()))["value"]
-    objects = {
+    objects: dict[str, Any] = {
         name: OWNED_OBJECT_FACTORIES[model](merchant=tenant.merchant, livemode=False)
         for name, model in _view_path_models(path).items()
     }
