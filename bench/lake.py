@@ -81,10 +81,15 @@ def _insert(rows: int) -> None:
                 from psycopg2.extras import execute_values
 
                 execute_values(
-                    cursor.cursor, f"INSERT INTO {table} ({names}) VALUES %s", values, page_size=INSERT_BATCH
+                    cursor.cursor,
+                    f"INSERT INTO {table} ({names}) VALUES %s",  # nosec B608  # constants; values are parameters
+                    values,
+                    page_size=INSERT_BATCH,
                 )
             else:
-                cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * 9)})", values)
+                placeholders = ", ".join(["%s"] * 9)
+                insert = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # nosec B608  # constants; values are parameters
+                cursor.executemany(insert, values)
 
 
 def _current_rss_mb() -> float:

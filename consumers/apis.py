@@ -14,7 +14,14 @@ from rest_framework.response import Response
 
 from bnpl.api.pagination import NewestFirstCursorPagination
 from bnpl.api.parsers import JSONLinesParser, JSONLParser, SafeJSONParser
-from bnpl.api.serializers import InputSerializer
+from bnpl.api.serializers import (
+    InputSerializer,
+    StrictCharField,
+    StrictChoiceField,
+    StrictDateField,
+    StrictDateTimeField,
+    StrictIntegerField,
+)
 from bnpl.api.views import MerchantScopedApi
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.money import normalize_currency
@@ -34,26 +41,26 @@ class NoInput(InputSerializer):
 
 
 class BankDataConsentInput(InputSerializer):
-    reference = serializers.CharField(max_length=200, help_text="Your own record of the consent (e.g. its id)")
-    granted_at = serializers.DateTimeField(help_text="When the consumer consented")
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    reference = StrictCharField(max_length=200, help_text="Your own record of the consent (e.g. its id)")
+    granted_at = StrictDateTimeField(help_text="When the consumer consented")
+    expires_at = StrictDateTimeField(required=False, allow_null=True, default=None)
 
 
 class BankTransactionInput(InputSerializer):
-    id = serializers.CharField(max_length=100, help_text="Your transaction id: sent again, it is skipped")
-    account_id = serializers.CharField(max_length=100)
-    booked_on = serializers.DateField()
-    amount = serializers.IntegerField(
+    id = StrictCharField(max_length=100, help_text="Your transaction id: sent again, it is skipped")
+    account_id = StrictCharField(max_length=100)
+    booked_on = StrictDateField()
+    amount = StrictIntegerField(
         min_value=-BANK_MAX_AMOUNT,
         max_value=BANK_MAX_AMOUNT,
         help_text="Minor units: positive money in, negative money out",
     )
-    currency = serializers.CharField(max_length=3)
-    balance_after = serializers.IntegerField(
+    currency = StrictCharField(max_length=3)
+    balance_after = StrictIntegerField(
         required=False, allow_null=True, default=None, min_value=-BANK_MAX_AMOUNT, max_value=BANK_MAX_AMOUNT
     )
-    category = serializers.ChoiceField(choices=BankTransaction.Category.choices, default=BankTransaction.Category.OTHER)
-    description = serializers.CharField(
+    category = StrictChoiceField(choices=BankTransaction.Category.choices, default=BankTransaction.Category.OTHER)
+    description = StrictCharField(
         max_length=500, required=False, allow_blank=True, help_text="Accepted for convenience; never stored"
     )
 

@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bnpl.api.pagination import NewestFirstCursorPagination
-from bnpl.api.serializers import InputSerializer
+from bnpl.api.serializers import InputSerializer, StrictCharField, StrictChoiceField, StrictURLField
 from bnpl.api.views import MerchantScopedApi
 from bnpl.core.event_types import merchant_visible_types
 from bnpl.core.models import Event
@@ -57,7 +57,11 @@ class EventListApi(MerchantScopedApi):
 
     @extend_schema(
         operation_id="event_list",
-        parameters=[OpenApiParameter("type", str, description="Only events of this type")],
+        # Every type is registered by now: merchants.services and merchants.webhooks, imported above,
+        # register the last ones (bnpl.core.event_types holds the rest).
+        parameters=[
+            OpenApiParameter("type", str, description="Only events of this type", enum=merchant_visible_types())
+        ],
         responses=EventRepresentation(many=True),
         tags=["events"],
     )
@@ -81,18 +85,18 @@ class EventRetrieveApi(MerchantScopedApi):
 
 
 class WebhookEndpointCreateInput(InputSerializer):
-    url = serializers.URLField(max_length=2048)
-    enabled_events = serializers.ListField(child=serializers.CharField(max_length=100), min_length=1, max_length=100)
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    url = StrictURLField(max_length=2048)
+    enabled_events = serializers.ListField(child=StrictCharField(max_length=100), min_length=1, max_length=100)
+    description = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 class WebhookEndpointUpdateInput(InputSerializer):
-    url = serializers.URLField(max_length=2048, required=False)
+    url = StrictURLField(max_length=2048, required=False)
     enabled_events = serializers.ListField(
-        child=serializers.CharField(max_length=100), min_length=1, max_length=100, required=False
+        child=StrictCharField(max_length=100), min_length=1, max_length=100, required=False
     )
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices, required=False)
+    description = StrictCharField(max_length=500, required=False, allow_blank=True)
+    status = StrictChoiceField(choices=WebhookEndpoint.Status.choices, required=False)
 
 
 class WebhookEndpointCreatedRepresentation(WebhookEndpointRepresentation):

@@ -30,7 +30,6 @@ from django.db.models.functions import Coalesce, TruncDate
 from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError
-from bnpl.core.event_types import merchant_visible_types
 from bnpl.core.models import Event
 from bnpl.ledger.models import AccountCode
 from bnpl.ledger.selectors import account_balance
@@ -275,6 +274,6 @@ def order_timeline(*, order: Order) -> QuerySet[Event]:
     object_ids += list(order.disputes.values_list("public_id", flat=True))
     return (
         scoped_queryset(Event, merchant=order.merchant, livemode=order.livemode)
-        .filter(object_id__in=object_ids, type__in=merchant_visible_types())
+        .filter(object_id__in=object_ids)
         .order_by("created_at", "id")
     )

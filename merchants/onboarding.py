@@ -18,6 +18,7 @@ from django.db import transaction
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.event_types import register
+from bnpl.core.files import sniffed_content_type
 from bnpl.core.money import normalize_currency
 from bnpl.core.services import change_record
 from merchants import services
@@ -62,7 +63,7 @@ REQUIRED_PROFILE_FIELDS = (
     "category",
 )
 DOCUMENT_MAX_BYTES = 10 * 1024 * 1024
-DOCUMENT_CONTENT_TYPES = {"application/pdf", "image/png", "image/jpeg"}
+DOCUMENT_CONTENT_TYPES = ("application/pdf", "image/png", "image/jpeg")
 EDITABLE_STATUSES = (BusinessProfile.Status.DRAFT, BusinessProfile.Status.INFORMATION_REQUESTED)
 
 
@@ -212,16 +213,21 @@ def bank_account_add(
 
 
 def document_upload(*, merchant: Merchant, kind: str, uploaded: UploadedFile, uploaded_by: Any) -> MerchantDocument:
-    """Keep the file through the ``merchant_files`` storage; PDF, PNG or JPEG, at most 10 MB."""
+    """Keep the file through the ``merchant_files`` storage; PDF, PNG or JPEG by its content (not the
+    name or type the browser sent), at most 10 MB. Stored and served as the type its content is."""
     if kind not in MerchantDocument.Kind.values:
         raise InvalidRequestError(f"Unknown document kind {kind!r}.", param="kind")
     if uploaded.size is None or uploaded.size == 0:
         raise InvalidRequestError("The file is empty.", param="file")
     if uploaded.size > DOCUMENT_MAX_BYTES:
         raise InvalidRequestError("Files are at most 10 MB.", param="file")
-    content_type = (uploaded.content_type or "").split(";")[0].strip()
-    if content_type not in DOCUMENT_CONTENT_TYPES:
-        raise InvalidRequestError("Upload a PDF, PNG or JPEG file.", code="file_type_invalid", param="file")
+    content_type = sniffed_content_type(uploaded, accepted=DOCUMENT_CONTENT_TYPES)
+    if content_type is None:
+        raise InvalidRequestError(
+            "Upload a PDF, PNG or JPEG file: this file's content is none of them, whatever its name says.",
+            code="file_type_invalid",
+            param="file",
+        )
     with transaction.atomic():
         document = MerchantDocument(
             merchant=merchant,

@@ -40,11 +40,16 @@ def dangerously_api_key_get_by_token(*, token: str) -> ApiKey | None:
 
 
 def scoped_queryset(model: type[OwnedModel], *, merchant: Merchant, livemode: bool) -> QuerySet[OwnedModel]:
-    """The one place merchant-owned rows are filtered by tenant and mode. ``model`` has ``merchant``
-    and ``livemode`` fields (``MerchantOwnedModel`` or the outbox ``Event``)."""
+    """The one place merchant-owned rows are filtered by tenant and mode: the rows the merchant may
+    see, by list or by id alike. ``model`` has ``merchant`` and ``livemode`` fields
+    (``MerchantOwnedModel`` or the outbox ``Event``). Deleted rows are hidden, and so are events of
+    types not registered as merchant-visible (credit decisions, collections, consumers' and
+    operators' actions carry the merchant for routing, not for the merchant to read)."""
     queryset = model._default_manager.filter(merchant=merchant, livemode=livemode)
     if any(field.name == "deleted_at" for field in model._meta.get_fields()):
         queryset = queryset.filter(deleted_at__isnull=True)
+    if model is Event:
+        queryset = queryset.filter(type__in=merchant_visible_types())
     return queryset
 
 
@@ -73,7 +78,7 @@ def api_key_get(*, merchant: Merchant, public_id: str) -> ApiKey | None:
 
 
 def event_list(*, merchant: Merchant, livemode: bool, type: str | None = None) -> QuerySet[Event]:
-    queryset = scoped_queryset(Event, merchant=merchant, livemode=livemode).filter(type__in=merchant_visible_types())
+    queryset = scoped_queryset(Event, merchant=merchant, livemode=livemode)
     if type:
         queryset = queryset.filter(type=type)
     return queryset

@@ -16,6 +16,7 @@ from django.db import transaction
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.event_types import merchant_visible_types, register
+from bnpl.core.files import EXTENSIONS, sniffed_content_type
 from bnpl.core.ids import ALPHABET
 from bnpl.core.keys import api_key_hash_secrets, secret_fingerprint
 from bnpl.core.money import normalize_currency
@@ -429,7 +430,8 @@ def _hex_colour(value: str, *, param: str) -> str:
 
 
 LOGO_MAX_BYTES = 512 * 1024
-LOGO_CONTENT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}  # no SVG: it can carry script
+# By content (bnpl.core.files). No SVG: it can carry script, and we keep no sanitiser for it.
+LOGO_CONTENT_TYPES = ("image/png", "image/jpeg", "image/webp")
 
 
 def branding_data(branding: Branding) -> dict[str, object]:
@@ -455,14 +457,21 @@ def branding_update(
     logo: UploadedFile | None = None,
     remove_logo: bool = False,
 ) -> Branding:
-    """Change how the hosted checkout presents the merchant. Logos: PNG, JPEG or WebP, at most 512 KB."""
+    """Change how the hosted checkout presents the merchant. Logos: PNG, JPEG or WebP by content (the
+    name and type the browser sent are ignored), at most 512 KB, stored with their type's extension."""
     primary = _hex_colour(primary_colour, param="primary_colour")
     accent = _hex_colour(accent_colour, param="accent_colour")
+    logo_type = None
     if logo is not None:
-        if (logo.content_type or "").split(";")[0] not in LOGO_CONTENT_TYPES:
-            raise InvalidRequestError("A logo is a PNG, JPEG or WebP image.", code="file_type_invalid", param="logo")
         if not logo.size or logo.size > LOGO_MAX_BYTES:
             raise InvalidRequestError("A logo is at most 512 KB.", param="logo")
+        logo_type = sniffed_content_type(logo, accepted=LOGO_CONTENT_TYPES)
+        if logo_type is None:
+            raise InvalidRequestError(
+                "A logo is a PNG, JPEG or WebP image: this file's content is none of them, whatever its name says.",
+                code="file_type_invalid",
+                param="logo",
+            )
     with transaction.atomic():
         Branding.objects.get_or_create(merchant=merchant)
         branding = Branding.objects.select_for_update().get(merchant=merchant)
@@ -471,9 +480,8 @@ def branding_update(
         branding.primary_colour, branding.accent_colour = primary, accent
         if remove_logo:
             branding.logo = ""
-        if logo is not None:
-            extension = LOGO_CONTENT_TYPES[(logo.content_type or "").split(";")[0]]
-            branding.logo.save(f"{merchant.public_id}-logo{extension}", logo, save=False)
+        if logo is not None and logo_type is not None:
+            branding.logo.save(f"{merchant.public_id}-logo{EXTENSIONS[logo_type]}", logo, save=False)
         branding.save()
         after = branding_data(branding)
         if after != before or logo is not None:

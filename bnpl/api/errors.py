@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -15,6 +16,7 @@ from bnpl.core.errors import (
     AuthenticationError,
     InvalidRequestError,
     NotFoundError,
+    PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitError,
 )
@@ -39,6 +41,13 @@ def _first_field_error(detail: Any, prefix: str = "") -> tuple[str | None, str, 
     return (prefix or None), str(detail), getattr(detail, "code", "invalid")
 
 
+def body_too_large(limit_bytes: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"The request body is larger than {limit_bytes:,} bytes ({limit_bytes / 1024 / 1024:.1f} MiB), "
+        "the most this endpoint reads. Send less per request."
+    )
+
+
 def _translate(exc: Exception) -> ApplicationError | None:
     if isinstance(exc, ApplicationError):
         return exc
@@ -46,6 +55,8 @@ def _translate(exc: Exception) -> ApplicationError | None:
         param, message, code = _first_field_error(exc.detail)
         text = f"{param}: {message}" if param else message
         return InvalidRequestError(text, code=f"parameter_{code}" if param else str(code), param=param)
+    if isinstance(exc, RequestDataTooBig):
+        return body_too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if isinstance(exc, exceptions.ParseError):
         return InvalidRequestError(f"The request body is not valid JSON: {exc.detail}", code="body_invalid")
     if isinstance(exc, exceptions.UnsupportedMediaType):

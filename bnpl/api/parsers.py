@@ -1,4 +1,8 @@
-"""JSON and JSON-lines parsing that refuses absurd bodies with a 400 instead of a 500."""
+"""JSON and JSON-lines parsing that refuses absurd bodies with a 4xx instead of a 500.
+
+A JSON body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is refused by Django before it is read
+(``RequestDataTooBig``, a 413 in the error handler); a JSON-lines stream is read here, up to its own
+``max_bytes``, and a larger one is the same 413."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from typing import Any
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, JSONParser
+
+from bnpl.api.errors import body_too_large
 
 
 class SafeJSONParser(JSONParser):
@@ -29,7 +35,7 @@ class JSONLinesParser(BaseParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         body = stream.read(self.max_bytes + 1) if stream is not None else b""
         if len(body) > self.max_bytes:
-            raise ParseError(f"The body is larger than {self.max_bytes // (1024 * 1024)} MB; send smaller batches.")
+            raise body_too_large(self.max_bytes)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:

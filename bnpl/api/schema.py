@@ -10,6 +10,8 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 
+from bnpl.core import idempotency
+
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "bnpl.api.authentication.ApiKeyAuthentication"
@@ -36,16 +38,29 @@ ErrorSerializer = inline_serializer(
     },
 )
 
-ERROR_STATUSES = {
-    400: "Invalid request: `param` names the field",
-    401: "Missing, invalid or revoked API key",
-    403: "Merchant suspended, or live mode not yet approved",
-    404: "No such object for this merchant and mode",
-    429: "Rate limit for this API key",
+# The errors every operation documents, with the codes each status carries (docs/api.md lists them
+# too). ``parameter_<reason>`` codes name DRF's reason: required, blank, invalid, max_length,
+# min_value, max_value, invalid_choice, not_a_list, unknown, …
+ALL_ERRORS = {
+    400: "Invalid request; `param` names the field. Codes: `parameter_<reason>` (e.g. `parameter_required`, "
+    "`parameter_invalid`, `parameter_unknown`); on lists `parameter_invalid` for `limit` or `cursor`",
+    401: "No valid API key. Codes: `api_key_missing`, `authorization_malformed`, `invalid_api_key`, "
+    "`api_key_revoked`, `secret_key_required`",
+    403: "The merchant may not do this now. Codes: `merchant_suspended`, `merchant_not_approved`",
+    429: "Too many requests for this API key (`Retry-After` says when to retry). Code: `rate_limited`",
 }
-POST_ERROR_STATUSES = {
-    409: "A request with this Idempotency-Key is in progress, or the object's state forbids it",
-    422: "This Idempotency-Key was used with different parameters",
+PATH_OBJECT_ERRORS = {
+    404: "No such object for this merchant and mode (another merchant's is not found either). Code: `resource_missing`",
+}
+POST_ERRORS = {
+    400: "Invalid request; `param` names the field. Codes: `parameter_<reason>` (e.g. `parameter_required`, "
+    "`parameter_invalid`, `parameter_unknown`), `body_invalid` (not JSON), `idempotency_key_missing`, "
+    "`idempotency_key_invalid`",
+    409: "A request with this Idempotency-Key is in progress (`idempotency_key_in_use`, "
+    "`idempotency_key_taken_over`), or the object's state forbids the operation (e.g. `invalid_state`)",
+    413: "The body is larger than the API reads (the message gives the limit). Code: `body_too_large`",
+    415: "The body is not JSON. Code: `unsupported_media_type`",
+    422: "This Idempotency-Key was used with different parameters. Code: `idempotency_key_reused`",
 }
 
 
@@ -55,18 +70,26 @@ class PartnerAutoSchema(AutoSchema):
         if self.method == "POST":
             parameters.append(
                 OpenApiParameter(
-                    "Idempotency-Key",
-                    str,
+                    idempotency.HEADER,
+                    {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH},
                     OpenApiParameter.HEADER,
                     required=True,
-                    description="Unique per operation (a UUID). A retry with the same key replays the first response.",
+                    pattern=idempotency.KEY_PATTERN,
+                    description=(
+                        f"Unique per operation: 1 to {idempotency.MAX_KEY_LENGTH} printable ASCII characters "
+                        "(a UUID is a good choice). A retry with the same key replays the first response."
+                    ),
                 )
             )
         return parameters
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses: dict[str, Any] = super()._get_response_bodies(direction)
-        errors = {**ERROR_STATUSES, **(POST_ERROR_STATUSES if self.method == "POST" else {})}
+        errors = {
+            **ALL_ERRORS,
+            **(PATH_OBJECT_ERRORS if "{" in self.path else {}),
+            **(POST_ERRORS if self.method == "POST" else {}),
+        }
         for status_code, description in errors.items():
             if str(status_code) not in responses:
                 response = self._get_response_for_code(ErrorSerializer, str(status_code), direction=direction)

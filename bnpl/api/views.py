@@ -46,6 +46,11 @@ class MerchantScopedApi(APIView):
     api_key: ApiKey
     path_objects: dict[str, Any]
 
+    @property
+    def cursor_scope(self) -> str:
+        """Cursors are signed for one caller: another merchant's, or the other mode's, is refused."""
+        return f"{self.merchant.public_id}:{'live' if self.livemode else 'test'}"
+
     def paginated(self, queryset: Any, representation: type[Any]) -> Response:
         """A page of ``queryset`` (newest first) in the view's ``pagination_class``."""
         assert self.pagination_class is not None, f"{type(self).__name__} lists: set pagination_class"

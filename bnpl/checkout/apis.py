@@ -12,7 +12,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bnpl.api.pagination import NewestFirstCursorPagination
-from bnpl.api.serializers import InputSerializer
+from bnpl.api.serializers import (
+    InputSerializer,
+    StrictCharField,
+    StrictChoiceField,
+    StrictEmailField,
+    StrictIntegerField,
+    StrictURLField,
+)
 from bnpl.api.views import MerchantScopedApi
 from bnpl.checkout import disputes, services
 from bnpl.checkout.models import CheckoutSession, Dispute, Order
@@ -30,30 +37,30 @@ from bnpl.plans.representations import PaymentProductRepresentation, PlanWithHis
 from merchants.selectors import scoped_queryset
 
 
-def amount_field() -> serializers.IntegerField:
-    return serializers.IntegerField(
+def amount_field() -> StrictIntegerField:
+    return StrictIntegerField(
         min_value=1, max_value=MAX_AMOUNT, help_text="Minor units of the currency (1999 = $19.99)"
     )
 
 
 class LineItemInput(InputSerializer):
-    name = serializers.CharField(max_length=200)
-    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
-    unit_amount = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT)
-    sku = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    name = StrictCharField(max_length=200)
+    quantity = StrictIntegerField(min_value=1, max_value=10_000)
+    unit_amount = StrictIntegerField(min_value=0, max_value=MAX_AMOUNT)
+    sku = StrictCharField(max_length=100, required=False, allow_blank=True)
 
 
 class CheckoutSessionCreateInput(InputSerializer):
     amount = amount_field()
-    currency = serializers.CharField(max_length=3)
+    currency = StrictCharField(max_length=3)
     line_items = LineItemInput(many=True, allow_empty=False, max_length=100)  # type: ignore[call-arg]
-    return_url = serializers.URLField(max_length=2048)
-    cancel_url = serializers.URLField(max_length=2048)
-    merchant_reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    customer_email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
-    customer_phone = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    return_url = StrictURLField(max_length=2048)
+    cancel_url = StrictURLField(max_length=2048)
+    merchant_reference = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
+    customer_email = StrictEmailField(max_length=254, required=False, allow_blank=True, default="")
+    customer_phone = StrictCharField(max_length=20, required=False, allow_blank=True, default="")
     product_kinds = serializers.ListField(
-        child=serializers.ChoiceField(choices=ProductKind.choices), required=False, default=list, max_length=3
+        child=StrictChoiceField(choices=ProductKind.choices), required=False, default=list, max_length=3
     )
 
     def validate_currency(self, value: str) -> str:
@@ -76,12 +83,12 @@ class CheckoutSessionCreateInput(InputSerializer):
 
 class CaptureInput(InputSerializer):
     amount = amount_field()
-    merchant_reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    merchant_reference = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class RefundInput(InputSerializer):
     amount = amount_field()
-    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    reason = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class VoidInput(InputSerializer):
@@ -237,8 +244,8 @@ class PaymentProductListApi(MerchantScopedApi):
 
 
 class DisputeListQuery(InputSerializer):
-    status = serializers.ChoiceField(choices=Dispute.Status.choices, required=False)
-    order = serializers.CharField(required=False, max_length=64)
+    status = StrictChoiceField(choices=Dispute.Status.choices, required=False)
+    order = StrictCharField(required=False, max_length=64)
 
 
 class DisputeListApi(MerchantScopedApi):
@@ -283,7 +290,7 @@ class DisputeAcceptApi(MerchantScopedApi):
 
 
 class DisputeContestInput(InputSerializer):
-    evidence = serializers.CharField(max_length=disputes.MAX_TEXT, help_text="Tracking, delivery or policy details")
+    evidence = StrictCharField(max_length=disputes.MAX_TEXT, help_text="Tracking, delivery or policy details")
 
 
 class DisputeContestApi(MerchantScopedApi):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from rest_framework import serializers
 
 from bnpl.checkout.models import Capture, CheckoutSession, Dispute, Order, Refund
+from bnpl.core.links import public_url
 from consumers.models import MerchantConsumer
 
 
@@ -26,7 +26,7 @@ def merchant_consumer_id(instance: CheckoutSession | Order) -> str | None:
 
 
 def hosted_url(session: CheckoutSession) -> str:
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/checkout/{session.public_id}"
+    return public_url(f"/checkout/{session.public_id}")
 
 
 class LineItemRepresentation(serializers.Serializer[Any]):

@@ -84,6 +84,13 @@ class IdempotencyError(ApplicationError):
     default_code = "idempotency_key_reused"
 
 
+class PayloadTooLargeError(ApplicationError):
+    """The request body is larger than the API reads (413); the message states the limit."""
+
+    status_code = 413
+    default_code = "body_too_large"
+
+
 class RateLimitError(ApplicationError):
     status_code = 429
     error_type = "rate_limit_error"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ from bnpl.core.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+# 1 to 255 printable ASCII characters (the OpenAPI schema states the same pattern).
+KEY_PATTERN = rf"^[ -~]{{1,{MAX_KEY_LENGTH}}}$"
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,9 @@ def validate_key(raw: str | None) -> str:
             code="idempotency_key_missing",
             param=HEADER,
         )
-    if len(raw) > MAX_KEY_LENGTH or not raw.isprintable():
+    if not re.fullmatch(KEY_PATTERN, raw):
         raise InvalidRequestError(
-            f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} printable characters.",
+            f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
             code="idempotency_key_invalid",
             param=HEADER,
         )

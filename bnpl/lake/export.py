@@ -170,14 +170,14 @@ def _observe(model: type[Model]) -> tuple[int, int | None]:
     """The newest visible id and, on PostgreSQL, the first transaction id not yet started, read in
     one statement (one snapshot)."""
     table = connection.ops.quote_name(model._meta.db_table)
+    newest = "COALESCE(MAX(id), 0)"
+    horizon = "pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                f"SELECT COALESCE(MAX(id), 0), pg_snapshot_xmax(pg_current_snapshot())::text::bigint FROM {table}"  # noqa: S608
-            )
+            cursor.execute(f"SELECT {newest}, {horizon} FROM {table}")  # noqa: S608  # nosec B608  # our own table name
             position, transaction_id = cursor.fetchone()
             return int(position), int(transaction_id)
-        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608
+        cursor.execute(f"SELECT {newest} FROM {table}")  # noqa: S608  # nosec B608  # our own table name
         return int(cursor.fetchone()[0]), None
 
 

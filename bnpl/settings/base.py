@@ -337,6 +337,12 @@ SPECTACULAR_SETTINGS = {
         "WebhookDeliveryStatusEnum": "merchants.models.WebhookDelivery.Status",
     },
 }
+# Request size limits (docs/api.md, "Limits"). The largest request body read into memory, in bytes
+# (uploaded files aside): Django refuses a larger one before reading it, and the API answers 413
+# `body_too_large` in its JSON error shape. Django's own default, stated here because the API
+# documents it. (JSON-lines streams have their own limit, bnpl.api.parsers.JSONLinesParser.max_bytes;
+# request-line and header limits are the web server's: gunicorn's limit_request_* settings.)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # bytes (2.5 MiB)
 # Idempotency keys are kept at least this long, then purged by a periodic task.
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24))
 # An in-progress key older than this belongs to a request that died; a retry may take it over.

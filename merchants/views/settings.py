@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from bnpl.core.errors import ApplicationError
+from bnpl.core.links import public_url
 from bnpl.core.money import format_amount, from_decimal, to_decimal
 from bnpl.plans.models import PaymentProduct
 from bnpl.plans.services import product_update
@@ -168,7 +169,7 @@ def invitation_create(dashboard: Dashboard) -> HttpResponse:
     except ApplicationError as error:
         form.add_error("email", error.message)
         return _team(dashboard, form=form, status=400)
-    link = dashboard.request.build_absolute_uri(reverse("merchants:invitation-accept", args=[created.token]))
+    link = public_url(reverse("merchants:invitation-accept", args=[created.token]))
     send_mail(
         subject=f"Join {dashboard.merchant.name} on BNPL",
         message=f"{dashboard.request.user} invited you as {created.invitation.role}. Accept within 7 days: {link}",

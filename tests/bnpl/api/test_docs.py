@@ -33,4 +33,12 @@ def test_the_schema_is_openapi_3_and_documents_the_conventions() -> None:
     assert schema["components"]["securitySchemes"]["SecretKey"]["scheme"] == "bearer"
     create = schema["paths"]["/api/v1/webhook_endpoints"]["post"]
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" and p["required"] for p in create["parameters"])
-    assert {"201", "400", "401", "404", "409", "422", "429"} <= set(create["responses"])
+    key = next(p for p in create["parameters"] if p["name"] == "Idempotency-Key")
+    assert (key["schema"]["minLength"], key["schema"]["maxLength"]) == (1, 255)
+    assert {"201", "400", "401", "403", "409", "413", "415", "422", "429"} <= set(create["responses"])
+    assert "404" not in create["responses"]  # no object named in the path: nothing to be not found
+    detail = schema["paths"]["/api/v1/webhook_endpoints/{id}"]["get"]
+    assert "resource_missing" in detail["responses"]["404"]["description"]
+    listing = schema["paths"]["/api/v1/events"]["get"]
+    limit = next(p for p in listing["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 100)
