@@ -41,7 +41,7 @@ ERROR_STATUSES = {
     401: "Missing, invalid or revoked API key",
     403: "Merchant suspended, or live mode not yet approved",
     404: "No such object for this merchant and mode",
-    429: "Rate limit for this API key",
+    429: "Over a rate limit (the key's, or invalid keys from this address); `Retry-After` says when to retry",
 }
 POST_ERROR_STATUSES = {
     409: "A request with this Idempotency-Key is in progress, or the object's state forbids it",
