@@ -73,11 +73,15 @@ class Identity(BaseModel):
 
 
 class OneTimeCode(BaseModel):
-    """A 6-digit code sent to an email address or phone. Only its hash is kept."""
+    """A 6-digit code sent to an email address or phone. Only its hash is kept. It belongs to the
+    browser session that asked for it (``requester``): only that session can enter it, and only
+    that session's next request supersedes it (consumers.services explains why)."""
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     destination = models.CharField(max_length=254, db_index=True)  # normalized email or E.164 phone
     code_hash = models.CharField(max_length=64)  # HMAC-SHA256(ONE_TIME_CODE_HASH_SECRET, destination:code)
+    # HMAC-SHA256(ONE_TIME_CODE_HASH_SECRET, the session's sign-in token): never the token itself.
+    requester = models.CharField(max_length=64, default="")
     expires_at = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0)
     consumed_at = models.DateTimeField(null=True, blank=True)
@@ -85,20 +89,11 @@ class OneTimeCode(BaseModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["destination", "requester"], name="one_time_code_requester")]
 
     @property
     def is_expired(self) -> bool:
         return clock.now() >= self.expires_at
-
-
-class OneTimeCodeDestination(models.Model):
-    """One row per address ever sent a code: the lock that serializes requests for that address, so
-    that parallel requests cannot slip past the resend throttle (a code-pumping defence)."""
-
-    destination = models.CharField(max_length=254, unique=True)  # normalized email or E.164 phone
-
-    def __str__(self) -> str:
-        return self.destination
 
 
 class SandboxMessage(BaseModel):

@@ -1,8 +1,50 @@
 """Consumer sign-up and sign-in with one-time codes.
 
-A code is 6 digits, lives 10 minutes, allows 5 attempts, and is kept only as an HMAC. Asking again
-within the resend interval, or more than the hourly limit, is refused. Verifying a code for an
-address that has no account yet creates the account (sign-up and sign-in are one flow).
+A code is 6 digits, lives 10 minutes, allows 5 wrong attempts, and is kept only as an HMAC.
+Verifying a code for an address that has no account yet creates the account (sign-up and sign-in
+are one flow).
+
+Abuse design (security review, issue 13 item 5). Two goals pull against each other: guessing a
+shopper's code must stay bounded, and a stranger who knows the shopper's email or number must not
+be able to stop the shopper from signing in. Anyone can type anyone's address, so a limit that
+counts *every* request or wrong guess for an address lets a stranger spend it: the old design,
+where any request superseded the shopper's code and five wrong guesses from anywhere burned it,
+was such a lockout. So:
+
+1. A code belongs to the browser session that asked for it (``Requester.session_token``, hashed
+   on the row). Only that session can enter it, and only that session's next request supersedes
+   it: requests and guesses from other sessions neither replace nor use up the shopper's code.
+2. Each limit is keyed by whom it should slow down, in ``bnpl.core.ratelimit`` counters, checked
+   all-or-nothing (a request refused by one limit uses up none of the others, so a stranger refused
+   for their address does not spend the shopper's quota):
+   - per session and destination: one code per ``ONE_TIME_CODE_RESEND_SECONDS`` (60 s);
+   - per destination and client: ``ONE_TIME_CODE_MAX_PER_HOUR`` codes (5) and
+     ``ONE_TIME_CODE_FAILED_VERIFY_PER_CLIENT_PER_DAY`` wrong codes a day (10). The client is the
+     client address (``bnpl.core.net.client_ip``), or "a recognized device" (point 3);
+   - per destination, for unrecognized browsers: ``ONE_TIME_CODE_MAX_PER_DESTINATION_PER_HOUR``
+     codes (15) and ``ONE_TIME_CODE_FAILED_VERIFY_PER_DAY`` wrong codes a day (30), high enough
+     that a stranger from one or two addresses meets their own per-client caps first;
+   - per client address, for unrecognized browsers, across destinations:
+     ``ONE_TIME_CODE_MAX_PER_ADDRESS_PER_HOUR`` codes (30) and
+     ``ONE_TIME_CODE_VERIFY_PER_ADDRESS_PER_HOUR`` codes entered (60);
+   - platform-wide: ``ONE_TIME_CODE_GLOBAL_PER_MINUTE`` codes sent (600), a cost guard against
+     SMS pumping.
+   A wrong-code budget is reserved before the code is compared (so parallel guesses cannot
+   overshoot it) and given back when the attempt was not a wrong guess.
+3. A browser that signed in to a destination before carries a signed device cookie for it
+   (``device_token``; OWASP's "device cookies" against lockout). For it, the per-destination and
+   per-address caps do not apply, only its own (destination, device) caps: however many addresses
+   a stranger hammers the destination from, a returning shopper signs in from their own browser.
+
+Bounds, at the defaults. Brute force: every wrong guess from an unrecognized browser counts
+against the destination's 30 a day, whatever the number of addresses, so a stranger gets at most
+30 guesses in 24 hours at a code of 10^6 values: a success chance of 3 x 10^-5 a day (about 1.1% a
+year of sustained, distributed guessing); from one address 10 a day (10^-5). A stolen device
+cookie adds that device's 10. Lockout: a stranger from one or two addresses cannot lock anyone
+out (their per-client caps bite at 5 codes an hour and 10 wrong codes a day, below the
+destination's 15 and 30); one who spends the destination's caps from three or more addresses can
+hold a shopper without a device cookie of it (a first sign-in on a new browser) out for up to 24
+hours, never a recognized browser. Spam: at most 15 unsolicited codes an hour reach one address.
 """
 
 from __future__ import annotations
@@ -13,6 +55,7 @@ import hmac
 import math
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -22,26 +65,67 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F
 
-from bnpl.core import clock
+from bnpl.core import clock, ratelimit
 from bnpl.core.context import Actor
 from bnpl.core.errors import InvalidRequestError, PermissionDeniedError, RateLimitError
 from bnpl.core.keys import one_time_code_hash_secrets
 from bnpl.core.services import change_record
 from consumers import representations
-from consumers.models import Channel, Consumer, Identity, MerchantConsumer, OneTimeCode, OneTimeCodeDestination
+from consumers.models import Channel, Consumer, Identity, MerchantConsumer, OneTimeCode
 from consumers.senders import get_sender
 
 CODE_DIGITS = 6
-ONE_HOUR = dt.timedelta(hours=1)
 CODE_PATTERN = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")  # ASCII digits only: str.isdigit() accepts "١٢٣" and "²"
+HOUR, DAY = 3600, 86400
+RECOGNIZED_DEVICE = "device"
 
 
 @dataclass(frozen=True)
 class Destination:
     channel: str
     address: str  # lower-cased email or E.164 phone
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks for or enters a code: the browser session's sign-in token (the code is bound to
+    it), the client address (``bnpl.core.net.client_ip``), and the device cookie's value when the
+    browser carries a valid one (the view checks its signature)."""
+
+    session_token: str
+    address: str
+    device_token: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.session_token) < 16:
+            raise ValueError("a requester needs its session's sign-in token")
+
+    def is_recognized_for(self, destination: Destination) -> bool:
+        return self.device_token is not None and any(
+            hmac.compare_digest(self.device_token, device_token(address=destination.address, secret=secret))
+            for secret in one_time_code_hash_secrets()
+        )
+
+    def client_for(self, destination: Destination) -> str:
+        """The client a per-(destination, client) cap counts: the address, or every browser that
+        signed in to the destination before, together."""
+        return RECOGNIZED_DEVICE if self.is_recognized_for(destination) else f"address:{self.address}"
+
+
+def device_token(*, address: str, secret: str | None = None) -> str:
+    """The device cookie's value for a destination, set (signed) by the view after a sign-in; keyed
+    by ONE_TIME_CODE_HASH_SECRET (a fallback still recognizes devices during a rotation)."""
+    key = secret if secret is not None else one_time_code_hash_secrets()[0]
+    return hmac.new(key.encode(), f"device:{address}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _requester_hashes(requester: Requester) -> list[str]:
+    """The session's token under the current one-time-code secret first, then each fallback: the
+    code is stored under the first and found under any (a code asked for just before a rotation)."""
+    token = f"requester:{requester.session_token}".encode()
+    return [hmac.new(secret.encode(), token, hashlib.sha256).hexdigest() for secret in one_time_code_hash_secrets()]
 
 
 def destination_parse(identifier: str, *, default_region: str = "US") -> Destination:
@@ -85,47 +169,151 @@ def _code_matches(code_hash: str, destination: str, code: str) -> bool:
     )
 
 
-def _active_codes(address: str) -> QuerySet[OneTimeCode]:
-    return OneTimeCode.objects.filter(destination=address, consumed_at__isnull=True, invalidated_at__isnull=True)
+def _wait_text(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    if seconds < 90 * 60:
+        return f"{math.ceil(seconds / 60)} minutes"
+    return f"{math.ceil(seconds / 3600)} hours"
 
 
-def _lock_destination(address: str) -> None:
-    """Take the per-address lock for the rest of the transaction (the row is made on first use)."""
-    OneTimeCodeDestination.objects.get_or_create(destination=address)
-    OneTimeCodeDestination.objects.select_for_update().get(destination=address)
+# --- The limits (see the module docstring) ------------------------------------------------------
+
+# Policy name -> (error code, message; {wait} is filled in). Per-client policies are advertised in
+# the RateLimit headers; per-destination and platform-wide ones would tell a stranger about the
+# shopper's activity (or everyone's), so they are enforced silently.
+_REFUSALS = {
+    "code_resend": ("code_resend_too_soon", "A code was just sent. You can ask for another in {wait}."),
+    "code_requests_client": (
+        "code_hourly_limit",
+        "Too many codes were sent to this address in the last hour. Try again in {wait}.",
+    ),
+    "code_requests_destination": (
+        "code_destination_limit",
+        "Too many codes were sent to this address in the last hour. Try again in {wait}.",
+    ),
+    "code_requests_address": (
+        "code_address_limit",
+        "Too many codes were asked for from your network. Try again in {wait}.",
+    ),
+    "code_requests_global": (
+        "code_service_busy",
+        "We are sending a great many codes just now. Try again in {wait}.",
+    ),
+    "code_verifies_address": (
+        "code_verify_address_limit",
+        "Too many codes were entered from your network. Try again in {wait}.",
+    ),
+    "code_failures_client": (
+        "code_failed_verify_limit",
+        "Too many wrong codes were entered for this address. Try again in {wait}.",
+    ),
+    "code_failures_destination": (
+        "code_failed_verify_limit",
+        "Too many wrong codes were entered for this address. Try again in {wait}.",
+    ),
+}
 
 
-def one_time_code_request(*, identifier: str) -> Destination:
-    """Send a fresh code, superseding any earlier one. Throttled per destination."""
-    destination = destination_parse(identifier)
-    with transaction.atomic():
-        _lock_destination(destination.address)
-        now = clock.now()
-        recent = list(
-            OneTimeCode.objects.filter(destination=destination.address, created_at__gte=now - ONE_HOUR).order_by(
-                "-created_at"
-            )
+def _rate(name: str, limit: int, window: int, *, advertised: bool) -> ratelimit.Rate:
+    return ratelimit.Rate(name=name, limit=limit, window=window, advertised=advertised)
+
+
+def _request_checks(destination: Destination, requester: Requester) -> list[ratelimit.Check]:
+    """The limits on sending a code, most specific first (the first that refuses names the error)."""
+    resend = int(settings.ONE_TIME_CODE_RESEND_INTERVAL.total_seconds())
+    address, client = destination.address, requester.client_for(destination)
+    checks = [
+        ratelimit.check(_rate("code_resend", 1, resend, advertised=True), address, requester.session_token),
+        ratelimit.check(
+            _rate("code_requests_client", settings.ONE_TIME_CODE_MAX_PER_HOUR, HOUR, advertised=True), address, client
+        ),
+    ]
+    if not requester.is_recognized_for(destination):
+        checks += [
+            ratelimit.check(
+                _rate(
+                    "code_requests_destination",
+                    settings.ONE_TIME_CODE_MAX_PER_DESTINATION_PER_HOUR,
+                    HOUR,
+                    advertised=False,
+                ),
+                address,
+            ),
+            ratelimit.check(
+                _rate("code_requests_address", settings.ONE_TIME_CODE_MAX_PER_ADDRESS_PER_HOUR, HOUR, advertised=True),
+                requester.address,
+            ),
+        ]
+    checks.append(
+        ratelimit.check(_rate("code_requests_global", settings.ONE_TIME_CODE_GLOBAL_PER_MINUTE, 60, advertised=False))
+    )
+    return checks
+
+
+def _verify_checks(
+    destination: Destination, requester: Requester
+) -> tuple[list[ratelimit.Check], list[ratelimit.Check]]:
+    """The limits on entering a code: (every check, the wrong-code budgets among them, which are
+    given back when the attempt turns out not to be a wrong guess)."""
+    address, client = destination.address, requester.client_for(destination)
+    budgets = [
+        ratelimit.check(
+            _rate(
+                "code_failures_client", settings.ONE_TIME_CODE_FAILED_VERIFY_PER_CLIENT_PER_DAY, DAY, advertised=True
+            ),
+            address,
+            client,
         )
-        if recent:
-            wait = settings.ONE_TIME_CODE_RESEND_INTERVAL - (now - recent[0].created_at)
-            if wait.total_seconds() > 0:
-                raise RateLimitError(
-                    f"A code was just sent. You can ask for another in {math.ceil(wait.total_seconds())} seconds.",
-                    code="code_resend_too_soon",
-                    param="identifier",
-                )
-        if len(recent) >= settings.ONE_TIME_CODE_MAX_PER_HOUR:
-            raise RateLimitError(
-                "Too many codes were sent to this address in the last hour. Try again later.",
-                code="code_hourly_limit",
-                param="identifier",
-            )
-        _active_codes(destination.address).update(invalidated_at=now)
+    ]
+    if requester.is_recognized_for(destination):
+        return budgets, budgets
+    budgets.append(
+        ratelimit.check(
+            _rate("code_failures_destination", settings.ONE_TIME_CODE_FAILED_VERIFY_PER_DAY, DAY, advertised=False),
+            address,
+        )
+    )
+    per_address = ratelimit.check(
+        _rate("code_verifies_address", settings.ONE_TIME_CODE_VERIFY_PER_ADDRESS_PER_HOUR, HOUR, advertised=True),
+        requester.address,
+    )
+    return [per_address, *budgets], budgets
+
+
+def _take(checks: Sequence[ratelimit.Check], *, param: str) -> None:
+    verdict = ratelimit.take(checks)
+    refusal = verdict.refusal
+    if refusal is None:
+        return
+    code, message = _REFUSALS[refusal.rate.name]
+    wait = verdict.retry_after
+    raise RateLimitError(message.format(wait=_wait_text(wait)), retry_after=wait, code=code, param=param)
+
+
+# --- Asking for a code ----------------------------------------------------------------------------
+
+
+def one_time_code_request(*, identifier: str, requester: Requester) -> Destination:
+    """Send a fresh code bound to the requester's session, superseding that session's earlier
+    codes for the address (never another session's). Limited as the module docstring says."""
+    destination = destination_parse(identifier)
+    _take(_request_checks(destination, requester), param="identifier")
+    now = clock.now()
+    requester_hash = _requester_hashes(requester)[0]
+    with transaction.atomic():
+        OneTimeCode.objects.filter(
+            destination=destination.address,
+            requester=requester_hash,
+            consumed_at__isnull=True,
+            invalidated_at__isnull=True,
+        ).update(invalidated_at=now)
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         OneTimeCode.objects.create(
             channel=destination.channel,
             destination=destination.address,
             code_hash=_code_hash(destination.address, code),
+            requester=requester_hash,
             expires_at=now + settings.ONE_TIME_CODE_TTL,
         )
         minutes = int(settings.ONE_TIME_CODE_TTL.total_seconds() // 60)
@@ -141,40 +329,55 @@ def one_time_code_request(*, identifier: str) -> Destination:
     return destination
 
 
+# --- Entering it ----------------------------------------------------------------------------------
+
+
 class VerifyOutcome(StrEnum):
     ACCEPTED = "accepted"
     NO_CODE = "no_code"
     EXPIRED = "expired"
-    LOCKED = "locked"
+    LOCKED = "locked"  # burnt by earlier wrong attempts
+    BURNT = "burnt"  # this wrong attempt was the last one allowed
     WRONG = "wrong"
 
+
+WRONG_GUESSES = frozenset({VerifyOutcome.WRONG, VerifyOutcome.BURNT})
 
 _OUTCOME_ERRORS = {
     VerifyOutcome.NO_CODE: ("No code is waiting for this address. Ask for a new code.", "code_not_requested"),
     VerifyOutcome.EXPIRED: ("This code has expired. Ask for a new code.", "code_expired"),
     VerifyOutcome.LOCKED: ("Too many wrong attempts. Ask for a new code.", "code_attempts_exceeded"),
+    VerifyOutcome.BURNT: ("Too many wrong attempts. Ask for a new code.", "code_attempts_exceeded"),
 }
 
 
-def one_time_code_verify(*, identifier: str, code: str) -> Consumer:
-    """Check a code; on success sign the consumer up (first time) or in. Wrong attempts are counted
-    (and committed) before the error is raised; the last allowed wrong attempt burns the code."""
+def one_time_code_verify(*, identifier: str, code: str, requester: Requester) -> Consumer:
+    """Check a code against the newest one this requester's session asked for; on success sign
+    the consumer up (first time) or in. Wrong attempts are counted (and committed) before the error
+    is raised; the last allowed wrong attempt burns the code."""
     destination = destination_parse(identifier)
     submitted = (code or "").strip()
     if not CODE_PATTERN.fullmatch(submitted):
         raise InvalidRequestError(
             f"Enter the {CODE_DIGITS}-digit code we sent you.", code="code_malformed", param="code"
         )
-    now = clock.now()
-    with transaction.atomic():
-        one_time_code = (
-            OneTimeCode.objects.select_for_update()
-            .filter(destination=destination.address)
-            .order_by("-created_at", "-id")
-            .first()
-        )
-        outcome, remaining = _check(one_time_code, submitted, destination.address, now)
-        consumer = _consumer_sign_in(destination, now) if outcome is VerifyOutcome.ACCEPTED else None
+    checks, wrong_code_budgets = _verify_checks(destination, requester)
+    _take(checks, param="code")
+    outcome = VerifyOutcome.NO_CODE
+    try:
+        now = clock.now()
+        with transaction.atomic():
+            one_time_code = (
+                OneTimeCode.objects.select_for_update()
+                .filter(destination=destination.address, requester__in=_requester_hashes(requester))
+                .order_by("-created_at", "-id")
+                .first()
+            )
+            outcome, remaining = _check(one_time_code, submitted, destination.address, now)
+            consumer = _consumer_sign_in(destination, now) if outcome is VerifyOutcome.ACCEPTED else None
+    finally:
+        if outcome not in WRONG_GUESSES:
+            ratelimit.give_back(wrong_code_budgets)
     if consumer is not None:
         return consumer
     if outcome is VerifyOutcome.WRONG:
@@ -190,8 +393,8 @@ def one_time_code_verify(*, identifier: str, code: str) -> Consumer:
 def _check(
     one_time_code: OneTimeCode | None, submitted: str, address: str, now: dt.datetime
 ) -> tuple[VerifyOutcome, int]:
-    """Judge ``submitted`` against the newest code sent to the address, whatever its state, so that
-    a burnt or expired code keeps saying why rather than "no code"."""
+    """Judge ``submitted`` against the requester's newest code for the address, whatever its
+    state, so that a burnt or expired code keeps saying why rather than "no code"."""
     if one_time_code is None or one_time_code.consumed_at is not None:
         return VerifyOutcome.NO_CODE, 0
     if one_time_code.attempts >= settings.ONE_TIME_CODE_MAX_ATTEMPTS:
@@ -213,7 +416,7 @@ def _check(
     if remaining <= 0:
         one_time_code.invalidated_at = now
         one_time_code.save(update_fields=["invalidated_at"])
-        return VerifyOutcome.LOCKED, 0
+        return VerifyOutcome.BURNT, 0
     return VerifyOutcome.WRONG, remaining
 
 
@@ -343,6 +546,6 @@ def merchant_consumer_ensure(*, merchant: Any, livemode: bool, consumer: Consume
 
 
 def one_time_codes_purge() -> int:
-    """Delete codes a day past expiry: nothing can use them and the throttle no longer counts them."""
+    """Delete codes a day past expiry: nothing can use them any more."""
     deleted, _ = OneTimeCode.objects.filter(expires_at__lt=clock.now() - dt.timedelta(days=1)).delete()
     return deleted

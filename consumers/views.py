@@ -1,8 +1,14 @@
-"""Consumer pages: sign in or sign up with a one-time code, the portal, the sandbox inbox."""
+"""Consumer pages: sign in or sign up with a one-time code, the portal, the sandbox inbox.
+
+The sign-in pages bind each code to the browser session that asked for it (a random sign-in token
+kept in the session) and, after a sign-in, recognize the browser for that address with a signed
+device cookie: ``consumers.services`` explains how these keep strangers from locking a shopper
+out. Refusals by a rate limit answer 429 with ``Retry-After``."""
 
 from __future__ import annotations
 
 import re
+import secrets
 
 from django import forms
 from django.conf import settings
@@ -14,13 +20,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bnpl.checkout.models import CheckoutSession
-from bnpl.core.errors import ApplicationError
+from bnpl.core.errors import ApplicationError, RateLimitError
 from bnpl.core.ids import is_well_formed
+from bnpl.core.net import client_ip
 from consumers import selectors, services
 from consumers.middleware import SESSION_KEY
 
 PENDING_IDENTIFIER_KEY = "consumer_pending_identifier"
 NEXT_KEY = "consumer_next"
+SIGN_IN_TOKEN_KEY = "consumer_sign_in_token"
+DEVICE_COOKIE = "bnpl_device"
+DEVICE_COOKIE_SALT = "consumers.device"
 
 
 class IdentifierForm(forms.Form):
@@ -41,22 +51,60 @@ def _form_error(form: forms.Form, error: ApplicationError, field: str) -> None:
     form.add_error(field if field in form.fields else None, error.message)
 
 
+def _refusal_status(error: ApplicationError) -> int:
+    return 429 if isinstance(error, RateLimitError) else 400
+
+
+def _with_retry_after(response: HttpResponse, error: ApplicationError | None) -> HttpResponse:
+    if isinstance(error, RateLimitError):
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def _requester(request: HttpRequest) -> services.Requester:
+    """This browser as the code services see it: its session's sign-in token (made on first use),
+    the client address, and the device cookie when its signature and age check out."""
+    token = request.session.get(SIGN_IN_TOKEN_KEY)
+    if not token:
+        token = request.session[SIGN_IN_TOKEN_KEY] = secrets.token_urlsafe(32)
+    device = request.get_signed_cookie(
+        DEVICE_COOKIE, default=None, salt=DEVICE_COOKIE_SALT, max_age=settings.ONE_TIME_CODE_DEVICE_DAYS * 86400
+    )
+    return services.Requester(session_token=token, address=client_ip(request), device_token=device)
+
+
+def _remember_device(response: HttpResponse, address: str) -> None:
+    response.set_signed_cookie(
+        DEVICE_COOKIE,
+        services.device_token(address=address),
+        salt=DEVICE_COOKIE_SALT,
+        max_age=settings.ONE_TIME_CODE_DEVICE_DAYS * 86400,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
     if request.method == "GET" and request.GET.get("next"):
         request.session[NEXT_KEY] = _safe_next(request, request.GET["next"])
     form = IdentifierForm(request.POST or None)
+    refusal: ApplicationError | None = None
     if request.method == "POST" and form.is_valid():
         try:
-            destination = services.one_time_code_request(identifier=form.cleaned_data["identifier"])
+            destination = services.one_time_code_request(
+                identifier=form.cleaned_data["identifier"], requester=_requester(request)
+            )
         except ApplicationError as error:
+            refusal = error
             _form_error(form, error, "identifier")
         else:
             request.session[PENDING_IDENTIFIER_KEY] = destination.address
             return redirect("consumers:verify")
-    status = 400 if request.method == "POST" else 200
+    status = (_refusal_status(refusal) if refusal else 400) if request.method == "POST" else 200
     context = {"form": form, "checkout": _checkout_in_progress(request)}
-    return render(request, "consumers/sign_in.html", context, status=status)
+    return _with_retry_after(render(request, "consumers/sign_in.html", context, status=status), refusal)
 
 
 @require_http_methods(["GET", "POST"])
@@ -65,21 +113,35 @@ def verify(request: HttpRequest) -> HttpResponse:
     if not identifier:
         return redirect("consumers:sign-in")
     form = CodeForm(request.POST or None)
+    refusal: ApplicationError | None = None
     if request.method == "POST" and form.is_valid():
         try:
-            consumer = services.one_time_code_verify(identifier=identifier, code=form.cleaned_data["code"])
+            consumer = services.one_time_code_verify(
+                identifier=identifier, code=form.cleaned_data["code"], requester=_requester(request)
+            )
         except ApplicationError as error:
+            refusal = error
             _form_error(form, error, "code")
         else:
             next_url = request.session.get(NEXT_KEY)
             request.session.cycle_key()  # a new session id at sign-in: no fixation
             request.session[SESSION_KEY] = consumer.public_id
-            request.session.pop(PENDING_IDENTIFIER_KEY, None)
-            request.session.pop(NEXT_KEY, None)
-            return redirect(_safe_next(request, next_url))
-    status = 400 if request.method == "POST" else 200
-    context = {"form": form, "identifier": identifier, "checkout": _checkout_in_progress(request)}
-    return render(request, "consumers/verify.html", context, status=status)
+            for key in (PENDING_IDENTIFIER_KEY, NEXT_KEY, SIGN_IN_TOKEN_KEY):
+                request.session.pop(key, None)
+            response = redirect(_safe_next(request, next_url))
+            _remember_device(response, identifier)
+            return response
+    return _verify_page(request, form, refusal)
+
+
+def _verify_page(request: HttpRequest, form: CodeForm, refusal: ApplicationError | None) -> HttpResponse:
+    status = (_refusal_status(refusal) if refusal else 400) if request.method == "POST" else 200
+    context = {
+        "form": form,
+        "identifier": request.session.get(PENDING_IDENTIFIER_KEY),
+        "checkout": _checkout_in_progress(request),
+    }
+    return _with_retry_after(render(request, "consumers/verify.html", context, status=status), refusal)
 
 
 CHECKOUT_PATH = re.compile(r"^/checkout/(cs_[A-Za-z0-9]+)$")
@@ -103,7 +165,10 @@ def resend(request: HttpRequest) -> HttpResponse:
     if not identifier:
         return redirect("consumers:sign-in")
     try:
-        services.one_time_code_request(identifier=identifier)
+        services.one_time_code_request(identifier=identifier, requester=_requester(request))
+    except RateLimitError as error:
+        messages.error(request, error.message)
+        return _verify_page(request, CodeForm(), error)
     except ApplicationError as error:
         messages.error(request, error.message)
     else:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+from bnpl.core import ratelimit
 from bnpl.core.context import Actor, actor_var
 from bnpl.core.errors import AuthenticationError, PermissionDeniedError, RateLimitError
+from bnpl.core.net import client_ip
 from merchants.models import ApiKey, Merchant
 from merchants.selectors import dangerously_api_key_get_by_token
 from merchants.services import api_key_rehash, api_key_touch
@@ -38,23 +40,25 @@ def _bearer_token(request: HttpRequest) -> str | None:
     return token.strip()
 
 
-def _failure_key(client: str) -> str:
-    return f"api-auth-failures:{client}"
+def _invalid_key_rate() -> ratelimit.Rate:
+    return ratelimit.Rate(
+        name="invalid_api_key", limit=settings.API_AUTH_FAILURES_PER_MINUTE, window=60, advertised=True
+    )
 
 
-def _failures(client: str) -> int:
-    return int(cache.get(_failure_key(client), 0))
-
-
-def _count_failure(client: str) -> None:
-    """Count invalid keys per client address for a minute: guessing keys is throttled even though
-    per-key throttles cannot see requests that carry no valid key."""
-    key = _failure_key(client)
-    if not cache.add(key, 1, timeout=60):
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=60)
+def _refuse_invalid_key(request: HttpRequest) -> NoReturn:
+    """Count one failed lookup for the client address and refuse the request: 401, or 429 once the
+    address is past API_AUTH_FAILURES_PER_MINUTE. Only requests whose key fails come here, so a
+    valid key is never held back by failures counted for its address (behind a load balancer,
+    every merchant's); the address is read through the trusted proxies, so a guesser cannot write
+    itself a fresh one in X-Forwarded-For."""
+    verdict = ratelimit.take([ratelimit.check(_invalid_key_rate(), client_ip(request))])
+    if not verdict.allowed:
+        raise RateLimitError(
+            f"Too many requests with invalid API keys from this address. Retry in {verdict.retry_after} s.",
+            retry_after=verdict.retry_after,
+        )
+    raise AuthenticationError("Invalid API key.")
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -64,13 +68,9 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise AuthenticationError(
                 "No API key provided. Use 'Authorization: Bearer <secret key>'.", code="api_key_missing"
             )
-        client = request._request.META.get("REMOTE_ADDR", "unknown")
-        if _failures(client) >= settings.API_AUTH_FAILURES_PER_MINUTE:
-            raise RateLimitError("Too many requests with invalid API keys from this address. Wait a minute.")
         api_key = dangerously_api_key_get_by_token(token=token) if len(token) <= 200 else None
         if api_key is None:
-            _count_failure(client)
-            raise AuthenticationError("Invalid API key.")
+            _refuse_invalid_key(request._request)
         if api_key.is_revoked:
             raise AuthenticationError("This API key was revoked.", code="api_key_revoked")
         merchant = api_key.merchant

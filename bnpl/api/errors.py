@@ -74,9 +74,8 @@ def _translate(exc: Exception) -> ApplicationError | None:
         error.status_code = 405
         return error
     if isinstance(exc, exceptions.Throttled):
-        seconds = getattr(exc, "wait", None)
-        wait = f" Retry in {math.ceil(seconds)} s." if seconds is not None else ""
-        return RateLimitError("Too many requests for this API key." + wait)
+        seconds = math.ceil(getattr(exc, "wait", None) or 1)
+        return RateLimitError(f"Too many requests for this API key. Retry in {seconds} s.", retry_after=seconds)
     if isinstance(exc, exceptions.APIException):
         error = InvalidRequestError(str(exc.detail), code=str(exc.default_code))
         error.status_code = exc.status_code
@@ -93,9 +92,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if error is None:
         return None  # a real bug: let Django log it and answer 500
     response = error_response(error)
-    seconds = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
-    if seconds is not None:
-        response["Retry-After"] = str(math.ceil(seconds))
+    if isinstance(error, RateLimitError):
+        response["Retry-After"] = str(error.retry_after)
     if error.status_code == 401:
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response

@@ -47,7 +47,8 @@ ALL_ERRORS = {
     401: "No valid API key. Codes: `api_key_missing`, `authorization_malformed`, `invalid_api_key`, "
     "`api_key_revoked`, `secret_key_required`",
     403: "The merchant may not do this now. Codes: `merchant_suspended`, `merchant_not_approved`",
-    429: "Too many requests for this API key (`Retry-After` says when to retry). Code: `rate_limited`",
+    429: "Over a rate limit: the key's, or invalid keys from this client address (`Retry-After` says when to "
+    "retry). Code: `rate_limited`",
 }
 PATH_OBJECT_ERRORS = {
     404: "No such object for this merchant and mode (another merchant's is not found either). Code: `resource_missing`",

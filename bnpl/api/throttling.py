@@ -1,23 +1,38 @@
-"""Per-key rate limits, counted in the shared cache (Redis in production)."""
+"""Per-key rate limits of the partner API: two fixed windows per API key (``API_THROTTLE_RATE``,
+default 100 a second, and ``API_THROTTLE_BURST_RATE``, default 1000 a minute), counted together
+in one ``bnpl.core.ratelimit.take``: a request refused by one window uses up neither."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from bnpl.core import ratelimit
 from merchants.models import ApiKey
 
 
-class ApiKeyRateThrottle(SimpleRateThrottle):
-    scope = "api_key"
+def api_key_rates() -> tuple[ratelimit.Rate, ...]:
+    """The per-key policies, as the headers name them (read on each request: settings may change)."""
+    return (
+        ratelimit.Rate.parse("api_key", settings.API_THROTTLE_RATE, advertised=True),
+        ratelimit.Rate.parse("api_key_burst", settings.API_THROTTLE_BURST_RATE, advertised=True),
+    )
 
-    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+
+class ApiKeyThrottle(BaseThrottle):
+    """Counts every authenticated request against its key's windows; requests without a key were
+    refused by authentication already (and counted against their address there)."""
+
+    verdict: ratelimit.Verdict | None = None
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
         api_key = request.auth
         if not isinstance(api_key, ApiKey):
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": api_key.public_id}
+            return True
+        self.verdict = ratelimit.take([ratelimit.check(rate, api_key.public_id) for rate in api_key_rates()])
+        return self.verdict.allowed
 
-
-class ApiKeyBurstRateThrottle(ApiKeyRateThrottle):
-    scope = "api_key_burst"
+    def wait(self) -> float | None:
+        return float(self.verdict.retry_after) if self.verdict is not None else None

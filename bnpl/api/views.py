@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from bnpl.api.authentication import ApiKeyAuthentication, MerchantPrincipal
 from bnpl.api.errors import error_response
-from bnpl.api.throttling import ApiKeyBurstRateThrottle, ApiKeyRateThrottle
+from bnpl.api.throttling import ApiKeyThrottle
 from bnpl.core import idempotency
 from bnpl.core.errors import ApplicationError, AuthenticationError, ConflictError
 from merchants.models import ApiKey, Merchant
@@ -33,7 +33,7 @@ REPLAYABLE_ERROR_STATUSES = frozenset({402, 409})
 class MerchantScopedApi(APIView):
     authentication_classes: ClassVar[list[Any]] = [ApiKeyAuthentication]  # type: ignore[misc]
     permission_classes: ClassVar[list[Any]] = []  # type: ignore[misc]
-    throttle_classes: ClassVar[list[Any]] = [ApiKeyRateThrottle, ApiKeyBurstRateThrottle]  # type: ignore[misc]
+    throttle_classes: ClassVar[list[Any]] = [ApiKeyThrottle]  # type: ignore[misc]
     # Path keyword -> model of the merchant-owned object it names; resolved before the handler runs.
     path_models: ClassVar[dict[str, type[Model]]] = {}
     # Publishable keys (pk_…) may call only endpoints that say so (public widget data).

@@ -92,6 +92,13 @@ class PayloadTooLargeError(ApplicationError):
 
 
 class RateLimitError(ApplicationError):
+    """A rate limit refused the request (429); ``retry_after`` seconds until it has room again,
+    sent as the ``Retry-After`` header by the API and the web pages alike."""
+
     status_code = 429
     error_type = "rate_limit_error"
     default_code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message, code=code, param=param)
+        self.retry_after = max(1, retry_after)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from bnpl.core import ratelimit
 from bnpl.core.context import SYSTEM, Actor, actor_var, request_id_var
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -32,6 +33,22 @@ class RequestIdMiddleware:
             actor_var.reset(actor_token)
             request_id_var.reset(token)
         response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+class RateLimitHeadersMiddleware:
+    """Reports on every response the advertised limits its request counted against
+    (``RateLimit-Policy`` / ``RateLimit``, see ``bnpl.core.ratelimit``), whichever view, error or
+    idempotent replay produced it: one place, so no limited endpoint can forget them."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with ratelimit.collecting_usages() as usages:
+            response = self.get_response(request)
+        for name, value in ratelimit.header_fields(usages.values()).items():
+            response[name] = value
         return response
 
 

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "bnpl.core.middleware.RequestIdMiddleware",
+    "bnpl.core.middleware.RateLimitHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -307,10 +308,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["bnpl.api.parsers.SafeJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "bnpl.api.schema.PartnerAutoSchema",
     "EXCEPTION_HANDLER": "bnpl.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {
-        "api_key": env.str("API_THROTTLE_RATE", default="100/s"),
-        "api_key_burst": env.str("API_THROTTLE_BURST_RATE", default="1000/min"),
-    },
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -400,6 +397,8 @@ WEBHOOK_ALLOW_PRIVATE_TARGETS = False
 ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="consumers.senders.EmailAndSmsSender")
 ONE_TIME_CODE_TTL = timedelta(minutes=10)
 ONE_TIME_CODE_MAX_ATTEMPTS = 5
+# One code per browser session and destination this often; at most this many codes an hour to one
+# destination from one client (address or recognized device). More limits: "Rate limits" below.
 ONE_TIME_CODE_RESEND_INTERVAL = timedelta(seconds=env.int("ONE_TIME_CODE_RESEND_SECONDS", default=60))
 ONE_TIME_CODE_MAX_PER_HOUR = env.int("ONE_TIME_CODE_MAX_PER_HOUR", default=5)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="BNPL <no-reply@bnpl.localhost>")
@@ -410,8 +409,28 @@ EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 
-# Requests with invalid API keys allowed per client address per minute, before 429s (key guessing).
+# --- Rate limits (bnpl.core.ratelimit; every one documented in docs/api.md and docs/consumer-web.md)
+# Counted in the cache (Redis in production: shared by every process); client addresses are read
+# through TRUSTED_PROXY_COUNT. Partner API, per API key: "<count>/<s|min|hour|day>".
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="100/s")
+API_THROTTLE_BURST_RATE = env.str("API_THROTTLE_BURST_RATE", default="1000/min")
+# Requests whose API key is not found, per client address per minute, before 429s (key guessing).
+# Only requests whose key fails are refused: a valid key is never held back by others' failures.
 API_AUTH_FAILURES_PER_MINUTE = env.int("API_AUTH_FAILURES_PER_MINUTE", default=30)
+# One-time codes (besides ONE_TIME_CODE_RESEND_SECONDS and ONE_TIME_CODE_MAX_PER_HOUR above), all
+# counts of requests: codes sent to one destination an hour from browsers that never signed in to
+# it (spam cap; above the per-client cap, so one stranger cannot spend it alone); codes asked for and
+# codes entered per client address an hour (across destinations); codes sent platform-wide a
+# minute (SMS-pumping cost guard); wrong codes a day per destination and client, and per
+# destination from browsers that never signed in to it (the brute-force bound: 30 guesses at 10^6).
+ONE_TIME_CODE_MAX_PER_DESTINATION_PER_HOUR = env.int("ONE_TIME_CODE_MAX_PER_DESTINATION_PER_HOUR", default=15)
+ONE_TIME_CODE_MAX_PER_ADDRESS_PER_HOUR = env.int("ONE_TIME_CODE_MAX_PER_ADDRESS_PER_HOUR", default=30)
+ONE_TIME_CODE_VERIFY_PER_ADDRESS_PER_HOUR = env.int("ONE_TIME_CODE_VERIFY_PER_ADDRESS_PER_HOUR", default=60)
+ONE_TIME_CODE_GLOBAL_PER_MINUTE = env.int("ONE_TIME_CODE_GLOBAL_PER_MINUTE", default=600)
+ONE_TIME_CODE_FAILED_VERIFY_PER_CLIENT_PER_DAY = env.int("ONE_TIME_CODE_FAILED_VERIFY_PER_CLIENT_PER_DAY", default=10)
+ONE_TIME_CODE_FAILED_VERIFY_PER_DAY = env.int("ONE_TIME_CODE_FAILED_VERIFY_PER_DAY", default=30)
+# How long a browser stays recognized for a destination after signing in to it (device cookie).
+ONE_TIME_CODE_DEVICE_DAYS = env.int("ONE_TIME_CODE_DEVICE_DAYS", default=90)
 
 # --- Secrets: one per purpose, each rotated on its own (bnpl/core/keys.py, docs/operations.md) ------
 # Production requires each and refuses two purposes sharing one; the demo and the tests derive an

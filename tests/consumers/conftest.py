@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 
 from consumers.models import SandboxMessage
-from consumers.services import one_time_code_request
+from consumers.services import Requester, one_time_code_request
+
+# The shopper's browser as the code services see it (the pages build one per session).
+SHOPPER = Requester(session_token="shopper-browser-session-token", address="198.51.100.7")
 
 CODE_IN_BODY = re.compile(r"^Your verification code is (\d{6})\. It expires in 10 minutes\. Never share it\.$")
 
@@ -27,12 +30,13 @@ def another_code(code: str) -> str:
 
 
 @pytest.fixture
-def request_code(db: None, django_capture_on_commit_callbacks: Any) -> Callable[[str], str]:
-    """Ask for a code as the service does, run the after-commit delivery, and read the delivered code."""
+def request_code(db: None, django_capture_on_commit_callbacks: Any) -> Callable[..., str]:
+    """Ask for a code as the service does (for the shopper's browser unless told), run the
+    after-commit delivery, and read the delivered code."""
 
-    def request(identifier: str) -> str:
+    def request(identifier: str, requester: Requester = SHOPPER) -> str:
         with django_capture_on_commit_callbacks(execute=True):
-            destination = one_time_code_request(identifier=identifier)
+            destination = one_time_code_request(identifier=identifier, requester=requester)
         return latest_code(destination.address)
 
     return request

@@ -18,7 +18,7 @@ from bnpl.core.errors import ApplicationError, InvalidRequestError, PermissionDe
 from bnpl.core.models import AuditLogEntry, Event
 from consumers.models import Consumer, OneTimeCode, SandboxMessage
 from consumers.services import Destination, one_time_code_request, one_time_code_verify, one_time_codes_purge
-from tests.consumers.conftest import another_code, latest_code
+from tests.consumers.conftest import SHOPPER, another_code, latest_code
 from tests.factories import make_consumer
 from tests.helpers import row_counts
 
@@ -74,7 +74,7 @@ def test_an_email_address_gets_a_code_that_is_kept_only_as_a_hash(request_code: 
 
 def test_the_service_returns_the_normalised_destination(db: None, django_capture_on_commit_callbacks: Any) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        destination = one_time_code_request(identifier="Ada@Example.COM")
+        destination = one_time_code_request(identifier="Ada@Example.COM", requester=SHOPPER)
 
     assert destination == Destination(channel="email", address="ada@example.com")
 
@@ -94,7 +94,7 @@ def test_the_code_is_delivered_only_after_the_transaction_commits(
     db: None, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        one_time_code_request(identifier="ada@example.com")
+        one_time_code_request(identifier="ada@example.com", requester=SHOPPER)
 
     assert len(callbacks) == 1
     assert not SandboxMessage.objects.exists()
@@ -122,7 +122,7 @@ def test_an_invalid_identifier_is_refused_and_nothing_is_sent(
     before = row_counts()
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(InvalidRequestError) as raised:
-        one_time_code_request(identifier=identifier)
+        one_time_code_request(identifier=identifier, requester=SHOPPER)
 
     assert (raised.value.code, raised.value.param, raised.value.message) == (code, "identifier", message)
     assert callbacks == []
@@ -142,7 +142,7 @@ def test_asking_again_within_the_resend_interval_is_refused_and_sends_nothing(
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         pytest.raises(RateLimitError) as raised,
     ):
-        one_time_code_request(identifier="ADA@example.com")
+        one_time_code_request(identifier="ADA@example.com", requester=SHOPPER)
 
     assert raised.value.status_code == 429
     assert (raised.value.code, raised.value.param) == ("code_resend_too_soon", "identifier")
@@ -162,9 +162,9 @@ def test_after_the_resend_interval_a_new_code_replaces_the_earlier_one(request_c
     with time_machine.travel(later, tick=False):
         second = request_code("ada@example.com")
         with pytest.raises(InvalidRequestError) as raised:
-            one_time_code_verify(identifier="ada@example.com", code=first)
+            one_time_code_verify(identifier="ada@example.com", code=first, requester=SHOPPER)
         assert raised.value.code == "code_incorrect"
-        consumer = one_time_code_verify(identifier="ada@example.com", code=second)
+        consumer = one_time_code_verify(identifier="ada@example.com", code=second, requester=SHOPPER)
 
     assert first != second  # two fresh random codes (one chance in a million of a clash)
     earlier, newer = OneTimeCode.objects.order_by("created_at")
@@ -174,7 +174,7 @@ def test_after_the_resend_interval_a_new_code_replaces_the_earlier_one(request_c
     assert SandboxMessage.objects.count() == 2
 
 
-def test_only_five_codes_an_hour_are_sent_to_one_address(
+def test_only_five_codes_an_hour_are_sent_to_one_address_from_one_client(
     request_code: RequestCode, django_capture_on_commit_callbacks: Any
 ) -> None:
     start = clock.real_now()
@@ -188,10 +188,12 @@ def test_only_five_codes_an_hour_are_sent_to_one_address(
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         pytest.raises(RateLimitError) as raised,
     ):
-        one_time_code_request(identifier="ada@example.com")
+        one_time_code_request(identifier="ada@example.com", requester=SHOPPER)
 
     assert (raised.value.code, raised.value.param) == ("code_hourly_limit", "identifier")
-    assert raised.value.message == "Too many codes were sent to this address in the last hour. Try again later."
+    # The window opened with the first code, 5 minutes 5 seconds ago.
+    assert raised.value.message == "Too many codes were sent to this address in the last hour. Try again in 55 minutes."
+    assert raised.value.retry_after == 3600 - 61 * 5
     assert callbacks == []
     assert row_counts() == before
     assert OneTimeCode.objects.filter(invalidated_at__isnull=True).count() == 1  # the fifth still stands
@@ -207,7 +209,7 @@ def test_the_hourly_limit_is_per_address_and_lifts_when_the_hour_has_passed(requ
         request_code("grace@example.com")
     with time_machine.travel(start + dt.timedelta(hours=1, seconds=1), tick=False):
         code = request_code("ada@example.com")
-        consumer = one_time_code_verify(identifier="ada@example.com", code=code)
+        consumer = one_time_code_verify(identifier="ada@example.com", code=code, requester=SHOPPER)
 
     assert consumer.email == "ada@example.com"
     assert OneTimeCode.objects.filter(destination="ada@example.com").count() == 6
@@ -221,7 +223,7 @@ def test_the_right_code_signs_up_a_new_consumer(request_code: RequestCode) -> No
     start = clock.real_now()
     with time_machine.travel(start, tick=False):
         code = request_code("ada@example.com")
-        consumer = one_time_code_verify(identifier="Ada@Example.com", code=f" {code} ")
+        consumer = one_time_code_verify(identifier="Ada@Example.com", code=f" {code} ", requester=SHOPPER)
 
     consumer.refresh_from_db()
     assert Consumer.objects.get() == consumer
@@ -270,7 +272,7 @@ def test_a_phone_number_signs_up_with_the_phone_verified(request_code: RequestCo
     start = clock.real_now()
     with time_machine.travel(start, tick=False):
         code = request_code("(415) 555-2671")
-        consumer = one_time_code_verify(identifier="415.555.2671", code=code)
+        consumer = one_time_code_verify(identifier="415.555.2671", code=code, requester=SHOPPER)
 
     consumer.refresh_from_db()
     assert (consumer.email, consumer.phone) == (None, "+14155552671")
@@ -289,7 +291,7 @@ def test_the_right_code_signs_in_an_existing_consumer_without_creating_another(r
 
     with time_machine.travel(start, tick=False):
         code = request_code("ADA@example.com")
-        consumer = one_time_code_verify(identifier="ada@example.com", code=code)
+        consumer = one_time_code_verify(identifier="ada@example.com", code=code, requester=SHOPPER)
 
     consumer.refresh_from_db()
     assert Consumer.objects.get() == consumer
@@ -306,11 +308,13 @@ def test_the_right_code_signs_in_an_existing_consumer_without_creating_another(r
 def test_a_second_sign_in_keeps_the_first_verification_time(request_code: RequestCode) -> None:
     start = clock.real_now()
     with time_machine.travel(start, tick=False):
-        one_time_code_verify(identifier="ada@example.com", code=request_code("ada@example.com"))
+        one_time_code_verify(identifier="ada@example.com", code=request_code("ada@example.com"), requester=SHOPPER)
     later = start + dt.timedelta(minutes=2)
 
     with time_machine.travel(later, tick=False):
-        consumer = one_time_code_verify(identifier="ada@example.com", code=request_code("ada@example.com"))
+        consumer = one_time_code_verify(
+            identifier="ada@example.com", code=request_code("ada@example.com"), requester=SHOPPER
+        )
 
     consumer.refresh_from_db()
     assert (consumer.email_verified_at, consumer.last_sign_in_at) == (start, later)
@@ -329,7 +333,7 @@ def test_a_wrong_code_is_counted_and_says_how_many_attempts_remain(request_code:
 
     for _ in range(4):
         with pytest.raises(InvalidRequestError) as raised:
-            one_time_code_verify(identifier="ada@example.com", code=wrong)
+            one_time_code_verify(identifier="ada@example.com", code=wrong, requester=SHOPPER)
         assert (raised.value.code, raised.value.param) == ("code_incorrect", "code")
         messages.append(raised.value.message)
 
@@ -348,9 +352,9 @@ def test_the_right_code_still_works_after_four_wrong_attempts(request_code: Requ
     code = request_code("ada@example.com")
     for _ in range(4):
         with pytest.raises(InvalidRequestError):
-            one_time_code_verify(identifier="ada@example.com", code=another_code(code))
+            one_time_code_verify(identifier="ada@example.com", code=another_code(code), requester=SHOPPER)
 
-    consumer = one_time_code_verify(identifier="ada@example.com", code=code)
+    consumer = one_time_code_verify(identifier="ada@example.com", code=code, requester=SHOPPER)
 
     assert consumer.email == "ada@example.com"
     assert OneTimeCode.objects.get().attempts == 4
@@ -362,14 +366,14 @@ def test_the_fifth_wrong_attempt_burns_the_code_and_then_even_the_right_code_fai
         code = request_code("ada@example.com")
         for _ in range(4):
             with pytest.raises(InvalidRequestError):
-                one_time_code_verify(identifier="ada@example.com", code=another_code(code))
+                one_time_code_verify(identifier="ada@example.com", code=another_code(code), requester=SHOPPER)
     before = row_counts()
 
     with time_machine.travel(start + dt.timedelta(seconds=30), tick=False):
         with pytest.raises(InvalidRequestError) as fifth:
-            one_time_code_verify(identifier="ada@example.com", code=another_code(code))
+            one_time_code_verify(identifier="ada@example.com", code=another_code(code), requester=SHOPPER)
         with pytest.raises(InvalidRequestError) as right:
-            one_time_code_verify(identifier="ada@example.com", code=code)
+            one_time_code_verify(identifier="ada@example.com", code=code, requester=SHOPPER)
 
     assert (fifth.value.code, fifth.value.param) == ("code_attempts_exceeded", "code")
     assert fifth.value.message == "Too many wrong attempts. Ask for a new code."
@@ -389,10 +393,12 @@ def test_after_a_lockout_a_new_code_can_be_requested_and_works(request_code: Req
         code = request_code("ada@example.com")
         for _ in range(5):
             with pytest.raises(InvalidRequestError):
-                one_time_code_verify(identifier="ada@example.com", code=another_code(code))
+                one_time_code_verify(identifier="ada@example.com", code=another_code(code), requester=SHOPPER)
 
     with time_machine.travel(start + dt.timedelta(seconds=61), tick=False):
-        consumer = one_time_code_verify(identifier="ada@example.com", code=request_code("ada@example.com"))
+        consumer = one_time_code_verify(
+            identifier="ada@example.com", code=request_code("ada@example.com"), requester=SHOPPER
+        )
 
     assert consumer.email == "ada@example.com"
 
@@ -403,7 +409,7 @@ def test_a_code_still_works_one_second_before_it_expires(request_code: RequestCo
         code = request_code("ada@example.com")
 
     with time_machine.travel(start + dt.timedelta(minutes=10) - dt.timedelta(seconds=1), tick=False):
-        consumer = one_time_code_verify(identifier="ada@example.com", code=code)
+        consumer = one_time_code_verify(identifier="ada@example.com", code=code, requester=SHOPPER)
 
     assert consumer.email == "ada@example.com"
 
@@ -416,7 +422,7 @@ def test_an_expired_code_is_refused_and_invalidated(request_code: RequestCode) -
     expiry = start + dt.timedelta(minutes=10)
 
     with time_machine.travel(expiry, tick=False), pytest.raises(InvalidRequestError) as raised:
-        one_time_code_verify(identifier="ada@example.com", code=code)
+        one_time_code_verify(identifier="ada@example.com", code=code, requester=SHOPPER)
 
     assert (raised.value.code, raised.value.param) == ("code_expired", "code")
     assert raised.value.message == "This code has expired. Ask for a new code."
@@ -431,7 +437,7 @@ def test_an_expired_code_is_refused_however_late(request_code: RequestCode) -> N
         code = request_code("ada@example.com")
 
     with time_machine.travel(start + dt.timedelta(hours=3), tick=False), pytest.raises(InvalidRequestError) as raised:
-        one_time_code_verify(identifier="ada@example.com", code=code)
+        one_time_code_verify(identifier="ada@example.com", code=code, requester=SHOPPER)
 
     assert raised.value.code == "code_expired"
     assert not Consumer.objects.exists()
@@ -441,7 +447,7 @@ def test_verifying_without_asking_for_a_code_is_refused(db: None) -> None:
     before = row_counts()
 
     with pytest.raises(InvalidRequestError) as raised:
-        one_time_code_verify(identifier="ada@example.com", code="123456")
+        one_time_code_verify(identifier="ada@example.com", code="123456", requester=SHOPPER)
 
     assert (raised.value.code, raised.value.param) == ("code_not_requested", "code")
     assert raised.value.message == "No code is waiting for this address. Ask for a new code."
@@ -453,7 +459,7 @@ def test_a_code_sent_to_another_address_does_not_verify_this_one(request_code: R
     before = row_counts()
 
     with pytest.raises(InvalidRequestError) as raised:
-        one_time_code_verify(identifier="ada@example.com", code=code)
+        one_time_code_verify(identifier="ada@example.com", code=code, requester=SHOPPER)
 
     assert raised.value.code == "code_not_requested"
     assert row_counts() == before
@@ -466,7 +472,7 @@ def test_a_malformed_code_is_refused_without_counting_an_attempt(request_code: R
     before = row_counts()
 
     with pytest.raises(InvalidRequestError) as raised:
-        one_time_code_verify(identifier="ada@example.com", code=malformed)
+        one_time_code_verify(identifier="ada@example.com", code=malformed, requester=SHOPPER)
 
     assert (raised.value.code, raised.value.param) == ("code_malformed", "code")
     assert raised.value.message == "Enter the 6-digit code we sent you."
@@ -488,7 +494,7 @@ def test_non_ascii_digits_are_malformed_and_do_not_burn_an_attempt(request_code:
     request_code("ada@example.com")
 
     with pytest.raises(InvalidRequestError) as raised:
-        one_time_code_verify(identifier="ada@example.com", code=malformed)
+        one_time_code_verify(identifier="ada@example.com", code=malformed, requester=SHOPPER)
 
     assert raised.value.code == "code_malformed"
     assert OneTimeCode.objects.get().attempts == 0
@@ -498,7 +504,7 @@ def test_an_invalid_identifier_is_refused_when_verifying(db: None) -> None:
     before = row_counts()
 
     with pytest.raises(InvalidRequestError) as raised:
-        one_time_code_verify(identifier="not an email or a phone", code="123456")
+        one_time_code_verify(identifier="not an email or a phone", code="123456", requester=SHOPPER)
 
     assert (raised.value.code, raised.value.param) == ("phone_invalid", "identifier")
     assert row_counts() == before
@@ -506,11 +512,11 @@ def test_an_invalid_identifier_is_refused_when_verifying(db: None) -> None:
 
 def test_a_code_works_only_once(request_code: RequestCode) -> None:
     code = request_code("ada@example.com")
-    consumer = one_time_code_verify(identifier="ada@example.com", code=code)
+    consumer = one_time_code_verify(identifier="ada@example.com", code=code, requester=SHOPPER)
     before = row_counts()
 
     with pytest.raises(InvalidRequestError) as raised:
-        one_time_code_verify(identifier="ada@example.com", code=code)
+        one_time_code_verify(identifier="ada@example.com", code=code, requester=SHOPPER)
 
     assert raised.value.code == "code_not_requested"
     assert row_counts() == before
@@ -524,7 +530,7 @@ def test_a_blocked_consumer_cannot_sign_in_and_the_code_is_not_used_up(request_c
     before = row_counts()
 
     with pytest.raises(PermissionDeniedError) as raised:
-        one_time_code_verify(identifier="ada@example.com", code=code)
+        one_time_code_verify(identifier="ada@example.com", code=code, requester=SHOPPER)
 
     assert raised.value.status_code == 403
     assert (raised.value.code, raised.value.message) == ("consumer_blocked", "This account is closed. Contact support.")
@@ -571,7 +577,8 @@ def _in_parallel(count: int, call: Callable[[], Any]) -> list[Any]:
 
 
 # Regression: the throttle once locked only existing code rows, so parallel first requests all
-# passed it and each sent a code. Requests now serialize on a per-address lock row.
+# passed it and each sent a code. The limits are now counted atomically in the cache
+# (bnpl.core.ratelimit): exactly one of the parallel requests from one browser gets a code.
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_parallel_requests_for_one_address_send_exactly_one_code() -> None:
@@ -579,7 +586,7 @@ def test_parallel_requests_for_one_address_send_exactly_one_code() -> None:
     outcomes = {}
 
     for address in addresses:
-        results = _in_parallel(10, lambda address=address: one_time_code_request(identifier=address))  # type: ignore[misc]
+        results = _in_parallel(10, lambda address=address: one_time_code_request(identifier=address, requester=SHOPPER))  # type: ignore[misc]
         outcomes[address] = sorted(
             "sent" if isinstance(result, Destination) else getattr(result, "code", type(result).__name__)
             for result in results
@@ -595,10 +602,10 @@ def test_parallel_requests_for_one_address_send_exactly_one_code() -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_parallel_verifications_of_one_code_sign_up_exactly_one_consumer() -> None:
-    one_time_code_request(identifier="ada@example.com")  # autocommit: delivered at once
+    one_time_code_request(identifier="ada@example.com", requester=SHOPPER)  # autocommit: delivered at once
     code = latest_code("ada@example.com")
 
-    results = _in_parallel(10, lambda: one_time_code_verify(identifier="ada@example.com", code=code))
+    results = _in_parallel(10, lambda: one_time_code_verify(identifier="ada@example.com", code=code, requester=SHOPPER))
 
     signed_in = [result for result in results if isinstance(result, Consumer)]
     refused = [result for result in results if isinstance(result, ApplicationError)]
@@ -611,11 +618,14 @@ def test_parallel_verifications_of_one_code_sign_up_exactly_one_consumer() -> No
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_parallel_wrong_attempts_never_exceed_the_limit() -> None:
-    one_time_code_request(identifier="ada@example.com")
+def test_parallel_wrong_attempts_never_exceed_the_limit(settings: Any) -> None:
+    settings.ONE_TIME_CODE_FAILED_VERIFY_PER_CLIENT_PER_DAY = 100  # the per-code limit is tested here
+    one_time_code_request(identifier="ada@example.com", requester=SHOPPER)
     wrong = another_code(latest_code("ada@example.com"))
 
-    results = _in_parallel(12, lambda: one_time_code_verify(identifier="ada@example.com", code=wrong))
+    results = _in_parallel(
+        12, lambda: one_time_code_verify(identifier="ada@example.com", code=wrong, requester=SHOPPER)
+    )
 
     codes = sorted(error.code for error in results)
     assert codes == ["code_attempts_exceeded"] * 8 + ["code_incorrect"] * 4

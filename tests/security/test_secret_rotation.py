@@ -20,7 +20,7 @@ from django.db import connection
 
 from bnpl.core import crypto
 from consumers.models import Identity
-from consumers.services import one_time_code_request, one_time_code_verify
+from consumers.services import Requester, one_time_code_request, one_time_code_verify
 from merchants.models import ApiKey
 from tests.conftest import ApiClient
 from tests.factories import Tenant, make_consumer
@@ -28,6 +28,7 @@ from tests.factories import Tenant, make_consumer
 pytestmark = pytest.mark.django_db
 
 OLD_ENCRYPTION_KEY = Fernet.generate_key().decode()
+SHOPPER = Requester(session_token="the-shoppers-browser-session", address="198.51.100.7")
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +74,7 @@ def test_rotating_the_secret_key_leaves_personal_data_api_keys_and_codes_in_flig
 ) -> None:  # type: ignore[no-untyped-def]
     identity = _identity()
     with django_capture_on_commit_callbacks(execute=True):
-        one_time_code_request(identifier="ada@example.com")
+        one_time_code_request(identifier="ada@example.com", requester=SHOPPER)
     code = _code_from_inbox("ada@example.com")
 
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
@@ -82,7 +83,7 @@ def test_rotating_the_secret_key_leaves_personal_data_api_keys_and_codes_in_flig
 
     assert Identity.objects.get(pk=identity.pk).national_id_last4 == "6789"
     assert ApiClient(tenant.test_key).get("/api/v1/account").status_code == 200
-    assert one_time_code_verify(identifier="ada@example.com", code=code).email == "ada@example.com"
+    assert one_time_code_verify(identifier="ada@example.com", code=code, requester=SHOPPER).email == "ada@example.com"
 
 
 def test_an_api_key_survives_a_rotation_of_its_hash_secret_and_moves_to_the_new_one(settings, tenant: Tenant) -> None:  # type: ignore[no-untyped-def]
