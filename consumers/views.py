@@ -55,7 +55,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             request.session[PENDING_IDENTIFIER_KEY] = destination.address
             return redirect("consumers:verify")
     status = 400 if request.method == "POST" else 200
-    context = {"form": form, "checkout": _checkout_in_progress(request)}
+    context = {"form": form, **_checkout_context(request)}
     return render(request, "consumers/sign_in.html", context, status=status)
 
 
@@ -78,11 +78,17 @@ def verify(request: HttpRequest) -> HttpResponse:
             request.session.pop(NEXT_KEY, None)
             return redirect(_safe_next(request, next_url))
     status = 400 if request.method == "POST" else 200
-    context = {"form": form, "identifier": identifier, "checkout": _checkout_in_progress(request)}
+    context = {"form": form, "identifier": identifier, **_checkout_context(request)}
     return render(request, "consumers/verify.html", context, status=status)
 
 
 CHECKOUT_PATH = re.compile(r"^/checkout/(cs_[A-Za-z0-9]+)$")
+
+
+def _checkout_context(request: HttpRequest) -> dict[str, object]:
+    """The checkout being signed in for (to cancel back to the shop), and whether it is a test."""
+    checkout = _checkout_in_progress(request)
+    return {"checkout": checkout, "test_mode": checkout is not None and not checkout.livemode}
 
 
 def _checkout_in_progress(request: HttpRequest) -> CheckoutSession | None:

@@ -15,6 +15,10 @@ ONE_TIME_CODE_SENDER = "consumers.senders.SandboxSender"
 BNPL_SANDBOX = True
 DEBUG = False
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+# Live mode on the sandbox gateway and bureau, on purpose (tests that need a distinct live gateway
+# set their own); production refuses both for live mode.
+PAYMENT_GATEWAY_LIVE = "bnpl.payments.gateways.SandboxGateway"
+BUREAU_PROVIDER_LIVE = "decisioning.bureau.SandboxBureau"
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"api_key": "100000/s", "api_key_burst": "1000000/min"},
