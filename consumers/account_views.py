@@ -354,13 +354,14 @@ class CardForm(forms.Form):
 
 
 def _cards_url(livemode: bool) -> str:
-    return reverse("consumers:cards") + ("" if livemode else "?mode=test")
+    return reverse("consumers:cards") + ("?mode=live" if livemode else "?mode=test")
 
 
 @account_page
 def cards(request: HttpRequest) -> HttpResponse:
     """The cards of one mode: real cards (live plans), or with ``?mode=test`` the test-mode cards
-    that pay test plans only. A card added here is of the page's mode."""
+    that pay test plans only (the page's own choice for a consumer with nothing live). A card added
+    here is of the page's mode."""
     consumer = _consumer(request)
     if request.method == "POST":
         form = CardForm(request.POST)
@@ -385,8 +386,9 @@ def cards(request: HttpRequest) -> HttpResponse:
             return f"Added {card}. " + _make_default(consumer, card)
 
         return _done(request, add, back=_cards_url(livemode))
-    livemode = request.GET.get("mode") != "test"
-    has_test = selectors.has_test_mode(consumer=consumer)
+    has_test, has_live = selectors.has_test_mode(consumer=consumer), selectors.has_live_mode(consumer=consumer)
+    asked = request.GET.get("mode")
+    livemode = asked == "live" or (asked != "test" and (has_live or not has_test))  # test-only: their cards
     return render(
         request,
         "consumers/account/cards.html",
@@ -395,7 +397,7 @@ def cards(request: HttpRequest) -> HttpResponse:
             "consumer": consumer,
             "livemode": livemode,
             "mode": "live" if livemode else "test",
-            "show_mode_tabs": has_test or not livemode,
+            "show_mode_tabs": (has_test and has_live) or not livemode,
             "test_mode": not livemode,
             "test_mode_detail": "These are test-mode cards: they pay test plans only, and no real card is charged.",
             "cards": payment_method_list(consumer=consumer, livemode=livemode),

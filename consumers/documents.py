@@ -172,7 +172,7 @@ def receipt_pdf(charge: Charge) -> bytes:
         ("Receipt", charge.public_id),
         ("Date", charge.created_at.date().isoformat()),
         ("Amount", money(charge.amount, charge.currency)),
-        ("Card", str(charge.payment_method)),
+        ("Card", f"{charge.payment_method.brand} ending {charge.payment_method.last4}"),  # the PDF font is Latin-1
     ]
     if plan is not None:
         rows += [("Plan", plan.public_id), ("Merchant", plan.merchant.name)]

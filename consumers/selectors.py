@@ -70,6 +70,14 @@ def has_test_mode(*, consumer: Consumer) -> bool:
     )
 
 
+def has_live_mode(*, consumer: Consumer) -> bool:
+    """Whether the consumer has a live plan or a live card."""
+    return (
+        Plan.objects.filter(consumer=consumer, livemode=True).exists()
+        or PaymentMethod.objects.filter(consumer=consumer, livemode=True).exists()
+    )
+
+
 def payment_method_get(*, consumer: Consumer, public_id: str) -> PaymentMethod | None:
     """One of the consumer's cards, of either mode (acting on it stays in its mode)."""
     if not is_well_formed(public_id):

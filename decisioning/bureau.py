@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import requests
+import urllib3
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -97,7 +98,7 @@ class HttpBureau:
     body ``{"consumer_reference": "<our consumer's public id>"}``: the reference only, no name, email
     or id number (the provider knows our consumers by the reference; matching them to a file is
     its part). No redirect is followed; the answer is read for at most ``BUREAU_HTTP_TIMEOUT_SECONDS``
-    per step (connecting, then reading) and at most 64 KiB.
+    per step (connecting, each read) and twice that for the whole exchange; at most 64 KiB is read.
 
     Answer (HTTP 200, JSON)::
 
@@ -157,19 +158,26 @@ class HttpBureau:
             ) as response:
                 if response.status_code != 200:
                     raise BureauUnavailableError(f"The bureau answered HTTP {response.status_code}.")
-                body = b""
-                for chunk in response.iter_content(chunk_size=8192):
-                    body += chunk
-                    if len(body) > MAX_ANSWER_BYTES:
-                        raise BureauUnavailableError("The bureau's answer is too large.")
-                    if time.monotonic() > deadline:
-                        raise BureauUnavailableError("The bureau's answer came too slowly.")
-        except requests.RequestException as error:
+                body = _read_until(response, deadline)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             raise BureauUnavailableError(f"The bureau could not be reached ({type(error).__name__}).") from error
         try:
             return json.loads(body, parse_constant=_refuse_constant)
         except ValueError as error:
             raise BureauUnavailableError("The bureau's answer is not JSON.") from error
+
+
+def _read_until(response: requests.Response, deadline: float) -> bytes:
+    """The body, read as it arrives (``read1``: whatever one socket read brings), so that an answer
+    dripped slowly is cut at the deadline, and one larger than 64 KiB is cut at that size."""
+    body = b""
+    while chunk := response.raw.read1(8192, decode_content=True):
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            raise BureauUnavailableError("The bureau's answer is too large.")
+        if time.monotonic() > deadline:
+            raise BureauUnavailableError("The bureau's answer came too slowly.")
+    return body
 
 
 def _refuse_constant(name: str) -> Any:
@@ -218,8 +226,7 @@ def _provider_class(livemode: bool) -> tuple[Any, str | None]:
 
 
 NOT_SANDBOX_FOR_TEST = (
-    "BUREAU_PROVIDER_TEST names a bureau that is not a sandbox: a test checkout would pull a real person's "
-    "credit file."
+    "BUREAU_PROVIDER_TEST names a bureau that is not a sandbox: a test checkout would pull a real person's credit file."
 )
 
 

@@ -2,12 +2,14 @@
 
 net = captured - our fees - refunded + fees given back + what the batch before carried forward.
 A positive net is paid out through the live gateway; zero or less is carried into the next batch,
-never paid. A test-mode batch is never sent to any gateway: it is marked paid as a *test payout*
-(reference ``test_po_…``, no transfer, no money), so merchants can integrate against the same
-states without a test settlement ever reaching a real account. Each capture and refund lands in exactly one batch (its ``settlement``), and each batch pays
-out at most once: the batch is written first (``pending``, one per merchant and currency), the
-gateway is called outside any transaction with a key derived from the batch, and the result is
-recorded after; a run that died in between finishes the pending batch with the same key.
+never paid. Each capture and refund lands in exactly one batch (its ``settlement``), and each batch
+pays out at most once: the batch is written first (``pending``, one per merchant, mode and
+currency), the gateway is called outside any transaction with a key derived from the batch, and the
+result is recorded after; a run that died in between finishes the pending batch with the same key.
+
+A test-mode batch is never sent to any gateway: it is marked paid as a *test payout* (reference
+``test_po_…``, no transfer, no money), so merchants integrate against the same states without a
+test settlement ever reaching a real account.
 
 Ledger: paying out ``N`` debits ``merchant_payable`` (we owe the merchant less) and credits
 ``lender_cash`` (the money left us).

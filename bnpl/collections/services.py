@@ -87,7 +87,9 @@ def collections_claim(*, limit: int) -> list[int] | None:
         for installment in installments:
             plan = installment.plan
             card = payment_method_default(consumer_id=plan.consumer_id, livemode=plan.livemode)
-            if card is None:  # left uncollected (collect_on cleared) until the consumer pays or adds a card of the plan's mode
+            if (
+                card is None
+            ):  # left uncollected (collect_on cleared) until the consumer pays or adds a card of the plan's mode
                 logger.warning("plan %s has no card to collect installment %s", plan.public_id, installment.sequence)
                 continue
             number = CollectionAttempt.objects.filter(installment=installment).count() + 1

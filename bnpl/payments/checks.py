@@ -3,9 +3,10 @@
 Test mode (merchants' ``sk_test_`` keys and their test checkouts) must never move real money or pull
 a real person's credit file; live mode must never be served by the sandbox in production.
 
-- ``live_in_test_mode_problems()``: every way a live credential or a live part would serve test mode (or a
-  retired variable would be silently ignored). Every process (web, worker, beat, ``manage.py``)
-  refuses to start on any of them: ``PaymentsConfig.ready`` calls ``mode_parts_verify``.
+- ``live_in_test_mode_problems()``: every way a live credential or a live part would serve test
+  mode (or a retired variable would be silently ignored). Every process (web, worker, beat,
+  ``manage.py``) refuses to start on any of them: ``PaymentsConfig.ready`` calls
+  ``mode_parts_verify``.
 - ``live_parts_problems()``: what production must refuse for live mode (the sandbox gateway or
   bureau, missing or test keys, Stripe calls sent elsewhere). Not called at start-up here: the demo
   and the tests run live mode on the sandbox on purpose; production settings and

@@ -151,7 +151,9 @@ def test_a_card_added_on_the_live_cards_page_never_pays_a_test_plan(tenant: Tena
     )
 
     assert _messages(added)[0].startswith("Added")
-    defaults = {card.livemode: card.last4 for card in PaymentMethod.objects.filter(consumer=plan.consumer, is_default=True)}
+    defaults = {
+        card.livemode: card.last4 for card in PaymentMethod.objects.filter(consumer=plan.consumer, is_default=True)
+    }
     assert defaults == {True: "0341", False: "4242"}  # each mode keeps its own default card
     paid = client.post(f"/account/plans/{plan.public_id}/pay", follow=True)
     assert _messages(paid) == ["Paid $25.00. Thank you!"]

@@ -105,7 +105,9 @@ def _confirm(
     tenant: Tenant, consumer: Consumer, product: PaymentProduct, amount: int = 10_000, accept: int = 0
 ) -> tuple[checkout_services.ConfirmResult, CheckoutSession]:
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=amount)
-    card = payment_method_add(consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    card = payment_method_add(
+        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    )
     result = checkout_services.checkout_confirm(
         session=session, consumer=consumer, product=product, payment_method=card, accepted_down_payment=accept
     )

@@ -60,8 +60,7 @@ def test_a_batch_nets_captures_fees_and_refunds_and_is_paid_once(tenant: Tenant)
     assert [(row.amount, row.succeeded) for row in payouts] == [(settlement.net_amount, True)]
     assert Event.objects.filter(type="settlement.paid", object_id=settlement.public_id).count() == 1
     assert (
-        account_balance(code=AccountCode.MERCHANT_PAYABLE, currency="USD", livemode=True, merchant=tenant.merchant)
-        == 0
+        account_balance(code=AccountCode.MERCHANT_PAYABLE, currency="USD", livemode=True, merchant=tenant.merchant) == 0
     )
     assert ledger_ok()
 

@@ -15,10 +15,12 @@ How existing rows get their mode, honestly, from what the database knows:
 * Each consumer keeps one default card per mode: the current default if it is in that mode, else
   the newest card of that mode (so collections of each mode have a card to charge).
 * Stripe webhook events received before have no mode (null).
+
+The modes become required, with their constraints, in the next migration: PostgreSQL cannot alter
+a table in the transaction that just updated its rows.
 """
 
 from django.db import migrations, models
-from django.db.models import Q
 
 
 def _assign_modes(apps, schema_editor):  # type: ignore[no-untyped-def]
@@ -67,32 +69,4 @@ class Migration(migrations.Migration):
             field=models.BooleanField(null=True),
         ),
         migrations.RunPython(_assign_modes, migrations.RunPython.noop),
-        migrations.AlterField(
-            model_name="paymentmethod",
-            name="livemode",
-            field=models.BooleanField(),
-        ),
-        migrations.AlterField(
-            model_name="gatewaycustomer",
-            name="livemode",
-            field=models.BooleanField(),
-        ),
-        migrations.RemoveConstraint(
-            model_name="gatewaycustomer",
-            name="gateway_customer_once",
-        ),
-        migrations.AddConstraint(
-            model_name="gatewaycustomer",
-            constraint=models.UniqueConstraint(
-                fields=("gateway", "livemode", "holder"), name="gateway_customer_once_per_mode"
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="paymentmethod",
-            constraint=models.UniqueConstraint(
-                condition=Q(is_default=True),
-                fields=("consumer", "livemode"),
-                name="payment_method_one_default_per_mode",
-            ),
-        ),
     ]

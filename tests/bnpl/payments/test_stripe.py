@@ -44,8 +44,12 @@ LIVE_SECRET = "whsec_live_secret"
 
 def test_cards_are_saved_on_one_customer_per_consumer(stripe_gateway: None) -> None:
     consumer = make_verified_consumer()
-    first = payment_method_add(consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
-    second = payment_method_add(consumer=consumer, livemode=False, number="5555555555554444", exp_month=12, exp_year=2035, cvc="123")
+    first = payment_method_add(
+        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    )
+    second = payment_method_add(
+        consumer=consumer, livemode=False, number="5555555555554444", exp_month=12, exp_year=2035, cvc="123"
+    )
 
     customer = GatewayCustomer.objects.get(holder=consumer.public_id).reference
     assert customer.startswith("cus_")
@@ -56,7 +60,12 @@ def test_cards_are_saved_on_one_customer_per_consumer(stripe_gateway: None) -> N
 def test_a_declined_card_is_refused_when_saved(stripe_gateway: None) -> None:
     with pytest.raises(InvalidRequestError) as declined:
         payment_method_add(
-            consumer=make_verified_consumer(), livemode=False, number="4000000000000002", exp_month=12, exp_year=2035, cvc="123"
+            consumer=make_verified_consumer(),
+            livemode=False,
+            number="4000000000000002",
+            exp_month=12,
+            exp_year=2035,
+            cvc="123",
         )
     assert declined.value.param == "card_number"
     assert not PaymentMethod.objects.exists()
@@ -83,7 +92,9 @@ def test_an_off_session_charge_the_bank_wants_authenticated_fails_without_retry(
     tenant: Tenant, stripe_gateway: None
 ) -> None:
     consumer = make_verified_consumer()
-    card = payment_method_add(consumer=consumer, livemode=False, number="4000002500003155", exp_month=12, exp_year=2035, cvc="123")
+    card = payment_method_add(
+        consumer=consumer, livemode=False, number="4000002500003155", exp_month=12, exp_year=2035, cvc="123"
+    )
     charge = charge_prepare(
         consumer=consumer, payment_method=card, amount=2_500, currency="USD", livemode=False, idempotency_key="k-3ds"
     )
