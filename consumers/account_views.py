@@ -4,7 +4,11 @@ disputes; decisions with their reasons; documents as PDF; notification preferenc
 
 Every page is the signed-in consumer's own: plans, cards, payments and disputes are looked up
 through them, so anything else is a 404. Every action calls the same service the rest of the
-product uses and says what happened."""
+product uses and says what happened.
+
+Test mode is marked wherever it shows: a test-mode plan's pages carry the test-mode banner, its rows
+(and those of its payments and decisions) a "Test mode" badge; cards are listed and added per mode
+(``?mode=test`` for the test-mode cards that pay test plans only)."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from bnpl.core.errors import ApplicationError, InvalidRequestError
 from bnpl.core.models import AuditLogEntry
 from bnpl.core.money import MAX_AMOUNT, format_amount, from_decimal
 from bnpl.payments.models import Charge, PaymentMethod
+from bnpl.payments.selectors import payment_method_list
 from bnpl.payments.services import browser_card_form, payment_method_add, payment_method_from_setup
 from bnpl.plans.models import Installment, Plan, ProductKind
 from consumers import documents, selectors, services
@@ -114,6 +119,16 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
     }
 
 
+def _plan_mode(plan: Plan) -> dict[str, Any]:
+    """A test-mode plan's pages carry the test-mode banner."""
+    if plan.livemode:
+        return {"test_mode": False}
+    return {
+        "test_mode": True,
+        "test_mode_detail": f"This plan is a test by {plan.merchant.name}: nothing here is owed or charged for real.",
+    }
+
+
 # --- Pages ------------------------------------------------------------------------------------------
 
 
@@ -163,6 +178,7 @@ def plan_detail(request: HttpRequest, plan: Plan) -> HttpResponse:
         "consumers/account/plan.html",
         {
             **summary,
+            **_plan_mode(plan),
             "section": "plans",
             "consumer": consumer,
             "installments": installments,
@@ -337,21 +353,30 @@ class CardForm(forms.Form):
     setup_intent = forms.CharField(max_length=100, required=False)
 
 
+def _cards_url(livemode: bool) -> str:
+    return reverse("consumers:cards") + ("?mode=live" if livemode else "?mode=test")
+
+
 @account_page
 def cards(request: HttpRequest) -> HttpResponse:
+    """The cards of one mode: real cards (live plans), or with ``?mode=test`` the test-mode cards
+    that pay test plans only (the page's own choice for a consumer with nothing live). A card added
+    here is of the page's mode."""
     consumer = _consumer(request)
     if request.method == "POST":
         form = CardForm(request.POST)
+        livemode = request.POST.get("mode") != "test"
 
         def add() -> str:
             if not form.is_valid():
                 raise InvalidRequestError("Check the card details.", param="card_number")
             data = form.cleaned_data
             if data["setup_intent"]:
-                card = payment_method_from_setup(consumer=consumer, reference=data["setup_intent"])
+                card = payment_method_from_setup(consumer=consumer, livemode=livemode, reference=data["setup_intent"])
             else:
                 card = payment_method_add(
                     consumer=consumer,
+                    livemode=livemode,
                     number=data["card_number"] or "",
                     exp_month=data["exp_month"] or 0,
                     exp_year=data["exp_year"] or 0,
@@ -360,15 +385,23 @@ def cards(request: HttpRequest) -> HttpResponse:
                 )
             return f"Added {card}. " + _make_default(consumer, card)
 
-        return _done(request, add, back=reverse("consumers:cards"))
+        return _done(request, add, back=_cards_url(livemode))
+    has_test, has_live = selectors.has_test_mode(consumer=consumer), selectors.has_live_mode(consumer=consumer)
+    asked = request.GET.get("mode")
+    livemode = asked == "live" or (asked != "test" and (has_live or not has_test))  # test-only: their cards
     return render(
         request,
         "consumers/account/cards.html",
         {
             "section": "cards",
             "consumer": consumer,
-            "cards": PaymentMethod.objects.filter(consumer=consumer),
-            "card_form": browser_card_form(consumer=consumer, purpose="account"),
+            "livemode": livemode,
+            "mode": "live" if livemode else "test",
+            "show_mode_tabs": (has_test and has_live) or not livemode,
+            "test_mode": not livemode,
+            "test_mode_detail": "These are test-mode cards: they pay test plans only, and no real card is charged.",
+            "cards": payment_method_list(consumer=consumer, livemode=livemode),
+            "card_form": browser_card_form(consumer=consumer, livemode=livemode, purpose="account"),
         },
     )
 
@@ -381,13 +414,14 @@ def card_make_default(request: HttpRequest, card_id: str) -> HttpResponse:
     if card is None:
         raise Http404
 
-    return _done(request, lambda: _make_default(consumer, card), back=reverse("consumers:cards"))
+    return _done(request, lambda: _make_default(consumer, card), back=_cards_url(card.livemode))
 
 
 def _make_default(consumer: Consumer, card: PaymentMethod) -> str:
     rearmed = actions.payment_method_make_default(consumer=consumer, payment_method=card)
     again = f" {rearmed} payment(s) that had stopped will be collected from it." if rearmed else ""
-    return f"Your payments now use {card}.{again}"
+    which = "Your" if card.livemode else "Your test-mode"
+    return f"{which} payments now use {card}.{again}"
 
 
 # --- Decisions, documents, preferences, profile -----------------------------------------------------

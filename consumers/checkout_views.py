@@ -4,6 +4,9 @@
 /checkout/<session>/identity   KYC basics, once per consumer
 /checkout/<session>/confirm    POST: decide, take today's payment, authorize, return to the shop
 /checkout/<session>/cancel     POST: back to the shop
+
+Every page of a test-mode session says so (``test_mode``: the banner in base.html), and only the
+cards of the session's mode are offered, saved or accepted.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from bnpl.core.errors import ApplicationError, InvalidRequestError
 from bnpl.core.ids import is_well_formed
 from bnpl.core.money import format_amount
 from bnpl.payments.models import Charge, PaymentMethod
+from bnpl.payments.selectors import payment_method_default, payment_method_get, payment_method_list
 from bnpl.payments.services import browser_card_form, payment_method_add, payment_method_from_setup
 from bnpl.plans import services as plan_services
 from bnpl.plans.models import PaymentProduct
@@ -63,6 +67,13 @@ def _session_or_404(session_id: str) -> CheckoutSession:
     if session is None:
         raise Http404
     return session
+
+
+def _render(
+    request: HttpRequest, template: str, session: CheckoutSession, context: dict[str, Any], *, status: int = 200
+) -> HttpResponse:
+    """A hosted page of ``session``: marked as test mode when the session is."""
+    return render(request, template, {"session": session, "test_mode": not session.livemode, **context}, status=status)
 
 
 def _with_query(url: str, **params: str) -> str:
@@ -126,18 +137,22 @@ def _page(request: HttpRequest, session: CheckoutSession, *, status: int = 200, 
             {**item, "total": format_amount(item["total_amount"], session.currency)} for item in session.line_items
         ],
         "offers": [_offer_rows(offer, session.currency) for offer in offers],
-        "cards": PaymentMethod.objects.filter(consumer=consumer) if consumer else [],
+        "cards": payment_method_list(consumer=consumer, livemode=session.livemode) if consumer else [],
         "sign_in_url": f"{reverse('consumers:sign-in')}?{urlencode({'next': request.path})}",
-        "card_form": browser_card_form(consumer=consumer, purpose=session.public_id) if consumer else None,
+        "card_form": (
+            browser_card_form(consumer=consumer, livemode=session.livemode, purpose=session.public_id)
+            if consumer
+            else None
+        ),
         "branding": Branding.objects.filter(merchant=session.merchant).first(),  # logo and colours, if set
     }
-    return render(request, "checkout/session.html", {**base, **context}, status=status)
+    return _render(request, "checkout/session.html", session, {**base, **context}, status=status)
 
 
 def _closed(request: HttpRequest, session: CheckoutSession, error: ApplicationError) -> HttpResponse:
     if session.status == CheckoutSession.Status.IN_REVIEW:
-        return render(request, "checkout/in_review.html", {"session": session}, status=200)
-    return render(request, "checkout/closed.html", {"session": session, "message": error.message}, status=409)
+        return _render(request, "checkout/in_review.html", session, {})
+    return _render(request, "checkout/closed.html", session, {"message": error.message}, status=409)
 
 
 @require_http_methods(["GET"])
@@ -170,7 +185,7 @@ def identity(request: HttpRequest, session_id: str) -> HttpResponse:
         else:
             return redirect("checkout:session", session_id=session.public_id)
     status = 400 if request.method == "POST" else 200
-    return render(request, "checkout/identity.html", {"form": form, "session": session}, status=status)
+    return _render(request, "checkout/identity.html", session, {"form": form}, status=status)
 
 
 @require_POST
@@ -185,7 +200,7 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
     try:
         checkout_services.checkout_session_usable(session)
         product = checkout_services.eligible_product(session=session, product_public_id=form.cleaned_data["product"])
-        payment_method = _card(consumer, form.cleaned_data)
+        payment_method = _card(consumer, session, form.cleaned_data)
         result = checkout_services.checkout_confirm(
             session=session,
             consumer=consumer,
@@ -200,17 +215,17 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
     if result.order is not None:
         return redirect("checkout:approved", session_id=session.public_id)
     if result.decision is not None and result.decision.referred:
-        return render(request, "checkout/in_review.html", {"session": session}, status=200)
+        return _render(request, "checkout/in_review.html", session, {})
     if result.payment_error:
         return _page(request, session, status=402, error=result.payment_error, error_param="card_number")
     assert result.decision is not None
     if result.counteroffer is not None:
         down_payment = result.decision.down_payment_amount
-        return render(
+        return _render(
             request,
             "checkout/counteroffer.html",
+            session,
             {
-                "session": session,
                 "row": _offer_rows(result.counteroffer, session.currency),
                 "amount": format_amount(session.amount, session.currency),
                 "approved": format_amount(session.amount - down_payment, session.currency),
@@ -219,30 +234,26 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
                 "payment_method": payment_method.public_id,
                 "reasons": result.decision.reasons,
             },
-            status=200,
         )
-    return render(
-        request, "checkout/declined.html", {"session": session, "reasons": result.decision.reasons}, status=200
-    )
+    return _render(request, "checkout/declined.html", session, {"reasons": result.decision.reasons})
 
 
-def _card(consumer: Consumer, data: dict[str, Any]) -> PaymentMethod:
+def _card(consumer: Consumer, session: CheckoutSession, data: dict[str, Any]) -> PaymentMethod:
+    """The card chosen or entered, in the session's mode (a card of the other mode is not found)."""
+    livemode = session.livemode
     chosen = data.get("payment_method") or ""
     if chosen:
-        card = (
-            PaymentMethod.objects.filter(consumer=consumer, public_id=chosen).first()
-            if is_well_formed(chosen)
-            else None
-        )
+        card = payment_method_get(consumer=consumer, livemode=livemode, public_id=chosen)
         if card is None:
             raise InvalidRequestError("Choose one of your saved cards.", param="payment_method")
         return card
     if data.get("setup_intent"):
-        return payment_method_from_setup(consumer=consumer, reference=data["setup_intent"])
+        return payment_method_from_setup(consumer=consumer, livemode=livemode, reference=data["setup_intent"])
     if not data.get("card_number"):
         raise InvalidRequestError("Enter a card.", param="card_number")
     return payment_method_add(
         consumer=consumer,
+        livemode=livemode,
         number=data["card_number"],
         exp_month=data.get("exp_month") or 0,
         exp_year=data.get("exp_year") or 0,
@@ -261,12 +272,12 @@ def approved(request: HttpRequest, session_id: str) -> HttpResponse:
         raise Http404
     plan = order.plan
     first = plan.charges.filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.SUCCEEDED).order_by("created_at").first()
-    card = first.payment_method if first else PaymentMethod.objects.filter(consumer=consumer, is_default=True).first()
-    return render(
+    card = first.payment_method if first else payment_method_default(consumer_id=consumer.pk, livemode=order.livemode)
+    return _render(
         request,
         "checkout/approved.html",
+        session,
         {
-            "session": session,
             "plan": plan,
             "amount": format_amount(order.authorized_amount, order.currency),
             "paid_today": format_amount(first.amount, first.currency) if first else "",

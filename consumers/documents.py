@@ -60,8 +60,11 @@ def original_schedule(plan: Plan) -> list[schedules.ScheduledPayment]:
     ]
 
 
+TEST_MODE_NOTICE = "TEST MODE - no real money moves: this document is a test by the shop and binds no one."
+
+
 class _Document(FPDF):
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, *, livemode: bool = True) -> None:
         super().__init__(format="A4")
         self.set_title(title)
         self.set_creator("BNPL")
@@ -70,6 +73,9 @@ class _Document(FPDF):
         self.add_page()
         self.set_font("Helvetica", "B", 16)
         self.cell(0, 10, title, new_x="LMARGIN", new_y="NEXT")
+        if not livemode:
+            self.set_font("Helvetica", "B", 11)
+            self.multi_cell(0, 6, TEST_MODE_NOTICE, new_x="LMARGIN", new_y="NEXT")
         self.set_font("Helvetica", size=10)
 
     def heading(self, text: str) -> None:
@@ -101,7 +107,7 @@ def credit_agreement_pdf(plan: Plan) -> bytes:
         schedule=agreed, amount_financed=sum(row.principal for row in agreed), advance_date=start
     )
     identity = getattr(plan.consumer, "identity", None)
-    pdf = _Document("Credit agreement")
+    pdf = _Document("Credit agreement", livemode=plan.livemode)
     pdf.pairs(
         [
             ("Agreement", plan.public_id),
@@ -159,12 +165,14 @@ def credit_agreement_pdf(plan: Plan) -> bytes:
 
 def receipt_pdf(charge: Charge) -> bytes:
     plan = charge.plan
-    pdf = _Document("Payment receipt" if charge.kind == Charge.Kind.PAYMENT else "Refund receipt")
+    pdf = _Document(
+        "Payment receipt" if charge.kind == Charge.Kind.PAYMENT else "Refund receipt", livemode=charge.livemode
+    )
     rows = [
         ("Receipt", charge.public_id),
         ("Date", charge.created_at.date().isoformat()),
         ("Amount", money(charge.amount, charge.currency)),
-        ("Card", str(charge.payment_method)),
+        ("Card", f"{charge.payment_method.brand} ending {charge.payment_method.last4}"),  # the PDF font is Latin-1
     ]
     if plan is not None:
         rows += [("Plan", plan.public_id), ("Merchant", plan.merchant.name)]

@@ -61,7 +61,25 @@ def decision_list(*, consumer: Consumer, limit: int = 100) -> QuerySet[CreditDec
     return CreditDecision.objects.filter(consumer=consumer).select_related("merchant").order_by("-created_at")[:limit]
 
 
+def has_test_mode(*, consumer: Consumer) -> bool:
+    """Whether the consumer has anything in test mode (a plan or a card): the portal then shows
+    the test-mode cards too."""
+    return (
+        Plan.objects.filter(consumer=consumer, livemode=False).exists()
+        or PaymentMethod.objects.filter(consumer=consumer, livemode=False).exists()
+    )
+
+
+def has_live_mode(*, consumer: Consumer) -> bool:
+    """Whether the consumer has a live plan or a live card."""
+    return (
+        Plan.objects.filter(consumer=consumer, livemode=True).exists()
+        or PaymentMethod.objects.filter(consumer=consumer, livemode=True).exists()
+    )
+
+
 def payment_method_get(*, consumer: Consumer, public_id: str) -> PaymentMethod | None:
+    """One of the consumer's cards, of either mode (acting on it stays in its mode)."""
     if not is_well_formed(public_id):
         return None
     return PaymentMethod.objects.filter(consumer=consumer, public_id=public_id).first()

@@ -103,7 +103,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             request.session[PENDING_IDENTIFIER_KEY] = destination.address
             return redirect("consumers:verify")
     status = (_refusal_status(refusal) if refusal else 400) if request.method == "POST" else 200
-    context = {"form": form, "checkout": _checkout_in_progress(request)}
+    context = {"form": form, **_checkout_context(request)}
     return _with_retry_after(render(request, "consumers/sign_in.html", context, status=status), refusal)
 
 
@@ -139,12 +139,18 @@ def _verify_page(request: HttpRequest, form: CodeForm, refusal: ApplicationError
     context = {
         "form": form,
         "identifier": request.session.get(PENDING_IDENTIFIER_KEY),
-        "checkout": _checkout_in_progress(request),
+        **_checkout_context(request),
     }
     return _with_retry_after(render(request, "consumers/verify.html", context, status=status), refusal)
 
 
 CHECKOUT_PATH = re.compile(r"^/checkout/(cs_[A-Za-z0-9]+)$")
+
+
+def _checkout_context(request: HttpRequest) -> dict[str, object]:
+    """The checkout being signed in for (to cancel back to the shop), and whether it is a test."""
+    checkout = _checkout_in_progress(request)
+    return {"checkout": checkout, "test_mode": checkout is not None and not checkout.livemode}
 
 
 def _checkout_in_progress(request: HttpRequest) -> CheckoutSession | None:

@@ -17,7 +17,7 @@ from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.money import exponent
 from bnpl.core.services import change_record
 from decisioning import limits, scoring
-from decisioning.bureau import get_bureau
+from decisioning.bureau import BureauUnavailableError, get_bureau
 from decisioning.features import PlatformHistory, model_features
 from decisioning.models import CreditDecision
 from decisioning.policy import (
@@ -38,9 +38,10 @@ logger = logging.getLogger(__name__)
 def _model_inputs(application: Application, policy_features: Features) -> dict[str, float | None]:
     consumer = application.consumer
     try:
-        report = get_bureau().report(consumer_id=consumer.public_id, email=consumer.email)
-    except Exception as error:
-        logger.exception("bureau unavailable")
+        bureau = get_bureau(livemode=application.livemode)
+        report = bureau.report(consumer_id=consumer.public_id, email=consumer.email)
+    except BureauUnavailableError as error:
+        logger.warning("bureau unavailable: %s", error)
         raise ModelUnavailableError(
             "We cannot check credit right now. Please try again in a few minutes.", code="bureau_unavailable"
         ) from error

@@ -221,6 +221,8 @@ class Settlement(MerchantOwnedModel):
     zero net is never paid out: it is carried into the next batch."""
 
     PUBLIC_ID_PREFIX = "stl"
+    # The payout reference of a test-mode batch: marked paid, never sent to any gateway.
+    TEST_PAYOUT_PREFIX = "test_po_"
 
     class Status(models.TextChoices):
         PENDING = "pending"  # computed; the payout has not been confirmed by the gateway yet
@@ -262,6 +264,11 @@ class Settlement(MerchantOwnedModel):
                 name="settlement_net_adds_up",
             ),
         ]
+
+    @property
+    def is_test_payout(self) -> bool:
+        """Paid in test mode: recorded only, no transfer, no money."""
+        return self.payout_reference.startswith(self.TEST_PAYOUT_PREFIX)
 
 
 class SettlementLine(models.Model):

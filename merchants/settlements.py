@@ -1,11 +1,15 @@
 """Settlements: a daily batch per merchant, mode and currency.
 
 net = captured - our fees - refunded + fees given back + what the batch before carried forward.
-A positive net is paid out through the gateway; zero or less is carried into the next batch, never
-paid. Each capture and refund lands in exactly one batch (its ``settlement``), and each batch pays
-out at most once: the batch is written first (``pending``, one per merchant and currency), the
-gateway is called outside any transaction with a key derived from the batch, and the result is
-recorded after; a run that died in between finishes the pending batch with the same key.
+A positive net is paid out through the live gateway; zero or less is carried into the next batch,
+never paid. Each capture and refund lands in exactly one batch (its ``settlement``), and each batch
+pays out at most once: the batch is written first (``pending``, one per merchant, mode and
+currency), the gateway is called outside any transaction with a key derived from the batch, and the
+result is recorded after; a run that died in between finishes the pending batch with the same key.
+
+A test-mode batch is never sent to any gateway: it is marked paid as a *test payout* (reference
+``test_po_…``, no transfer, no money), so merchants integrate against the same states without a
+test settlement ever reaching a real account.
 
 Ledger: paying out ``N`` debits ``merchant_payable`` (we owe the merchant less) and credits
 ``lender_cash`` (the money left us).
@@ -26,7 +30,7 @@ from bnpl.core import clock
 from bnpl.core.services import change_record, inside_transaction
 from bnpl.ledger.models import AccountCode
 from bnpl.ledger.services import Line, ledger_post
-from bnpl.payments.gateways import get_gateway
+from bnpl.payments.gateways import GatewayResult, get_gateway
 from merchants.models import Merchant, Settlement, SettlementLine
 from merchants.representations import settlement_data
 
@@ -156,17 +160,13 @@ def settlement_create(*, merchant_id: int, livemode: bool, currency: str, cutoff
 
 
 def settlement_pay(*, settlement: Settlement) -> Settlement:
-    """Pay a pending batch out (outside any transaction), once: the gateway key is the batch's."""
+    """Pay a pending batch out (outside any transaction), once: the gateway key is the batch's.
+    Live batches only: a test-mode batch becomes a test payout and no gateway is called."""
     if inside_transaction():
         raise RuntimeError("settlement_pay calls the gateway: never inside a transaction")
     if settlement.status != Settlement.Status.PENDING:
         return settlement
-    result = get_gateway().payout(
-        destination=settlement.merchant.payout_account or f"merchant:{settlement.merchant.public_id}",
-        amount=settlement.net_amount,
-        currency=settlement.currency,
-        idempotency_key=f"payout:{settlement.public_id}",
-    )
+    result = _live_payout(settlement) if settlement.livemode else _test_payout(settlement)
     with transaction.atomic():
         settlement = Settlement.objects.select_for_update().get(pk=settlement.pk)
         if settlement.status != Settlement.Status.PENDING:
@@ -201,6 +201,22 @@ def settlement_pay(*, settlement: Settlement) -> Settlement:
             data=settlement_data(settlement),
         )
     return settlement
+
+
+def _live_payout(settlement: Settlement) -> GatewayResult:
+    assert settlement.livemode, "only a live batch moves money"
+    return get_gateway(livemode=True).payout(
+        destination=settlement.merchant.payout_account or f"merchant:{settlement.merchant.public_id}",
+        amount=settlement.net_amount,
+        currency=settlement.currency,
+        idempotency_key=f"payout:{settlement.public_id}",
+    )
+
+
+def _test_payout(settlement: Settlement) -> GatewayResult:
+    """A test-mode batch's payout: recorded, never sent (not even to a test gateway, whose payout
+    could be a real gateway's). The reference says so."""
+    return GatewayResult(succeeded=True, reference=f"{Settlement.TEST_PAYOUT_PREFIX}{settlement.public_id}")
 
 
 REPORT_COLUMNS = ["kind", "source", "order", "merchant_reference", "amount", "fee_amount", "net_amount", "occurred_at"]

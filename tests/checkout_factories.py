@@ -83,7 +83,9 @@ def make_authorized_order(
 ) -> Order:
     session = make_checkout_session(merchant=merchant, livemode=livemode, amount=amount)
     consumer = consumer or make_verified_consumer()
-    payment_method = payment_method_add(consumer=consumer, number=card, exp_month=12, exp_year=2035, cvc="123")
+    payment_method = payment_method_add(
+        consumer=consumer, livemode=livemode, number=card, exp_month=12, exp_year=2035, cvc="123"
+    )
     result = checkout_services.checkout_confirm(
         session=session,
         consumer=consumer,

@@ -154,9 +154,20 @@ def localstripe() -> Iterator[str]:
 
 @pytest.fixture
 def stripe_gateway(settings: Any, localstripe: str) -> None:
-    """The Stripe adapter against localstripe, card numbers allowed server-side (tests only)."""
-    settings.PAYMENT_GATEWAY = "bnpl.payments.stripe_gateway.StripeGateway"
-    settings.STRIPE_SECRET_KEY = "sk_test_localstripe"
-    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_localstripe"
+    """The Stripe adapter serving test mode (test keys) against localstripe, card numbers allowed
+    server-side (tests only)."""
+    settings.PAYMENT_GATEWAY_TEST = "bnpl.payments.stripe_gateway.StripeGateway"
+    settings.STRIPE_TEST_SECRET_KEY = "sk_test_localstripe"
+    settings.STRIPE_TEST_PUBLISHABLE_KEY = "pk_test_localstripe"
+    settings.STRIPE_API_BASE = localstripe
+    settings.STRIPE_SERVER_SIDE_CARDS = True
+
+
+@pytest.fixture
+def stripe_live_gateway(settings: Any, localstripe: str) -> None:
+    """The Stripe adapter serving live mode (live-shaped keys) against localstripe."""
+    settings.PAYMENT_GATEWAY_LIVE = "bnpl.payments.stripe_gateway.StripeGateway"
+    settings.STRIPE_LIVE_SECRET_KEY = "sk_live_localstripe"
+    settings.STRIPE_LIVE_PUBLISHABLE_KEY = "pk_live_localstripe"
     settings.STRIPE_API_BASE = localstripe
     settings.STRIPE_SERVER_SIDE_CARDS = True

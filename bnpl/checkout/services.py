@@ -25,7 +25,8 @@ from bnpl.core.money import MAX_AMOUNT, basis_points, normalize_currency
 from bnpl.core.services import change_record
 from bnpl.payments.gateways import get_gateway
 from bnpl.payments.models import Charge, PaymentMethod
-from bnpl.payments.services import charge_execute, charge_give_back, charge_prepare
+from bnpl.payments.selectors import payment_method_default
+from bnpl.payments.services import charge_execute, charge_give_back, charge_prepare, payment_method_check_mode
 from bnpl.plans import services as plan_services
 from bnpl.plans.models import Installment, PaymentProduct, Plan
 from bnpl.plans.representations import plan_data
@@ -252,6 +253,7 @@ def checkout_confirm(
     checkout_session_usable(session)
     if payment_method.consumer_id != consumer.pk:
         raise InvalidRequestError("Choose one of your own cards.", param="payment_method")
+    payment_method_check_mode(payment_method=payment_method, livemode=session.livemode)
     offer = plan_services.offer_build(product=product, amount=session.amount, start=clock.today())
     application = Application(
         consumer=consumer,
@@ -275,7 +277,7 @@ def checkout_confirm(
             return ConfirmResult(decision=decision, counteroffer=offer)
     first_charge = None
     if not offer.due_today_amount:
-        verification = get_gateway().verify_card(token=payment_method.gateway_token)
+        verification = get_gateway(livemode=session.livemode).verify_card(token=payment_method.gateway_token)
         if not verification.succeeded:
             return ConfirmResult(decision=decision, payment_error=verification.failure_message)
     else:
@@ -496,7 +498,7 @@ def plan_pay_early(*, plan: Plan, amount: int | None = None, payment_method: Pay
             )
         if amount is not None and not 0 < amount <= owed:
             raise InvalidRequestError(f"Pay between 1 and {owed} (what is owed).", param="amount")
-        card = payment_method or plan.consumer.payment_methods.filter(is_default=True).first()
+        card = payment_method or payment_method_default(consumer_id=plan.consumer_id, livemode=plan.livemode)
         if card is None:
             raise InvalidRequestError("Add a card first.", param="payment_method")
         number = plan.charges.filter(idempotency_key__startswith=f"{plan.public_id}:early:").count() + 1
@@ -598,7 +600,7 @@ def _pay_now_charge(*, plan: Plan, payment_method: PaymentMethod | None) -> Char
         )
         if installment is None:
             raise StateError("Nothing is left to pay on this plan.", code="nothing_to_pay")
-        card = payment_method or plan.consumer.payment_methods.filter(is_default=True).first()
+        card = payment_method or payment_method_default(consumer_id=plan.consumer_id, livemode=plan.livemode)
         if card is None:
             raise InvalidRequestError("Add a card first.", param="payment_method")
         prefix = f"{plan.public_id}:{installment.sequence}:"

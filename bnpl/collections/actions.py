@@ -24,26 +24,28 @@ MAX_DUE_DATE_MOVE = dt.timedelta(days=14)
 
 
 def payment_method_make_default(*, consumer: Consumer, payment_method: PaymentMethod) -> int:
-    """Collections charge this card from now on; installments that stopped for want of a working
-    card (no retry left, or a failure only the consumer could fix) are due again today. Returns
-    how many were re-armed."""
+    """Collections of the card's mode charge this card from now on (the other mode keeps its own
+    default); installments of that mode that stopped for want of a working card (no retry left, or a
+    failure only the consumer could fix) are due again today. Returns how many were re-armed."""
     if payment_method.consumer_id != consumer.pk:
         raise InvalidRequestError("Choose one of your own cards.", param="payment_method")
     today = clock.today()
+    livemode = payment_method.livemode
     with transaction.atomic():
-        PaymentMethod.objects.filter(consumer=consumer, is_default=True).exclude(pk=payment_method.pk).update(
-            is_default=False
-        )
+        Consumer.objects.select_for_update().get(pk=consumer.pk)  # as saving a card does: one default per mode
+        PaymentMethod.objects.filter(consumer=consumer, livemode=livemode, is_default=True).exclude(
+            pk=payment_method.pk
+        ).update(is_default=False)
         PaymentMethod.objects.filter(pk=payment_method.pk).update(is_default=True)
         stopped = Installment.objects.collectable().filter(
-            plan__consumer=consumer, collect_on__isnull=True, due_date__lte=today
+            plan__consumer=consumer, plan__livemode=livemode, collect_on__isnull=True, due_date__lte=today
         )
         rearmed = stopped.update(collect_on=today)
         change_record(
             action="consumer.payment_method_changed",
             instance=consumer,
             merchant=None,
-            livemode=False,
+            livemode=livemode,
             data={"consumer": consumer.public_id, "payment_method": payment_method.public_id, "rearmed": rearmed},
         )
     return rearmed

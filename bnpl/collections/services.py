@@ -33,7 +33,8 @@ from bnpl.collections.models import CollectionAttempt
 from bnpl.collections.reminders import notice_payment_failed
 from bnpl.core import clock
 from bnpl.core.services import change_record
-from bnpl.payments.models import Charge, PaymentMethod
+from bnpl.payments.models import Charge
+from bnpl.payments.selectors import payment_method_default
 from bnpl.payments.services import charge_execute, charge_give_back, charge_prepare
 from bnpl.plans.models import Installment, Plan
 
@@ -85,8 +86,10 @@ def collections_claim(*, limit: int) -> list[int] | None:
         Installment.objects.filter(pk__in=[installment.pk for installment in installments]).update(collect_on=None)
         for installment in installments:
             plan = installment.plan
-            card = PaymentMethod.objects.filter(consumer_id=plan.consumer_id, is_default=True).first()
-            if card is None:  # left uncollected (collect_on cleared) until the consumer pays or adds a card
+            card = payment_method_default(consumer_id=plan.consumer_id, livemode=plan.livemode)
+            if (
+                card is None
+            ):  # left uncollected (collect_on cleared) until the consumer pays or adds a card of the plan's mode
                 logger.warning("plan %s has no card to collect installment %s", plan.public_id, installment.sequence)
                 continue
             number = CollectionAttempt.objects.filter(installment=installment).count() + 1

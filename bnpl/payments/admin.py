@@ -8,7 +8,18 @@ from bnpl.payments.models import Charge, PaymentMethod
 
 @admin.register(PaymentMethod)
 class PaymentMethodAdmin(ReadOnlyAdmin):
-    list_display = ["public_id", "consumer", "gateway", "brand", "last4", "exp_month", "exp_year", "is_default"]
+    list_display = [
+        "public_id",
+        "consumer",
+        "livemode",
+        "gateway",
+        "brand",
+        "last4",
+        "exp_month",
+        "exp_year",
+        "is_default",
+    ]
+    list_filter = ["livemode", "gateway"]
     search_fields = ["public_id", "consumer__email", "last4"]
     exclude = ["gateway_token"]
 

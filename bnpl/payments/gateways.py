@@ -1,5 +1,8 @@
-"""Payment gateways behind one protocol. The built-in sandbox moves no money and answers by the
-documented test card; the Stripe adapter comes with the payments issue.
+"""Payment gateways behind one protocol, one gateway per mode: ``get_gateway(livemode=...)`` builds
+the gateway of the mode of the object being paid (``PAYMENT_GATEWAY_TEST`` / ``PAYMENT_GATEWAY_LIVE``)
+with that mode's own credentials. Test mode only ever gets a gateway that moves no real money (the
+sandbox, or Stripe with test keys): a test checkout cannot reach a real card or pay a real transfer.
+The built-in sandbox moves no money and answers by the documented test card.
 
 Sandbox test cards (any future expiry, any 3-digit CVC):
 
@@ -22,9 +25,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Protocol, TypeGuard
-
-from django.conf import settings
-from django.utils.module_loading import import_string
 
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError
@@ -57,6 +57,7 @@ class GatewayResult:
 
 class Gateway(Protocol):
     name: str
+    livemode: bool  # the mode this gateway serves (and whose credentials it holds)
 
     def tokenize_card(self, *, number: str, exp_month: int, exp_year: int, cvc: str, holder: str) -> CardDetails:
         """Save a card for ``holder`` (our consumer's public id). Stripe: only with server-side card
@@ -145,9 +146,15 @@ def validate_card(*, number: str, exp_month: int, exp_year: int, cvc: str) -> st
 
 class SandboxGateway:
     """Moves no money. Behaviour follows the test card; anything else is refused, so a real card
-    number never gets mistaken for a test one."""
+    number never gets mistaken for a test one. Fit for test mode anywhere; for live mode only in
+    the demo and the tests (production refuses it: ``checks.live_parts_problems``)."""
 
     name = "sandbox"
+    is_sandbox = True
+    test_mode_safe = True  # built for test mode, it moves no real money
+
+    def __init__(self, *, livemode: bool) -> None:
+        self.livemode = livemode
 
     def tokenize_card(self, *, number: str, exp_month: int, exp_year: int, cvc: str, holder: str) -> CardDetails:
         digits = validate_card(number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc)
@@ -240,6 +247,11 @@ def _behaviour(token: str) -> str:
     return token.removeprefix("tok_sandbox_").rsplit("_", 1)[0]
 
 
-def get_gateway() -> Gateway:
-    gateway: Gateway = import_string(settings.PAYMENT_GATEWAY)()
+def get_gateway(*, livemode: bool) -> Gateway:
+    """The gateway of one mode, with that mode's credentials: pass the mode of the object worked on
+    (the session, order, plan, charge or settlement), never a default. Refuses (ImproperlyConfigured)
+    a mode with no gateway named, and a test-mode gateway that could move real money."""
+    from bnpl.payments.checks import gateway_class
+
+    gateway: Gateway = gateway_class(livemode=livemode)(livemode=livemode)
     return gateway

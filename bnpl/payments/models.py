@@ -8,19 +8,31 @@ from bnpl.core.models import PublicIdModel
 
 
 class PaymentMethod(PublicIdModel):
+    """A saved card, in one mode: saved through that mode's gateway, it pays for that mode's plans
+    only (a live card never pays a test checkout, a test card never a live one). Each mode has its
+    own default card, the one collections charge."""
+
     PUBLIC_ID_PREFIX = "pm"
 
     consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="payment_methods")
+    livemode = models.BooleanField()  # the mode of the gateway that saved it
     gateway = models.CharField(max_length=20)  # "sandbox" or "stripe"
     gateway_token = models.CharField(max_length=200)  # the gateway's reference to the card
     brand = models.CharField(max_length=20)
     last4 = models.CharField(max_length=4)
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
-    is_default = models.BooleanField(default=True)
+    is_default = models.BooleanField(default=True)  # the default card of its consumer in its mode
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consumer", "livemode"],
+                condition=models.Q(is_default=True),
+                name="payment_method_one_default_per_mode",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.brand} •••• {self.last4}"
@@ -102,14 +114,18 @@ class SandboxGatewayCharge(models.Model):
 
 
 class GatewayCustomer(models.Model):
-    """A consumer as a gateway knows them (Stripe: one Customer per consumer)."""
+    """A consumer as a gateway knows them, per mode (Stripe: one Customer per consumer in each mode's
+    account data; a test Customer cannot be charged with live keys, nor the reverse)."""
 
     gateway = models.CharField(max_length=20)
+    livemode = models.BooleanField()
     holder = models.CharField(max_length=40)  # our consumer's public id
     reference = models.CharField(max_length=200)  # e.g. cus_…
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["gateway", "holder"], name="gateway_customer_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "livemode", "holder"], name="gateway_customer_once_per_mode")
+        ]
 
     def __str__(self) -> str:
         return self.reference
@@ -120,6 +136,7 @@ class StripeWebhookEvent(models.Model):
 
     event_id = models.CharField(max_length=100, unique=True)
     type = models.CharField(max_length=100)
+    livemode = models.BooleanField(null=True)  # the mode whose signing secret verified it (null: before modes)
     received_at = models.DateTimeField()
 
     def __str__(self) -> str:

@@ -13,8 +13,16 @@ from django.db import IntegrityError, transaction
 from bnpl.core import clock
 from bnpl.core.errors import GatewayUnavailableError, InvalidRequestError, PaymentDeclinedError
 from bnpl.core.services import inside_transaction
-from bnpl.payments.gateways import CardDetails, CardSetup, get_gateway, takes_cards_in_browser
+from bnpl.payments.gateways import (
+    CardDetails,
+    CardSetup,
+    Gateway,
+    GatewayResult,
+    get_gateway,
+    takes_cards_in_browser,
+)
 from bnpl.payments.models import Charge, PaymentMethod
+from bnpl.payments.selectors import payment_method_list
 from consumers.models import Consumer
 
 if TYPE_CHECKING:
@@ -22,12 +30,19 @@ if TYPE_CHECKING:
 
 
 def payment_method_add(
-    *, consumer: Consumer, number: str, exp_month: int, exp_year: int, cvc: str, verify: bool = False
+    *,
+    consumer: Consumer,
+    livemode: bool,
+    number: str,
+    exp_month: int,
+    exp_year: int,
+    cvc: str,
+    verify: bool = False,
 ) -> PaymentMethod:
-    """Tokenize a card with the gateway and save the token (never the number) as the default card.
-    ``verify``: first check with the bank that it can be charged later (a card added with nothing
-    to pay today), and save nothing when it cannot."""
-    gateway = get_gateway()
+    """Tokenize a card with the gateway of ``livemode`` and save the token (never the number) as the
+    consumer's default card of that mode. ``verify``: first check with the bank that it can be
+    charged later (a card added with nothing to pay today), and save nothing when it cannot."""
+    gateway = get_gateway(livemode=livemode)
     card = gateway.tokenize_card(
         number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc, holder=consumer.public_id
     )
@@ -39,62 +54,83 @@ def payment_method_add(
                 code=verification.failure_code or "card_declined",
                 param="card_number",
             )
-    return _payment_method_save(consumer, gateway.name, card)
+    return _payment_method_save(consumer, gateway, card)
 
 
-def card_setup_start(*, consumer: Consumer, purpose: str) -> CardSetup | None:
-    """Begin saving a card in the consumer's browser when the gateway takes cards there (Stripe
-    Elements); None when cards are entered in our own form (the sandbox). ``purpose`` (e.g. the
-    checkout session) and the cards saved so far make the key: a page reload reuses the setup, and
-    a new one starts once a card was saved with it."""
-    gateway = get_gateway()
+def card_setup_start(*, consumer: Consumer, livemode: bool, purpose: str) -> CardSetup | None:
+    """Begin saving a card of ``livemode`` in the consumer's browser when that mode's gateway takes
+    cards there (Stripe Elements); None when cards are entered in our own form (the sandbox).
+    ``purpose`` (e.g. the checkout session), the mode and the cards saved so far make the key: a
+    page reload reuses the setup, and a new one starts once a card was saved with it."""
+    gateway = get_gateway(livemode=livemode)
     if not takes_cards_in_browser(gateway):
         return None
-    saved = PaymentMethod.objects.filter(consumer=consumer).count()
+    saved = payment_method_list(consumer=consumer, livemode=livemode).count()
+    mode = "live" if livemode else "test"
     return gateway.card_setup_start(
-        holder=consumer.public_id, idempotency_key=f"card-setup:{consumer.public_id}:{purpose}:{saved}"
+        holder=consumer.public_id, idempotency_key=f"card-setup:{mode}:{consumer.public_id}:{purpose}:{saved}"
     )
 
 
-def browser_card_form(*, consumer: Consumer, purpose: str) -> dict[str, str] | None:
-    """What a page needs to save a new card in the browser with the gateway's own fields (Stripe
-    Elements): the publishable key, where Stripe.js comes from and the setup's client secret, or
-    ``{"unavailable": why}`` when the gateway cannot start one now. None when cards go through our
-    own form (the sandbox)."""
-    gateway = get_gateway()
+def browser_card_form(*, consumer: Consumer, livemode: bool, purpose: str) -> dict[str, str] | None:
+    """What a page needs to save a new card of ``livemode`` in the browser with the gateway's own
+    fields (Stripe Elements): that mode's publishable key, where Stripe.js comes from and the
+    setup's client secret, or ``{"unavailable": why}`` when the gateway cannot start one now. None
+    when cards go through our own form (the sandbox)."""
+    gateway = get_gateway(livemode=livemode)
     if not takes_cards_in_browser(gateway):
         return None
     try:
-        setup = card_setup_start(consumer=consumer, purpose=purpose)
+        setup = card_setup_start(consumer=consumer, livemode=livemode, purpose=purpose)
     except GatewayUnavailableError as error:
         return {"unavailable": error.message}
     assert setup is not None
     return {"publishable_key": gateway.publishable_key, "js_url": gateway.js_url, "client_secret": setup.client_secret}
 
 
-def payment_method_from_setup(*, consumer: Consumer, reference: str) -> PaymentMethod:
-    """The card a setup confirmed in the browser saved, as the consumer's default card (the same
-    row again when the form is sent twice)."""
-    gateway = get_gateway()
+def payment_method_from_setup(*, consumer: Consumer, livemode: bool, reference: str) -> PaymentMethod:
+    """The card a setup confirmed in the browser saved (through the gateway of ``livemode``), as the
+    consumer's default card of that mode (the same row again when the form is sent twice)."""
+    gateway = get_gateway(livemode=livemode)
     if not takes_cards_in_browser(gateway):
         raise InvalidRequestError("Enter the card in the card form.", param="setup_intent")
     card = gateway.card_setup_finish(holder=consumer.public_id, reference=reference)
-    existing = PaymentMethod.objects.filter(consumer=consumer, gateway=gateway.name, gateway_token=card.token).first()
-    return existing or _payment_method_save(consumer, gateway.name, card)
+    existing = (
+        payment_method_list(consumer=consumer, livemode=livemode)
+        .filter(gateway=gateway.name, gateway_token=card.token)
+        .first()
+    )
+    return existing or _payment_method_save(consumer, gateway, card)
 
 
-def _payment_method_save(consumer: Consumer, gateway: str, card: CardDetails) -> PaymentMethod:
+def _payment_method_save(consumer: Consumer, gateway: Gateway, card: CardDetails) -> PaymentMethod:
+    """Save as the default card of the gateway's mode. The consumer's row serializes saves (one
+    default per consumer and mode, which the database also holds)."""
     with transaction.atomic():
-        PaymentMethod.objects.filter(consumer=consumer, is_default=True).update(is_default=False)
+        Consumer.objects.select_for_update().get(pk=consumer.pk)
+        payment_method_list(consumer=consumer, livemode=gateway.livemode).filter(is_default=True).update(
+            is_default=False
+        )
         return PaymentMethod.objects.create(
             consumer=consumer,
-            gateway=gateway,
+            livemode=gateway.livemode,
+            gateway=gateway.name,
             gateway_token=card.token,
             brand=card.brand,
             last4=card.last4,
             exp_month=card.exp_month,
             exp_year=card.exp_year,
             is_default=True,
+        )
+
+
+def payment_method_check_mode(*, payment_method: PaymentMethod, livemode: bool) -> None:
+    """Refuse a card of the other mode: a live card never pays in test mode, nor a test card live."""
+    if payment_method.livemode != livemode:
+        raise InvalidRequestError(
+            "That card cannot pay here: test-mode payments take test cards only, live payments real cards only.",
+            code="payment_method_wrong_mode",
+            param="payment_method",
         )
 
 
@@ -114,6 +150,8 @@ def charge_prepare(
     A payment for a ``plan`` is on it from the start, so every payer sees it in flight."""
     if amount <= 0:
         raise InvalidRequestError("A charge must be for a positive amount.", param="amount")
+    if kind == Charge.Kind.PAYMENT:  # a refund goes back where its payment came from
+        payment_method_check_mode(payment_method=payment_method, livemode=livemode)
     existing = Charge.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing
@@ -136,13 +174,21 @@ def charge_prepare(
 
 
 def charge_execute(*, charge: Charge, off_session: bool) -> Charge:
-    """Ask the gateway (outside any transaction) and record the answer. Settled charges are returned
-    as they are; a pending one is (re)sent with its own idempotency key."""
+    """Ask the gateway of the charge's mode (outside any transaction) and record the answer. Settled
+    charges are returned as they are; a pending one is (re)sent with its own idempotency key. A
+    charge on a card of the other mode (written before cards had modes) fails without a call."""
     if inside_transaction():
         raise RuntimeError("charge_execute calls the gateway: never inside a transaction")
     if charge.status != Charge.Status.PENDING:
         return charge
-    gateway = get_gateway()
+    if charge.payment_method.livemode != charge.livemode:
+        result = GatewayResult(
+            succeeded=False,
+            failure_code="payment_method_wrong_mode",
+            failure_message="This card belongs to the other mode: choose another card.",
+        )
+        return _charge_record(charge, result)
+    gateway = get_gateway(livemode=charge.livemode)
     token = charge.payment_method.gateway_token
     if charge.kind == Charge.Kind.PAYMENT:
         result = gateway.charge(
@@ -160,6 +206,11 @@ def charge_execute(*, charge: Charge, off_session: bool) -> Charge:
             currency=charge.currency,
             idempotency_key=charge.idempotency_key,
         )
+    return _charge_record(charge, result)
+
+
+def _charge_record(charge: Charge, result: GatewayResult) -> Charge:
+    """Record the gateway's answer on a pending charge (a later answer never overwrites one)."""
     if not result.succeeded and result.failure_code == "processing":  # the gateway's webhook settles it
         Charge.objects.filter(pk=charge.pk, status=Charge.Status.PENDING).update(gateway_reference=result.reference)
         charge.refresh_from_db()

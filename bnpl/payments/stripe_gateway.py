@@ -5,9 +5,12 @@ charged as off-session PaymentIntents confirmed at once; refunds against the Pay
 call carries our own deterministic idempotency key, and each PaymentIntent names our charge in its
 metadata, so a webhook can settle a charge whose worker died before recording the answer.
 
-Settings: ``STRIPE_SECRET_KEY``, ``STRIPE_API_BASE`` (a local Stripe-compatible server in tests),
-``STRIPE_SERVER_SIDE_CARDS`` (tests only), ``STRIPE_WEBHOOK_SECRET`` (``POST /webhooks/stripe``),
-``STRIPE_PUBLISHABLE_KEY`` and ``STRIPE_JS_URL`` (Elements on the hosted checkout).
+One instance per mode, with that mode's keys only: ``STRIPE_TEST_SECRET_KEY`` /
+``STRIPE_LIVE_SECRET_KEY`` and ``STRIPE_TEST_PUBLISHABLE_KEY`` / ``STRIPE_LIVE_PUBLISHABLE_KEY``
+(Elements on the hosted checkout); a key of the other mode is refused when the gateway is built
+(``checks.stripe_key_problems``). Customers are kept per mode (a test Customer is not a live one).
+Shared: ``STRIPE_API_BASE`` (a local Stripe-compatible server in tests), ``STRIPE_SERVER_SIDE_CARDS``
+(tests only) and ``STRIPE_JS_URL``. Webhooks: ``bnpl.payments.webhooks``.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import Any
 
 import stripe
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 
 from bnpl.core.errors import GatewayUnavailableError, InvalidRequestError
+from bnpl.payments.checks import stripe_key_problems, stripe_setting
 from bnpl.payments.gateways import CardDetails, CardSetup, GatewayResult, validate_card
 from bnpl.payments.models import GatewayCustomer
 
@@ -29,14 +34,20 @@ REQUIRES_CARDHOLDER = ("requires_action", "requires_payment_method", "requires_c
 
 class StripeGateway:
     name = "stripe"
+    is_sandbox = False
+    test_mode_safe = True  # built for test mode, it holds test keys only (checked below)
 
-    def __init__(self) -> None:
+    def __init__(self, *, livemode: bool) -> None:
+        problems = stripe_key_problems(livemode=livemode)
+        if problems:
+            raise ImproperlyConfigured(" ".join(problems))
+        self.livemode = livemode
         self.client = stripe.StripeClient(
-            api_key=settings.STRIPE_SECRET_KEY,
+            api_key=stripe_setting("SECRET_KEY", livemode=livemode),
             base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else {},
             max_network_retries=2,
         )
-        self.publishable_key: str = settings.STRIPE_PUBLISHABLE_KEY
+        self.publishable_key: str = stripe_setting("PUBLISHABLE_KEY", livemode=livemode)
         base = settings.STRIPE_API_BASE.rstrip("/")
         self.js_url: str = settings.STRIPE_JS_URL or (f"{base}/js.stripe.com/v3/" if base else STRIPE_JS)
 
@@ -115,17 +126,22 @@ class StripeGateway:
         )
 
     def _customer(self, holder: str) -> str:
-        existing = GatewayCustomer.objects.filter(gateway=self.name, holder=holder).first()
+        """The consumer's Customer in this gateway's mode (made once)."""
+        mine = GatewayCustomer.objects.filter(gateway=self.name, livemode=self.livemode, holder=holder)
+        existing = mine.first()
         if existing is not None:
             return existing.reference
+        mode = "live" if self.livemode else "test"
         customer = self.client.v1.customers.create(
-            params={"metadata": {"consumer": holder}}, options={"idempotency_key": f"customer:{holder}"}
+            params={"metadata": {"consumer": holder}}, options={"idempotency_key": f"customer:{mode}:{holder}"}
         )
         try:
             with transaction.atomic():
-                GatewayCustomer.objects.create(gateway=self.name, holder=holder, reference=customer.id)
+                GatewayCustomer.objects.create(
+                    gateway=self.name, livemode=self.livemode, holder=holder, reference=customer.id
+                )
         except IntegrityError:
-            return GatewayCustomer.objects.get(gateway=self.name, holder=holder).reference
+            return mine.get().reference
         return customer.id
 
     def verify_card(self, *, token: str) -> GatewayResult:

@@ -345,19 +345,44 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", defau
 # An in-progress key older than this belongs to a request that died; a retry may take it over.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", default=120))
 
-# --- Checkout and credit ---------------------------------------------------------------------
-PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="bnpl.payments.gateways.SandboxGateway")
-# Stripe (PAYMENT_GATEWAY=bnpl.payments.stripe_gateway.StripeGateway): the secret key, another API
-# address for a local Stripe-compatible server, card numbers accepted server-side (tests only: the
-# hosted checkout uses Stripe Elements), and the signing secret of POST /webhooks/stripe.
-STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+# --- Payments and the credit bureau: one of each per mode ------------------------------------
+# Test mode (merchants' sk_test_ keys, their test checkouts) and live mode each have their own
+# gateway and credentials, so a test checkout can never reach a real card, a real transfer or a
+# real person's credit file. Test mode: the sandbox, or Stripe with TEST keys only (refused at
+# start-up otherwise, bnpl.payments.checks). Live mode: empty here, so nothing serves it until it is
+# named (production must name real parts: bnpl.payments.checks.live_parts_problems); the demo and
+# the tests set the sandbox for it explicitly. Values are dotted paths of a gateway class.
+PAYMENT_GATEWAY_TEST = env.str("PAYMENT_GATEWAY_TEST", default="bnpl.payments.gateways.SandboxGateway")
+PAYMENT_GATEWAY_LIVE = env.str("PAYMENT_GATEWAY_LIVE", default="")
+# Stripe (bnpl.payments.stripe_gateway.StripeGateway), per mode: the secret key (sk_/rk_), the
+# publishable key of Stripe Elements on the hosted checkout (pk_), and the signing secret of that
+# mode's endpoint of POST /webhooks/stripe (whsec_). TEST keys must be test keys, LIVE keys live ones.
+STRIPE_TEST_SECRET_KEY = env.str("STRIPE_TEST_SECRET_KEY", default="")
+STRIPE_TEST_PUBLISHABLE_KEY = env.str("STRIPE_TEST_PUBLISHABLE_KEY", default="")
+STRIPE_TEST_WEBHOOK_SECRET = env.str("STRIPE_TEST_WEBHOOK_SECRET", default="")
+STRIPE_LIVE_SECRET_KEY = env.str("STRIPE_LIVE_SECRET_KEY", default="")
+STRIPE_LIVE_PUBLISHABLE_KEY = env.str("STRIPE_LIVE_PUBLISHABLE_KEY", default="")
+STRIPE_LIVE_WEBHOOK_SECRET = env.str("STRIPE_LIVE_WEBHOOK_SECRET", default="")
+# Shared by both modes: another API address (a local Stripe-compatible server in tests), card
+# numbers accepted server-side (tests only: the hosted checkout uses Stripe Elements), and where
+# Stripe.js comes from (empty: js.stripe.com, or <STRIPE_API_BASE>/js.stripe.com/v3/).
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 STRIPE_SERVER_SIDE_CARDS = env.bool("STRIPE_SERVER_SIDE_CARDS", default=False)
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
-# Stripe Elements on the hosted checkout: the publishable key, and where Stripe.js comes from (empty:
-# js.stripe.com, or <STRIPE_API_BASE>/js.stripe.com/v3/, as a local Stripe-compatible server serves it).
-STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="")
+# The credit bureau per mode (dotted paths of a provider class). Test mode: the sandbox bureau only
+# (a test checkout never pulls a real person's file). Live mode: empty here; production names a
+# real provider, e.g. decisioning.bureau.HttpBureau with the BUREAU_HTTP_* settings below.
+BUREAU_PROVIDER_TEST = env.str("BUREAU_PROVIDER_TEST", default="decisioning.bureau.SandboxBureau")
+BUREAU_PROVIDER_LIVE = env.str("BUREAU_PROVIDER_LIVE", default="")
+# decisioning.bureau.HttpBureau: the https:// address it POSTs to, its API key (a bearer token),
+# the time it waits for an answer (seconds, connecting and reading each), and a CA bundle file to
+# trust instead of the system's (empty: the system's; a private CA's file otherwise).
+BUREAU_HTTP_URL = env.str("BUREAU_HTTP_URL", default="")
+BUREAU_HTTP_API_KEY = env.str("BUREAU_HTTP_API_KEY", default="")
+BUREAU_HTTP_TIMEOUT_SECONDS = env.float("BUREAU_HTTP_TIMEOUT_SECONDS", default=5.0)
+BUREAU_HTTP_CA_BUNDLE = env.str("BUREAU_HTTP_CA_BUNDLE", default="")
+
+# --- Checkout and credit ---------------------------------------------------------------------
 CHECKOUT_SESSION_TTL = timedelta(hours=env.int("CHECKOUT_SESSION_TTL_HOURS", default=48))
 AUTHORIZATION_TTL = timedelta(days=env.int("AUTHORIZATION_TTL_DAYS", default=28))
 AUTHORIZATION_EXPIRY_WARNING = timedelta(days=3)
@@ -367,7 +392,6 @@ CREDIT_MODEL_NAME = env.str("CREDIT_MODEL_NAME", default="credit")
 CREDIT_MODEL_REQUIRED = env.bool("CREDIT_MODEL_REQUIRED", default=False)
 # Scores this close below the cutoff go to the manual review queue instead of being approved.
 CREDIT_REFER_BAND = env.float("CREDIT_REFER_BAND", default=0.03)
-BUREAU_PROVIDER = env.str("BUREAU_PROVIDER", default="decisioning.bureau.SandboxBureau")
 # Most a consumer may owe across active plans, per currency, in major units (policy rule).
 CONSUMER_EXPOSURE_LIMIT_MAJOR = env.int("CONSUMER_EXPOSURE_LIMIT_MAJOR", default=2500)
 # Collections: days after each failed attempt before the next (retryable failures only), how many

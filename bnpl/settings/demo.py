@@ -19,3 +19,7 @@ ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="consumers.sender
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+# Live mode on the sandbox too (test mode is on it by default): the demo moves no real money in
+# either mode. Production refuses the sandbox for live mode (bnpl.payments.checks.live_parts_problems).
+PAYMENT_GATEWAY_LIVE = env.str("PAYMENT_GATEWAY_LIVE", default="bnpl.payments.gateways.SandboxGateway")
+BUREAU_PROVIDER_LIVE = env.str("BUREAU_PROVIDER_LIVE", default="decisioning.bureau.SandboxBureau")

@@ -107,10 +107,15 @@ def _part_problems(get: Callable[[str], Any]) -> list[str]:
         problems.append("EMAIL_BACKEND: must deliver (SMTP or a provider's backend), not print or keep mail.")
     if "localhost" in str(get("DEFAULT_FROM_EMAIL") or ""):
         problems.append("DEFAULT_FROM_EMAIL: required, an address on the platform's own mail domain.")
-    if "Sandbox" in str(get("PAYMENT_GATEWAY") or ""):
-        problems.append("PAYMENT_GATEWAY: live mode cannot be served by the sandbox gateway (it approves test cards).")
-    if "Sandbox" in str(get("BUREAU_PROVIDER") or ""):
-        problems.append("BUREAU_PROVIDER: live decisions cannot use the sandbox bureau (invented credit files).")
+    # Which classes serve live mode, and their credentials, are checked once the apps are loaded
+    # (bnpl.payments.checks.live_parts_problems, at start-up and by check --deploy); here, that
+    # they are named at all.
+    if not get("PAYMENT_GATEWAY_LIVE"):
+        problems.append("PAYMENT_GATEWAY_LIVE: required, the gateway of live money (Stripe, with STRIPE_LIVE_*).")
+    if not get("BUREAU_PROVIDER_LIVE"):
+        problems.append(
+            "BUREAU_PROVIDER_LIVE: required, the bureau of live decisions (HttpBureau, with BUREAU_HTTP_*)."
+        )
     for name, what in (
         ("AWS_STORAGE_BUCKET_NAME", "merchants' documents and logos"),
         ("LAKE_S3_BUCKET", "the data lake"),

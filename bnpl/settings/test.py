@@ -20,6 +20,10 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 # else runs far below them.
 API_THROTTLE_RATE = "100000/s"
 API_THROTTLE_BURST_RATE = "1000000/min"
+# Live mode on the sandbox gateway and bureau, on purpose (tests that need a distinct live gateway
+# set their own); production refuses both for live mode.
+PAYMENT_GATEWAY_LIVE = "bnpl.payments.gateways.SandboxGateway"
+BUREAU_PROVIDER_LIVE = "decisioning.bureau.SandboxBureau"
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
 
 # Under pytest-xdist, each worker (and the processes its tests start, which inherit the variable)

@@ -120,23 +120,50 @@ def test_adding_a_card_makes_it_the_one_payments_use(tenant: Tenant) -> None:
     plan = _plan(tenant)
     client = _signed_in(plan.consumer)
 
+    added = client.post(  # the plan is a test-mode plan: its cards are test-mode cards
+        "/account/cards",
+        {"mode": "test", "card_number": "4000 0000 0000 0341", "exp_month": "12", "exp_year": "2035", "cvc": "123"},
+        follow=True,
+    )
+    refused = client.post(
+        "/account/cards",
+        {"mode": "test", "card_number": "4000 0000 0000 0002", "exp_month": "12", "exp_year": "2035", "cvc": "123"},
+        follow=True,
+    )
+
+    assert _messages(added)[0].startswith("Added") and "declined" in _messages(refused)[0].lower()
+    assert added.redirect_chain[-1][0] == "/account/cards?mode=test"
+    default = PaymentMethod.objects.get(consumer=plan.consumer, is_default=True)
+    assert (default.last4, default.livemode) == ("0341", False)
+    old = PaymentMethod.objects.get(consumer=plan.consumer, last4="4242")
+    client.post(f"/account/cards/{old.public_id}/default")
+    assert PaymentMethod.objects.get(consumer=plan.consumer, is_default=True) == old
+
+
+def test_a_card_added_on_the_live_cards_page_never_pays_a_test_plan(tenant: Tenant) -> None:
+    plan = _plan(tenant)  # test mode, paid so far with its test card
+    client = _signed_in(plan.consumer)
+
     added = client.post(
         "/account/cards",
         {"card_number": "4000 0000 0000 0341", "exp_month": "12", "exp_year": "2035", "cvc": "123"},
         follow=True,
     )
-    refused = client.post(
-        "/account/cards",
-        {"card_number": "4000 0000 0000 0002", "exp_month": "12", "exp_year": "2035", "cvc": "123"},
-        follow=True,
-    )
 
-    assert _messages(added)[0].startswith("Added") and "declined" in _messages(refused)[0].lower()
-    default = PaymentMethod.objects.get(consumer=plan.consumer, is_default=True)
-    assert default.last4 == "0341"
-    old = PaymentMethod.objects.get(consumer=plan.consumer, last4="4242")
-    client.post(f"/account/cards/{old.public_id}/default")
-    assert PaymentMethod.objects.get(consumer=plan.consumer, is_default=True) == old
+    assert _messages(added)[0].startswith("Added")
+    defaults = {
+        card.livemode: card.last4 for card in PaymentMethod.objects.filter(consumer=plan.consumer, is_default=True)
+    }
+    assert defaults == {True: "0341", False: "4242"}  # each mode keeps its own default card
+    paid = client.post(f"/account/plans/{plan.public_id}/pay", follow=True)
+    assert _messages(paid) == ["Paid $25.00. Thank you!"]
+    last = Charge.objects.filter(plan=plan, kind="payment").latest("id")
+    assert (last.payment_method.last4, last.payment_method.livemode) == ("4242", False)
+
+    live_page = client.get("/account/cards").content.decode()
+    test_page = client.get("/account/cards?mode=test").content.decode()
+    assert "•••• 0341" in live_page and "•••• 4242" not in live_page and 'id="test-mode-banner"' not in live_page
+    assert "•••• 4242" in test_page and "•••• 0341" not in test_page and 'id="test-mode-banner"' in test_page
 
 
 def test_documents_are_pdfs_with_the_agreed_terms(tenant: Tenant) -> None:

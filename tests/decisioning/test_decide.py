@@ -16,7 +16,7 @@ from bnpl.checkout.models import Order
 from bnpl.payments.models import Charge
 from bnpl.payments.services import payment_method_add
 from decisioning import registry, scoring, training
-from decisioning.bureau import BureauReport, SandboxBureau
+from decisioning.bureau import BureauReport, BureauUnavailableError, SandboxBureau
 from decisioning.features import MODEL_FEATURES, PlatformHistory, model_features
 from decisioning.models import CreditDecision, ModelVersion
 from decisioning.registry import ModelUnavailableError
@@ -29,7 +29,9 @@ pytestmark = pytest.mark.django_db
 def _confirm(tenant: Tenant, email: str, amount: int = 10000) -> tuple[checkout_services.ConfirmResult, CreditDecision]:
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=amount)
     consumer = make_verified_consumer(email=email)
-    card = payment_method_add(consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    card = payment_method_add(
+        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    )
     result = checkout_services.checkout_confirm(
         session=session, consumer=consumer, product=product_for(tenant.merchant, False), payment_method=card
     )
@@ -179,12 +181,14 @@ def test_the_portal_shows_the_adverse_action_notice_with_the_reasons(tenant: Ten
 
 
 class BrokenBureau:
+    is_sandbox = True
+
     def report(self, *, consumer_id: str, email: str | None) -> BureauReport:
-        raise ConnectionError("bureau down")
+        raise BureauUnavailableError("bureau down")
 
 
 def test_a_bureau_outage_fails_closed_with_a_clear_error(settings: Any, tenant: Tenant, champion: ModelVersion) -> None:
-    settings.BUREAU_PROVIDER = "tests.decisioning.test_decide.BrokenBureau"
+    settings.BUREAU_PROVIDER_TEST = "tests.decisioning.test_decide.BrokenBureau"
     with pytest.raises(ModelUnavailableError) as raised:
         _confirm(tenant, "ida+clean@example.com")
     assert raised.value.code == "bureau_unavailable" and raised.value.status_code == 503
@@ -224,10 +228,12 @@ def test_a_thin_file_is_never_told_it_paid_late(tenant: Tenant, champion: ModelV
 def test_a_decline_found_on_the_recheck_is_recorded_with_its_reasons(tenant: Tenant, settings: Any) -> None:
     from tests.bnpl.checkout.test_review_regressions import GATEWAY, HookedGateway
 
-    settings.PAYMENT_GATEWAY = GATEWAY
+    settings.PAYMENT_GATEWAY_TEST = GATEWAY
     consumer = make_verified_consumer(email="max@example.com")
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=150000)
-    card = payment_method_add(consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    card = payment_method_add(
+        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    )
 
     # While the first payment is in flight, another checkout of the same consumer takes most of the limit.
     def take_the_limit() -> None:

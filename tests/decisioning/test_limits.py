@@ -39,11 +39,15 @@ pytestmark = pytest.mark.django_db
 class CleanBureau:
     """A spotless file for everyone (the hosted flow's shopper has a fixed email)."""
 
+    is_sandbox = True  # made-up files: fit for test mode
+
     def report(self, *, consumer_id: str, email: str | None) -> BureauReport:
         return BureauReport(0.05, 0, 0, 0, 0.15, 7500.0, 6, 1)
 
 
 class ThinBureau:
+    is_sandbox = True
+
     def report(self, *, consumer_id: str, email: str | None) -> BureauReport:
         return BureauReport(None, None, None, None, None, None, None, None)
 
@@ -101,7 +105,9 @@ def _confirm(
     tenant: Tenant, consumer: Consumer, product: PaymentProduct, amount: int = 10_000, accept: int = 0
 ) -> tuple[checkout_services.ConfirmResult, CheckoutSession]:
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=amount)
-    card = payment_method_add(consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    card = payment_method_add(
+        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    )
     result = checkout_services.checkout_confirm(
         session=session, consumer=consumer, product=product, payment_method=card, accepted_down_payment=accept
     )
@@ -205,7 +211,7 @@ def _bank_history(tenant: Tenant, consumer: Consumer, monthly: list[tuple[int, i
 def test_bank_income_fills_a_thin_file_and_shows_in_the_decision(
     tenant: Tenant, champion: ModelVersion, settings: Any
 ) -> None:
-    settings.BUREAU_PROVIDER = "tests.decisioning.test_limits.ThinBureau"
+    settings.BUREAU_PROVIDER_TEST = "tests.decisioning.test_limits.ThinBureau"
     consumer = make_verified_consumer(email="ada+thin@example.com")
     _bank_history(tenant, consumer, [(420_000, 300_000), (420_000, 310_000), (420_000, 290_000)])
 
@@ -219,7 +225,7 @@ def test_bank_income_fills_a_thin_file_and_shows_in_the_decision(
 
 
 def test_a_thin_cash_flow_caps_the_limit_and_says_so(tenant: Tenant, champion: ModelVersion, settings: Any) -> None:
-    settings.BUREAU_PROVIDER = "tests.decisioning.test_limits.CleanBureau"
+    settings.BUREAU_PROVIDER_TEST = "tests.decisioning.test_limits.CleanBureau"
     consumer = make_verified_consumer(email="ada@example.com")
     # 60.00 left a month: 60.00 x 0.5 x 2 months = 60.00 of limit; asks for 100.00 -> 40.00 down
     _bank_history(tenant, consumer, [(300_000, 294_000), (300_000, 294_000), (300_000, 294_000)])
@@ -256,7 +262,7 @@ def test_returned_payments_in_the_bank_data_decline_before_the_model(tenant: Ten
 def test_the_shopper_sees_the_counteroffer_and_accepts_it(
     tenant: Tenant, champion: ModelVersion, settings: Any, django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def]
-    settings.BUREAU_PROVIDER = "tests.decisioning.test_limits.CleanBureau"
+    settings.BUREAU_PROVIDER_TEST = "tests.decisioning.test_limits.CleanBureau"
     _pay_in_4(tenant, spending_limit=8_000)
     api, shopper = ApiClient(tenant.test_key), Client()
     session = _start(api, shopper, django_capture_on_commit_callbacks)  # 120.00

@@ -31,7 +31,9 @@ def refer_everything(settings: Any) -> None:
 def _confirm(tenant: Tenant, session: CheckoutSession, email: str) -> checkout_services.ConfirmResult:
     current = CheckoutSession.objects.get(pk=session.pk)
     consumer = current.consumer or make_verified_consumer(email=email)
-    card = payment_method_add(consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    card = payment_method_add(
+        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    )
     return checkout_services.checkout_confirm(
         session=CheckoutSession.objects.get(pk=session.pk),
         consumer=consumer,

@@ -21,7 +21,9 @@ DECISIONS = "/ops/api/v1/credit-decisions"
 
 def _decline(tenant: Tenant) -> CreditDecision:
     consumer = make_verified_consumer(email="bo+risky@example.com")
-    card = payment_method_add(consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    card = payment_method_add(
+        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    )
     checkout_services.checkout_confirm(
         session=make_checkout_session(merchant=tenant.merchant, livemode=False),
         consumer=consumer,

@@ -169,10 +169,11 @@ def test_a_returning_consumer_pays_early_changes_the_card_and_asks_for_help(
     page.get_by_role("button", name="Pay early").click()
     page.get_by_text("Paid $30.00 early.").wait_for()
 
-    page.get_by_role("link", name="Cards").click()
+    page.get_by_role("link", name="Cards").click()  # a test plan only: its test-mode cards
+    page.get_by_role("region", name="Test mode").wait_for()
     _card(page, "4000 0000 0000 0341")
     page.get_by_role("button", name="Add card").click()
-    page.get_by_text("Your payments now use visa •••• 0341.").wait_for()
+    page.get_by_text("Your test-mode payments now use visa •••• 0341.").wait_for()
     _accessible(page)
     screenshot(page, "account-cards")
     assert PaymentMethod.objects.get(consumer=consumer, is_default=True).last4 == "0341"

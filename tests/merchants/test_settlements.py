@@ -1,26 +1,31 @@
 """Settlements: captured - fees - refunds + fees back (+ what rolled in) per merchant and currency,
-paid out once through the gateway, negative nets carried forward and never paid, a report per
-payout (API and CSV), a `settlement.paid` event, and the ledger balanced."""
+paid out once through the live gateway, negative nets carried forward and never paid, test-mode
+batches recorded as test payouts that reach no gateway, a report per payout (API and CSV), a
+`settlement.paid` event, and the ledger balanced."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
+from typing import Any
 
 import pytest
+from django.test import Client
 
 from bnpl.checkout import services as checkout_services
 from bnpl.core import clock
 from bnpl.core.models import Event
 from bnpl.ledger.models import AccountCode
 from bnpl.ledger.selectors import account_balance
+from bnpl.payments.gateways import GatewayResult, SandboxGateway
 from bnpl.payments.models import SandboxGatewayCharge
 from merchants.models import Settlement
 from merchants.settlements import settlement_create, settlements_run
+from merchants.views.base import LIVEMODE_SESSION_KEY
 from tests.checkout_factories import make_authorized_order
 from tests.conftest import ApiClient
-from tests.factories import Tenant
+from tests.factories import Tenant, make_member
 from tests.helpers import ledger_ok
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +35,8 @@ def _soon() -> dt.datetime:
     return clock.now() + dt.timedelta(seconds=1)
 
 
-def _captured(tenant: Tenant, amount: int) -> object:
-    order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=amount)
+def _captured(tenant: Tenant, amount: int, *, livemode: bool = True) -> object:
+    order = make_authorized_order(merchant=tenant.merchant, livemode=livemode, amount=amount)
     checkout_services.order_capture(order=order, amount=amount)
     return order
 
@@ -55,8 +60,7 @@ def test_a_batch_nets_captures_fees_and_refunds_and_is_paid_once(tenant: Tenant)
     assert [(row.amount, row.succeeded) for row in payouts] == [(settlement.net_amount, True)]
     assert Event.objects.filter(type="settlement.paid", object_id=settlement.public_id).count() == 1
     assert (
-        account_balance(code=AccountCode.MERCHANT_PAYABLE, currency="USD", livemode=False, merchant=tenant.merchant)
-        == 0
+        account_balance(code=AccountCode.MERCHANT_PAYABLE, currency="USD", livemode=True, merchant=tenant.merchant) == 0
     )
     assert ledger_ok()
 
@@ -82,7 +86,7 @@ def test_a_negative_batch_is_carried_forward_never_paid_then_netted(tenant: Tena
 
 def test_a_batch_left_pending_by_a_crash_is_paid_once_by_the_next_run(tenant: Tenant) -> None:
     _captured(tenant, 10_000)
-    pending = settlement_create(merchant_id=tenant.merchant.pk, livemode=False, currency="USD", cutoff=_soon())
+    pending = settlement_create(merchant_id=tenant.merchant.pk, livemode=True, currency="USD", cutoff=_soon())
     assert pending is not None and pending.status == "pending"  # ... and the run died here
 
     settlements_run(cutoff=_soon())
@@ -92,8 +96,55 @@ def test_a_batch_left_pending_by_a_crash_is_paid_once_by_the_next_run(tenant: Te
     assert SandboxGatewayCharge.objects.filter(kind="payout").count() == 1
 
 
+class PayoutTripwire(SandboxGateway):
+    """The sandbox, except that a payout through it fails the test at once (whichever mode)."""
+
+    def payout(self, *, destination: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
+        pytest.fail(f"a payout of {amount} reached the {'live' if self.livemode else 'test'} gateway")
+
+
+def test_a_test_mode_batch_is_a_test_payout_that_reaches_no_gateway(tenant: Tenant, settings: Any) -> None:
+    settings.PAYMENT_GATEWAY_TEST = settings.PAYMENT_GATEWAY_LIVE = f"{__name__}.PayoutTripwire"
+    _captured(tenant, 10_000, livemode=False)
+
+    run = settlements_run(cutoff=_soon())
+    again = settlements_run(cutoff=_soon())
+
+    settlement = Settlement.objects.get()
+    assert (settlement.livemode, settlement.status, run.paid, again.paid) == (False, "paid", 1, 0)
+    assert settlement.payout_reference == f"test_po_{settlement.public_id}" and settlement.is_test_payout
+    assert not SandboxGatewayCharge.objects.filter(kind="payout").exists()
+    assert ApiClient(tenant.test_key).get(f"/api/v1/settlements/{settlement.public_id}").json()["payout_reference"] == (
+        f"test_po_{settlement.public_id}"
+    )
+    assert ledger_ok()
+
+    client = _dashboard(tenant, livemode=False)
+    listed = client.get("/merchant/settlements").content.decode()
+    detail = client.get(f"/merchant/settlements/{settlement.public_id}").content.decode()
+    assert "Test payout: no money moved" in listed and "Test payout: no money moved" in detail
+
+
+def test_a_live_batch_is_never_called_a_test_payout(tenant: Tenant) -> None:
+    _captured(tenant, 10_000)
+    settlements_run(cutoff=_soon())
+    settlement = Settlement.objects.get()
+
+    assert settlement.livemode and not settlement.is_test_payout
+    assert "Test payout" not in _dashboard(tenant, livemode=True).get("/merchant/settlements").content.decode()
+
+
+def _dashboard(tenant: Tenant, *, livemode: bool) -> Client:
+    client = Client()
+    client.force_login(make_member(merchant=tenant.merchant))
+    session = client.session
+    session[LIVEMODE_SESSION_KEY] = livemode
+    session.save()
+    return client
+
+
 def test_the_report_lists_every_line_and_adds_up(tenant: Tenant) -> None:
-    order = _captured(tenant, 10_000)
+    order = _captured(tenant, 10_000, livemode=False)
     checkout_services.order_refund(order=order, amount=2_500)  # type: ignore[arg-type]
     settlements_run(cutoff=_soon())
     settlement = Settlement.objects.get()

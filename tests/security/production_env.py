@@ -46,10 +46,13 @@ def complete_production_env() -> dict[str, str]:
         "DEFAULT_FROM_EMAIL": "Pay Later <no-reply@pay.example.com>",
         "AWS_STORAGE_BUCKET_NAME": "bnpl-documents",
         "LAKE_S3_BUCKET": "bnpl-lake",
-        "PAYMENT_GATEWAY": "bnpl.payments.stripe_gateway.StripeGateway",
-        "STRIPE_SECRET_KEY": "sk_live_" + secrets.token_hex(12),
-        "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),
-        "BUREAU_PROVIDER": "decisioning.bureau.HttpBureau",
+        "PAYMENT_GATEWAY_LIVE": "bnpl.payments.stripe_gateway.StripeGateway",
+        "STRIPE_LIVE_SECRET_KEY": "sk_live_" + secrets.token_hex(12),
+        "STRIPE_LIVE_PUBLISHABLE_KEY": "pk_live_" + secrets.token_hex(12),
+        "STRIPE_LIVE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),
+        "BUREAU_PROVIDER_LIVE": "decisioning.bureau.HttpBureau",
+        "BUREAU_HTTP_URL": "https://bureau.example.com/v1/reports",
+        "BUREAU_HTTP_API_KEY": secrets.token_urlsafe(32),
     }
 
 

@@ -35,8 +35,8 @@ REQUIRED = [
     "CELERY_BROKER_URL",
     "PUBLIC_BASE_URL",
     "DEFAULT_FROM_EMAIL",
-    "PAYMENT_GATEWAY",
-    "BUREAU_PROVIDER",
+    "PAYMENT_GATEWAY_LIVE",
+    "BUREAU_PROVIDER_LIVE",
     "AWS_STORAGE_BUCKET_NAME",
     "LAKE_S3_BUCKET",
 ]
@@ -102,8 +102,8 @@ def test_check_deploy_passes_clean_with_a_complete_production_environment() -> N
         ("CELERY_BROKER_URL", "filesystem://"),
         ("ONE_TIME_CODE_SENDER", "consumers.senders.SandboxSender"),
         ("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
-        ("PAYMENT_GATEWAY", "bnpl.payments.gateways.SandboxGateway"),
-        ("BUREAU_PROVIDER", "decisioning.bureau.SandboxBureau"),
+        ("PAYMENT_GATEWAY_LIVE", ""),
+        ("BUREAU_PROVIDER_LIVE", ""),
         ("PUBLIC_BASE_URL", "http://pay.example.com"),
         ("FIELD_ENCRYPTION_KEYS", "not-a-fernet-key"),
         ("ALLOWED_HOSTS", "*"),
@@ -114,6 +114,24 @@ def test_production_refuses_each_embedded_part(variable: str, value: str) -> Non
 
     assert result.returncode != 0
     assert f"  - {variable}:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PAYMENT_GATEWAY_LIVE", "bnpl.payments.gateways.SandboxGateway"),
+        ("BUREAU_PROVIDER_LIVE", "decisioning.bureau.SandboxBureau"),
+        ("STRIPE_LIVE_SECRET_KEY", "sk_test_" + "x" * 24),
+        ("STRIPE_API_BASE", "http://127.0.0.1:8420"),
+        ("BUREAU_HTTP_URL", "http://bureau.example.com/v1/reports"),
+    ],
+)
+def test_production_refuses_live_mode_on_anything_but_real_parts(variable: str, value: str) -> None:
+    """A live checkout once was approved with test card 4242: live mode on the sandbox."""
+    result = manage("check", env={**complete_production_env(), variable: value})
+
+    assert result.returncode != 0
+    assert "Live mode is not served by real parts" in result.stderr and variable in result.stderr
 
 
 def test_production_refuses_one_secret_for_two_purposes() -> None:

@@ -132,7 +132,7 @@ def test_parallel_pay_now_pays_one_installment_once(tenant: Tenant, settings: An
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10000)
     plan = Plan.objects.get(order=order)
     callers = 4
-    settings.PAYMENT_GATEWAY = f"{__name__}.RendezvousGateway"
+    settings.PAYMENT_GATEWAY_TEST = f"{__name__}.RendezvousGateway"
     RendezvousGateway.barrier = threading.Barrier(callers, timeout=5)
 
     def pay(_: int) -> str:

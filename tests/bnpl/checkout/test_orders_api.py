@@ -490,7 +490,12 @@ def test_a_declined_installment_payment_changes_nothing_but_the_failed_charge(te
     assert JournalEntry.objects.count() == entries
 
     good_card = payment_method_add(
-        consumer=order.consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+        consumer=order.consumer,
+        livemode=order.livemode,
+        number="4242424242424242",
+        exp_month=12,
+        exp_year=2035,
+        cvc="123",
     )
     retry = services.plan_pay_next_installment(plan=plan, payment_method=good_card)
     assert (retry.status, retry.idempotency_key) == ("succeeded", f"{plan.public_id}:1:2")

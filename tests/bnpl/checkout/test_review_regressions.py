@@ -49,14 +49,14 @@ class HookedGateway(SandboxGateway):
 
 @pytest.fixture
 def hooked(settings):  # type: ignore[no-untyped-def]
-    settings.PAYMENT_GATEWAY = GATEWAY
+    settings.PAYMENT_GATEWAY_TEST = GATEWAY
     HookedGateway.during_charge = []
     yield HookedGateway.during_charge
     HookedGateway.during_charge = []
 
 
 def _card(consumer, number: str = "4242424242424242"):  # type: ignore[no-untyped-def]
-    return payment_method_add(consumer=consumer, number=number, exp_month=12, exp_year=2035, cvc="123")
+    return payment_method_add(consumer=consumer, livemode=False, number=number, exp_month=12, exp_year=2035, cvc="123")
 
 
 def test_a_first_payment_whose_session_closed_meanwhile_is_given_back(tenant: Tenant, hooked: list) -> None:  # type: ignore[type-arg]

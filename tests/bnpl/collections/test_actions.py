@@ -34,7 +34,14 @@ def test_a_new_card_re_arms_collection_of_what_had_stopped(tenant: Tenant) -> No
     assert services.collections_run().failed == 1  # not retried: the consumer must act
     assert services.collections_run().claimed == 0
 
-    card = payment_method_add(consumer=plan.consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    card = payment_method_add(
+        consumer=plan.consumer,
+        livemode=plan.livemode,
+        number="4242424242424242",
+        exp_month=12,
+        exp_year=2035,
+        cvc="123",
+    )
     assert actions.payment_method_make_default(consumer=plan.consumer, payment_method=card) == 1
 
     assert services.collections_run().succeeded == 1

@@ -134,7 +134,7 @@ def test_a_charge_the_gateway_took_before_the_worker_died_is_not_taken_again(ten
     assert claimed is not None and len(claimed) == 1
     attempt_id = claimed[0]
     charge = CollectionAttempt.objects.get(pk=attempt_id).charge
-    SandboxGateway().charge(  # the gateway moved the money; the worker died before recording it
+    SandboxGateway(livemode=charge.livemode).charge(  # the gateway moved the money; the worker died before recording it
         token=charge.payment_method.gateway_token,
         amount=charge.amount,
         currency=charge.currency,

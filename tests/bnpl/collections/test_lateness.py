@@ -156,7 +156,14 @@ def test_paying_up_brings_a_late_plan_back_to_current(tenant: Tenant) -> None:
     plan.refresh_from_db()
     assert plan.standing == Plan.Standing.LATE
 
-    card = payment_method_add(consumer=plan.consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    card = payment_method_add(
+        consumer=plan.consumer,
+        livemode=plan.livemode,
+        number="4242424242424242",
+        exp_month=12,
+        exp_year=2035,
+        cvc="123",
+    )
     plan_pay_next_installment(plan=plan, payment_method=card)
     lateness.plans_assess_lateness()
 
@@ -206,7 +213,14 @@ def test_a_late_plan_paid_off_is_current_again(tenant: Tenant) -> None:
     plan.refresh_from_db()
     assert plan.standing == Plan.Standing.LATE
 
-    card = payment_method_add(consumer=plan.consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    card = payment_method_add(
+        consumer=plan.consumer,
+        livemode=plan.livemode,
+        number="4242424242424242",
+        exp_month=12,
+        exp_year=2035,
+        cvc="123",
+    )
     plan_pay_next_installment(plan=plan, payment_method=card)
     lateness.plans_assess_lateness()
 
@@ -221,7 +235,14 @@ def test_a_charged_off_plan_takes_no_more_payments(tenant: Tenant) -> None:
     _days(140)
     plan.refresh_from_db()
     assert plan.standing == Plan.Standing.CHARGED_OFF
-    card = payment_method_add(consumer=plan.consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    card = payment_method_add(
+        consumer=plan.consumer,
+        livemode=plan.livemode,
+        number="4242424242424242",
+        exp_month=12,
+        exp_year=2035,
+        cvc="123",
+    )
 
     with pytest.raises(StateError) as refused:
         plan_pay_next_installment(plan=plan, payment_method=card)

@@ -75,7 +75,9 @@ def _shop(tenant: Tenant, person: dict[str, str]) -> Consumer:
         customer_email=person["email"],
         customer_phone=person["phone"],
     )
-    card = payment_method_add(consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    card = payment_method_add(
+        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    )
     result = checkout_services.checkout_confirm(
         session=session, consumer=consumer, product=product_for(tenant.merchant, False), payment_method=card
     )
