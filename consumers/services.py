@@ -13,6 +13,7 @@ import hmac
 import math
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -26,7 +27,7 @@ from django.db.models import F, QuerySet
 
 from bnpl.core import clock
 from bnpl.core.context import Actor
-from bnpl.core.errors import InvalidRequestError, PermissionDeniedError, RateLimitError
+from bnpl.core.errors import InvalidRequestError, PermissionDeniedError, RateLimitError, StateError
 from bnpl.core.services import change_record
 from consumers import representations
 from consumers.models import Channel, Consumer, Identity, MerchantConsumer, OneTimeCode, OneTimeCodeDestination
@@ -83,8 +84,9 @@ def _lock_destination(address: str) -> None:
     OneTimeCodeDestination.objects.select_for_update().get(destination=address)
 
 
-def one_time_code_request(*, identifier: str) -> Destination:
-    """Send a fresh code, superseding any earlier one. Throttled per destination."""
+def one_time_code_request(*, identifier: str, note: str = "") -> Destination:
+    """Send a fresh code, superseding any earlier one. Throttled per destination. ``note`` is a
+    sentence added to the message saying what the code is for (a step-up names the shop and card)."""
     destination = destination_parse(identifier)
     with transaction.atomic():
         _lock_destination(destination.address)
@@ -118,6 +120,8 @@ def one_time_code_request(*, identifier: str) -> Destination:
         )
         minutes = int(settings.ONE_TIME_CODE_TTL.total_seconds() // 60)
         body = f"Your verification code is {code}. It expires in {minutes} minutes. Never share it."
+        if note:
+            body = f"{body} {note}"
         transaction.on_commit(
             lambda: get_sender().send(
                 channel=destination.channel,
@@ -148,10 +152,35 @@ def one_time_code_verify(*, identifier: str, code: str) -> Consumer:
     """Check a code; on success sign the consumer up (first time) or in. Wrong attempts are counted
     (and committed) before the error is raised; the last allowed wrong attempt burns the code."""
     destination = destination_parse(identifier)
+    return _with_code(destination, code, "code", lambda now: _consumer_sign_in(destination, now))
+
+
+def consumer_code_destination(consumer: Consumer) -> Destination:
+    """Where a step-up code for a signed-in consumer goes: the account's own email, else its phone
+    (the addresses it signs in with; never one typed at the step-up)."""
+    if consumer.email:
+        return Destination(channel=Channel.EMAIL, address=consumer.email)
+    if consumer.phone:
+        return Destination(channel=Channel.SMS, address=consumer.phone)
+    raise StateError("Your account has no email address or phone.", code="no_code_destination")
+
+
+def one_time_code_confirm(*, consumer: Consumer, code: str, param: str = "code") -> None:
+    """A step-up: check a fresh code sent to the signed-in consumer's own address (the newest one
+    sent there, unused), without signing anyone in. Wrong attempts count as at sign-in; errors name
+    ``param``."""
+    _with_code(consumer_code_destination(consumer), code, param, lambda now: consumer)
+
+
+def _with_code(
+    destination: Destination, code: str, param: str, accepted: Callable[[dt.datetime], Consumer]
+) -> Consumer:
+    """Judge ``code`` against the newest code sent to ``destination`` and, when right, run
+    ``accepted`` in the same transaction that consumes it."""
     submitted = (code or "").strip()
     if not CODE_PATTERN.fullmatch(submitted):
         raise InvalidRequestError(
-            f"Enter the {CODE_DIGITS}-digit code we sent you.", code="code_malformed", param="code"
+            f"Enter the {CODE_DIGITS}-digit code we sent you.", code="code_malformed", param=param
         )
     now = clock.now()
     with transaction.atomic():
@@ -162,17 +191,17 @@ def one_time_code_verify(*, identifier: str, code: str) -> Consumer:
             .first()
         )
         outcome, remaining = _check(one_time_code, submitted, destination.address, now)
-        consumer = _consumer_sign_in(destination, now) if outcome is VerifyOutcome.ACCEPTED else None
+        consumer = accepted(now) if outcome is VerifyOutcome.ACCEPTED else None
     if consumer is not None:
         return consumer
     if outcome is VerifyOutcome.WRONG:
         raise InvalidRequestError(
             f"That code is not right. {remaining} attempt{'s' if remaining != 1 else ''} left.",
             code="code_incorrect",
-            param="code",
+            param=param,
         )
     message, error_code = _OUTCOME_ERRORS[outcome]
-    raise InvalidRequestError(message, code=error_code, param="code")
+    raise InvalidRequestError(message, code=error_code, param=param)
 
 
 def _check(
@@ -315,7 +344,8 @@ def consumer_preferences_update(*, consumer: Consumer, notify_by_email: bool, no
 
 
 def merchant_consumer_ensure(*, merchant: Any, livemode: bool, consumer: Consumer) -> MerchantConsumer:
-    """The merchant's id for this consumer, made the first time they meet (safe to race)."""
+    """The merchant's id for this consumer, made when they first confirm a purchase there (the
+    checkout's authorization calls this; opening a checkout does not). Safe to race."""
     link = MerchantConsumer.objects.filter(merchant=merchant, livemode=livemode, consumer=consumer).first()
     if link is not None:
         return link

@@ -16,9 +16,9 @@ from django.test import Client
 
 from bnpl.checkout import services as checkout_services
 from bnpl.checkout.models import CheckoutSession
+from bnpl.checkout.step_up import checkout_card_add
 from bnpl.core import clock
 from bnpl.payments.models import Charge
-from bnpl.payments.services import payment_method_add
 from bnpl.plans.models import PaymentProduct
 from consumers.models import Consumer
 from consumers.selectors import declined_decision_list
@@ -101,7 +101,9 @@ def _confirm(
     tenant: Tenant, consumer: Consumer, product: PaymentProduct, amount: int = 10_000, accept: int = 0
 ) -> tuple[checkout_services.ConfirmResult, CheckoutSession]:
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=amount)
-    card = payment_method_add(consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+    card = checkout_card_add(
+        session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    )
     result = checkout_services.checkout_confirm(
         session=session, consumer=consumer, product=product, payment_method=card, accepted_down_payment=accept
     )
