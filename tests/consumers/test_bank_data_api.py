@@ -744,3 +744,64 @@ def test_data_shared_under_an_expired_consent_is_deleted_and_stops_counting(tena
 
     assert not BankTransaction.objects.filter(consumer=link.consumer).exists()
     assert _features(link, livemode=False, currency="USD") is None
+
+
+# --- Whose consent: the merchant's record covers its own decisions; the consumer decides the rest ----
+
+
+def test_renewing_a_current_consent_keeps_the_scope_the_consumer_chose(tenant: Tenant) -> None:
+    api = ApiClient(tenant.test_key)
+    link = make_merchant_consumer(merchant=tenant.merchant, livemode=False)
+    consent = _consent(link)
+    assert consent is not None
+    bank_data.consent_scope_set(consent=consent, scope="all_decisions")
+
+    renewed = _record_consent(api, link, reference="consent_renewed")
+
+    assert renewed.status_code == 201, renewed.content
+    assert (renewed.json()["scope"], renewed.json()["reference"]) == ("all_decisions", "consent_renewed")
+    assert api.get(_path(link)).json()["bank_data"]["consent"]["scope"] == "all_decisions"
+
+
+def test_a_consent_recorded_again_after_expiry_covers_the_merchants_own_decisions_only(
+    tenant: Tenant, traveller: time_machine.Traveller
+) -> None:
+    api = ApiClient(tenant.test_key)
+    link = make_merchant_consumer(merchant=tenant.merchant, livemode=False, consent=False)
+    assert _record_consent(api, link, expires_at=(FROZEN + dt.timedelta(days=1)).isoformat()).status_code == 201
+    consent = _consent(link)
+    assert consent is not None
+    bank_data.consent_scope_set(consent=consent, scope="all_decisions")
+    traveller.shift(dt.timedelta(days=2))
+
+    renewed = _record_consent(api, link, granted_at=(FROZEN + dt.timedelta(days=2)).isoformat())
+
+    assert renewed.status_code == 201, renewed.content
+    assert (renewed.json()["status"], renewed.json()["scope"]) == ("active", "source")
+
+
+def test_a_merchant_may_record_again_a_consent_it_revoked_itself(tenant: Tenant) -> None:
+    api = ApiClient(tenant.test_key)
+    link = make_merchant_consumer(merchant=tenant.merchant, livemode=False)
+    assert api.post(_path(link, "/bank-data-consent/revoke")).json()["revoked_by"] == "source"
+
+    again = _record_consent(api, link)
+
+    assert again.status_code == 201, again.content
+    assert (again.json()["status"], again.json()["revoked_by"], again.json()["scope"]) == ("active", None, "source")
+
+
+def test_expiry_is_evented_to_the_source_merchant(tenant: Tenant, traveller: time_machine.Traveller) -> None:
+    api = ApiClient(tenant.test_key)
+    link = make_merchant_consumer(merchant=tenant.merchant, livemode=False, consent=False)
+    assert _record_consent(api, link, expires_at=(FROZEN + dt.timedelta(days=1)).isoformat()).status_code == 201
+    assert _send(api, link, HISTORY[:3]).status_code == 201
+    traveller.shift(dt.timedelta(days=2))
+
+    assert bank_data.consents_expire() == 1
+
+    listed = api.get("/api/v1/events", {"type": "bank_data_consent.expired"}).json()["results"]
+    assert [
+        (event["data"]["object"]["consumer"], event["data"]["object"]["transactions_deleted"]) for event in listed
+    ] == [(link.public_id, 3)]
+    assert not CashFlowMonth.objects.exists()
