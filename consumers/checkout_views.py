@@ -201,9 +201,9 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
             accepted_down_payment=form.cleaned_data.get("accept_down_payment") or 0,
             step_up_code=form.cleaned_data.get("step_up_code") or "",
         )
-    except StepUpRequiredError as error:
+    except StepUpRequiredError:
         assert payment_method is not None
-        return _step_up_page(request, session, consumer, payment_method, chosen, asked=error.message)
+        return _step_up_page(request, session, consumer, payment_method, chosen)
     except ApplicationError as error:
         if error.code.startswith("session_"):
             return _closed(request, session, error)
@@ -281,14 +281,13 @@ def _step_up_page(
     card: PaymentMethod,
     chosen: dict[str, str],
     *,
-    asked: str = "",
+    again: bool = False,
     wrong: str = "",
-    send: bool = True,
 ) -> HttpResponse:
     """The page again with the chosen offer and card, asking for the code sent (now, unless the
     shopper is correcting a wrong one) to their own address."""
     notice = ""
-    if send and not wrong:
+    if not wrong:
         try:
             step_up.checkout_step_up_send(session=session, consumer=consumer, payment_method=card)
         except ApplicationError as error:  # too soon or too many: say when to ask again
@@ -303,7 +302,7 @@ def _step_up_page(
         status=403 if not wrong else 400,
         error=wrong or notice,
         error_param=STEP_UP_PARAM if wrong or notice else "",
-        step_up={"card": card, "destination": destination, "text": asked, "sent": not notice},
+        step_up={"card": card, "destination": destination, "sent": not notice, "again": again},
         **{**chosen, "chosen_card": card.public_id},
     )
 
@@ -326,7 +325,7 @@ def step_up_code(request: HttpRequest, session_id: str) -> HttpResponse:
         if error.code.startswith("session_"):
             return _closed(request, session, error)
         return _page(request, session, status=400, error=error.message, error_param=error.param, **chosen)
-    return _step_up_page(request, session, consumer, card, chosen, asked="We sent you a new code.")
+    return _step_up_page(request, session, consumer, card, chosen, again=True)
 
 
 @require_http_methods(["GET"])

@@ -1,7 +1,8 @@
 """Consumer sign-up and sign-in with one-time codes.
 
 A code is 6 digits, lives 10 minutes, allows 5 attempts, and is kept only as an HMAC. Asking again
-within the resend interval, or more than the hourly limit, is refused. Verifying a code for an
+within the resend interval while the last code is unused, or more than the hourly limit, is
+refused. A signed-in consumer's step-up (``one_time_code_confirm``) uses the same codes. Verifying a code for an
 address that has no account yet creates the account (sign-up and sign-in are one flow).
 """
 
@@ -85,8 +86,10 @@ def _lock_destination(address: str) -> None:
 
 
 def one_time_code_request(*, identifier: str, note: str = "") -> Destination:
-    """Send a fresh code, superseding any earlier one. Throttled per destination. ``note`` is a
-    sentence added to the message saying what the code is for (a step-up names the shop and card)."""
+    """Send a fresh code, superseding any earlier one. Throttled per destination: one code per
+    resend interval unless the last one was used (signing in, then a step-up at once), and at most
+    the hourly limit. ``note`` is a sentence added to the message saying what the code is for (a
+    step-up names the shop and card)."""
     destination = destination_parse(identifier)
     with transaction.atomic():
         _lock_destination(destination.address)
@@ -96,7 +99,7 @@ def one_time_code_request(*, identifier: str, note: str = "") -> Destination:
                 "-created_at"
             )
         )
-        if recent:
+        if recent and recent[0].consumed_at is None:  # a code just used (to sign in) proves the owner is here
             wait = settings.ONE_TIME_CODE_RESEND_INTERVAL - (now - recent[0].created_at)
             if wait.total_seconds() > 0:
                 raise RateLimitError(
