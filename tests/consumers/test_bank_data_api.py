@@ -357,6 +357,7 @@ def test_without_consent_transactions_are_refused_until_consent_is_recorded(tena
 
     assert recorded.status_code == 201, recorded.content
     consent = _consent(link)
+    assert consent is not None
     assert recorded.json() == {
         "id": consent.public_id,
         "object": "bank_data_consent",

@@ -113,6 +113,7 @@ def test_widening_and_narrowing_are_the_consumers_audited_choice(tenant: Tenant,
         link.consumer.public_id,
         tenant.merchant,
     )
+    assert audit.before is not None and audit.after is not None
     assert (audit.before["scope"], audit.after["scope"]) == ("source", "all_decisions")
 
     narrowed = client.post(f"{PAGE}/{consent.public_id}/scope", {"scope": "source"}, follow=True)
