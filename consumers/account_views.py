@@ -1,8 +1,9 @@
 """The consumer portal (``/account/``): plans with their progress, a plan's schedule, payments,
 refunds and history; pay now, pay early, pay off; cards; one due-date move; hardship; returns and
-disputes; decisions with their reasons; documents as PDF; notification preferences; profile.
+disputes; decisions with their reasons; bank-data sharing (consents: widen, narrow, revoke, grant
+again); documents as PDF; notification preferences; profile.
 
-Every page is the signed-in consumer's own: plans, cards, payments and disputes are looked up
+Every page is the signed-in consumer's own: plans, cards, payments, disputes and consents are looked up
 through them, so anything else is a 404. Every action calls the same service the rest of the
 product uses and says what happened.
 
@@ -37,6 +38,8 @@ from bnpl.payments.services import browser_card_form, payment_method_add, paymen
 from bnpl.plans.models import Installment, Plan, ProductKind
 from consumers import documents, selectors, services
 from consumers.models import Consumer
+from decisioning import bank_data
+from decisioning.models import BankDataConsent
 
 # What the plan's history says for each audited action (others show their action name).
 HISTORY_TEXT = {
@@ -422,6 +425,71 @@ def _make_default(consumer: Consumer, card: PaymentMethod) -> str:
     again = f" {rearmed} payment(s) that had stopped will be collected from it." if rearmed else ""
     which = "Your" if card.livemode else "Your test-mode"
     return f"{which} payments now use {card}.{again}"
+
+
+# --- Data sharing -----------------------------------------------------------------------------------
+
+
+@require_GET
+@account_page
+def data_sharing(request: HttpRequest) -> HttpResponse:
+    """Every consent to share the consumer's bank data: who shares it, what, since when, until when,
+    and for which decisions; with the choices that are theirs alone."""
+    consumer = _consumer(request)
+    rows = [
+        {"consent": consent, "shared": bank_data.consent_sharing_summary(consent=consent)}
+        for consent in selectors.bank_data_consent_list(consumer=consumer)
+    ]
+    return render(
+        request,
+        "consumers/account/data_sharing.html",
+        {
+            "section": "data-sharing",
+            "consumer": consumer,
+            "rows": rows,
+            "all_decisions": BankDataConsent.Scope.ALL_DECISIONS,
+        },
+    )
+
+
+def _consent_action(request: HttpRequest, consent_id: str, action: Callable[[BankDataConsent], str]) -> HttpResponse:
+    consent = selectors.bank_data_consent_get(consumer=_consumer(request), public_id=consent_id)
+    if consent is None:
+        raise Http404
+    return _done(request, lambda: action(consent), back=reverse("consumers:data-sharing"))
+
+
+@require_POST
+@account_page
+def data_sharing_scope(request: HttpRequest, consent_id: str) -> HttpResponse:
+    def choose(consent: BankDataConsent) -> str:
+        scope = request.POST.get("scope", "")
+        bank_data.consent_scope_set(consent=consent, scope=scope)
+        if scope == BankDataConsent.Scope.ALL_DECISIONS:
+            return f"Done: what {consent.source.name} shares may now help any pay-later decision about you."
+        return f"Done: what {consent.source.name} shares is used only when you buy from {consent.source.name}."
+
+    return _consent_action(request, consent_id, choose)
+
+
+@require_POST
+@account_page
+def data_sharing_revoke(request: HttpRequest, consent_id: str) -> HttpResponse:
+    def revoke(consent: BankDataConsent) -> str:
+        bank_data.consent_revoke(consent=consent, revoked_by=BankDataConsent.RevokedBy.CONSUMER)
+        return f"Revoked: {consent.source.name} can no longer share your bank data, and what it shared is deleted."
+
+    return _consent_action(request, consent_id, revoke)
+
+
+@require_POST
+@account_page
+def data_sharing_grant(request: HttpRequest, consent_id: str) -> HttpResponse:
+    def grant(consent: BankDataConsent) -> str:
+        bank_data.consent_grant_again(consent=consent)
+        return f"Granted: {consent.source.name} may share your bank data again, for its own decisions."
+
+    return _consent_action(request, consent_id, grant)
 
 
 # --- Decisions, documents, preferences, profile -----------------------------------------------------

@@ -1,6 +1,8 @@
-"""Partner API endpoints for consumers as a merchant knows them (``cus_…``), and the alternative
-data merchants and data partners send for them: the bank-data consent and the bank-transaction
-stream (JSON batches or JSON lines)."""
+"""Partner API endpoints for consumers as a merchant knows them (``cus_…``: a shopper who confirmed a
+purchase at its checkout), and the alternative data the merchant sends for them: the bank-data
+consent it collected (its own assertion: the data then feeds its own decisions only; the consumer
+widens, revokes or grants again in their account) and the bank-transaction stream (JSON batches or
+JSON lines)."""
 
 from __future__ import annotations
 
@@ -23,12 +25,12 @@ from bnpl.api.serializers import (
     StrictIntegerField,
 )
 from bnpl.api.views import MerchantScopedApi
-from bnpl.core.errors import InvalidRequestError
+from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.money import normalize_currency
 from consumers.models import MerchantConsumer
 from consumers.representations import BankDataConsentRepresentation, MerchantConsumerRepresentation
 from decisioning import bank_data
-from decisioning.models import BankTransaction
+from decisioning.models import BankDataConsent, BankTransaction
 from merchants.selectors import scoped_queryset
 
 # A billion in major units per transaction: far above any bank transaction, and low enough that a
@@ -118,6 +120,10 @@ class BankDataConsentApi(MerchantScopedApi):
 
     @extend_schema(
         operation_id="consumer_bank_data_consent_record",
+        description="Record (or renew) the consent the consumer gave on your site to share their bank data. "
+        "Your record covers your own credit decisions only (`scope: source`); the consumer may widen it to all "
+        "their decisions, revoke it or grant it again in their account. A consent the consumer revoked cannot be "
+        "recorded again here (409 `consent_revoked_by_consumer`).",
         request=BankDataConsentInput,
         examples=[
             OpenApiExample(
@@ -147,7 +153,10 @@ class BankDataConsentRevokeApi(MerchantScopedApi):
     )
     def post(self, request: Request, id: str) -> Response:
         NoInput(data=request.data).is_valid(raise_exception=True)
-        consent = bank_data.consent_revoke(link=self.path_objects["id"])
+        consent = bank_data.consent_for_link(link=self.path_objects["id"])
+        if consent is None:
+            raise StateError("There is no consent to revoke.", code="no_consent")
+        consent = bank_data.consent_revoke(consent=consent, revoked_by=BankDataConsent.RevokedBy.SOURCE)
         return Response(BankDataConsentRepresentation(consent).data)
 
 

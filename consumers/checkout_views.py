@@ -3,6 +3,7 @@
 /checkout/<session>            the cart, sign-in prompt, offers with exact schedules, card, confirm
 /checkout/<session>/identity   KYC basics, once per consumer
 /checkout/<session>/confirm    POST: decide, take today's payment, authorize, return to the shop
+/checkout/<session>/step-up-code  POST: send a fresh code for a saved card new to this shop
 /checkout/<session>/cancel     POST: back to the shop
 
 Every page of a test-mode session says so (``test_mode``: the banner in base.html), and only the
@@ -21,7 +22,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bnpl.checkout import services as checkout_services
-from bnpl.checkout.models import CheckoutSession
+from bnpl.checkout import step_up
+from bnpl.checkout.models import CheckoutSession, Order
+from bnpl.checkout.step_up import STEP_UP_PARAM, StepUpRequiredError
 from bnpl.collections.lateness import late_fee_cap
 from bnpl.core import clock
 from bnpl.core.errors import ApplicationError, InvalidRequestError
@@ -29,11 +32,13 @@ from bnpl.core.ids import is_well_formed
 from bnpl.core.money import format_amount
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.payments.selectors import payment_method_default, payment_method_get, payment_method_list
-from bnpl.payments.services import browser_card_form, payment_method_add, payment_method_from_setup
+from bnpl.payments.services import browser_card_form
 from bnpl.plans import services as plan_services
 from bnpl.plans.models import PaymentProduct
 from consumers import services as consumer_services
 from consumers.models import Consumer, Identity
+from consumers.services import Destination
+from consumers.views import code_requester
 from merchants.models import Branding
 
 
@@ -58,6 +63,7 @@ class ConfirmForm(forms.Form):
     exp_year = forms.IntegerField(min_value=2000, max_value=2100, required=False)
     cvc = forms.CharField(max_length=4, required=False)
     accept_down_payment = forms.IntegerField(min_value=0, required=False)  # accepting a counteroffer
+    step_up_code = forms.CharField(max_length=10, required=False)  # a saved card new to this shop
 
 
 def _session_or_404(session_id: str) -> CheckoutSession:
@@ -138,6 +144,8 @@ def _page(request: HttpRequest, session: CheckoutSession, *, status: int = 200, 
         ],
         "offers": [_offer_rows(offer, session.currency) for offer in offers],
         "cards": payment_method_list(consumer=consumer, livemode=session.livemode) if consumer else [],
+        "saved_cards_need_code": consumer is not None
+        and not Order.objects.filter(merchant=session.merchant, livemode=session.livemode, consumer=consumer).exists(),
         "sign_in_url": f"{reverse('consumers:sign-in')}?{urlencode({'next': request.path})}",
         "card_form": (
             browser_card_form(consumer=consumer, livemode=session.livemode, purpose=session.public_id)
@@ -162,11 +170,9 @@ def checkout_session(request: HttpRequest, session_id: str) -> HttpResponse:
         checkout_services.checkout_session_usable(session)
     except ApplicationError as error:
         return _closed(request, session, error)
-    consumer = getattr(request, "consumer", None)
-    if consumer is not None:
-        checkout_services.checkout_session_identify(session=session, consumer=consumer)
-        if not Identity.objects.filter(consumer=consumer, verified_at__isnull=False).exists():
-            return redirect("checkout:identity", session_id=session.public_id)
+    consumer = getattr(request, "consumer", None)  # opening the page tells the merchant nothing about them
+    if consumer is not None and not Identity.objects.filter(consumer=consumer, verified_at__isnull=False).exists():
+        return redirect("checkout:identity", session_id=session.public_id)
     return _page(request, session)
 
 
@@ -197,21 +203,30 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
     form = ConfirmForm(request.POST)
     if not form.is_valid():
         return _page(request, session, status=400, error="Choose a payment option and a card.")
+    chosen = {"chosen_product": form.cleaned_data["product"], "chosen_card": form.cleaned_data["payment_method"]}
+    payment_method = None
     try:
         checkout_services.checkout_session_usable(session)
         product = checkout_services.eligible_product(session=session, product_public_id=form.cleaned_data["product"])
-        payment_method = _card(consumer, session, form.cleaned_data)
+        payment_method = _card(session, consumer, form.cleaned_data)
         result = checkout_services.checkout_confirm(
             session=session,
             consumer=consumer,
             product=product,
             payment_method=payment_method,
             accepted_down_payment=form.cleaned_data.get("accept_down_payment") or 0,
+            step_up_code=form.cleaned_data.get("step_up_code") or "",
+            requester=code_requester(request),
         )
+    except StepUpRequiredError:
+        assert payment_method is not None
+        return _step_up_page(request, session, consumer, payment_method, chosen)
     except ApplicationError as error:
         if error.code.startswith("session_"):
             return _closed(request, session, error)
-        return _page(request, session, status=400, error=error.message, error_param=error.param)
+        if error.param == STEP_UP_PARAM and payment_method is not None:
+            return _step_up_page(request, session, consumer, payment_method, chosen, wrong=error.message)
+        return _page(request, session, status=400, error=error.message, error_param=error.param, **chosen)
     if result.order is not None:
         return redirect("checkout:approved", session_id=session.public_id)
     if result.decision is not None and result.decision.referred:
@@ -238,27 +253,96 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
     return _render(request, "checkout/declined.html", session, {"reasons": result.decision.reasons})
 
 
-def _card(consumer: Consumer, session: CheckoutSession, data: dict[str, Any]) -> PaymentMethod:
-    """The card chosen or entered, in the session's mode (a card of the other mode is not found)."""
-    livemode = session.livemode
+def _saved_card(consumer: Consumer, session: CheckoutSession, chosen: str) -> PaymentMethod:
+    """A saved card of the consumer's in the session's mode (a card of the other mode is not found)."""
+    card = payment_method_get(consumer=consumer, livemode=session.livemode, public_id=chosen)
+    if card is None:
+        raise InvalidRequestError("Choose one of your saved cards.", param="payment_method")
+    return card
+
+
+def _card(session: CheckoutSession, consumer: Consumer, data: dict[str, Any]) -> PaymentMethod:
+    """The saved card chosen, or the card typed in now (saved in the session's mode, and marked as
+    entered at this checkout: it needs no step-up here)."""
     chosen = data.get("payment_method") or ""
     if chosen:
-        card = payment_method_get(consumer=consumer, livemode=livemode, public_id=chosen)
-        if card is None:
-            raise InvalidRequestError("Choose one of your saved cards.", param="payment_method")
-        return card
+        return _saved_card(consumer, session, chosen)
     if data.get("setup_intent"):
-        return payment_method_from_setup(consumer=consumer, livemode=livemode, reference=data["setup_intent"])
+        return step_up.checkout_card_from_setup(session=session, consumer=consumer, reference=data["setup_intent"])
     if not data.get("card_number"):
         raise InvalidRequestError("Enter a card.", param="card_number")
-    return payment_method_add(
+    return step_up.checkout_card_add(
+        session=session,
         consumer=consumer,
-        livemode=livemode,
         number=data["card_number"],
         exp_month=data.get("exp_month") or 0,
         exp_year=data.get("exp_year") or 0,
         cvc=data.get("cvc") or "",
     )
+
+
+def _masked(destination: Destination) -> str:
+    """Enough of the address for the shopper to recognize it, not enough to learn it."""
+    if destination.channel == "email":
+        name, _, domain = destination.address.partition("@")
+        return f"{name[:1]}•••@{domain}"
+    return f"your phone ending {destination.address[-2:]}"
+
+
+def _step_up_page(
+    request: HttpRequest,
+    session: CheckoutSession,
+    consumer: Consumer,
+    card: PaymentMethod,
+    chosen: dict[str, str],
+    *,
+    again: bool = False,
+    wrong: str = "",
+) -> HttpResponse:
+    """The page again with the chosen offer and card, asking for the code sent (now, unless the
+    shopper is correcting a wrong one) to their own address."""
+    notice = ""
+    if not wrong:
+        try:
+            step_up.checkout_step_up_send(
+                session=session, consumer=consumer, payment_method=card, requester=code_requester(request)
+            )
+        except ApplicationError as error:  # too soon or too many: say when to ask again
+            notice = error.message
+    try:
+        destination = _masked(consumer_services.consumer_code_destination(consumer))
+    except ApplicationError as error:
+        return _page(request, session, status=400, error=error.message, error_param="payment_method", **chosen)
+    return _page(
+        request,
+        session,
+        status=403 if not wrong else 400,
+        error=wrong or notice,
+        error_param=STEP_UP_PARAM if wrong or notice else "",
+        step_up={"card": card, "destination": destination, "sent": not notice, "again": again},
+        **{**chosen, "chosen_card": card.public_id},
+    )
+
+
+@require_POST
+def step_up_code(request: HttpRequest, session_id: str) -> HttpResponse:
+    """Send a fresh step-up code for the saved card chosen (the page's "send a new code")."""
+    session = _session_or_404(session_id)
+    consumer = getattr(request, "consumer", None)
+    if consumer is None:
+        return redirect("checkout:session", session_id=session.public_id)
+    form = ConfirmForm(request.POST)
+    if not form.is_valid() or not form.cleaned_data["payment_method"]:
+        return redirect("checkout:session", session_id=session.public_id)
+    chosen = {"chosen_product": form.cleaned_data["product"], "chosen_card": form.cleaned_data["payment_method"]}
+    try:
+        checkout_services.checkout_session_usable(session)
+        card = _saved_card(consumer, session, form.cleaned_data["payment_method"])
+    except ApplicationError as error:
+        if error.code.startswith("session_"):
+            return _closed(request, session, error)
+        return _page(request, session, status=400, error=error.message, error_param=error.param, **chosen)
+    return _step_up_page(request, session, consumer, card, chosen, again=True)
 
 
 @require_http_methods(["GET"])

@@ -111,9 +111,11 @@ class SandboxMessage(BaseModel):
 class MerchantConsumer(MerchantOwnedModel):
     """A consumer as one merchant knows them: the ``cus_…`` id that merchant's API uses.
 
-    Consumers have one account across every merchant; a merchant sees only the consumers who came
+    Consumers have one account across every merchant; a merchant sees only the consumers who bought
     through its own checkout (in that mode), under an id of its own, so two merchants cannot match
-    their customers through ours. Made when a signed-in consumer opens the merchant's checkout.
+    their customers through ours. Made when the consumer confirms a purchase at the merchant (its
+    order is authorized), never merely because they opened its checkout: the link is what lets the
+    merchant name the consumer in its API and send bank data for them.
     """
 
     PUBLIC_ID_PREFIX = "cus"

@@ -14,17 +14,44 @@ from decisioning.models import BankDataConsent, BankTransaction
 
 
 class BankDataConsentRepresentation(serializers.Serializer[BankDataConsent]):
+    """A consent as its source (the merchant that records it) sees it."""
+
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
-    consumer = serializers.CharField(source="merchant_consumer.public_id")
+    consumer = serializers.SerializerMethodField(help_text="Your id for the consumer (cus_…)")
     reference = serializers.CharField()
     granted_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(allow_null=True)
     revoked_at = serializers.DateTimeField(allow_null=True)
+    revoked_by = serializers.SerializerMethodField(
+        help_text="source (you) or consumer (in their account: only they can grant it again); null unless revoked"
+    )
     status = serializers.CharField(help_text="active, expired or revoked")
+    scope = serializers.ChoiceField(
+        choices=BankDataConsent.Scope.choices,
+        help_text="source: your own decisions only; all_decisions: the consumer allowed every decision about "
+        "them to use it (only they choose this, in their account)",
+    )
 
     def get_object(self, instance: BankDataConsent) -> str:
         return "bank_data_consent"
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_consumer(self, instance: BankDataConsent) -> str | None:
+        merchant_id = instance.source.merchant_id
+        if merchant_id is None:
+            return None
+        return (
+            MerchantConsumer.objects.filter(
+                merchant_id=merchant_id, livemode=instance.livemode, consumer_id=instance.consumer_id
+            )
+            .values_list("public_id", flat=True)
+            .first()
+        )
+
+    @extend_schema_field(serializers.ChoiceField(choices=BankDataConsent.RevokedBy.choices, allow_null=True))
+    def get_revoked_by(self, instance: BankDataConsent) -> str | None:
+        return instance.revoked_by or None
 
 
 class BankDataSummary(serializers.Serializer[Any]):
@@ -45,10 +72,14 @@ class MerchantConsumerRepresentation(serializers.Serializer[MerchantConsumer]):
 
     @extend_schema_field(BankDataSummary)
     def get_bank_data(self, instance: MerchantConsumer) -> dict[str, Any]:
-        consent = BankDataConsent.objects.filter(merchant_consumer=instance).first()
-        sent = BankTransaction.objects.filter(
-            merchant_id=instance.merchant_id, livemode=instance.livemode, consumer_id=instance.consumer_id
-        ).aggregate(count=Count("id"), latest=Max("booked_on"))
+        consent = (
+            BankDataConsent.objects.select_related("source")
+            .filter(
+                source__merchant_id=instance.merchant_id, livemode=instance.livemode, consumer_id=instance.consumer_id
+            )
+            .first()
+        )
+        sent = BankTransaction.objects.filter(consent=consent).aggregate(count=Count("id"), latest=Max("booked_on"))
         return dict(
             BankDataSummary(
                 {"consent": consent, "transactions": sent["count"], "latest_booked_on": sent["latest"]}

@@ -7,7 +7,7 @@ from bnpl.core.ids import is_well_formed
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.plans.models import Plan
 from consumers.models import Consumer, SandboxMessage
-from decisioning.models import CreditDecision
+from decisioning.models import BankDataConsent, CreditDecision
 
 
 def consumer_for_session(*, public_id: str | None) -> Consumer | None:
@@ -104,3 +104,14 @@ def dispute_get(*, consumer: Consumer, public_id: str) -> Dispute | None:
     if not is_well_formed(public_id):
         return None
     return Dispute.objects.filter(order__consumer=consumer, public_id=public_id).select_related("order__plan").first()
+
+
+def bank_data_consent_list(*, consumer: Consumer) -> QuerySet[BankDataConsent]:
+    """Every consent to share the consumer's bank data, whoever recorded it, both modes, newest first."""
+    return BankDataConsent.objects.filter(consumer=consumer).select_related("source__merchant")
+
+
+def bank_data_consent_get(*, consumer: Consumer, public_id: str) -> BankDataConsent | None:
+    if not is_well_formed(public_id):
+        return None
+    return bank_data_consent_list(consumer=consumer).filter(public_id=public_id).first()

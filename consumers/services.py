@@ -2,7 +2,8 @@
 
 A code is 6 digits, lives 10 minutes, allows 5 wrong attempts, and is kept only as an HMAC.
 Verifying a code for an address that has no account yet creates the account (sign-up and sign-in
-are one flow).
+are one flow). A signed-in consumer's step-up (``one_time_code_confirm``, e.g. a saved card at a
+new shop) uses the same codes and limits, bound to the browser session that asked as at sign-in.
 
 Abuse design (security review, issue 13 item 5). Two goals pull against each other: guessing a
 shopper's code must stay bounded, and a stranger who knows the shopper's email or number must not
@@ -55,7 +56,7 @@ import hmac
 import math
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -69,7 +70,7 @@ from django.db.models import F
 
 from bnpl.core import clock, ratelimit
 from bnpl.core.context import Actor
-from bnpl.core.errors import InvalidRequestError, PermissionDeniedError, RateLimitError
+from bnpl.core.errors import InvalidRequestError, PermissionDeniedError, RateLimitError, StateError
 from bnpl.core.keys import one_time_code_hash_secrets
 from bnpl.core.services import change_record
 from consumers import representations
@@ -224,11 +225,14 @@ def _request_checks(destination: Destination, requester: Requester) -> list[rate
     resend = int(settings.ONE_TIME_CODE_RESEND_INTERVAL.total_seconds())
     address, client = destination.address, requester.client_for(destination)
     checks = [
-        ratelimit.check(_rate("code_resend", 1, resend, advertised=True), address, requester.session_token),
         ratelimit.check(
             _rate("code_requests_client", settings.ONE_TIME_CODE_MAX_PER_HOUR, HOUR, advertised=True), address, client
         ),
     ]
+    if not _last_code_used(destination, requester):
+        checks.insert(
+            0, ratelimit.check(_rate("code_resend", 1, resend, advertised=True), address, requester.session_token)
+        )
     if not requester.is_recognized_for(destination):
         checks += [
             ratelimit.check(
@@ -291,12 +295,25 @@ def _take(checks: Sequence[ratelimit.Check], *, param: str) -> None:
     raise RateLimitError(message.format(wait=_wait_text(wait)), retry_after=wait, code=code, param=param)
 
 
+def _last_code_used(destination: Destination, requester: Requester) -> bool:
+    """Whether this session's newest code for the address was used: its owner is here."""
+    newest = (
+        OneTimeCode.objects.filter(destination=destination.address, requester__in=_requester_hashes(requester))
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return newest is not None and newest.consumed_at is not None
+
+
 # --- Asking for a code ----------------------------------------------------------------------------
 
 
-def one_time_code_request(*, identifier: str, requester: Requester) -> Destination:
+def one_time_code_request(*, identifier: str, requester: Requester, note: str = "") -> Destination:
     """Send a fresh code bound to the requester's session, superseding that session's earlier
-    codes for the address (never another session's). Limited as the module docstring says."""
+    codes for the address (never another session's). Limited as the module docstring says; the
+    one-a-minute resend limit does not apply when this session's last code was just used (signing
+    in, then a step-up at once). ``note`` is a sentence added to the message saying what the code
+    is for (a step-up names the shop and the card)."""
     destination = destination_parse(identifier)
     _take(_request_checks(destination, requester), param="identifier")
     now = clock.now()
@@ -318,6 +335,8 @@ def one_time_code_request(*, identifier: str, requester: Requester) -> Destinati
         )
         minutes = int(settings.ONE_TIME_CODE_TTL.total_seconds() // 60)
         body = f"Your verification code is {code}. It expires in {minutes} minutes. Never share it."
+        if note:
+            body = f"{body} {note}"
         transaction.on_commit(
             lambda: get_sender().send(
                 channel=destination.channel,
@@ -356,13 +375,42 @@ def one_time_code_verify(*, identifier: str, code: str, requester: Requester) ->
     the consumer up (first time) or in. Wrong attempts are counted (and committed) before the error
     is raised; the last allowed wrong attempt burns the code."""
     destination = destination_parse(identifier)
+    return _with_code(destination, code, "code", requester, lambda now: _consumer_sign_in(destination, now))
+
+
+def consumer_code_destination(consumer: Consumer) -> Destination:
+    """Where a step-up code for a signed-in consumer goes: the account's own email, else its phone
+    (the addresses it signs in with; never one typed at the step-up)."""
+    if consumer.email:
+        return Destination(channel=Channel.EMAIL, address=consumer.email)
+    if consumer.phone:
+        return Destination(channel=Channel.SMS, address=consumer.phone)
+    raise StateError("Your account has no email address or phone.", code="no_code_destination")
+
+
+def one_time_code_confirm(*, consumer: Consumer, code: str, requester: Requester, param: str = "code") -> None:
+    """A step-up: check a fresh code sent to the signed-in consumer's own address (the newest one
+    this requester's session asked for), without signing anyone in. Wrong attempts and limits count
+    as at sign-in; errors name ``param``."""
+    _with_code(consumer_code_destination(consumer), code, param, requester, lambda now: consumer)
+
+
+def _with_code(
+    destination: Destination,
+    code: str,
+    param: str,
+    requester: Requester,
+    accepted: Callable[[dt.datetime], Consumer],
+) -> Consumer:
+    """Judge ``code`` against the newest code this requester's session asked for at
+    ``destination`` and, when right, run ``accepted`` in the same transaction that consumes it."""
     submitted = (code or "").strip()
     if not CODE_PATTERN.fullmatch(submitted):
         raise InvalidRequestError(
-            f"Enter the {CODE_DIGITS}-digit code we sent you.", code="code_malformed", param="code"
+            f"Enter the {CODE_DIGITS}-digit code we sent you.", code="code_malformed", param=param
         )
     checks, wrong_code_budgets = _verify_checks(destination, requester)
-    _take(checks, param="code")
+    _take(checks, param=param)
     outcome = VerifyOutcome.NO_CODE
     try:
         now = clock.now()
@@ -374,7 +422,7 @@ def one_time_code_verify(*, identifier: str, code: str, requester: Requester) ->
                 .first()
             )
             outcome, remaining = _check(one_time_code, submitted, destination.address, now)
-            consumer = _consumer_sign_in(destination, now) if outcome is VerifyOutcome.ACCEPTED else None
+            consumer = accepted(now) if outcome is VerifyOutcome.ACCEPTED else None
     finally:
         if outcome not in WRONG_GUESSES:
             ratelimit.give_back(wrong_code_budgets)
@@ -384,10 +432,10 @@ def one_time_code_verify(*, identifier: str, code: str, requester: Requester) ->
         raise InvalidRequestError(
             f"That code is not right. {remaining} attempt{'s' if remaining != 1 else ''} left.",
             code="code_incorrect",
-            param="code",
+            param=param,
         )
     message, error_code = _OUTCOME_ERRORS[outcome]
-    raise InvalidRequestError(message, code=error_code, param="code")
+    raise InvalidRequestError(message, code=error_code, param=param)
 
 
 def _check(
@@ -530,7 +578,8 @@ def consumer_preferences_update(*, consumer: Consumer, notify_by_email: bool, no
 
 
 def merchant_consumer_ensure(*, merchant: Any, livemode: bool, consumer: Consumer) -> MerchantConsumer:
-    """The merchant's id for this consumer, made the first time they meet (safe to race)."""
+    """The merchant's id for this consumer, made when they first confirm a purchase there (the
+    checkout's authorization calls this; opening a checkout does not). Safe to race."""
     link = MerchantConsumer.objects.filter(merchant=merchant, livemode=livemode, consumer=consumer).first()
     if link is not None:
         return link

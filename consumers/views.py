@@ -61,7 +61,7 @@ def _with_retry_after(response: HttpResponse, error: ApplicationError | None) ->
     return response
 
 
-def _requester(request: HttpRequest) -> services.Requester:
+def code_requester(request: HttpRequest) -> services.Requester:
     """This browser as the code services see it: its session's sign-in token (made on first use),
     the client address, and the device cookie when its signature and age check out."""
     token = request.session.get(SIGN_IN_TOKEN_KEY)
@@ -94,7 +94,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             destination = services.one_time_code_request(
-                identifier=form.cleaned_data["identifier"], requester=_requester(request)
+                identifier=form.cleaned_data["identifier"], requester=code_requester(request)
             )
         except ApplicationError as error:
             refusal = error
@@ -117,7 +117,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             consumer = services.one_time_code_verify(
-                identifier=identifier, code=form.cleaned_data["code"], requester=_requester(request)
+                identifier=identifier, code=form.cleaned_data["code"], requester=code_requester(request)
             )
         except ApplicationError as error:
             refusal = error
@@ -171,7 +171,7 @@ def resend(request: HttpRequest) -> HttpResponse:
     if not identifier:
         return redirect("consumers:sign-in")
     try:
-        services.one_time_code_request(identifier=identifier, requester=_requester(request))
+        services.one_time_code_request(identifier=identifier, requester=code_requester(request))
     except RateLimitError as error:
         messages.error(request, error.message)
         return _verify_page(request, CodeForm(), error)

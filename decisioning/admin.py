@@ -246,6 +246,8 @@ class CashFlowMonthInline(ReadOnlyInline):
         "month",
         "currency",
         "livemode",
+        "source",
+        "consent",
         "income_amount",
         "inflow_amount",
         "outflow_amount",
@@ -259,9 +261,11 @@ class CashFlowMonthInline(ReadOnlyInline):
 
 @admin.register(BankDataConsent)
 class BankDataConsentAdmin(ReadOnlyAdmin):
-    """Who may send a consumer's bank data, since when, and whether they still may (read-only: a
-    consent is recorded and revoked through the partner API)."""
+    """Which source may share a consumer's bank data, for which decisions, since when, and whether
+    it still may (read-only: sources record and revoke consents through the partner API, consumers
+    widen, revoke and grant them in their account)."""
 
-    list_display = ["public_id", "merchant", "merchant_consumer", "livemode", "granted_at", "expires_at", "revoked_at"]
-    list_filter = ["livemode"]
-    search_fields = ["public_id", "merchant__name", "merchant_consumer__public_id", "reference"]
+    list_display = ["public_id", "source", "consumer", "livemode", "scope", "granted_at", "expires_at", "revoked_at"]
+    list_filter = ["livemode", "scope", "revoked_by"]
+    list_select_related = ["source__merchant", "consumer"]
+    search_fields = ["public_id", "source__merchant__name", "consumer__public_id", "consumer__email", "reference"]

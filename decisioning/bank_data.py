@@ -1,13 +1,20 @@
-"""Alternative data: bank transactions that merchants and data partners stream in, with the
-consumer's consent recorded, aggregated incrementally into monthly cash-flow totals that credit
-decisions read (``cash_flow_for``).
+"""Alternative data: bank transactions that sources (merchants today, data partners later) stream
+in under the consumer's consent, aggregated incrementally into monthly cash-flow totals per consent
+that credit decisions read (``cash_flow_for``).
 
-* Consent first: transactions are refused unless the merchant holds a current consent for the
-  consumer. Revoking it deletes what was shared under it and rebuilds the totals.
-* Idempotent per transaction id: a transaction id the same source already sent is skipped (the first
-  copy stands), so a partner can resend a whole stream after a failure.
+* Attributed: every transaction and every monthly total names its source and the consent it was
+  shared under. A decision for a purchase at a merchant reads that merchant's own data, and another
+  source's only under a consent the consumer widened, in their account, to all their decisions.
+* Consent first: transactions are refused unless the source holds a current consent. A source's
+  record of consent is its own assertion, so it covers the source's own decisions and no more.
+  Revoking (by the source or the consumer) or expiry deletes what was shared under it, its totals
+  with it; a consent the consumer revoked is granted again only by the consumer.
+* Idempotent per transaction id: an id already shared under the consent is skipped (the first copy
+  stands), so a source can resend a whole stream after a failure.
 * Incremental: each batch adds only its new transactions to their months' totals, under the
   consumer's row lock, in the same transaction as the rows themselves.
+
+Locks, in this order: the consumer's row, then the consent's.
 """
 
 from __future__ import annotations
@@ -15,11 +22,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 
 from bnpl.core import clock
+from bnpl.core.context import Actor
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.services import change_record
 from bnpl.plans.schedule import add_months
@@ -32,9 +41,11 @@ from decisioning.cashflow import (
     MonthTotals,
     Transaction,
     cash_flow_features,
+    merge_months,
     monthly_totals,
 )
-from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth
+from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth, DataSource
+from merchants.models import Merchant
 
 MAX_BATCH = 1000
 # MonthTotals field -> CashFlowMonth column
@@ -81,86 +92,199 @@ class IngestResult:
         return {"object": "bank_transaction_batch", **asdict(self)}
 
 
-# --- Consent ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CashFlowBasis:
+    """What a decision may read of a consumer's bank data: the features, and the consents whose
+    monthly totals were read (none without usable data)."""
+
+    features: CashFlowFeatures | None
+    consents: tuple[str, ...] = ()
+
+
+def _consumer_actor(consumer: Consumer) -> Actor:
+    return Actor(kind="consumer", identifier=consumer.public_id, label=str(consumer))
+
+
+def _record(
+    action: str,
+    consent: BankDataConsent,
+    *,
+    before: dict[str, Any] | None = None,
+    actor: Actor | None = None,
+    **extra: Any,
+) -> None:
+    """Audit row and event for a consent change. The source's merchant hears of it (a consent is
+    about the data that merchant sends); a future non-merchant source carries no merchant."""
+    change_record(
+        action=action,
+        instance=consent,
+        before=before,
+        data={**bank_data_consent_data(consent), **extra},
+        merchant=consent.source.merchant,
+        livemode=consent.livemode,
+        actor=actor,
+    )
+
+
+# --- Sources ------------------------------------------------------------------------------------
+
+
+def data_source_for_merchant(*, merchant: Merchant) -> DataSource:
+    """The merchant as a source of data (made the first time it shares any; safe to race: the
+    merchant is unique and ``get_or_create`` re-reads on a conflict)."""
+    source, _ = DataSource.objects.get_or_create(merchant=merchant, defaults={"kind": DataSource.Kind.MERCHANT})
+    return source
+
+
+# --- Consent: the source's side -----------------------------------------------------------------
 
 
 def consent_record(
     *, link: MerchantConsumer, reference: str, granted_at: dt.datetime, expires_at: dt.datetime | None = None
 ) -> BankDataConsent:
-    """Record (or renew) the consumer's consent, as the merchant collected it."""
+    """Record (or renew) the consent the link's merchant says the consumer gave on its site.
+
+    That is the merchant's own assertion, so what it shares covers its own decisions only: a new
+    consent (or one no longer current) has ``Scope.SOURCE``; renewing a current one keeps the scope
+    the consumer chose. A consent the consumer revoked stays revoked: only they grant it again."""
     now = clock.now()
     if granted_at > now + dt.timedelta(minutes=5):
         raise InvalidRequestError("granted_at: a consent cannot be granted in the future.", param="granted_at")
     if expires_at is not None and expires_at <= max(granted_at, now):
         raise InvalidRequestError("expires_at: must be after granted_at and in the future.", param="expires_at")
     with transaction.atomic():
-        MerchantConsumer.objects.select_for_update().get(pk=link.pk)  # two first consents at once: one waits
-        consent = BankDataConsent.objects.select_for_update().filter(merchant_consumer=link).first()
+        Consumer.objects.select_for_update().get(pk=link.consumer_id)  # two first consents at once: one waits
+        source = data_source_for_merchant(merchant=link.merchant)
+        consent = (
+            BankDataConsent.objects.select_for_update()
+            .filter(source=source, livemode=link.livemode, consumer_id=link.consumer_id)
+            .first()
+        )
+        if consent is not None and consent.revoked_by == BankDataConsent.RevokedBy.CONSUMER:
+            raise StateError(
+                "The consumer revoked this consent in their account; only they can grant it again there.",
+                code="consent_revoked_by_consumer",
+            )
         before = bank_data_consent_data(consent) if consent else None
         if consent is None:
-            consent = BankDataConsent(merchant=link.merchant, livemode=link.livemode, merchant_consumer=link)
-        consent.reference, consent.granted_at, consent.expires_at, consent.revoked_at = (
-            reference,
-            granted_at,
-            expires_at,
-            None,
-        )
+            consent = BankDataConsent(consumer_id=link.consumer_id, livemode=link.livemode, source=source)
+        elif not consent.is_current(now):
+            consent.scope, consent.scope_changed_at = BankDataConsent.Scope.SOURCE, None
+        consent.reference, consent.granted_at, consent.expires_at = reference, granted_at, expires_at
+        consent.revoked_at, consent.revoked_by = None, ""
         consent.save()
-        change_record(
-            action="bank_data_consent.recorded", instance=consent, before=before, data=bank_data_consent_data(consent)
-        )
+        _record("bank_data_consent.recorded", consent, before=before)
     return consent
 
 
-def consent_revoke(*, link: MerchantConsumer) -> BankDataConsent:
-    """Revoke the consent and delete every transaction shared under it; the totals are rebuilt."""
+def consent_revoke(*, consent: BankDataConsent, revoked_by: str) -> BankDataConsent:
+    """Revoke the consent (its source or its consumer) and delete every transaction shared under
+    it, with its monthly totals: nothing of it feeds a decision again."""
+    actor = None
     with transaction.atomic():
-        Consumer.objects.select_for_update().get(pk=link.consumer_id)
-        consent = BankDataConsent.objects.select_for_update().filter(merchant_consumer=link).first()
-        if consent is None or consent.revoked_at is not None:
-            raise StateError("There is no consent to revoke.", code="no_consent")
-        before = bank_data_consent_data(consent)
-        deleted, _ = BankTransaction.objects.filter(consent=consent).delete()
-        _rebuild_months(consumer_id=link.consumer_id, livemode=link.livemode)
-        consent.revoked_at = clock.now()
-        consent.save(update_fields=["revoked_at", "updated_at"])
-        change_record(
-            action="bank_data_consent.revoked",
-            instance=consent,
-            before=before,
-            data={**bank_data_consent_data(consent), "transactions_deleted": deleted},
+        consumer = Consumer.objects.select_for_update().get(pk=consent.consumer_id)
+        consent = (
+            BankDataConsent.objects.select_for_update(of=("self",))
+            .select_related("source__merchant")
+            .get(pk=consent.pk)
         )
+        if consent.revoked_at is not None:
+            raise StateError("There is no consent to revoke.", code="no_consent")
+        if revoked_by == BankDataConsent.RevokedBy.CONSUMER:
+            actor = _consumer_actor(consumer)
+        before = bank_data_consent_data(consent)
+        deleted = _delete_shared(consent)
+        consent.revoked_at, consent.revoked_by = clock.now(), BankDataConsent.RevokedBy(revoked_by)
+        consent.scope, consent.scope_changed_at = BankDataConsent.Scope.SOURCE, None
+        consent.save()
+        _record("bank_data_consent.revoked", consent, before=before, actor=actor, transactions_deleted=deleted)
     return consent
 
 
 def consents_expire() -> int:
-    """Delete what was shared under consents that have expired (as a revocation does) and rebuild
-    the totals, so expired data never feeds a decision. Idempotent; returns the consents cleared."""
+    """Delete what was shared under consents that have expired (as a revocation does), so expired
+    data never feeds a decision. Idempotent; returns the consents cleared."""
     now = clock.now()
     shared = BankTransaction.objects.filter(consent=OuterRef("pk"))
     expired = BankDataConsent.objects.filter(revoked_at__isnull=True, expires_at__lte=now).filter(Exists(shared))
     cleared = 0
-    for consent_id in expired.values_list("pk", flat=True):
+    for consent_id, consumer_id in expired.values_list("pk", "consumer_id"):
         with transaction.atomic():
-            consent = BankDataConsent.objects.select_related("merchant_consumer").get(pk=consent_id)
-            Consumer.objects.select_for_update().get(pk=consent.merchant_consumer.consumer_id)
-            deleted, _ = BankTransaction.objects.filter(consent=consent).delete()
-            _rebuild_months(consumer_id=consent.merchant_consumer.consumer_id, livemode=consent.livemode)
-            change_record(
-                action="bank_data_consent.expired",
-                instance=consent,
-                data={**bank_data_consent_data(consent), "transactions_deleted": deleted},
+            Consumer.objects.select_for_update().get(pk=consumer_id)
+            consent = (
+                BankDataConsent.objects.select_for_update(of=("self",))
+                .select_related("source__merchant")
+                .get(pk=consent_id)
             )
+            deleted = _delete_shared(consent)
+            _record("bank_data_consent.expired", consent, transactions_deleted=deleted)
             cleared += 1
     return cleared
+
+
+def _delete_shared(consent: BankDataConsent) -> int:
+    """Delete the consent's transactions and totals. The caller holds the consumer's lock."""
+    CashFlowMonth.objects.filter(consent=consent).delete()
+    deleted, _ = BankTransaction.objects.filter(consent=consent).delete()
+    return deleted
+
+
+# --- Consent: the consumer's side (their account) -------------------------------------------------
+
+
+def consent_scope_set(*, consent: BankDataConsent, scope: str) -> BankDataConsent:
+    """The consumer chooses what the data shared under a current consent may feed: decisions at its
+    source only, or every decision about them (at any merchant). Only the consumer calls this."""
+    if scope not in BankDataConsent.Scope.values:
+        raise InvalidRequestError("Choose where this data may be used.", code="scope_invalid", param="scope")
+    with transaction.atomic():
+        consumer = Consumer.objects.select_for_update().get(pk=consent.consumer_id)
+        consent = (
+            BankDataConsent.objects.select_for_update(of=("self",))
+            .select_related("source__merchant")
+            .get(pk=consent.pk)
+        )
+        if not consent.is_current(clock.now()):
+            raise StateError("This consent is no longer in force.", code="consent_not_current", param="scope")
+        if consent.scope == scope:
+            return consent
+        before = bank_data_consent_data(consent)
+        consent.scope, consent.scope_changed_at = BankDataConsent.Scope(scope), clock.now()
+        consent.save()
+        _record("bank_data_consent.scope_changed", consent, before=before, actor=_consumer_actor(consumer))
+    return consent
+
+
+def consent_grant_again(*, consent: BankDataConsent) -> BankDataConsent:
+    """The consumer grants again a consent they revoked: its source may share their bank data again,
+    for its own decisions (they may widen it afterwards), until they revoke it."""
+    with transaction.atomic():
+        consumer = Consumer.objects.select_for_update().get(pk=consent.consumer_id)
+        consent = (
+            BankDataConsent.objects.select_for_update(of=("self",))
+            .select_related("source__merchant")
+            .get(pk=consent.pk)
+        )
+        if consent.revoked_by != BankDataConsent.RevokedBy.CONSUMER:
+            raise StateError(
+                "Only a consent you revoked can be granted again here; the shop asks for the others.",
+                code="consent_not_revoked_by_consumer",
+            )
+        before = bank_data_consent_data(consent)
+        consent.granted_at, consent.expires_at, consent.revoked_at, consent.revoked_by = clock.now(), None, None, ""
+        consent.scope, consent.scope_changed_at = BankDataConsent.Scope.SOURCE, None
+        consent.save()
+        _record("bank_data_consent.granted", consent, before=before, actor=_consumer_actor(consumer))
+    return consent
 
 
 # --- Transactions -------------------------------------------------------------------------------
 
 
 def transactions_ingest(*, link: MerchantConsumer, transactions: Sequence[IncomingTransaction]) -> IngestResult:
-    """Keep the new transactions of a batch and add them to the monthly totals. All or nothing: a
-    batch with one bad transaction changes nothing (the error names it)."""
+    """Keep the new transactions of a batch the link's merchant sent, attributed to it and to its
+    consent, and add them to that consent's monthly totals. All or nothing: a batch with one bad
+    transaction changes nothing (the error names it)."""
     if not transactions:
         raise InvalidRequestError("Send at least one transaction.", param="transactions")
     if len(transactions) > MAX_BATCH:
@@ -170,50 +294,54 @@ def transactions_ingest(*, link: MerchantConsumer, transactions: Sequence[Incomi
         _check(txn, f"transactions[{index}]", today)
     with transaction.atomic():
         Consumer.objects.select_for_update().get(pk=link.consumer_id)  # one batch per consumer at a time
-        consent = BankDataConsent.objects.filter(merchant_consumer=link).first()
+        consent = consent_for_link(link=link)
         if consent is None or not consent.is_current(clock.now()):
             raise StateError(
                 "Record the consumer's consent to share bank data first (POST …/bank-data-consent).",
                 code="consent_required",
             )
-        seen = set(
-            BankTransaction.objects.filter(
-                merchant=link.merchant,
-                livemode=link.livemode,
-                consumer_id=link.consumer_id,
-                external_id__in=[txn.id for txn in transactions],
-            ).values_list("external_id", flat=True)
-        )
-        new = []
-        for txn in transactions:
-            if txn.id not in seen:
-                seen.add(txn.id)
-                new.append(txn)
-        BankTransaction.objects.bulk_create(
-            BankTransaction(
-                consumer_id=link.consumer_id,
-                livemode=link.livemode,
-                merchant=link.merchant,
-                consent=consent,
-                external_id=txn.id,
-                account_id=txn.account_id,
-                booked_on=txn.booked_on,
-                amount=txn.amount,
-                currency=txn.currency,
-                balance_after=txn.balance_after,
-                category=txn.category,
-            )
-            for txn in new
-        )
-        _add_to_months(link.consumer_id, link.livemode, monthly_totals([_as_transaction(txn) for txn in new]).items())
+        created = _keep_new(consent, transactions)
         result = IngestResult(
             consumer=link.public_id,
             received=len(transactions),
-            created=len(new),
-            duplicates=len(transactions) - len(new),
+            created=created,
+            duplicates=len(transactions) - created,
         )
         change_record(action="bank_transactions.received", instance=link, data=result.as_dict())
     return result
+
+
+def _keep_new(consent: BankDataConsent, transactions: Sequence[IncomingTransaction]) -> int:
+    """Store the transactions the consent does not carry yet (the first copy of an id) and add them
+    to its months. The caller holds the consumer's lock."""
+    seen = set(
+        BankTransaction.objects.filter(consent=consent, external_id__in=[txn.id for txn in transactions]).values_list(
+            "external_id", flat=True
+        )
+    )
+    new = []
+    for txn in transactions:
+        if txn.id not in seen:
+            seen.add(txn.id)
+            new.append(txn)
+    BankTransaction.objects.bulk_create(
+        BankTransaction(
+            consumer_id=consent.consumer_id,
+            livemode=consent.livemode,
+            source_id=consent.source_id,
+            consent=consent,
+            external_id=txn.id,
+            account_id=txn.account_id,
+            booked_on=txn.booked_on,
+            amount=txn.amount,
+            currency=txn.currency,
+            balance_after=txn.balance_after,
+            category=txn.category,
+        )
+        for txn in new
+    )
+    _add_to_months(consent, monthly_totals([_as_transaction(txn) for txn in new]).items())
+    return len(new)
 
 
 def _check(txn: IncomingTransaction, where: str, today: dt.date) -> None:
@@ -239,11 +367,15 @@ def _as_transaction(txn: IncomingTransaction | BankTransaction) -> Transaction:
     )
 
 
-def _add_to_months(consumer_id: int, livemode: bool, totals: Iterable[tuple[tuple[str, dt.date], MonthTotals]]) -> None:
-    """Add each month's totals to its row (made on first use). The caller holds the consumer's lock."""
+def _add_to_months(consent: BankDataConsent, totals: Iterable[tuple[tuple[str, dt.date], MonthTotals]]) -> None:
+    """Add each month's totals to the consent's row (made on first use). The caller holds the
+    consumer's lock."""
     for (currency, month), month_totals in totals:
         row, _ = CashFlowMonth.objects.get_or_create(
-            consumer_id=consumer_id, livemode=livemode, currency=currency, month=month
+            consent=consent,
+            currency=currency,
+            month=month,
+            defaults={"consumer_id": consent.consumer_id, "livemode": consent.livemode, "source_id": consent.source_id},
         )
         CashFlowMonth.objects.filter(pk=row.pk).update(
             **{column: F(column) + getattr(month_totals, field) for field, column in _COLUMNS.items()},
@@ -251,29 +383,70 @@ def _add_to_months(consumer_id: int, livemode: bool, totals: Iterable[tuple[tupl
         )
 
 
-def _rebuild_months(*, consumer_id: int, livemode: bool) -> None:
-    CashFlowMonth.objects.filter(consumer_id=consumer_id, livemode=livemode).delete()
-    remaining = BankTransaction.objects.filter(consumer_id=consumer_id, livemode=livemode)
-    _add_to_months(consumer_id, livemode, monthly_totals([_as_transaction(txn) for txn in remaining]).items())
+def _rebuild_months(*, consent: BankDataConsent) -> None:
+    """The consent's totals from its transactions, from scratch. The caller holds the consumer's lock."""
+    CashFlowMonth.objects.filter(consent=consent).delete()
+    shared = BankTransaction.objects.filter(consent=consent)
+    _add_to_months(consent, monthly_totals([_as_transaction(txn) for txn in shared]).items())
 
 
 # --- Reads --------------------------------------------------------------------------------------
 
 
-def cash_flow_months(*, consumer: Consumer, livemode: bool, currency: str, today: dt.date) -> list[MonthTotals]:
-    earliest = add_months(today.replace(day=1), -(WINDOW_MONTHS + STALE_AFTER_MONTHS))
-    rows: QuerySet[CashFlowMonth] = CashFlowMonth.objects.filter(
-        consumer=consumer, livemode=livemode, currency=currency, month__gte=earliest
+def consent_for_link(*, link: MerchantConsumer) -> BankDataConsent | None:
+    """The consent the link's merchant holds for the consumer, in the link's mode (any status)."""
+    return (
+        BankDataConsent.objects.select_related("source__merchant")
+        .filter(source__merchant_id=link.merchant_id, livemode=link.livemode, consumer_id=link.consumer_id)
+        .first()
     )
+
+
+def usable_consents(*, consumer: Consumer, livemode: bool, merchant: Merchant) -> QuerySet[BankDataConsent]:
+    """The current consents whose data a decision for a purchase at ``merchant`` may read: the
+    merchant's own, and any other source's that the consumer widened to all their decisions."""
+    return BankDataConsent.objects.filter(
+        BankDataConsent.current_at(clock.now()),
+        Q(source__merchant=merchant) | Q(scope=BankDataConsent.Scope.ALL_DECISIONS),
+        consumer=consumer,
+        livemode=livemode,
+    )
+
+
+def cash_flow_months(
+    *, consumer: Consumer, livemode: bool, currency: str, merchant: Merchant, today: dt.date
+) -> list[tuple[str, MonthTotals]]:
+    """The recent monthly totals a decision at ``merchant`` may read, each with its consent's id
+    (one query)."""
+    earliest = add_months(today.replace(day=1), -(WINDOW_MONTHS + STALE_AFTER_MONTHS))
+    rows = CashFlowMonth.objects.filter(
+        consent__in=usable_consents(consumer=consumer, livemode=livemode, merchant=merchant),
+        currency=currency,
+        month__gte=earliest,
+    ).values("consent__public_id", "month", *_COLUMNS.values())
     return [
-        MonthTotals(month=row.month, **{field: getattr(row, column) for field, column in _COLUMNS.items()})
+        (row["consent__public_id"], MonthTotals(month=row["month"], **{f: row[c] for f, c in _COLUMNS.items()}))
         for row in rows
     ]
 
 
-def cash_flow_for(*, consumer: Consumer, livemode: bool, currency: str) -> CashFlowFeatures | None:
-    """The consumer's cash-flow features in this currency today, or None without fresh bank data."""
+def cash_flow_for(*, consumer: Consumer, livemode: bool, currency: str, merchant: Merchant) -> CashFlowBasis:
+    """The consumer's cash-flow features in this currency today for a decision at ``merchant``
+    (features None without fresh bank data it may use), and the consents they came from."""
     today = clock.today()
-    return cash_flow_features(
-        cash_flow_months(consumer=consumer, livemode=livemode, currency=currency, today=today), today=today
+    rows = cash_flow_months(consumer=consumer, livemode=livemode, currency=currency, merchant=merchant, today=today)
+    features = cash_flow_features(merge_months([totals for _, totals in rows]), today=today)
+    if features is None:
+        return CashFlowBasis(features=None)
+    return CashFlowBasis(features=features, consents=tuple(sorted({consent for consent, _ in rows})))
+
+
+def consent_sharing_summary(*, consent: BankDataConsent) -> dict[str, Any]:
+    """What was shared under a consent, for its consumer: how many transactions from how many
+    accounts, booked between which days."""
+    return BankTransaction.objects.filter(consent=consent).aggregate(
+        transactions=Count("id"),
+        accounts=Count("account_id", distinct=True),
+        first_booked_on=Min("booked_on"),
+        latest_booked_on=Max("booked_on"),
     )

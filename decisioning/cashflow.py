@@ -1,5 +1,6 @@
 """Bank cash-flow features: pure functions from a consumer's monthly cash-flow totals (kept up to
-date by ``decisioning.bank_data`` as transactions stream in) to what a credit decision uses.
+date by ``decisioning.bank_data`` as transactions stream in, one set per source and consent, and
+added up with ``merge_months`` over the sources a decision may use) to what a credit decision uses.
 
 The window: the six calendar months ending with the latest month that has data, starting no earlier
 than the first month with data. Data whose latest month is more than two months before today's is
@@ -103,6 +104,18 @@ def cash_flow_features(months: Sequence[MonthTotals], *, today: dt.date) -> Cash
         else round(sum(totals.debt_payments for totals in window) / income_total, 4),
         free_cash_flow=sum(nets) // count,
     )
+
+
+def merge_months(months: Sequence[MonthTotals]) -> list[MonthTotals]:
+    """One total per month from the totals of several sources, in month order. Sources are added
+    up: the same account sent by two sources counts twice (nothing says two sources' accounts are
+    the same one)."""
+    merged: dict[dt.date, dict[str, int]] = {}
+    for totals in months:
+        sums = merged.setdefault(totals.month, dict.fromkeys(_COUNTERS, 0))
+        for name in _COUNTERS:
+            sums[name] += getattr(totals, name)
+    return [MonthTotals(month=month, **sums) for month, sums in sorted(merged.items())]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.db import models
 
 from bnpl.core.models import BaseModel, PublicIdModel
-from merchants.models import MerchantOwnedModel
 
 
 class CreditDecision(PublicIdModel):
@@ -120,23 +119,88 @@ class ModelVersion(PublicIdModel):
         return f"{self.name} v{self.version} ({self.status})"
 
 
-class BankDataConsent(MerchantOwnedModel):
-    """The consumer's consent, collected by a merchant or data partner, to share their bank
-    transactions with us for credit decisions. One per merchant link; transactions are refused
-    without a current one, and revoking it deletes what was shared under it."""
+class DataSource(PublicIdModel):
+    """Where alternative data comes from. Today a source is a merchant sending bank data through the
+    partner API; a data partner becomes another ``Kind`` with its own column. Every consent, bank
+    transaction and cash-flow total names its source, so that data from one source reaches decisions
+    elsewhere only under the consumer's own consent to that (``BankDataConsent.Scope``)."""
+
+    PUBLIC_ID_PREFIX = "src"
+
+    class Kind(models.TextChoices):
+        MERCHANT = "merchant"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    merchant = models.OneToOneField(
+        "merchants.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="data_source"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind="merchant", merchant__isnull=False), name="data_source_names_its_sender"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        """What the consumer sees as the source."""
+        return self.merchant.name if self.merchant is not None else self.public_id
+
+
+class BankDataConsent(PublicIdModel):
+    """A consumer's consent for one source to share their bank transactions with us, in one mode.
+
+    The consent belongs to the consumer: a source may record that the consumer consented on its
+    site (its own assertion, so at most its own decisions use the data: ``Scope.SOURCE``); only the
+    consumer, in their account, widens it to every decision (``Scope.ALL_DECISIONS``), narrows it
+    again, revokes it, or grants again what they revoked. Transactions are refused without a current
+    consent, and revoking or expiry deletes what was shared under it."""
 
     PUBLIC_ID_PREFIX = "bdc"
 
-    merchant_consumer = models.OneToOneField(
-        "consumers.MerchantConsumer", on_delete=models.PROTECT, related_name="bank_data_consent"
-    )
-    reference = models.CharField(max_length=200)  # the partner's own record of the consent (e.g. its consent id)
+    class Scope(models.TextChoices):
+        SOURCE = "source"  # decisions for purchases at the source that shared the data
+        ALL_DECISIONS = "all_decisions"  # every decision about the consumer: set by the consumer only
+
+    class RevokedBy(models.TextChoices):
+        SOURCE = "source"
+        CONSUMER = "consumer"
+
+    consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="bank_data_consents")
+    livemode = models.BooleanField(default=False)
+    source = models.ForeignKey(DataSource, on_delete=models.PROTECT, related_name="consents")
+    reference = models.CharField(max_length=200)  # the source's own record of the consent (e.g. its consent id)
     granted_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.CharField(max_length=20, choices=RevokedBy.choices, blank=True)  # blank unless revoked
+    scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.SOURCE)
+    scope_changed_at = models.DateTimeField(null=True, blank=True)  # when the consumer last chose the scope
+
+    class Meta:
+        ordering = ["-granted_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "livemode", "consumer"], name="bank_data_consent_one_per_source"),
+            models.CheckConstraint(
+                condition=models.Q(revoked_at__isnull=True, revoked_by="")
+                | models.Q(revoked_at__isnull=False, revoked_by__in=["source", "consumer"]),
+                name="bank_data_consent_revocation_says_by_whom",
+            ),
+        ]
 
     def is_current(self, now: dt.datetime) -> bool:
         return self.revoked_at is None and self.granted_at <= now and (self.expires_at is None or now < self.expires_at)
+
+    @classmethod
+    def current_at(cls, now: dt.datetime) -> models.Q:
+        """``is_current`` as a filter."""
+        return models.Q(revoked_at__isnull=True, granted_at__lte=now) & (
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
 
     @property
     def status(self) -> str:
@@ -149,7 +213,8 @@ class BankDataConsent(MerchantOwnedModel):
 
 
 class BankTransaction(BaseModel):
-    """One bank-account transaction a partner sent, kept once per (source, transaction id)."""
+    """One bank-account transaction a source sent, kept once per (consent, transaction id): a consent
+    names one source, consumer and mode."""
 
     class Category(models.TextChoices):
         INCOME = "income"  # payroll, benefits, pension: what the consumer lives on
@@ -161,9 +226,9 @@ class BankTransaction(BaseModel):
 
     consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="bank_transactions")
     livemode = models.BooleanField(default=False)
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")  # the source
+    source = models.ForeignKey(DataSource, on_delete=models.PROTECT, related_name="+")  # who sent it (the consent's)
     consent = models.ForeignKey(BankDataConsent, on_delete=models.PROTECT, related_name="transactions")
-    external_id = models.CharField(max_length=100)  # the partner's transaction id
+    external_id = models.CharField(max_length=100)  # the source's transaction id
     account_id = models.CharField(max_length=100)
     booked_on = models.DateField()
     amount = models.BigIntegerField()  # minor units: positive money in, negative money out
@@ -173,21 +238,22 @@ class BankTransaction(BaseModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["merchant", "livemode", "consumer", "external_id"], name="bank_transaction_once_per_source"
-            ),
+            models.UniqueConstraint(fields=["consent", "external_id"], name="bank_transaction_once_per_consent"),
             models.CheckConstraint(condition=~models.Q(amount=0), name="bank_transaction_amount_not_zero"),
         ]
         indexes = [models.Index(fields=["consumer", "livemode", "currency", "booked_on"])]
 
 
 class CashFlowMonth(BaseModel):
-    """A consumer's bank cash flow in one calendar month and currency, kept up to date as
-    transactions arrive (each new transaction adds to its month), so a decision reads a few
-    rows instead of every transaction."""
+    """A consumer's bank cash flow in one calendar month and currency, as shared by one source under
+    one consent, kept up to date as transactions arrive (each new transaction adds to its month), so
+    a decision reads a few rows instead of every transaction, and only the rows of consents that
+    may feed it. ``source`` is the consent's (a consent's source never changes)."""
 
     consumer = models.ForeignKey("consumers.Consumer", on_delete=models.CASCADE, related_name="cash_flow_months")
     livemode = models.BooleanField(default=False)
+    source = models.ForeignKey(DataSource, on_delete=models.PROTECT, related_name="+")
+    consent = models.ForeignKey(BankDataConsent, on_delete=models.CASCADE, related_name="cash_flow_months")
     currency = models.CharField(max_length=3)
     month = models.DateField()  # the first day of the month
     inflow_amount = models.BigIntegerField(default=0)  # minor units in, transfers excluded
@@ -203,5 +269,6 @@ class CashFlowMonth(BaseModel):
     class Meta:
         ordering = ["consumer", "currency", "month"]
         constraints = [
-            models.UniqueConstraint(fields=["consumer", "livemode", "currency", "month"], name="cash_flow_month_unique")
+            models.UniqueConstraint(fields=["consent", "currency", "month"], name="cash_flow_month_unique_per_consent")
         ]
+        indexes = [models.Index(fields=["consumer", "livemode", "currency", "month"])]

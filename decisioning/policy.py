@@ -8,7 +8,9 @@ Rules, in the order a decline states them (each is a real factor, never a checkl
    per-consumer limit (``CONSUMER_EXPOSURE_LIMIT_MAJOR``, in major units of the currency).
 5. ``amount_out_of_range`` — the order is outside the product's minimum and maximum.
 6. ``bank_account_events`` — the consumer's bank data shows ``CREDIT_BANK_EVENTS_LIMIT`` or more
-   payments returned for insufficient funds or overdrafts in the last three months.
+   payments returned for insufficient funds or overdrafts in the last three months. The bank data is
+   the one this decision may use: what the merchant deciding shared, and what other sources shared
+   under a consent the consumer widened to all their decisions (``decisioning.bank_data``).
 
 Feature building (``features_for``) reads the database; the rules (``evaluate``) are pure.
 """
@@ -57,7 +59,8 @@ class Features:
     product_min_amount: int
     product_max_amount: int
     bank_events_limit: int
-    cash_flow: CashFlowFeatures | None = None  # None: no fresh bank data
+    cash_flow: CashFlowFeatures | None = None  # None: no fresh bank data this decision may use
+    cash_flow_consents: tuple[str, ...] = ()  # the consents (bdc_…) whose data ``cash_flow`` came from
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,9 @@ def features_for(application: Application) -> Features:
         past_due=Count("pk", filter=overdue),
         in_arrears=Count("plan_id", filter=overdue, distinct=True),
     )
+    bank = cash_flow_for(
+        consumer=consumer, livemode=application.livemode, currency=application.currency, merchant=application.merchant
+    )
     return Features(
         identity_verified=identity is not None and identity.verified_at is not None,
         age=identity.age_on(today) if identity is not None else None,
@@ -125,14 +131,16 @@ def features_for(application: Application) -> Features:
         product_min_amount=application.product.min_amount,
         product_max_amount=application.product.max_amount,
         bank_events_limit=settings.CREDIT_BANK_EVENTS_LIMIT,
-        cash_flow=cash_flow_for(consumer=consumer, livemode=application.livemode, currency=application.currency),
+        cash_flow=bank.features,
+        cash_flow_consents=bank.consents,
     )
 
 
 def features_as_dict(features: Features) -> dict[str, Any]:
-    """The policy's features for the decision record (the cash flow is recorded on its own)."""
+    """The policy's features for the decision record (the cash flow is recorded on its own; the
+    consents it came from are listed here)."""
     return {
-        key: (value.isoformat() if isinstance(value, dt.date) else value)
+        key: (value.isoformat() if isinstance(value, dt.date) else list(value) if isinstance(value, tuple) else value)
         for key, value in asdict(features).items()
         if key != "cash_flow"
     }

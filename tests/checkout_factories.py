@@ -9,7 +9,7 @@ import itertools
 from bnpl.checkout import services as checkout_services
 from bnpl.checkout.disputes import dispute_open
 from bnpl.checkout.models import CheckoutSession, Dispute, Order
-from bnpl.payments.services import payment_method_add
+from bnpl.checkout.step_up import checkout_card_add
 from bnpl.plans.models import PaymentProduct, Plan, ProductKind
 from consumers.models import Consumer
 from consumers.services import identity_submit
@@ -83,8 +83,8 @@ def make_authorized_order(
 ) -> Order:
     session = make_checkout_session(merchant=merchant, livemode=livemode, amount=amount)
     consumer = consumer or make_verified_consumer()
-    payment_method = payment_method_add(
-        consumer=consumer, livemode=livemode, number=card, exp_month=12, exp_year=2035, cvc="123"
+    payment_method = checkout_card_add(
+        session=session, consumer=consumer, number=card, exp_month=12, exp_year=2035, cvc="123"
     )
     result = checkout_services.checkout_confirm(
         session=session,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from bnpl.core.models import BaseModel
 from merchants.models import MerchantOwnedModel
 
 
@@ -192,3 +193,26 @@ class Dispute(MerchantOwnedModel):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+
+class CheckoutCardClearance(BaseModel):
+    """A card the shopper may pay with at this checkout without a step-up: one they typed in here
+    (``entered``), or a saved card they confirmed with a fresh one-time code (``one_time_code``).
+    Needed for a saved card at a merchant where the shopper has no confirmed purchase yet
+    (``bnpl.checkout.step_up``); one row per session, consumer and card."""
+
+    class Via(models.TextChoices):
+        ENTERED = "entered"
+        ONE_TIME_CODE = "one_time_code"
+
+    checkout_session = models.ForeignKey(CheckoutSession, on_delete=models.PROTECT, related_name="card_clearances")
+    consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="+")
+    payment_method = models.ForeignKey("payments.PaymentMethod", on_delete=models.PROTECT, related_name="+")
+    via = models.CharField(max_length=20, choices=Via.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["checkout_session", "consumer", "payment_method"], name="checkout_card_cleared_once"
+            )
+        ]

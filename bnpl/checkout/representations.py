@@ -13,7 +13,8 @@ from consumers.models import MerchantConsumer
 
 
 def merchant_consumer_id(instance: CheckoutSession | Order) -> str | None:
-    """The merchant's own id (``cus_…``) for the consumer named on a session or an order."""
+    """The merchant's own id (``cus_…``) for the consumer named on a session or an order: None until
+    that consumer has confirmed a purchase at the merchant (the link is made then)."""
     if instance.consumer_id is None:
         return None
     return (
@@ -52,7 +53,10 @@ class CheckoutSessionRepresentation(serializers.Serializer[CheckoutSession]):
     return_url = serializers.CharField()
     cancel_url = serializers.CharField()
     url = serializers.SerializerMethodField(help_text="Send the shopper here")
-    consumer = serializers.SerializerMethodField(help_text="Your id for the signed-in shopper (cus_…), once known")
+    consumer = serializers.SerializerMethodField(
+        help_text="Your id for the shopper (cus_…) once they have confirmed a purchase with you; null before "
+        "(opening your checkout does not identify them to you)"
+    )
     order = serializers.SerializerMethodField()
     expires_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()

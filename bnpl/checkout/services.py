@@ -18,6 +18,7 @@ from bnpl.checkout import accounting
 from bnpl.checkout.disputes import disputes_refund_applied
 from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
 from bnpl.checkout.representations import checkout_session_data, hosted_url, order_data, refund_data
+from bnpl.checkout.step_up import step_up_check
 from bnpl.core import clock
 from bnpl.core.errors import ApplicationError, ConflictError, InvalidRequestError, PaymentDeclinedError, StateError
 from bnpl.core.ids import is_well_formed
@@ -33,7 +34,7 @@ from bnpl.plans.representations import plan_data
 from bnpl.plans.schedule import ScheduleInputError
 from consumers.models import Consumer
 from consumers.senders import get_sender
-from consumers.services import merchant_consumer_ensure
+from consumers.services import Requester, merchant_consumer_ensure
 from decisioning import decide, decline_on_recheck, review_referral
 from decisioning.models import CreditDecision
 from decisioning.policy import Application, Decision, Reason, evaluate, features_for
@@ -125,20 +126,6 @@ def _session_transition(session: CheckoutSession, status: str, action: str, **fi
         data=checkout_session_data(session),
     )
     return session
-
-
-def checkout_session_identify(*, session: CheckoutSession, consumer: Consumer) -> CheckoutSession:
-    """A signed-in consumer opened the session: the merchant learns its id for them (``consumer`` on
-    the session), so a data partner can send their bank data before they confirm. The last one to
-    open an open session is the one named; confirming names the one who confirmed."""
-    merchant_consumer_ensure(merchant=session.merchant, livemode=session.livemode, consumer=consumer)
-    if session.consumer_id == consumer.pk or session.status != CheckoutSession.Status.OPEN:
-        return session
-    with transaction.atomic():
-        locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
-        if locked.consumer_id != consumer.pk and locked.status == CheckoutSession.Status.OPEN:
-            _session_transition(locked, locked.status, "checkout_session.consumer_identified", consumer=consumer)
-    return locked
 
 
 CLOSED_SESSION_MESSAGES = {
@@ -239,8 +226,14 @@ def checkout_confirm(
     product: PaymentProduct,
     payment_method: PaymentMethod,
     accepted_down_payment: int = 0,
+    step_up_code: str = "",
+    requester: Requester | None = None,
 ) -> ConfirmResult:
     """Decide, take the payment due today, and authorize the order.
+
+    A saved card at a merchant the consumer has never bought from needs a fresh one-time code first
+    (``step_up_code``, asked for by the browser ``requester``; ``bnpl.checkout.step_up``): without
+    it, StepUpRequiredError, before anything is decided or charged.
 
     A decision that approves less than the order (a counteroffer) comes back with the schedule that
     includes its down payment and takes nothing; confirming again with ``accepted_down_payment``
@@ -254,6 +247,9 @@ def checkout_confirm(
     if payment_method.consumer_id != consumer.pk:
         raise InvalidRequestError("Choose one of your own cards.", param="payment_method")
     payment_method_check_mode(payment_method=payment_method, livemode=session.livemode)
+    step_up_check(
+        session=session, consumer=consumer, payment_method=payment_method, code=step_up_code, requester=requester
+    )
     offer = plan_services.offer_build(product=product, amount=session.amount, start=clock.today())
     application = Application(
         consumer=consumer,
@@ -376,6 +372,7 @@ def _authorize(
         reasons = evaluate(features_for(application))
         if reasons:
             raise DecisionChangedError(reasons)
+        # The shopper confirmed a purchase here: only now does the merchant get its id for them.
         merchant_consumer_ensure(merchant=session.merchant, livemode=session.livemode, consumer=consumer)
         order = Order.objects.create(
             merchant=session.merchant,

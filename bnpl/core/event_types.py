@@ -56,7 +56,13 @@ register("checkout_session.review_approved", "A reviewer approved the applicatio
 register("checkout_session.created", "A checkout session was created.")
 register(
     "checkout_session.consumer_identified",
-    "A signed-in shopper opened the checkout: `consumer` is their id for you (send bank data now, if any).",
+    "No longer sent: opening your checkout does not identify a shopper to you (their id comes with the "
+    "first confirmed purchase: merchant_consumer.created, checkout_session.completed).",
+)
+register(
+    "checkout_session.card_cleared",
+    "A card may pay at this checkout: typed in here, or saved and confirmed with a fresh one-time code.",
+    merchant_visible=False,
 )
 register("checkout_session.completed", "The shopper was approved and the order authorized.")
 register("checkout_session.declined", "The credit decision declined the shopper.")
@@ -95,9 +101,19 @@ register("consumer.created", "A consumer signed up.", merchant_visible=False)
 register("consumer.identity_verified", "A consumer completed the identity basics.", merchant_visible=False)
 register("consumer.preferences_updated", "A consumer chose how reminders reach them.", merchant_visible=False)
 register("consumer.signed_in", "A consumer signed in with a one-time code.", merchant_visible=False)
-register("merchant_consumer.created", "A shopper signed in at your checkout: the consumer's id for you.")
+register(
+    "merchant_consumer.created", "A shopper confirmed their first purchase at your checkout: the consumer's id for you."
+)
 register("bank_data_consent.recorded", "You recorded a consumer's consent to share bank data.")
-register("bank_data_consent.revoked", "The consent was revoked; the bank data shared under it was deleted.")
+register(
+    "bank_data_consent.revoked",
+    "You or the consumer revoked the consent (`revoked_by`); the bank data shared under it was deleted.",
+)
+register(
+    "bank_data_consent.scope_changed",
+    "The consumer chose where your data on them may be used: your decisions only, or all their decisions.",
+)
+register("bank_data_consent.granted", "The consumer granted again, in their account, a consent they had revoked.")
 register("bank_data_consent.expired", "The consent expired; the bank data shared under it was deleted.")
 register("bank_transactions.received", "A batch of a consumer's bank transactions was received.")
 register("settlement.created", "A settlement batch closed: its captures and refunds, fees and net.")

@@ -22,7 +22,7 @@ from bnpl.core.services import clock_advance
 from consumers.models import Consumer, MerchantConsumer
 from consumers.services import merchant_consumer_ensure
 from decisioning import bank_data
-from decisioning.cashflow import MonthTotals, Transaction, monthly_totals
+from decisioning.cashflow import CashFlowFeatures, MonthTotals, Transaction, merge_months, monthly_totals
 from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth
 from tests.conftest import ApiClient
 from tests.consumer_factories import make_merchant_consumer
@@ -69,6 +69,17 @@ def traveller() -> Iterator[time_machine.Traveller]:
 
 
 # --- Helpers ---------------------------------------------------------------------------------------
+
+
+def _consent(link: MerchantConsumer) -> BankDataConsent | None:
+    return bank_data.consent_for_link(link=link)
+
+
+def _features(link: MerchantConsumer, *, livemode: bool = False, currency: str = "USD") -> CashFlowFeatures | None:
+    """The cash-flow features a decision at the link's own merchant reads."""
+    return bank_data.cash_flow_for(
+        consumer=link.consumer, livemode=livemode, currency=currency, merchant=link.merchant
+    ).features
 
 
 def _path(link: MerchantConsumer | str, action: str = "") -> str:
@@ -132,9 +143,21 @@ def _recomputed_months(consumer: Consumer, livemode: bool = False) -> dict[tuple
 
 
 def _stored_months(consumer: Consumer, livemode: bool = False) -> dict[tuple[str, dt.date], MonthTotals]:
-    """The CashFlowMonth rows, as MonthTotals."""
+    """The CashFlowMonth rows of every consent, added up per currency and month, as MonthTotals."""
+    by_currency: dict[str, list[MonthTotals]] = {}
+    for (_, currency, _), totals in _stored_months_per_consent(consumer, livemode).items():
+        by_currency.setdefault(currency, []).append(totals)
     return {
-        (row.currency, row.month): MonthTotals(
+        (currency, totals.month): totals for currency, months in by_currency.items() for totals in merge_months(months)
+    }
+
+
+def _stored_months_per_consent(
+    consumer: Consumer, livemode: bool = False
+) -> dict[tuple[str, str, dt.date], MonthTotals]:
+    """The CashFlowMonth rows, keyed by consent, currency and month, as MonthTotals."""
+    return {
+        (row.consent.public_id, row.currency, row.month): MonthTotals(
             month=row.month,
             inflow=row.inflow_amount,
             outflow=row.outflow_amount,
@@ -146,7 +169,7 @@ def _stored_months(consumer: Consumer, livemode: bool = False) -> dict[tuple[str
             balance_sum=row.balance_sum,
             balance_count=row.balance_count,
         )
-        for row in CashFlowMonth.objects.filter(consumer=consumer, livemode=livemode)
+        for row in CashFlowMonth.objects.filter(consumer=consumer, livemode=livemode).select_related("consent")
     }
 
 
@@ -179,8 +202,8 @@ def test_a_json_batch_is_kept_and_added_to_the_monthly_totals(tenant: Tenant) ->
         "duplicates": 0,
     }
     kept = BankTransaction.objects.get(external_id="t07")
-    consent = BankDataConsent.objects.get(merchant_consumer=link)
-    assert (kept.merchant, kept.livemode, kept.consumer_id, kept.consent) == (
+    consent = _consent(link)
+    assert (kept.source.merchant, kept.livemode, kept.consumer_id, kept.consent) == (
         tenant.merchant,
         False,
         link.consumer_id,
@@ -333,7 +356,8 @@ def test_without_consent_transactions_are_refused_until_consent_is_recorded(tena
     recorded = _record_consent(api, link)
 
     assert recorded.status_code == 201, recorded.content
-    consent = BankDataConsent.objects.get(merchant_consumer=link)
+    consent = _consent(link)
+    assert consent is not None
     assert recorded.json() == {
         "id": consent.public_id,
         "object": "bank_data_consent",
@@ -342,10 +366,12 @@ def test_without_consent_transactions_are_refused_until_consent_is_recorded(tena
         "granted_at": "2026-03-20T11:00:00Z",
         "expires_at": None,
         "revoked_at": None,
+        "revoked_by": None,
         "status": "active",
+        "scope": "source",
     }
     assert consent.public_id.startswith("bdc_")
-    assert (consent.merchant, consent.livemode) == (tenant.merchant, False)
+    assert (consent.source.merchant, consent.livemode, consent.consumer) == (tenant.merchant, False, link.consumer)
     response = _send(api, link, HISTORY)
     assert response.status_code == 201, response.content
     assert response.json()["created"] == 10
@@ -382,7 +408,7 @@ def test_renewing_an_expired_consent_lets_transactions_in_again(
 
     assert renewed.status_code == 201, renewed.content
     assert (renewed.json()["status"], renewed.json()["expires_at"]) == ("active", None)
-    assert BankDataConsent.objects.count() == 1  # one per merchant link, renewed in place
+    assert BankDataConsent.objects.count() == 1  # one per source, consumer and mode, renewed in place
     assert _send(api, link, HISTORY).status_code == 201
 
 
@@ -513,8 +539,10 @@ def test_revoking_deletes_only_this_merchants_transactions_and_rebuilds_the_tota
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "revoked"
     assert response.json()["revoked_at"] == "2026-03-20T12:00:00Z"
-    assert not BankTransaction.objects.filter(merchant=tenant.merchant).exists()
-    assert BankTransaction.objects.filter(merchant=other_tenant.merchant).count() == 5
+    assert not BankTransaction.objects.filter(source__merchant=tenant.merchant).exists()
+    assert BankTransaction.objects.filter(source__merchant=other_tenant.merchant).count() == 5
+    assert not CashFlowMonth.objects.filter(source__merchant=tenant.merchant).exists()
+    assert response.json()["revoked_by"] == "source"
     assert _stored_months(link.consumer) == _expected_months(theirs)
     assert api.get(_path(link)).json()["bank_data"]["transactions"] == 0
     assert other_api.get(_path(other_link)).json()["bank_data"]["transactions"] == 5
@@ -559,7 +587,8 @@ def test_another_merchants_consumer_is_not_found_on_every_endpoint(tenant: Tenan
         _error(_send_lines(api, link, _as_lines(HISTORY)), 404)
 
     assert _changes(before) == {}
-    assert BankDataConsent.objects.get(merchant_consumer=theirs).revoked_at is None
+    consent = _consent(theirs)
+    assert consent is not None and consent.revoked_at is None
 
 
 def test_the_list_shows_only_the_merchants_own_consumers(tenant: Tenant, other_tenant: Tenant) -> None:
@@ -579,7 +608,8 @@ def test_the_list_shows_only_the_merchants_own_consumers(tenant: Tenant, other_t
 def test_the_detail_shows_the_consent_and_the_transactions_kept(tenant: Tenant) -> None:
     api = ApiClient(tenant.test_key)
     link = make_merchant_consumer(merchant=tenant.merchant, livemode=False)
-    consent = BankDataConsent.objects.get(merchant_consumer=link)
+    consent = _consent(link)
+    assert consent is not None
     assert _send(api, link, HISTORY).status_code == 201
 
     response = api.get(_path(link))
@@ -598,7 +628,9 @@ def test_the_detail_shows_the_consent_and_the_transactions_kept(tenant: Tenant) 
                 "granted_at": "2026-03-19T12:00:00Z",
                 "expires_at": None,
                 "revoked_at": None,
+                "revoked_by": None,
                 "status": "active",
+                "scope": "source",
             },
             "transactions": 10,
             "latest_booked_on": "2026-03-05",
@@ -632,13 +664,22 @@ def test_incremental_totals_equal_a_full_recompute_after_several_batches(tenant:
     assert _send(api, link, HISTORY).status_code == 201
     assert _send(api, link, HISTORY[6:]).status_code == 201
 
-    stored = _stored_months(link.consumer)
+    stored = _stored_months_per_consent(link.consumer)
 
-    assert stored == _recomputed_months(link.consumer)
+    assert _stored_months(link.consumer) == _recomputed_months(link.consumer)
     assert BankTransaction.objects.filter(consumer=link.consumer).count() == 14  # 10 + 4 from the other source
     with transaction.atomic():
-        bank_data._rebuild_months(consumer_id=link.consumer_id, livemode=False)
-    assert _stored_months(link.consumer) == stored
+        for consent in BankDataConsent.objects.filter(consumer=link.consumer):
+            bank_data._rebuild_months(consent=consent)
+    assert _stored_months_per_consent(link.consumer) == stored
+    # Each source's totals are its own: the other merchant's months hold only what it sent.
+    other_consent = _consent(other_link)
+    assert other_consent is not None
+    assert {
+        (currency, month): totals
+        for (consent, currency, month), totals in stored.items()
+        if consent == other_consent.public_id
+    } == _expected_months([*euros, HISTORY[1], HISTORY[8]])
 
 
 def test_live_and_test_mode_totals_are_kept_apart(tenant: Tenant) -> None:
@@ -657,10 +698,10 @@ def test_live_and_test_mode_totals_are_kept_apart(tenant: Tenant) -> None:
 def test_cash_flow_for_reflects_the_ingested_transactions(tenant: Tenant) -> None:
     api = ApiClient(tenant.test_key)
     link = make_merchant_consumer(merchant=tenant.merchant, livemode=False)
-    assert bank_data.cash_flow_for(consumer=link.consumer, livemode=False, currency="USD") is None
+    assert _features(link, livemode=False, currency="USD") is None
     assert _send(api, link, HISTORY).status_code == 201
 
-    features = bank_data.cash_flow_for(consumer=link.consumer, livemode=False, currency="USD")
+    features = _features(link, livemode=False, currency="USD")
 
     assert features is not None
     assert features.months_observed == 3  # January to March 2026
@@ -669,8 +710,8 @@ def test_cash_flow_for_reflects_the_ingested_transactions(tenant: Tenant) -> Non
     assert features.debt_to_income == 0.0357  # 30,000 / 840,000
     # nets: Jan 300,000 - 150,000; Feb 300,000 - 467,000; Mar 240,000 - 20,000 -> 203,000 / 3
     assert features.free_cash_flow == 67_666
-    assert bank_data.cash_flow_for(consumer=link.consumer, livemode=False, currency="EUR") is None
-    assert bank_data.cash_flow_for(consumer=link.consumer, livemode=True, currency="USD") is None
+    assert _features(link, livemode=False, currency="EUR") is None
+    assert _features(link, livemode=True, currency="USD") is None
 
 
 def test_cash_flow_for_ignores_stale_data(tenant: Tenant, traveller: time_machine.Traveller) -> None:
@@ -679,9 +720,9 @@ def test_cash_flow_for_ignores_stale_data(tenant: Tenant, traveller: time_machin
     assert _send(api, link, HISTORY).status_code == 201
 
     traveller.move_to(dt.datetime(2026, 5, 31, 23, 0, tzinfo=dt.UTC))  # March is two months back: fresh
-    assert bank_data.cash_flow_for(consumer=link.consumer, livemode=False, currency="USD") is not None
+    assert _features(link, livemode=False, currency="USD") is not None
     traveller.move_to(dt.datetime(2026, 6, 1, 1, 0, tzinfo=dt.UTC))  # three months back: stale
-    assert bank_data.cash_flow_for(consumer=link.consumer, livemode=False, currency="USD") is None
+    assert _features(link, livemode=False, currency="USD") is None
 
 
 def test_data_shared_under_an_expired_consent_is_deleted_and_stops_counting(tenant: Tenant) -> None:
@@ -696,11 +737,72 @@ def test_data_shared_under_an_expired_consent_is_deleted_and_stops_counting(tena
         link=link,
         transactions=[bank_data.IncomingTransaction("t1", "acc", clock.today(), 300_000, "USD", "income")],
     )
-    assert bank_data.cash_flow_for(consumer=link.consumer, livemode=False, currency="USD") is not None
+    assert _features(link, livemode=False, currency="USD") is not None
 
     clock_advance(by=dt.timedelta(days=3))
     assert bank_data.consents_expire() == 1
     assert bank_data.consents_expire() == 0  # nothing left to clear
 
     assert not BankTransaction.objects.filter(consumer=link.consumer).exists()
-    assert bank_data.cash_flow_for(consumer=link.consumer, livemode=False, currency="USD") is None
+    assert _features(link, livemode=False, currency="USD") is None
+
+
+# --- Whose consent: the merchant's record covers its own decisions; the consumer decides the rest ----
+
+
+def test_renewing_a_current_consent_keeps_the_scope_the_consumer_chose(tenant: Tenant) -> None:
+    api = ApiClient(tenant.test_key)
+    link = make_merchant_consumer(merchant=tenant.merchant, livemode=False)
+    consent = _consent(link)
+    assert consent is not None
+    bank_data.consent_scope_set(consent=consent, scope="all_decisions")
+
+    renewed = _record_consent(api, link, reference="consent_renewed")
+
+    assert renewed.status_code == 201, renewed.content
+    assert (renewed.json()["scope"], renewed.json()["reference"]) == ("all_decisions", "consent_renewed")
+    assert api.get(_path(link)).json()["bank_data"]["consent"]["scope"] == "all_decisions"
+
+
+def test_a_consent_recorded_again_after_expiry_covers_the_merchants_own_decisions_only(
+    tenant: Tenant, traveller: time_machine.Traveller
+) -> None:
+    api = ApiClient(tenant.test_key)
+    link = make_merchant_consumer(merchant=tenant.merchant, livemode=False, consent=False)
+    assert _record_consent(api, link, expires_at=(FROZEN + dt.timedelta(days=1)).isoformat()).status_code == 201
+    consent = _consent(link)
+    assert consent is not None
+    bank_data.consent_scope_set(consent=consent, scope="all_decisions")
+    traveller.shift(dt.timedelta(days=2))
+
+    renewed = _record_consent(api, link, granted_at=(FROZEN + dt.timedelta(days=2)).isoformat())
+
+    assert renewed.status_code == 201, renewed.content
+    assert (renewed.json()["status"], renewed.json()["scope"]) == ("active", "source")
+
+
+def test_a_merchant_may_record_again_a_consent_it_revoked_itself(tenant: Tenant) -> None:
+    api = ApiClient(tenant.test_key)
+    link = make_merchant_consumer(merchant=tenant.merchant, livemode=False)
+    assert api.post(_path(link, "/bank-data-consent/revoke")).json()["revoked_by"] == "source"
+
+    again = _record_consent(api, link)
+
+    assert again.status_code == 201, again.content
+    assert (again.json()["status"], again.json()["revoked_by"], again.json()["scope"]) == ("active", None, "source")
+
+
+def test_expiry_is_evented_to_the_source_merchant(tenant: Tenant, traveller: time_machine.Traveller) -> None:
+    api = ApiClient(tenant.test_key)
+    link = make_merchant_consumer(merchant=tenant.merchant, livemode=False, consent=False)
+    assert _record_consent(api, link, expires_at=(FROZEN + dt.timedelta(days=1)).isoformat()).status_code == 201
+    assert _send(api, link, HISTORY[:3]).status_code == 201
+    traveller.shift(dt.timedelta(days=2))
+
+    assert bank_data.consents_expire() == 1
+
+    listed = api.get("/api/v1/events", {"type": "bank_data_consent.expired"}).json()["results"]
+    assert [
+        (event["data"]["object"]["consumer"], event["data"]["object"]["transactions_deleted"]) for event in listed
+    ] == [(link.public_id, 3)]
+    assert not CashFlowMonth.objects.exists()

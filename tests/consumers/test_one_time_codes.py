@@ -153,6 +153,22 @@ def test_asking_again_within_the_resend_interval_is_refused_and_sends_nothing(
     assert latest_code("ada@example.com") == first
 
 
+def test_a_code_just_used_to_sign_in_does_not_hold_back_the_next_one(request_code: RequestCode) -> None:
+    """Signing in and, seconds later, a step-up at the checkout: the code used proves the owner is
+    there, so the next one is sent at once; while that one is unused the interval applies again."""
+    start = clock.real_now()
+    with time_machine.travel(start, tick=False):
+        signed_in_with = request_code("ada@example.com")
+        one_time_code_verify(identifier="ada@example.com", code=signed_in_with, requester=SHOPPER)
+    with time_machine.travel(start + dt.timedelta(seconds=5), tick=False):
+        step_up = request_code("ada@example.com")
+        with pytest.raises(RateLimitError) as raised:
+            one_time_code_request(identifier="ada@example.com", requester=SHOPPER)
+
+    assert step_up != signed_in_with and raised.value.code == "code_resend_too_soon"
+    assert SandboxMessage.objects.count() == 2
+
+
 def test_after_the_resend_interval_a_new_code_replaces_the_earlier_one(request_code: RequestCode) -> None:
     start = clock.real_now()
     with time_machine.travel(start, tick=False):

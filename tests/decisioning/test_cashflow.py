@@ -8,7 +8,14 @@ import datetime as dt
 
 import pytest
 
-from decisioning.cashflow import CashFlowFeatures, MonthTotals, Transaction, cash_flow_features, monthly_totals
+from decisioning.cashflow import (
+    CashFlowFeatures,
+    MonthTotals,
+    Transaction,
+    cash_flow_features,
+    merge_months,
+    monthly_totals,
+)
 
 JAN, FEB, MAR = dt.date(2026, 1, 1), dt.date(2026, 2, 1), dt.date(2026, 3, 1)
 
@@ -283,3 +290,16 @@ def test_very_irregular_income_is_clamped_to_zero_regularity() -> None:
     assert features is not None
     assert features.income_regularity == 0.0
     assert features.monthly_income == 300_000
+
+
+def test_merging_adds_each_months_totals_across_sources_in_month_order() -> None:
+    from_a = [_month(FEB, income=100_000, transactions=2, nsf=1), _month(MAR, outflow=5_000, transactions=1)]
+    from_b = [_month(MAR, income=40_000, transactions=3, balance_sum=900, balance_count=2)]
+
+    merged = merge_months([*from_b, *from_a])
+
+    assert merged == [
+        _month(FEB, income=100_000, transactions=2, nsf=1),
+        _month(MAR, income=40_000, outflow=5_000, transactions=4, balance_sum=900, balance_count=2),
+    ]
+    assert merge_months([]) == []

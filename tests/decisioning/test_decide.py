@@ -13,8 +13,8 @@ from django.core.files.storage import default_storage
 
 from bnpl.checkout import services as checkout_services
 from bnpl.checkout.models import Order
+from bnpl.checkout.step_up import checkout_card_add
 from bnpl.payments.models import Charge
-from bnpl.payments.services import payment_method_add
 from decisioning import registry, scoring, training
 from decisioning.bureau import BureauReport, BureauUnavailableError, SandboxBureau
 from decisioning.features import MODEL_FEATURES, PlatformHistory, model_features
@@ -29,8 +29,8 @@ pytestmark = pytest.mark.django_db
 def _confirm(tenant: Tenant, email: str, amount: int = 10000) -> tuple[checkout_services.ConfirmResult, CreditDecision]:
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=amount)
     consumer = make_verified_consumer(email=email)
-    card = payment_method_add(
-        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    card = checkout_card_add(
+        session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
     result = checkout_services.checkout_confirm(
         session=session, consumer=consumer, product=product_for(tenant.merchant, False), payment_method=card
@@ -231,8 +231,8 @@ def test_a_decline_found_on_the_recheck_is_recorded_with_its_reasons(tenant: Ten
     settings.PAYMENT_GATEWAY_TEST = GATEWAY
     consumer = make_verified_consumer(email="max@example.com")
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=150000)
-    card = payment_method_add(
-        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    card = checkout_card_add(
+        session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
 
     # While the first payment is in flight, another checkout of the same consumer takes most of the limit.

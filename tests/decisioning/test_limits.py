@@ -16,13 +16,14 @@ from django.test import Client
 
 from bnpl.checkout import services as checkout_services
 from bnpl.checkout.models import CheckoutSession
+from bnpl.checkout.step_up import StepUpRequiredError, checkout_card_add, checkout_step_up_send
 from bnpl.core import clock
 from bnpl.payments.models import Charge
 from bnpl.payments.services import payment_method_add
 from bnpl.plans.models import PaymentProduct
-from consumers.models import Consumer
+from consumers.models import Consumer, SandboxMessage
 from consumers.selectors import declined_decision_list
-from consumers.services import merchant_consumer_ensure
+from consumers.services import Requester, merchant_consumer_ensure
 from decisioning import bank_data, limits
 from decisioning.bank_data import IncomingTransaction
 from decisioning.bureau import BureauReport
@@ -105,8 +106,8 @@ def _confirm(
     tenant: Tenant, consumer: Consumer, product: PaymentProduct, amount: int = 10_000, accept: int = 0
 ) -> tuple[checkout_services.ConfirmResult, CheckoutSession]:
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=amount)
-    card = payment_method_add(
-        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    card = checkout_card_add(
+        session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
     result = checkout_services.checkout_confirm(
         session=session, consumer=consumer, product=product, payment_method=card, accepted_down_payment=accept
@@ -312,3 +313,38 @@ def test_a_counteroffer_walked_away_from_gets_an_adverse_action_notice(tenant: T
     notices = list(declined_decision_list(consumer=consumer))
     assert [notice.outcome for notice in notices] == ["approved_with_down_payment"]
     assert notices[0].reasons[0]["code"] == "credit_limit"
+
+
+def test_after_a_step_up_the_counteroffer_is_accepted_without_a_second_code(
+    tenant: Tenant, champion: ModelVersion, settings: Any, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    settings.BUREAU_PROVIDER_TEST = "tests.decisioning.test_limits.CleanBureau"
+    product = _pay_in_4(tenant, spending_limit=6_000)
+    consumer = make_verified_consumer(email="ada+clean@example.com")
+    saved = payment_method_add(
+        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    )
+    shopper = Requester(session_token="the-shoppers-checkout-session", address="198.51.100.7")
+    session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=10_000)
+    with pytest.raises(StepUpRequiredError):  # saved on the account, never used at this merchant
+        checkout_services.checkout_confirm(session=session, consumer=consumer, product=product, payment_method=saved)
+    with django_capture_on_commit_callbacks(execute=True):
+        checkout_step_up_send(session=session, consumer=consumer, payment_method=saved, requester=shopper)
+    code = re.search(r"code is (\d{6})", SandboxMessage.objects.filter(destination=consumer.email).latest("id").body)
+    assert code
+
+    offered = checkout_services.checkout_confirm(
+        session=session,
+        consumer=consumer,
+        product=product,
+        payment_method=saved,
+        step_up_code=code.group(1),
+        requester=shopper,
+    )
+    accepted = checkout_services.checkout_confirm(
+        session=session, consumer=consumer, product=product, payment_method=saved, accepted_down_payment=4_000
+    )
+
+    assert offered.counteroffer is not None and offered.order is None
+    assert accepted.order is not None
+    assert Charge.objects.get(kind="payment").payment_method == saved

@@ -12,9 +12,9 @@ from django.test import Client
 
 from bnpl.checkout import services as checkout_services
 from bnpl.checkout.models import CheckoutSession, Order
+from bnpl.checkout.step_up import checkout_card_add
 from bnpl.core.models import AuditLogEntry
 from bnpl.payments.models import Charge
-from bnpl.payments.services import payment_method_add
 from consumers.models import SandboxMessage
 from decisioning.models import CreditDecision, ModelVersion
 from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
@@ -31,8 +31,8 @@ def refer_everything(settings: Any) -> None:
 def _confirm(tenant: Tenant, session: CheckoutSession, email: str) -> checkout_services.ConfirmResult:
     current = CheckoutSession.objects.get(pk=session.pk)
     consumer = current.consumer or make_verified_consumer(email=email)
-    card = payment_method_add(
-        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    card = checkout_card_add(
+        session=current, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
     return checkout_services.checkout_confirm(
         session=CheckoutSession.objects.get(pk=session.pk),

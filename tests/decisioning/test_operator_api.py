@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from bnpl.checkout import services as checkout_services
-from bnpl.payments.services import payment_method_add
+from bnpl.checkout.step_up import checkout_card_add
 from decisioning.models import CreditDecision, ModelVersion
 from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
 from tests.conftest import ApiClient
@@ -21,11 +21,12 @@ DECISIONS = "/ops/api/v1/credit-decisions"
 
 def _decline(tenant: Tenant) -> CreditDecision:
     consumer = make_verified_consumer(email="bo+risky@example.com")
-    card = payment_method_add(
-        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    session = make_checkout_session(merchant=tenant.merchant, livemode=False)
+    card = checkout_card_add(
+        session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
     checkout_services.checkout_confirm(
-        session=make_checkout_session(merchant=tenant.merchant, livemode=False),
+        session=session,
         consumer=consumer,
         product=product_for(tenant.merchant, False),
         payment_method=card,

@@ -39,8 +39,7 @@ SESSION = {
 EXPECTED_EVENTS = [
     "webhook_endpoint.created",  # the endpoint hears of its own creation too
     "checkout_session.created",
-    "merchant_consumer.created",  # the signed-in shopper opened the checkout: the merchant's id for them
-    "checkout_session.consumer_identified",
+    "merchant_consumer.created",  # the shopper confirmed a purchase: only now the merchant's id for them
     "plan.created",
     "checkout_session.completed",
     "order.authorized",

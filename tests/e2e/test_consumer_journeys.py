@@ -1,7 +1,8 @@
 """The consumer's web experience in headless Chromium against a live server, through the real pages
 only (one-time codes read from the sandbox inbox page): a new consumer completes checkout with each
 kind of product; a declined one sees the reasons; a returning one signs in and pays early, changes
-the card and asks for hardship, which an operator then sees in the admin queue. Every page passes
+the card and asks for hardship, which an operator then sees in the admin queue; one confirms a saved
+card at a new shop with a fresh code and manages the bank data a shop shares. Every page passes
 an axe-core check (no serious or critical WCAG 2.1 AA violation) and asks no host but ours.
 Screenshots of the main screens go to var/screenshots/."""
 
@@ -18,8 +19,12 @@ from django.contrib.auth import get_user_model
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.checkout.services import checkout_session_create, order_capture
 from bnpl.collections.models import HardshipRequest
+from bnpl.core import clock
 from bnpl.payments.models import PaymentMethod
 from bnpl.plans.models import PaymentProduct, Plan
+from consumers.models import MerchantConsumer
+from decisioning import bank_data
+from decisioning.models import BankDataConsent
 from tests.browser import accessibility_violations, screenshot
 from tests.checkout_factories import make_authorized_order, make_verified_consumer
 from tests.factories import Tenant
@@ -194,3 +199,46 @@ def test_a_returning_consumer_pays_early_changes_the_card_and_asks_for_help(
     admin.get_by_role("button", name="Log in").click()
     admin.get_by_text(plan.public_id).wait_for()
     screenshot(admin, "admin-hardship-queue")
+
+
+def test_a_returning_consumer_confirms_a_saved_card_at_a_new_shop_and_manages_data_sharing(
+    visit: Any, live_server: Any, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    consumer = make_verified_consumer(email="saved+clean@example.com")
+    make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000, consumer=consumer)  # card saved
+    link = MerchantConsumer.objects.get(merchant=tenant.merchant, consumer=consumer)
+    bank_data.consent_record(link=link, reference="c-1", granted_at=clock.now())
+    bank_data.transactions_ingest(
+        link=link, transactions=[bank_data.IncomingTransaction("t1", "acc", clock.today(), 250_000, "USD", "income")]
+    )
+    session = _session(other_tenant, live_server)
+    page = visit
+
+    page.goto(f"{live_server.url}/checkout/{session.public_id}")
+    page.get_by_role("link", name="Continue").click()
+    _sign_in(page, live_server, consumer.email or "")
+    page.get_by_role("button", name="Confirm and pay").click()
+    page.get_by_role("heading", name="Check it is you").wait_for()
+    _accessible(page)
+    screenshot(page, "checkout-step-up")
+    inbox = page.context.new_page()
+    inbox.goto(f"{live_server.url}/sandbox/inbox?{urlencode({'to': consumer.email})}")
+    code = re.search(r"code is (\d{6})\. [^<]*Enter it only to pay", inbox.content())
+    inbox.close()
+    assert code, "no step-up code in the sandbox inbox"
+    page.get_by_label("Code", exact=True).fill(code.group(1))
+    page.get_by_role("button", name="Confirm and pay").click()
+    page.get_by_role("heading", name="You're approved").wait_for()
+    assert Order.objects.filter(checkout_session=session).exists()
+
+    page.goto(f"{live_server.url}/account/data-sharing")
+    page.get_by_role("heading", name="Your bank data").wait_for()
+    _accessible(page)
+    screenshot(page, "account-data-sharing")
+    page.get_by_role("button", name="Use it for all my decisions").click()
+    page.get_by_text("Done: what").wait_for()
+    page.get_by_role("button", name="Revoke and delete what was shared").click()
+    page.get_by_text("Revoked:").wait_for()
+    _accessible(page)
+    consent = BankDataConsent.objects.get(consumer=consumer)
+    assert (consent.status, consent.revoked_by) == ("revoked", "consumer")

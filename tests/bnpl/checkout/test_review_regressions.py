@@ -13,13 +13,14 @@ from django.db.models import Sum
 
 from bnpl.checkout import services
 from bnpl.checkout.models import CheckoutSession, Order
+from bnpl.checkout.step_up import checkout_card_add
 from bnpl.core import clock
 from bnpl.core.errors import ConflictError, InvalidRequestError, StateError
 from bnpl.core.idempotency import StoredResponse, fingerprint, idempotency_claim, idempotency_complete
 from bnpl.core.models import IdempotencyKey
 from bnpl.payments.gateways import GatewayResult, SandboxGateway
 from bnpl.payments.models import Charge
-from bnpl.payments.services import charges_settle_pending, payment_method_add
+from bnpl.payments.services import charges_settle_pending
 from bnpl.plans.models import PaymentProduct, ProductKind
 from bnpl.plans.services import product_update
 from decisioning.policy import Decision, Reason
@@ -55,8 +56,8 @@ def hooked(settings):  # type: ignore[no-untyped-def]
     HookedGateway.during_charge = []
 
 
-def _card(consumer, number: str = "4242424242424242"):  # type: ignore[no-untyped-def]
-    return payment_method_add(consumer=consumer, livemode=False, number=number, exp_month=12, exp_year=2035, cvc="123")
+def _card(session, consumer, number: str = "4242424242424242"):  # type: ignore[no-untyped-def]
+    return checkout_card_add(session=session, consumer=consumer, number=number, exp_month=12, exp_year=2035, cvc="123")
 
 
 def test_a_first_payment_whose_session_closed_meanwhile_is_given_back(tenant: Tenant, hooked: list) -> None:  # type: ignore[type-arg]
@@ -69,7 +70,7 @@ def test_a_first_payment_whose_session_closed_meanwhile_is_given_back(tenant: Te
             session=session,
             consumer=consumer,
             product=product_for(tenant.merchant, False),
-            payment_method=_card(consumer),
+            payment_method=_card(session, consumer),
         )
 
     payment = Charge.objects.get(kind=Charge.Kind.PAYMENT)
@@ -85,10 +86,10 @@ def test_after_a_declined_card_another_card_completes_the_checkout(tenant: Tenan
     product = product_for(tenant.merchant, False)
 
     declined = services.checkout_confirm(
-        session=session, consumer=consumer, product=product, payment_method=_card(consumer, "4000000000000002")
+        session=session, consumer=consumer, product=product, payment_method=_card(session, consumer, "4000000000000002")
     )
     approved = services.checkout_confirm(
-        session=session, consumer=consumer, product=product, payment_method=_card(consumer)
+        session=session, consumer=consumer, product=product, payment_method=_card(session, consumer)
     )
 
     assert declined.order is None and declined.payment_error == "The card was declined."

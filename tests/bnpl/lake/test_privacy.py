@@ -16,10 +16,10 @@ import pytest
 from django.db import transaction
 
 from bnpl.checkout import services as checkout_services
+from bnpl.checkout.step_up import checkout_card_add
 from bnpl.core.services import clock_advance
 from bnpl.lake import export, reader
 from bnpl.lake.tables import scrub
-from bnpl.payments.services import payment_method_add
 from consumers.models import Consumer
 from consumers.services import consumer_register, identity_submit
 from tests.bnpl.lake.conftest import S3Lake
@@ -75,8 +75,8 @@ def _shop(tenant: Tenant, person: dict[str, str]) -> Consumer:
         customer_email=person["email"],
         customer_phone=person["phone"],
     )
-    card = payment_method_add(
-        consumer=consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    card = checkout_card_add(
+        session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
     result = checkout_services.checkout_confirm(
         session=session, consumer=consumer, product=product_for(tenant.merchant, False), payment_method=card
