@@ -59,7 +59,9 @@ HISTORY_TEXT = {
     "order.captured": "The shop shipped and captured",
     "order.refunded": "The shop refunded",
     "order.voided": "The shop released the rest",
-    "dispute.created": "You opened a return or dispute: payments paused",
+    "dispute.created": "You opened a return or dispute",
+    "plan.held": "The payments your return or dispute covers are on hold",
+    "plan.released": "Payments on hold are due again",
     "dispute.contested": "The shop contested it: our team decides",
     "dispute.escalated": "The shop did not answer: our team decides",
     "dispute.closed": "Return or dispute closed",
@@ -322,10 +324,15 @@ def plan_dispute(request: HttpRequest, plan: Plan) -> HttpResponse:
             amount=amount,
             description=data["description"],
         )
-        return (
-            f"We told {plan.merchant.name}. Payments and late fees on this plan are paused until it is "
-            f"resolved (the shop answers by {dispute.respond_by:%-d %b %Y})."
+        held = disputes.held_installments(plan)
+        on_hold = (
+            f"Payment{'s' if len(held) > 1 else ''} {', '.join(f'#{row.sequence}' for row in held)} "
+            f"({_money(sum(row.remaining_amount for row in held), plan.currency)}) "
+            f"{'are' if len(held) > 1 else 'is'} on hold until it is resolved; keep paying the others."
+            if held
+            else "Nothing on this plan is left to pay, so nothing is put on hold."
         )
+        return f"We told {plan.merchant.name} (the shop answers by {dispute.respond_by:%-d %b %Y}). {on_hold}"
 
     return _done(request, open_it, back=back)
 
@@ -340,7 +347,10 @@ def dispute_withdraw(request: HttpRequest, dispute_id: str) -> HttpResponse:
 
     def withdraw() -> str:
         disputes.dispute_withdraw(dispute=dispute, consumer=consumer)
-        return "Withdrawn. Payments resume, with the paused days added to their dates."
+        return (
+            "Withdrawn. The payments it held keep their original due dates: any already due are collected "
+            "now, and late fees count from those dates. Pay now below to settle them at once."
+        )
 
     return _done(request, withdraw, back=reverse("consumers:plan", args=[dispute.order.plan.public_id]))
 

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from consumers.selectors import consumer_for_session
 
 SESSION_KEY = "consumer_public_id"
+PENDING_IDENTIFIER_KEY = "consumer_pending_identifier"  # the address a code was sent to, until verified
 
 
 class ConsumerSessionMiddleware:

@@ -23,10 +23,12 @@ class Consumer(PublicIdModel):
     class Status(models.TextChoices):
         ACTIVE = "active"
         BLOCKED = "blocked"  # an operator closed the account: sign-in refused
+        ERASED = "erased"  # personal data erased (consumers.erasure): the books remain, under the public id
 
     email = models.EmailField(null=True, blank=True, unique=True)  # lower-cased
     phone = models.CharField(max_length=20, null=True, blank=True, unique=True)  # E.164
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    erased_at = models.DateTimeField(null=True, blank=True)
     email_verified_at = models.DateTimeField(null=True, blank=True)
     phone_verified_at = models.DateTimeField(null=True, blank=True)
     last_sign_in_at = models.DateTimeField(null=True, blank=True)
@@ -35,15 +37,21 @@ class Consumer(PublicIdModel):
     notify_by_sms = models.BooleanField(default=True)
 
     class Meta:
+        permissions = [("erase_consumer", "Can erase a consumer's personal data")]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(email__isnull=False) | models.Q(phone__isnull=False),
-                name="consumer_has_email_or_phone",
-            )
+                condition=models.Q(email__isnull=False) | models.Q(phone__isnull=False) | models.Q(status="erased"),
+                name="consumer_has_email_or_phone_unless_erased",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="erased", erased_at__isnull=False)
+                | (~models.Q(status="erased") & models.Q(erased_at__isnull=True)),
+                name="consumer_erased_when_erased_at",
+            ),
         ]
 
     def __str__(self) -> str:
-        return self.email or self.phone or self.public_id
+        return self.public_id  # never the email or phone: str() ends up in logs and admin history
 
 
 class Identity(BaseModel):

@@ -56,6 +56,7 @@ import hmac
 import math
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -69,7 +70,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from bnpl.core import clock, ratelimit
-from bnpl.core.context import Actor
+from bnpl.core.context import consumer_actor
 from bnpl.core.errors import InvalidRequestError, PermissionDeniedError, RateLimitError, StateError
 from bnpl.core.keys import one_time_code_hash_secrets
 from bnpl.core.services import change_record
@@ -478,7 +479,7 @@ def consumer_register(
         email_verified_at=verified_at if email else None,
         phone_verified_at=verified_at if phone else None,
     )
-    actor = Actor(kind="consumer", identifier=consumer.public_id, label=str(consumer))
+    actor = consumer_actor(consumer.public_id)
     change_record(action="consumer.created", instance=consumer, data=consumer_data(consumer), actor=actor)
     return consumer
 
@@ -495,7 +496,7 @@ def _consumer_sign_in(destination: Destination, now: dt.datetime) -> Consumer:
         setattr(consumer, verified_field, now)
     consumer.last_sign_in_at = now
     consumer.save()
-    actor = Actor(kind="consumer", identifier=consumer.public_id, label=str(consumer))
+    actor = consumer_actor(consumer.public_id)
     change_record(action="consumer.signed_in", instance=consumer, data=consumer_data(consumer), actor=actor)
     return consumer
 
@@ -515,7 +516,7 @@ def identity_submit(
 ) -> Identity:
     """Record KYC basics once (later calls correct them). The sandbox verifies what it can check
     here: a full name, a real date of birth in the past, four digits of the national id."""
-    if len(legal_name.split()) < 2:
+    if not _is_full_name(legal_name):
         raise InvalidRequestError("Enter your full legal name (first and last).", param="legal_name")
     today = clock.today()
     if not dt.date(1900, 1, 1) <= date_of_birth < today:
@@ -540,9 +541,23 @@ def identity_submit(
             action="consumer.identity_verified",
             instance=consumer,
             data={**consumer_data(consumer), "identity_verified": True, "first_time": created},
-            actor=Actor(kind="consumer", identifier=consumer.public_id, label=str(consumer)),
+            actor=consumer_actor(consumer.public_id),
         )
     return identity
+
+
+# Scripts whose names are written without a space between family and given name (王小明, 김민수).
+UNSPACED_NAME_SCRIPTS = ("CJK UNIFIED IDEOGRAPH", "HIRAGANA", "KATAKANA", "HANGUL")
+
+
+def _is_full_name(legal_name: str) -> bool:
+    """Two words or more, or two characters or more of a script that writes names unspaced."""
+    name = legal_name.strip()
+    if len(name.split()) >= 2:
+        return True
+    return len(name) >= 2 and all(
+        unicodedata.name(character, "").startswith(UNSPACED_NAME_SCRIPTS) for character in name
+    )
 
 
 def consumer_data(consumer: Consumer) -> dict[str, object]:

@@ -24,9 +24,8 @@ from bnpl.core.errors import ApplicationError, RateLimitError
 from bnpl.core.ids import is_well_formed
 from bnpl.core.net import client_ip
 from consumers import selectors, services
-from consumers.middleware import SESSION_KEY
+from consumers.middleware import PENDING_IDENTIFIER_KEY, SESSION_KEY
 
-PENDING_IDENTIFIER_KEY = "consumer_pending_identifier"
 NEXT_KEY = "consumer_next"
 SIGN_IN_TOKEN_KEY = "consumer_sign_in_token"
 DEVICE_COOKIE = "bnpl_device"

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 
 from bnpl.core import clock
-from bnpl.core.context import Actor
+from bnpl.core.context import Actor, consumer_actor
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.services import change_record
 from bnpl.plans.schedule import add_months
@@ -102,7 +102,7 @@ class CashFlowBasis:
 
 
 def _consumer_actor(consumer: Consumer) -> Actor:
-    return Actor(kind="consumer", identifier=consumer.public_id, label=str(consumer))
+    return consumer_actor(consumer.public_id)
 
 
 def _record(

@@ -25,3 +25,12 @@ def ledger_ok() -> bool:
     out = StringIO()
     call_command("ledger_verify", stdout=out)
     return "Ledger OK" in out.getvalue()
+
+
+def pdf_text(content: bytes) -> str:
+    """The text of a PDF as a reader extracts it (pypdf), pages joined by newlines."""
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(BytesIO(content)).pages)

@@ -1,28 +1,45 @@
 """Returns and disputes: a consumer says goods went back, or disputes what they were charged for.
 
-While one is open the plan's collections and late fees pause and its standing cannot worsen. The
-merchant answers within ``RESPONSE_WINDOW``: by refunding (any refunds on the order since it opened
-that reach its amount close it as ``refunded``), or by contesting it with evidence, which sends it to
-an operator. Unanswered ones go to the operator too. Closing it resumes collections with every
-payment that fell due meanwhile moved on by the days the pause lasted.
+**What an open one holds.** Only its share of the plan: the installments a refund of the amount in
+question would take away -- the last ones, working backwards, until their unpaid amounts cover it --
+are held (``Installment.held_since``): not collected, no late fee, and their lateness frozen as it
+was when it opened. Everything else is collected as usual, so the consumer keeps paying what is
+not in question (as a card holder does during a billing dispute), and a 1-cent dispute holds one
+installment, not the plan. A dispute about everything still owed holds every installment.
+
+The merchant answers within ``RESPONSE_WINDOW``: by refunding (any refunds on the order since it
+opened that reach its amount close it as ``refunded``), or by contesting it with evidence, which
+sends it to an operator. Unanswered ones go to the operator too.
+
+**When it closes.** Resolved (refunded, won, lost): the held installments due on or after the day it
+opened move on by the days it lasted, so nobody is late for waiting on the merchant. Withdrawn by
+the consumer: nothing moves and nothing is gained -- the held installments keep their dates,
+whatever fell due meanwhile is collected at once, and lateness and the late-fee grace count from
+the original due dates, as if it had never been opened.
+
+**Limits** (settings): at most ``DISPUTE_MAX_PER_ORDER`` ever opened on one order (withdrawn ones
+count) and ``DISPUTE_MAX_PER_CONSUMER`` opened by one consumer within
+``DISPUTE_CONSUMER_WINDOW_DAYS``; one open per order at a time (a database constraint).
 
 Every change locks the order first (then the plan, as everywhere), so a refund racing an answer or a
-decision sees one or the other.
+decision sees one or the other; opening one locks the consumer before the order, so the
+per-consumer limit holds under concurrent requests.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.db import transaction
 
 from bnpl.checkout.models import Dispute, Order
 from bnpl.checkout.representations import dispute_data
-from bnpl.collections.actions import plan_pause, plan_resume_if_clear
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.services import change_record
-from bnpl.plans.models import Plan
+from bnpl.plans.models import Installment, Plan
+from bnpl.plans.representations import plan_data
 from consumers.models import Consumer
 
 RESPONSE_WINDOW = dt.timedelta(days=14)
@@ -48,7 +65,8 @@ def dispute_open(
     description: str = "",
 ) -> Dispute:
     """The consumer reports a return or opens a dispute about ``amount`` of ``order`` (all that is
-    still refundable when omitted). Pauses the plan at once and tells the merchant."""
+    still refundable when omitted). Holds the plan's share in question at once and tells the
+    merchant."""
     if order.consumer_id != consumer.pk:
         raise InvalidRequestError("Choose one of your own orders.", param="order")
     if kind not in Dispute.Kind.values:
@@ -59,6 +77,7 @@ def dispute_open(
     if len(description) > MAX_TEXT:
         raise InvalidRequestError(f"Keep the description under {MAX_TEXT} characters.", param="description")
     with transaction.atomic():
+        Consumer.objects.select_for_update().get(pk=consumer.pk)  # the per-consumer limit, under concurrency
         order, plan = _lock(order)
         if order.refundable_amount <= 0:
             raise StateError("Nothing on this order is left to return or dispute.", code="nothing_to_dispute")
@@ -71,6 +90,7 @@ def dispute_open(
             )
         if order.disputes.filter(status__in=Dispute.OPEN_STATUSES).exists():
             raise StateError("A return or dispute is already open on this order.", code="dispute_already_open")
+        _check_limits(order, consumer)
         dispute = Dispute.objects.create(
             merchant=order.merchant,
             livemode=order.livemode,
@@ -82,13 +102,45 @@ def dispute_open(
             respond_by=clock.now() + RESPONSE_WINDOW,
             refunded_at_open=order.refunded_amount,
         )
-        plan_pause(plan)
         change_record(action="dispute.created", instance=dispute, data=dispute_data(dispute))
+        _hold_share(plan, dispute, order)
     return dispute
 
 
+def _check_limits(order: Order, consumer: Consumer) -> None:
+    """Refuse a dispute past the per-order cap (withdrawn ones count: otherwise open, wait and
+    withdraw would repeat forever) or the consumer's rate."""
+    per_order = settings.DISPUTE_MAX_PER_ORDER
+    if order.disputes.count() >= per_order:
+        raise StateError(
+            f"This order has had {per_order} returns or disputes, the most one order may have. "
+            "Contact us if something is still wrong with it.",
+            code="dispute_limit_reached",
+            param="order",
+        )
+    window = dt.timedelta(days=settings.DISPUTE_CONSUMER_WINDOW_DAYS)
+    recent = Dispute.objects.filter(order__consumer=consumer, created_at__gte=clock.now() - window).count()
+    if recent >= settings.DISPUTE_MAX_PER_CONSUMER:
+        raise StateError(
+            f"You have opened {recent} returns or disputes in the last {window.days} days, the most we accept. "
+            "Contact us and we will look at this one with you.",
+            code="dispute_rate_limited",
+            param="order",
+        )
+
+
+def held_installments(plan: Plan) -> list[Installment]:
+    """The plan's installments an open return or dispute holds, in due-date order."""
+    return list(
+        plan.installments.filter(status=Installment.Status.SCHEDULED, held_since__isnull=False).order_by(
+            "due_date", "sequence"
+        )
+    )
+
+
 def dispute_withdraw(*, dispute: Dispute, consumer: Consumer) -> Dispute:
-    """The consumer takes it back (the goods arrived after all): collections resume."""
+    """The consumer takes it back (the goods arrived after all): the held installments keep their
+    original due dates, and what fell due meanwhile is collected at once."""
     if dispute.order.consumer_id != consumer.pk:
         raise InvalidRequestError("Choose one of your own returns or disputes.", param="dispute")
     with transaction.atomic():
@@ -134,7 +186,8 @@ def dispute_accept(*, dispute: Dispute) -> Dispute:
 
 def dispute_decide(*, dispute: Dispute, for_consumer: bool, note: str) -> Dispute:
     """An operator decides. For the consumer: the rest of the amount is refunded (``lost`` for the
-    merchant). For the merchant: collections resume (``won``)."""
+    merchant). For the merchant: the held installments are due again (``won``). Either way they
+    move on by the days the dispute lasted."""
     from bnpl.checkout.services import order_refund
 
     if not note.strip():
@@ -146,20 +199,22 @@ def dispute_decide(*, dispute: Dispute, for_consumer: bool, note: str) -> Disput
         if not for_consumer:
             return _close(dispute, plan, Dispute.Status.WON)
         remaining = min(dispute.amount - _refunded_since_open(dispute, order), order.refundable_amount)
-        _close(dispute, plan, Dispute.Status.LOST, resume=False)
+        _close(dispute, plan, Dispute.Status.LOST)
         if remaining > 0:
             order_refund(order=order, amount=remaining, reason=f"{dispute.kind} {dispute.public_id} decided")
-        plan.refresh_from_db()
-        plan_resume_if_clear(plan, extend_due_dates=True)
     return dispute
 
 
-def disputes_refund_applied(order: Order) -> None:
-    """Called by ``order_refund`` inside its transaction (the order locked): open disputes whose
-    amount has now been refunded close as ``refunded``."""
+def disputes_order_changed(order: Order) -> None:
+    """Called by ``order_refund`` and voids inside their transaction (the order locked), after the
+    plan shrank: an open dispute whose amount has now been refunded closes as ``refunded``; one
+    still open holds the share of what is still in question, on the plan as it now is."""
     for dispute in order.disputes.filter(status__in=Dispute.OPEN_STATUSES):
+        plan = Plan.objects.select_for_update().get(order=order)
         if _refunded_since_open(dispute, order) >= dispute.amount:
-            _close(dispute, Plan.objects.select_for_update().get(order=order), Dispute.Status.REFUNDED)
+            _close(dispute, plan, Dispute.Status.REFUNDED)
+        else:
+            _hold_share(plan, dispute, order)
 
 
 def disputes_escalate_unanswered() -> int:
@@ -188,11 +243,80 @@ def _open_dispute(dispute: Dispute) -> Dispute:
     return dispute
 
 
-def _close(dispute: Dispute, plan: Plan, status: str, *, resume: bool = True) -> Dispute:
+def _close(dispute: Dispute, plan: Plan, status: str) -> Dispute:
     before = dispute_data(dispute)
     dispute.status, dispute.closed_at = status, clock.now()
     dispute.save(update_fields=["status", "closed_at", "decision_note", "updated_at"])
-    if resume:
-        plan_resume_if_clear(plan, extend_due_dates=True)
     change_record(action="dispute.closed", instance=dispute, before=before, data=dispute_data(dispute))
+    _release(plan, dispute, held_installments(plan), moves_due_dates=status != Dispute.Status.WITHDRAWN)
     return dispute
+
+
+def _share_in_question(plan: Plan, amount: int) -> list[Installment]:
+    """The installments a refund of ``amount`` would take away: the last unpaid purchase
+    installments (late fees are never part of it), working backwards until their unpaid amounts
+    cover ``amount``. Whole installments: the consumer is never asked for more than what is not in
+    question."""
+    if amount <= 0:
+        return []
+    unpaid = plan.installments.select_for_update().filter(status=Installment.Status.SCHEDULED, fee_for__isnull=True)
+    share, covered = [], 0
+    for installment in unpaid.order_by("-due_date", "-sequence"):
+        if covered >= amount:
+            break
+        share.append(installment)
+        covered += installment.remaining_amount
+    return share
+
+
+def _hold_share(plan: Plan, dispute: Dispute, order: Order) -> None:
+    """Hold the plan's share of what ``dispute`` still questions (the plan locked by the caller).
+    Installments it no longer covers (a refund took part of it) are released as on a resolution."""
+    _forget_settled_holds(plan)
+    still_in_question = dispute.amount - _refunded_since_open(dispute, order)
+    share = _share_in_question(plan, still_in_question) if plan.status == Plan.Status.ACTIVE else []
+    keep = {installment.pk for installment in share}
+    released = [installment for installment in held_installments(plan) if installment.pk not in keep]
+    newly_held = [installment for installment in share if installment.held_since is None]
+    if not released and not newly_held:
+        return
+    before = plan_data(plan)
+    _move_out_of_hold(dispute, released, moves_due_dates=True)
+    Installment.objects.filter(pk__in=[installment.pk for installment in newly_held]).update(
+        held_since=dispute.created_at.date(), updated_at=clock.now()
+    )
+    change_record(action="plan.held", instance=plan, before=before, data=plan_data(plan))
+
+
+def _release(plan: Plan, dispute: Dispute, held: list[Installment], *, moves_due_dates: bool) -> None:
+    _forget_settled_holds(plan)
+    if not held:
+        return
+    before = plan_data(plan)
+    _move_out_of_hold(dispute, held, moves_due_dates=moves_due_dates)
+    change_record(action="plan.released", instance=plan, before=before, data=plan_data(plan))
+
+
+def _move_out_of_hold(dispute: Dispute, installments: list[Installment], *, moves_due_dates: bool) -> None:
+    """End the hold on ``installments``. ``moves_due_dates`` (a resolution, not the consumer's
+    withdrawal): those due on or after the day the dispute opened move on by the days it lasted.
+    Otherwise they keep their dates, and what is already due is collected today."""
+    today = clock.today()
+    since = dispute.created_at.date()
+    shift = dt.timedelta(days=(today - since).days) if moves_due_dates else dt.timedelta(0)
+    for installment in installments:
+        if shift and installment.due_date >= since:
+            installment.due_date += shift
+            if installment.collect_on is not None:
+                installment.collect_on = installment.due_date
+        elif installment.collect_on is not None and installment.collect_on < today:
+            installment.collect_on = today
+        installment.held_since = None
+        installment.save(update_fields=["due_date", "collect_on", "held_since", "updated_at"])
+
+
+def _forget_settled_holds(plan: Plan) -> None:
+    """Held installments that were paid, or cancelled by a refund, hold nothing any more."""
+    plan.installments.exclude(status=Installment.Status.SCHEDULED).filter(held_since__isnull=False).update(
+        held_since=None, updated_at=clock.now()
+    )

@@ -161,8 +161,18 @@ class DisputeRepresentation(serializers.Serializer[Dispute]):
         return instance.order.refunded_amount - instance.refunded_at_open
 
 
+# The contact details a merchant sent stay out of events and audit rows: both are kept for good (the
+# audit log is append-only) and go to webhooks and the lake, and an erasure must be able to remove
+# them. The API's session still shows them to the merchant that sent them.
+CONTACT_FIELDS = ("customer_email", "customer_phone")
+
+
 def checkout_session_data(session: CheckoutSession) -> dict[str, Any]:
-    return dict(CheckoutSessionRepresentation(session).data)
+    """The session as events and the audit log record it: its representation without contact details."""
+    data = dict(CheckoutSessionRepresentation(session).data)
+    for field in CONTACT_FIELDS:
+        data.pop(field)
+    return data
 
 
 def order_data(order: Order) -> dict[str, Any]:

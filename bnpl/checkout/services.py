@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from bnpl.checkout import accounting
-from bnpl.checkout.disputes import disputes_refund_applied
+from bnpl.checkout.disputes import disputes_order_changed
 from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
 from bnpl.checkout.representations import checkout_session_data, hosted_url, order_data, refund_data
 from bnpl.checkout.step_up import step_up_check
@@ -716,6 +716,7 @@ def _release_open_amount(order: Order, *, action: str, closed_status: str) -> in
     key = f"{action}:{order.voided_amount}"
     accounting.post_void(order, key=key, amount=amount)
     _return_to_card(order, key=key, amount=reduction.excess_amount)
+    disputes_order_changed(order)  # the plan shrank: an open dispute holds its share of it as it now is
     return amount
 
 
@@ -770,7 +771,7 @@ def order_refund(*, order: Order, amount: int, reason: str = "") -> Refund:
         order.save()
         accounting.post_refund(order, refund_id=refund.public_id, amount=amount, fee_back=fee_back)
         _return_to_card(order, key=f"refund:{refund.public_id}", amount=reduction.excess_amount)
-        disputes_refund_applied(order)
+        disputes_order_changed(order)
         change_record(
             action="order.refunded",
             instance=order,

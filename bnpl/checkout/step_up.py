@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 
 from bnpl.checkout.models import CheckoutCardClearance, CheckoutSession, Order
 from bnpl.core import clock
-from bnpl.core.context import Actor
+from bnpl.core.context import consumer_actor
 from bnpl.core.errors import PermissionDeniedError
 from bnpl.core.services import change_record
 from bnpl.payments.models import PaymentMethod
@@ -140,7 +140,7 @@ def _clear(*, session: CheckoutSession, consumer: Consumer, payment_method: Paym
                     "payment_method": payment_method.public_id,
                     "via": clearance.via,
                 },
-                actor=Actor(kind="consumer", identifier=consumer.public_id, label=str(consumer)),
+                actor=consumer_actor(consumer.public_id),
             )
     except IntegrityError:
         return  # cleared already (the same form sent twice)

@@ -1,8 +1,8 @@
 """What a consumer can do about their plans themselves (the portal calls these): change the card
 collections charges, move one due date, and ask for hardship help. Each is audited and evented.
 
-Also the one place a plan's collections pause and resume: a hardship request here, a return or a
-dispute in ``bnpl.checkout.disputes``."""
+Also the one place a plan's collections pause and resume (a hardship request). A return or a
+dispute holds only its share of the plan instead (``bnpl.checkout.disputes``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import datetime as dt
 
 from django.db import transaction
 
-from bnpl.checkout.models import Dispute
 from bnpl.collections.models import HardshipRequest
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
@@ -105,7 +104,7 @@ def hardship_decide(*, request: HardshipRequest, grant: bool, note: str) -> Hard
         request.decision_note, request.decided_at = note.strip(), clock.now()
         request.save()
         if not grant:
-            plan_resume_if_clear(plan, extend_due_dates=False)
+            plan_resume_if_clear(plan)
         change_record(action=f"plan.hardship_{request.status}", instance=plan, before=before, data=plan_data(plan))
     return request
 
@@ -117,33 +116,20 @@ def plan_pause(plan: Plan) -> None:
         plan.save(update_fields=["collections_paused", "paused_since", "updated_at"])
 
 
-def plan_resume_if_clear(plan: Plan, *, extend_due_dates: bool) -> bool:
-    """Resume collections on ``plan`` (locked by the caller) unless something still holds it: an open
-    or granted hardship request, or an open return or dispute. Returns whether it resumed.
-
-    ``extend_due_dates``: a pause that was not the consumer's doing (a return or dispute the
-    merchant had to answer) moves every payment that fell due during it, and every later one, on by
-    the days it lasted, so nobody is late for waiting on the merchant. Otherwise what fell due is
-    collected from today."""
+def plan_resume_if_clear(plan: Plan) -> bool:
+    """Resume collections on ``plan`` (locked by the caller) unless a hardship request still holds
+    it (open or granted). What fell due during the pause is collected from today; due dates do not
+    move. Returns whether it resumed. (A return or dispute never pauses a plan: it holds its share,
+    see ``bnpl.checkout.disputes``.)"""
     held_by_hardship = plan.hardship_requests.filter(
         status__in=[HardshipRequest.Status.OPEN, HardshipRequest.Status.GRANTED]
     ).exists()
     if not plan.collections_paused or held_by_hardship:
         return False
-    if Dispute.objects.filter(order_id=plan.order_id, status__in=Dispute.OPEN_STATUSES).exists():
-        return False
     today = clock.today()
-    since = plan.paused_since or today
-    scheduled = plan.installments.select_for_update().filter(status=Installment.Status.SCHEDULED)
-    shift = dt.timedelta(days=(today - since).days) if extend_due_dates else dt.timedelta(0)
-    for installment in scheduled:
-        if shift and installment.due_date >= since:
-            installment.due_date += shift
-            if installment.collect_on is not None:
-                installment.collect_on = installment.due_date
-        elif installment.collect_on is not None and installment.collect_on < today:
-            installment.collect_on = today
-        installment.save(update_fields=["due_date", "collect_on", "updated_at"])
+    plan.installments.filter(status=Installment.Status.SCHEDULED, collect_on__lt=today).update(
+        collect_on=today, updated_at=clock.now()
+    )
     plan.collections_paused, plan.paused_since = False, None
     plan.save(update_fields=["collections_paused", "paused_since", "updated_at"])
     return True

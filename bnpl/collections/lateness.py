@@ -4,6 +4,8 @@
   after a due date; ``delinquent`` at ``COLLECTION_DELINQUENT_AFTER_DAYS`` (30); ``charged_off`` at
   ``COLLECTION_CHARGE_OFF_AFTER_DAYS`` (120): what is still owed (principal and fees) is written off as a
   credit loss and collections stops. Paying up brings the plan back to ``current``.
+* **Held installments** (an open return or dispute holds its share of the plan): no late fee, and
+  their lateness is frozen as it was when the hold began.
 * **Late fee**: once per installment still unpaid ``late_fee_grace_days`` after its due date, the
   product's ``late_fee_amount``, never taking the plan's late fees past the cap: the smaller of
   ``late_fee_cap_bps`` of the order and ``late_fee_cap_amount`` (when set). The fee is an installment of
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q, Sum
+from django.db.models import Max, Q, QuerySet, Sum
 
 from bnpl.checkout import accounting
 from bnpl.checkout.models import Order
@@ -93,8 +95,7 @@ def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
             return
         before = plan_data(plan)
         scheduled = plan.installments.filter(status=Installment.Status.SCHEDULED)
-        oldest = scheduled.order_by("due_date").values_list("due_date", flat=True).first()
-        days_past_due = max(0, (today - oldest).days) if oldest else 0
+        days_past_due = _days_past_due(scheduled, today)
         product = plan.product
         if product.late_fee_amount > 0 and plan.status == Plan.Status.ACTIVE and not plan.collections_paused:
             cap = late_fee_cap(
@@ -103,7 +104,9 @@ def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
                 cap_amount=product.late_fee_cap_amount,
             )
             grace = dt.timedelta(days=product.late_fee_grace_days)
-            overdue = scheduled.filter(fee_for__isnull=True, late_fee__isnull=True, due_date__lt=today - grace)
+            overdue = scheduled.filter(
+                fee_for__isnull=True, late_fee__isnull=True, held_since__isnull=True, due_date__lt=today - grace
+            )
             charged = plan.installments.exclude(fee_for=None).aggregate(total=Sum("fee_amount"))["total"] or 0
             for installment in overdue.order_by("due_date", "sequence"):
                 amount = late_fee(fee=product.late_fee_amount, cap=cap, charged_so_far=charged)
@@ -115,7 +118,7 @@ def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
                 result.fee_amount += amount
         standing = standing_for(days_past_due)
         if plan.collections_paused and STANDING_SEVERITY.index(standing) > STANDING_SEVERITY.index(plan.standing):
-            standing = plan.standing  # a pause (hardship, a return or dispute) never makes things worse
+            standing = plan.standing  # a hardship pause never makes things worse
         if standing != plan.standing:
             plan.standing = standing
             plan.save(update_fields=["standing", "updated_at"])
@@ -124,6 +127,15 @@ def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
                 _charge_off(order, plan)
                 result.charged_off += 1
             change_record(action=f"plan.{standing}", instance=plan, before=before, data=plan_data(plan))
+
+
+def _days_past_due(scheduled: QuerySet[Installment], today: dt.date) -> int:
+    """Of the oldest unpaid installment. One held by an open return or dispute counts as late as it
+    was the day the hold began: a hold neither worsens nor improves the plan's standing."""
+    worst = 0
+    for due_date, held_since in scheduled.values_list("due_date", "held_since"):
+        worst = max(worst, ((held_since or today) - due_date).days)
+    return worst
 
 
 def _charge_late_fee(order: Order, plan: Plan, installment: Installment, amount: int, today: dt.date) -> None:

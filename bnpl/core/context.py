@@ -21,6 +21,13 @@ class Actor:
 
 SYSTEM = Actor(kind="system", identifier="system", label="System")
 
+
+def consumer_actor(public_id: str) -> Actor:
+    """A consumer as the audit log names them: by public id only, never by email or phone (the log
+    is append-only, and an erasure must leave no contact detail behind)."""
+    return Actor(kind="consumer", identifier=public_id, label="Consumer")
+
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 actor_var: contextvars.ContextVar[Actor] = contextvars.ContextVar("actor", default=SYSTEM)
 

@@ -86,6 +86,16 @@ register("plan.current", "The consumer caught up: nothing is past due.", merchan
 register("plan.late", "An installment is past due.", merchant_visible=False)
 register("plan.delinquent", "An installment is 30 or more days past due.", merchant_visible=False)
 register("plan.charged_off", "The plan was written off as a credit loss.", merchant_visible=False)
+register(
+    "plan.held",
+    "An open return or dispute holds its share of the plan: those installments wait.",
+    merchant_visible=False,
+)
+register(
+    "plan.released",
+    "A return or dispute closed: the installments it held are due again.",
+    merchant_visible=False,
+)
 register("plan.due_date_moved", "The consumer moved one due date (once per plan).", merchant_visible=False)
 register("plan.hardship_requested", "The consumer asked for hardship help: collections paused.", merchant_visible=False)
 register("plan.hardship_granted", "An operator granted hardship help.", merchant_visible=False)
@@ -100,6 +110,11 @@ register("payment_product.updated", "A payment product's settings changed.")
 register("consumer.created", "A consumer signed up.", merchant_visible=False)
 register("consumer.identity_verified", "A consumer completed the identity basics.", merchant_visible=False)
 register("consumer.preferences_updated", "A consumer chose how reminders reach them.", merchant_visible=False)
+register(
+    "consumer.erased",
+    "An operator erased a consumer's personal data; the books remain under the public id.",
+    merchant_visible=False,
+)
 register("consumer.signed_in", "A consumer signed in with a one-time code.", merchant_visible=False)
 register(
     "merchant_consumer.created", "A shopper confirmed their first purchase at your checkout: the consumer's id for you."

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from bnpl.core import ratelimit
-from bnpl.core.context import SYSTEM, Actor, actor_var, request_id_var
+from bnpl.core.context import SYSTEM, Actor, actor_var, consumer_actor, request_id_var
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _ACCEPTED = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
@@ -66,7 +66,7 @@ class ActorMiddleware:
             kind = "operator" if user.is_staff else "merchant_user"
             actor_var.set(Actor(kind=kind, identifier=str(user.email), label=str(user.email)))
         elif consumer is not None:
-            actor_var.set(Actor(kind="consumer", identifier=consumer.public_id, label=str(consumer)))
+            actor_var.set(consumer_actor(consumer.public_id))
         return self.get_response(request)
 
 

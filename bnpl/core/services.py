@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connection, models, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from bnpl.core import clock, outbox
 from bnpl.core.context import Actor, current_actor, current_request_id
@@ -123,3 +127,89 @@ def inside_transaction() -> bool:
     """True inside a transaction that this code opened (not the one a test case wraps around
     every test): outside calls (gateways, HTTP) must never run there."""
     return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
+# --- Redacting personal data from append-only rows (an erasure's one exception) --------------------
+
+ERASED = "[erased]"
+
+
+@contextlib.contextmanager
+def redaction_allowed() -> Iterator[None]:
+    """Inside the caller's transaction, let the append-only tables accept a redaction: PostgreSQL's
+    triggers then allow an UPDATE that changes only the columns they name as redactable (the values
+    recorded), never which action, object, actor or time a row records, and never a DELETE. The
+    setting is transaction-local and switched off again on leaving (after an error, the rollback of
+    the failed transaction or savepoint undoes it). SQLite has no triggers."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("redaction_allowed must be used inside a transaction")
+    _redaction_setting("on")
+    yield
+    _redaction_setting("off")
+
+
+def _redaction_setting(value: str) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('bnpl.redaction', %s, true)", [value])
+
+
+def redact_text(text: str, needles: Sequence[str]) -> str:
+    """``text`` with every occurrence of each needle (any case) replaced by ``[erased]``."""
+    for needle in needles:
+        if needle and needle.lower() in text.lower():
+            text = re.sub(re.escape(needle), ERASED, text, flags=re.IGNORECASE)
+    return text
+
+
+def redact_json(value: Any, needles: Sequence[str]) -> Any:
+    """Every string inside a JSON value redacted (keys are ours and stay)."""
+    if isinstance(value, str):
+        return redact_text(value, needles)
+    if isinstance(value, list):
+        return [redact_json(item, needles) for item in value]
+    if isinstance(value, dict):
+        return {key: redact_json(item, needles) for key, item in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class Redaction:
+    audit_rows: int  # audit log entries whose recorded values changed
+    events: int  # outbox events whose payload changed
+
+
+def audit_log_redact(
+    *, everywhere: Sequence[str], within_objects: Sequence[str] = (), object_ids: Collection[str] = ()
+) -> Redaction:
+    """Erase personal data from the audit log and the outbox: ``everywhere`` (identifiers no one
+    else has: an email address, a phone number) in any row, ``within_objects`` (a name, an
+    address: words others may share) only in rows about ``object_ids``. Call inside the erasure's
+    transaction. Scans the tables (an erasure is rare; see docs/operations.md)."""
+    everywhere = [needle for needle in everywhere if needle]
+    within_objects = [needle for needle in within_objects if needle]
+    mentions = Q(object_id__in=list(object_ids))
+    for needle in everywhere:
+        mentions |= Q(after__icontains=needle) | Q(before__icontains=needle) | Q(actor_label__icontains=needle)
+    audit_rows = events = 0
+    with redaction_allowed():
+        for entry in AuditLogEntry.objects.filter(mentions).iterator():
+            needles = [*everywhere, *(within_objects if entry.object_id in object_ids else [])]
+            changed = {
+                "before": redact_json(entry.before, needles),
+                "after": redact_json(entry.after, needles),
+                "actor_label": redact_text(entry.actor_label, needles),
+            }
+            if any(changed[field] != getattr(entry, field) for field in changed):
+                AuditLogEntry.objects.filter(pk=entry.pk).update(**changed)
+                audit_rows += 1
+        event_mentions = Q(object_id__in=list(object_ids))
+        for needle in everywhere:
+            event_mentions |= Q(data__icontains=needle)
+        for event in Event.objects.filter(event_mentions).iterator():
+            needles = [*everywhere, *(within_objects if event.object_id in object_ids else [])]
+            data = redact_json(event.data, needles)
+            if data != event.data:
+                Event.objects.filter(pk=event.pk).update(data=data)
+                events += 1
+    return Redaction(audit_rows=audit_rows, events=events)

@@ -108,8 +108,9 @@ class Plan(MerchantOwnedModel):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     apr_bps = models.PositiveIntegerField(default=0)  # copied from the product at purchase
     standing = models.CharField(max_length=20, choices=Standing.choices, default=Standing.CURRENT)
-    # Collections and late fees wait, and the standing cannot worsen, while a hardship request or a
-    # return or dispute is open (bnpl.collections.actions.plan_pause / plan_resume_if_clear).
+    # Collections and late fees wait, and the standing cannot worsen, while a hardship request is
+    # open or granted (bnpl.collections.actions.plan_pause / plan_resume_if_clear). A return or
+    # dispute holds only its share of the plan instead (``Installment.held_since``).
     collections_paused = models.BooleanField(default=False)
     paused_since = models.DateField(null=True, blank=True)
     due_date_moved = models.BooleanField(default=False)  # the one self-service move a plan allows
@@ -121,12 +122,13 @@ class Plan(MerchantOwnedModel):
 
 class InstallmentQuerySet(models.QuerySet["Installment"]):
     def collectable(self) -> InstallmentQuerySet:
-        """Still to pay on a plan we collect: active, not charged off, not paused. The
-        one definition collections, reminders and re-arming share."""
+        """Still to pay on a plan we collect: active, not charged off, not paused, and not held by an
+        open return or dispute. The one definition collections, reminders and re-arming share."""
         return self.filter(
             status=Installment.Status.SCHEDULED,
             plan__status=Plan.Status.ACTIVE,
             plan__collections_paused=False,
+            held_since__isnull=True,
         ).exclude(plan__standing=Plan.Standing.CHARGED_OFF)
 
 
@@ -154,6 +156,10 @@ class Installment(BaseModel):
     # charged on; at most one per installment.
     fee_amount = models.BigIntegerField(default=0)
     fee_for = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="late_fee")
+    # The day an open return or dispute began holding this installment as part of the amount in
+    # question (bnpl.checkout.disputes): not collected, no late fee, and its lateness frozen as it
+    # was that day, until the dispute closes. Empty: not held.
+    held_since = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["plan", "sequence"]
@@ -178,3 +184,7 @@ class Installment(BaseModel):
     @property
     def remaining_amount(self) -> int:
         return self.amount - self.paid_amount
+
+    @property
+    def is_on_hold(self) -> bool:
+        return self.held_since is not None

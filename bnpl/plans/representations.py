@@ -37,6 +37,9 @@ class InstallmentRepresentation(serializers.Serializer[Installment]):
     fee_amount = serializers.IntegerField(help_text="A late fee (the row is the fee)")
     paid_amount = serializers.IntegerField()
     status = serializers.ChoiceField(choices=Installment.Status.choices)
+    on_hold = serializers.BooleanField(
+        source="is_on_hold", help_text="Held by an open return or dispute: not collected until it closes"
+    )
 
 
 class PlanRepresentation(serializers.Serializer[Plan]):

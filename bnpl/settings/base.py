@@ -405,6 +405,12 @@ COLLECTION_STUCK_AFTER = timedelta(seconds=env.int("COLLECTION_STUCK_AFTER_SECON
 REMINDER_DAYS_BEFORE = env.int("REMINDER_DAYS_BEFORE", default=3)
 COLLECTION_DELINQUENT_AFTER_DAYS = env.int("COLLECTION_DELINQUENT_AFTER_DAYS", default=30)
 COLLECTION_CHARGE_OFF_AFTER_DAYS = env.int("COLLECTION_CHARGE_OFF_AFTER_DAYS", default=120)
+# Returns and disputes (bnpl.checkout.disputes), against using them to put payments off: how many may
+# ever be opened on one order (withdrawn ones count), and how many one consumer may open within a
+# rolling window of days. Each must be at least 1 (0 would refuse every consumer their dispute).
+DISPUTE_MAX_PER_ORDER = env.int("DISPUTE_MAX_PER_ORDER", default=3)
+DISPUTE_MAX_PER_CONSUMER = env.int("DISPUTE_MAX_PER_CONSUMER", default=5)
+DISPUTE_CONSUMER_WINDOW_DAYS = env.int("DISPUTE_CONSUMER_WINDOW_DAYS", default=30)
 # Bank cash flow (policy rule): this many returned payments / overdrafts in three months declines.
 CREDIT_BANK_EVENTS_LIMIT = env.int("CREDIT_BANK_EVENTS_LIMIT", default=3)
 # Spending limits: repayments may take at most this share of the free monthly cash flow the bank

@@ -21,7 +21,7 @@ from consumers.middleware import SESSION_KEY
 from consumers.models import Consumer
 from tests.checkout_factories import make_authorized_order, make_verified_consumer
 from tests.factories import Tenant
-from tests.helpers import ledger_ok
+from tests.helpers import ledger_ok, pdf_text
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +109,10 @@ def test_moving_a_date_asking_for_help_and_reporting_a_return(tenant: Tenant) ->
         follow=True,
     )
     dispute = Dispute.objects.get(order=plan.order)
-    assert f"We told {tenant.merchant.name}." in _messages(reported)[0]
+    assert _messages(reported)[0] == (
+        f"We told {tenant.merchant.name} (the shop answers by {dispute.respond_by:%-d %b %Y}). "
+        "Payments #3, #4 ($50.00) are on hold until it is resolved; keep paying the others."
+    )
     assert (dispute.kind, dispute.amount, dispute.description) == ("return", 4_000, "Sent back the lamp.")
     withdrawn = client.post(f"/account/disputes/{dispute.public_id}/withdraw", follow=True)
     assert _messages(withdrawn)[0].startswith("Withdrawn.")
@@ -176,14 +179,14 @@ def test_documents_are_pdfs_with_the_agreed_terms(tenant: Tenant) -> None:
     listing = client.get("/account/documents").content.decode()
 
     assert agreement["Content-Type"] == "application/pdf" and agreement.content.startswith(b"%PDF")
-    text = agreement.content.decode("latin-1")
+    text = pdf_text(agreement.content)
     created = AuditLogEntry.objects.get(action="plan.created", object_id=plan.public_id).after
     agreed_total = sum(row["amount"] for row in created["installments"])  # type: ignore[index]
     assert "Annual percentage rate" in text and f"${agreed_total / 100:,.2f}" in text
     assert plan.public_id in text
     if receipt_charge is not None:
         receipt = client.get(f"/account/receipts/{receipt_charge.public_id}.pdf")
-        assert receipt.content.startswith(b"%PDF") and receipt_charge.public_id in receipt.content.decode("latin-1")
+        assert receipt.content.startswith(b"%PDF") and receipt_charge.public_id in pdf_text(receipt.content)
     assert f"/account/plans/{plan.public_id}/agreement.pdf" in listing
 
 

@@ -18,6 +18,7 @@ from consumers.middleware import SESSION_KEY
 from consumers.models import Consumer
 from tests.checkout_factories import make_authorized_order, make_checkout_session, make_verified_consumer, product_for
 from tests.factories import Tenant
+from tests.helpers import pdf_text
 
 pytestmark = pytest.mark.django_db
 
@@ -109,9 +110,10 @@ def test_the_portal_marks_test_plans_their_pages_decisions_and_documents(tenant:
 
     test_receipt = Charge.objects.get(plan=test_plan, kind="payment")
     live_receipt = Charge.objects.get(plan=live_plan, kind="payment")
-    assert b"TEST MODE - no real money moves" in client.get(f"/account/receipts/{test_receipt.public_id}.pdf").content
-    assert b"TEST MODE" not in client.get(f"/account/receipts/{live_receipt.public_id}.pdf").content
-    assert b"TEST MODE" in client.get(f"/account/plans/{test_plan.public_id}/agreement.pdf").content
+    receipt = pdf_text(client.get(f"/account/receipts/{test_receipt.public_id}.pdf").content)
+    assert "TEST MODE - no real money moves" in receipt
+    assert "TEST MODE" not in pdf_text(client.get(f"/account/receipts/{live_receipt.public_id}.pdf").content)
+    assert "TEST MODE" in pdf_text(client.get(f"/account/plans/{test_plan.public_id}/agreement.pdf").content)
 
 
 def test_a_test_checkout_offers_only_test_cards(tenant: Tenant) -> None:

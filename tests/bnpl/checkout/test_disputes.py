@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.test import override_settings
 
 from bnpl.checkout import disputes
 from bnpl.checkout import services as checkout_services
@@ -40,44 +41,66 @@ def _due_dates(plan: Plan) -> dict[int, dt.date]:
     return dict(plan.installments.filter(status="scheduled").values_list("sequence", "due_date"))
 
 
-def test_an_open_return_pauses_collections_late_fees_and_standing(tenant: Tenant) -> None:
-    order = _captured_order(tenant)
+def _held(order: Order) -> list[int]:
+    return [row.sequence for row in disputes.held_installments(Plan.objects.get(order=order))]
+
+
+def test_an_open_return_holds_only_its_share_of_the_plan(tenant: Tenant) -> None:
+    order = _captured_order(tenant)  # 2,500 paid at purchase; 2,500 due on days 14, 28 and 42
     _open(order, amount=2_500)
     plan = Plan.objects.get(order=order)
-    assert plan.collections_paused and plan.paused_since == clock.today()
+    assert _held(order) == [4] and not plan.collections_paused  # the last payment covers what is in question
 
-    clock_advance(by=dt.timedelta(days=40))  # installments 2 and 3 fall due, and more
-    assert services.collections_run().claimed == 0
+    clock_advance(by=dt.timedelta(days=50))  # every payment falls due
+    collected = services.collections_run()
     assessed = lateness.plans_assess_lateness()
 
     plan.refresh_from_db()
-    assert (assessed.fees, plan.standing) == (0, Plan.Standing.CURRENT)
+    assert (collected.claimed, collected.succeeded) == (2, 2)  # 2 and 3: not in question
+    assert (assessed.fees, plan.standing) == (0, Plan.Standing.CURRENT)  # 4 is held: no fee, not late
+    assert plan.installments.get(sequence=4).status == "scheduled"
     assert not plan.installments.exclude(fee_for=None).exists()
 
 
-def test_refunds_that_reach_the_amount_close_it_and_resume_with_the_paused_days_added(tenant: Tenant) -> None:
+def test_a_dispute_about_everything_owed_holds_every_payment(tenant: Tenant) -> None:
+    order = _captured_order(tenant)
+    _open(order, kind=Dispute.Kind.DISPUTE, reason="not_received")  # the whole refundable amount
+    assert _held(order) == [2, 3, 4]
+
+    clock_advance(by=dt.timedelta(days=50))
+    assert services.collections_run().claimed == 0
+    assert lateness.plans_assess_lateness().fees == 0
+    assert Plan.objects.get(order=order).standing == Plan.Standing.CURRENT
+
+
+def test_refunds_that_reach_the_amount_close_it_and_move_the_held_payments_on(tenant: Tenant) -> None:
     order = _captured_order(tenant)
     dispute = _open(order, amount=2_000)
     plan = Plan.objects.get(order=order)
     before = _due_dates(plan)
-    clock_advance(by=dt.timedelta(days=20))  # installment 2 (day 14) fell due during the pause
+    clock_advance(by=dt.timedelta(days=45))  # installment 4 (day 42) fell due while it was held
+    assert services.collections_run().succeeded == 2  # 2 and 3 were collected meanwhile
 
-    checkout_services.order_refund(order=order, amount=1_500)
+    checkout_services.order_refund(order=order, amount=1_500)  # last first: 4 now owes 1,000
     assert Dispute.objects.get(pk=dispute.pk).status == Dispute.Status.NEEDS_RESPONSE  # 500 still in question
+    assert _held(order) == [4]
     checkout_services.order_refund(order=order, amount=500)
 
     dispute.refresh_from_db()
     plan.refresh_from_db()
     assert dispute.status == Dispute.Status.REFUNDED and dispute.closed_at.date() == clock.today()  # type: ignore[union-attr]
-    assert not plan.collections_paused
-    after = _due_dates(plan)
-    assert {seq: (after[seq] - before[seq]).days for seq in after} == {2: 20, 3: 20, 4: 20}
+    assert _held(order) == []
+    assert (_due_dates(plan)[4] - before[4]).days == 45  # moved on by the days it was open
     assert services.collections_run().claimed == 0  # nothing is due today any more
     assert lateness.plans_assess_lateness().fees == 0
     assert [event.type for event in Event.objects.filter(object_id=dispute.public_id).order_by("id")] == [
         "dispute.created",
         "dispute.closed",
     ]
+    assert [event.type for event in Event.objects.filter(object_id=plan.public_id, type__startswith="plan.held")] == [
+        "plan.held"
+    ]
+    assert Event.objects.filter(object_id=plan.public_id, type="plan.released").count() == 1
     assert ledger_ok()
 
 
@@ -119,7 +142,7 @@ def test_a_dispute_decided_for_the_consumer_refunds_the_rest(tenant: Tenant) -> 
     assert ledger_ok()
 
 
-def test_unanswered_disputes_go_to_an_operator_and_collections_stay_paused(tenant: Tenant) -> None:
+def test_unanswered_disputes_go_to_an_operator_and_what_they_hold_stays_held(tenant: Tenant) -> None:
     order = _captured_order(tenant)
     dispute = _open(order, kind=Dispute.Kind.DISPUTE, reason="not_received")
 
@@ -130,7 +153,7 @@ def test_unanswered_disputes_go_to_an_operator_and_collections_stay_paused(tenan
 
     dispute.refresh_from_db()
     assert work.escalated == 1 and dispute.status == Dispute.Status.UNDER_REVIEW
-    assert work.collected.claimed == 0 and Plan.objects.get(order=order).collections_paused
+    assert work.collected.claimed == 0 and _held(order) == [2, 3, 4]
     assert disputes.disputes_escalate_unanswered() == 0
     with pytest.raises(StateError):
         disputes.dispute_contest(dispute=dispute, evidence="Too late, but here it is.")
@@ -142,11 +165,16 @@ def test_the_consumer_may_withdraw_it(tenant: Tenant) -> None:
     with pytest.raises(InvalidRequestError):
         disputes.dispute_withdraw(dispute=dispute, consumer=make_verified_consumer())
 
+    plan = Plan.objects.get(order=order)
+    before = _due_dates(plan)
+    clock_advance(by=dt.timedelta(days=20))
+
     assert disputes.dispute_withdraw(dispute=dispute, consumer=order.consumer).status == Dispute.Status.WITHDRAWN
-    assert not Plan.objects.get(order=order).collections_paused
+    assert _held(order) == [] and _due_dates(plan) == before  # withdrawn: nothing moves
+    assert services.collections_run().succeeded == 1  # installment 2 (day 14) is collected at once
 
 
-def test_a_hardship_request_keeps_the_plan_paused_after_the_dispute_closes(tenant: Tenant) -> None:
+def test_a_hardship_pause_and_a_dispute_hold_are_independent(tenant: Tenant) -> None:
     order = _captured_order(tenant)
     dispute = _open(order, amount=1_000)
     plan = Plan.objects.get(order=order)
@@ -158,7 +186,8 @@ def test_a_hardship_request_keeps_the_plan_paused_after_the_dispute_closes(tenan
 
     _open(order, kind=Dispute.Kind.DISPUTE, reason="incorrect_amount", amount=500)
     actions.hardship_decide(request=request, grant=False, note="Back to full hours.")
-    assert Plan.objects.get(pk=plan.pk).collections_paused  # and now the new dispute does
+    assert not Plan.objects.get(pk=plan.pk).collections_paused  # the plan resumes...
+    assert _held(order) == [4]  # ...but the new dispute still holds its share
 
 
 @pytest.mark.parametrize(
@@ -195,6 +224,41 @@ def test_one_open_at_a_time_and_only_on_what_was_captured(tenant: Tenant) -> Non
     with pytest.raises(StateError) as nothing:
         _open(uncaptured)
     assert nothing.value.code == "nothing_to_dispute"
+
+
+@override_settings(DISPUTE_MAX_PER_CONSUMER=2, DISPUTE_CONSUMER_WINDOW_DAYS=30)
+def test_a_consumer_opens_at_most_so_many_disputes_a_window(tenant: Tenant) -> None:
+    consumer = make_verified_consumer()
+    orders = []
+    for _ in range(3):
+        order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=5_000, consumer=consumer)
+        checkout_services.order_capture(order=order, amount=5_000)
+        orders.append(Order.objects.get(pk=order.pk))
+    _open(orders[0])
+    _open(orders[1])
+    before = row_counts()
+
+    with pytest.raises(StateError) as refused:
+        _open(orders[2])
+    assert (refused.value.code, refused.value.param) == ("dispute_rate_limited", "order")
+    assert row_counts() == before
+
+    clock_advance(by=dt.timedelta(days=31))
+    assert _open(orders[2]).is_open  # the window has passed
+
+
+def test_a_void_while_a_dispute_is_open_holds_the_share_of_the_smaller_plan(tenant: Tenant) -> None:
+    order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000)
+    checkout_services.order_capture(order=order, amount=6_000)
+    _open(Order.objects.get(pk=order.pk), amount=6_000)
+    assert _held(order) == [2, 3, 4]
+
+    checkout_services.order_void(order=Order.objects.get(pk=order.pk))  # 4,000 off, last payments first
+
+    plan = Plan.objects.get(order=order)
+    remaining = {row.sequence: row.remaining_amount for row in plan.installments.filter(status="scheduled")}
+    assert remaining == {2: 2_500, 3: 1_000}
+    assert _held(order) == [2, 3]  # 3,500 left to pay, all of it in question
 
 
 # --- The merchant's API ---------------------------------------------------------------------------
