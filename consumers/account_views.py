@@ -27,14 +27,21 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bnpl.checkout import disputes
 from bnpl.checkout import services as checkout_services
+from bnpl.checkout.balances import consumer_balances_open
 from bnpl.checkout.models import Dispute
 from bnpl.collections import actions
 from bnpl.core.errors import ApplicationError, InvalidRequestError
 from bnpl.core.models import AuditLogEntry
 from bnpl.core.money import MAX_AMOUNT, format_amount, from_decimal
-from bnpl.payments.models import Charge, PaymentMethod
+from bnpl.payments.models import Charge, ConsumerBalance, PaymentMethod
 from bnpl.payments.selectors import payment_method_list
-from bnpl.payments.services import browser_card_form, payment_method_add, payment_method_from_setup
+from bnpl.payments.services import (
+    browser_card_form,
+    installments_waiting_for_card,
+    payment_method_add,
+    payment_method_from_setup,
+    payment_method_make_default,
+)
 from bnpl.plans.models import Installment, Plan, ProductKind
 from consumers import documents, selectors, services
 from consumers.models import Consumer
@@ -153,8 +160,18 @@ def overview(request: HttpRequest) -> HttpResponse:
             "active": active,
             "finished": [item for item in plans if item["plan"].status != Plan.Status.ACTIVE],
             "notices": selectors.declined_decision_list(consumer=consumer).count(),
+            "balances": [_balance_summary(balance) for balance in consumer_balances_open(consumer_id=consumer.pk)],
         },
     )
+
+
+def _balance_summary(balance: ConsumerBalance) -> dict[str, Any]:
+    """Money we hold for the consumer because their card refused a refund."""
+    return {
+        "balance": balance,
+        "left": _money(balance.remaining_amount, balance.currency),
+        "card": str(balance.source_charge.payment_method),
+    }
 
 
 @require_GET
@@ -384,6 +401,7 @@ def cards(request: HttpRequest) -> HttpResponse:
             if not form.is_valid():
                 raise InvalidRequestError("Check the card details.", param="card_number")
             data = form.cleaned_data
+            waiting = installments_waiting_for_card(consumer=consumer, livemode=livemode).count()
             if data["setup_intent"]:
                 card = payment_method_from_setup(consumer=consumer, livemode=livemode, reference=data["setup_intent"])
             else:
@@ -396,7 +414,7 @@ def cards(request: HttpRequest) -> HttpResponse:
                     cvc=data["cvc"] or "",
                     verify=True,
                 )
-            return f"Added {card}. " + _make_default(consumer, card)
+            return f"Added {card}. " + _now_default(card, rearmed=waiting)  # saving it made it the default
 
         return _done(request, add, back=_cards_url(livemode))
     has_test, has_live = selectors.has_test_mode(consumer=consumer), selectors.has_live_mode(consumer=consumer)
@@ -431,7 +449,10 @@ def card_make_default(request: HttpRequest, card_id: str) -> HttpResponse:
 
 
 def _make_default(consumer: Consumer, card: PaymentMethod) -> str:
-    rearmed = actions.payment_method_make_default(consumer=consumer, payment_method=card)
+    return _now_default(card, rearmed=payment_method_make_default(consumer=consumer, payment_method=card))
+
+
+def _now_default(card: PaymentMethod, *, rearmed: int) -> str:
     again = f" {rearmed} payment(s) that had stopped will be collected from it." if rearmed else ""
     which = "Your" if card.livemode else "Your test-mode"
     return f"{which} payments now use {card}.{again}"

@@ -12,6 +12,9 @@ Sign convention (the ledger's): debit positive, credit negative.
 | return X to the card | consumer_receivable X | card_clearing X |
 | late fee F | consumer_receivable F | late_fee_income F |
 | charge-off L (principal + fees owed) | credit_losses L | consumer_receivable L |
+| a refund to the card fails for good, X | card_clearing X | consumer_credit X |
+| their balance pays P (principal p, interest i) | consumer_credit P | consumer_receivable p, interest_income i |
+| the balance is paid out another way, X | consumer_credit X | lender_cash X |
 
 A payment on a late fee reduces the receivable like principal (``post_payment``'s ``principal``).
 """
@@ -21,6 +24,8 @@ from __future__ import annotations
 from bnpl.checkout.models import Order
 from bnpl.ledger.models import AccountCode
 from bnpl.ledger.services import Line, ledger_post
+from bnpl.payments.models import Charge, ConsumerBalance
+from merchants.models import Merchant
 
 
 def _post(order: Order, entry_type: str, key: str, lines: list[Line]) -> None:
@@ -51,13 +56,18 @@ def post_authorization(order: Order) -> None:
     )
 
 
-def post_payment(order: Order, *, charge_id: str, principal: int, interest: int) -> None:
+def post_payment(order: Order, *, charge_id: str, principal: int, interest: int, from_balance: bool = False) -> None:
+    """A payment applied to the plan: from a card (``charge_id`` a charge) or from the consumer's
+    balance (``from_balance``: ``charge_id`` names the balance and the application)."""
+    source = Line(account=AccountCode.CARD_CLEARING, amount=principal + interest)
+    if from_balance:
+        source = Line(account=AccountCode.CONSUMER_CREDIT, amount=principal + interest, consumer=order.consumer)
     _post(
         order,
-        "plan.payment",
+        "plan.payment_from_balance" if from_balance else "plan.payment",
         f"payment:{charge_id}",
         [
-            Line(account=AccountCode.CARD_CLEARING, amount=principal + interest),
+            source,
             Line(account=AccountCode.CONSUMER_RECEIVABLE, amount=-principal, consumer=order.consumer),
             Line(account=AccountCode.INTEREST_INCOME, amount=-interest),
         ],
@@ -137,5 +147,38 @@ def post_charge_off(order: Order, *, key: str, amount: int) -> None:
         [
             Line(account=AccountCode.CREDIT_LOSSES, amount=amount),
             Line(account=AccountCode.CONSUMER_RECEIVABLE, amount=-amount, consumer=order.consumer),
+        ],
+    )
+
+
+def post_refund_failed(*, charge: Charge, merchant: Merchant | None) -> None:
+    """A refund to the card failed for good: the money never left (card clearing keeps it) and the
+    consumer is owed it (their balance). Keyed by the refund charge: posted once."""
+    ledger_post(
+        entry_type="payment.refund_failed",
+        currency=charge.currency,
+        livemode=charge.livemode,
+        merchant=merchant,
+        reference=charge,
+        idempotency_key=f"{charge.public_id}:refund_failed",
+        lines=[
+            Line(account=AccountCode.CARD_CLEARING, amount=charge.amount),
+            Line(account=AccountCode.CONSUMER_CREDIT, amount=-charge.amount, consumer=charge.consumer),
+        ],
+    )
+
+
+def post_balance_paid_out(*, balance: ConsumerBalance, amount: int) -> None:
+    """An operator paid the consumer's balance out another way (a bank transfer, a check): it
+    leaves from the lender's own account."""
+    ledger_post(
+        entry_type="payment.balance_paid_out",
+        currency=balance.currency,
+        livemode=balance.livemode,
+        reference=balance,
+        idempotency_key=f"{balance.public_id}:paid_out",
+        lines=[
+            Line(account=AccountCode.CONSUMER_CREDIT, amount=amount, consumer=balance.consumer),
+            Line(account=AccountCode.LENDER_CASH, amount=-amount),
         ],
     )

@@ -1,5 +1,5 @@
-"""Operators see sessions and orders (read-only: money moves only through the services), and
-decide the disputes merchants contested or left unanswered."""
+"""Operators see sessions and orders (read-only: money moves only through the services), decide
+the disputes merchants contested or left unanswered, and pay out consumers' balances."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from bnpl.checkout import disputes
+from bnpl.checkout import balances, disputes
 from bnpl.checkout.models import Capture, CheckoutSession, Dispute, Order, Refund
 from bnpl.core.admin import ReadOnlyAdmin, ReadOnlyInline
 from bnpl.core.errors import ApplicationError
+from bnpl.payments.models import ConsumerBalance
 
 
 class CaptureInline(ReadOnlyInline):
@@ -100,6 +101,53 @@ class DisputeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 dispute=Dispute.objects.get(pk=obj.pk),
                 for_consumer=obj.status == Dispute.Status.LOST,
                 note=obj.decision_note,
+            )
+        except ApplicationError as error:
+            self.message_user(request, error.message, level=messages.ERROR)
+
+
+@admin.register(ConsumerBalance)
+class ConsumerBalanceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Money held for consumers whose card refused a refund. Open ones pay their next installments
+    by themselves; to pay one out another way, choose how, give the transfer's or check's number
+    and save (once; audited, evented and posted to the ledger)."""
+
+    list_display = ["public_id", "consumer", "livemode", "currency", "amount", "applied_amount", "paid_out_amount"]
+    list_filter = ["livemode", "currency", "paid_out_method"]
+    search_fields = ["public_id", "consumer__public_id", "source_charge__public_id"]
+    fields = [
+        "public_id",
+        "consumer",
+        "livemode",
+        "currency",
+        "amount",
+        "source_charge",
+        "plan",
+        "applied_amount",
+        "paid_out_amount",
+        "paid_out_method",
+        "paid_out_reference",
+        "paid_out_at",
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ConsumerBalance | None = None) -> list[str]:
+        editable = {"paid_out_method", "paid_out_reference"} if obj is not None and obj.remaining_amount > 0 else set()
+        return [str(field) for field in self.fields if field not in editable]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ConsumerBalance, form: Any, change: bool) -> None:
+        if not obj.paid_out_method and not obj.paid_out_reference:
+            return
+        try:
+            balances.balance_pay_out(
+                balance=ConsumerBalance.objects.get(pk=obj.pk),
+                method=obj.paid_out_method,
+                reference=obj.paid_out_reference,
             )
         except ApplicationError as error:
             self.message_user(request, error.message, level=messages.ERROR)

@@ -91,19 +91,90 @@ def dispute_open(
         if order.disputes.filter(status__in=Dispute.OPEN_STATUSES).exists():
             raise StateError("A return or dispute is already open on this order.", code="dispute_already_open")
         _check_limits(order, consumer)
-        dispute = Dispute.objects.create(
-            merchant=order.merchant,
-            livemode=order.livemode,
-            order=order,
-            kind=kind,
-            reason=reason,
+        return _create(order, plan, kind=kind, reason=reason, amount=amount, description=description.strip())
+
+
+def _create(order: Order, plan: Plan, *, kind: str, reason: str, amount: int, description: str, **more: str) -> Dispute:
+    dispute = Dispute.objects.create(
+        merchant=order.merchant,
+        livemode=order.livemode,
+        order=order,
+        kind=kind,
+        reason=reason,
+        amount=amount,
+        description=description,
+        respond_by=clock.now() + RESPONSE_WINDOW,
+        refunded_at_open=order.refunded_amount,
+        **more,
+    )
+    change_record(action="dispute.created", instance=dispute, data=dispute_data(dispute))
+    _hold_share(plan, dispute, order)
+    return dispute
+
+
+# Stripe's dispute reasons, as the platform's.
+CARD_NETWORK_REASONS = {
+    "product_not_received": Dispute.Reason.NOT_RECEIVED,
+    "product_unacceptable": Dispute.Reason.NOT_AS_DESCRIBED,
+    "duplicate": Dispute.Reason.INCORRECT_AMOUNT,
+    "incorrect_account_details": Dispute.Reason.INCORRECT_AMOUNT,
+    "subscription_canceled": Dispute.Reason.CANCELED_ORDER,
+    "credit_not_processed": Dispute.Reason.RETURNED,
+}
+
+
+def dispute_from_card_network(*, order: Order, amount: int, network_reason: str, reference: str) -> Dispute | None:
+    """The shopper disputed a payment with their card's bank (a chargeback, ``reference`` the
+    gateway's dispute): it holds the plan as a dispute opened in the portal does, and the merchant
+    answers it the same way. The per-order and per-consumer caps do not apply (the bank, not the
+    shopper, opened it); one already open on the order takes the reference instead. The same
+    reference twice is one dispute. None when nothing on the order is left to dispute."""
+    with transaction.atomic():
+        order, plan = _lock(order)
+        existing = Dispute.objects.filter(gateway_reference=reference).first()
+        if existing is not None:
+            return existing
+        open_one = order.disputes.filter(status__in=Dispute.OPEN_STATUSES).first()
+        if open_one is not None:
+            if not open_one.gateway_reference:
+                open_one.gateway_reference = reference
+                open_one.save(update_fields=["gateway_reference", "updated_at"])
+            return open_one
+        amount = min(amount, order.refundable_amount)
+        if amount <= 0:
+            return None
+        return _create(
+            order,
+            plan,
+            kind=Dispute.Kind.DISPUTE,
+            reason=CARD_NETWORK_REASONS.get(network_reason, Dispute.Reason.OTHER),
             amount=amount,
-            description=description.strip(),
-            respond_by=clock.now() + RESPONSE_WINDOW,
-            refunded_at_open=order.refunded_amount,
+            description=f"Disputed with the card's bank ({network_reason or 'no reason given'}).",
+            source=Dispute.Source.CARD_NETWORK,
+            gateway_reference=reference,
         )
-        change_record(action="dispute.created", instance=dispute, data=dispute_data(dispute))
-        _hold_share(plan, dispute, order)
+
+
+def dispute_card_network_closed(*, reference: str, won: bool) -> Dispute | None:
+    """The bank decided a chargeback. Won (the payment stands): an open dispute closes ``won`` and
+    its installments are due again. Lost (the bank returned the payment to the card): an open
+    dispute goes to our team with that noted, to decide and reconcile the reversed payment."""
+    with transaction.atomic():
+        dispute = Dispute.objects.select_related("order").filter(gateway_reference=reference).first()
+        if dispute is None:
+            return None
+        _, plan = _lock(dispute.order)
+        dispute = Dispute.objects.select_related("order").get(pk=dispute.pk)
+        if not dispute.is_open:
+            return dispute
+        outcome = "for the merchant" if won else "for the cardholder: the payment went back to their card"
+        dispute.decision_note = f"The card's bank decided {outcome} ({clock.now():%Y-%m-%d})."
+        if won:
+            return _close(dispute, plan, Dispute.Status.WON)
+        before = dispute_data(dispute)
+        dispute.status = Dispute.Status.UNDER_REVIEW
+        dispute.save(update_fields=["status", "decision_note", "updated_at"])
+        change_record(action="dispute.escalated", instance=dispute, before=before, data=dispute_data(dispute))
     return dispute
 
 

@@ -165,9 +165,15 @@ class Dispute(MerchantOwnedModel):
         LOST = "lost"  # decided for the consumer: the amount was refunded
         WITHDRAWN = "withdrawn"  # the consumer withdrew it: collections resume
 
+    class Source(models.TextChoices):
+        CONSUMER = "consumer"  # opened in the portal
+        CARD_NETWORK = "card_network"  # a chargeback the consumer raised with their card's bank
+
     OPEN_STATUSES = (Status.NEEDS_RESPONSE, Status.UNDER_REVIEW)
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="disputes")
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.CONSUMER)
+    gateway_reference = models.CharField(max_length=200, blank=True)  # the gateway's dispute (Stripe dp_…)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     reason = models.CharField(max_length=30, choices=Reason.choices)
     amount = models.BigIntegerField()
@@ -187,6 +193,11 @@ class Dispute(MerchantOwnedModel):
                 fields=["order"],
                 condition=models.Q(status__in=["needs_response", "under_review"]),
                 name="dispute_one_open_per_order",
+            ),
+            models.UniqueConstraint(
+                fields=["gateway_reference"],
+                condition=~models.Q(gateway_reference=""),
+                name="dispute_gateway_reference_once",
             ),
         ]
 

@@ -138,6 +138,10 @@ class DisputeRepresentation(serializers.Serializer[Dispute]):
     livemode = serializers.BooleanField()
     order = serializers.CharField(source="order.public_id")
     kind = serializers.ChoiceField(choices=Dispute.Kind.choices, help_text="return or dispute")
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # a field (the metaclass takes it), not Field.source
+        choices=Dispute.Source.choices,
+        help_text="consumer (opened in our portal) or card_network (a chargeback with the shopper's card bank)",
+    )
     reason = serializers.ChoiceField(choices=Dispute.Reason.choices)
     amount = serializers.IntegerField(help_text="What is in question, in minor units")
     currency = serializers.CharField(source="order.currency")

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from bnpl.checkout import accounting
+from bnpl.checkout import accounting, balances
 from bnpl.checkout.disputes import disputes_order_changed
 from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
 from bnpl.checkout.representations import checkout_session_data, hosted_url, order_data, refund_data
@@ -27,7 +27,7 @@ from bnpl.core.services import change_record
 from bnpl.payments.gateways import get_gateway
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.payments.selectors import payment_method_default
-from bnpl.payments.services import charge_execute, charge_give_back, charge_prepare, payment_method_check_mode
+from bnpl.payments.services import charge_execute, charge_prepare, payment_method_check_mode
 from bnpl.plans import services as plan_services
 from bnpl.plans.models import Installment, PaymentProduct, Plan
 from bnpl.plans.representations import plan_data
@@ -295,12 +295,12 @@ def checkout_confirm(
         order = _authorize(session=session, application=application, offer=offer, first_charge=first_charge)
     except ApplicationError as error:
         if first_charge is not None:
-            charge_give_back(charge=first_charge)
+            balances.give_back(charge=first_charge)
         if isinstance(error, DecisionChangedError):
             decline_on_recheck(decision_id=decision.decision_id, reasons=error.reasons)
         raise
     if first_charge is not None and Charge.objects.get(pk=first_charge.pk).applied_at is None:
-        charge_give_back(charge=first_charge)  # a parallel confirm made the order with its own payment
+        balances.give_back(charge=first_charge)  # a parallel confirm made the order with its own payment
     return ConfirmResult(decision=decision, order=order)
 
 
@@ -410,18 +410,10 @@ def _apply_payment(order: Order, plan: Plan, charge: Charge, *, first: Installme
     taken for) and then the earliest due -- and post what was applied. Returns what did not fit
     (the plan shrank while the payment was in flight)."""
     Charge.objects.filter(pk=charge.pk).update(plan=plan, applied_at=clock.now())
-    left = charge.amount
-    principal_total = interest_total = 0
-    unpaid = list(plan.installments.filter(status=Installment.Status.SCHEDULED).order_by("due_date", "sequence"))
-    unpaid.sort(key=lambda installment: first is None or installment.pk != first.pk)  # stable: ``first`` leads
-    for installment in unpaid:
-        if left == 0:
-            break
-        part = min(left, installment.remaining_amount)
-        principal, interest = plan_services.installment_record_payment(installment=installment, amount=part)
-        principal_total, interest_total, left = principal_total + principal, interest_total + interest, left - part
-    plan_services.plan_settle_status(plan)
-    accounting.post_payment(order, charge_id=charge.public_id, principal=principal_total, interest=interest_total)
+    principal, interest, left = plan_services.installments_record_payment(
+        plan, charge.amount, plan.installments.filter(status=Installment.Status.SCHEDULED), first=first
+    )
+    accounting.post_payment(order, charge_id=charge.public_id, principal=principal, interest=interest)
     return left
 
 
@@ -442,7 +434,7 @@ def plan_pay_next_installment(*, plan: Plan, payment_method: PaymentMethod | Non
     with transaction.atomic():
         excess = charge_apply_to_plan(plan=plan, charge=charge)
     if excess:  # a refund or void shrank the plan while the card was being charged
-        charge_give_back(charge=charge, amount=excess)
+        balances.give_back(charge=charge, amount=excess)
     charge.refresh_from_db()
     return charge
 
@@ -520,7 +512,7 @@ def plan_pay_early(*, plan: Plan, amount: int | None = None, payment_method: Pay
             _forgive_unearned_interest(plan)
         excess = charge_apply_to_plan(plan=plan, charge=charge)
     if excess:
-        charge_give_back(charge=charge, amount=excess)
+        balances.give_back(charge=charge, amount=excess)
     charge.refresh_from_db()
     return charge
 
@@ -543,7 +535,7 @@ def plan_payments_apply_settled(*, older_than: dt.timedelta = dt.timedelta(minut
         with transaction.atomic():
             excess = charge_apply_to_plan(plan=charge.plan, charge=charge)
         if excess:
-            charge_give_back(charge=charge, amount=excess)
+            balances.give_back(charge=charge, amount=excess)
         applied += 1
     return applied
 
@@ -814,7 +806,7 @@ def _return_to_card(order: Order, *, key: str, amount: int) -> None:
         raise StateError("More would go back to the card than was paid.", code="return_exceeds_payments")
     accounting.post_return_to_card(order, key=key, amount=amount)
     for refund_charge in refunds:
-        transaction.on_commit(lambda charge=refund_charge: charge_execute(charge=charge, off_session=True))  # type: ignore[misc]
+        transaction.on_commit(lambda charge=refund_charge: balances.refund_send(charge))  # type: ignore[misc]
 
 
 def orders_expire(*, merchant: Merchant | None = None, livemode: bool | None = None) -> tuple[int, int]:

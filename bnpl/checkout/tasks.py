@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from bnpl.checkout import disputes, services
+from bnpl.checkout import balances, disputes, services
 
 
 @shared_task(name="bnpl.checkout.tasks.checkout_sessions_expire")
@@ -21,3 +21,8 @@ def plan_payments_apply_settled() -> int:
 @shared_task(name="bnpl.checkout.tasks.disputes_escalate_unanswered")
 def disputes_escalate_unanswered() -> int:
     return disputes.disputes_escalate_unanswered()
+
+
+@shared_task(name="bnpl.checkout.tasks.balances_settle")
+def balances_settle() -> int:
+    return balances.balances_settle()

@@ -1,5 +1,6 @@
-"""What a consumer can do about their plans themselves (the portal calls these): change the card
-collections charges, move one due date, and ask for hardship help. Each is audited and evented.
+"""What a consumer can do about their plans themselves (the portal calls these): move one due date,
+and ask for hardship help. Each is audited and evented. (Choosing the card collections charge is
+``bnpl.payments.services.payment_method_make_default``, the one way a card becomes a default.)
 
 Also the one place a plan's collections pause and resume (a hardship request). A return or a
 dispute holds only its share of the plan instead (``bnpl.checkout.disputes``)."""
@@ -14,40 +15,10 @@ from bnpl.collections.models import HardshipRequest
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.services import change_record
-from bnpl.payments.models import PaymentMethod
 from bnpl.plans.models import Installment, Plan
 from bnpl.plans.representations import plan_data
-from consumers.models import Consumer
 
 MAX_DUE_DATE_MOVE = dt.timedelta(days=14)
-
-
-def payment_method_make_default(*, consumer: Consumer, payment_method: PaymentMethod) -> int:
-    """Collections of the card's mode charge this card from now on (the other mode keeps its own
-    default); installments of that mode that stopped for want of a working card (no retry left, or a
-    failure only the consumer could fix) are due again today. Returns how many were re-armed."""
-    if payment_method.consumer_id != consumer.pk:
-        raise InvalidRequestError("Choose one of your own cards.", param="payment_method")
-    today = clock.today()
-    livemode = payment_method.livemode
-    with transaction.atomic():
-        Consumer.objects.select_for_update().get(pk=consumer.pk)  # as saving a card does: one default per mode
-        PaymentMethod.objects.filter(consumer=consumer, livemode=livemode, is_default=True).exclude(
-            pk=payment_method.pk
-        ).update(is_default=False)
-        PaymentMethod.objects.filter(pk=payment_method.pk).update(is_default=True)
-        stopped = Installment.objects.collectable().filter(
-            plan__consumer=consumer, plan__livemode=livemode, collect_on__isnull=True, due_date__lte=today
-        )
-        rearmed = stopped.update(collect_on=today)
-        change_record(
-            action="consumer.payment_method_changed",
-            instance=consumer,
-            merchant=None,
-            livemode=livemode,
-            data={"consumer": consumer.public_id, "payment_method": payment_method.public_id, "rearmed": rearmed},
-        )
-    return rearmed
 
 
 def installment_move_due_date(*, plan: Plan, sequence: int, due_date: dt.date) -> Installment:

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
+from bnpl.checkout.balances import give_back
 from bnpl.checkout.disputes import disputes_escalate_unanswered
 from bnpl.checkout.services import charge_apply_to_plan
 from bnpl.collections import lateness
@@ -35,7 +36,7 @@ from bnpl.core import clock
 from bnpl.core.services import change_record
 from bnpl.payments.models import Charge
 from bnpl.payments.selectors import payment_method_default
-from bnpl.payments.services import charge_execute, charge_give_back, charge_prepare
+from bnpl.payments.services import charge_execute, charge_prepare
 from bnpl.plans.models import Installment, Plan
 
 logger = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ def collection_attempt_process(*, attempt_id: int) -> CollectionAttempt:
         attempt.finished_at = clock.now()
         attempt.save(update_fields=["status", "failure_code", "retry_on", "finished_at", "updated_at"])
     if excess:  # the plan shrank (a refund) while the card was being charged
-        charge_give_back(charge=charge, amount=excess)
+        give_back(charge=charge, amount=excess)
     return attempt
 
 

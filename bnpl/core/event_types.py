@@ -72,6 +72,11 @@ register("order.authorized", "An order was authorized: capture it as you ship.")
 register("order.captured", "Part or all of an order was captured.")
 register("order.voided", "The uncaptured remainder of an order was released.")
 register("order.refunded", "Part or all of an order was refunded.")
+register(
+    "order.refund_failed",
+    "The shopper's bank refused money we sent back to their card: we keep it as their balance, applied "
+    "to their next installment or paid out another way. Nothing for you to do; tell the shopper if they ask.",
+)
 register("order.authorization_expiring", "An authorization ends within 3 days: capture or void it.")
 register("order.expired", "An authorization ended; its uncaptured remainder was released.")
 register("dispute.created", "A consumer reported a return or disputed an order: refund or contest it.")
@@ -104,6 +109,17 @@ register("consumer.payment_method_changed", "The consumer chose the card collect
 register(
     "plan.payment_failed",
     "Collections could not charge an installment (a retry is scheduled when one can help).",
+    merchant_visible=False,
+)
+register(
+    "consumer_balance.created",
+    "A refund to the consumer's card failed for good: the money is kept as their balance.",
+    merchant_visible=False,
+)
+register("consumer_balance.applied", "The consumer's balance paid toward an installment.", merchant_visible=False)
+register(
+    "consumer_balance.paid_out",
+    "An operator paid the consumer's balance out another way (a transfer, a check).",
     merchant_visible=False,
 )
 register("payment_product.updated", "A payment product's settings changed.")

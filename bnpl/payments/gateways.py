@@ -104,7 +104,9 @@ SANDBOX_CARDS = {
     "4000000000009995": "insufficient_funds",
     "4000002500003155": "authentication",
     "4000000000000341": "attach_then_decline",
+    "4000000000005126": "refund_fails",  # charges succeed; money sent back to it is refused (as Stripe's)
 }
+_REFUSES_REFUNDS = "sbx_ch_rf_"  # the reference of a charge on the refund_fails card
 _FAILURES = {
     "declined": ("card_declined", "The card was declined."),
     "attach_then_decline": ("card_declined", "The card was declined."),
@@ -184,7 +186,9 @@ class SandboxGateway:
     ) -> GatewayResult:
         behaviour = _behaviour(token)
         reference = "sbx_ch_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
-        if behaviour == "success" or (behaviour == "authentication" and not off_session):
+        if behaviour == "refund_fails":  # the processor knows which card a charge was on
+            reference = _REFUSES_REFUNDS + reference.removeprefix("sbx_ch_")
+        if behaviour in ("success", "refund_fails") or (behaviour == "authentication" and not off_session):
             result = GatewayResult(succeeded=True, reference=reference)
         else:
             code, message = _FAILURES.get(behaviour, ("card_declined", "The card was declined."))
@@ -193,9 +197,15 @@ class SandboxGateway:
 
     def refund(self, *, charge_reference: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
         reference = "sbx_re_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
-        return _processed(
-            "refund", idempotency_key, amount, currency, GatewayResult(succeeded=True, reference=reference)
-        )
+        result = GatewayResult(succeeded=True, reference=reference)
+        if charge_reference.startswith(_REFUSES_REFUNDS):
+            result = GatewayResult(
+                succeeded=False,
+                reference=reference,
+                failure_code="refund_failed",
+                failure_message="The card's bank refused the refund (the account may be closed).",
+            )
+        return _processed("refund", idempotency_key, amount, currency, result)
 
     def payout(self, *, destination: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
         return _sandbox_payout(destination, amount, currency, idempotency_key)

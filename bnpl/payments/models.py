@@ -141,3 +141,47 @@ class StripeWebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return self.event_id
+
+
+class ConsumerBalance(PublicIdModel):
+    """Money the platform holds for a consumer because a refund to their card failed for good (the
+    bank refused it: a closed account, an expired card). It is applied to their next installments
+    (``applied_amount``) or paid out another way an operator chooses (``paid_out_amount``); until
+    then the ledger's ``consumer_credit`` account carries it, so the consumer is never owed money
+    without a record of it. One per failed refund (``source_charge``): recording it twice is a no-op."""
+
+    PUBLIC_ID_PREFIX = "bal"
+
+    class PayoutMethod(models.TextChoices):
+        BANK_TRANSFER = "bank_transfer"
+        CHECK = "check"
+        OTHER_CARD = "other_card"
+
+    consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="balances")
+    livemode = models.BooleanField()
+    currency = models.CharField(max_length=3)
+    amount = models.BigIntegerField()  # minor units, what the failed refund should have returned
+    source_charge = models.OneToOneField(Charge, on_delete=models.PROTECT, related_name="balance")
+    plan = models.ForeignKey(  # the plan the refund came from, when there was one
+        "plans.Plan", null=True, blank=True, on_delete=models.PROTECT, related_name="balances"
+    )
+    applied_amount = models.BigIntegerField(default=0)
+    paid_out_amount = models.BigIntegerField(default=0)
+    paid_out_method = models.CharField(max_length=20, choices=PayoutMethod.choices, blank=True)
+    paid_out_reference = models.CharField(max_length=200, blank=True)
+    paid_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="consumer_balance_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(applied_amount__gte=0, paid_out_amount__gte=0)
+                & models.Q(amount__gte=models.F("applied_amount") + models.F("paid_out_amount")),
+                name="consumer_balance_never_overspent",
+            ),
+        ]
+
+    @property
+    def remaining_amount(self) -> int:
+        return self.amount - self.applied_amount - self.paid_out_amount

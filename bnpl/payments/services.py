@@ -9,10 +9,11 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from bnpl.core import clock
 from bnpl.core.errors import GatewayUnavailableError, InvalidRequestError, PaymentDeclinedError
-from bnpl.core.services import inside_transaction
+from bnpl.core.services import change_record, inside_transaction
 from bnpl.payments.gateways import (
     CardDetails,
     CardSetup,
@@ -23,6 +24,7 @@ from bnpl.payments.gateways import (
 )
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.payments.selectors import payment_method_list
+from bnpl.plans.models import Installment
 from consumers.models import Consumer
 
 if TYPE_CHECKING:
@@ -104,14 +106,11 @@ def payment_method_from_setup(*, consumer: Consumer, livemode: bool, reference: 
 
 
 def _payment_method_save(consumer: Consumer, gateway: Gateway, card: CardDetails) -> PaymentMethod:
-    """Save as the default card of the gateway's mode. The consumer's row serializes saves (one
-    default per consumer and mode, which the database also holds)."""
+    """Save as the default card of the gateway's mode (wherever it was added: the portal, a
+    checkout, a step-up), which re-arms what was waiting for a card."""
     with transaction.atomic():
         Consumer.objects.select_for_update().get(pk=consumer.pk)
-        payment_method_list(consumer=consumer, livemode=gateway.livemode).filter(is_default=True).update(
-            is_default=False
-        )
-        return PaymentMethod.objects.create(
+        saved = PaymentMethod.objects.create(
             consumer=consumer,
             livemode=gateway.livemode,
             gateway=gateway.name,
@@ -120,8 +119,46 @@ def _payment_method_save(consumer: Consumer, gateway: Gateway, card: CardDetails
             last4=card.last4,
             exp_month=card.exp_month,
             exp_year=card.exp_year,
-            is_default=True,
+            is_default=False,
         )
+        payment_method_make_default(consumer=consumer, payment_method=saved)
+        saved.is_default = True
+        return saved
+
+
+def payment_method_make_default(*, consumer: Consumer, payment_method: PaymentMethod) -> int:
+    """Collections of the card's mode charge this card from now on (the other mode keeps its own
+    default); installments of that mode that stopped for want of a working card (no retry left, or a
+    failure only the consumer could fix) are due again today. Returns how many were re-armed.
+
+    The one way a card becomes a default, so a card saved anywhere re-arms collections. The
+    consumer's row serializes it (one default per consumer and mode, which the database also holds)."""
+    if payment_method.consumer_id != consumer.pk:
+        raise InvalidRequestError("Choose one of your own cards.", param="payment_method")
+    livemode = payment_method.livemode
+    with transaction.atomic():
+        Consumer.objects.select_for_update().get(pk=consumer.pk)
+        PaymentMethod.objects.filter(consumer=consumer, livemode=livemode, is_default=True).exclude(
+            pk=payment_method.pk
+        ).update(is_default=False)
+        PaymentMethod.objects.filter(pk=payment_method.pk).update(is_default=True)
+        rearmed = installments_waiting_for_card(consumer=consumer, livemode=livemode).update(collect_on=clock.today())
+        change_record(
+            action="consumer.payment_method_changed",
+            instance=consumer,
+            merchant=None,
+            livemode=livemode,
+            data={"consumer": consumer.public_id, "payment_method": payment_method.public_id, "rearmed": rearmed},
+        )
+    return rearmed
+
+
+def installments_waiting_for_card(*, consumer: Consumer, livemode: bool) -> QuerySet[Installment]:
+    """The consumer's installments of one mode that are due and that collections stopped trying
+    (no retry left, or a failure only the consumer can fix: no ``collect_on``)."""
+    return Installment.objects.collectable().filter(
+        plan__consumer=consumer, plan__livemode=livemode, collect_on__isnull=True, due_date__lte=clock.today()
+    )
 
 
 def payment_method_check_mode(*, payment_method: PaymentMethod, livemode: bool) -> None:

@@ -188,9 +188,21 @@ class StripeGateway:
 
     def refund(self, *, charge_reference: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
         refund = self.client.v1.refunds.create(
-            params={"payment_intent": charge_reference, "amount": amount}, options={"idempotency_key": idempotency_key}
+            params={
+                "payment_intent": charge_reference,
+                "amount": amount,
+                "metadata": {"idempotency_key": idempotency_key},  # so a webhook finds our refund row
+            },
+            options={"idempotency_key": idempotency_key},
         )
-        return GatewayResult(succeeded=refund.status in ("succeeded", "pending"), reference=refund.id)
+        if refund.status in ("succeeded", "pending"):  # a later failure arrives as charge.refund.updated
+            return GatewayResult(succeeded=True, reference=refund.id)
+        return GatewayResult(
+            succeeded=False,
+            reference=refund.id,
+            failure_code=str(getattr(refund, "failure_reason", None) or "refund_failed")[:50],
+            failure_message="The card's bank refused the refund.",
+        )
 
     def payout(self, *, destination: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
         """A transfer to the merchant's connected account (Stripe Connect)."""

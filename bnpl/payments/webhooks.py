@@ -1,11 +1,13 @@
 """``POST /webhooks/stripe``: Stripe tells us how a PaymentIntent ended (for a charge whose worker
-died before recording the answer, or that finished later). One address serves both modes' Stripe
+died before recording the answer, or that finished later), that a refund it accepted was refused
+by the card's bank (``charge.refund.updated``: the consumer's balance), and about chargebacks
+(``charge.dispute.created`` / ``.closed``: the order's dispute). One address serves both modes' Stripe
 endpoints: the ``Stripe-Signature`` header is verified (5-minute tolerance) with each mode's signing
 secret before anything is read, the event's mode is the one whose secret verified it (and the event
 must say the same ``livemode``), and it is applied only to charges of that mode: a test-mode event
 (whose secret more people hold) can never settle a live charge. Each event id is applied once; a
-charge only ever moves from pending to its outcome, so events applied twice or out of order end the
-same."""
+charge only ever moves from pending to its outcome (and a refund from succeeded to failed), so
+events applied twice or out of order end the same."""
 
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             StripeWebhookEvent.objects.create(
                 event_id=event.id, type=event.type, livemode=livemode, received_at=clock.now()
             )
-            _apply(event.id, event.type, payload.get("data", {}).get("object", {}), livemode=livemode)
+            _apply(event.id, event.type, payload.get("data", {}).get("object", {}) or {}, livemode=livemode)
     except IntegrityError:
         return JsonResponse({"received": True, "duplicate": True})
     return JsonResponse({"received": True})
@@ -66,9 +68,16 @@ def _verified(request: HttpRequest, secrets: dict[bool, str]) -> tuple[stripe.Ev
     return None
 
 
-def _apply(event_id: str, event_type: str, intent: dict[str, Any], *, livemode: bool) -> None:
-    if event_type not in ("payment_intent.succeeded", "payment_intent.payment_failed"):
-        return
+def _apply(event_id: str, event_type: str, obj: dict[str, Any], *, livemode: bool) -> None:
+    if event_type in ("payment_intent.succeeded", "payment_intent.payment_failed"):
+        _apply_intent(event_id, event_type, obj, livemode=livemode)
+    elif event_type in ("charge.refund.updated", "refund.updated", "refund.failed"):
+        _apply_refund(event_id, obj, livemode=livemode)
+    elif event_type in ("charge.dispute.created", "charge.dispute.closed"):
+        _apply_dispute(event_id, event_type, obj, livemode=livemode)
+
+
+def _apply_intent(event_id: str, event_type: str, intent: dict[str, Any], *, livemode: bool) -> None:
     key = (intent.get("metadata") or {}).get("idempotency_key")
     charges = Charge.objects.select_for_update().filter(status=Charge.Status.PENDING, livemode=livemode)
     charge = charges.filter(idempotency_key=key).first() if key else None
@@ -86,3 +95,59 @@ def _apply(event_id: str, event_type: str, intent: dict[str, Any], *, livemode: 
     charge.gateway_reference = str(intent.get("id", ""))[:200]
     charge.save(update_fields=["status", "failure_code", "failure_message", "gateway_reference"])
     logger.info("stripe event %s settled charge %s as %s", event_id, charge.public_id, charge.status)
+
+
+def _apply_refund(event_id: str, refund: dict[str, Any], *, livemode: bool) -> None:
+    """A refund Stripe first accepted and the card's bank then refused (``status: failed``): the
+    one move from succeeded back to failed a charge can make, because the money never left. It is
+    booked as the consumer's balance (bnpl.checkout.balances) after this transaction commits."""
+    from bnpl.checkout.balances import refund_failed_record
+
+    if refund.get("status") != "failed":
+        return
+    key = (refund.get("metadata") or {}).get("idempotency_key")
+    refunds = Charge.objects.select_for_update().filter(kind=Charge.Kind.REFUND, livemode=livemode)
+    charge = refunds.filter(idempotency_key=key).first() if key else None
+    if charge is None:
+        charge = refunds.filter(gateway_reference=str(refund.get("id", ""))).first()
+    if charge is None or charge.status == Charge.Status.FAILED:
+        return  # not ours, another mode's, or recorded already
+    charge.status = Charge.Status.FAILED
+    charge.failure_code = str(refund.get("failure_reason") or "refund_failed")[:50]
+    charge.failure_message = "The card's bank refused the refund."
+    charge.gateway_reference = str(refund.get("id", ""))[:200]
+    charge.save(update_fields=["status", "failure_code", "failure_message", "gateway_reference"])
+    logger.info("stripe event %s: refund %s failed", event_id, charge.public_id)
+    transaction.on_commit(lambda: refund_failed_record(charge=charge))
+
+
+def _apply_dispute(event_id: str, event_type: str, dispute: dict[str, Any], *, livemode: bool) -> None:
+    """A chargeback on one of our payments becomes the order's dispute (holding the plan's share as
+    one opened in the portal does); its close is the bank's decision."""
+    from bnpl.checkout.disputes import dispute_card_network_closed, dispute_from_card_network
+
+    reference = str(dispute.get("id", ""))[:200]
+    if not reference:
+        return
+    if event_type == "charge.dispute.closed":
+        if dispute.get("status") in ("won", "lost"):
+            dispute_card_network_closed(reference=reference, won=dispute.get("status") == "won")
+        return
+    intent = str(dispute.get("payment_intent") or "")
+    payment = (
+        Charge.objects.filter(kind=Charge.Kind.PAYMENT, livemode=livemode, gateway_reference=intent)
+        .select_related("plan__order")
+        .first()
+        if intent
+        else None
+    )
+    if payment is None or payment.plan is None:
+        logger.warning("stripe event %s: dispute %s on a payment we do not know", event_id, reference)
+        return
+    amount = dispute.get("amount")
+    dispute_from_card_network(
+        order=payment.plan.order,
+        amount=amount if isinstance(amount, int) and amount > 0 else payment.amount,
+        network_reason=str(dispute.get("reason") or ""),
+        reference=reference,
+    )

@@ -341,6 +341,26 @@ def installment_record_payment(*, installment: Installment, amount: int) -> tupl
     return principal_part, interest_part
 
 
+def installments_record_payment(
+    plan: Plan, amount: int, installments: QuerySet[Installment], *, first: Installment | None = None
+) -> tuple[int, int, int]:
+    """Record ``amount`` paid on ``installments`` of the locked ``plan`` -- ``first`` and then the
+    earliest due -- and settle the plan's status. Returns (principal, interest) covered and what
+    did not fit."""
+    left = amount
+    principal_total = interest_total = 0
+    unpaid = list(installments.order_by("due_date", "sequence"))
+    unpaid.sort(key=lambda installment: first is None or installment.pk != first.pk)  # stable: ``first`` leads
+    for installment in unpaid:
+        if left == 0:
+            break
+        part = min(left, installment.remaining_amount)
+        principal, interest = installment_record_payment(installment=installment, amount=part)
+        principal_total, interest_total, left = principal_total + principal, interest_total + interest, left - part
+    plan_settle_status(plan)
+    return principal_total, interest_total, left
+
+
 def plan_settle_status(plan: Plan) -> None:
     """Close ``plan`` (the caller's locked instance, so its events say what the database says) if
     nothing is left to pay."""

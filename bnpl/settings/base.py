@@ -274,6 +274,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bnpl.payments.tasks.charges_settle_pending",
         "schedule": timedelta(minutes=1),
     },
+    "settle-consumer-balances": {  # failed refunds booked, balances applied to the next installments
+        "task": "bnpl.checkout.tasks.balances_settle",
+        "schedule": timedelta(minutes=5),
+    },
     "escalate-unanswered-disputes": {
         "task": "bnpl.checkout.tasks.disputes_escalate_unanswered",
         "schedule": timedelta(hours=1),

@@ -1,6 +1,8 @@
 """Property: whatever a merchant and a consumer do, in whatever order — authorize, capture, void, refund,
-pay the next installment, or try to take more than is there — the ledger, the orders and the plans
-keep telling the same story.
+pay the next installment, open, withdraw, accept or have decided a dispute, have a card refuse the money
+sent back to it, or try to take more than is there — the ledger, the orders and the plans keep telling
+the same story, fees are the fee on the net captured amount, and the consumer is never owed money
+without a record of it.
 
 Each example is one fresh merchant and consumer (the state machine's ``__init__``); rows of earlier
 examples stay in the test's transaction but belong to other merchants and consumers, and every check
@@ -25,15 +27,16 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from bnpl.checkout import services
-from bnpl.checkout.models import Order
+from bnpl.checkout import balances as consumer_balances
+from bnpl.checkout import disputes, services
+from bnpl.checkout.models import Dispute, Order
 from bnpl.core.errors import StateError
 from bnpl.core.money import basis_points
 from bnpl.ledger.models import AccountCode, JournalEntry
 from bnpl.ledger.selectors import account_balance, balances
-from bnpl.payments.models import Charge
+from bnpl.payments.models import Charge, ConsumerBalance
 from bnpl.plans.models import Installment, PaymentProduct, Plan, ProductKind
-from tests.checkout_factories import make_authorized_order, make_verified_consumer
+from tests.checkout_factories import TEST_CARD, make_authorized_order, make_verified_consumer
 from tests.factories import make_merchant
 
 # (kind, installment count) and the amounts the default products take, within 4000..150000.
@@ -52,6 +55,9 @@ def product_and_amount(draw: st.DrawFn) -> tuple[str, int, int]:
     kind, count = draw(st.sampled_from(sorted(PRODUCTS)))
     low, high = PRODUCTS[(kind, count)]
     return kind, count, draw(st.integers(min_value=low, max_value=high))
+
+
+REFUSES_REFUNDS = "4000 0000 0000 5126"  # charges succeed; refunds to it fail for good
 
 
 def _share(draw_fraction: int, total: int) -> int:
@@ -102,11 +108,17 @@ class CheckoutMachine(RuleBasedStateMachine):
             merchant_fee_bps=bps, merchant_fee_fixed_amount=fixed
         )
 
-    @rule(choice=product_and_amount())
-    def authorize(self, choice: tuple[str, int, int]) -> None:
+    @rule(choice=product_and_amount(), refuses_refunds=st.booleans())
+    def authorize(self, choice: tuple[str, int, int], refuses_refunds: bool) -> None:
         kind, count, amount = choice
         order = make_authorized_order(
-            merchant=self.merchant, livemode=False, amount=amount, kind=kind, count=count, consumer=self.consumer
+            merchant=self.merchant,
+            livemode=False,
+            amount=amount,
+            kind=kind,
+            count=count,
+            consumer=self.consumer,
+            card=REFUSES_REFUNDS if refuses_refunds else TEST_CARD,
         )
         assert (order.status, order.authorized_amount, order.open_amount) == ("authorized", amount, amount)
 
@@ -141,6 +153,7 @@ class CheckoutMachine(RuleBasedStateMachine):
     def void(self, data: st.DataObject) -> None:
         order = data.draw(st.sampled_from(self._open()))
         services.order_void(order=order)
+        self._send_card_refunds()
         after = Order.objects.get(pk=order.pk)
         assert (after.open_amount, after.voided_amount) == (0, order.open_amount)
 
@@ -150,6 +163,7 @@ class CheckoutMachine(RuleBasedStateMachine):
         order = data.draw(st.sampled_from(self._refundable()))
         amount = _share(percent, order.refundable_amount)
         refund = services.order_refund(order=order, amount=amount)
+        self._send_card_refunds()
         assert refund.applied_to_plan_amount + refund.returned_to_card_amount == amount
         assert Order.objects.get(pk=order.pk).refunded_amount == order.refunded_amount + amount
 
@@ -176,7 +190,80 @@ class CheckoutMachine(RuleBasedStateMachine):
         assert (charge.status, charge.amount) == (Charge.Status.SUCCEEDED, due.remaining_amount)
         assert Installment.objects.get(pk=due.pk).status == Installment.Status.PAID
 
+    def _pending_card_refunds(self) -> list[Charge]:
+        return list(
+            Charge.objects.filter(consumer=self.consumer, kind=Charge.Kind.REFUND, status=Charge.Status.PENDING)
+        )
+
+    def _send_card_refunds(self) -> None:
+        """What goes back to the cards is sent, as it is after the change commits (the test's
+        transaction never commits): some cards refuse it."""
+        for charge in self._pending_card_refunds():
+            sent = consumer_balances.refund_send(charge)
+            assert sent.status in (Charge.Status.SUCCEEDED, Charge.Status.FAILED)
+            if sent.status == Charge.Status.FAILED:
+                assert ConsumerBalance.objects.filter(source_charge=sent).exists()
+
+    @rule()
+    def settle_balances(self) -> None:
+        consumer_balances.balances_settle()
+
+    @precondition(lambda self: ConsumerBalance.objects.filter(consumer=self.consumer, paid_out_at=None).exists())
+    @rule(data=st.data())
+    def pay_out_a_balance(self, data: st.DataObject) -> None:
+        open_ones = [row for row in ConsumerBalance.objects.filter(consumer=self.consumer) if row.remaining_amount]
+        if not open_ones:
+            return
+        balance = data.draw(st.sampled_from(open_ones))
+        consumer_balances.balance_pay_out(balance=balance, method="bank_transfer", reference="TRF-1")
+
+    @precondition(lambda self: bool(self._refundable()))
+    @rule(data=st.data(), percent=st.integers(min_value=1, max_value=100))
+    def open_dispute(self, data: st.DataObject, percent: int) -> None:
+        order = data.draw(st.sampled_from(self._refundable()))
+        try:
+            disputes.dispute_open(
+                order=order,
+                consumer=self.consumer,
+                kind=Dispute.Kind.DISPUTE,
+                reason=Dispute.Reason.NOT_AS_DESCRIBED,
+                amount=_share(percent, order.refundable_amount),
+            )
+        except StateError as error:
+            assert error.code in ("dispute_already_open", "dispute_limit_reached", "dispute_rate_limited")
+
+    def _open_disputes(self) -> list[Dispute]:
+        return list(Dispute.objects.filter(order__merchant=self.merchant, status__in=Dispute.OPEN_STATUSES))
+
+    @precondition(lambda self: bool(self._open_disputes()))
+    @rule(data=st.data(), outcome=st.sampled_from(["withdraw", "accept", "won", "lost"]))
+    def end_dispute(self, data: st.DataObject, outcome: str) -> None:
+        dispute = data.draw(st.sampled_from(self._open_disputes()))
+        if outcome == "withdraw":
+            disputes.dispute_withdraw(dispute=dispute, consumer=self.consumer)
+        elif outcome == "accept":
+            disputes.dispute_accept(dispute=dispute)
+        else:
+            disputes.dispute_decide(dispute=dispute, for_consumer=outcome == "lost", note="decided")
+        self._send_card_refunds()
+        assert not Dispute.objects.get(pk=dispute.pk).is_open
+
     # --- invariants -------------------------------------------------------------------------------
+
+    @invariant()
+    def the_consumer_is_never_owed_money_without_a_record_of_it(self) -> None:
+        """Every refund the card refused is a balance, and the ledger owes the consumer exactly what
+        their balances have left."""
+        failed = Charge.objects.filter(consumer=self.consumer, kind=Charge.Kind.REFUND, status=Charge.Status.FAILED)
+        assert not failed.filter(balance__isnull=True).exists()
+        owed = sum(row.remaining_amount for row in ConsumerBalance.objects.filter(consumer=self.consumer))
+        assert self._balance(AccountCode.CONSUMER_CREDIT, consumer=True) == -owed
+
+    @invariant()
+    def an_open_dispute_holds_part_of_its_plan_only(self) -> None:
+        for dispute in self._open_disputes():
+            assert dispute.amount > 0
+            assert Order.objects.get(pk=dispute.order_id).refundable_amount >= 0
 
     @invariant()
     def the_ledger_sums_to_zero_in_every_currency(self) -> None:
@@ -278,9 +365,8 @@ class CheckoutMachine(RuleBasedStateMachine):
     @invariant()
     def no_payment_gives_back_more_than_it_took(self) -> None:
         given_back: dict[int, int] = defaultdict(int)
-        for refund in Charge.objects.filter(plan__merchant=self.merchant, kind=Charge.Kind.REFUND).select_related(
-            "refunded_charge"
-        ):
+        refunds = Charge.objects.filter(plan__merchant=self.merchant, kind=Charge.Kind.REFUND)
+        for refund in refunds.exclude(status=Charge.Status.FAILED).select_related("refunded_charge"):
             assert refund.refunded_charge is not None and refund.refunded_charge_id is not None
             assert refund.refunded_charge.kind == Charge.Kind.PAYMENT
             assert refund.refunded_charge.plan_id == refund.plan_id
@@ -301,11 +387,11 @@ def test_orders_plans_and_the_ledger_agree_after_any_sequence_of_operations(lift
     run_state_machine_as_test(
         CheckoutMachine,
         settings=settings(
-            max_examples=25,
-            stateful_step_count=12,
+            max_examples=30,
+            stateful_step_count=14,
             deadline=None,
             # Every step runs real checkouts (~40 ms each): shrinking a failure would take minutes, so a
-            # failure reports the sequence that failed (at most 12 steps) as it was generated.
+            # failure reports the sequence that failed (at most 14 steps) as it was generated.
             phases=[Phase.explicit, Phase.reuse, Phase.generate],
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),

@@ -1,6 +1,6 @@
-"""What a consumer can do about a plan: change the card collections charges (re-arming what had
-stopped), move one due date, and ask for hardship help (collections and late fees pause until an
-operator decides)."""
+"""What a consumer can do about a plan: change the card collections charges (any card becoming the
+default, wherever it was added, re-arms what had stopped), move one due date, and ask for hardship
+help (collections and late fees pause until an operator decides)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 
 from bnpl.checkout import services as checkout_services
+from bnpl.checkout.step_up import checkout_card_add
 from bnpl.collections import actions, lateness, reminders, services
 from bnpl.collections.models import HardshipRequest
 from bnpl.core.errors import InvalidRequestError, StateError
@@ -17,9 +18,9 @@ from bnpl.core.services import clock_advance
 from bnpl.ledger.models import AccountCode
 from bnpl.ledger.selectors import account_balance
 from bnpl.payments.models import Charge
-from bnpl.payments.services import payment_method_add
+from bnpl.payments.services import installments_waiting_for_card, payment_method_add, payment_method_make_default
 from bnpl.plans.models import Plan
-from tests.checkout_factories import make_authorized_order
+from tests.checkout_factories import make_authorized_order, make_checkout_session
 from tests.factories import Tenant
 from tests.helpers import ledger_ok
 
@@ -34,18 +35,50 @@ def test_a_new_card_re_arms_collection_of_what_had_stopped(tenant: Tenant) -> No
     assert services.collections_run().failed == 1  # not retried: the consumer must act
     assert services.collections_run().claimed == 0
 
-    card = payment_method_add(
+    old_card = plan.consumer.payment_methods.get()
+    assert installments_waiting_for_card(consumer=plan.consumer, livemode=False).count() == 1
+    payment_method_add(
         consumer=plan.consumer,
         livemode=plan.livemode,
         number="4242424242424242",
         exp_month=12,
         exp_year=2035,
         cvc="123",
-    )
-    assert actions.payment_method_make_default(consumer=plan.consumer, payment_method=card) == 1
+    )  # saving it makes it the default, which re-arms
 
     assert services.collections_run().succeeded == 1
     assert plan.installments.get(sequence=2).status == "paid"
+    changed = Event.objects.filter(type="consumer.payment_method_changed").latest("id")
+    assert changed.data["rearmed"] == 1
+    assert payment_method_make_default(consumer=plan.consumer, payment_method=old_card) == 0  # nothing waits now
+
+
+def test_a_card_typed_in_at_another_checkout_re_arms_collections_too(tenant: Tenant) -> None:
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False, card=NEEDS_AUTHENTICATION).plan
+    clock_advance(by=dt.timedelta(days=14))
+    assert services.collections_run().failed == 1
+    assert services.collections_run().claimed == 0
+
+    session = make_checkout_session(merchant=tenant.merchant, livemode=False)
+    checkout_card_add(
+        session=session, consumer=plan.consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    )
+
+    assert services.collections_run().succeeded == 1
+    assert plan.installments.get(sequence=2).status == "paid"
+
+
+def test_a_card_of_the_other_mode_re_arms_nothing(tenant: Tenant) -> None:
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False, card=NEEDS_AUTHENTICATION).plan
+    clock_advance(by=dt.timedelta(days=14))
+    assert services.collections_run().failed == 1
+
+    payment_method_add(
+        consumer=plan.consumer, livemode=True, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    )
+
+    assert services.collections_run().claimed == 0
+    assert installments_waiting_for_card(consumer=plan.consumer, livemode=False).count() == 1
 
 
 def test_one_due_date_may_move_up_to_14_days_once(tenant: Tenant) -> None:

@@ -2,9 +2,10 @@
 
 With ``--run-daily-work`` the clock moves a day at a time and each day's time-based work runs at
 once, in the order the beat schedule would run it within a day: checkout sessions and
-authorizations expire (with their warnings), payment reminders go out, unanswered disputes go to an
-operator, late fees and delinquency are assessed, due installments are collected (with their
-retries), settled payments are applied, and merchants are settled and paid out. A plan's whole
+authorizations expire (with their warnings), payment reminders go out, consumers' balances (from
+refunds their card refused) pay their next installments, unanswered disputes go to an operator,
+late fees and delinquency are assessed, due installments are collected (with their retries),
+settled payments are applied, and merchants are settled and paid out. A plan's whole
 life plays out in one command instead of waiting for the beat schedule after one jump."""
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Clock moved forward by {by}; total offset {total}; now {clock.now().isoformat()}")
 
     def _daily_work(self) -> None:
+        from bnpl.checkout.balances import balances_settle
         from bnpl.checkout.services import checkout_sessions_expire, orders_expire, plan_payments_apply_settled
         from bnpl.collections.reminders import reminders_send_upcoming
         from bnpl.collections.services import collections_daily_work
@@ -58,6 +60,7 @@ class Command(BaseCommand):
         sessions_expired = checkout_sessions_expire()
         warned, expired = orders_expire()
         reminded = reminders_send_upcoming()
+        balances = balances_settle()
         work = collections_daily_work()
         applied = plan_payments_apply_settled()
         settled = settlements_run()
@@ -68,6 +71,7 @@ class Command(BaseCommand):
             (assessed.fees, "late fee(s)"),
             (assessed.standing_changes, "standing change(s)"),
             (reminded, "reminder(s)"),
+            (balances, "consumer balance(s) applied or booked"),
             (warned, "authorization(s) expiring soon"),
             (expired, "authorization(s) expired"),
             (sessions_expired, "checkout session(s) expired"),
