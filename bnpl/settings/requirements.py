@@ -140,7 +140,37 @@ def _sandbox_problems(get: Callable[[str], Any]) -> list[str]:
     return problems
 
 
+# Limits against abuse (docs/security.md): each a count that must be positive, or it turns the limit
+# off or refuses everyone.
+POSITIVE_LIMITS = (
+    "API_AUTH_FAILURES_PER_MINUTE",
+    "ONE_TIME_CODE_MAX_PER_HOUR",
+    "ONE_TIME_CODE_MAX_PER_DESTINATION_PER_HOUR",
+    "ONE_TIME_CODE_MAX_PER_ADDRESS_PER_HOUR",
+    "ONE_TIME_CODE_VERIFY_PER_ADDRESS_PER_HOUR",
+    "ONE_TIME_CODE_GLOBAL_PER_MINUTE",
+    "ONE_TIME_CODE_FAILED_VERIFY_PER_CLIENT_PER_DAY",
+    "ONE_TIME_CODE_FAILED_VERIFY_PER_DAY",
+    "DISPUTE_MAX_PER_ORDER",
+    "DISPUTE_MAX_PER_CONSUMER",
+    "DISPUTE_CONSUMER_WINDOW_DAYS",
+)
+
+
+def _limit_problems(get: Callable[[str], Any]) -> list[str]:
+    problems = []
+    for name in POSITIVE_LIMITS:
+        value = get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            problems.append(f"{name}: must be a positive whole number (0 or less turns the limit off).")
+    for name in ("API_THROTTLE_RATE", "API_THROTTLE_BURST_RATE"):
+        count, _, unit = str(get(name) or "").partition("/")  # as bnpl.core.ratelimit.Rate.parse reads it
+        if not (count.strip().isdigit() and int(count) > 0 and unit.strip()[:1].lower() in ("s", "m", "h", "d")):
+            problems.append(f"{name}: must be '<count>/<s|min|hour|day>' with a positive count, e.g. 100/s.")
+    return problems
+
+
 def production_problems(get: Callable[[str], Any]) -> list[str]:
     """Every reason these settings are not safe to run for real money, each naming its variable;
     empty when they are."""
-    return [*_secret_problems(get), *_part_problems(get), *_sandbox_problems(get)]
+    return [*_secret_problems(get), *_part_problems(get), *_sandbox_problems(get), *_limit_problems(get)]

@@ -107,6 +107,10 @@ def test_check_deploy_passes_clean_with_a_complete_production_environment() -> N
         ("PUBLIC_BASE_URL", "http://pay.example.com"),
         ("FIELD_ENCRYPTION_KEYS", "not-a-fernet-key"),
         ("ALLOWED_HOSTS", "*"),
+        ("API_AUTH_FAILURES_PER_MINUTE", "0"),  # a limit turned off
+        ("ONE_TIME_CODE_FAILED_VERIFY_PER_DAY", "-1"),
+        ("DISPUTE_MAX_PER_ORDER", "0"),
+        ("API_THROTTLE_RATE", "0/s"),
     ],
 )
 def test_production_refuses_each_embedded_part(variable: str, value: str) -> None:
