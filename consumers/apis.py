@@ -116,6 +116,7 @@ class MerchantConsumerDetailApi(MerchantScopedApi):
 
 
 class BankDataConsentApi(MerchantScopedApi):
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {"POST": {409: ("consent_revoked_by_consumer",)}}
     path_models: ClassVar[dict[str, type[Model]]] = {"id": MerchantConsumer}
 
     @extend_schema(
@@ -143,6 +144,7 @@ class BankDataConsentApi(MerchantScopedApi):
 
 
 class BankDataConsentRevokeApi(MerchantScopedApi):
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {"POST": {409: ("no_consent",)}}
     path_models: ClassVar[dict[str, type[Model]]] = {"id": MerchantConsumer}
 
     @extend_schema(
@@ -163,6 +165,8 @@ class BankDataConsentRevokeApi(MerchantScopedApi):
 class BankTransactionsApi(MerchantScopedApi):
     """The stream: a JSON batch ``{"transactions": [...]}`` or JSON lines (one transaction per line,
     ``Content-Type: application/x-ndjson`` or ``application/jsonl``), at most 1,000 a request."""
+
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {"POST": {409: ("consent_required",)}}
 
     path_models: ClassVar[dict[str, type[Model]]] = {"id": MerchantConsumer}
     parser_classes = [SafeJSONParser, JSONLinesParser, JSONLParser]

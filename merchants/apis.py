@@ -104,6 +104,9 @@ class WebhookEndpointCreatedRepresentation(WebhookEndpointRepresentation):
 
 
 class WebhookEndpointListCreateApi(MerchantScopedApi):
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {
+        "POST": {400: ("event_type_invalid", "url_invalid")}
+    }
     pagination_class = NewestFirstCursorPagination
 
     @extend_schema(
@@ -142,6 +145,9 @@ class WebhookEndpointListCreateApi(MerchantScopedApi):
 
 
 class WebhookEndpointDetailApi(MerchantScopedApi):
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {
+        "POST": {400: ("event_type_invalid", "url_invalid"), 409: ("webhook_endpoint_deleted",)}
+    }
     path_models: ClassVar[dict[str, type[Model]]] = {"id": WebhookEndpoint}
 
     @extend_schema(
@@ -247,6 +253,9 @@ class WebhookEndpointDeliveryListApi(MerchantScopedApi):
 
 
 class WebhookEndpointTestApi(MerchantScopedApi):
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {
+        "POST": {409: ("webhook_endpoint_deleted", "webhook_endpoint_disabled")}
+    }
     path_models: ClassVar[dict[str, type[Model]]] = {"id": WebhookEndpoint}
 
     @extend_schema(
@@ -279,6 +288,9 @@ class WebhookDeliveryRetrieveApi(MerchantScopedApi):
 
 
 class WebhookDeliveryReplayApi(MerchantScopedApi):
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {
+        "POST": {409: ("webhook_endpoint_deleted", "webhook_endpoint_disabled")}
+    }
     path_models: ClassVar[dict[str, type[Model]]] = {"id": WebhookDelivery}
 
     @extend_schema(

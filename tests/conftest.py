@@ -30,6 +30,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def error_documented(response: Any, path: str, method: str) -> Any:
+    """Every error code an API endpoint answers is listed for it in the schema (under its status),
+    checked on every call the tests make: an endpoint that learns a new code without its schema
+    saying so fails the test that first meets it."""
+    from django.urls import Resolver404, resolve
+
+    from bnpl.api.schema import documented_codes, operation_errors
+
+    if response.status_code < 400 or response.status_code == 405 or response.get("Content-Type") != "application/json":
+        return response  # 405: a method the schema has no operation for
+    code = (json.loads(response.content).get("error") or {}).get("code")
+    try:
+        match = resolve(path.split("?")[0])
+    except Resolver404:
+        return response
+    view = getattr(match.func, "view_class", None)
+    if code is None or view is None or not hasattr(view, "error_codes"):
+        return response
+    errors = operation_errors(view, "{id}" if match.kwargs else path, method)
+    listed = documented_codes(errors.get(response.status_code, ""))
+    generic = code.startswith("parameter_") and "parameter_<reason>" in listed
+    assert code in listed or generic, (
+        f"{method} {path} answered {response.status_code} {code!r}, which its schema does not list: "
+        f"add it to {view.__name__}.error_codes"
+    )
+    return response
+
+
 class ApiClient:
     """The partner API as a merchant's server calls it: JSON, a bearer key, an idempotency key."""
 
@@ -44,7 +72,8 @@ class ApiClient:
         return {**headers, **(extra or {})}
 
     def get(self, path: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        return self.client.get(path, params or {}, headers=self._headers(None, kwargs.pop("headers", None)))
+        response = self.client.get(path, params or {}, headers=self._headers(None, kwargs.pop("headers", None)))
+        return error_documented(response, path, "GET")
 
     def post(
         self,
@@ -56,10 +85,11 @@ class ApiClient:
     ) -> Any:
         key = str(uuid.uuid4()) if idempotency_key == "auto" else idempotency_key
         body = data if isinstance(data, (str, bytes)) else json.dumps(data if data is not None else {})
-        return self.client.post(path, body, content_type="application/json", headers=self._headers(key, headers))
+        response = self.client.post(path, body, content_type="application/json", headers=self._headers(key, headers))
+        return error_documented(response, path, "POST")
 
     def delete(self, path: str) -> Any:
-        return self.client.delete(path, headers=self._headers(None, None))
+        return error_documented(self.client.delete(path, headers=self._headers(None, None)), path, "DELETE")
 
     def request(self, method: str, path: str, data: Any = None) -> Any:
         if method == "get":

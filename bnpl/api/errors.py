@@ -54,7 +54,11 @@ def _translate(exc: Exception) -> ApplicationError | None:
     if isinstance(exc, exceptions.ValidationError):
         param, message, code = _first_field_error(exc.detail)
         text = f"{param}: {message}" if param else message
-        return InvalidRequestError(text, code=f"parameter_{code}" if param else str(code), param=param)
+        if param:
+            code = f"parameter_{code}"
+        elif code == "invalid":  # the body as a whole (DRF: not a JSON object)
+            code = "body_invalid"
+        return InvalidRequestError(text, code=str(code), param=param)
     if isinstance(exc, RequestDataTooBig):
         return body_too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if isinstance(exc, exceptions.ParseError):

@@ -3,6 +3,7 @@ error shape on every operation."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -55,7 +56,9 @@ PATH_OBJECT_ERRORS = {
 }
 POST_ERRORS = {
     400: "Invalid request; `param` names the field. Codes: `parameter_<reason>` (e.g. `parameter_required`, "
-    "`parameter_invalid`, `parameter_unknown`), `body_invalid` (not JSON), `idempotency_key_missing`, "
+    "`parameter_invalid`, `parameter_unknown`), `invalid_request` (a rule about the values), "
+    "`body_invalid` (not JSON, or not a JSON object), "
+    "`idempotency_key_missing`, "
     "`idempotency_key_invalid`",
     409: "A request with this Idempotency-Key is in progress (`idempotency_key_in_use`, "
     "`idempotency_key_taken_over`), or the object's state forbids the operation (e.g. `invalid_state`)",
@@ -86,14 +89,45 @@ class PartnerAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses: dict[str, Any] = super()._get_response_bodies(direction)
-        errors = {
-            **ALL_ERRORS,
-            **(PATH_OBJECT_ERRORS if "{" in self.path else {}),
-            **(POST_ERRORS if self.method == "POST" else {}),
-        }
-        for status_code, description in errors.items():
+        for status_code, description in operation_errors(self.view, self.path, self.method).items():
             if str(status_code) not in responses:
                 response = self._get_response_for_code(ErrorSerializer, str(status_code), direction=direction)
                 response["description"] = description
                 responses[str(status_code)] = response
         return responses
+
+
+OWN_CODES = "This operation also answers: "
+
+
+def operation_errors(view: Any, path: str, method: str) -> dict[int, str]:
+    """Status -> description of every error an operation answers: every endpoint's, and the
+    view's own codes (``MerchantScopedApi.error_codes``) for this method."""
+    errors = {
+        **ALL_ERRORS,
+        **(PATH_OBJECT_ERRORS if "{" in path else {}),
+        **(POST_ERRORS if method.upper() == "POST" else {}),
+    }
+    own = getattr(view, "error_codes", {}).get(method.upper(), {})
+    for status_code, codes in own.items():
+        listed = ", ".join(f"`{code}`" for code in codes)
+        if status_code in errors:
+            errors[status_code] = f"{errors[status_code]}. {OWN_CODES}{listed}"
+        else:
+            errors[status_code] = f"{STATUS_MEANINGS.get(status_code, 'Refused')}. Codes: {listed}"
+    return errors
+
+
+def documented_codes(description: str) -> set[str]:
+    """The codes a response description lists (each in backticks)."""
+    return set(re.findall(r"`([a-z_<>]+)`", description))
+
+
+STATUS_MEANINGS = {
+    403: "The merchant may not do this now",
+    404: "Not found",
+    409: "The object's state forbids the operation",
+    422: "The request cannot be carried out as it stands",
+    502: "A service we depend on did not answer: try again later",
+    503: "A service we depend on is unavailable: try again later",
+}

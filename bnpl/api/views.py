@@ -40,6 +40,10 @@ class MerchantScopedApi(APIView):
     allow_publishable_key: ClassVar[bool] = False
     # List endpoints set this; the schema then documents the page shape.
     pagination_class: ClassVar[type[Any] | None] = None
+    # The errors this endpoint answers beyond every endpoint's (bnpl.api.schema): HTTP method ->
+    # status -> codes. The schema lists them; the tests refuse any code an endpoint answers that its
+    # schema does not list (tests/conftest.py, ApiClient).
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {}
 
     merchant: Merchant
     livemode: bool

@@ -110,6 +110,9 @@ SESSION_EXAMPLE = {
 
 
 class CheckoutSessionListCreateApi(MerchantScopedApi):
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {
+        "POST": {400: ("line_items_missing", "amount_mismatch", "currency_not_enabled", "no_eligible_product")}
+    }
     pagination_class = NewestFirstCursorPagination
 
     @extend_schema(
@@ -164,6 +167,9 @@ class OrderDetailApi(MerchantScopedApi):
 
 
 class OrderCaptureApi(MerchantScopedApi):
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {
+        "POST": {409: ("order_expired", "order_voided", "order_captured", "order_refunded", "amount_exceeds_open")}
+    }
     path_models: ClassVar[dict[str, type[Model]]] = {"id": Order}
 
     @extend_schema(
@@ -185,6 +191,9 @@ class OrderCaptureApi(MerchantScopedApi):
 
 
 class OrderVoidApi(MerchantScopedApi):
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {
+        "POST": {409: ("order_expired", "order_voided", "order_captured", "order_refunded", "nothing_to_void")}
+    }
     path_models: ClassVar[dict[str, type[Model]]] = {"id": Order}
 
     @extend_schema(
@@ -201,6 +210,9 @@ class OrderVoidApi(MerchantScopedApi):
 
 
 class OrderRefundApi(MerchantScopedApi):
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {
+        "POST": {409: ("amount_exceeds_captured", "return_exceeds_payments")}
+    }
     path_models: ClassVar[dict[str, type[Model]]] = {"id": Order}
 
     @extend_schema(
@@ -281,6 +293,10 @@ class DisputeDetailApi(MerchantScopedApi):
 class DisputeAcceptApi(MerchantScopedApi):
     """Agree with the consumer: the disputed amount not yet refunded is refunded now."""
 
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {
+        "POST": {409: ("dispute_closed", "amount_exceeds_captured", "return_exceeds_payments")}
+    }
+
     path_models: ClassVar[dict[str, type[Model]]] = {"id": Dispute}
 
     @extend_schema(operation_id="dispute_accept", request=VoidInput, responses=DisputeRepresentation, tags=["disputes"])
@@ -295,6 +311,10 @@ class DisputeContestInput(InputSerializer):
 
 class DisputeContestApi(MerchantScopedApi):
     """Disagree, with evidence: our team decides, and collections stay paused until then."""
+
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {
+        "POST": {409: ("dispute_closed", "dispute_under_review")}
+    }
 
     path_models: ClassVar[dict[str, type[Model]]] = {"id": Dispute}
 
