@@ -36,14 +36,19 @@ def _captured_order(tenant: Tenant) -> Order:
     return order
 
 
+def _money_sent_back_to_the_card(tenant: Tenant, capture: Any) -> Charge:
+    """A full refund after the first installment: 25.00 goes back to the card (Stripe accepts it)."""
+    order = _captured_order(tenant)
+    with capture(execute=True):
+        checkout_services.order_refund(order=order, amount=10_000)
+    return Charge.objects.get(kind=Charge.Kind.REFUND, plan=order.plan)
+
+
 def test_a_refund_the_bank_refuses_after_accepting_it_becomes_the_consumers_balance(
     tenant: Tenant, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     settings.STRIPE_TEST_WEBHOOK_SECRET = SECRET
-    order = _captured_order(tenant)
-    with django_capture_on_commit_callbacks(execute=True):
-        checkout_services.order_refund(order=order, amount=10_000)
-    card_refund = Charge.objects.get(kind=Charge.Kind.REFUND, plan=order.plan)
+    card_refund = _money_sent_back_to_the_card(tenant, django_capture_on_commit_callbacks)
     assert card_refund.status == Charge.Status.SUCCEEDED  # accepted at first
     refund_object = {
         "id": card_refund.gateway_reference,
@@ -69,10 +74,7 @@ def test_a_refund_update_that_is_not_a_failure_changes_nothing(
     tenant: Tenant, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     settings.STRIPE_TEST_WEBHOOK_SECRET = SECRET
-    order = _captured_order(tenant)
-    with django_capture_on_commit_callbacks(execute=True):
-        checkout_services.order_refund(order=order, amount=10_000)
-    card_refund = Charge.objects.get(kind=Charge.Kind.REFUND, plan=order.plan)
+    card_refund = _money_sent_back_to_the_card(tenant, django_capture_on_commit_callbacks)
 
     succeeded = {"id": card_refund.gateway_reference, "object": "refund", "status": "succeeded", "metadata": {}}
     _send("evt_refund_ok", "charge.refund.updated", succeeded, capture=django_capture_on_commit_callbacks)
