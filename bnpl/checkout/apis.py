@@ -6,12 +6,13 @@ from typing import ClassVar
 
 import phonenumbers
 from django.db.models import Model
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bnpl.api.pagination import NewestFirstCursorPagination
+from bnpl.api.schema import POST_ERRORS, ErrorSerializer
 from bnpl.api.serializers import (
     InputSerializer,
     StrictCharField,
@@ -95,6 +96,11 @@ class VoidInput(InputSerializer):
     pass
 
 
+def _errors(status_code: int, codes: str) -> OpenApiResponse:
+    """The operation's own error codes for ``status_code``, after the ones every POST may answer."""
+    return OpenApiResponse(ErrorSerializer, description=f"{POST_ERRORS[status_code]}. This operation: {codes}")
+
+
 SESSION_EXAMPLE = {
     "amount": 12000,
     "currency": "USD",
@@ -122,7 +128,15 @@ class CheckoutSessionListCreateApi(MerchantScopedApi):
     @extend_schema(
         operation_id="checkout_session_create",
         request=CheckoutSessionCreateInput,
-        responses={201: CheckoutSessionRepresentation},
+        responses={
+            201: CheckoutSessionRepresentation,
+            400: _errors(
+                400,
+                "`line_items_missing`, `amount_mismatch` (the line items do not add up to `amount`), "
+                "`currency_not_enabled`, `no_eligible_product` (no enabled product of the asked kinds takes "
+                "this amount)",
+            ),
+        },
         examples=[OpenApiExample("A two-item cart", value=SESSION_EXAMPLE, request_only=True)],
         tags=["checkout"],
     )
@@ -169,7 +183,10 @@ class OrderCaptureApi(MerchantScopedApi):
     @extend_schema(
         operation_id="order_capture",
         request=CaptureInput,
-        responses={201: CaptureRepresentation},
+        responses={
+            201: CaptureRepresentation,
+            409: _errors(409, "`order_expired`, `order_voided`, `amount_exceeds_open` (more than is left open)"),
+        },
         examples=[
             OpenApiExample(
                 "First shipment", value={"amount": 1000, "merchant_reference": "shipment-1"}, request_only=True
@@ -190,7 +207,10 @@ class OrderVoidApi(MerchantScopedApi):
     @extend_schema(
         operation_id="order_void",
         request=VoidInput,
-        responses=OrderRepresentation,
+        responses={
+            200: OrderRepresentation,
+            409: _errors(409, "`order_expired`, `order_voided`, `nothing_to_void`"),
+        },
         examples=[OpenApiExample("Release the rest", value={}, request_only=True)],
         tags=["orders"],
     )
@@ -206,7 +226,10 @@ class OrderRefundApi(MerchantScopedApi):
     @extend_schema(
         operation_id="order_refund",
         request=RefundInput,
-        responses={201: RefundRepresentation},
+        responses={
+            201: RefundRepresentation,
+            409: _errors(409, "`amount_exceeds_captured` (more than was captured and not yet refunded)"),
+        },
         examples=[
             OpenApiExample("A returned item", value={"amount": 500, "reason": "returned socks"}, request_only=True)
         ],
