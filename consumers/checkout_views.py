@@ -13,7 +13,7 @@ cards of the session's mode are offered, saved or accepted.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
 from django import forms
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from bnpl.checkout import services as checkout_services
 from bnpl.checkout import step_up
 from bnpl.checkout.models import CheckoutSession, Order
+from bnpl.checkout.selectors import checkout_session_offers
 from bnpl.checkout.step_up import STEP_UP_PARAM, StepUpRequiredError
 from bnpl.collections.lateness import late_fee_cap
 from bnpl.core import clock
@@ -78,14 +79,30 @@ def _session_or_404(session_id: str) -> CheckoutSession:
 def _render(
     request: HttpRequest, template: str, session: CheckoutSession, context: dict[str, Any], *, status: int = 200
 ) -> HttpResponse:
-    """A hosted page of ``session``: marked as test mode when the session is."""
-    return render(request, template, {"session": session, "test_mode": not session.livemode, **context}, status=status)
+    """A hosted page of ``session``: marked as test mode when the session is, and with the way back
+    to the shop (``back_url``) for pages that offer it."""
+    return render(
+        request,
+        template,
+        {"session": session, "test_mode": not session.livemode, "back_url": back_to_shop_url(session), **context},
+        status=status,
+    )
 
 
 def _with_query(url: str, **params: str) -> str:
+    """``url`` with ``params`` added to its query: the merchant's own parameters are kept as they were
+    written, in their order; one of ours that the URL already names is replaced, not repeated."""
     parts = urlsplit(url)
-    query = "&".join(filter(None, [parts.query, urlencode(params)]))
+    kept = [part for part in parts.query.split("&") if part and unquote_plus(part.partition("=")[0]) not in params]
+    query = "&".join([*kept, urlencode(params)])
     return urlunsplit(parts._replace(query=query))
+
+
+def back_to_shop_url(session: CheckoutSession) -> str:
+    """Where a shopper who does not buy goes back to: the session's ``cancel_url`` with the session's id
+    added as ``checkout_session`` (the parameter ``return_url`` gets on approval), so the shop knows
+    which checkout came back (declined, canceled, in review or closed) and can look it up."""
+    return _with_query(session.cancel_url, checkout_session=session.public_id)
 
 
 def _offer_rows(offer: plan_services.Offer, currency: str) -> dict[str, Any]:
@@ -108,7 +125,7 @@ def _offer_rows(offer: plan_services.Offer, currency: str) -> dict[str, Any]:
         "finance_charge": format_amount(offer.disclosure.finance_charge, currency),
         "amount_financed": format_amount(offer.disclosure.amount_financed, currency),
         "total_of_payments": format_amount(offer.disclosure.total_of_payments, currency),
-        "apr": offer.disclosure.apr,
+        "apr": offer.disclosure.terms.apr_text,  # the API's disclosure.annual_percentage_rate, to the character
         "is_financing": offer.product.kind == "financing",
         "late_fee": _late_fee_terms(offer.product, sum(payment.principal for payment in offer.schedule), currency),
     }
@@ -127,13 +144,7 @@ def _late_fee_terms(product: PaymentProduct, amount: int, currency: str) -> str:
 
 def _page(request: HttpRequest, session: CheckoutSession, *, status: int = 200, **context: Any) -> HttpResponse:
     consumer: Consumer | None = getattr(request, "consumer", None)
-    offers = plan_services.offers_for(
-        merchant=session.merchant,
-        livemode=session.livemode,
-        currency=session.currency,
-        amount=session.amount,
-        kinds=session.product_kinds,
-    )
+    offers = checkout_session_offers(session)
     base = {
         "session": session,
         "merchant": session.merchant,
@@ -386,4 +397,4 @@ def cancel(request: HttpRequest, session_id: str) -> HttpResponse:
         checkout_services.checkout_session_cancel(session=session)
     except ApplicationError as error:
         return _closed(request, session, error)
-    return HttpResponseRedirect(_with_query(session.cancel_url, checkout_session=session.public_id))
+    return HttpResponseRedirect(back_to_shop_url(session))

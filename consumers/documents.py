@@ -126,8 +126,11 @@ def credit_agreement_pdf(plan: Plan) -> bytes:
     order, product, currency = plan.order, plan.product, plan.currency
     agreed = original_schedule(plan)
     start = plan.created_at.date()
-    disclosure = schedules.tila_disclosure(
-        schedule=agreed, amount_financed=sum(row.principal for row in agreed), advance_date=start
+    disclosure = (
+        plan.disclosure  # as the shopper saw it at checkout, kept on the plan
+        or schedules.tila_disclosure(
+            schedule=agreed, amount_financed=sum(row.principal for row in agreed), advance_date=start
+        ).terms
     )
     identity = getattr(plan.consumer, "identity", None)
     pdf = _Document("Credit agreement", livemode=plan.livemode)
@@ -144,7 +147,7 @@ def credit_agreement_pdf(plan: Plan) -> bytes:
     pdf.heading("Truth in Lending disclosure")
     pdf.pairs(
         [
-            ("Annual percentage rate", f"{disclosure.apr}%"),
+            ("Annual percentage rate", f"{disclosure.apr_text}%"),
             ("Finance charge", money(disclosure.finance_charge, currency)),
             ("Amount financed", money(disclosure.amount_financed, currency)),
             ("Total of payments", money(disclosure.total_of_payments, currency)),

@@ -6,8 +6,9 @@ one-time codes and their per-address throttle rows; sandbox messages; the consum
 (the devices signed in); bank transactions shared under their consents (each consent revoked); the
 contact details merchants sent with their checkout sessions. Wherever the email, the phone number,
 the legal name or the address line also stand inside free text -- merchant references, line item
-names, refund reasons, dispute and hardship texts, the audit log, the outbox, the webhook delivery
-log, stored idempotent responses, the admin's change history -- they become ``[erased]``.
+names, refund reasons (and the settlement report's copies of both), dispute and hardship texts, the
+audit log, the outbox, the webhook delivery log, stored idempotent responses, the admin's change
+history -- they become ``[erased]``.
 
 **What stays** (the books, which a lender must keep): plans, installments, orders, captures,
 refunds, charges and the cards' brand and last four digits (refunds still reach the card), ledger
@@ -51,7 +52,7 @@ from consumers.models import Consumer, Identity, MerchantConsumer, OneTimeCode, 
 from consumers.services import consumer_data
 from decisioning.bank_data import consent_revoke
 from decisioning.models import BankDataConsent, CreditDecision
-from merchants.models import WebhookDeliveryAttempt
+from merchants.models import SettlementLine, WebhookDeliveryAttempt
 
 # Words shorter than this are not searched for inside free text (a 4-letter city would hit other words).
 MIN_WORD_LENGTH = 5
@@ -208,6 +209,11 @@ def _redact_purchases(consumer: Consumer, contacts: Sequence[str], needles: Sequ
     _redact_fields(orders, ["merchant_reference"], needles)
     _redact_fields(Capture.objects.filter(order__in=orders), ["merchant_reference"], needles)
     _redact_fields(Refund.objects.filter(order__in=orders), ["reason"], needles)
+    _redact_fields(  # the settlement report's copies of a capture's reference and a refund's reason
+        SettlementLine.objects.filter(order_id__in=orders.values("public_id")),
+        ["merchant_reference", "reason"],
+        needles,
+    )
     _redact_fields(Dispute.objects.filter(order__in=orders), ["description", "evidence", "decision_note"], needles)
     _redact_fields(HardshipRequest.objects.filter(plan__consumer=consumer), ["reason", "decision_note"], needles)
 

@@ -34,7 +34,7 @@ def placement_text(offer: plan_services.Offer, currency: str) -> str:
     if product.kind == ProductKind.PAY_IN_30:
         return f"or pay {format_amount(offer.total_amount, currency)} in 30 days, interest-free"
     level = later[0]
-    apr = offer.disclosure.apr
+    apr = offer.disclosure.terms.apr_text
     return f"or {format_amount(level, currency)}/month for {len(later)} months at {apr}% APR"
 
 
@@ -47,7 +47,7 @@ def placement(*, merchant: Merchant, livemode: bool, amount: int, currency: str)
             "installment_count": len(offer.schedule),
             "payments": [payment.amount for payment in offer.schedule],
             "total_amount": offer.total_amount,
-            "apr": str(offer.disclosure.apr),
+            "apr": offer.disclosure.terms.apr_text,
             "text": placement_text(offer, currency),
         }
         for offer in offers

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
 
     from decisioning.models import CreditDecision
     from decisioning.policy import Application, Decision, Reason
+    from decisioning.selectors import CheckoutOutcome
 
 
 def decide(*, application: Application) -> Decision:
@@ -30,3 +31,10 @@ def decline_on_recheck(*, decision_id: str, reasons: tuple[Reason, ...]) -> None
     from decisioning.services import credit_decision_decline_on_recheck
 
     credit_decision_decline_on_recheck(decision_id=decision_id, reasons=reasons)
+
+
+def checkout_outcome(*, checkout_session: Any) -> CheckoutOutcome | None:
+    """The merchant's view of the latest decision on a checkout: outcome and amount lent, no reasons."""
+    from decisioning.selectors import checkout_session_outcome
+
+    return checkout_session_outcome(checkout_session=checkout_session)

@@ -282,7 +282,8 @@ class SettlementLine(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     source_id = models.CharField(max_length=40)  # the capture's or refund's public id
     order_id = models.CharField(max_length=40)  # the order's public id
-    merchant_reference = models.CharField(max_length=200, blank=True)
+    merchant_reference = models.CharField(max_length=200, blank=True)  # a capture's own reference (e.g. shipment)
+    reason = models.CharField(max_length=200, blank=True)  # a refund's reason, as the merchant gave it
     amount = models.BigIntegerField()  # + captured, - refunded
     fee_amount = models.BigIntegerField()  # - fee kept, + fee given back
     net_amount = models.BigIntegerField()

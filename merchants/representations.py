@@ -103,7 +103,10 @@ class SettlementLineRepresentation(serializers.Serializer[SettlementLine]):
     kind = serializers.ChoiceField(choices=SettlementLine.Kind.choices)
     source_id = serializers.CharField(help_text="The capture (cap_…) or refund (re_…)")
     order = serializers.CharField(source="order_id")
-    merchant_reference = serializers.CharField()
+    merchant_reference = serializers.CharField(
+        help_text="A capture's reference, as you sent it with the capture (e.g. the shipment); blank on refunds"
+    )
+    reason = serializers.CharField(help_text="A refund's reason, as you sent it with the refund; blank on captures")
     amount = serializers.IntegerField(help_text="+ captured, - refunded")
     fee_amount = serializers.IntegerField(help_text="- fee kept, + fee given back")
     net_amount = serializers.IntegerField()

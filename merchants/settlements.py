@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -141,7 +142,7 @@ def settlement_create(*, merchant_id: int, livemode: bool, currency: str, cutoff
                     kind=SettlementLine.Kind.REFUND,
                     source_id=refund.public_id,
                     order_id=refund.order.public_id,
-                    merchant_reference=refund.reason,
+                    reason=refund.reason,
                     amount=-refund.amount,
                     fee_amount=refund.merchant_fee_refunded_amount,
                     net_amount=-refund.amount + refund.merchant_fee_refunded_amount,
@@ -219,28 +220,29 @@ def _test_payout(settlement: Settlement) -> GatewayResult:
     return GatewayResult(succeeded=True, reference=f"{Settlement.TEST_PAYOUT_PREFIX}{settlement.public_id}")
 
 
-REPORT_COLUMNS = ["kind", "source", "order", "merchant_reference", "amount", "fee_amount", "net_amount", "occurred_at"]
+# The report's columns, each with how a line fills it. ``reason`` came last (after ``occurred_at``) so
+# that readers of the older report by position keep reading the same columns.
+REPORT_COLUMNS: dict[str, Callable[[SettlementLine], object]] = {
+    "kind": lambda line: line.kind,
+    "source": lambda line: line.source_id,
+    "order": lambda line: line.order_id,
+    "merchant_reference": lambda line: line.merchant_reference,  # a capture's; blank on refunds
+    "amount": lambda line: line.amount,
+    "fee_amount": lambda line: line.fee_amount,
+    "net_amount": lambda line: line.net_amount,
+    "occurred_at": lambda line: line.occurred_at.isoformat(),
+    "reason": lambda line: line.reason,  # a refund's; blank on captures
+}
 
 
 def settlement_report_csv(settlement: Settlement) -> str:
     """One row per capture and refund, then what was carried in and the net (minor units): the
     same report as ``GET /api/v1/settlements/{id}/report.csv``."""
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(REPORT_COLUMNS)
+    writer = csv.DictWriter(out, fieldnames=list(REPORT_COLUMNS), restval="")
+    writer.writeheader()
     for line in settlement.lines.all():
-        writer.writerow(
-            [
-                line.kind,
-                line.source_id,
-                line.order_id,
-                line.merchant_reference,
-                line.amount,
-                line.fee_amount,
-                line.net_amount,
-                line.occurred_at.isoformat(),
-            ]
-        )
-    writer.writerow(["carried_in", "", "", "", "", "", settlement.carried_in_amount, ""])
-    writer.writerow(["net", "", "", "", "", "", settlement.net_amount, ""])
+        writer.writerow({column: value(line) for column, value in REPORT_COLUMNS.items()})
+    writer.writerow({"kind": "carried_in", "net_amount": settlement.carried_in_amount})
+    writer.writerow({"kind": "net", "net_amount": settlement.net_amount})
     return out.getvalue()

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bnpl.checkout.models import Capture, CheckoutSession, Dispute, Order, Refund
+from bnpl.checkout.selectors import checkout_session_is_open, checkout_session_offers
 from bnpl.core.links import public_url
+from bnpl.plans.representations import OfferRepresentation
 from consumers.models import MerchantConsumer
+from decisioning import checkout_outcome
+from decisioning.selectors import OUTCOMES
 
 
 def merchant_consumer_id(instance: CheckoutSession | Order) -> str | None:
@@ -58,11 +63,44 @@ class CheckoutSessionRepresentation(serializers.Serializer[CheckoutSession]):
         "(opening your checkout does not identify them to you)"
     )
     order = serializers.SerializerMethodField()
+    outcome = serializers.SerializerMethodField(
+        help_text="The credit decision on this checkout, null until there is one: approved (for the whole "
+        "amount), counteroffered (approved for approved_amount, the rest due today as a down payment: the "
+        "session completes if the shopper accepts), declined, or referred (a person is reviewing it; the "
+        "session is in_review). The latest decision counts. The reasons are the shopper's and are never "
+        "given to you."
+    )
+    approved_amount = serializers.SerializerMethodField(
+        help_text="Minor units the decision lends: the amount when approved, less when counteroffered; null otherwise"
+    )
+    offers = serializers.SerializerMethodField(
+        help_text="What the hosted checkout offers the shopper, computed now as the page computes it: one "
+        "per eligible product, with its payments and Truth in Lending disclosure. Empty once the session is "
+        "no longer open (the plan bought keeps its own disclosure). In API responses only, not in events."
+    )
     expires_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
 
+    def to_representation(self, instance: CheckoutSession) -> Any:
+        self._outcome = checkout_outcome(checkout_session=instance)  # one query for the two fields below
+        return super().to_representation(instance)
+
     def get_object(self, instance: CheckoutSession) -> str:
         return "checkout.session"
+
+    @extend_schema_field(serializers.ChoiceField(choices=OUTCOMES, allow_null=True))
+    def get_outcome(self, instance: CheckoutSession) -> str | None:
+        return self._outcome.outcome if self._outcome else None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_approved_amount(self, instance: CheckoutSession) -> int | None:
+        return self._outcome.approved_amount if self._outcome else None
+
+    @extend_schema_field(OfferRepresentation(many=True))
+    def get_offers(self, instance: CheckoutSession) -> list[dict[str, Any]]:
+        if not checkout_session_is_open(instance):
+            return []
+        return [dict(offer) for offer in OfferRepresentation(checkout_session_offers(instance), many=True).data]
 
     def get_url(self, instance: CheckoutSession) -> str:
         return hosted_url(instance)
@@ -169,14 +207,26 @@ class DisputeRepresentation(serializers.Serializer[Dispute]):
 # audit log is append-only) and go to webhooks and the lake, and an erasure must be able to remove
 # them. The API's session still shows them to the merchant that sent them.
 CONTACT_FIELDS = ("customer_email", "customer_phone")
+# The offers are a quote computed when asked (their dates move with the day), not the session's
+# state: an event records what changed, so they stay in API responses only.
+QUOTE_FIELDS = ("offers",)
+
+
+class _CheckoutSessionRecordRepresentation(CheckoutSessionRepresentation):
+    """The session as recorded: without the fields events and the audit log leave out (so nothing is
+    computed for them)."""
+
+    def get_fields(self) -> Any:
+        fields = super().get_fields()
+        for name in (*CONTACT_FIELDS, *QUOTE_FIELDS):
+            del fields[name]
+        return fields
 
 
 def checkout_session_data(session: CheckoutSession) -> dict[str, Any]:
-    """The session as events and the audit log record it: its representation without contact details."""
-    data = dict(CheckoutSessionRepresentation(session).data)
-    for field in CONTACT_FIELDS:
-        data.pop(field)
-    return data
+    """The session as events and the audit log record it: its representation without contact details
+    and without the offers."""
+    return dict(_CheckoutSessionRecordRepresentation(session).data)
 
 
 def order_data(order: Order) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from django.db import models
 
 from bnpl.core.models import BaseModel
 from bnpl.core.money import MAX_AMOUNT
+from bnpl.plans.schedule import DisclosedTerms
 from merchants.models import MerchantOwnedModel
 
 
@@ -106,7 +107,9 @@ class Plan(MerchantOwnedModel):
     product = models.ForeignKey(PaymentProduct, on_delete=models.PROTECT, related_name="plans")
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
-    apr_bps = models.PositiveIntegerField(default=0)  # copied from the product at purchase
+    # The product's NOMINAL annual interest rate, copied at purchase (999 = 9.99%): what each month's
+    # interest is computed at. Not the disclosed APR (below), which Appendix J computes from the schedule.
+    apr_bps = models.PositiveIntegerField(default=0)
     standing = models.CharField(max_length=20, choices=Standing.choices, default=Standing.CURRENT)
     # Collections and late fees wait, and the standing cannot worsen, while a hardship request is
     # open or granted (bnpl.collections.actions.plan_pause / plan_resume_if_clear). A return or
@@ -115,9 +118,53 @@ class Plan(MerchantOwnedModel):
     paused_since = models.DateField(null=True, blank=True)
     due_date_moved = models.BooleanField(default=False)  # the one self-service move a plan allows
     refund_policy = models.CharField(max_length=20, choices=RefundPolicy.choices)
+    # The Truth in Lending box exactly as the shopper saw it when buying, kept: a refund or a payoff
+    # changes the schedule, never what was disclosed. Empty only for a plan bought before these were
+    # kept whose first schedule could not be read back (migration 0010).
+    disclosed_apr = models.DecimalField(
+        max_digits=8, decimal_places=2, null=True, blank=True
+    )  # percent, two decimals (9.98 = 9.98%)
+    disclosed_financed_amount = models.BigIntegerField(null=True, blank=True)  # minor units: the amount financed
+    disclosed_finance_charge_amount = models.BigIntegerField(null=True, blank=True)  # minor units
+    disclosed_total_of_payments_amount = models.BigIntegerField(null=True, blank=True)  # minor units
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    disclosed_apr__isnull=True,
+                    disclosed_financed_amount__isnull=True,
+                    disclosed_finance_charge_amount__isnull=True,
+                    disclosed_total_of_payments_amount__isnull=True,
+                )
+                | models.Q(
+                    disclosed_apr__gte=0,
+                    disclosed_financed_amount__gte=0,
+                    disclosed_finance_charge_amount__gte=0,
+                    disclosed_total_of_payments_amount=models.F("disclosed_financed_amount")
+                    + models.F("disclosed_finance_charge_amount"),
+                ),
+                name="plan_disclosure_whole_and_adds_up",
+            )
+        ]
+
+    @property
+    def disclosure(self) -> DisclosedTerms | None:
+        """The Truth in Lending figures disclosed at purchase (None: not known for this old plan)."""
+        if (
+            self.disclosed_apr is None
+            or self.disclosed_financed_amount is None
+            or self.disclosed_finance_charge_amount is None
+            or self.disclosed_total_of_payments_amount is None
+        ):
+            return None
+        return DisclosedTerms(
+            apr=self.disclosed_apr,
+            amount_financed=self.disclosed_financed_amount,
+            finance_charge=self.disclosed_finance_charge_amount,
+            total_of_payments=self.disclosed_total_of_payments_amount,
+        )
 
 
 class InstallmentQuerySet(models.QuerySet["Installment"]):

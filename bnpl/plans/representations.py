@@ -4,12 +4,51 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from bnpl.core.models import AuditLogEntry
-from bnpl.plans.models import Installment, PaymentProduct, Plan
+from bnpl.plans.models import Installment, PaymentProduct, Plan, ProductKind
+from bnpl.plans.schedule import DisclosedTerms
+
+# The two rates, named so that no integrator takes one for the other (docs/api.md, "Rates").
+NOMINAL_RATE_HELP = (
+    "The product's NOMINAL annual interest rate in basis points (999 = 9.99% a year): each month's interest "
+    "is the balance times this rate / 12. It is NOT the annual percentage rate disclosed to the shopper "
+    "(disclosure.annual_percentage_rate), which the Truth in Lending Act computes from the whole schedule and "
+    "can differ (9.99% nominal over 6 monthly payments is disclosed as 9.98% APR). 0 for interest-free products."
+)
+DEPRECATED_APR_BPS_HELP = (
+    "Deprecated: read nominal_rate_bps (the same value). Despite its name this is the product's nominal "
+    "interest rate, NOT the disclosed annual percentage rate (disclosure.annual_percentage_rate)."
+)
 
 
+class DisclosureRepresentation(serializers.Serializer[DisclosedTerms]):
+    """The Truth in Lending box (Regulation Z) exactly as the shopper is or was shown it."""
+
+    annual_percentage_rate = serializers.CharField(
+        source="apr_text",
+        validators=[RegexValidator(r"^\d+\.\d{2}$")],  # documents the spelling in the schema (a pattern)
+        help_text="The annual percentage rate (APR) disclosed to the shopper, by Regulation Z Appendix J's "
+        'actuarial method: percent with two decimals, the very string the hosted checkout shows ("9.98" is '
+        "9.98%). Show this as the APR, never nominal_rate_bps.",
+    )
+    annual_percentage_rate_bps = serializers.IntegerField(
+        source="apr_basis_points", help_text="The same disclosed APR in basis points (998 = 9.98%)"
+    )
+    amount_financed = serializers.IntegerField(
+        help_text="Minor units of credit extended: the purchase less what is paid on the purchase day "
+        "(a first installment or a down payment)"
+    )
+    finance_charge = serializers.IntegerField(help_text="Minor units: the cost of the credit (interest)")
+    total_of_payments = serializers.IntegerField(
+        help_text="Minor units paid after the purchase day: amount_financed + finance_charge"
+    )
+
+
+@extend_schema_serializer(deprecate_fields=["apr_bps"])
 class PaymentProductRepresentation(serializers.Serializer[PaymentProduct]):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
@@ -18,7 +57,8 @@ class PaymentProductRepresentation(serializers.Serializer[PaymentProduct]):
     currency = serializers.CharField()
     installment_count = serializers.IntegerField()
     interval_days = serializers.IntegerField(help_text="Days between payments; 0 means monthly")
-    apr_bps = serializers.IntegerField(help_text="Annual percentage rate in basis points (1999 = 19.99%)")
+    nominal_rate_bps = serializers.IntegerField(source="apr_bps", help_text=NOMINAL_RATE_HELP)
+    apr_bps = serializers.IntegerField(help_text=DEPRECATED_APR_BPS_HELP)
     down_payment_bps = serializers.IntegerField()
     min_amount = serializers.IntegerField()
     max_amount = serializers.IntegerField()
@@ -42,6 +82,7 @@ class InstallmentRepresentation(serializers.Serializer[Installment]):
     )
 
 
+@extend_schema_serializer(deprecate_fields=["apr_bps"])
 class PlanRepresentation(serializers.Serializer[Plan]):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
@@ -54,7 +95,16 @@ class PlanRepresentation(serializers.Serializer[Plan]):
     standing = serializers.ChoiceField(
         choices=Plan.Standing.choices, help_text="current, late, delinquent, charged_off"
     )
-    apr_bps = serializers.IntegerField()
+    nominal_rate_bps = serializers.IntegerField(
+        source="apr_bps", help_text=f"{NOMINAL_RATE_HELP} Copied from the product at purchase."
+    )
+    apr_bps = serializers.IntegerField(help_text=DEPRECATED_APR_BPS_HELP)
+    disclosure = DisclosureRepresentation(
+        allow_null=True,
+        help_text="The Truth in Lending box as the shopper saw it when buying this plan. Kept as disclosed: "
+        "refunds, payoffs and fees change the installments, never these figures. null only for a plan bought "
+        "before they were kept whose first schedule could not be read back.",
+    )
     refund_policy = serializers.CharField()
     total_amount = serializers.SerializerMethodField()
     paid_amount = serializers.SerializerMethodField()
@@ -99,6 +149,32 @@ class PlanWithHistoryRepresentation(PlanRepresentation):
             "created_at", "id"
         )
         return [dict(PlanHistoryRepresentation(entry).data) for entry in entries]
+
+
+class OfferPaymentRepresentation(serializers.Serializer[Any]):
+    due_date = serializers.DateField()
+    amount = serializers.IntegerField(help_text="Minor units due that day")
+    principal_amount = serializers.IntegerField(source="principal")
+    interest_amount = serializers.IntegerField(source="interest")
+
+
+@extend_schema_serializer(deprecate_fields=["apr_bps"])
+class OfferRepresentation(serializers.Serializer[Any]):
+    """One way the shopper may pay (``bnpl.plans.services.Offer``), as the hosted checkout shows it."""
+
+    product = serializers.CharField(source="product.public_id", help_text="The payment product (prod_…)")
+    kind = serializers.ChoiceField(source="product.kind", choices=ProductKind.choices)
+    name = serializers.CharField(source="product.name")
+    nominal_rate_bps = serializers.IntegerField(source="product.apr_bps", help_text=NOMINAL_RATE_HELP)
+    apr_bps = serializers.IntegerField(source="product.apr_bps", help_text=DEPRECATED_APR_BPS_HELP)
+    due_today_amount = serializers.IntegerField(help_text="Minor units charged when the shopper confirms")
+    total_amount = serializers.IntegerField(help_text="Minor units of every payment, today's included")
+    payments = OfferPaymentRepresentation(many=True, source="schedule", help_text="Every payment, in due-date order")
+    disclosure = DisclosureRepresentation(
+        source="disclosure.terms",
+        help_text="The Truth in Lending box the shopper is shown for this offer (for financing; an "
+        'interest-free offer discloses "0.00" and no finance charge)',
+    )
 
 
 def plan_data(plan: Plan) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 * ``pay_in_installments``, ``pay_later`` and ``amortized`` turn an amount into ``ScheduledPayment`` rows
   whose principals sum exactly to the amount; ``reamortize_after_principal_reduction`` redoes the tail
   of a financing plan after a refund.
-* ``apr`` is the Regulation Z Appendix J actuarial APR; ``tila_disclosure`` builds the disclosure box.
+* ``apr`` is the Regulation Z Appendix J actuarial APR; ``tila_disclosure`` builds the disclosure box,
+  and ``apr_text`` spells the APR the one way every page, document and API shows it ('9.98').
 * ``apply_refund`` takes a refund off the unpaid installments by a declared policy.
 
 Rounding happens at named places only: an equal split puts the remainder on the earliest parts
@@ -67,6 +68,25 @@ class ScheduledPayment:
 
 
 @dataclass(frozen=True)
+class DisclosedTerms:
+    """The four figures of the Truth in Lending box, as disclosed to the shopper (and kept on the plan
+    bought with them). Invariant: ``total_of_payments == amount_financed + finance_charge``."""
+
+    apr: Decimal  # annual percentage rate in percent, two decimals (Decimal('9.98'))
+    amount_financed: int  # minor units of credit extended (net of anything paid at consummation)
+    finance_charge: int  # minor units: the cost of the credit
+    total_of_payments: int  # minor units the consumer pays after consummation
+
+    @property
+    def apr_text(self) -> str:
+        return apr_text(self.apr)
+
+    @property
+    def apr_basis_points(self) -> int:
+        return apr_basis_points(self.apr)
+
+
+@dataclass(frozen=True)
 class TilaDisclosure:
     """The Truth in Lending box. Invariant: ``total_of_payments == amount_financed + finance_charge``
     and ``total_of_payments == sum(payment.amount for payment in schedule)``."""
@@ -76,6 +96,15 @@ class TilaDisclosure:
     total_of_payments: int  # minor units the consumer pays after consummation
     apr: Decimal  # annual percentage rate in percent, two decimals (Decimal('12.99'))
     schedule: list[ScheduledPayment]  # the payments that repay the credit, in due-date order
+
+    @property
+    def terms(self) -> DisclosedTerms:
+        return DisclosedTerms(
+            apr=self.apr,
+            amount_financed=self.amount_financed,
+            finance_charge=self.finance_charge,
+            total_of_payments=self.total_of_payments,
+        )
 
 
 @dataclass(frozen=True)
@@ -334,6 +363,18 @@ def apr(*, amount_financed: int, payments: list[tuple[dt.date, int]], advance_da
         else:
             annual_rate = _monthly_unit_period_annual_rate(net_financed, later, advance_date)
         return (annual_rate * 100).quantize(_APR_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def apr_text(annual_percentage_rate: Decimal) -> str:
+    """The APR as it is disclosed: percent with exactly two decimals and a point, no sign, no
+    exponent ('9.98', '0.00'). The one spelling the hosted checkout, the partner API, the credit
+    agreement and on-site messaging share, so the shopper and the merchant read the same string."""
+    return format(annual_percentage_rate.quantize(_APR_QUANTUM, rounding=ROUND_HALF_UP), "f")
+
+
+def apr_basis_points(annual_percentage_rate: Decimal) -> int:
+    """The disclosed APR in basis points (Decimal('9.98') -> 998): exact, as the APR has two decimals."""
+    return int(annual_percentage_rate.quantize(_APR_QUANTUM, rounding=ROUND_HALF_UP) * 100)
 
 
 def _monthly_unit_period_annual_rate(

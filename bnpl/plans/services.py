@@ -173,8 +173,12 @@ def offers_for(
 
 
 def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
-    """The plan and its installments for an authorized order. Call inside the order's transaction."""
+    """The plan and its installments for an authorized order. Call inside the order's transaction.
+
+    The plan keeps the offer's Truth in Lending figures as they were disclosed (``Plan.disclosure``):
+    later changes to the schedule (refunds, payoffs) never rewrite them."""
     product = offer.product
+    disclosed = offer.disclosure
     plan = Plan.objects.create(
         merchant=product.merchant,
         livemode=product.livemode,
@@ -184,6 +188,10 @@ def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
         currency=product.currency,
         apr_bps=product.apr_bps,
         refund_policy=product.refund_policy,
+        disclosed_apr=disclosed.apr,
+        disclosed_financed_amount=disclosed.amount_financed,
+        disclosed_finance_charge_amount=disclosed.finance_charge,
+        disclosed_total_of_payments_amount=disclosed.total_of_payments,
     )
     Installment.objects.bulk_create(
         Installment(

@@ -334,6 +334,7 @@ SPECTACULAR_SETTINGS = {
         "PlanStatusEnum": "bnpl.plans.models.Plan.Status",
         "InstallmentStatusEnum": "bnpl.plans.models.Installment.Status",
         "PlanStandingEnum": "bnpl.plans.models.Plan.Standing",
+        "ProductKindEnum": "bnpl.plans.models.ProductKind",
         "SettlementStatusEnum": "merchants.models.Settlement.Status",
         "WebhookDeliveryStatusEnum": "merchants.models.WebhookDelivery.Status",
     },

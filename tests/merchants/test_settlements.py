@@ -161,3 +161,65 @@ def test_the_report_lists_every_line_and_adds_up(tenant: Tenant) -> None:
     assert report["Content-Type"].startswith("text/csv")
     assert sum(int(row["net_amount"]) for row in rows if row["kind"] in {"capture", "refund"}) == settlement.net_amount
     assert rows[-1] == {**rows[-1], "kind": "net", "net_amount": str(settlement.net_amount)}
+
+
+def test_a_refunds_reason_is_in_the_reason_column_and_a_captures_reference_stays_its_own(tenant: Tenant) -> None:
+    order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000)
+    capture = checkout_services.order_capture(order=order, amount=10_000, merchant_reference="shipment 77")
+    refund = checkout_services.order_refund(order=order, amount=2_500, reason="returned socks")
+    settlements_run(cutoff=_soon())
+    settlement = Settlement.objects.get()
+    api = ApiClient(tenant.test_key)
+
+    lines = api.get(f"/api/v1/settlements/{settlement.public_id}").json()["lines"]
+    report = api.get(f"/api/v1/settlements/{settlement.public_id}/report.csv").content.decode()
+    page = _dashboard(tenant, livemode=False).get(f"/merchant/settlements/{settlement.public_id}").content.decode()
+
+    by_kind = {line["kind"]: line for line in lines}
+    assert (by_kind["capture"]["source_id"], by_kind["capture"]["merchant_reference"]) == (
+        capture.public_id,
+        "shipment 77",
+    )
+    assert by_kind["capture"]["reason"] == ""
+    assert (by_kind["refund"]["source_id"], by_kind["refund"]["reason"]) == (refund.public_id, "returned socks")
+    assert by_kind["refund"]["merchant_reference"] == ""
+    header, *rows = list(csv.reader(io.StringIO(report)))
+    assert header == [
+        "kind",
+        "source",
+        "order",
+        "merchant_reference",
+        "amount",
+        "fee_amount",
+        "net_amount",
+        "occurred_at",
+        "reason",
+    ]
+    table = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert (table["capture"]["merchant_reference"], table["capture"]["reason"]) == ("shipment 77", "")
+    assert (table["refund"]["merchant_reference"], table["refund"]["reason"]) == ("", "returned socks")
+    assert table["refund"]["amount"] == "-2500"
+    assert (table["net"]["net_amount"], table["net"]["reason"]) == (str(settlement.net_amount), "")
+    assert '<th scope="col">Reason</th>' in page and "<td>returned socks</td>" in page
+
+
+def test_refund_lines_written_before_the_reason_column_move_their_reason_into_it(tenant: Tenant) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    from merchants.models import SettlementLine
+
+    migration = importlib.import_module("merchants.migrations.0008_settlement_line_reason")
+    order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000)
+    checkout_services.order_capture(order=order, amount=10_000, merchant_reference="shipment 77")
+    checkout_services.order_refund(order=order, amount=2_500, reason="returned socks")
+    settlements_run(cutoff=_soon())
+    SettlementLine.objects.filter(kind="refund").update(merchant_reference="returned socks", reason="")  # as written
+
+    migration.move_refund_reasons(apps, None)
+
+    assert sorted(SettlementLine.objects.values_list("kind", "merchant_reference", "reason")) == [
+        ("capture", "shipment 77", ""),
+        ("refund", "", "returned socks"),
+    ]

@@ -26,6 +26,7 @@ from bnpl.checkout import disputes
 from bnpl.checkout import services as checkout_services
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.checkout.step_up import checkout_card_add
+from bnpl.core import clock
 from bnpl.core.context import SYSTEM
 from bnpl.core.errors import StateError
 from bnpl.core.models import AuditLogEntry, Event
@@ -40,6 +41,7 @@ from consumers.services import consumer_preferences_update, consumer_register, i
 from merchants import services as merchant_services
 from merchants import webhooks
 from merchants.models import WebhookDeliveryAttempt
+from merchants.settlements import settlements_run
 from tests.checkout_factories import product_for
 from tests.conftest import ApiClient
 from tests.consumers.conftest import latest_code
@@ -123,6 +125,7 @@ def _shop(tenant: Tenant, consumer: Consumer, *, smuggle: bool) -> Plan:
     consumer_preferences_update(consumer=consumer, notify_by_email=True, notify_by_sms=False)
     plan = Plan.objects.get(order=result.order)
     checkout_services.plan_pay_early(plan=plan)  # paid off: nothing is owed any more
+    settlements_run(cutoff=clock.now() + dt.timedelta(seconds=1))  # the report copies reference and reason
     return plan
 
 

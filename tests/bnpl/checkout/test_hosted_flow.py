@@ -194,6 +194,40 @@ def test_a_decline_shows_its_principal_reasons(tenant: Tenant, django_capture_on
     assert not Charge.objects.exists() and not Order.objects.exists()
 
 
+def test_a_declined_shopper_returns_to_the_cancel_url_with_the_session_id(
+    tenant: Tenant, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    api, shopper = ApiClient(tenant.test_key), Client()
+    session = _start(
+        api,
+        shopper,
+        django_capture_on_commit_callbacks,
+        amount=300000,
+        line_items=[{"name": "Bike", "quantity": 1, "unit_amount": 300000}],
+        cancel_url="https://shop.example.com/cart?step=pay&note=a%20b#summary",
+    )
+    path = urlsplit(session["url"]).path
+    products = re.findall(r'name="product" value="(prod_\w+)"', shopper.get(path).content.decode())
+
+    declined = shopper.post(
+        f"{path}/confirm",
+        {
+            "product": products[0],
+            "card_number": "4242 4242 4242 4242",
+            "exp_month": "12",
+            "exp_year": "2035",
+            "cvc": "123",
+        },
+    )
+    again = shopper.get(path)  # the page of a declined checkout, visited again
+
+    assert CheckoutSession.objects.get(public_id=session["id"]).status == CheckoutSession.Status.DECLINED
+    back = f"https://shop.example.com/cart?step=pay&note=a%20b&checkout_session={session['id']}#summary"
+    for page in (declined, again):
+        link = re.search(r'<a class="button" href="([^"]+)">Return to Merchant A</a>', page.content.decode())
+        assert link and html.unescape(link.group(1)) == back
+
+
 def test_a_declined_card_is_caught_even_when_nothing_is_due_today(
     tenant: Tenant, django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def]
@@ -224,6 +258,19 @@ def test_cancel_returns_to_the_shop(tenant: Tenant) -> None:
     assert response.status_code == 302
     assert response["Location"] == f"https://shop.example.com/cart?checkout_session={session['id']}"
     assert CheckoutSession.objects.get(public_id=session["id"]).status == CheckoutSession.Status.CANCELED
+
+
+def test_cancel_keeps_the_shops_query_and_names_the_session_once(tenant: Tenant) -> None:
+    cancel_url = "https://shop.example.com/cart?checkout_session={CHECKOUT_SESSION_ID}&step=pay#summary"
+    session = ApiClient(tenant.test_key).post("/api/v1/checkout/sessions", {**SESSION, "cancel_url": cancel_url})
+
+    response = Client().post(urlsplit(session.json()["url"]).path + "/cancel")
+
+    assert response.status_code == 302
+    assert (
+        response["Location"]
+        == f"https://shop.example.com/cart?step=pay&checkout_session={session.json()['id']}#summary"
+    )
 
 
 def test_the_portal_shows_the_plan_and_pays_the_next_installment(

@@ -713,6 +713,7 @@ def test_payment_products_are_listed_with_a_publishable_key_for_its_mode_only(
         "currency": "USD",
         "installment_count": 4,
         "interval_days": 14,
+        "nominal_rate_bps": 0,
         "apr_bps": 0,
         "down_payment_bps": 0,
         "min_amount": 3500,

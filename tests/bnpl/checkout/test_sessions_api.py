@@ -65,6 +65,12 @@ def test_a_created_session_is_open_for_48_hours_with_its_hosted_url(tenant: Tena
     assert response.status_code == 201, response.content
     body = response.json()
     session = CheckoutSession.objects.get()
+    offers = body.pop("offers")  # what the hosted page offers (tests/bnpl/checkout/test_disclosure.py)
+    assert [(offer["kind"], offer["name"]) for offer in offers] == [
+        ("pay_in_4", "Pay in 4"),
+        ("pay_in_30", "Pay in 30 days"),
+        ("financing", "3 monthly payments"),
+    ]
     assert body == {
         "id": session.public_id,
         "object": "checkout.session",
@@ -85,6 +91,8 @@ def test_a_created_session_is_open_for_48_hours_with_its_hosted_url(tenant: Tena
         "url": f"{settings.PUBLIC_BASE_URL.rstrip('/')}/checkout/{session.public_id}",
         "consumer": None,
         "order": None,
+        "outcome": None,
+        "approved_amount": None,
         "expires_at": "2026-03-04T09:30:00Z",
         "created_at": "2026-03-02T09:30:00Z",
     }
@@ -212,8 +220,8 @@ def test_sessions_are_listed_newest_first_and_retrieved_by_id(tenant: Tenant) ->
         traveller.shift(dt.timedelta(minutes=1))
         second = api.post(SESSIONS, {**SESSION, "merchant_reference": "1002"}).json()
 
-    listed = api.get(SESSIONS).json()
-    retrieved = api.get(f"{SESSIONS}/{first['id']}")
+        listed = api.get(SESSIONS).json()  # the same day: the same offers as when created
+        retrieved = api.get(f"{SESSIONS}/{first['id']}")
 
     assert [row["id"] for row in listed["results"]] == [second["id"], first["id"]]
     assert listed["results"][1] == first
@@ -284,7 +292,7 @@ def test_an_expired_session_says_it_has_expired_on_the_hosted_page(tenant: Tenan
 
     assert page.status_code == 409
     content = page.content.decode()
-    assert 'href="https://shop.example.com/cart"' in content
+    assert f'href="https://shop.example.com/cart?checkout_session={session["id"]}"' in content
     # The same words as before the sweep ran (a regression test: the sweep once changed them to the generic
     # "This checkout is expired.").
     assert "This checkout has expired. Return to the shop to start again." in content
