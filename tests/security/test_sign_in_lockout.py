@@ -167,3 +167,14 @@ def test_a_locked_out_sign_in_writes_nothing(owner: User) -> None:
     _sign_in(MERCHANT_LOGIN, owner.email, PASSWORD)
 
     assert row_counts() == before
+
+
+def test_the_test_clients_login_is_neither_counted_nor_refused(owner: User) -> None:
+    """The test settings' backend lets Django's ``Client.login()`` (no request, so no address)
+    through; production refuses that backend (test_production_fails_closed.py)."""
+    for index in range(5):
+        _sign_in(MERCHANT_LOGIN, owner.email, f"guess-{index}")
+
+    assert Client().login(username=owner.email, password=PASSWORD)
+    assert not Client().login(username=owner.email, password="wrong")
+    assert _sign_in(MERCHANT_LOGIN, owner.email, PASSWORD).status_code == 429

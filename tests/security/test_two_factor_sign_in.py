@@ -35,7 +35,7 @@ from bnpl.core.models import AuditLogEntry, Event
 from merchants import services
 from merchants.models import Membership
 from tests.factories import Tenant, make_member, make_user
-from tests.helpers import row_counts, totp_code, verified_client
+from tests.helpers import operator_client, row_counts, totp_code, verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -178,7 +178,7 @@ def test_the_enroll_command_prints_the_key_and_backup_codes_once_and_is_audited(
 def test_an_operator_removes_a_lost_phone_in_the_admin_audited() -> None:
     owner = make_user(email="owner@shop.example")
     device = _authenticator(owner)
-    client = verified_client(_operator())
+    client = operator_client()
 
     response = client.post(
         "/admin/otp_totp/totpdevice/", {"action": "remove_second_factor", "_selected_action": [device.pk]}, follow=True
