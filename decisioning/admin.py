@@ -182,7 +182,7 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    @admin.action(description="Promote to champion (the current champion is retired)")
+    @admin.action(description="Promote to champion (the current champion is retired)", permissions=["change"])
     def promote_to_champion(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         _apply_each(
             self,
@@ -192,7 +192,7 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "now champion",
         )
 
-    @admin.action(description="Promote to challenger (scored in shadow)")
+    @admin.action(description="Promote to challenger (scored in shadow)", permissions=["change"])
     def promote_to_challenger(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         _apply_each(
             self,
@@ -202,11 +202,11 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "now challenger",
         )
 
-    @admin.action(description="Retire")
+    @admin.action(description="Retire", permissions=["change"])
     def retire(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         _apply_each(self, request, queryset, lambda version: registry.model_retire(model_version=version), "retired")
 
-    @admin.action(description="Roll back the champion of the selected model names")
+    @admin.action(description="Roll back the champion of the selected model names", permissions=["change"])
     def rollback(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for name in sorted(set(queryset.values_list("name", flat=True))):
             try:

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bnpl.accounts import two_factor
 from bnpl.api.pagination import NewestFirstCursorPagination
 from bnpl.core.errors import NotFoundError
 from bnpl.core.ids import is_well_formed
@@ -22,11 +23,19 @@ from decisioning.models import CreditDecision
 
 
 class CanViewCreditDecisions(BasePermission):
-    message = "Sign in to the operations admin with permission to view credit decisions."
+    """An operator whose admin sign-in passed the second factor, like every admin page."""
+
+    message = "Sign in to the operations admin (with your authenticator code) with permission to view credit decisions."
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
-        return bool(user and user.is_active and user.is_staff and user.has_perm("decisioning.view_creditdecision"))
+        return bool(
+            user
+            and user.is_active
+            and user.is_staff
+            and user.has_perm("decisioning.view_creditdecision")
+            and two_factor.operator_verified(request._request)
+        )
 
 
 class ReasonRepresentation(serializers.Serializer[Any]):

@@ -71,7 +71,9 @@ class MerchantForm(forms.ModelForm):  # type: ignore[type-arg]
 
 @admin.register(Merchant)
 class MerchantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Every write goes through the merchants services, so each is audited and evented."""
+    """Every write goes through the merchants services, so each is audited and evented. The actions
+    change merchants, so they need the change permission (an operator who may only view merchants
+    cannot approve one into live mode)."""
 
     form = MerchantForm
     list_display = ["name", "public_id", "status", "country", "default_currency", "created_at", "approved_at"]
@@ -96,15 +98,15 @@ class MerchantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:  # type: ignore[type-arg]
         _save_memberships(self, request, formset, merchant=form.instance)
 
-    @admin.action(description="Approve selected merchants (opens live mode)")
+    @admin.action(description="Approve selected merchants (opens live mode)", permissions=["change"])
     def approve(self, request: HttpRequest, queryset: QuerySet[Merchant]) -> None:
         _apply(self, request, queryset, services.merchant_approve, "approved")
 
-    @admin.action(description="Suspend selected merchants (refuses every key)")
+    @admin.action(description="Suspend selected merchants (refuses every key)", permissions=["change"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[Merchant]) -> None:
         _apply(self, request, queryset, services.merchant_suspend, "suspended")
 
-    @admin.action(description="Reinstate selected suspended merchants")
+    @admin.action(description="Reinstate selected suspended merchants", permissions=["change"])
     def reinstate(self, request: HttpRequest, queryset: QuerySet[Merchant]) -> None:
         _apply(self, request, queryset, services.merchant_reinstate, "reinstated")
 
@@ -192,7 +194,7 @@ class ApiKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for api_key in queryset:
             services.api_key_revoke(api_key=api_key)

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 from typing import TypeVar
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, QuerySet
 
@@ -96,3 +97,12 @@ def membership_for_user(*, user_id: int, merchant_public_id: str | None = None) 
             return None
         queryset = queryset.filter(merchant__public_id=merchant_public_id)
     return queryset.first()
+
+
+def two_factor_required_for(*, user_id: int) -> bool:
+    """Whether this user must enroll a second factor before using the dashboard: an owner of any
+    merchant while MERCHANT_OWNER_TWO_FACTOR_REQUIRED is on (owners manage the team, keys and payout
+    bank accounts). Others may enroll; once they have, every sign-in asks them for a code too."""
+    return bool(settings.MERCHANT_OWNER_TWO_FACTOR_REQUIRED) and (
+        Membership.objects.filter(user_id=user_id, role=Membership.Role.OWNER).exists()
+    )

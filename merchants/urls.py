@@ -1,16 +1,18 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from merchants.views import account, developers, home, orders, payouts, settings
+from merchants.views import account, developers, home, orders, payouts, security, settings
 
 app_name = "merchants"
 
 # Pages for signed-out visitors (or, for the logo, anyone: the hosted checkout shows it). Every
 # other page goes through ``dashboard_view`` (tests/merchants/test_dashboard_access.py walks them).
-PUBLIC_URL_NAMES = {"login", "logout", "signup", "invitation-accept", "branding-logo"}
+# The code step of signing in belongs with them: it answers a user who passed the password only.
+PUBLIC_URL_NAMES = {"login", "login-verify", "logout", "signup", "invitation-accept", "branding-logo"}
 
 urlpatterns = [
     path("login", account.MerchantLoginView.as_view(), name="login"),
+    path("login/verify", security.login_verify, name="login-verify"),
     path("logout", auth_views.LogoutView.as_view(next_page="merchants:login"), name="logout"),
     path("signup", account.signup, name="signup"),
     path("invitations/<str:token>", account.invitation_accept, name="invitation-accept"),
@@ -68,6 +70,11 @@ urlpatterns = [
         developers.webhook_delivery_replay,
         name="webhook-delivery-replay",
     ),
+    # The member's own sign-in: the authenticator app (two-step sign-in)
+    path("account/security", security.security, name="security"),
+    path("account/security/start", security.security_start, name="security-start"),
+    path("account/security/confirm", security.security_confirm, name="security-confirm"),
+    path("account/security/remove", security.security_remove, name="security-remove"),
     # Settings and team
     path("settings", settings.settings_page, name="settings"),
     path("settings/products/<str:product_id>", settings.product_settings, name="product-settings"),

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import apps
 
 # Tables that change as a side effect of merely being called (not writes a request makes).
@@ -34,3 +36,45 @@ def pdf_text(content: bytes) -> str:
     from pypdf import PdfReader
 
     return "\n".join(page.extract_text() for page in PdfReader(BytesIO(content)).pages)
+
+
+def verified_client(user: Any, *, client: Any = None) -> Any:
+    """A browser signed in as ``user`` with both factors, as after the password and the code steps:
+    the user gets a confirmed authenticator if they have none, and the session records it as
+    passed. For every test that works in the admin (operators) or the dashboard as an owner (owners
+    must have a second factor); the sign-in steps themselves are tested through the pages
+    (tests/security/test_two_factor_sign_in.py)."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client = client or Client()
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="Authenticator app", confirmed=True
+    )
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+def operator_client(user: Any = None, **flags: Any) -> Any:
+    """The admin as an operator who passed the second factor: ``user`` (a superuser operator when
+    None; ``flags`` override, e.g. ``is_superuser=False`` for one with given permissions only)."""
+    from tests.factories import make_user
+
+    if user is None:
+        user = make_user(email=flags.pop("email", None), **{"is_staff": True, "is_superuser": True, **flags})
+    return verified_client(user)
+
+
+def totp_code(key: Any) -> str:
+    """The code an authenticator app shows now: for a device (``TOTPDevice``) or a key as printed
+    (base32, spaces allowed)."""
+    import base64
+
+    from django_otp.oath import totp
+
+    secret = key.bin_key if hasattr(key, "bin_key") else base64.b32decode(str(key).replace(" ", "").upper())
+    return f"{totp(secret, step=30, t0=0, digits=6, drift=0):06d}"

@@ -11,6 +11,7 @@ from django.test import Client
 
 from consumers.models import Consumer
 from merchants.models import Merchant
+from tests.helpers import totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -55,23 +56,59 @@ def test_every_printed_url_answers_200(demo_output: str) -> None:
 
 
 def test_the_printed_logins_open_the_dashboard_the_admin_and_the_api(demo_output: str) -> None:
-    owner = re.search(r"Merchant dashboard\s+\S+\s+(\S+) / (\S+)", demo_output)
-    operator = re.search(r"Admin \(operators\)\s+\S+\s+(\S+) / (\S+)", demo_output)
+    """Through the sign-in pages, with the second factor the demo keeps on: the owner types the code
+    an authenticator app shows for the printed key; the operator uses a printed backup code."""
+    owner = re.search(r"Merchant dashboard\s+\S+\s+(\S+) / (\S+)\s+authenticator key (\S+)", demo_output)
+    operator = re.search(
+        r"Admin \(operators\)\s+\S+\s+(\S+) / (\S+)\s+authenticator key (\S+)\s+backup codes (\S+)", demo_output
+    )
     key = re.search(r"Test secret key\s+(\S+)", demo_output)
     assert owner and operator and key
 
     merchant_client = Client()
-    assert merchant_client.login(username=owner.group(1), password=owner.group(2))
+    password_step = merchant_client.post("/merchant/login", {"username": owner.group(1), "password": owner.group(2)})
+    assert password_step["Location"].startswith("/merchant/login/verify")
+    code_step = merchant_client.post(password_step["Location"], {"token": totp_code(owner.group(3))})
+    assert code_step.status_code == 302 and code_step["Location"] == "/merchant/"
     dashboard = merchant_client.get("/merchant/")
     assert dashboard.status_code == 200 and b"Demo Outfitters" in dashboard.content
 
     admin_client = Client()
-    assert admin_client.login(username=operator.group(1), password=operator.group(2))
+    signed_in = admin_client.post(
+        "/admin/login/?next=/admin/",
+        {"username": operator.group(1), "password": operator.group(2), "otp_token": operator.group(4)},
+    )
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/admin/"
     assert admin_client.get("/admin/").status_code == 200
     assert admin_client.get("/admin/core/clockstate/").status_code == 200
 
     account = Client().get("/api/v1/account", headers={"Authorization": f"Bearer {key.group(1)}"})
     assert account.status_code == 200 and account.json()["name"] == "Demo Outfitters"
+
+
+def test_the_seed_keeps_each_authenticator_and_prints_only_unused_backup_codes(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings.VAR_DIR = tmp_path
+    first, second = StringIO(), StringIO()
+    call_command("seed_demo", stdout=first)
+    codes = re.search(
+        r"Admin \(operators\)[^\n]*\n[^\n]*authenticator key (\S+)\s+backup codes ([^\n]+)", first.getvalue()
+    )
+    assert codes
+    used = codes.group(2).split()[0]
+    assert (
+        Client()
+        .post("/admin/login/", {"username": "operator@bnpl.test", "password": "operator-demo-1", "otp_token": used})
+        .status_code
+        == 302
+    )
+
+    call_command("seed_demo", stdout=second)
+
+    again = re.search(
+        r"Admin \(operators\)[^\n]*\n[^\n]*authenticator key (\S+)\s+backup codes ([^\n]+)", second.getvalue()
+    )
+    assert again and again.group(1) == codes.group(1)
+    assert again.group(2).split() == codes.group(2).split()[1:]
 
 
 def test_the_printed_consumer_can_sign_in_through_the_sandbox_inbox(

@@ -151,3 +151,13 @@ register("settlement.created", "A settlement batch closed: its captures and refu
 register("settlement.paid", "The batch's net was paid out to you.")
 register("settlement.carried_forward", "The batch's net was zero or negative: it rolls into the next batch.")
 register("settlement.failed", "The payout failed: the net rolls into the next batch.")
+register(
+    "two_factor.enrolled",
+    "A staff or merchant user's authenticator app was enrolled (with new backup codes).",
+    merchant_visible=False,
+)
+register(
+    "two_factor.removed",
+    "A staff or merchant user's second factor (authenticator and backup codes) was removed.",
+    merchant_visible=False,
+)

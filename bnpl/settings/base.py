@@ -41,7 +41,8 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 BNPL_SANDBOX = False
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on the operators' site: a second factor before any page (bnpl.accounts.admin_site).
+    "bnpl.accounts.admin_config.OperatorAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -51,6 +52,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "storages",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "bnpl.core",
     "bnpl.accounts",
     "bnpl.api",
@@ -73,10 +78,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the second factor (bnpl.accounts.two_factor).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "consumers.middleware.ConsumerSessionMiddleware",
     "bnpl.core.middleware.ActorMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the 429 page (SIGN_IN_* below).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "bnpl.urls"
@@ -120,6 +129,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://bnpl")}
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a locked-out sign-in before any password is checked, and counts the
+# failures the next backend reports (SIGN_IN_* below). Production refuses another first backend.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -466,6 +481,50 @@ ONE_TIME_CODE_FAILED_VERIFY_PER_CLIENT_PER_DAY = env.int("ONE_TIME_CODE_FAILED_V
 ONE_TIME_CODE_FAILED_VERIFY_PER_DAY = env.int("ONE_TIME_CODE_FAILED_VERIFY_PER_DAY", default=30)
 # How long a browser stays recognized for a destination after signing in to it (device cookie).
 ONE_TIME_CODE_DEVICE_DAYS = env.int("ONE_TIME_CODE_DEVICE_DAYS", default=90)
+
+# --- Staff and merchant sign-in: lockout and the second factor (docs/security.md) ------------------
+# Password sign-in (the merchant dashboard's and the admin's) locks after SIGN_IN_FAILURE_LIMIT
+# failures in a row for SIGN_IN_LOCKOUT_MINUTES (each further try while locked starts the wait
+# again); a successful sign-in clears the count. Locked-out sign-ins get a 429 page, never a 500.
+SIGN_IN_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
+SIGN_IN_LOCKOUT_MINUTES = env.int("SIGN_IN_LOCKOUT_MINUTES", default=15)
+AXES_FAILURE_LIMIT = SIGN_IN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=SIGN_IN_LOCKOUT_MINUTES)
+AXES_RESET_ON_SUCCESS = True
+# Failures are counted per (email, client address) pair, not per email and not per address. Per
+# email alone, anyone who knows a merchant's or an operator's email could lock them out of their
+# account from everywhere by typing five wrong passwords (a denial of service we would hand to
+# strangers); per address alone, one office or mobile carrier behind a shared address would lock
+# out everyone behind it, and a guesser with many addresses would still get five tries per address
+# for any account. The pair limits what matters — guesses at one account from one place — and the
+# real person, signing in from their own address, is never locked out by someone else's failures.
+# Guessing from many addresses at once is what the second factor below is for.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The client address of every address-keyed limit: through TRUSTED_PROXY_COUNT, never a header
+# the client chose (bnpl.core.net.client_ip).
+AXES_CLIENT_IP_CALLABLE = "bnpl.core.net.client_ip"
+# Both sign-in forms post the email as "username" (Django's AuthenticationForm); case variants of
+# one email share one count.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "bnpl.accounts.lockout.sign_in_username"
+AXES_LOCKOUT_CALLABLE = "bnpl.accounts.lockout.locked_out_response"
+# Counted in the cache, like every other limit here: Redis in production (shared by every process,
+# and required there); nothing is written to the database per attempt.
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_ENABLE_ADMIN = False  # the database handler's tables stay empty; the cache holds the counts
+AXES_VERBOSE = False
+# The second factor (TOTP, bnpl.accounts.two_factor). Operators (staff) must pass it before any admin
+# page or the operators' API; production refuses OPERATOR_TWO_FACTOR_REQUIRED=false. Merchant owners
+# must enroll before any other dashboard page while MERCHANT_OWNER_TWO_FACTOR_REQUIRED is on (the
+# default everywhere, production included; a deployment may turn it off on purpose). Anyone who has
+# enrolled is asked for a code at every sign-in, required or not.
+OPERATOR_TWO_FACTOR_REQUIRED = env.bool("OPERATOR_TWO_FACTOR_REQUIRED", default=True)
+MERCHANT_OWNER_TWO_FACTOR_REQUIRED = env.bool("MERCHANT_OWNER_TWO_FACTOR_REQUIRED", default=True)
+# The name authenticator apps show beside the account (the otpauth:// URI's issuer).
+TWO_FACTOR_ISSUER = env.str("TWO_FACTOR_ISSUER", default="BNPL")
+OTP_TOTP_ISSUER = TWO_FACTOR_ISSUER
+# Secrets of enrolled devices never show in the admin (keys, backup codes).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Secrets: one per purpose, each rotated on its own (bnpl/core/keys.py, docs/operations.md) ------
 # Production requires each and refuses two purposes sharing one; the demo and the tests derive an

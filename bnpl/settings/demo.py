@@ -23,3 +23,6 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 # either mode. Production refuses the sandbox for live mode (bnpl.payments.checks.live_parts_problems).
 PAYMENT_GATEWAY_LIVE = env.str("PAYMENT_GATEWAY_LIVE", default="bnpl.payments.gateways.SandboxGateway")
 BUREAU_PROVIDER_LIVE = env.str("BUREAU_PROVIDER_LIVE", default="decisioning.bureau.SandboxBureau")
+# django-axes warns that a per-process cache cannot share sign-in lockouts between processes: the
+# demo serves from one web process; production requires Redis (bnpl/settings/requirements.py).
+SILENCED_SYSTEM_CHECKS = ["axes.W001"]

@@ -29,6 +29,9 @@ NON_DELIVERING_EMAIL_BACKENDS = {
     "django.core.mail.backends.dummy.EmailBackend",
 }
 REAL_BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://", "sqs://")
+LOCKOUT_BACKEND = "axes.backends.AxesStandaloneBackend"
+REQUIRED_SIGN_IN_MIDDLEWARE = ("django_otp.middleware.OTPMiddleware", "axes.middleware.AxesMiddleware")
+MAX_SIGN_IN_FAILURE_LIMIT = 20
 # The purposes whose secrets must all differ (bnpl/core/keys.py).
 SEPARATE_SECRETS = ("SECRET_KEY", "API_KEY_HASH_SECRET", "ONE_TIME_CODE_HASH_SECRET", "LAKE_PSEUDONYM_KEY")
 
@@ -170,7 +173,40 @@ def _limit_problems(get: Callable[[str], Any]) -> list[str]:
     return problems
 
 
+def _sign_in_problems(get: Callable[[str], Any]) -> list[str]:
+    """Staff and merchant sign-in (docs/security.md): the lockout and the operators' second factor
+    cannot be switched off, nor the lockout made toothless."""
+    problems = []
+    if get("OPERATOR_TWO_FACTOR_REQUIRED") is not True:
+        problems.append(
+            "OPERATOR_TWO_FACTOR_REQUIRED: must be true in production (operators pass a second factor "
+            "before any admin page or the operators' API)."
+        )
+    backends = list(get("AUTHENTICATION_BACKENDS") or [])
+    if not backends or backends[0] != LOCKOUT_BACKEND or get("AXES_ENABLED") is False:
+        problems.append(
+            f"AUTHENTICATION_BACKENDS: the first backend must be {LOCKOUT_BACKEND} (sign-in lockout), enabled."
+        )
+    middleware = list(get("MIDDLEWARE") or [])
+    for required in REQUIRED_SIGN_IN_MIDDLEWARE:
+        if required not in middleware:
+            problems.append(f"MIDDLEWARE: must include {required} (staff and merchant sign-in).")
+    limit = get("SIGN_IN_FAILURE_LIMIT")
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_SIGN_IN_FAILURE_LIMIT:
+        problems.append(f"SIGN_IN_FAILURE_LIMIT: between 1 and {MAX_SIGN_IN_FAILURE_LIMIT} failed sign-ins.")
+    minutes = get("SIGN_IN_LOCKOUT_MINUTES")
+    if not isinstance(minutes, int) or minutes < 1:
+        problems.append("SIGN_IN_LOCKOUT_MINUTES: at least 1 minute.")
+    return problems
+
+
 def production_problems(get: Callable[[str], Any]) -> list[str]:
     """Every reason these settings are not safe to run for real money, each naming its variable;
     empty when they are."""
-    return [*_secret_problems(get), *_part_problems(get), *_sandbox_problems(get), *_limit_problems(get)]
+    return [
+        *_secret_problems(get),
+        *_part_problems(get),
+        *_sandbox_problems(get),
+        *_limit_problems(get),
+        *_sign_in_problems(get),
+    ]

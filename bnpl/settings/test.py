@@ -24,6 +24,16 @@ API_THROTTLE_BURST_RATE = "1000000/min"
 # set their own); production refuses both for live mode.
 PAYMENT_GATEWAY_LIVE = "bnpl.payments.gateways.SandboxGateway"
 BUREAU_PROVIDER_LIVE = "decisioning.bureau.SandboxBureau"
+# django-axes as everywhere, except that Django's test Client.login() (which authenticates without a
+# request, where django-axes would raise) is neither counted nor refused; the lockout tests sign in
+# through the pages. Production refuses this backend (bnpl/settings/requirements.py).
+AUTHENTICATION_BACKENDS = [
+    "bnpl.accounts.backends.TestClientLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# django-axes warns that a per-process cache cannot share lockouts between processes: true, and
+# why production requires Redis; a test process (or the demo's one web process) counts its own.
+SILENCED_SYSTEM_CHECKS = ["axes.W001"]
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
 
 # Under pytest-xdist, each worker (and the processes its tests start, which inherit the variable)

@@ -7,23 +7,43 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.files.storage import storages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from bnpl.accounts import two_factor
 from bnpl.core.context import Actor, actor_var
 from bnpl.core.errors import ApplicationError
 from bnpl.core.money import from_decimal, normalize_currency, to_decimal
 from merchants import onboarding, services
 from merchants.models import BankAccount, BusinessCategory, Merchant, MerchantDocument
-from merchants.views.base import CURRENT_MERCHANT_SESSION_KEY, LIVEMODE_SESSION_KEY, Dashboard, dashboard_view
+from merchants.views.base import (
+    CURRENT_MERCHANT_SESSION_KEY,
+    LIVEMODE_SESSION_KEY,
+    Dashboard,
+    dashboard_view,
+    second_factor_redirect,
+)
 
 
 class MerchantLoginView(auth_views.LoginView):
+    """The password step (locked out after repeated failures, django-axes: a 429 page). A member
+    who enrolled an authenticator goes on to the code step; until they pass it, no dashboard page
+    answers them (``merchants.views.base.second_factor_redirect``)."""
+
     template_name = "merchants/login.html"
     redirect_authenticated_user = True
+
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        response = super().form_valid(form)
+        if two_factor.has_second_factor(form.get_user()):
+            return redirect(f"{reverse('merchants:login-verify')}?{urlencode({'next': self.get_success_url()})}")
+        return response
 
 
 class SignupForm(forms.Form):
@@ -233,6 +253,11 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     invitation = services.dangerously_invitation_get_by_token(token=token)
     if invitation is None or not invitation.is_open:
         return render(request, "merchants/invitation.html", {"invitation": None}, status=404)
+    if request.user.is_authenticated:
+        # Joining as the signed-in user needs all of their sign-in: the password alone is not them.
+        gate = second_factor_redirect(request, enrolling=True)
+        if gate is not None:
+            return gate
     existing = get_user_model().objects.filter(email__iexact=invitation.email).first()
     error = ""
     if request.method == "POST":

@@ -3,8 +3,13 @@ on, the mode (test or live data, a session flag), and the access rule of the pag
 
 Every view is wrapped by ``dashboard_view(access=…)``: ``read`` for any member, ``write`` for
 owners and admins (analysts get a 403 on the server, whatever the page shows), ``owner`` for team
-management. Objects are looked up through ``merchants.selectors.scoped_get`` with the current
-merchant and mode, so another merchant's (or the other mode's) object is a 404.
+management, ``personal`` for a member's own sign-in settings (any member, about themselves only).
+Objects are looked up through ``merchants.selectors.scoped_get`` with the current merchant and
+mode, so another merchant's (or the other mode's) object is a 404.
+
+Before any of that, the second factor (``second_factor_redirect``): a member who enrolled an
+authenticator must have passed it in this session (else to the code step), and an owner who must
+enroll (MERCHANT_OWNER_TWO_FACTOR_REQUIRED) is sent to enroll before any page but the personal ones.
 """
 
 from __future__ import annotations
@@ -15,11 +20,14 @@ from typing import Any, Literal, TypeVar
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Model
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import urlencode
 
+from bnpl.accounts import two_factor
 from bnpl.core.errors import NotFoundError
 from merchants import selectors
 from merchants.models import Membership
@@ -27,7 +35,7 @@ from merchants.models import Membership
 CURRENT_MERCHANT_SESSION_KEY = "merchant_public_id"
 LIVEMODE_SESSION_KEY = "dashboard_livemode"
 
-Access = Literal["read", "write", "owner"]
+Access = Literal["read", "write", "owner", "personal"]
 ANALYST_REFUSAL = "Analysts have read-only access. Ask an owner or admin."
 OWNER_REFUSAL = "Only the merchant's owners manage the team."
 
@@ -83,6 +91,22 @@ class Dashboard:
 View = Callable[..., HttpResponseBase]
 
 
+def second_factor_redirect(request: HttpRequest, *, enrolling: bool = False) -> HttpResponseRedirect | None:
+    """Where a signed-in user must go first, or None: the code step when they enrolled but this
+    session has not passed it (signed in with the password only); the enrollment page when they
+    must enroll and have not (``enrolling``: already on a page that enrolls)."""
+    user = request.user
+    if two_factor.is_verified(request):
+        return None
+    if two_factor.has_second_factor(user):
+        return HttpResponseRedirect(
+            f"{reverse('merchants:login-verify')}?{urlencode({'next': request.get_full_path()})}"
+        )
+    if not enrolling and selectors.two_factor_required_for(user_id=int(user.pk or 0)):
+        return HttpResponseRedirect(reverse("merchants:security"))
+    return None
+
+
 def dashboard_view(*, access: Access = "read") -> Callable[[View], View]:
     """Sign-in, membership and role checks for a dashboard page; the view gets a ``Dashboard``.
     The wrapper carries ``dashboard_access`` so the tests can walk every page by its rule."""
@@ -91,6 +115,9 @@ def dashboard_view(*, access: Access = "read") -> Callable[[View], View]:
         @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            gate = second_factor_redirect(request, enrolling=access == "personal")
+            if gate is not None:
+                return gate
             membership = current_membership(request)
             if membership is None:
                 return render(request, "merchants/no_membership.html", status=403)

@@ -12,6 +12,7 @@ from decisioning import registry
 from decisioning.models import ModelVersion
 from decisioning.training import TrainedModel
 from tests.factories import make_user
+from tests.helpers import verified_client
 
 CHANGELIST = "/admin/decisioning/modelversion/"
 
@@ -19,7 +20,7 @@ CHANGELIST = "/admin/decisioning/modelversion/"
 @pytest.fixture
 def admin_client(db: None) -> Client:
     client = Client()
-    client.force_login(make_user(email="risk@lender.example", is_staff=True, is_superuser=True))
+    verified_client(make_user(email="risk@lender.example", is_staff=True, is_superuser=True), client=client)
     return client
 
 

@@ -19,6 +19,7 @@ from consumers.models import SandboxMessage
 from decisioning.models import CreditDecision, ModelVersion
 from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
 from tests.factories import Tenant, make_user
+from tests.helpers import verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,7 @@ def _confirm(tenant: Tenant, session: CheckoutSession, email: str) -> checkout_s
 
 def _operator() -> Client:
     client = Client()
-    client.force_login(make_user(email="reviewer@lender.example", is_staff=True, is_superuser=True))
+    verified_client(make_user(email="reviewer@lender.example", is_staff=True, is_superuser=True), client=client)
     return client
 
 

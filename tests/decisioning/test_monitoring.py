@@ -33,6 +33,7 @@ from decisioning.monitoring import (
 from decisioning.training import TrainedModel
 from tests.checkout_factories import make_verified_consumer
 from tests.factories import Tenant, make_consumer, make_user
+from tests.helpers import verified_client
 
 pytestmark = pytest.mark.django_db
 UTC = dt.UTC
@@ -384,7 +385,7 @@ def test_the_admin_page_shows_the_reports_to_a_superuser(tenant: Tenant, champio
     consumer = make_verified_consumer(born=dt.date(1995, 1, 1))
     _decide(tenant, consumer, APPROVED, amount=12345, model_version=champion, score=0.01)
     client = Client()
-    client.force_login(make_user(email="risk@lender.example", is_staff=True, is_superuser=True))
+    verified_client(make_user(email="risk@lender.example", is_staff=True, is_superuser=True), client=client)
 
     changelist = client.get("/admin/decisioning/modelversion/")
     response = client.get(MONITORING, {"mode": "sandbox"})
@@ -405,9 +406,9 @@ def test_the_admin_page_refuses_non_staff_and_staff_without_view_permission(db: 
     assert client.get(MONITORING).status_code == 302  # to the admin login
 
     staff = make_user(is_staff=True)
-    client.force_login(staff)
+    verified_client(staff, client=client)
     assert client.get(MONITORING).status_code == 403
 
     staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_modelversion", "view_creditdecision"]))
-    client.force_login(staff)
+    verified_client(staff, client=client)
     assert client.get(MONITORING).status_code == 200

@@ -13,6 +13,7 @@ from decisioning.models import CreditDecision, ModelVersion
 from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
 from tests.conftest import ApiClient
 from tests.factories import Tenant, make_user
+from tests.helpers import verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def _operator(*, allowed: bool) -> Client:
     if allowed:
         user.user_permissions.add(Permission.objects.get(codename="view_creditdecision"))
     client = Client()
-    client.force_login(user)
+    verified_client(user, client=client)
     return client
 
 

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import pytest
 from django.contrib.auth import get_user_model
 
+from bnpl.accounts import two_factor
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.checkout.services import checkout_session_create, order_capture
 from bnpl.collections.models import HardshipRequest
@@ -191,11 +192,13 @@ def test_a_returning_consumer_pays_early_changes_the_card_and_asks_for_help(
     request = HardshipRequest.objects.get(plan=plan)
     assert request.status == "open" and Plan.objects.get(pk=plan.pk).collections_paused
 
-    get_user_model().objects.create_superuser("ops@bnpl.test", "ops-password-1")  # type: ignore[attr-defined]
+    operator = get_user_model().objects.create_superuser("ops@bnpl.test", "ops-password-1")  # type: ignore[attr-defined]
+    _device, backup_codes = two_factor.authenticator_issue(user=operator)
     admin = page.context.new_page()
     admin.goto(f"{live_server.url}/admin/collections/hardshiprequest/")
     admin.get_by_label("Email").fill("ops@bnpl.test")
     admin.get_by_label("Password").fill("ops-password-1")
+    admin.get_by_label("Authenticator code").fill(backup_codes[0])
     admin.get_by_role("button", name="Log in").click()
     admin.get_by_text(plan.public_id).wait_for()
     screenshot(admin, "admin-hardship-queue")

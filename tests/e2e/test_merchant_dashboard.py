@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+from bnpl.accounts import two_factor
 from merchants.models import BusinessProfile, Membership, Merchant, WebhookDelivery
 from tests.browser import accessibility_violations, screenshot
 from tests.conftest import ApiClient
 from tests.e2e.test_checkout_end_to_end import SESSION, _shopper_checks_out
 from tests.factories import make_member, make_user
+from tests.helpers import totp_code
 from tests.merchants.conftest import WebhookReceiver, receiver  # noqa: F401  (the receiver fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,7 +41,18 @@ def _sign_up_and_apply(page: Any, server: str) -> None:
     page.get_by_label("Your work email").fill("owner@trailhead.example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(f"{server}/merchant/onboarding")
+    # an owner sets up two-step sign-in before anything else: the key typed into an "app", its code
+    page.wait_for_url(f"{server}/merchant/account/security")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    page.locator("#qr-code").wait_for()
+    screenshot(page, "dashboard-two-factor-setup")
+    _accessible(page)
+    page.get_by_label("Authentication code").fill(totp_code(page.locator("#manual-key").inner_text()))
+    page.get_by_role("button", name="Turn on two-step sign-in").click()
+    page.locator("#backup-codes").wait_for()
+    assert page.locator("#backup-codes code").count() == 10
+    _accessible(page)
+    page.goto(f"{server}/merchant/onboarding")
     form = page.locator("#profile-form")
     for label, value in [
         ("Legal name", "Trailhead Outfitters LLC"),
@@ -76,13 +89,16 @@ def _sign_up_and_apply(page: Any, server: str) -> None:
 
 
 def _operator_approves(browser: Any, server: str, hosts: set[str]) -> None:
-    make_user(email="operator@bnpl.test", password=PASSWORD, is_staff=True, is_superuser=True)
+    operator = make_user(email="operator@bnpl.test", password=PASSWORD, is_staff=True, is_superuser=True)
+    device, _backup_codes = two_factor.authenticator_issue(user=operator)
     context = browser.new_context()
     page = context.new_page()
     _watch_hosts(page, hosts)
     page.goto(f"{server}/admin/login/?next=/admin/merchants/businessprofile/")
     page.locator("#id_username").fill("operator@bnpl.test")
     page.locator("#id_password").fill(PASSWORD)
+    page.locator("#id_otp_token").fill(totp_code(device))
+    screenshot(page, "admin-sign-in")
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("link", name="Trailhead Outfitters LLC").click()
     page.locator("#decision-form textarea").fill("Documents check out.")

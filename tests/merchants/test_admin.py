@@ -20,7 +20,7 @@ from merchants.representations import merchant_data
 from merchants.selectors import api_key_hash
 from tests.conftest import ApiClient
 from tests.factories import Tenant, make_merchant, make_user
-from tests.helpers import row_counts
+from tests.helpers import row_counts, verified_client
 
 CHANGELIST = "/admin/merchants/merchant/"
 
@@ -33,7 +33,7 @@ def operator(db: None) -> User:
 @pytest.fixture
 def admin_client(operator: User) -> Client:
     client = Client()
-    client.force_login(operator)
+    verified_client(operator, client=client)
     return client
 
 
@@ -309,7 +309,7 @@ def test_the_plus_one_day_button_moves_the_project_clock_a_day(admin_client: Cli
 
 def test_a_staff_user_without_permissions_cannot_move_the_clock(db: None) -> None:
     support = Client()
-    support.force_login(make_user(email="support@lender.example", is_staff=True))
+    verified_client(make_user(email="support@lender.example", is_staff=True), client=support)
     before = row_counts()
 
     page = support.get("/admin/core/clockstate/")

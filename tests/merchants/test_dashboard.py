@@ -11,6 +11,8 @@ import time_machine
 from django.contrib.messages import get_messages
 from django.contrib.sessions.models import Session
 from django.test import Client
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bnpl.core import clock
 from bnpl.core.models import AuditLogEntry, Event
@@ -19,15 +21,28 @@ from merchants.representations import api_key_data
 from merchants.selectors import api_key_hash
 from tests.conftest import ApiClient
 from tests.factories import Tenant, make_member, make_merchant, make_user
-from tests.helpers import row_counts
+from tests.helpers import row_counts, totp_code
 
 PASSWORD = "pw-for-tests-1"
 REVEALED_TOKEN = re.compile(r'<code class="token" id="revealed-token">([^<]*)</code>')
 
 
-def _signed_in(user: object) -> Client:
+def _signed_in(user: object, *, backup_code: bool = False) -> Client:
+    """Through the sign-in pages: the password, then (owners have an authenticator) the code from
+    the app — or a backup code (an app's code works once, so a second session the same half-minute
+    uses one)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="Authenticator app", confirmed=True
+    )
+    code = totp_code(device)
+    if backup_code:
+        code = "backup01"
+        StaticDevice.objects.create(user=user, name="Backup codes", confirmed=True).token_set.create(token=code)
     client = Client()
     response = client.post("/merchant/login", {"username": user.email, "password": PASSWORD})  # type: ignore[attr-defined]
+    assert response.status_code == 302
+    assert response["Location"] == "/merchant/login/verify?next=%2Fmerchant%2F"
+    response = client.post(response["Location"], {"token": code})
     assert response.status_code == 302
     assert response["Location"] == "/merchant/"
     return client
@@ -345,7 +360,7 @@ def test_signing_out_ends_the_session(tenant: Tenant) -> None:
 
 def test_the_revealed_token_is_not_shown_to_another_session(tenant: Tenant) -> None:
     owner = make_member(merchant=tenant.merchant)
-    first, second = _signed_in(owner), _signed_in(owner)
+    first, second = _signed_in(owner), _signed_in(owner, backup_code=True)
 
     own_view = first.post("/merchant/developers/api-keys", {"kind": "secret"})
     other_view = second.get("/merchant/developers")

@@ -4,6 +4,7 @@ covered without editing this file:
 * every page but the public ones needs a signed-in member (and declares its access rule);
 * an object of another merchant, or of the other mode, is a 404 and nothing is written;
 * an analyst gets a 403 on every write (and an admin on every owner-only one), and nothing is written;
+* personal pages (a member's own sign-in security) take no object: they can only touch their user;
 * list pages of merchant A never show merchant B's objects.
 """
 
@@ -23,7 +24,7 @@ from merchants.models import ApiKey, Membership, Merchant
 from merchants.urls import PUBLIC_URL_NAMES, urlpatterns
 from merchants.views.base import ANALYST_REFUSAL, LIVEMODE_SESSION_KEY, OWNER_REFUSAL
 from tests.factories import OWNED_OBJECT_FACTORIES, Tenant, make_member, make_user
-from tests.helpers import row_counts
+from tests.helpers import row_counts, verified_client
 
 PASSWORD = "pw-for-tests-1"
 
@@ -68,12 +69,16 @@ PARAMETER_FACTORIES: dict[str, Callable[..., Model]] = {
 MODELESS_PARAMETERS = {"document_id", "invitation_id", "membership_id"}  # the merchant's, in both modes
 
 PAGES = [pattern for pattern in urlpatterns if isinstance(pattern, URLPattern) and pattern.name not in PUBLIC_URL_NAMES]
-WRITE_PAGES = [pattern for pattern in PAGES if pattern.callback.dashboard_access != "read"]  # type: ignore[attr-defined]
+WRITE_PAGES = [pattern for pattern in PAGES if pattern.callback.dashboard_access in {"write", "owner"}]  # type: ignore[attr-defined]
+PERSONAL_PAGES = [pattern for pattern in PAGES if pattern.callback.dashboard_access == "personal"]  # type: ignore[attr-defined]
+PERSONAL_READ_PAGES = {"security"}  # the personal pages that are read with a GET
 OWNER_PAGES = [pattern for pattern in PAGES if pattern.callback.dashboard_access == "owner"]  # type: ignore[attr-defined]
 OBJECT_PAGES = [pattern for pattern in PAGES if pattern.pattern.converters]  # type: ignore[attr-defined]
 
 
 def _method(pattern: URLPattern) -> str:
+    if pattern.callback.dashboard_access == "personal":  # type: ignore[attr-defined]
+        return "get" if pattern.name in PERSONAL_READ_PAGES else "post"
     return "get" if pattern.callback.dashboard_access == "read" and pattern.name != "mode" else "post"  # type: ignore[attr-defined]
 
 
@@ -90,7 +95,7 @@ def _path(pattern: URLPattern, objects: dict[str, Any]) -> str:
 
 def _client(user: Any, *, livemode: bool = False) -> Client:
     client = Client()
-    client.force_login(user)
+    verified_client(user, client=client)
     session = client.session
     session[LIVEMODE_SESSION_KEY] = livemode
     session.save()
@@ -107,10 +112,15 @@ def _id(pattern: URLPattern) -> str:
 
 def test_every_page_declares_its_access_rule_and_every_parameter_has_a_factory() -> None:
     for pattern in PAGES:
-        assert getattr(pattern.callback, "dashboard_access", None) in {"read", "write", "owner"}, pattern.name
+        assert getattr(pattern.callback, "dashboard_access", None) in {"read", "write", "owner", "personal"}, (
+            pattern.name
+        )
         for name in _parameters(pattern):
             assert name in PARAMETER_FACTORIES, f"{pattern.name}: add a factory for {name}"
     assert len(WRITE_PAGES) >= 20
+    assert {str(pattern.name) for pattern in PERSONAL_PAGES} >= PERSONAL_READ_PAGES
+    for pattern in PERSONAL_PAGES:
+        assert not _parameters(pattern), f"{pattern.name}: a personal page acts on the signed-in user only"
 
 
 @pytest.mark.parametrize("pattern", PAGES, ids=_id)
@@ -150,9 +160,10 @@ def test_an_object_of_the_other_mode_is_not_found(tenant: Tenant, pattern: URLPa
     live_objects = {
         name: PARAMETER_FACTORIES[name](merchant=tenant.merchant, livemode=True) for name in _parameters(pattern)
     }
+    client = _client(owner, livemode=False)
     before = row_counts()
 
-    in_test_mode = _call(_client(owner, livemode=False), pattern, _path(pattern, live_objects))
+    in_test_mode = _call(client, pattern, _path(pattern, live_objects))
 
     assert in_test_mode.status_code == 404
     assert row_counts() == before
@@ -172,9 +183,10 @@ def test_a_member_opens_their_own_objects(tenant: Tenant, pattern: URLPattern) -
 def test_an_analyst_is_refused_every_write_and_nothing_is_written(tenant: Tenant, pattern: URLPattern) -> None:
     analyst = make_member(merchant=tenant.merchant, role=Membership.Role.ANALYST)
     own = {name: PARAMETER_FACTORIES[name](merchant=tenant.merchant, livemode=False) for name in _parameters(pattern)}
+    client = _client(analyst)
     before = row_counts()
 
-    response = _call(_client(analyst), pattern, _path(pattern, own))
+    response = _call(client, pattern, _path(pattern, own))
 
     assert response.status_code == 403
     assert response.content.decode() in {ANALYST_REFUSAL, OWNER_REFUSAL}
@@ -185,9 +197,10 @@ def test_an_analyst_is_refused_every_write_and_nothing_is_written(tenant: Tenant
 def test_an_admin_is_refused_team_management(tenant: Tenant, pattern: URLPattern) -> None:
     admin_user = make_member(merchant=tenant.merchant, role=Membership.Role.ADMIN)
     own = {name: PARAMETER_FACTORIES[name](merchant=tenant.merchant, livemode=False) for name in _parameters(pattern)}
+    client = _client(admin_user)
     before = row_counts()
 
-    response = _call(_client(admin_user), pattern, _path(pattern, own))
+    response = _call(client, pattern, _path(pattern, own))
 
     assert response.status_code == 403
     assert response.content.decode() == OWNER_REFUSAL
@@ -198,9 +211,10 @@ def test_an_admin_is_refused_team_management(tenant: Tenant, pattern: URLPattern
 def test_every_write_needs_a_post(tenant: Tenant, pattern: URLPattern) -> None:
     owner = make_member(merchant=tenant.merchant)
     own = {name: PARAMETER_FACTORIES[name](merchant=tenant.merchant, livemode=False) for name in _parameters(pattern)}
+    client = _client(owner)
     before = row_counts()
 
-    response = _client(owner).get(_path(pattern, own))
+    response = client.get(_path(pattern, own))
 
     assert response.status_code == 405
     assert row_counts() == before

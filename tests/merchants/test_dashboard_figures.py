@@ -23,7 +23,7 @@ from merchants.models import Merchant, Settlement
 from merchants.settlements import settlements_run
 from tests.checkout_factories import make_authorized_order, make_checkout_session
 from tests.factories import Tenant, make_member
-from tests.helpers import ledger_ok
+from tests.helpers import ledger_ok, verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -199,7 +199,7 @@ def _check_upcoming_payouts(merchant: Merchant) -> None:
 
 def _check_the_home_page(merchant: Merchant) -> None:
     client = Client()
-    client.force_login(make_member(merchant=merchant))
+    verified_client(make_member(merchant=merchant), client=client)
     with time_machine.travel(END, tick=False):
         response = client.get("/merchant/", {"period": "90"})
         figures = dashboard.figures(

@@ -30,6 +30,7 @@ from merchants.selectors import api_key_hash
 from tests.checkout_factories import make_authorized_order, make_checkout_session
 from tests.conftest import ApiClient
 from tests.factories import Tenant, make_member, make_merchant, make_user
+from tests.helpers import totp_code, verified_client
 from tests.merchants.conftest import WebhookReceiver
 from tests.settlement_factories import make_settlement
 
@@ -57,7 +58,7 @@ BANK = {
 
 def _client(user: object) -> Client:
     client = Client()
-    client.force_login(user)  # type: ignore[arg-type]
+    verified_client(user, client=client)
     return client
 
 
@@ -85,6 +86,12 @@ def test_a_merchant_signs_up_applies_and_is_approved_by_an_operator(db: None) ->
     assert signup.status_code == 302 and signup["Location"] == "/merchant/onboarding"
     assert merchant.status == Merchant.Status.PENDING
     assert membership.role == "owner" and membership.user.email == "owner@acme.example.com"
+    # a new owner sets up two-step sign-in before anything else
+    assert client.get("/merchant/onboarding")["Location"] == "/merchant/account/security"
+    assert client.post("/merchant/account/security/start").status_code == 302
+    key = re.search(r'id="manual-key">([^<]+)<', client.get("/merchant/account/security").content.decode())
+    assert key is not None
+    assert client.post("/merchant/account/security/confirm", {"token": totp_code(key.group(1))}).status_code == 200
     # test keys at once, live keys refused before approval
     assert client.post("/merchant/developers/api-keys", {"kind": "secret"}).status_code == 200
     client.post("/merchant/mode", {"livemode": "true"})

@@ -26,7 +26,7 @@ from merchants.views.base import LIVEMODE_SESSION_KEY
 from tests.checkout_factories import make_authorized_order
 from tests.conftest import ApiClient
 from tests.factories import Tenant, make_member
-from tests.helpers import ledger_ok
+from tests.helpers import ledger_ok, verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +136,7 @@ def test_a_live_batch_is_never_called_a_test_payout(tenant: Tenant) -> None:
 
 def _dashboard(tenant: Tenant, *, livemode: bool) -> Client:
     client = Client()
-    client.force_login(make_member(merchant=tenant.merchant))
+    verified_client(make_member(merchant=tenant.merchant), client=client)
     session = client.session
     session[LIVEMODE_SESSION_KEY] = livemode
     session.save()

@@ -10,7 +10,7 @@ from bnpl.accounts.models import User
 from bnpl.core.models import AuditLogEntry, Event
 from merchants.models import Membership, Merchant
 from tests.factories import Tenant, make_member, make_merchant, make_user
-from tests.helpers import row_counts
+from tests.helpers import row_counts, verified_client
 
 PASSWORD = "pw-for-tests-1"
 
@@ -18,7 +18,7 @@ PASSWORD = "pw-for-tests-1"
 @pytest.fixture
 def admin_client(db: None) -> Client:
     client = Client()
-    client.force_login(make_user(email="ops@lender.example", is_staff=True, is_superuser=True))
+    verified_client(make_user(email="ops@lender.example", is_staff=True, is_superuser=True), client=client)
     return client
 
 
@@ -103,8 +103,7 @@ def test_a_member_of_two_merchants_switches_between_them(tenant: Tenant) -> None
     other = make_merchant(name="Second Shop")
     user = make_member(merchant=tenant.merchant, role=Membership.Role.OWNER)
     Membership.objects.create(merchant=other, user=user, role=Membership.Role.ANALYST)
-    client = Client()
-    assert client.login(username=user.email, password=PASSWORD)
+    client = verified_client(user)
 
     first = client.get("/merchant/")
     switched = client.get("/merchant/", {"merchant": other.public_id})

@@ -16,7 +16,7 @@ from bnpl.core.models import AuditLogEntry
 from merchants import webhooks
 from merchants.models import WebhookDelivery
 from tests.factories import Tenant, make_user
-from tests.helpers import row_counts
+from tests.helpers import row_counts, verified_client
 from tests.webhook_factories import make_webhook_delivery
 
 CHANGELIST = "/admin/merchants/webhookdelivery/"
@@ -29,7 +29,7 @@ def operator(db: None) -> User:
 
 def _client(user: User) -> Client:
     client = Client()
-    client.force_login(user)
+    verified_client(user, client=client)
     return client
 
 

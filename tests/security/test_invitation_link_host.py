@@ -17,13 +17,14 @@ from django.test import Client
 
 from merchants.models import Invitation
 from tests.factories import Tenant, make_member
+from tests.helpers import verified_client
 
 
 def test_an_invitation_link_goes_to_the_public_base_url_whatever_the_host(tenant: Tenant, settings: Any) -> None:
     settings.ALLOWED_HOSTS = ["testserver", "evil.example"]
     settings.PUBLIC_BASE_URL = "https://pay.example.com"
     owner = Client()
-    owner.force_login(make_member(merchant=tenant.merchant))  # type: ignore[arg-type]
+    verified_client(make_member(merchant=tenant.merchant), client=owner)
 
     response = owner.post(
         "/merchant/team/invitations",

@@ -46,7 +46,7 @@ from tests.checkout_factories import product_for
 from tests.conftest import ApiClient
 from tests.consumers.conftest import latest_code
 from tests.factories import Tenant, make_user
-from tests.helpers import ledger_ok, row_counts
+from tests.helpers import ledger_ok, row_counts, verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -283,7 +283,7 @@ def test_the_admin_action_needs_its_own_permission_and_a_confirmation(tenant: Te
     operator = make_user(email=OPERATOR, is_staff=True)
     operator.user_permissions.add(Permission.objects.get(codename="view_consumer"))
     client = Client()
-    client.force_login(operator)
+    verified_client(operator, client=client)
     changelist = "/admin/consumers/consumer/"
     form = {"action": "erase_personal_data", "_selected_action": [consumer.pk]}
 

@@ -138,6 +138,59 @@ def test_production_refuses_live_mode_on_anything_but_real_parts(variable: str, 
     assert "Live mode is not served by real parts" in result.stderr and variable in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OPERATOR_TWO_FACTOR_REQUIRED", "false"),
+        ("SIGN_IN_FAILURE_LIMIT", "0"),
+        ("SIGN_IN_FAILURE_LIMIT", "1000"),
+        ("SIGN_IN_LOCKOUT_MINUTES", "0"),
+    ],
+)
+def test_production_refuses_to_open_the_admin_to_a_password_alone(variable: str, value: str) -> None:
+    """Operators pass a second factor before any admin page; production cannot switch that off, nor
+    make the sign-in lockout toothless."""
+    result = manage("check", env={**complete_production_env(), variable: value})
+
+    assert result.returncode != 0
+    assert f"  - {variable}:" in result.stderr
+
+
+def test_check_deploy_catches_a_settings_module_that_drops_the_sign_in_lockout_or_the_second_factor(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "lax_settings.py").write_text(
+        textwrap.dedent(
+            """
+            from bnpl.settings.production import *
+            OPERATOR_TWO_FACTOR_REQUIRED = False
+            AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+            MIDDLEWARE = [m for m in MIDDLEWARE if m != "django_otp.middleware.OTPMiddleware"]
+            """
+        )
+    )
+    environment = {**complete_production_env(), "PYTHONPATH": str(tmp_path)}
+
+    result = manage("check", "--deploy", env=environment, settings_module="lax_settings")
+
+    assert result.returncode != 0
+    for variable in ("OPERATOR_TWO_FACTOR_REQUIRED", "AUTHENTICATION_BACKENDS", "MIDDLEWARE"):
+        assert f"(bnpl.{variable})" in result.stderr, result.stderr
+
+
+def test_production_keeps_the_second_factor_and_the_lockout_on_by_default() -> None:
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings as s; "
+        "print(s.OPERATOR_TWO_FACTOR_REQUIRED, s.MERCHANT_OWNER_TWO_FACTOR_REQUIRED,"
+        " s.AUTHENTICATION_BACKENDS[0], s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME)",
+        env=complete_production_env(),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True True axes.backends.AxesStandaloneBackend 5 0:15:00"
+
+
 def test_production_refuses_one_secret_for_two_purposes() -> None:
     environment = complete_production_env()
     environment["API_KEY_HASH_SECRET"] = environment["SECRET_KEY"]

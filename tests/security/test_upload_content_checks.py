@@ -17,7 +17,7 @@ from django.test import Client
 from bnpl.core.models import Event
 from merchants.models import Branding, MerchantDocument
 from tests.factories import Tenant, make_member, make_merchant
-from tests.helpers import row_counts
+from tests.helpers import row_counts, verified_client
 
 HTML = b"<!doctype html><html><body><script>fetch('/merchant/').then(r => r.text())</script></body></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.domain)"><script>alert(1)</script></svg>'
@@ -32,7 +32,7 @@ BRANDING = {"display_name": "Acme", "primary_colour": "#aa3300", "accent_colour"
 
 def _owner_client(tenant: Tenant) -> Client:
     client = Client()
-    client.force_login(make_member(merchant=tenant.merchant))  # type: ignore[arg-type]
+    verified_client(make_member(merchant=tenant.merchant), client=client)
     return client
 
 
@@ -82,7 +82,7 @@ def test_a_real_image_is_stored_and_served_as_what_its_content_is(tenant: Tenant
 def test_a_document_is_checked_by_its_content(db: None) -> None:
     merchant = make_merchant(approved=False)
     client = Client()
-    client.force_login(make_member(merchant=merchant))  # type: ignore[arg-type]
+    verified_client(make_member(merchant=merchant), client=client)
     storage = storages["merchant_files"]
 
     for name, content, content_type in (

@@ -1,5 +1,9 @@
 """Seed the demo: an operator, an approved merchant with a team and a test API key, a consumer.
-Idempotent: running it again keeps what exists and prints the same logins and key."""
+Idempotent: running it again keeps what exists and prints the same logins and key.
+
+The operator and the merchant owner must pass a second factor (the demo keeps both requirements
+on), so each gets an authenticator here: its key is printed to add to an authenticator app, with
+the backup codes still unused (each signs in once, for whoever has no app at hand)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from bnpl.accounts import two_factor
 from bnpl.accounts.models import User
 from bnpl.checkout.models import CheckoutSession
 from bnpl.checkout.representations import hosted_url
@@ -38,8 +43,10 @@ class Command(BaseCommand):
         with acting_as(Actor(kind="system", identifier="seed_demo", label="Demo seed")):
             operator = self._user(*OPERATOR, is_staff=True, is_superuser=True)
             merchant = self._merchant()
-            self._member(merchant, *OWNER, role=Membership.Role.OWNER)
+            owner = self._member(merchant, *OWNER, role=Membership.Role.OWNER)
             self._member(merchant, *ANALYST, role=Membership.Role.ANALYST)
+            operator_key, operator_codes = self._authenticator(operator)
+            owner_key, owner_codes = self._authenticator(owner)
             token = self._test_key(merchant)
             publishable = self._publishable_key(merchant)
             if not Consumer.objects.filter(email=CONSUMER_EMAIL).exists():
@@ -51,6 +58,8 @@ class Command(BaseCommand):
             "",
             "BNPL demo is ready.",
             f"  Merchant dashboard  {base}/merchant/      {OWNER[0]} / {OWNER[1]}",
+            f"                      authenticator key {owner_key}",
+            f"                      backup codes {' '.join(owner_codes)}",
             f"  Analyst (read-only) {base}/merchant/      {ANALYST[0]} / {ANALYST[1]}",
             f"  Consumer portal     {base}/account/        sign in as {CONSUMER_EMAIL};",
             f"                      the one-time code shows in {base}/sandbox/inbox",
@@ -59,6 +68,9 @@ class Command(BaseCommand):
             "                      (test card 4242 4242 4242 4242, any future expiry, any CVC)",
             f"  API docs            {base}/api/v1/docs     schema: {base}/api/v1/schema",
             f"  Admin (operators)   {base}/admin/         {operator.email} / {OPERATOR[1]}",
+            f"                      authenticator key {operator_key}",
+            f"                      backup codes {' '.join(operator_codes)}",
+            "                      (add a key to an authenticator app as a time-based key, or use a backup code once)",
             f"  Health              {base}/healthz",
             f"  Test secret key     {token}",
             f"  Publishable key     {publishable}",
@@ -109,10 +121,20 @@ class Command(BaseCommand):
             merchant = services.merchant_approve(merchant=merchant)
         return merchant
 
-    def _member(self, merchant: Merchant, email: str, password: str, *, role: str) -> None:
+    def _member(self, merchant: Merchant, email: str, password: str, *, role: str) -> User:
         user = self._user(email, password)
         if not Membership.objects.filter(merchant=merchant, user=user).exists():
             services.membership_create(merchant=merchant, user=user, role=role)
+        return user
+
+    def _authenticator(self, user: User) -> tuple[str, list[str]]:
+        """The user's authenticator key and unused backup codes: the same key on every run (a new
+        one only if the person removed theirs), fresh backup codes once all were used."""
+        device = two_factor.authenticator_for(user)
+        codes = two_factor.backup_codes_for(user)
+        if device is None or not codes:
+            device, codes = two_factor.authenticator_issue(user=user)
+        return two_factor.authenticator_setup(device).manual_key.replace(" ", ""), codes
 
     def _test_key(self, merchant: Merchant) -> str:
         """Secret keys are shown once; the demo keeps its own copy under var/ to print it again."""

@@ -18,6 +18,7 @@ from merchants.models import Settlement
 from tests.checkout_factories import make_authorized_order
 from tests.conftest import ApiClient
 from tests.factories import Tenant, make_member
+from tests.helpers import verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,7 @@ def test_the_dashboard_shows_an_ended_authorization_as_expired(tenant: Tenant) -
     member = make_member(merchant=tenant.merchant)
 
     with time_machine.travel(order.authorization_expires_at + dt.timedelta(minutes=1), tick=False):
-        browser.force_login(member)
+        verified_client(member, client=browser)
         page = browser.get(f"/merchant/orders/{order.public_id}")
 
     assert page.status_code == 200

@@ -8,6 +8,7 @@ from django.test import Client
 from bnpl.ledger.models import Account, JournalEntry, Posting
 from tests.bnpl.ledger.factories import ledger_row_counts, post_capture
 from tests.factories import make_consumer, make_merchant, make_user
+from tests.helpers import verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def admin_client(db: None) -> Client:
     client = Client()
-    client.force_login(make_user(email="ops@lender.example", is_staff=True, is_superuser=True))
+    verified_client(make_user(email="ops@lender.example", is_staff=True, is_superuser=True), client=client)
     return client
 
 
