@@ -77,7 +77,9 @@ def refund_failed_record(*, charge: Charge) -> ConsumerBalance | None:
     if charge.kind != Charge.Kind.REFUND or charge.status != Charge.Status.FAILED:
         return None
     with transaction.atomic():
-        locked = Charge.objects.select_for_update().select_related("refunded_charge__plan").get(pk=charge.pk)
+        locked = (
+            Charge.objects.select_for_update(of=("self",)).select_related("refunded_charge__plan").get(pk=charge.pk)
+        )
         balance = ConsumerBalance.objects.filter(source_charge=locked).first()
         if balance is None:
             balance = _open_balance(locked)
@@ -187,7 +189,7 @@ def balance_pay_out(
     if not reference:
         raise InvalidRequestError("Say how to find the payment: the transfer or check number.", param="reference")
     with transaction.atomic():
-        balance = ConsumerBalance.objects.select_for_update().select_related("consumer").get(pk=balance.pk)
+        balance = ConsumerBalance.objects.select_for_update(of=("self",)).select_related("consumer").get(pk=balance.pk)
         if balance.paid_out_at is not None or balance.remaining_amount <= 0:
             raise StateError("Nothing is left to pay out on this balance.", code="balance_settled")
         before = balance_data(balance)
