@@ -624,6 +624,7 @@ def _read_disputes(scope: Scope) -> Iterator[Row]:
         "merchant__public_id",
         "livemode",
         "kind",
+        "source",
         "reason",
         "order__currency",
         "amount",
@@ -645,6 +646,7 @@ DISPUTES = TableSpec(
         _string("order_id", "the order (ord_…)"),
         *TENANT,
         _string("kind", "return or dispute"),
+        _string("source", "consumer (the portal) or card_network (a chargeback)"),
         _string("reason", "returned, not_received, not_as_described, canceled_order, incorrect_amount, other"),
         _string("currency", "ISO 4217"),
         _money("amount", "in question"),
@@ -654,6 +656,49 @@ DISPUTES = TableSpec(
         _time("closed_at", "when it closed (null while open)"),
     ),
     read=_read_disputes,
+)
+
+
+def _read_consumer_balances(scope: Scope) -> Iterator[Row]:
+    from bnpl.payments.models import ConsumerBalance
+
+    fields: tuple[str, ...] = (
+        "public_id",
+        "consumer__public_id",
+        "livemode",
+        "currency",
+        "amount",
+        "applied_amount",
+        "paid_out_amount",
+        "paid_out_method",
+        "source_charge__failure_code",
+        "plan__public_id",
+        "created_at",
+        "updated_at",
+    )
+    for row in keyset(ConsumerBalance.objects.all(), fields, chunk_size=scope.chunk_size):
+        yield (row[0], pseudonym(row[1]), *row[2:7], row[7] or None, *row[8:])
+
+
+CONSUMER_BALANCES = TableSpec(
+    name="consumer_balances",
+    kind=SNAPSHOT,
+    stream="snapshots",
+    description="Money held for consumers whose card refused a refund: applied to installments or paid out.",
+    columns=(
+        _string("balance_id", "public id (bal_…)"),
+        _string("consumer_key", "the consumer's pseudonym (psn_…)"),
+        _column("livemode", pa.bool_(), "live or test mode"),
+        _string("currency", "ISO 4217"),
+        _money("amount", "what the refused refund should have returned"),
+        _money("applied_amount", "paid toward installments"),
+        _money("paid_out_amount", "paid out another way by an operator"),
+        _string("paid_out_method", "bank_transfer, check or other_card (null until paid out)"),
+        _string("refund_failure_code", "why the card's bank refused it"),
+        _string("plan_id", "the plan the refund came from (null: none)"),
+        *AUDIT_TIMES,
+    ),
+    read=_read_consumer_balances,
 )
 
 
@@ -673,14 +718,20 @@ def _read_plans(scope: Scope) -> Iterator[Row]:
         "status",
         "standing",
         "apr_bps",
+        "disclosed_apr",
+        "disclosed_financed_amount",
+        "disclosed_finance_charge_amount",
+        "disclosed_total_of_payments_amount",
         "collections_paused",
         "due_date_moved",
         "refund_policy",
         "created_at",
         "updated_at",
     )
+    apr = fields.index("disclosed_apr")
     for row in keyset(Plan.objects.all(), fields, chunk_size=scope.chunk_size):
-        yield (*row[:4], pseudonym(row[4]), *row[5:])
+        disclosed = None if row[apr] is None else f"{row[apr]:.2f}"
+        yield (*row[:4], pseudonym(row[4]), *row[5:apr], disclosed, *row[apr + 1 :])
 
 
 PLANS = TableSpec(
@@ -700,6 +751,10 @@ PLANS = TableSpec(
         _string("status", "active, paid or canceled"),
         _string("standing", "current, late, delinquent or charged_off"),
         _column("apr_bps", pa.int64(), "nominal interest rate at purchase, basis points (not the disclosed APR)"),
+        _string("disclosed_apr", "the APR disclosed at purchase, percent with two decimals (e.g. 9.98)"),
+        _money("amount_financed", "disclosed at purchase"),
+        _money("finance_charge", "disclosed at purchase"),
+        _money("total_of_payments", "disclosed at purchase"),
         _column("collections_paused", pa.bool_(), "collections wait (hardship)"),
         _column("due_date_moved", pa.bool_(), "the consumer used their one due-date move"),
         _string("refund_policy", "last_first or even_spread"),
@@ -1255,6 +1310,7 @@ TABLES: tuple[TableSpec, ...] = (
     PLANS,
     INSTALLMENTS,
     CHARGES,
+    CONSUMER_BALANCES,
     COLLECTION_ATTEMPTS,
     CREDIT_DECISIONS,
     SETTLEMENTS,

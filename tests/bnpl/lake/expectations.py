@@ -14,7 +14,7 @@ from bnpl.core.models import Event
 from bnpl.lake import reader, tables
 from bnpl.lake.pseudonym import pseudonym
 from bnpl.ledger.models import Posting
-from bnpl.payments.models import Charge
+from bnpl.payments.models import Charge, ConsumerBalance
 from bnpl.plans.models import Installment, Plan
 from consumers.models import Consumer
 from decisioning.models import CreditDecision
@@ -33,6 +33,7 @@ def database_keys(table: str) -> list[Any]:
         "disputes": (Dispute, "public_id"),
         "plans": (Plan, "public_id"),
         "charges": (Charge, "public_id"),
+        "consumer_balances": (ConsumerBalance, "public_id"),
         "credit_decisions": (CreditDecision, "public_id"),
         "settlements": (Settlement, "public_id"),
         "loan_tape": (Plan, "public_id"),

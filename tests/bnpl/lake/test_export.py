@@ -50,7 +50,7 @@ def _assert_lake_matches_database(lake: S3Lake) -> None:
 
 
 def test_every_table_holds_exactly_the_database_rows_with_checksums_matching(tenant: Tenant, s3_lake: S3Lake) -> None:
-    make_history(merchant=tenant.merchant)
+    make_history(merchant=tenant.merchant, with_balance=True)
 
     reports = export.lake_export()
 
@@ -86,7 +86,7 @@ def test_files_are_hive_partitioned_and_typed_as_declared(tenant: Tenant, s3_lak
 def test_a_second_run_exports_only_what_is_new_and_the_hour_is_snapshotted_once(
     tenant: Tenant, s3_lake: S3Lake
 ) -> None:
-    make_history(merchant=tenant.merchant, good=1, bad=0)
+    make_history(merchant=tenant.merchant, good=1, bad=0, with_balance=True)
     first = export.lake_export()
     make_webhook_endpoint(merchant=tenant.merchant, livemode=False)  # one more event
 
