@@ -26,12 +26,16 @@ def locked_out_response(
     email or the password was wrong), with Retry-After. Each further try while locked starts the
     wait again, so the wait stated is the whole lockout."""
     wait_seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())  # SIGN_IN_LOCKOUT_MINUTES
+    address_limited = getattr(request, "sign_in_retry_after", None)  # bnpl.accounts.backends
+    if address_limited is not None:
+        wait_seconds = max(1, int(address_limited))
     response = TemplateResponse(
         request,
         "accounts/locked_out.html",
         {
-            "minutes": max(1, wait_seconds // 60),
+            "minutes": max(1, -(-wait_seconds // 60)),
             "failure_limit": settings.AXES_FAILURE_LIMIT,  # SIGN_IN_FAILURE_LIMIT
+            "address_limited": address_limited is not None,
             "retry_path": request.path,
         },
         status=429,

@@ -133,6 +133,7 @@ AUTH_USER_MODEL = "accounts.User"
 # failures the next backend reports (SIGN_IN_* below). Production refuses another first backend.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    "bnpl.accounts.backends.SignInAddressLimitBackend",  # failed sign-ins per address, any email
     "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -488,6 +489,9 @@ ONE_TIME_CODE_DEVICE_DAYS = env.int("ONE_TIME_CODE_DEVICE_DAYS", default=90)
 # again); a successful sign-in clears the count. Locked-out sign-ins get a 429 page, never a 500.
 SIGN_IN_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
 SIGN_IN_LOCKOUT_MINUTES = env.int("SIGN_IN_LOCKOUT_MINUTES", default=15)
+# Failed password sign-ins from one client address an hour, whatever emails they tried (password
+# spraying); above what an office behind one address gets wrong in an hour.
+SIGN_IN_FAILURES_PER_ADDRESS_PER_HOUR = env.int("SIGN_IN_FAILURES_PER_ADDRESS_PER_HOUR", default=50)
 AXES_FAILURE_LIMIT = SIGN_IN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=SIGN_IN_LOCKOUT_MINUTES)
 AXES_RESET_ON_SUCCESS = True

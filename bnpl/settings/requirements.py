@@ -30,6 +30,7 @@ NON_DELIVERING_EMAIL_BACKENDS = {
 }
 REAL_BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://", "sqs://")
 LOCKOUT_BACKEND = "axes.backends.AxesStandaloneBackend"
+ADDRESS_LIMIT_BACKEND = "bnpl.accounts.backends.SignInAddressLimitBackend"
 REQUIRED_SIGN_IN_MIDDLEWARE = ("django_otp.middleware.OTPMiddleware", "axes.middleware.AxesMiddleware")
 MAX_SIGN_IN_FAILURE_LIMIT = 20
 # The purposes whose secrets must all differ (bnpl/core/keys.py).
@@ -157,6 +158,7 @@ POSITIVE_LIMITS = (
     "DISPUTE_MAX_PER_ORDER",
     "DISPUTE_MAX_PER_CONSUMER",
     "DISPUTE_CONSUMER_WINDOW_DAYS",
+    "SIGN_IN_FAILURES_PER_ADDRESS_PER_HOUR",
 )
 
 
@@ -186,6 +188,10 @@ def _sign_in_problems(get: Callable[[str], Any]) -> list[str]:
     if not backends or backends[0] != LOCKOUT_BACKEND or get("AXES_ENABLED") is False:
         problems.append(
             f"AUTHENTICATION_BACKENDS: the first backend must be {LOCKOUT_BACKEND} (sign-in lockout), enabled."
+        )
+    if ADDRESS_LIMIT_BACKEND not in backends[:2]:
+        problems.append(
+            f"AUTHENTICATION_BACKENDS: {ADDRESS_LIMIT_BACKEND} must come second (failed sign-ins per address)."
         )
     middleware = list(get("MIDDLEWARE") or [])
     for required in REQUIRED_SIGN_IN_MIDDLEWARE:

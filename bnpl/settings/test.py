@@ -29,6 +29,7 @@ BUREAU_PROVIDER_LIVE = "decisioning.bureau.SandboxBureau"
 # through the pages. Production refuses this backend (bnpl/settings/requirements.py).
 AUTHENTICATION_BACKENDS = [
     "bnpl.accounts.backends.TestClientLockoutBackend",
+    "bnpl.accounts.backends.SignInAddressLimitBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # django-axes warns that a per-process cache cannot share lockouts between processes: true, and

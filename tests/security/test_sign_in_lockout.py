@@ -178,3 +178,27 @@ def test_the_test_clients_login_is_neither_counted_nor_refused(owner: User) -> N
     assert Client().login(username=owner.email, password=PASSWORD)
     assert not Client().login(username=owner.email, password="wrong")
     assert _sign_in(MERCHANT_LOGIN, owner.email, PASSWORD).status_code == 429
+
+
+def test_one_address_spraying_a_password_across_many_emails_is_stopped_without_locking_anyone_else(
+    owner: User, settings: Any
+) -> None:
+    """Per (email, address) alone, one address could try a common password against every email
+    once each. SIGN_IN_FAILURES_PER_ADDRESS_PER_HOUR failures from one address, any emails, stop
+    that address (the right password included); the owner elsewhere signs in as usual."""
+    settings.SIGN_IN_FAILURES_PER_ADDRESS_PER_HOUR = 4
+    sprayed = [_sign_in(MERCHANT_LOGIN, f"someone-{index}@example.com", "Summer2026!") for index in range(4)]
+    after = _sign_in(MERCHANT_LOGIN, owner.email, PASSWORD)
+    admin_after = _sign_in(ADMIN_LOGIN, owner.email, PASSWORD)
+
+    assert [response.status_code for response in sprayed] == [200, 200, 200, 200]
+    assert (after.status_code, admin_after.status_code) == (429, 429)
+    assert int(after["Retry-After"]) <= 3600
+    assert "whichever accounts they tried" in after.content.decode()
+    assert _signed_in(_sign_in(MERCHANT_LOGIN, owner.email, PASSWORD, client_address=OWNER_AT_HOME))
+
+
+def test_successful_sign_ins_never_count_against_the_address(owner: User, settings: Any) -> None:
+    settings.SIGN_IN_FAILURES_PER_ADDRESS_PER_HOUR = 2
+    for _ in range(5):  # an office signing in all day from one address
+        assert _signed_in(_sign_in(MERCHANT_LOGIN, owner.email, PASSWORD, client_address=OWNER_AT_HOME))
