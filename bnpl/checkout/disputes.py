@@ -131,7 +131,7 @@ def dispute_from_card_network(*, order: Order, amount: int, network_reason: str,
     reference twice is one dispute. None when nothing on the order is left to dispute."""
     with transaction.atomic():
         order, plan = _lock(order)
-        existing = Dispute.objects.filter(gateway_reference=reference).first()
+        existing = Dispute.objects.filter(gateway_reference=reference, livemode=order.livemode).first()
         if existing is not None:
             return existing
         open_one = order.disputes.filter(status__in=Dispute.OPEN_STATUSES).first()
@@ -155,12 +155,15 @@ def dispute_from_card_network(*, order: Order, amount: int, network_reason: str,
         )
 
 
-def dispute_card_network_closed(*, reference: str, won: bool) -> Dispute | None:
-    """The bank decided a chargeback. Won (the payment stands): an open dispute closes ``won`` and
-    its installments are due again. Lost (the bank returned the payment to the card): an open
-    dispute goes to our team with that noted, to decide and reconcile the reversed payment."""
+def dispute_card_network_closed(*, reference: str, won: bool, livemode: bool) -> Dispute | None:
+    """The bank decided a chargeback (or closed an inquiry: ``won``). Won (the payment stands): an
+    open dispute closes ``won`` and its installments are due again. Lost (the bank returned the
+    payment to the card): an open dispute goes to our team with that noted, to decide and reconcile
+    the reversed payment. Only a dispute of the event's mode is looked at."""
     with transaction.atomic():
-        dispute = Dispute.objects.select_related("order").filter(gateway_reference=reference).first()
+        dispute = (  # the mode whose signing secret verified the event: a test event never closes a live one
+            Dispute.objects.select_related("order").filter(gateway_reference=reference, livemode=livemode).first()
+        )
         if dispute is None:
             return None
         _, plan = _lock(dispute.order)

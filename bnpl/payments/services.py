@@ -6,10 +6,11 @@ never moves twice."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from bnpl.core import clock
 from bnpl.core.errors import GatewayUnavailableError, InvalidRequestError, PaymentDeclinedError
@@ -29,6 +30,8 @@ from consumers.models import Consumer
 
 if TYPE_CHECKING:
     from bnpl.plans.models import Plan
+
+logger = logging.getLogger(__name__)
 
 
 def payment_method_add(
@@ -156,8 +159,14 @@ def payment_method_make_default(*, consumer: Consumer, payment_method: PaymentMe
 def installments_waiting_for_card(*, consumer: Consumer, livemode: bool) -> QuerySet[Installment]:
     """The consumer's installments of one mode that are due and that collections stopped trying
     (no retry left, or a failure only the consumer can fix: no ``collect_on``)."""
-    return Installment.objects.collectable().filter(
-        plan__consumer=consumer, plan__livemode=livemode, collect_on__isnull=True, due_date__lte=clock.today()
+    payment_in_flight = Charge.objects.filter(plan=OuterRef("plan"), kind=Charge.Kind.PAYMENT).filter(
+        Q(status=Charge.Status.PENDING) | Q(status=Charge.Status.SUCCEEDED, applied_at__isnull=True)
+    )
+    return (
+        Installment.objects.collectable()
+        .filter(plan__consumer=consumer, plan__livemode=livemode, collect_on__isnull=True, due_date__lte=clock.today())
+        .exclude(collection_attempts__status="processing")  # claimed: collections is charging it now
+        .exclude(Exists(payment_in_flight))  # a payment not yet applied may already cover it
     )
 
 
@@ -291,6 +300,10 @@ def charges_settle_pending(*, older_than_seconds: int = 60) -> int:
     for charge in Charge.objects.filter(status=Charge.Status.PENDING, created_at__lt=cutoff).select_related(
         "payment_method", "refunded_charge"
     ):
-        charge_execute(charge=charge, off_session=True)
+        try:
+            charge_execute(charge=charge, off_session=True)
+        except Exception:  # one charge the gateway chokes on must not strand the others
+            logger.exception("charge %s could not be settled; the next run tries again", charge.public_id)
+            continue
         settled += 1
     return settled

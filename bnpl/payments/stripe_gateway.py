@@ -187,14 +187,19 @@ class StripeGateway:
         )
 
     def refund(self, *, charge_reference: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
-        refund = self.client.v1.refunds.create(
-            params={
-                "payment_intent": charge_reference,
-                "amount": amount,
-                "metadata": {"idempotency_key": idempotency_key},  # so a webhook finds our refund row
-            },
-            options={"idempotency_key": idempotency_key},
-        )
+        try:
+            refund = self.client.v1.refunds.create(
+                params={
+                    "payment_intent": charge_reference,
+                    "amount": amount,
+                    "metadata": {"idempotency_key": idempotency_key},  # so a webhook finds our refund row
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.InvalidRequestError as error:  # e.g. charge_disputed: Stripe will not refund it, ever
+            return GatewayResult(
+                succeeded=False, failure_code=str(error.code or "refund_refused")[:50], failure_message=str(error)[:300]
+            )
         if refund.status in ("succeeded", "pending"):  # a later failure arrives as charge.refund.updated
             return GatewayResult(succeeded=True, reference=refund.id)
         return GatewayResult(

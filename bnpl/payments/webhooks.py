@@ -130,8 +130,9 @@ def _apply_dispute(event_id: str, event_type: str, dispute: dict[str, Any], *, l
     if not reference:
         return
     if event_type == "charge.dispute.closed":
-        if dispute.get("status") in ("won", "lost"):
-            dispute_card_network_closed(reference=reference, won=dispute.get("status") == "won")
+        status = dispute.get("status")
+        if status in ("won", "lost", "warning_closed"):  # warning_closed: an inquiry that went no further
+            dispute_card_network_closed(reference=reference, won=status != "lost", livemode=livemode)
         return
     intent = str(dispute.get("payment_intent") or "")
     payment = (

@@ -168,6 +168,9 @@ def _limit_problems(get: Callable[[str], Any]) -> list[str]:
         value = get(name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             problems.append(f"{name}: must be a positive whole number (0 or less turns the limit off).")
+    interval = get("ONE_TIME_CODE_RESEND_INTERVAL")
+    if not hasattr(interval, "total_seconds") or interval.total_seconds() <= 0:
+        problems.append("ONE_TIME_CODE_RESEND_SECONDS: must be a positive number of seconds (0 turns the limit off).")
     for name in ("API_THROTTLE_RATE", "API_THROTTLE_BURST_RATE"):
         count, _, unit = str(get(name) or "").partition("/")  # as bnpl.core.ratelimit.Rate.parse reads it
         if not (count.strip().isdigit() and int(count) > 0 and unit.strip()[:1].lower() in ("s", "m", "h", "d")):

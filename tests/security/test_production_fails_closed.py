@@ -111,6 +111,7 @@ def test_check_deploy_passes_clean_with_a_complete_production_environment() -> N
         ("ONE_TIME_CODE_FAILED_VERIFY_PER_DAY", "-1"),
         ("DISPUTE_MAX_PER_ORDER", "0"),
         ("API_THROTTLE_RATE", "0/s"),
+        ("ONE_TIME_CODE_RESEND_SECONDS", "0"),
     ],
 )
 def test_production_refuses_each_embedded_part(variable: str, value: str) -> None:

@@ -195,3 +195,19 @@ def test_a_plan_paused_for_hardship_gets_no_payment_reminders(tenant: Tenant) ->
     clock_advance(by=dt.timedelta(days=12))  # installment 2 is due in two days
 
     assert reminders.reminders_send_upcoming() == 0
+
+
+def test_an_installment_collections_is_charging_right_now_is_not_re_armed_by_a_new_card(tenant: Tenant) -> None:
+    """Claiming an installment clears its collect_on too: a card saved meanwhile (at another shop's
+    checkout, say) must not make it due again, or it would be charged twice."""
+    plan = make_authorized_order(merchant=tenant.merchant, livemode=False).plan
+    clock_advance(by=dt.timedelta(days=14))
+    claimed = services.collections_claim(limit=10)
+    assert claimed  # an attempt in processing, its charge not sent yet
+
+    payment_method_add(
+        consumer=plan.consumer, livemode=False, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+    )
+
+    assert installments_waiting_for_card(consumer=plan.consumer, livemode=False).count() == 0
+    assert plan.installments.get(sequence=2).collect_on is None

@@ -15,7 +15,7 @@ from bnpl.checkout.disputes import held_installments
 from bnpl.checkout.models import Dispute, Order
 from bnpl.core.models import Event
 from bnpl.payments.models import Charge, ConsumerBalance
-from tests.bnpl.payments.test_stripe import SECRET, _post, _signed
+from tests.bnpl.payments.test_stripe import LIVE_SECRET, SECRET, _post, _signed
 from tests.checkout_factories import make_authorized_order
 from tests.factories import Tenant
 from tests.helpers import ledger_ok
@@ -156,3 +156,42 @@ def test_a_chargeback_on_a_payment_we_do_not_know_is_ignored(
     _send("evt_dp_x", "charge.dispute.created", stranger, capture=django_capture_on_commit_callbacks)
 
     assert not Dispute.objects.exists()
+
+
+def test_an_event_of_the_other_mode_never_closes_a_dispute(
+    tenant: Tenant, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.STRIPE_TEST_WEBHOOK_SECRET = SECRET
+    settings.STRIPE_LIVE_WEBHOOK_SECRET = LIVE_SECRET
+    order = _captured_order(tenant)
+    payment = Charge.objects.get(kind=Charge.Kind.PAYMENT, plan=order.plan)
+    _send("evt_dp_m1", "charge.dispute.created", _dispute_object(payment), capture=django_capture_on_commit_callbacks)
+
+    event = {
+        "id": "evt_dp_m2",
+        "object": "event",
+        "type": "charge.dispute.closed",
+        "livemode": True,
+        "data": {"object": _dispute_object(payment, status="won")},
+    }
+    body = json.dumps(event).encode()
+    assert _post(body, _signed(body, secret=LIVE_SECRET)).status_code == 200
+
+    assert Dispute.objects.get().status == "needs_response"  # a live event, a test-mode dispute
+
+
+def test_an_inquiry_that_goes_no_further_releases_what_it_held(
+    tenant: Tenant, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.STRIPE_TEST_WEBHOOK_SECRET = SECRET
+    order = _captured_order(tenant)
+    payment = Charge.objects.get(kind=Charge.Kind.PAYMENT, plan=order.plan)
+    inquiry = _dispute_object(payment, status="warning_needs_response")
+    _send("evt_in_1", "charge.dispute.created", inquiry, capture=django_capture_on_commit_callbacks)
+    assert held_installments(order.plan)
+
+    closed = _dispute_object(payment, status="warning_closed")
+    _send("evt_in_2", "charge.dispute.closed", closed, capture=django_capture_on_commit_callbacks)
+
+    assert Dispute.objects.get().status == "won"
+    assert held_installments(order.plan) == []
