@@ -15,6 +15,7 @@ Sign convention (the ledger's): debit positive, credit negative.
 | a refund to the card fails for good, X | card_clearing X | consumer_credit X |
 | their balance pays P (principal p, interest i) | consumer_credit P | consumer_receivable p, interest_income i |
 | the balance is paid out another way, X | consumer_credit X | lender_cash X |
+| what a balance paid goes back to it, X | consumer_receivable X | consumer_credit X |
 
 A payment on a late fee reduces the receivable like principal (``post_payment``'s ``principal``).
 """
@@ -120,6 +121,19 @@ def post_return_to_card(order: Order, *, key: str, amount: int) -> None:
         [
             Line(account=AccountCode.CONSUMER_RECEIVABLE, amount=amount, consumer=order.consumer),
             Line(account=AccountCode.CARD_CLEARING, amount=-amount),
+        ],
+    )
+
+
+def post_return_to_balance(order: Order, *, key: str, amount: int) -> None:
+    """A refund or void gives back what the consumer's balance paid toward the plan: to the balance."""
+    _post(
+        order,
+        "order.returned_to_balance",
+        f"return_to_balance:{key}",
+        [
+            Line(account=AccountCode.CONSUMER_RECEIVABLE, amount=amount, consumer=order.consumer),
+            Line(account=AccountCode.CONSUMER_CREDIT, amount=-amount, consumer=order.consumer),
         ],
     )
 

@@ -108,9 +108,9 @@ class DisputeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(ConsumerBalance)
 class ConsumerBalanceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Money held for consumers whose card refused a refund. Open ones pay their next installments
-    by themselves; to pay one out another way, choose how, give the transfer's or check's number
-    and save (once; audited, evented and posted to the ledger)."""
+    """Money held for consumers whose card refused a refund. Open ones pay installments as they fall
+    due by themselves; to pay one out another way, enter the amount you sent (all that is left),
+    how, and the transfer's or check's number, and save (once; audited, evented and posted)."""
 
     list_display = ["public_id", "consumer", "livemode", "currency", "amount", "applied_amount", "paid_out_amount"]
     list_filter = ["livemode", "currency", "paid_out_method"]
@@ -131,7 +131,8 @@ class ConsumerBalanceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ConsumerBalance | None = None) -> list[str]:
-        editable = {"paid_out_method", "paid_out_reference"} if obj is not None and obj.remaining_amount > 0 else set()
+        open_balance = obj is not None and obj.remaining_amount > 0
+        editable = {"paid_out_amount", "paid_out_method", "paid_out_reference"} if open_balance else set()
         return [str(field) for field in self.fields if field not in editable]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -141,11 +142,13 @@ class ConsumerBalanceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
     def save_model(self, request: HttpRequest, obj: ConsumerBalance, form: Any, change: bool) -> None:
+        stored = ConsumerBalance.objects.get(pk=obj.pk)
         if not obj.paid_out_method and not obj.paid_out_reference:
             return
         try:
             balances.balance_pay_out(
-                balance=ConsumerBalance.objects.get(pk=obj.pk),
+                balance=stored,
+                amount=obj.paid_out_amount - stored.paid_out_amount,
                 method=obj.paid_out_method,
                 reference=obj.paid_out_reference,
             )

@@ -192,7 +192,16 @@ class OrderCaptureApi(MerchantScopedApi):
 
 class OrderVoidApi(MerchantScopedApi):
     error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {
-        "POST": {409: ("order_expired", "order_voided", "order_captured", "order_refunded", "nothing_to_void")}
+        "POST": {
+            409: (
+                "order_expired",
+                "order_voided",
+                "order_captured",
+                "order_refunded",
+                "nothing_to_void",
+                "return_exceeds_payments",
+            )
+        }
     }
     path_models: ClassVar[dict[str, type[Model]]] = {"id": Order}
 

@@ -8,8 +8,10 @@ card; Stripe says so by ``charge.refund.updated`` after first accepting it), the
    reversal (card clearing keeps the money; ``consumer_credit`` owes it to the consumer), open a
    ``ConsumerBalance``, tell the merchant (``order.refund_failed``, a webhook) when an order was
    behind it, and the consumer in the portal.
-2. **Apply** (one transaction per plan): the balance pays the consumer's next installments of the
-   same mode and currency, earliest due first, posted like a payment but from the balance.
+2. **Apply** (one transaction per plan): the balance pays the consumer's installments of the same
+   mode and currency as they fall due, earliest first and before collections charges a card for
+   them, posted like a payment but from the balance (``BalanceApplication`` remembers where it
+   went: a later refund or void of that plan gives it back to the balance, not to a card).
 3. **Pay out**: what no installment takes stays open until an operator pays it out another way
    (a bank transfer, a check, another card) and records how.
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from bnpl.checkout import accounting
 from bnpl.checkout.models import Order
@@ -31,7 +33,7 @@ from bnpl.core import clock
 from bnpl.core.context import Actor
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.services import change_record
-from bnpl.payments.models import Charge, ConsumerBalance
+from bnpl.payments.models import BalanceApplication, Charge, ConsumerBalance
 from bnpl.payments.services import charge_execute, charge_give_back
 from bnpl.plans.models import Installment, Plan
 from bnpl.plans.representations import plan_data
@@ -121,15 +123,16 @@ def _open_balance(charge: Charge) -> ConsumerBalance:
 
 
 def balances_apply(*, consumer_id: int, livemode: bool, currency: str) -> int:
-    """Apply the consumer's open balances of one mode and currency to their next installments,
-    oldest balance first, earliest due installment first. Returns the amount applied."""
+    """Apply the consumer's open balances of one mode and currency to their installments that are
+    due (today or earlier), oldest balance first, earliest due installment first, before
+    collections charges a card for them. Returns the amount applied."""
     applied = 0
     open_ids = _open_balances(consumer_id=consumer_id, livemode=livemode, currency=currency).values_list(
         "pk", flat=True
     )
     for balance_id in list(open_ids):
         plan_ids = (
-            Installment.objects.collectable()
+            _payable_from_balance()
             .filter(plan__consumer_id=consumer_id, plan__livemode=livemode, plan__currency=currency)
             .order_by("due_date", "plan_id")
             .values_list("plan_id", flat=True)
@@ -140,6 +143,21 @@ def balances_apply(*, consumer_id: int, livemode: bool, currency: str) -> int:
             if applied_here == 0:
                 break  # the balance is spent
     return applied
+
+
+def _payable_from_balance() -> QuerySet[Installment]:
+    """Installments a balance may pay: due (so their interest is earned: a balance never prepays a
+    financing plan's future interest), collected by us, not being charged by collections right now,
+    on a plan with no card payment in flight (one not yet applied might already cover them)."""
+    in_flight = Charge.objects.filter(plan=OuterRef("plan"), kind=Charge.Kind.PAYMENT).filter(
+        Q(status=Charge.Status.PENDING) | Q(status=Charge.Status.SUCCEEDED, applied_at__isnull=True)
+    )
+    return (
+        Installment.objects.collectable()
+        .filter(due_date__lte=clock.today())
+        .exclude(collection_attempts__status="processing")
+        .exclude(Exists(in_flight))
+    )
 
 
 def _open_balances(**filters: Any) -> QuerySet[ConsumerBalance]:
@@ -157,16 +175,17 @@ def _apply_to_plan(balance_id: int, plan_id: int) -> int:
         if balance.remaining_amount <= 0 or plan.standing == Plan.Standing.CHARGED_OFF:
             return 0
         before = plan_data(plan)
-        collectable = Installment.objects.collectable().filter(plan=plan)
-        principal, interest, left = installments_record_payment(plan, balance.remaining_amount, collectable)
+        payable = _payable_from_balance().filter(plan=plan)
+        principal, interest, left = installments_record_payment(plan, balance.remaining_amount, payable)
         used = balance.remaining_amount - left
         if used == 0:
             return 0
         balance.applied_amount += used
         balance.save(update_fields=["applied_amount", "updated_at"])
+        application = BalanceApplication.objects.create(balance=balance, plan=plan, amount=used)
         accounting.post_payment(
             order,
-            charge_id=f"{balance.public_id}:{balance.applied_amount}",
+            charge_id=f"{balance.public_id}:{application.pk}",
             principal=principal,
             interest=interest,
             from_balance=True,
@@ -176,11 +195,42 @@ def _apply_to_plan(balance_id: int, plan_id: int) -> int:
     return used
 
 
+def return_to_balances(order: Order, *, amount: int) -> int:
+    """Give back up to ``amount`` of what balances paid toward the order's plan (newest first), to
+    those balances, when a refund or void leaves the consumer paid beyond what they owe and the
+    plan's card payments are given back already. Inside the caller's transaction, the order and
+    plan locked. Returns how much went back; the caller posts it (``post_return_to_balance``)."""
+    returned = 0
+    applications = BalanceApplication.objects.select_for_update(of=("self",)).filter(plan=order.plan)
+    for application in applications.select_related("balance").order_by("-id"):
+        part = min(amount - returned, application.amount - application.returned_amount)
+        if part <= 0:
+            continue
+        balance = ConsumerBalance.objects.select_for_update().get(pk=application.balance_id)
+        before = balance_data(balance)
+        application.returned_amount += part
+        application.save(update_fields=["returned_amount", "updated_at"])
+        balance.applied_amount -= part
+        balance.save(update_fields=["applied_amount", "updated_at"])
+        change_record(
+            action="consumer_balance.returned",
+            instance=balance,
+            merchant=None,
+            before=before,
+            data=balance_data(balance),
+        )
+        returned += part
+        if returned == amount:
+            break
+    return returned
+
+
 def balance_pay_out(
-    *, balance: ConsumerBalance, method: str, reference: str, actor: Actor | None = None
+    *, balance: ConsumerBalance, amount: int, method: str, reference: str, actor: Actor | None = None
 ) -> ConsumerBalance:
-    """An operator paid what is left of the balance out another way (``method``; ``reference`` the
-    transfer's or check's number, for reconciliation). Once per balance."""
+    """An operator paid the balance out another way: ``amount`` (what they sent, which must be all
+    that is left, so that a balance applied meanwhile is never paid twice), ``method``, and
+    ``reference`` (the transfer's or check's number, for reconciliation). Once per balance."""
     if method not in ConsumerBalance.PayoutMethod.values:
         raise InvalidRequestError(
             f"method must be one of: {', '.join(ConsumerBalance.PayoutMethod.values)}.", param="method"
@@ -192,9 +242,15 @@ def balance_pay_out(
         balance = ConsumerBalance.objects.select_for_update(of=("self",)).select_related("consumer").get(pk=balance.pk)
         if balance.paid_out_at is not None or balance.remaining_amount <= 0:
             raise StateError("Nothing is left to pay out on this balance.", code="balance_settled")
+        if amount != balance.remaining_amount:
+            raise StateError(
+                f"{balance.remaining_amount} is left on this balance now, not {amount} (part of it may have paid an "
+                "installment meanwhile): pay out what is left, or nothing.",
+                code="balance_changed",
+                param="paid_out_amount",
+            )
         before = balance_data(balance)
-        amount = balance.remaining_amount
-        balance.paid_out_amount = amount
+        balance.paid_out_amount += amount
         balance.paid_out_method, balance.paid_out_reference = method, reference[:200]
         balance.paid_out_at = clock.now()
         balance.save(update_fields=["paid_out_amount", "paid_out_method", "paid_out_reference", "paid_out_at"])

@@ -775,7 +775,8 @@ def order_refund(*, order: Order, amount: int, reason: str = "") -> Refund:
 
 def _return_to_card(order: Order, *, key: str, amount: int) -> None:
     """Send ``amount`` back to the cards the plan was paid with, newest payment first and never more
-    than a payment has left to give back: posted now, sent to the gateway after commit."""
+    than a payment has left to give back: posted now, sent to the gateway after commit. What the
+    cards did not pay (the consumer's balance did) goes back to that balance."""
     if amount <= 0:
         return
     payments = order.plan.charges.select_for_update().filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.SUCCEEDED)
@@ -802,9 +803,11 @@ def _return_to_card(order: Order, *, key: str, amount: int) -> None:
         left -= part
         if left == 0:
             break
-    if left:
+    to_balances = balances.return_to_balances(order, amount=left) if left else 0  # what balances paid
+    if left - to_balances:
         raise StateError("More would go back to the card than was paid.", code="return_exceeds_payments")
-    accounting.post_return_to_card(order, key=key, amount=amount)
+    accounting.post_return_to_card(order, key=key, amount=amount - to_balances)
+    accounting.post_return_to_balance(order, key=key, amount=to_balances)
     for refund_charge in refunds:
         transaction.on_commit(lambda charge=refund_charge: balances.refund_send(charge))  # type: ignore[misc]
 

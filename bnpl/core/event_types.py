@@ -118,6 +118,11 @@ register(
 )
 register("consumer_balance.applied", "The consumer's balance paid toward an installment.", merchant_visible=False)
 register(
+    "consumer_balance.returned",
+    "A refund or void gave back to the consumer's balance what it had paid toward the plan.",
+    merchant_visible=False,
+)
+register(
     "consumer_balance.paid_out",
     "An operator paid the consumer's balance out another way (a transfer, a check).",
     merchant_visible=False,

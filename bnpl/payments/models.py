@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from bnpl.core.models import PublicIdModel
+from bnpl.core.models import BaseModel, PublicIdModel
 
 
 class PaymentMethod(PublicIdModel):
@@ -185,3 +185,22 @@ class ConsumerBalance(PublicIdModel):
     @property
     def remaining_amount(self) -> int:
         return self.amount - self.applied_amount - self.paid_out_amount
+
+
+class BalanceApplication(BaseModel):
+    """Part of a consumer's balance paid toward one plan (its installments). Kept so that money
+    going back from that plan -- a refund or void that leaves the consumer paid beyond what they
+    owe -- returns to the balance it came from, as card payments return to their cards."""
+
+    balance = models.ForeignKey(ConsumerBalance, on_delete=models.PROTECT, related_name="applications")
+    plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, related_name="balance_applications")
+    amount = models.BigIntegerField()  # minor units applied
+    returned_amount = models.BigIntegerField(default=0)  # given back to the balance since
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0, returned_amount__gte=0, returned_amount__lte=models.F("amount")),
+                name="balance_application_returns_at_most_what_it_paid",
+            )
+        ]

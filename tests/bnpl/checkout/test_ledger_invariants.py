@@ -11,6 +11,7 @@ below is scoped to this example's own (the whole-ledger zero sum holds for all o
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from typing import Any
 
@@ -32,6 +33,7 @@ from bnpl.checkout import disputes, services
 from bnpl.checkout.models import Dispute, Order
 from bnpl.core.errors import StateError
 from bnpl.core.money import basis_points
+from bnpl.core.services import clock_advance
 from bnpl.ledger.models import AccountCode, JournalEntry
 from bnpl.ledger.selectors import account_balance, balances
 from bnpl.payments.models import Charge, ConsumerBalance
@@ -70,6 +72,7 @@ class CheckoutMachine(RuleBasedStateMachine):
         super().__init__()
         self.merchant = make_merchant()
         self.consumer = make_verified_consumer()
+        self.fortnight_passed = False
 
     # --- helpers ----------------------------------------------------------------------------------
 
@@ -208,6 +211,15 @@ class CheckoutMachine(RuleBasedStateMachine):
     def settle_balances(self) -> None:
         consumer_balances.balances_settle()
 
+    @precondition(lambda self: not self.fortnight_passed)
+    @rule()
+    def a_fortnight_passes(self) -> None:
+        """Installments fall due (once per example: authorizations made here stay open), and the
+        balances pay them before collections would."""
+        clock_advance(by=dt.timedelta(days=14))
+        self.fortnight_passed = True
+        consumer_balances.balances_settle()
+
     @precondition(lambda self: ConsumerBalance.objects.filter(consumer=self.consumer, paid_out_at=None).exists())
     @rule(data=st.data())
     def pay_out_a_balance(self, data: st.DataObject) -> None:
@@ -215,7 +227,9 @@ class CheckoutMachine(RuleBasedStateMachine):
         if not open_ones:
             return
         balance = data.draw(st.sampled_from(open_ones))
-        consumer_balances.balance_pay_out(balance=balance, method="bank_transfer", reference="TRF-1")
+        consumer_balances.balance_pay_out(
+            balance=balance, amount=balance.remaining_amount, method="bank_transfer", reference="TRF-1"
+        )
 
     @precondition(lambda self: bool(self._refundable()))
     @rule(data=st.data(), percent=st.integers(min_value=1, max_value=100))

@@ -4,14 +4,17 @@ merchant hears of it by event and webhook, the portal shows it, and the ledger s
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from bnpl.checkout import balances
+from bnpl.collections import services as collections
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.models import Event
+from bnpl.core.services import clock_advance
 from bnpl.ledger.models import AccountCode
 from bnpl.ledger.selectors import account_balance
 from bnpl.payments.models import Charge, ConsumerBalance
@@ -79,7 +82,7 @@ def test_a_refused_refund_is_kept_as_the_consumers_balance_and_the_merchant_is_t
     assert ledger_ok()
 
 
-def test_the_balance_pays_the_consumers_next_installment(
+def test_the_balance_pays_the_consumers_installments_as_they_fall_due(
     tenant: Tenant, api: ApiClient, django_capture_on_commit_callbacks: Any
 ) -> None:
     consumer = make_verified_consumer()
@@ -91,30 +94,61 @@ def test_the_balance_pays_the_consumers_next_installment(
     _refund_all(api, refused.public_id, 10_000, django_capture_on_commit_callbacks)
 
     balance = ConsumerBalance.objects.get(consumer=consumer)
-    assert (balance.applied_amount, balance.remaining_amount) == (2_500, 0)
+    assert balance.remaining_amount == 2_500  # nothing is due yet: nothing is prepaid
+    clock_advance(by=dt.timedelta(days=14))
+    assert balances.balances_settle() == 1  # the sweep (and the daily work) before collections runs
+
+    balance.refresh_from_db()
+    assert (balance.applied_amount, balance.remaining_amount) == (2_000, 500)
     next_one.refresh_from_db()
-    assert next_one.status == Installment.Status.PAID  # 2,000 of it paid the next installment…
-    after = other.plan.installments.filter(status=Installment.Status.SCHEDULED).order_by("due_date").first()
-    assert after is not None and after.paid_amount == 500  # …and 500 the one after
-    assert account_balance(code=AccountCode.CONSUMER_CREDIT, currency="USD", livemode=False, consumer=consumer) == 0
+    assert next_one.status == Installment.Status.PAID  # the installment that fell due, from the balance
+    assert collections.collections_run().claimed == 0  # so collections charges no card for it
+    assert account_balance(code=AccountCode.CONSUMER_CREDIT, currency="USD", livemode=False, consumer=consumer) == (
+        -500
+    )
     assert Event.objects.filter(type="consumer_balance.applied").count() == 1
     assert ledger_ok()
 
 
-def test_the_sweep_applies_an_open_balance_once_an_installment_waits(
+def test_a_balance_never_prepays_a_financing_plans_future_interest(
     tenant: Tenant, api: ApiClient, django_capture_on_commit_callbacks: Any
 ) -> None:
-    refused = make_authorized_order(merchant=tenant.merchant, livemode=False, card=REFUSES_REFUNDS)
+    consumer = make_verified_consumer()
+    financing = make_authorized_order(
+        merchant=tenant.merchant, livemode=False, consumer=consumer, amount=50_000, kind="financing", count=12
+    )
+    refused = make_authorized_order(merchant=tenant.merchant, livemode=False, consumer=consumer, card=REFUSES_REFUNDS)
     _refund_all(api, refused.public_id, 10_000, django_capture_on_commit_callbacks)
-    balance = ConsumerBalance.objects.get()
-    assert balance.remaining_amount == 2_500  # nothing to pay yet
 
-    later = make_authorized_order(merchant=tenant.merchant, livemode=False, consumer=refused.consumer)
-    assert balances.balances_settle() == 1
+    assert balances.balances_settle() == 0
+    assert not financing.plan.installments.filter(paid_amount__gt=0).exists()
+    assert ConsumerBalance.objects.get().remaining_amount == 2_500
+
+
+def test_what_a_balance_paid_goes_back_to_it_when_that_plan_is_refunded(
+    tenant: Tenant, api: ApiClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Money a balance paid toward a plan is not a card payment: a refund of that plan gives it back
+    to the balance (it used to answer 409 return_exceeds_payments, and expiry failed for everyone)."""
+    consumer = make_verified_consumer()
+    other = make_authorized_order(merchant=tenant.merchant, livemode=False, consumer=consumer, amount=8_000)
+    refused = make_authorized_order(merchant=tenant.merchant, livemode=False, consumer=consumer, card=REFUSES_REFUNDS)
+    _refund_all(api, refused.public_id, 10_000, django_capture_on_commit_callbacks)
+    clock_advance(by=dt.timedelta(days=14))
+    balances.balances_settle()
+    balance = ConsumerBalance.objects.get()
+    assert balance.applied_amount == 2_000
+
+    refund = _refund_all(api, other.public_id, 8_000, django_capture_on_commit_callbacks)
+
+    assert refund["returned_to_card_amount"] == 4_000  # 2,000 at checkout (card) + 2,000 (balance)
     balance.refresh_from_db()
-    assert balance.remaining_amount == 0
-    assert later.plan.installments.filter(paid_amount__gt=0).count() == 2  # the first (checkout) and the next
-    assert balances.balances_settle() == 0  # nothing left to do
+    assert (balance.applied_amount, balance.remaining_amount) == (0, 2_500)  # whole again
+    card_refunds = Charge.objects.filter(plan=other.plan, kind=Charge.Kind.REFUND)
+    assert sum(card_refunds.values_list("amount", flat=True)) == 2_000  # only what the card paid
+    assert account_balance(code=AccountCode.CONSUMER_CREDIT, currency="USD", livemode=False, consumer=consumer) == (
+        -2_500
+    )
     assert ledger_ok()
 
 
@@ -126,17 +160,20 @@ def test_an_operator_pays_a_balance_out_another_way_once(
     balance = ConsumerBalance.objects.get()
 
     with pytest.raises(InvalidRequestError) as no_reference:
-        balances.balance_pay_out(balance=balance, method="bank_transfer", reference=" ")
+        balances.balance_pay_out(balance=balance, amount=2_500, method="bank_transfer", reference=" ")
     assert no_reference.value.param == "reference"
     with pytest.raises(InvalidRequestError) as bad_method:
-        balances.balance_pay_out(balance=balance, method="cash_in_an_envelope", reference="x")
+        balances.balance_pay_out(balance=balance, amount=2_500, method="cash_in_an_envelope", reference="x")
     assert bad_method.value.param == "method"
+    with pytest.raises(StateError) as stale:  # the operator saw more than is left now
+        balances.balance_pay_out(balance=balance, amount=3_000, method="bank_transfer", reference="TRF-1")
+    assert stale.value.code == "balance_changed"
 
-    paid = balances.balance_pay_out(balance=balance, method="bank_transfer", reference="TRF-2026-0042")
+    paid = balances.balance_pay_out(balance=balance, amount=2_500, method="bank_transfer", reference="TRF-2026-0042")
     assert (paid.paid_out_amount, paid.remaining_amount) == (2_500, 0)
     assert account_balance(code=AccountCode.LENDER_CASH, currency="USD", livemode=False) == -2_500
     with pytest.raises(StateError):
-        balances.balance_pay_out(balance=paid, method="check", reference="CHK-1")
+        balances.balance_pay_out(balance=paid, amount=2_500, method="check", reference="CHK-1")
     assert Event.objects.filter(type="consumer_balance.paid_out").count() == 1
     assert ledger_ok()
 
