@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from bnpl.checkout.models import CheckoutSession
 from bnpl.core.errors import ApplicationError, RateLimitError
 from bnpl.core.ids import is_well_formed
-from bnpl.core.net import client_ip
+from bnpl.core.net import client_key
 from consumers import selectors, services
 from consumers.middleware import PENDING_IDENTIFIER_KEY, SESSION_KEY
 
@@ -69,7 +69,7 @@ def code_requester(request: HttpRequest) -> services.Requester:
     device = request.get_signed_cookie(
         DEVICE_COOKIE, default=None, salt=DEVICE_COOKIE_SALT, max_age=settings.ONE_TIME_CODE_DEVICE_DAYS * 86400
     )
-    return services.Requester(session_token=token, address=client_ip(request), device_token=device)
+    return services.Requester(session_token=token, address=client_key(request), device_token=device)
 
 
 def _remember_device(response: HttpResponse, address: str) -> None:

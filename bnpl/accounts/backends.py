@@ -12,7 +12,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from bnpl.core import ratelimit
-from bnpl.core.net import client_ip
+from bnpl.core.net import client_key
 
 
 class TestClientLockoutBackend(AxesStandaloneBackend):
@@ -57,7 +57,7 @@ def address_failures(request: HttpRequest) -> ratelimit.Check:
     rate = ratelimit.Rate(
         name="sign_in_failures_address", limit=settings.SIGN_IN_FAILURES_PER_ADDRESS_PER_HOUR, window=3600
     )
-    return ratelimit.check(rate, client_ip(request))
+    return ratelimit.check(rate, client_key(request))
 
 
 @receiver(user_login_failed)

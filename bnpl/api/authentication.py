@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from bnpl.core import ratelimit
 from bnpl.core.context import Actor, actor_var
 from bnpl.core.errors import AuthenticationError, PermissionDeniedError, RateLimitError
-from bnpl.core.net import client_ip
+from bnpl.core.net import client_key
 from merchants.models import ApiKey, Merchant
 from merchants.selectors import dangerously_api_key_get_by_token
 from merchants.services import api_key_rehash, api_key_touch
@@ -52,7 +52,7 @@ def _refuse_invalid_key(request: HttpRequest) -> NoReturn:
     valid key is never held back by failures counted for its address (behind a load balancer,
     every merchant's); the address is read through the trusted proxies, so a guesser cannot write
     itself a fresh one in X-Forwarded-For."""
-    verdict = ratelimit.take([ratelimit.check(_invalid_key_rate(), client_ip(request))])
+    verdict = ratelimit.take([ratelimit.check(_invalid_key_rate(), client_key(request))])
     if not verdict.allowed:
         raise RateLimitError(
             f"Too many requests with invalid API keys from this address. Retry in {verdict.retry_after} s.",

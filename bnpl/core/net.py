@@ -35,6 +35,22 @@ def client_ip(request: HttpRequest) -> str:
     return candidate if _literal_address(candidate) is not None else remote
 
 
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_key(request: HttpRequest) -> str:
+    """Who to count a request against in an address-keyed limit: the client's IPv4 address, or the
+    /64 network of its IPv6 address. One subscriber usually gets a whole /64 and can pick any of its
+    2^64 addresses at will, so counting single IPv6 addresses would let one client escape every
+    limit (the API-key guessing counter, the sign-in lockout and spraying cap, the one-time-code
+    limits) by changing address. Audit rows keep the full address (``client_ip``)."""
+    address = client_ip(request)
+    parsed = _literal_address(address)
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network(f"{parsed}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(parsed.ipv4_mapped) if isinstance(parsed, ipaddress.IPv6Address) else address
+
+
 def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(host.strip("[]"))

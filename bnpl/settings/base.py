@@ -505,8 +505,8 @@ AXES_RESET_ON_SUCCESS = True
 # Guessing from many addresses at once is what the second factor below is for.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 # The client address of every address-keyed limit: through TRUSTED_PROXY_COUNT, never a header
-# the client chose (bnpl.core.net.client_ip).
-AXES_CLIENT_IP_CALLABLE = "bnpl.core.net.client_ip"
+# the client chose, and an IPv6 client's whole /64 (bnpl.core.net.client_key).
+AXES_CLIENT_IP_CALLABLE = "bnpl.core.net.client_key"
 # Both sign-in forms post the email as "username" (Django's AuthenticationForm); case variants of
 # one email share one count.
 AXES_USERNAME_FORM_FIELD = "username"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import RequestFactory
 
-from bnpl.core.net import client_ip
+from bnpl.core.net import client_ip, client_key
 
 BALANCER = "10.0.0.5"
 CDN_EDGE = "10.0.9.9"
@@ -73,3 +73,33 @@ def test_a_request_that_bypassed_the_balancer_falls_back_to_what_is_known(settin
     # No header at all, or an entry that is not an address: the peer.
     assert client_ip(_request(BALANCER)) == BALANCER
     assert client_ip(_request(BALANCER, "not-an-address, also-not")) == BALANCER
+
+
+def test_an_ipv6_client_is_counted_by_its_whole_64_network(settings: Any) -> None:
+    """A subscriber picks any of its /64's 2^64 addresses at will: counted by address, it would
+    escape every limit by changing address. Limits count the /64; audit keeps the address."""
+    settings.TRUSTED_PROXY_COUNT = 0
+    one = _request("2001:db8:abcd:12::1")
+    same_subscriber = _request("2001:db8:abcd:12:ffff:ffff:ffff:fffe")
+    neighbour = _request("2001:db8:abcd:13::1")
+
+    assert client_key(one) == client_key(same_subscriber) == "2001:db8:abcd:12::/64"
+    assert client_key(neighbour) != client_key(one)
+    assert client_ip(same_subscriber) == "2001:db8:abcd:12:ffff:ffff:ffff:fffe"
+    assert client_key(_request("203.0.113.9")) == "203.0.113.9"
+    assert client_key(_request("::ffff:203.0.113.9")) == "203.0.113.9"
+
+
+@pytest.mark.django_db
+def test_api_key_guessing_from_one_64_is_one_client(settings: Any) -> None:
+    from django.test import Client
+
+    settings.TRUSTED_PROXY_COUNT = 0
+    settings.API_AUTH_FAILURES_PER_MINUTE = 3
+    answers = [
+        Client(REMOTE_ADDR=f"2001:db8:abcd:12::{index + 1:x}")
+        .get("/api/v1/account", headers={"Authorization": "Bearer sk_test_guess"})
+        .status_code
+        for index in range(5)
+    ]
+    assert answers == [401, 401, 401, 429, 429]
