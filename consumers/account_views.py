@@ -414,7 +414,8 @@ def cards(request: HttpRequest) -> HttpResponse:
                     cvc=data["cvc"] or "",
                     verify=True,
                 )
-            return f"Added {card}. " + _now_default(card, rearmed=waiting)  # saving it made it the default
+            rearmed = waiting - installments_waiting_for_card(consumer=consumer, livemode=livemode).count()
+            return f"Added {card}. " + _now_default(card, rearmed=rearmed)  # saving it made it the default
 
         return _done(request, add, back=_cards_url(livemode))
     has_test, has_live = selectors.has_test_mode(consumer=consumer), selectors.has_live_mode(consumer=consumer)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from bnpl.checkout import balances, disputes
 from bnpl.checkout.models import Capture, CheckoutSession, Dispute, Order, Refund
@@ -153,4 +153,10 @@ class ConsumerBalanceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 reference=obj.paid_out_reference,
             )
         except ApplicationError as error:
+            request.balance_pay_out_refused = True  # type: ignore[attr-defined]
             self.message_user(request, error.message, level=messages.ERROR)
+
+    def response_change(self, request: HttpRequest, obj: ConsumerBalance) -> HttpResponse:
+        if getattr(request, "balance_pay_out_refused", False):  # not "changed successfully": back to the form
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)

@@ -26,7 +26,7 @@ from merchants.models import WebhookDelivery
 from tests.checkout_factories import make_authorized_order, make_verified_consumer
 from tests.conftest import ApiClient
 from tests.factories import Tenant
-from tests.helpers import ledger_ok
+from tests.helpers import ledger_ok, operator_client
 
 pytestmark = pytest.mark.django_db
 
@@ -214,4 +214,27 @@ def test_a_payment_given_back_that_the_card_refuses_is_not_lost(tenant: Tenant) 
         -1_234
     )
     assert not Event.objects.filter(type="order.refund_failed").exists()
+    assert ledger_ok()
+
+
+def test_an_operator_records_a_pay_out_in_the_admin(
+    tenant: Tenant, api: ApiClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    refused = make_authorized_order(merchant=tenant.merchant, livemode=False, card=REFUSES_REFUNDS)
+    _refund_all(api, refused.public_id, 10_000, django_capture_on_commit_callbacks)
+    balance = ConsumerBalance.objects.get()
+    admin = operator_client()
+    page = f"/admin/payments/consumerbalance/{balance.pk}/change/"
+    form = {"paid_out_method": "bank_transfer", "paid_out_reference": "TRF-77"}
+
+    stale = admin.post(page, {**form, "paid_out_amount": "3000"}, follow=True)
+    assert "changed successfully" not in stale.content.decode()
+    assert "is left on this balance now" in stale.content.decode()
+    balance.refresh_from_db()
+    assert balance.paid_out_at is None
+
+    done = admin.post(page, {**form, "paid_out_amount": "2500"})
+    assert done.status_code == 302
+    balance.refresh_from_db()
+    assert (balance.paid_out_amount, balance.paid_out_reference, balance.remaining_amount) == (2_500, "TRF-77", 0)
     assert ledger_ok()
