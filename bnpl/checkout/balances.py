@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import F, QuerySet
 
 from bnpl.checkout import accounting
 from bnpl.checkout.models import Order
@@ -34,7 +34,7 @@ from bnpl.core.context import Actor
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.services import change_record
 from bnpl.payments.models import BalanceApplication, Charge, ConsumerBalance
-from bnpl.payments.services import charge_execute, charge_give_back
+from bnpl.payments.services import charge_execute, charge_give_back, without_payments_in_flight
 from bnpl.plans.models import Installment, Plan
 from bnpl.plans.representations import plan_data
 from bnpl.plans.services import installments_record_payment
@@ -149,15 +149,7 @@ def _payable_from_balance() -> QuerySet[Installment]:
     """Installments a balance may pay: due (so their interest is earned: a balance never prepays a
     financing plan's future interest), collected by us, not being charged by collections right now,
     on a plan with no card payment in flight (one not yet applied might already cover them)."""
-    in_flight = Charge.objects.filter(plan=OuterRef("plan"), kind=Charge.Kind.PAYMENT).filter(
-        Q(status=Charge.Status.PENDING) | Q(status=Charge.Status.SUCCEEDED, applied_at__isnull=True)
-    )
-    return (
-        Installment.objects.collectable()
-        .filter(due_date__lte=clock.today())
-        .exclude(collection_attempts__status="processing")
-        .exclude(Exists(in_flight))
-    )
+    return without_payments_in_flight(Installment.objects.collectable().filter(due_date__lte=clock.today()))
 
 
 def _open_balances(**filters: Any) -> QuerySet[ConsumerBalance]:

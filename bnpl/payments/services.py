@@ -159,15 +159,20 @@ def payment_method_make_default(*, consumer: Consumer, payment_method: PaymentMe
 def installments_waiting_for_card(*, consumer: Consumer, livemode: bool) -> QuerySet[Installment]:
     """The consumer's installments of one mode that are due and that collections stopped trying
     (no retry left, or a failure only the consumer can fix: no ``collect_on``)."""
+    return without_payments_in_flight(
+        Installment.objects.collectable().filter(
+            plan__consumer=consumer, plan__livemode=livemode, collect_on__isnull=True, due_date__lte=clock.today()
+        )
+    )
+
+
+def without_payments_in_flight(installments: QuerySet[Installment]) -> QuerySet[Installment]:
+    """``installments`` less those collections is charging right now (a claim also clears
+    ``collect_on``) and those on a plan with a card payment not yet applied (it may cover them)."""
     payment_in_flight = Charge.objects.filter(plan=OuterRef("plan"), kind=Charge.Kind.PAYMENT).filter(
         Q(status=Charge.Status.PENDING) | Q(status=Charge.Status.SUCCEEDED, applied_at__isnull=True)
     )
-    return (
-        Installment.objects.collectable()
-        .filter(plan__consumer=consumer, plan__livemode=livemode, collect_on__isnull=True, due_date__lte=clock.today())
-        .exclude(collection_attempts__status="processing")  # claimed: collections is charging it now
-        .exclude(Exists(payment_in_flight))  # a payment not yet applied may already cover it
-    )
+    return installments.exclude(collection_attempts__status="processing").exclude(Exists(payment_in_flight))
 
 
 def payment_method_check_mode(*, payment_method: PaymentMethod, livemode: bool) -> None:
