@@ -25,6 +25,7 @@ from bnpl.checkout import disputes, services
 from bnpl.checkout.models import CheckoutSession, Dispute, Order
 from bnpl.checkout.representations import (
     CaptureRepresentation,
+    CheckoutSessionListItemRepresentation,
     CheckoutSessionRepresentation,
     DisputeRepresentation,
     OrderRepresentation,
@@ -116,11 +117,13 @@ class CheckoutSessionListCreateApi(MerchantScopedApi):
     pagination_class = NewestFirstCursorPagination
 
     @extend_schema(
-        operation_id="checkout_session_list", responses=CheckoutSessionRepresentation(many=True), tags=["checkout"]
+        operation_id="checkout_session_list",
+        responses=CheckoutSessionListItemRepresentation(many=True),
+        tags=["checkout"],
     )
     def get(self, request: Request) -> Response:
         sessions = scoped_queryset(CheckoutSession, merchant=self.merchant, livemode=self.livemode)
-        return self.paginated(sessions, CheckoutSessionRepresentation)
+        return self.paginated(sessions, CheckoutSessionListItemRepresentation)
 
     @extend_schema(
         operation_id="checkout_session_create",

@@ -212,15 +212,25 @@ CONTACT_FIELDS = ("customer_email", "customer_phone")
 QUOTE_FIELDS = ("offers",)
 
 
-class _CheckoutSessionRecordRepresentation(CheckoutSessionRepresentation):
-    """The session as recorded: without the fields events and the audit log leave out (so nothing is
-    computed for them)."""
+class CheckoutSessionListItemRepresentation(CheckoutSessionRepresentation):
+    """A session in a list: without the offers, a quote computed per session (schedules and
+    disclosures of every eligible product) that a page of 100 sessions should not pay for; retrieve
+    the session for them."""
+
+    omitted: tuple[str, ...] = QUOTE_FIELDS
 
     def get_fields(self) -> Any:
         fields = super().get_fields()
-        for name in (*CONTACT_FIELDS, *QUOTE_FIELDS):
+        for name in self.omitted:
             del fields[name]
         return fields
+
+
+class _CheckoutSessionRecordRepresentation(CheckoutSessionListItemRepresentation):
+    """The session as recorded: without the fields events and the audit log leave out (so nothing is
+    computed for them)."""
+
+    omitted = (*CONTACT_FIELDS, *QUOTE_FIELDS)
 
 
 def checkout_session_data(session: CheckoutSession) -> dict[str, Any]:

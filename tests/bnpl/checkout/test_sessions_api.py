@@ -220,11 +220,12 @@ def test_sessions_are_listed_newest_first_and_retrieved_by_id(tenant: Tenant) ->
         traveller.shift(dt.timedelta(minutes=1))
         second = api.post(SESSIONS, {**SESSION, "merchant_reference": "1002"}).json()
 
-        listed = api.get(SESSIONS).json()  # the same day: the same offers as when created
-        retrieved = api.get(f"{SESSIONS}/{first['id']}")
+        listed = api.get(SESSIONS).json()
+        retrieved = api.get(f"{SESSIONS}/{first['id']}")  # the same day: the same offers as when created
 
     assert [row["id"] for row in listed["results"]] == [second["id"], first["id"]]
-    assert listed["results"][1] == first
+    without_quote = {key: value for key, value in first.items() if key != "offers"}
+    assert listed["results"][1] == without_quote  # a list leaves the per-session quote out
     assert retrieved.status_code == 200
     assert retrieved.json() == first
 
