@@ -60,13 +60,15 @@ class DisputeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     note and save. Audited and evented like every change."""
 
     list_display = ["public_id", "order", "kind", "reason", "amount", "status", "respond_by", "created_at"]
-    list_filter = ["status", "kind", "reason", "livemode"]
-    search_fields = ["public_id", "order__public_id", "merchant__name"]
+    list_filter = ["status", "kind", "source", "reason", "livemode"]
+    search_fields = ["public_id", "order__public_id", "merchant__name", "gateway_reference"]
     fields = [
         "public_id",
         "merchant",
         "order",
         "kind",
+        "source",
+        "gateway_reference",
         "reason",
         "amount",
         "description",
