@@ -48,7 +48,7 @@ def error_documented(response: Any, path: str, method: str) -> Any:
     view = getattr(match.func, "view_class", None)
     if code is None or view is None or not hasattr(view, "error_codes"):
         return response
-    errors = operation_errors(view, "{id}" if match.kwargs else path, method)
+    errors = operation_errors(view, method, names_an_object=bool(match.kwargs))
     listed = documented_codes(errors.get(response.status_code, ""))
     generic = code.startswith("parameter_") and "parameter_<reason>" in listed
     assert code in listed or generic, (

@@ -89,7 +89,8 @@ class PartnerAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses: dict[str, Any] = super()._get_response_bodies(direction)
-        for status_code, description in operation_errors(self.view, self.path, self.method).items():
+        errors = operation_errors(self.view, self.method, names_an_object="{" in self.path)
+        for status_code, description in errors.items():
             if str(status_code) not in responses:
                 response = self._get_response_for_code(ErrorSerializer, str(status_code), direction=direction)
                 response["description"] = description
@@ -100,12 +101,13 @@ class PartnerAutoSchema(AutoSchema):
 OWN_CODES = "This operation also answers: "
 
 
-def operation_errors(view: Any, path: str, method: str) -> dict[int, str]:
-    """Status -> description of every error an operation answers: every endpoint's, and the
-    view's own codes (``MerchantScopedApi.error_codes``) for this method."""
+def operation_errors(view: Any, method: str, *, names_an_object: bool) -> dict[int, str]:
+    """Status -> description of every error an operation answers: every endpoint's (and 404 when its
+    path names an object), and the view's own codes (``MerchantScopedApi.error_codes``) for this
+    method."""
     errors = {
         **ALL_ERRORS,
-        **(PATH_OBJECT_ERRORS if "{" in path else {}),
+        **(PATH_OBJECT_ERRORS if names_an_object else {}),
         **(POST_ERRORS if method.upper() == "POST" else {}),
     }
     own = getattr(view, "error_codes", {}).get(method.upper(), {})
