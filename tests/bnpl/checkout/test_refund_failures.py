@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 
 from bnpl.checkout import balances
+from bnpl.checkout.models import Order
 from bnpl.collections import services as collections
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.models import Event
@@ -40,6 +41,14 @@ def _refund_all(api: ApiClient, order_id: str, amount: int, capture: Any) -> dic
     assert response.status_code == 201, response.content
     body: dict[str, Any] = response.json()
     return body
+
+
+def _refused_refund(tenant: Tenant, api: ApiClient, capture: Any, *, consumer: Any = None) -> Order:
+    """An order paid with the card that refuses refunds, captured and refunded in full: its first
+    installment (25.00) goes back to the card, which refuses it: the consumer's balance."""
+    refused = make_authorized_order(merchant=tenant.merchant, livemode=False, consumer=consumer, card=REFUSES_REFUNDS)
+    _refund_all(api, refused.public_id, 10_000, capture)
+    return refused
 
 
 def test_a_refused_refund_is_kept_as_the_consumers_balance_and_the_merchant_is_told(
@@ -117,8 +126,7 @@ def test_a_balance_never_prepays_a_financing_plans_future_interest(
     financing = make_authorized_order(
         merchant=tenant.merchant, livemode=False, consumer=consumer, amount=50_000, kind="financing", count=12
     )
-    refused = make_authorized_order(merchant=tenant.merchant, livemode=False, consumer=consumer, card=REFUSES_REFUNDS)
-    _refund_all(api, refused.public_id, 10_000, django_capture_on_commit_callbacks)
+    _refused_refund(tenant, api, django_capture_on_commit_callbacks, consumer=consumer)
 
     assert balances.balances_settle() == 0
     assert not financing.plan.installments.filter(paid_amount__gt=0).exists()
@@ -132,8 +140,7 @@ def test_what_a_balance_paid_goes_back_to_it_when_that_plan_is_refunded(
     to the balance (it used to answer 409 return_exceeds_payments, and expiry failed for everyone)."""
     consumer = make_verified_consumer()
     other = make_authorized_order(merchant=tenant.merchant, livemode=False, consumer=consumer, amount=8_000)
-    refused = make_authorized_order(merchant=tenant.merchant, livemode=False, consumer=consumer, card=REFUSES_REFUNDS)
-    _refund_all(api, refused.public_id, 10_000, django_capture_on_commit_callbacks)
+    _refused_refund(tenant, api, django_capture_on_commit_callbacks, consumer=consumer)
     clock_advance(by=dt.timedelta(days=14))
     balances.balances_settle()
     balance = ConsumerBalance.objects.get()
@@ -155,8 +162,7 @@ def test_what_a_balance_paid_goes_back_to_it_when_that_plan_is_refunded(
 def test_an_operator_pays_a_balance_out_another_way_once(
     tenant: Tenant, api: ApiClient, django_capture_on_commit_callbacks: Any
 ) -> None:
-    refused = make_authorized_order(merchant=tenant.merchant, livemode=False, card=REFUSES_REFUNDS)
-    _refund_all(api, refused.public_id, 10_000, django_capture_on_commit_callbacks)
+    _refused_refund(tenant, api, django_capture_on_commit_callbacks)
     balance = ConsumerBalance.objects.get()
 
     with pytest.raises(InvalidRequestError) as no_reference:
@@ -179,8 +185,7 @@ def test_an_operator_pays_a_balance_out_another_way_once(
 
 
 def test_the_portal_shows_the_balance(tenant: Tenant, api: ApiClient, django_capture_on_commit_callbacks: Any) -> None:
-    refused = make_authorized_order(merchant=tenant.merchant, livemode=False, card=REFUSES_REFUNDS)
-    _refund_all(api, refused.public_id, 10_000, django_capture_on_commit_callbacks)
+    refused = _refused_refund(tenant, api, django_capture_on_commit_callbacks)
     client = Client()
     session = client.session
     session[SESSION_KEY] = refused.consumer.public_id
@@ -220,8 +225,7 @@ def test_a_payment_given_back_that_the_card_refuses_is_not_lost(tenant: Tenant) 
 def test_an_operator_records_a_pay_out_in_the_admin(
     tenant: Tenant, api: ApiClient, django_capture_on_commit_callbacks: Any
 ) -> None:
-    refused = make_authorized_order(merchant=tenant.merchant, livemode=False, card=REFUSES_REFUNDS)
-    _refund_all(api, refused.public_id, 10_000, django_capture_on_commit_callbacks)
+    _refused_refund(tenant, api, django_capture_on_commit_callbacks)
     balance = ConsumerBalance.objects.get()
     admin = operator_client()
     page = f"/admin/payments/consumerbalance/{balance.pk}/change/"
