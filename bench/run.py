@@ -92,7 +92,7 @@ def _bank_history(merchant: Any, consumer: Any) -> None:
     import datetime as dt
 
     from bnpl.core import clock
-    from consumers.services import merchant_consumer_ensure
+    from bnpl.tenancy.services import merchant_consumer_ensure
     from decisioning import bank_data
     from decisioning.cashflow import month_index, month_start
 

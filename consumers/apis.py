@@ -27,11 +27,11 @@ from bnpl.api.serializers import (
 from bnpl.api.views import MerchantScopedApi
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.money import normalize_currency
+from bnpl.tenancy.selectors import scoped_queryset
 from consumers.models import MerchantConsumer
 from consumers.representations import BankDataConsentRepresentation, MerchantConsumerRepresentation
 from decisioning import bank_data
 from decisioning.models import BankDataConsent, BankTransaction
-from merchants.selectors import scoped_queryset
 
 # A billion in major units per transaction: far above any bank transaction, and low enough that a
 # month's running totals can never overflow their columns.

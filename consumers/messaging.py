@@ -17,8 +17,8 @@ from bnpl.core.errors import ApplicationError, AuthenticationError, InvalidReque
 from bnpl.core.money import MAX_AMOUNT, format_amount, normalize_currency
 from bnpl.plans import services as plan_services
 from bnpl.plans.models import ProductKind
+from bnpl.tenancy.keys import dangerously_api_key_get_by_token
 from merchants.models import ApiKey, Merchant
-from merchants.selectors import dangerously_api_key_get_by_token
 
 
 def placement_text(offer: plan_services.Offer, currency: str) -> str:

@@ -60,13 +60,12 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 
 from bnpl.core import clock, ratelimit
@@ -74,8 +73,7 @@ from bnpl.core.context import consumer_actor
 from bnpl.core.errors import InvalidRequestError, PermissionDeniedError, RateLimitError, StateError
 from bnpl.core.keys import one_time_code_hash_secrets
 from bnpl.core.services import change_record
-from consumers import representations
-from consumers.models import Channel, Consumer, Identity, MerchantConsumer, OneTimeCode
+from consumers.models import Channel, Consumer, Identity, OneTimeCode
 from consumers.senders import get_sender
 
 CODE_DIGITS = 6
@@ -590,23 +588,6 @@ def consumer_preferences_update(*, consumer: Consumer, notify_by_email: bool, no
             livemode=False,
         )
     return consumer
-
-
-def merchant_consumer_ensure(*, merchant: Any, livemode: bool, consumer: Consumer) -> MerchantConsumer:
-    """The merchant's id for this consumer, made when they first confirm a purchase there (the
-    checkout's authorization calls this; opening a checkout does not). Safe to race."""
-    link = MerchantConsumer.objects.filter(merchant=merchant, livemode=livemode, consumer=consumer).first()
-    if link is not None:
-        return link
-    try:
-        with transaction.atomic():
-            link = MerchantConsumer.objects.create(merchant=merchant, livemode=livemode, consumer=consumer)
-            change_record(
-                action="merchant_consumer.created", instance=link, data=representations.merchant_consumer_data(link)
-            )
-    except IntegrityError:
-        return MerchantConsumer.objects.get(merchant=merchant, livemode=livemode, consumer=consumer)
-    return link
 
 
 def one_time_codes_purge() -> int:

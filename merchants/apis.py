@@ -24,6 +24,7 @@ from bnpl.api.serializers import InputSerializer, StrictCharField, StrictChoiceF
 from bnpl.api.views import MerchantScopedApi
 from bnpl.core.event_types import merchant_visible_types
 from bnpl.core.models import Event
+from bnpl.tenancy.selectors import scoped_queryset
 from merchants import selectors, services, webhooks
 from merchants.models import Settlement, WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from merchants.representations import (
@@ -33,7 +34,6 @@ from merchants.representations import (
     SettlementWithLinesRepresentation,
     WebhookEndpointRepresentation,
 )
-from merchants.selectors import scoped_queryset
 from merchants.settlements import settlement_report_csv
 
 

@@ -33,8 +33,8 @@ from bnpl.core.errors import InvalidRequestError
 from bnpl.core.models import Event
 from bnpl.ledger.models import AccountCode
 from bnpl.ledger.selectors import account_balance
+from bnpl.tenancy.selectors import scoped_queryset
 from merchants.models import Merchant, Settlement
-from merchants.selectors import scoped_queryset
 
 PERIOD_CHOICES = {"7": 7, "30": 30, "90": 90}
 DEFAULT_PERIOD = "30"

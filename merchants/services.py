@@ -23,9 +23,9 @@ from bnpl.core.money import normalize_currency
 from bnpl.core.net import non_public_host
 from bnpl.core.services import audit_log_record, change_record, event_emit
 from bnpl.plans.services import products_install_defaults
+from bnpl.tenancy.keys import api_key_hash, api_key_hashes
 from merchants.models import ApiKey, Branding, Invitation, Membership, Merchant, WebhookEndpoint
 from merchants.representations import api_key_data, merchant_data, webhook_endpoint_data
-from merchants.selectors import api_key_hash, api_key_hashes
 
 TOKEN_RANDOM_LENGTH = 32
 

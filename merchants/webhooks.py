@@ -43,9 +43,9 @@ from bnpl.core.ids import generate_public_id
 from bnpl.core.models import Event
 from bnpl.core.net import non_public_target
 from bnpl.core.services import audit_log_record, change_record
+from bnpl.tenancy.selectors import scoped_queryset
 from merchants.models import Merchant, WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint, WebhookFanOutWatermark
 from merchants.representations import event_data, webhook_endpoint_data
-from merchants.selectors import scoped_queryset
 
 logger = logging.getLogger(__name__)
 

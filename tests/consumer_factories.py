@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from bnpl.core import clock
+from bnpl.tenancy.services import merchant_consumer_ensure
 from consumers.models import MerchantConsumer
-from consumers.services import merchant_consumer_ensure
 from decisioning import bank_data
 from merchants.models import Merchant
 from tests.checkout_factories import make_verified_consumer

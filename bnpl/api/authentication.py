@@ -14,8 +14,8 @@ from bnpl.core import ratelimit
 from bnpl.core.context import Actor, actor_var
 from bnpl.core.errors import AuthenticationError, PermissionDeniedError, RateLimitError
 from bnpl.core.net import client_key
+from bnpl.tenancy.keys import dangerously_api_key_get_by_token
 from merchants.models import ApiKey, Merchant
-from merchants.selectors import dangerously_api_key_get_by_token
 from merchants.services import api_key_rehash, api_key_touch
 
 

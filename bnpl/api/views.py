@@ -22,8 +22,8 @@ from bnpl.api.errors import error_response
 from bnpl.api.throttling import ApiKeyThrottle
 from bnpl.core import idempotency
 from bnpl.core.errors import ApplicationError, AuthenticationError, ConflictError
+from bnpl.tenancy.selectors import scoped_get
 from merchants.models import ApiKey, Merchant
-from merchants.selectors import scoped_get
 
 # Responses stored for replay: success, and refusals that came from doing the work (a declined
 # payment, an illegal state transition). Anything else stored nothing and the key may be reused.

@@ -35,7 +35,7 @@ from bnpl.core.errors import InvalidRequestError
 from bnpl.core.money import MAX_AMOUNT, normalize_currency
 from bnpl.plans.models import PaymentProduct, Plan, ProductKind
 from bnpl.plans.representations import PaymentProductRepresentation, PlanWithHistoryRepresentation
-from merchants.selectors import scoped_queryset
+from bnpl.tenancy.selectors import scoped_queryset
 
 
 def amount_field() -> StrictIntegerField:

@@ -32,9 +32,10 @@ from bnpl.plans import services as plan_services
 from bnpl.plans.models import Installment, PaymentProduct, Plan
 from bnpl.plans.representations import plan_data
 from bnpl.plans.schedule import ScheduleInputError
+from bnpl.tenancy.services import merchant_consumer_ensure
 from consumers.models import Consumer
 from consumers.senders import get_sender
-from consumers.services import Requester, merchant_consumer_ensure
+from consumers.services import Requester
 from decisioning import decide, decline_on_recheck, review_referral
 from decisioning.models import CreditDecision
 from decisioning.policy import Application, Decision, Reason, evaluate, features_for

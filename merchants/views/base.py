@@ -4,7 +4,7 @@ on, the mode (test or live data, a session flag), and the access rule of the pag
 Every view is wrapped by ``dashboard_view(access=…)``: ``read`` for any member, ``write`` for
 owners and admins (analysts get a 403 on the server, whatever the page shows), ``owner`` for team
 management, ``personal`` for a member's own sign-in settings (any member, about themselves only).
-Objects are looked up through ``merchants.selectors.scoped_get`` with the current merchant and
+Objects are looked up through ``bnpl.tenancy.selectors.scoped_get`` with the current merchant and
 mode, so another merchant's (or the other mode's) object is a 404.
 
 Before any of that, the second factor (``second_factor_redirect``): a member who enrolled an
@@ -29,6 +29,7 @@ from django.utils.http import urlencode
 
 from bnpl.accounts import two_factor
 from bnpl.core.errors import NotFoundError
+from bnpl.tenancy.selectors import scoped_get
 from merchants import selectors
 from merchants.models import Membership
 
@@ -72,7 +73,7 @@ class Dashboard:
     def get(self, model: type[OwnedModel], public_id: str) -> OwnedModel:
         """The current merchant's object in the current mode, or a 404."""
         try:
-            return selectors.scoped_get(model, merchant=self.merchant, livemode=self.livemode, public_id=public_id)
+            return scoped_get(model, merchant=self.merchant, livemode=self.livemode, public_id=public_id)
         except NotFoundError:
             raise Http404(f"No such {model._meta.verbose_name}.") from None
 

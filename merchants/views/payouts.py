@@ -7,8 +7,8 @@ from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 
 from bnpl.core.money import format_amount
+from bnpl.tenancy.selectors import scoped_queryset
 from merchants.models import Settlement
-from merchants.selectors import scoped_queryset
 from merchants.settlements import settlement_report_csv
 from merchants.views.base import Dashboard, dashboard_view
 

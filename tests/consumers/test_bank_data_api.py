@@ -19,8 +19,8 @@ from django.db import transaction
 from bnpl.core import clock
 from bnpl.core.models import IdempotencyKey
 from bnpl.core.services import clock_advance
+from bnpl.tenancy.services import merchant_consumer_ensure
 from consumers.models import Consumer, MerchantConsumer
-from consumers.services import merchant_consumer_ensure
 from decisioning import bank_data
 from decisioning.cashflow import CashFlowFeatures, MonthTotals, Transaction, merge_months, monthly_totals
 from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth

@@ -15,9 +15,9 @@ from django.test import Client
 
 from bnpl.core import clock
 from bnpl.core.models import AuditLogEntry, Event
+from bnpl.tenancy.services import merchant_consumer_ensure
 from consumers.middleware import SESSION_KEY
 from consumers.models import Consumer, MerchantConsumer
-from consumers.services import merchant_consumer_ensure
 from decisioning import bank_data
 from decisioning.bank_data import IncomingTransaction
 from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth

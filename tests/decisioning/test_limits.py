@@ -21,9 +21,10 @@ from bnpl.core import clock
 from bnpl.payments.models import Charge
 from bnpl.payments.services import payment_method_add
 from bnpl.plans.models import PaymentProduct
+from bnpl.tenancy.services import merchant_consumer_ensure
 from consumers.models import Consumer, SandboxMessage
 from consumers.selectors import declined_decision_list
-from consumers.services import Requester, merchant_consumer_ensure
+from consumers.services import Requester
 from decisioning import bank_data, limits
 from decisioning.bank_data import IncomingTransaction
 from decisioning.bureau import BureauReport

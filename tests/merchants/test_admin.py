@@ -14,10 +14,10 @@ from django.test import Client
 from bnpl.accounts.models import User
 from bnpl.core import clock
 from bnpl.core.models import AuditLogEntry, ClockState, Event
+from bnpl.tenancy.keys import api_key_hash
 from merchants import services
 from merchants.models import ApiKey, Merchant
 from merchants.representations import merchant_data
-from merchants.selectors import api_key_hash
 from tests.conftest import ApiClient
 from tests.factories import Tenant, make_merchant, make_user
 from tests.helpers import row_counts, verified_client

@@ -16,9 +16,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bnpl.core import clock
 from bnpl.core.models import AuditLogEntry, Event
+from bnpl.tenancy.keys import api_key_hash
 from merchants.models import ApiKey, Membership
 from merchants.representations import api_key_data
-from merchants.selectors import api_key_hash
 from tests.conftest import ApiClient
 from tests.factories import Tenant, make_member, make_merchant, make_user
 from tests.helpers import row_counts, totp_code

@@ -17,6 +17,7 @@ from django.test import Client
 
 from bnpl.core.models import AuditLogEntry, Event
 from bnpl.plans.models import PaymentProduct
+from bnpl.tenancy.keys import api_key_hash
 from merchants.models import (
     ApiKey,
     BankAccount,
@@ -26,7 +27,6 @@ from merchants.models import (
     Merchant,
     WebhookDelivery,
 )
-from merchants.selectors import api_key_hash
 from tests.checkout_factories import make_authorized_order, make_checkout_session
 from tests.conftest import ApiClient
 from tests.factories import Tenant, make_member, make_merchant, make_user

@@ -9,9 +9,9 @@ import pytest
 
 from bnpl.core.event_types import merchant_visible_types
 from bnpl.core.models import AuditLogEntry, Event, IdempotencyKey
+from bnpl.tenancy.keys import api_key_hash
 from merchants.models import ApiKey, WebhookEndpoint
 from merchants.representations import webhook_endpoint_data
-from merchants.selectors import api_key_hash
 from tests.conftest import ApiClient
 from tests.factories import Tenant, make_webhook_endpoint
 from tests.helpers import row_counts

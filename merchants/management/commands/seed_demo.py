@@ -21,11 +21,11 @@ from bnpl.checkout.representations import hosted_url
 from bnpl.checkout.services import checkout_session_create
 from bnpl.core import clock
 from bnpl.core.context import Actor, acting_as
+from bnpl.tenancy.keys import dangerously_api_key_get_by_token
 from consumers.models import Consumer
 from consumers.services import consumer_register
 from merchants import services
 from merchants.models import ApiKey, Membership, Merchant
-from merchants.selectors import dangerously_api_key_get_by_token
 
 OPERATOR = ("operator@bnpl.test", "operator-demo-1")
 OWNER = ("owner@demo-outfitters.test", "merchant-demo-1")

@@ -11,9 +11,9 @@ import time_machine
 from django.test import Client
 
 from bnpl.core import clock
+from bnpl.tenancy.keys import api_key_hash
 from merchants import services
 from merchants.models import ApiKey, Merchant, WebhookEndpoint
-from merchants.selectors import api_key_hash
 from tests.conftest import ApiClient
 from tests.factories import Tenant, make_merchant
 from tests.helpers import row_counts
