@@ -49,11 +49,13 @@ a11y-tools:
 		&& npm ci --prefix tests/a11y --silent --no-audit --no-fund \
 		|| echo "npm not found: the accessibility checks will skip"; }
 
-## lint: ruff, mypy, and bandit (any medium or high finding fails; pyproject.toml [tool.bandit])
+## lint: ruff, mypy, the import layers (.importlinter: imports go down the layers, no cycles),
+##       and bandit (any medium or high finding fails; pyproject.toml [tool.bandit])
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/bandit -c pyproject.toml -r . --severity-level medium --quiet
 
 ## bench: speed figures, each with the ratio to a baseline measured in the same run

@@ -189,7 +189,7 @@ def bench_collections(tenant: Any) -> None:
 
     from django.db import transaction
 
-    from bnpl.checkout import services as checkout_services
+    from bnpl.checkout import orders as checkout_orders
     from bnpl.collections import services
     from bnpl.core.services import clock_advance
     from bnpl.plans.models import Installment
@@ -204,7 +204,7 @@ def bench_collections(tenant: Any) -> None:
             count=12,
             consumer=make_verified_consumer(email=f"payer{index}+clean@example.com"),
         )
-        checkout_services.order_capture(order=order, amount=order.authorized_amount)  # shipped: settled later
+        checkout_orders.order_capture(order=order, amount=order.authorized_amount)  # shipped: settled later
     clock_advance(by=dt.timedelta(days=370))
     due = services.due_installments().count()
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""

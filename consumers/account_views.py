@@ -25,11 +25,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from bnpl.checkout import disputes
-from bnpl.checkout import services as checkout_services
-from bnpl.checkout.balances import consumer_balances_open
+from bnpl.checkout import dispute_holds, disputes
 from bnpl.checkout.models import Dispute
-from bnpl.collections import actions
 from bnpl.core.errors import ApplicationError, InvalidRequestError
 from bnpl.core.models import AuditLogEntry
 from bnpl.core.money import MAX_AMOUNT, format_amount, from_decimal
@@ -43,6 +40,10 @@ from bnpl.payments.services import (
     payment_method_make_default,
 )
 from bnpl.plans.models import Installment, Plan, ProductKind
+from bnpl.servicing import actions
+from bnpl.servicing import selectors as servicing_selectors
+from bnpl.servicing import services as servicing
+from bnpl.servicing.balances import consumer_balances_open
 from consumers import documents, selectors, services
 from consumers.models import Consumer
 from decisioning import bank_data
@@ -219,7 +220,7 @@ def plan_detail(request: HttpRequest, plan: Plan) -> HttpResponse:
             ],
             "disputes": plan.order.disputes.order_by("-created_at"),
             "can_pay": can_pay,
-            "payoff": _money(checkout_services.plan_payoff_amount(plan=plan), currency) if can_pay else "",
+            "payoff": _money(servicing_selectors.plan_payoff_amount(plan=plan), currency) if can_pay else "",
             "is_financing": plan.product.kind == ProductKind.FINANCING,
             "can_move": can_pay and not plan.due_date_moved,
             "move_latest": actions.MAX_DUE_DATE_MOVE.days,
@@ -237,7 +238,7 @@ def plan_detail(request: HttpRequest, plan: Plan) -> HttpResponse:
 @account_page
 def plan_pay_now(request: HttpRequest, plan: Plan) -> HttpResponse:
     def pay() -> str:
-        charge = checkout_services.plan_pay_next_installment(plan=plan)
+        charge = servicing.plan_pay_next_installment(plan=plan)
         return f"Paid {_money(charge.amount, charge.currency)}. Thank you!"
 
     overview = reverse("consumers:portal")  # paid from the overview: back there, never elsewhere
@@ -262,7 +263,7 @@ def plan_pay_early(request: HttpRequest, plan: Plan) -> HttpResponse:
         amount = from_decimal(form.cleaned_data["amount"], plan.currency)
         if not 0 < amount <= MAX_AMOUNT:
             raise InvalidRequestError("Enter an amount above zero.", param="amount")
-        charge = checkout_services.plan_pay_early(plan=plan, amount=amount)
+        charge = servicing.plan_pay_early(plan=plan, amount=amount)
         return f"Paid {_money(charge.amount, charge.currency)} early. It goes to your next payments."
 
     return _done(request, pay, back=back)
@@ -272,7 +273,7 @@ def plan_pay_early(request: HttpRequest, plan: Plan) -> HttpResponse:
 @account_page
 def plan_pay_off(request: HttpRequest, plan: Plan) -> HttpResponse:
     def pay() -> str:
-        charge = checkout_services.plan_pay_early(plan=plan)
+        charge = servicing.plan_pay_early(plan=plan)
         return f"Paid {_money(charge.amount, charge.currency)}: this plan is paid off."
 
     return _done(request, pay, back=reverse("consumers:plan", args=[plan.public_id]))
@@ -341,7 +342,7 @@ def plan_dispute(request: HttpRequest, plan: Plan) -> HttpResponse:
             amount=amount,
             description=data["description"],
         )
-        held = disputes.held_installments(plan)
+        held = dispute_holds.held_installments(plan)
         on_hold = (
             f"Payment{'s' if len(held) > 1 else ''} {', '.join(f'#{row.sequence}' for row in held)} "
             f"({_money(sum(row.remaining_amount for row in held), plan.currency)}) "

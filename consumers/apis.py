@@ -27,9 +27,9 @@ from bnpl.api.serializers import (
 from bnpl.api.views import MerchantScopedApi
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.money import normalize_currency
+from bnpl.tenancy.representations import BankDataConsentRepresentation, MerchantConsumerRepresentation
 from bnpl.tenancy.selectors import scoped_queryset
 from consumers.models import MerchantConsumer
-from consumers.representations import BankDataConsentRepresentation, MerchantConsumerRepresentation
 from decisioning import bank_data
 from decisioning.models import BankDataConsent, BankTransaction
 

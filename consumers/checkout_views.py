@@ -21,7 +21,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import confirmation as checkout_confirmation
+from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout import step_up
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.checkout.selectors import checkout_session_offers
@@ -178,7 +179,7 @@ def _closed(request: HttpRequest, session: CheckoutSession, error: ApplicationEr
 def checkout_session(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _session_or_404(session_id)
     try:
-        checkout_services.checkout_session_usable(session)
+        checkout_sessions.checkout_session_usable(session)
     except ApplicationError as error:
         return _closed(request, session, error)
     consumer = getattr(request, "consumer", None)  # opening the page tells the merchant nothing about them
@@ -217,10 +218,12 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
     chosen = {"chosen_product": form.cleaned_data["product"], "chosen_card": form.cleaned_data["payment_method"]}
     payment_method = None
     try:
-        checkout_services.checkout_session_usable(session)
-        product = checkout_services.eligible_product(session=session, product_public_id=form.cleaned_data["product"])
+        checkout_sessions.checkout_session_usable(session)
+        product = checkout_confirmation.eligible_product(
+            session=session, product_public_id=form.cleaned_data["product"]
+        )
         payment_method = _card(session, consumer, form.cleaned_data)
-        result = checkout_services.checkout_confirm(
+        result = checkout_confirmation.checkout_confirm(
             session=session,
             consumer=consumer,
             product=product,
@@ -347,7 +350,7 @@ def step_up_code(request: HttpRequest, session_id: str) -> HttpResponse:
         return redirect("checkout:session", session_id=session.public_id)
     chosen = {"chosen_product": form.cleaned_data["product"], "chosen_card": form.cleaned_data["payment_method"]}
     try:
-        checkout_services.checkout_session_usable(session)
+        checkout_sessions.checkout_session_usable(session)
         card = _saved_card(consumer, session, form.cleaned_data["payment_method"])
     except ApplicationError as error:
         if error.code.startswith("session_"):
@@ -394,7 +397,7 @@ def approved(request: HttpRequest, session_id: str) -> HttpResponse:
 def cancel(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _session_or_404(session_id)
     try:
-        checkout_services.checkout_session_cancel(session=session)
+        checkout_sessions.checkout_session_cancel(session=session)
     except ApplicationError as error:
         return _closed(request, session, error)
     return HttpResponseRedirect(back_to_shop_url(session))

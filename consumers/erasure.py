@@ -47,8 +47,8 @@ from bnpl.core.models import IdempotencyKey
 from bnpl.core.services import audit_log_redact, change_record, redact_json, redact_text, redaction_allowed
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.plans.models import Plan
-from consumers.middleware import PENDING_IDENTIFIER_KEY, SESSION_KEY
 from consumers.models import Consumer, Identity, MerchantConsumer, OneTimeCode, SandboxMessage
+from consumers.selectors import PENDING_IDENTIFIER_KEY, SESSION_KEY
 from consumers.services import consumer_data
 from decisioning.bank_data import consent_revoke
 from decisioning.models import BankDataConsent, CreditDecision

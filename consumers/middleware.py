@@ -7,10 +7,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from consumers.selectors import consumer_for_session
-
-SESSION_KEY = "consumer_public_id"
-PENDING_IDENTIFIER_KEY = "consumer_pending_identifier"  # the address a code was sent to, until verified
+from consumers.selectors import SESSION_KEY, consumer_for_session
 
 
 class ConsumerSessionMiddleware:

@@ -9,6 +9,10 @@ from bnpl.plans.models import Plan
 from consumers.models import Consumer, SandboxMessage
 from decisioning.models import BankDataConsent, CreditDecision
 
+# Where a signed-in consumer is kept in Django's session (apart from staff and merchant users).
+SESSION_KEY = "consumer_public_id"
+PENDING_IDENTIFIER_KEY = "consumer_pending_identifier"  # the address a code was sent to, until verified
+
 
 def consumer_for_session(*, public_id: str | None) -> Consumer | None:
     if not public_id:

@@ -73,8 +73,8 @@ from bnpl.core.context import consumer_actor
 from bnpl.core.errors import InvalidRequestError, PermissionDeniedError, RateLimitError, StateError
 from bnpl.core.keys import one_time_code_hash_secrets
 from bnpl.core.services import change_record
+from bnpl.notifications import get_sender
 from consumers.models import Channel, Consumer, Identity, OneTimeCode
-from consumers.senders import get_sender
 
 CODE_DIGITS = 6
 CODE_PATTERN = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")  # ASCII digits only: str.isdigit() accepts "١٢٣" and "²"

@@ -24,7 +24,7 @@ from bnpl.core.errors import ApplicationError, RateLimitError
 from bnpl.core.ids import is_well_formed
 from bnpl.core.net import client_key
 from consumers import selectors, services
-from consumers.middleware import PENDING_IDENTIFIER_KEY, SESSION_KEY
+from consumers.selectors import PENDING_IDENTIFIER_KEY, SESSION_KEY
 
 NEXT_KEY = "consumer_next"
 SIGN_IN_TOKEN_KEY = "consumer_sign_in_token"

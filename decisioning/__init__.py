@@ -1,21 +1,57 @@
-"""Credit decisioning, reached through one door: ``decide(application=...) -> Decision``."""
+"""Credit decisioning, reached through one door: ``decide(application=...) -> Decision``.
+
+Callers outside decisioning use only what this module offers: ``Application`` (what is asked),
+``Decision`` and ``Reason`` (what comes back), ``decide``, ``recheck`` (the policy again, as an order
+is written), the manual-review and recheck records, and the merchant's view of an outcome. The
+policy, features, scorer and models behind them are decisioning's own (an import-linter contract in
+``.importlinter`` keeps them so).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from decisioning.models import CreditDecision
     from decisioning.policy import Application, Decision, Reason
     from decisioning.selectors import CheckoutOutcome
+
+__all__ = [
+    "Application",
+    "Decision",
+    "Reason",
+    "checkout_outcome",
+    "decide",
+    "decline_on_recheck",
+    "recheck",
+    "review_referral",
+]
+
+_POLICY_TYPES = frozenset({"Application", "Decision", "Reason"})
+
+
+def __getattr__(name: str) -> Any:
+    """The policy's value types, loaded on first use (decisioning's models load with the apps)."""
+    if name in _POLICY_TYPES:
+        from decisioning import policy
+
+        return getattr(policy, name)
+    raise AttributeError(f"module 'decisioning' has no attribute {name!r}")
 
 
 def decide(*, application: Application) -> Decision:
     from decisioning.services import credit_decide
 
     return credit_decide(application=application)
+
+
+def recheck(*, application: Application) -> tuple[Reason, ...]:
+    """The policy's rules again, on the consumer's situation as it is now (no model, no stored
+    decision): the reasons it would refuse, empty when it still approves. The checkout calls this
+    under the consumer's lock as it writes the order."""
+    from decisioning.policy import evaluate, features_for
+
+    return evaluate(features_for(application))
 
 
 def review_referral(*, decision: CreditDecision, approve: bool, note: str, reviewer: Any) -> CreditDecision:

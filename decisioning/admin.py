@@ -103,7 +103,7 @@ class CreditDecisionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def save_model(self, request: HttpRequest, obj: CreditDecision, form: object, change: bool) -> None:
         """The review: "Approve" or "Decline" with a note, through the checkout's review service
         (audited; the session reopens or is declined; the shopper is emailed)."""
-        from bnpl.checkout.services import checkout_review_resolve
+        from bnpl.checkout.confirmation import checkout_review_resolve
 
         if "_approve_referral" not in request.POST and "_decline_referral" not in request.POST:
             raise PermissionDenied("Use Approve or Decline to review a referral.")

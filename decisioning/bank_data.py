@@ -32,8 +32,8 @@ from bnpl.core.context import Actor, consumer_actor
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.services import change_record
 from bnpl.plans.schedule import add_months
+from bnpl.tenancy.representations import bank_data_consent_data
 from consumers.models import Consumer, MerchantConsumer
-from consumers.representations import bank_data_consent_data
 from decisioning.cashflow import (
     STALE_AFTER_MONTHS,
     WINDOW_MONTHS,

@@ -43,7 +43,7 @@ def browser() -> Iterator[Any]:
 
 def signed_in_cookie(consumer_public_id: str, url: str) -> dict[str, str]:
     """A session cookie for a consumer who signed in with a one-time code (that flow has its own tests)."""
-    from consumers.middleware import SESSION_KEY
+    from consumers.selectors import SESSION_KEY
 
     store = import_module(settings.SESSION_ENGINE).SessionStore()
     store[SESSION_KEY] = consumer_public_id

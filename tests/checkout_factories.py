@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import confirmation as checkout_confirmation
+from bnpl.checkout import orders as checkout_orders
+from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout.disputes import dispute_open
 from bnpl.checkout.models import CheckoutSession, Dispute, Order
 from bnpl.checkout.step_up import checkout_card_add
@@ -50,7 +52,7 @@ def make_verified_consumer(*, email: str | None = None, born: dt.date = dt.date(
 def make_checkout_session(
     *, merchant: Merchant, livemode: bool, amount: int = 10000, currency: str = "USD"
 ) -> CheckoutSession:
-    return checkout_services.checkout_session_create(
+    return checkout_sessions.checkout_session_create(
         merchant=merchant,
         livemode=livemode,
         amount=amount,
@@ -86,7 +88,7 @@ def make_authorized_order(
     payment_method = checkout_card_add(
         session=session, consumer=consumer, number=card, exp_month=12, exp_year=2035, cvc="123"
     )
-    result = checkout_services.checkout_confirm(
+    result = checkout_confirmation.checkout_confirm(
         session=session,
         consumer=consumer,
         product=product_for(merchant, livemode, kind, count),
@@ -100,7 +102,7 @@ def make_authorized_order(
 def make_order(*, merchant: Merchant, livemode: bool) -> Order:
     """Half captured: every order operation (capture, void, refund) has something to act on."""
     order = make_authorized_order(merchant=merchant, livemode=livemode, amount=10000)
-    checkout_services.order_capture(order=order, amount=5000)
+    checkout_orders.order_capture(order=order, amount=5000)
     order.refresh_from_db()
     return order
 

@@ -1,4 +1,7 @@
-"""The journal entries of checkout, one per money movement, each balanced to the cent.
+"""The journal entries of an order: authorize, capture, void, refund, and money returned to a card or
+to a balance when a plan shrinks. One per money movement, each balanced to the cent. The entries
+of a plan's life after purchase (payments, late fees, charge-off, refused refunds and balances) are
+``bnpl.servicing.accounting``; the table below is the whole chart of both.
 
 Sign convention (the ledger's): debit positive, credit negative.
 
@@ -24,29 +27,13 @@ from __future__ import annotations
 
 from bnpl.checkout.models import Order
 from bnpl.ledger.models import AccountCode
-from bnpl.ledger.services import Line, ledger_post
-from bnpl.payments.models import Charge, ConsumerBalance
-from merchants.models import Merchant
-
-
-def _post(order: Order, entry_type: str, key: str, lines: list[Line]) -> None:
-    lines = [line for line in lines if line.amount != 0]
-    if not lines:
-        return
-    ledger_post(
-        entry_type=entry_type,
-        currency=order.currency,
-        livemode=order.livemode,
-        merchant=order.merchant,
-        reference=order,
-        idempotency_key=f"{order.public_id}:{key}",
-        lines=lines,
-    )
+from bnpl.ledger.services import Line
+from bnpl.servicing.accounting import order_entry_post
 
 
 def post_authorization(order: Order) -> None:
     amount = order.authorized_amount
-    _post(
+    order_entry_post(
         order,
         "order.authorized",
         "authorized",
@@ -57,26 +44,8 @@ def post_authorization(order: Order) -> None:
     )
 
 
-def post_payment(order: Order, *, charge_id: str, principal: int, interest: int, from_balance: bool = False) -> None:
-    """A payment applied to the plan: from a card (``charge_id`` a charge) or from the consumer's
-    balance (``from_balance``: ``charge_id`` names the balance and the application)."""
-    source = Line(account=AccountCode.CARD_CLEARING, amount=principal + interest)
-    if from_balance:
-        source = Line(account=AccountCode.CONSUMER_CREDIT, amount=principal + interest, consumer=order.consumer)
-    _post(
-        order,
-        "plan.payment_from_balance" if from_balance else "plan.payment",
-        f"payment:{charge_id}",
-        [
-            source,
-            Line(account=AccountCode.CONSUMER_RECEIVABLE, amount=-principal, consumer=order.consumer),
-            Line(account=AccountCode.INTEREST_INCOME, amount=-interest),
-        ],
-    )
-
-
 def post_capture(order: Order, *, capture_id: str, amount: int, fee: int) -> None:
-    _post(
+    order_entry_post(
         order,
         "order.captured",
         f"capture:{capture_id}",
@@ -89,7 +58,7 @@ def post_capture(order: Order, *, capture_id: str, amount: int, fee: int) -> Non
 
 
 def post_void(order: Order, *, key: str, amount: int) -> None:
-    _post(
+    order_entry_post(
         order,
         "order.voided",
         key,
@@ -101,7 +70,7 @@ def post_void(order: Order, *, key: str, amount: int) -> None:
 
 
 def post_refund(order: Order, *, refund_id: str, amount: int, fee_back: int) -> None:
-    _post(
+    order_entry_post(
         order,
         "order.refunded",
         f"refund:{refund_id}",
@@ -114,7 +83,7 @@ def post_refund(order: Order, *, refund_id: str, amount: int, fee_back: int) -> 
 
 
 def post_return_to_card(order: Order, *, key: str, amount: int) -> None:
-    _post(
+    order_entry_post(
         order,
         "order.returned_to_card",
         f"return:{key}",
@@ -127,72 +96,12 @@ def post_return_to_card(order: Order, *, key: str, amount: int) -> None:
 
 def post_return_to_balance(order: Order, *, key: str, amount: int) -> None:
     """A refund or void gives back what the consumer's balance paid toward the plan: to the balance."""
-    _post(
+    order_entry_post(
         order,
         "order.returned_to_balance",
         f"return_to_balance:{key}",
         [
             Line(account=AccountCode.CONSUMER_RECEIVABLE, amount=amount, consumer=order.consumer),
             Line(account=AccountCode.CONSUMER_CREDIT, amount=-amount, consumer=order.consumer),
-        ],
-    )
-
-
-def post_late_fee(order: Order, *, key: str, amount: int) -> None:
-    """A late fee charged: the consumer owes it, and it is income when charged."""
-    _post(
-        order,
-        "plan.late_fee",
-        f"late_fee:{key}",
-        [
-            Line(account=AccountCode.CONSUMER_RECEIVABLE, amount=amount, consumer=order.consumer),
-            Line(account=AccountCode.LATE_FEE_INCOME, amount=-amount),
-        ],
-    )
-
-
-def post_charge_off(order: Order, *, key: str, amount: int) -> None:
-    """What the consumer still owes (principal and fees; unearned interest was never booked) is
-    written off as a credit loss."""
-    _post(
-        order,
-        "plan.charged_off",
-        f"charge_off:{key}",
-        [
-            Line(account=AccountCode.CREDIT_LOSSES, amount=amount),
-            Line(account=AccountCode.CONSUMER_RECEIVABLE, amount=-amount, consumer=order.consumer),
-        ],
-    )
-
-
-def post_refund_failed(*, charge: Charge, merchant: Merchant | None) -> None:
-    """A refund to the card failed for good: the money never left (card clearing keeps it) and the
-    consumer is owed it (their balance). Keyed by the refund charge: posted once."""
-    ledger_post(
-        entry_type="payment.refund_failed",
-        currency=charge.currency,
-        livemode=charge.livemode,
-        merchant=merchant,
-        reference=charge,
-        idempotency_key=f"{charge.public_id}:refund_failed",
-        lines=[
-            Line(account=AccountCode.CARD_CLEARING, amount=charge.amount),
-            Line(account=AccountCode.CONSUMER_CREDIT, amount=-charge.amount, consumer=charge.consumer),
-        ],
-    )
-
-
-def post_balance_paid_out(*, balance: ConsumerBalance, amount: int) -> None:
-    """An operator paid the consumer's balance out another way (a bank transfer, a check): it
-    leaves from the lender's own account."""
-    ledger_post(
-        entry_type="payment.balance_paid_out",
-        currency=balance.currency,
-        livemode=balance.livemode,
-        reference=balance,
-        idempotency_key=f"{balance.public_id}:paid_out",
-        lines=[
-            Line(account=AccountCode.CONSUMER_CREDIT, amount=amount, consumer=balance.consumer),
-            Line(account=AccountCode.LENDER_CASH, amount=-amount),
         ],
     )

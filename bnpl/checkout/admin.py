@@ -9,11 +9,12 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
-from bnpl.checkout import balances, disputes
+from bnpl.checkout import disputes
 from bnpl.checkout.models import Capture, CheckoutSession, Dispute, Order, Refund
 from bnpl.core.admin import ReadOnlyAdmin, ReadOnlyInline
 from bnpl.core.errors import ApplicationError
 from bnpl.payments.models import ConsumerBalance
+from bnpl.servicing import balances
 
 
 class CaptureInline(ReadOnlyInline):

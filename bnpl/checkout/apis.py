@@ -21,7 +21,9 @@ from bnpl.api.serializers import (
     StrictURLField,
 )
 from bnpl.api.views import MerchantScopedApi
-from bnpl.checkout import disputes, services
+from bnpl.checkout import disputes
+from bnpl.checkout import orders as checkout_orders
+from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout.models import CheckoutSession, Dispute, Order
 from bnpl.checkout.representations import (
     CaptureRepresentation,
@@ -135,7 +137,7 @@ class CheckoutSessionListCreateApi(MerchantScopedApi):
     def post(self, request: Request) -> Response:
         data = CheckoutSessionCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        session = services.checkout_session_create(
+        session = checkout_sessions.checkout_session_create(
             merchant=self.merchant, livemode=self.livemode, **data.validated_data
         )
         return Response(CheckoutSessionRepresentation(session).data, status=status.HTTP_201_CREATED)
@@ -154,7 +156,7 @@ class OrderListApi(MerchantScopedApi):
 
     @extend_schema(operation_id="order_list", responses=OrderRepresentation(many=True), tags=["orders"])
     def get(self, request: Request) -> Response:
-        services.orders_expire(merchant=self.merchant, livemode=self.livemode)
+        checkout_orders.orders_expire(merchant=self.merchant, livemode=self.livemode)
         orders = scoped_queryset(Order, merchant=self.merchant, livemode=self.livemode).select_related(
             "checkout_session", "plan"
         )
@@ -166,7 +168,7 @@ class OrderDetailApi(MerchantScopedApi):
 
     @extend_schema(operation_id="order_retrieve", responses=OrderRepresentation, tags=["orders"])
     def get(self, request: Request, id: str) -> Response:
-        return Response(OrderRepresentation(services.order_expire_if_due(order=self.path_objects["id"])).data)
+        return Response(OrderRepresentation(checkout_orders.order_expire_if_due(order=self.path_objects["id"])).data)
 
 
 class OrderCaptureApi(MerchantScopedApi):
@@ -189,7 +191,7 @@ class OrderCaptureApi(MerchantScopedApi):
     def post(self, request: Request, id: str) -> Response:
         data = CaptureInput(data=request.data)
         data.is_valid(raise_exception=True)
-        capture = services.order_capture(order=self.path_objects["id"], **data.validated_data)
+        capture = checkout_orders.order_capture(order=self.path_objects["id"], **data.validated_data)
         return Response(CaptureRepresentation(capture).data, status=status.HTTP_201_CREATED)
 
 
@@ -217,7 +219,7 @@ class OrderVoidApi(MerchantScopedApi):
     )
     def post(self, request: Request, id: str) -> Response:
         VoidInput(data=request.data).is_valid(raise_exception=True)
-        order = services.order_void(order=self.path_objects["id"])
+        order = checkout_orders.order_void(order=self.path_objects["id"])
         return Response(OrderRepresentation(order).data)
 
 
@@ -239,7 +241,7 @@ class OrderRefundApi(MerchantScopedApi):
     def post(self, request: Request, id: str) -> Response:
         data = RefundInput(data=request.data)
         data.is_valid(raise_exception=True)
-        refund = services.order_refund(order=self.path_objects["id"], **data.validated_data)
+        refund = checkout_orders.order_refund(order=self.path_objects["id"], **data.validated_data)
         return Response(RefundRepresentation(refund).data, status=status.HTTP_201_CREATED)
 
 

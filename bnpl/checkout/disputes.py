@@ -33,26 +33,19 @@ import datetime as dt
 from django.conf import settings
 from django.db import transaction
 
+from bnpl.checkout.dispute_holds import dispute_close, dispute_share_hold, refunded_since_open
 from bnpl.checkout.models import Dispute, Order
+from bnpl.checkout.orders import order_refund
 from bnpl.checkout.representations import dispute_data
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.services import change_record
-from bnpl.plans.models import Installment, Plan
-from bnpl.plans.representations import plan_data
+from bnpl.plans.models import Plan
+from bnpl.servicing.locks import order_and_plan_lock, order_lock
 from consumers.models import Consumer
 
 RESPONSE_WINDOW = dt.timedelta(days=14)
 MAX_TEXT = 5000
-
-
-def _lock(order: Order) -> tuple[Order, Plan]:
-    order = Order.objects.select_for_update().get(pk=order.pk)
-    return order, Plan.objects.select_for_update().get(order=order)
-
-
-def _refunded_since_open(dispute: Dispute, order: Order) -> int:
-    return order.refunded_amount - dispute.refunded_at_open
 
 
 def dispute_open(
@@ -78,7 +71,7 @@ def dispute_open(
         raise InvalidRequestError(f"Keep the description under {MAX_TEXT} characters.", param="description")
     with transaction.atomic():
         Consumer.objects.select_for_update().get(pk=consumer.pk)  # the per-consumer limit, under concurrency
-        order, plan = _lock(order)
+        order, plan = order_and_plan_lock(order_id=order.pk)
         if order.refundable_amount <= 0:
             raise StateError("Nothing on this order is left to return or dispute.", code="nothing_to_dispute")
         if amount is None:
@@ -108,7 +101,7 @@ def _create(order: Order, plan: Plan, *, kind: str, reason: str, amount: int, de
         **more,
     )
     change_record(action="dispute.created", instance=dispute, data=dispute_data(dispute))
-    _hold_share(plan, dispute, order)
+    dispute_share_hold(plan, dispute, order)
     return dispute
 
 
@@ -130,7 +123,7 @@ def dispute_from_card_network(*, order: Order, amount: int, network_reason: str,
     shopper, opened it); one already open on the order takes the reference instead. The same
     reference twice is one dispute. None when nothing on the order is left to dispute."""
     with transaction.atomic():
-        order, plan = _lock(order)
+        order, plan = order_and_plan_lock(order_id=order.pk)
         existing = Dispute.objects.filter(gateway_reference=reference, livemode=order.livemode).first()
         if existing is not None:
             return existing
@@ -166,14 +159,14 @@ def dispute_card_network_closed(*, reference: str, won: bool, livemode: bool) ->
         )
         if dispute is None:
             return None
-        _, plan = _lock(dispute.order)
+        _, plan = order_and_plan_lock(order_id=dispute.order_id)
         dispute = Dispute.objects.select_related("order").get(pk=dispute.pk)
         if not dispute.is_open:
             return dispute
         outcome = "for the merchant" if won else "for the cardholder: the payment went back to their card"
         dispute.decision_note = f"The card's bank decided {outcome} ({clock.now():%Y-%m-%d})."
         if won:
-            return _close(dispute, plan, Dispute.Status.WON)
+            return dispute_close(dispute, plan, Dispute.Status.WON)
         before = dispute_data(dispute)
         dispute.status = Dispute.Status.UNDER_REVIEW
         dispute.save(update_fields=["status", "decision_note", "updated_at"])
@@ -203,23 +196,14 @@ def _check_limits(order: Order, consumer: Consumer) -> None:
         )
 
 
-def held_installments(plan: Plan) -> list[Installment]:
-    """The plan's installments an open return or dispute holds, in due-date order."""
-    return list(
-        plan.installments.filter(status=Installment.Status.SCHEDULED, held_since__isnull=False).order_by(
-            "due_date", "sequence"
-        )
-    )
-
-
 def dispute_withdraw(*, dispute: Dispute, consumer: Consumer) -> Dispute:
     """The consumer takes it back (the goods arrived after all): the held installments keep their
     original due dates, and what fell due meanwhile is collected at once."""
     if dispute.order.consumer_id != consumer.pk:
         raise InvalidRequestError("Choose one of your own returns or disputes.", param="dispute")
     with transaction.atomic():
-        _, plan = _lock(dispute.order)
-        return _close(_open_dispute(dispute), plan, Dispute.Status.WITHDRAWN)
+        _, plan = order_and_plan_lock(order_id=dispute.order_id)
+        return dispute_close(_open_dispute(dispute), plan, Dispute.Status.WITHDRAWN)
 
 
 def dispute_contest(*, dispute: Dispute, evidence: str) -> Dispute:
@@ -230,7 +214,7 @@ def dispute_contest(*, dispute: Dispute, evidence: str) -> Dispute:
     if len(evidence) > MAX_TEXT:
         raise InvalidRequestError(f"Keep the evidence under {MAX_TEXT} characters.", param="evidence")
     with transaction.atomic():
-        _lock(dispute.order)
+        order_lock(order_id=dispute.order_id)
         dispute = _open_dispute(dispute)
         if dispute.status != Dispute.Status.NEEDS_RESPONSE:
             raise StateError("This dispute is already with our team.", code="dispute_under_review")
@@ -244,17 +228,15 @@ def dispute_contest(*, dispute: Dispute, evidence: str) -> Dispute:
 def dispute_accept(*, dispute: Dispute) -> Dispute:
     """The merchant agrees: what the dispute is about and was not refunded yet is refunded now
     (by the order's refund rules), which closes it as ``refunded``."""
-    from bnpl.checkout.services import order_refund
-
     with transaction.atomic():
-        order, plan = _lock(dispute.order)
+        order, plan = order_and_plan_lock(order_id=dispute.order_id)
         dispute = _open_dispute(dispute)
-        remaining = min(dispute.amount - _refunded_since_open(dispute, order), order.refundable_amount)
+        remaining = min(dispute.amount - refunded_since_open(dispute, order), order.refundable_amount)
         if remaining > 0:
             order_refund(order=order, amount=remaining, reason=f"{dispute.kind} {dispute.public_id} accepted")
         dispute.refresh_from_db()
         if dispute.is_open:  # nothing was left to refund: close it here
-            _close(dispute, plan, Dispute.Status.REFUNDED)
+            dispute_close(dispute, plan, Dispute.Status.REFUNDED)
     return dispute
 
 
@@ -262,33 +244,19 @@ def dispute_decide(*, dispute: Dispute, for_consumer: bool, note: str) -> Disput
     """An operator decides. For the consumer: the rest of the amount is refunded (``lost`` for the
     merchant). For the merchant: the held installments are due again (``won``). Either way they
     move on by the days the dispute lasted."""
-    from bnpl.checkout.services import order_refund
-
     if not note.strip():
         raise InvalidRequestError("Write a note saying why.", param="decision_note")
     with transaction.atomic():
-        order, plan = _lock(dispute.order)
+        order, plan = order_and_plan_lock(order_id=dispute.order_id)
         dispute = _open_dispute(dispute)
         dispute.decision_note = note.strip()[:MAX_TEXT]
         if not for_consumer:
-            return _close(dispute, plan, Dispute.Status.WON)
-        remaining = min(dispute.amount - _refunded_since_open(dispute, order), order.refundable_amount)
-        _close(dispute, plan, Dispute.Status.LOST)
+            return dispute_close(dispute, plan, Dispute.Status.WON)
+        remaining = min(dispute.amount - refunded_since_open(dispute, order), order.refundable_amount)
+        dispute_close(dispute, plan, Dispute.Status.LOST)
         if remaining > 0:
             order_refund(order=order, amount=remaining, reason=f"{dispute.kind} {dispute.public_id} decided")
     return dispute
-
-
-def disputes_order_changed(order: Order) -> None:
-    """Called by ``order_refund`` and voids inside their transaction (the order locked), after the
-    plan shrank: an open dispute whose amount has now been refunded closes as ``refunded``; one
-    still open holds the share of what is still in question, on the plan as it now is."""
-    for dispute in order.disputes.filter(status__in=Dispute.OPEN_STATUSES):
-        plan = Plan.objects.select_for_update().get(order=order)
-        if _refunded_since_open(dispute, order) >= dispute.amount:
-            _close(dispute, plan, Dispute.Status.REFUNDED)
-        else:
-            _hold_share(plan, dispute, order)
 
 
 def disputes_escalate_unanswered() -> int:
@@ -297,7 +265,7 @@ def disputes_escalate_unanswered() -> int:
     overdue = Dispute.objects.filter(status=Dispute.Status.NEEDS_RESPONSE, respond_by__lt=clock.now())
     for dispute in overdue.select_related("order").order_by("pk"):
         with transaction.atomic():
-            _lock(dispute.order)
+            order_lock(order_id=dispute.order_id)
             dispute = Dispute.objects.get(pk=dispute.pk)
             if dispute.status != Dispute.Status.NEEDS_RESPONSE:
                 continue
@@ -315,82 +283,3 @@ def _open_dispute(dispute: Dispute) -> Dispute:
     if not dispute.is_open:
         raise StateError(f"This {dispute.kind} is already closed ({dispute.status}).", code="dispute_closed")
     return dispute
-
-
-def _close(dispute: Dispute, plan: Plan, status: str) -> Dispute:
-    before = dispute_data(dispute)
-    dispute.status, dispute.closed_at = status, clock.now()
-    dispute.save(update_fields=["status", "closed_at", "decision_note", "updated_at"])
-    change_record(action="dispute.closed", instance=dispute, before=before, data=dispute_data(dispute))
-    _release(plan, dispute, held_installments(plan), moves_due_dates=status != Dispute.Status.WITHDRAWN)
-    return dispute
-
-
-def _share_in_question(plan: Plan, amount: int) -> list[Installment]:
-    """The installments a refund of ``amount`` would take away: the last unpaid purchase
-    installments (late fees are never part of it), working backwards until their unpaid amounts
-    cover ``amount``. Whole installments: the consumer is never asked for more than what is not in
-    question."""
-    if amount <= 0:
-        return []
-    unpaid = plan.installments.select_for_update().filter(status=Installment.Status.SCHEDULED, fee_for__isnull=True)
-    share, covered = [], 0
-    for installment in unpaid.order_by("-due_date", "-sequence"):
-        if covered >= amount:
-            break
-        share.append(installment)
-        covered += installment.remaining_amount
-    return share
-
-
-def _hold_share(plan: Plan, dispute: Dispute, order: Order) -> None:
-    """Hold the plan's share of what ``dispute`` still questions (the plan locked by the caller).
-    Installments it no longer covers (a refund took part of it) are released as on a resolution."""
-    _forget_settled_holds(plan)
-    still_in_question = dispute.amount - _refunded_since_open(dispute, order)
-    share = _share_in_question(plan, still_in_question) if plan.status == Plan.Status.ACTIVE else []
-    keep = {installment.pk for installment in share}
-    released = [installment for installment in held_installments(plan) if installment.pk not in keep]
-    newly_held = [installment for installment in share if installment.held_since is None]
-    if not released and not newly_held:
-        return
-    before = plan_data(plan)
-    _move_out_of_hold(dispute, released, moves_due_dates=True)
-    Installment.objects.filter(pk__in=[installment.pk for installment in newly_held]).update(
-        held_since=dispute.created_at.date(), updated_at=clock.now()
-    )
-    change_record(action="plan.held", instance=plan, before=before, data=plan_data(plan))
-
-
-def _release(plan: Plan, dispute: Dispute, held: list[Installment], *, moves_due_dates: bool) -> None:
-    _forget_settled_holds(plan)
-    if not held:
-        return
-    before = plan_data(plan)
-    _move_out_of_hold(dispute, held, moves_due_dates=moves_due_dates)
-    change_record(action="plan.released", instance=plan, before=before, data=plan_data(plan))
-
-
-def _move_out_of_hold(dispute: Dispute, installments: list[Installment], *, moves_due_dates: bool) -> None:
-    """End the hold on ``installments``. ``moves_due_dates`` (a resolution, not the consumer's
-    withdrawal): those due on or after the day the dispute opened move on by the days it lasted.
-    Otherwise they keep their dates, and what is already due is collected today."""
-    today = clock.today()
-    since = dispute.created_at.date()
-    shift = dt.timedelta(days=(today - since).days) if moves_due_dates else dt.timedelta(0)
-    for installment in installments:
-        if shift and installment.due_date >= since:
-            installment.due_date += shift
-            if installment.collect_on is not None:
-                installment.collect_on = installment.due_date
-        elif installment.collect_on is not None and installment.collect_on < today:
-            installment.collect_on = today
-        installment.held_since = None
-        installment.save(update_fields=["due_date", "collect_on", "held_since", "updated_at"])
-
-
-def _forget_settled_holds(plan: Plan) -> None:
-    """Held installments that were paid, or cancelled by a refund, hold nothing any more."""
-    plan.installments.exclude(status=Installment.Status.SCHEDULED).filter(held_since__isnull=False).update(
-        held_since=None, updated_at=clock.now()
-    )

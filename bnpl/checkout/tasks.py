@@ -1,21 +1,25 @@
+"""Periodic work of the checkout and of servicing what it sold (beat runs these by name)."""
+
 from celery import shared_task
 
-from bnpl.checkout import balances, disputes, services
+from bnpl.checkout import disputes, orders, sessions
+from bnpl.servicing import balances
+from bnpl.servicing import services as servicing
 
 
 @shared_task(name="bnpl.checkout.tasks.checkout_sessions_expire")
 def checkout_sessions_expire() -> int:
-    return services.checkout_sessions_expire()
+    return sessions.checkout_sessions_expire()
 
 
 @shared_task(name="bnpl.checkout.tasks.orders_expire")
 def orders_expire() -> tuple[int, int]:
-    return services.orders_expire()
+    return orders.orders_expire()
 
 
 @shared_task(name="bnpl.checkout.tasks.plan_payments_apply_settled")
 def plan_payments_apply_settled() -> int:
-    return services.plan_payments_apply_settled()
+    return servicing.plan_payments_apply_settled()
 
 
 @shared_task(name="bnpl.checkout.tasks.disputes_escalate_unanswered")

@@ -6,10 +6,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from bnpl.collections import actions
 from bnpl.collections.models import CollectionAttempt, HardshipRequest
 from bnpl.core.admin import ReadOnlyAdmin
 from bnpl.core.errors import ApplicationError
+from bnpl.servicing import actions
 
 
 @admin.register(CollectionAttempt)

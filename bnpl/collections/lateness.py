@@ -21,18 +21,20 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet, Sum
 
-from bnpl.checkout import accounting
 from bnpl.checkout.models import Order
 from bnpl.core import clock
+from bnpl.core.money import basis_points_at_most
 from bnpl.core.services import change_record
 from bnpl.plans.models import Installment, Plan
 from bnpl.plans.representations import plan_data
 from bnpl.plans.services import unpaid_principal_and_fees
+from bnpl.servicing import accounting
+from bnpl.servicing.locks import order_and_plan_lock
 
 
 def late_fee_cap(*, order_amount: int, cap_bps: int, cap_amount: int) -> int:
     """The most a plan's late fees may ever add up to."""
-    by_share = order_amount * cap_bps // 10_000
+    by_share = basis_points_at_most(order_amount, cap_bps)
     return min(by_share, cap_amount) if cap_amount > 0 else by_share
 
 
@@ -89,8 +91,7 @@ def plans_assess_lateness() -> AssessResult:
 
 def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(plan__pk=plan_id)  # the order, then the plan: as everywhere
-        plan = Plan.objects.select_for_update().select_related("product").get(pk=plan_id)
+        order, plan = order_and_plan_lock(plan_id=plan_id)
         if plan.standing == Plan.Standing.CHARGED_OFF:
             return
         before = plan_data(plan)

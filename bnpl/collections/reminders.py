@@ -12,8 +12,8 @@ from django.db import IntegrityError, transaction
 from bnpl.collections.models import Reminder
 from bnpl.core import clock
 from bnpl.core.money import format_amount
+from bnpl.notifications import get_sender
 from bnpl.plans.models import Installment
-from consumers.senders import get_sender
 
 
 def remind(*, installment: Installment, kind: str, subject: str, body: str) -> bool:

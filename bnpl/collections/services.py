@@ -3,9 +3,9 @@
 The three steps, each safe to repeat:
 1. **Claim** (one transaction): lock due installments with ``SELECT … FOR UPDATE SKIP LOCKED`` (so
    workers never wait for or take each other's), write for each a ``CollectionAttempt``
-   (``processing``) and its pending ``Charge`` whose idempotency key is derived from the attempt
-   (``collect:<plan>:<installment>:<attempt>``). An installment with an attempt in processing is
-   never claimed again (the database allows one).
+   (``processing``) and its pending ``Charge``, prepared as every installment charge is
+   (``bnpl.servicing.charges``: ``collect:<plan>:<installment>:<attempt>``). An installment with an
+   attempt in processing is never claimed again (the database allows one).
 2. **Charge** (no transaction): send the charge to the gateway with that key.
 3. **Settle** (one transaction): apply a success to the plan once (posting it to the ledger), or
    record the failure and schedule the retry (+1, +3, +7 days by default) when one can help.
@@ -25,9 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
-from bnpl.checkout.balances import give_back
 from bnpl.checkout.disputes import disputes_escalate_unanswered
-from bnpl.checkout.services import charge_apply_to_plan
 from bnpl.collections import lateness
 from bnpl.collections.lateness import AssessResult
 from bnpl.collections.models import CollectionAttempt
@@ -35,9 +33,11 @@ from bnpl.collections.reminders import notice_payment_failed
 from bnpl.core import clock
 from bnpl.core.services import change_record
 from bnpl.payments.models import Charge
-from bnpl.payments.selectors import payment_method_default
-from bnpl.payments.services import charge_execute, charge_prepare
+from bnpl.payments.services import charge_execute
 from bnpl.plans.models import Installment, Plan
+from bnpl.servicing.balances import give_back
+from bnpl.servicing.charges import installment_charge_prepare, plan_card
+from bnpl.servicing.services import charge_apply_to_plan
 
 logger = logging.getLogger(__name__)
 
@@ -87,22 +87,12 @@ def collections_claim(*, limit: int) -> list[int] | None:
         Installment.objects.filter(pk__in=[installment.pk for installment in installments]).update(collect_on=None)
         for installment in installments:
             plan = installment.plan
-            card = payment_method_default(consumer_id=plan.consumer_id, livemode=plan.livemode)
-            if (
-                card is None
-            ):  # left uncollected (collect_on cleared) until the consumer pays or adds a card of the plan's mode
+            card = plan_card(plan=plan)
+            if card is None:  # left uncollected (collect_on cleared) until the consumer pays or adds a card
                 logger.warning("plan %s has no card to collect installment %s", plan.public_id, installment.sequence)
                 continue
             number = CollectionAttempt.objects.filter(installment=installment).count() + 1
-            charge = charge_prepare(
-                consumer=plan.consumer,
-                payment_method=card,
-                amount=installment.remaining_amount,
-                currency=plan.currency,
-                livemode=plan.livemode,
-                idempotency_key=f"collect:{plan.public_id}:{installment.sequence}:{number}",
-                plan=plan,
-            )
+            charge = installment_charge_prepare(plan=plan, installment=installment, payment_method=card)
             attempt = CollectionAttempt.objects.create(
                 installment=installment, number=number, charge=charge, amount=charge.amount
             )

@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from bnpl.core import clock
 from bnpl.core.errors import ApplicationError
 from bnpl.core.models import AuditLogEntry, ClockState, Event, IdempotencyKey
+from bnpl.core.services import clock_advance
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -103,7 +104,7 @@ class ClockStateAdmin(ReadOnlyAdmin):
             raise PermissionDenied("Moving the clock needs the 'Can move the sandbox clock forward' permission.")
         if request.method == "POST":
             try:
-                clock.advance(by=dt.timedelta(days=days))
+                clock_advance(by=dt.timedelta(days=days))
             except ApplicationError as error:
                 self.message_user(request, error.message, level=messages.ERROR)
             else:

@@ -13,11 +13,9 @@ import datetime as dt
 import threading
 import time
 
+from django.apps import apps
 from django.conf import settings
 from django.db import OperationalError, ProgrammingError
-
-from bnpl.core.context import Actor
-from bnpl.core.errors import InvalidRequestError
 
 UTC = dt.UTC
 CACHE_SECONDS = 1.0
@@ -41,10 +39,10 @@ def offset() -> dt.timedelta:
     with _lock:
         if _cached_offset is not None and monotonic - _cached_at < CACHE_SECONDS:
             return _cached_offset
-    from bnpl.core.models import ClockState
-
+    # By the app registry, not an import: the models take their timestamps from this clock.
+    clock_state = apps.get_model("core", "ClockState")
     try:
-        state = ClockState.objects.filter(pk=ClockState.SINGLETON_ID).first()
+        state = clock_state.objects.filter(pk=clock_state.SINGLETON_ID).first()
     except (OperationalError, ProgrammingError):
         return dt.timedelta(0)  # the table does not exist yet (before the first migrate)
     value = dt.timedelta(seconds=state.offset_seconds) if state else dt.timedelta(0)
@@ -67,12 +65,3 @@ def forget_cached_offset() -> None:
     global _cached_offset
     with _lock:
         _cached_offset = None
-
-
-def advance(*, by: dt.timedelta, actor: Actor | None = None) -> dt.timedelta:
-    """Move the sandbox clock forward by ``by``; returns the new total offset. Sandbox only."""
-    from bnpl.core.services import clock_advance
-
-    if not settings.BNPL_SANDBOX:
-        raise InvalidRequestError("The clock can only be moved in sandbox mode.", code="sandbox_only")
-    return clock_advance(by=by, actor=actor)

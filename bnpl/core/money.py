@@ -90,13 +90,35 @@ def format_amount(amount: int, currency: str, *, locale: str = "en_US") -> str:
     return pattern.apply(to_decimal(amount, currency), babel_locale, currency=currency.upper(), currency_digits=False)
 
 
+def _divide_half_up(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded half up to an integer (half away from zero below zero)."""
+    if numerator < 0:
+        return -_divide_half_up(-numerator, denominator)
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
 def basis_points(amount: int, bps: int) -> int:
     """``bps`` hundredths of a percent of ``amount`` minor units, rounded half up to a whole minor
-    unit (half away from zero for a negative amount): the one rounding rule for fees and shares
-    quoted in basis points. basis_points(8, 599) == 0; basis_points(24, 599) == 1."""
+    unit (half away from zero for a negative amount): the rounding rule for what is charged or
+    owed at a rate quoted in basis points (fees, interest). basis_points(8, 599) == 0;
+    basis_points(24, 599) == 1.
+
+    A limit is the one exception, and has its own helper: ``basis_points_at_most``."""
+    return _divide_half_up(amount * bps, 10_000)
+
+
+def basis_points_at_most(amount: int, bps: int) -> int:
+    """``bps`` of ``amount`` rounded down: for a cap or a share that must never exceed the exact
+    figure (a late-fee cap of 50% of 1 cent is 0, not 1). Non-negative amounts only."""
     if amount < 0:
-        return -basis_points(-amount, bps)
-    return (amount * bps + 5_000) // 10_000
+        raise ValueError("basis_points_at_most takes a non-negative amount")
+    return amount * bps // 10_000
+
+
+def interest_for_days(principal: int, apr_bps: int, days: int) -> int:
+    """Simple interest on ``principal`` minor units at ``apr_bps`` a year for ``days`` days (a
+    365-day year), rounded once by the same rule as ``basis_points``. Never negative days."""
+    return _divide_half_up(principal * apr_bps * max(0, days), 10_000 * 365)
 
 
 def split_evenly(amount: int, parts: int, *, remainder: RemainderRule = RemainderRule.FIRST) -> list[int]:

@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import F, Q
 
@@ -104,7 +105,10 @@ def change_record(
 
 
 def clock_advance(*, by: dt.timedelta, actor: Actor | None = None) -> dt.timedelta:
-    """Move the sandbox clock forward. Never backward: time-based work already done stays done."""
+    """Move the sandbox clock forward by ``by``; returns the new total offset. Sandbox only, and
+    never backward: time-based work already done stays done. (``bnpl.core.clock`` only reads.)"""
+    if not settings.BNPL_SANDBOX:
+        raise InvalidRequestError("The clock can only be moved in sandbox mode.", code="sandbox_only")
     seconds = int(by.total_seconds())
     if seconds <= 0:
         raise InvalidRequestError("The clock only moves forward.", code="clock_backwards", param="days")

@@ -100,8 +100,8 @@ def _apply_intent(event_id: str, event_type: str, intent: dict[str, Any], *, liv
 def _apply_refund(event_id: str, refund: dict[str, Any], *, livemode: bool) -> None:
     """A refund Stripe first accepted and the card's bank then refused (``status: failed``): the
     one move from succeeded back to failed a charge can make, because the money never left. It is
-    booked as the consumer's balance (bnpl.checkout.balances) after this transaction commits."""
-    from bnpl.checkout.balances import refund_failed_record
+    booked as the consumer's balance (bnpl.servicing.balances) after this transaction commits."""
+    from bnpl.servicing.balances import refund_failed_record
 
     if refund.get("status") != "failed":
         return

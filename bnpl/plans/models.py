@@ -112,7 +112,7 @@ class Plan(MerchantOwnedModel):
     apr_bps = models.PositiveIntegerField(default=0)
     standing = models.CharField(max_length=20, choices=Standing.choices, default=Standing.CURRENT)
     # Collections and late fees wait, and the standing cannot worsen, while a hardship request is
-    # open or granted (bnpl.collections.actions.plan_pause / plan_resume_if_clear). A return or
+    # open or granted (bnpl.servicing.actions.plan_pause / plan_resume_if_clear). A return or
     # dispute holds only its share of the plan instead (``Installment.held_since``).
     collections_paused = models.BooleanField(default=False)
     paused_since = models.DateField(null=True, blank=True)

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError
-from bnpl.core.money import exponent
+from bnpl.core.money import basis_points_at_most, exponent
 from bnpl.core.services import change_record
 from bnpl.plans import schedule as schedules
 from bnpl.plans.models import Installment, PaymentProduct, Plan, ProductKind, RefundPolicy
@@ -107,7 +107,7 @@ def product_schedule(
             apr_bps=product.apr_bps,
             months=product.installment_count,
             start=start,
-            down_payment=max(down_payment, amount * product.down_payment_bps // 10_000),
+            down_payment=max(down_payment, basis_points_at_most(amount, product.down_payment_bps)),
         )
     financed = amount - down_payment
     if product.kind == ProductKind.PAY_IN_4:

@@ -445,7 +445,7 @@ CREDIT_MAX_DOWN_PAYMENT_SHARE = env.float("CREDIT_MAX_DOWN_PAYMENT_SHARE", defau
 WEBHOOK_ALLOW_PRIVATE_TARGETS = False
 
 # --- Consumers: one-time codes ---------------------------------------------------------------
-ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="consumers.senders.EmailAndSmsSender")
+ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="bnpl.notifications.EmailAndSmsSender")
 ONE_TIME_CODE_TTL = timedelta(minutes=10)
 ONE_TIME_CODE_MAX_ATTEMPTS = 5
 # One code per browser session and destination this often; at most this many codes an hour to one

@@ -15,7 +15,7 @@ DEBUG = env.bool("DEBUG", default=True)
 # A fixed key is fine for a demo on 127.0.0.1 and keeps sessions and encrypted values readable
 # across restarts; production requires its own.
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-demo-key-change-me-" + "x" * 32)
-ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="consumers.senders.SandboxSender")
+ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="bnpl.notifications.SandboxSender")
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])

@@ -20,7 +20,7 @@ from typing import Any
 MIN_SECRET_LENGTH = 32
 MIN_SECRET_KEY_LENGTH = 50
 DEMO_SECRET_PREFIXES = ("insecure-", "django-insecure")
-SANDBOX_SENDERS = {"consumers.senders.SandboxSender"}
+SANDBOX_SENDERS = {"bnpl.notifications.SandboxSender"}
 # Email backends that never deliver: they print, keep in memory, write files or drop.
 NON_DELIVERING_EMAIL_BACKENDS = {
     "django.core.mail.backends.console.EmailBackend",

@@ -11,7 +11,7 @@ from .base import CACHES, CELERY_BROKER_TRANSPORT_OPTIONS, LAKE_S3_BUCKET, env
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-test-key-" + "x" * 40)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-ONE_TIME_CODE_SENDER = "consumers.senders.SandboxSender"
+ONE_TIME_CODE_SENDER = "bnpl.notifications.SandboxSender"
 BNPL_SANDBOX = True
 DEBUG = False
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True

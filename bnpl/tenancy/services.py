@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from bnpl.core.services import change_record
+from bnpl.tenancy.representations import merchant_consumer_data
 from consumers.models import Consumer, MerchantConsumer
-from consumers.representations import merchant_consumer_data
 from merchants.models import Merchant
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.core.errors import ApplicationError
 from bnpl.core.money import format_amount
 from merchants import charts, onboarding
@@ -42,7 +42,7 @@ def home(dashboard: Dashboard) -> HttpResponse:
         "currency": currency,
         "period": period,
     }
-    checkout_services.orders_expire(merchant=dashboard.merchant, livemode=dashboard.livemode)
+    checkout_orders.orders_expire(merchant=dashboard.merchant, livemode=dashboard.livemode)
     figures = figures_module.figures(**scope)
     series = figures_module.daily_series(**scope)
 

@@ -15,7 +15,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import Order
 from bnpl.core.errors import ApplicationError, InvalidRequestError
 from bnpl.core.money import format_amount, from_decimal, to_decimal
@@ -76,7 +76,7 @@ def _row(order: Order) -> dict[str, object]:
 @dashboard_view()
 def order_list(dashboard: Dashboard) -> HttpResponse:
     form, filters = _filters(dashboard)
-    checkout_services.orders_expire(merchant=dashboard.merchant, livemode=dashboard.livemode)
+    checkout_orders.orders_expire(merchant=dashboard.merchant, livemode=dashboard.livemode)
     orders = dashboard_selectors.order_search(merchant=dashboard.merchant, livemode=dashboard.livemode, filters=filters)
     page = Paginator(orders, PAGE_SIZE).get_page(dashboard.request.GET.get("page"))
     query = dashboard.request.GET.copy()
@@ -114,7 +114,7 @@ CSV_COLUMNS = [
 def order_export(dashboard: Dashboard) -> HttpResponse:
     """The filtered list as CSV, amounts in minor units (as in the API)."""
     _, filters = _filters(dashboard)
-    checkout_services.orders_expire(merchant=dashboard.merchant, livemode=dashboard.livemode)
+    checkout_orders.orders_expire(merchant=dashboard.merchant, livemode=dashboard.livemode)
     orders = dashboard_selectors.order_search(merchant=dashboard.merchant, livemode=dashboard.livemode, filters=filters)
     out = io.StringIO()
     writer = csv.writer(out)
@@ -174,7 +174,7 @@ def _detail(dashboard: Dashboard, order: Order, *, status: int = 200, **context:
 @require_GET
 @dashboard_view()
 def order_detail(dashboard: Dashboard, order_id: str) -> HttpResponse:
-    return _detail(dashboard, checkout_services.order_expire_if_due(order=dashboard.get(Order, order_id)))
+    return _detail(dashboard, checkout_orders.order_expire_if_due(order=dashboard.get(Order, order_id)))
 
 
 def _amount(dashboard: Dashboard, order: Order) -> int:
@@ -233,13 +233,13 @@ def _operate(dashboard: Dashboard, order_id: str, operation: str) -> HttpRespons
         return redirect("merchants:order-detail", order_id=order.public_id)
     try:
         if operation == "capture":
-            checkout_services.order_capture(order=order, amount=amount, merchant_reference=text)
+            checkout_orders.order_capture(order=order, amount=amount, merchant_reference=text)
             done = f"Captured {format_amount(amount, order.currency)}."
         elif operation == "refund":
-            checkout_services.order_refund(order=order, amount=amount, reason=text)
+            checkout_orders.order_refund(order=order, amount=amount, reason=text)
             done = f"Refunded {format_amount(amount, order.currency)}."
         else:
-            checkout_services.order_void(order=order)
+            checkout_orders.order_void(order=order)
             done = f"Voided {format_amount(amount, order.currency)}."
     except ApplicationError as error:
         order.refresh_from_db()

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import Dispute, Order
 from bnpl.collections.models import HardshipRequest
 from bnpl.core.models import AuditLogEntry
 from bnpl.core.services import clock_advance
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.plans.models import Plan
-from consumers.middleware import SESSION_KEY
 from consumers.models import Consumer
+from consumers.selectors import SESSION_KEY
 from tests.checkout_factories import make_authorized_order, make_verified_consumer
 from tests.factories import Tenant
 from tests.helpers import ledger_ok, pdf_text
@@ -37,7 +37,7 @@ def _signed_in(consumer: Consumer) -> Client:
 def _plan(tenant: Tenant, *, kind: str = "pay_in_4", amount: int = 10_000, captured: bool = True) -> Plan:
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=amount, kind=kind)
     if captured:
-        checkout_services.order_capture(order=order, amount=amount)
+        checkout_orders.order_capture(order=order, amount=amount)
     return Plan.objects.get(order=order)
 
 
@@ -56,7 +56,7 @@ def test_the_overview_shows_progress_and_the_next_payment(tenant: Tenant) -> Non
 
 def test_the_plan_page_shows_schedule_payments_refunds_and_history(tenant: Tenant) -> None:
     plan = _plan(tenant)
-    checkout_services.order_refund(order=plan.order, amount=1_000, reason="one item back")
+    checkout_orders.order_refund(order=plan.order, amount=1_000, reason="one item back")
     page = _signed_in(plan.consumer).get(f"/account/plans/{plan.public_id}").content.decode()
 
     assert "Schedule" in page and "Credit agreement (PDF)" in page
@@ -172,7 +172,7 @@ def test_a_card_added_on_the_live_cards_page_never_pays_a_test_plan(tenant: Tena
 def test_documents_are_pdfs_with_the_agreed_terms(tenant: Tenant) -> None:
     plan = _plan(tenant, kind="financing", amount=60_000)
     client = _signed_in(plan.consumer)
-    checkout_services.order_refund(order=plan.order, amount=10_000)  # the agreement still shows what was agreed
+    checkout_orders.order_refund(order=plan.order, amount=10_000)  # the agreement still shows what was agreed
 
     agreement = client.get(f"/account/plans/{plan.public_id}/agreement.pdf")
     receipt_charge = Charge.objects.filter(plan=plan, kind="payment").first()

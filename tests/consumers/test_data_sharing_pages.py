@@ -16,8 +16,8 @@ from django.test import Client
 from bnpl.core import clock
 from bnpl.core.models import AuditLogEntry, Event
 from bnpl.tenancy.services import merchant_consumer_ensure
-from consumers.middleware import SESSION_KEY
 from consumers.models import Consumer, MerchantConsumer
+from consumers.selectors import SESSION_KEY
 from decisioning import bank_data
 from decisioning.bank_data import IncomingTransaction
 from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth

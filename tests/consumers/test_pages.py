@@ -16,8 +16,8 @@ from django.test import Client
 
 from bnpl.core import clock
 from bnpl.core.models import AuditLogEntry, Event
-from consumers.middleware import PENDING_IDENTIFIER_KEY, SESSION_KEY
 from consumers.models import Consumer, OneTimeCode, SandboxMessage
+from consumers.selectors import PENDING_IDENTIFIER_KEY, SESSION_KEY
 from tests.consumers.conftest import another_code, latest_code
 from tests.factories import make_consumer
 from tests.helpers import row_counts

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import confirmation as checkout_confirmation
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.payments.models import Charge
-from consumers.middleware import SESSION_KEY
 from consumers.models import Consumer
+from consumers.selectors import SESSION_KEY
 from tests.checkout_factories import make_authorized_order, make_checkout_session, make_verified_consumer, product_for
 from tests.factories import Tenant
 from tests.helpers import pdf_text
@@ -134,7 +134,7 @@ def test_a_test_checkout_offers_only_test_cards(tenant: Tenant) -> None:
     assert CheckoutSession.objects.get(pk=test_session.pk).status == "open"
     assert not Order.objects.filter(checkout_session=test_session).exists()
     with pytest.raises(Exception) as wrong_mode:
-        checkout_services.checkout_confirm(
+        checkout_confirmation.checkout_confirm(
             session=test_session,
             consumer=consumer,
             product=product_for(tenant.merchant, False),

@@ -11,7 +11,7 @@ import pytest
 import xgboost
 from django.core.files.storage import default_storage
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import confirmation as checkout_confirmation
 from bnpl.checkout.models import Order
 from bnpl.checkout.step_up import checkout_card_add
 from bnpl.payments.models import Charge
@@ -26,13 +26,15 @@ from tests.factories import Tenant
 pytestmark = pytest.mark.django_db
 
 
-def _confirm(tenant: Tenant, email: str, amount: int = 10000) -> tuple[checkout_services.ConfirmResult, CreditDecision]:
+def _confirm(
+    tenant: Tenant, email: str, amount: int = 10000
+) -> tuple[checkout_confirmation.ConfirmResult, CreditDecision]:
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=amount)
     consumer = make_verified_consumer(email=email)
     card = checkout_card_add(
         session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
-    result = checkout_services.checkout_confirm(
+    result = checkout_confirmation.checkout_confirm(
         session=session, consumer=consumer, product=product_for(tenant.merchant, False), payment_method=card
     )
     return result, CreditDecision.objects.get(consumer=consumer)
@@ -242,8 +244,8 @@ def test_a_decline_found_on_the_recheck_is_recorded_with_its_reasons(tenant: Ten
 
     HookedGateway.during_charge = [take_the_limit]
     try:
-        with pytest.raises(checkout_services.DecisionChangedError):
-            checkout_services.checkout_confirm(
+        with pytest.raises(checkout_confirmation.DecisionChangedError):
+            checkout_confirmation.checkout_confirm(
                 session=session, consumer=consumer, product=product_for(tenant.merchant, False), payment_method=card
             )
     finally:

@@ -300,7 +300,7 @@ def test_a_live_decision_scores_the_live_bureaus_report(
 
 
 def _live_confirm(tenant: Tenant) -> Any:
-    from bnpl.checkout import services as checkout_services
+    from bnpl.checkout import confirmation as checkout_confirmation
     from bnpl.checkout.step_up import checkout_card_add
     from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
 
@@ -309,6 +309,6 @@ def _live_confirm(tenant: Tenant) -> Any:
     card = checkout_card_add(
         session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
-    return checkout_services.checkout_confirm(
+    return checkout_confirmation.checkout_confirm(
         session=session, consumer=consumer, product=product_for(tenant.merchant, True), payment_method=card
     )

@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import confirmation as checkout_confirmation
+from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout.models import CheckoutSession
 from bnpl.checkout.step_up import StepUpRequiredError, checkout_card_add, checkout_step_up_send
 from bnpl.core import clock
@@ -105,12 +106,12 @@ def _pay_in_4(tenant: Tenant, *, spending_limit: int | None) -> PaymentProduct:
 
 def _confirm(
     tenant: Tenant, consumer: Consumer, product: PaymentProduct, amount: int = 10_000, accept: int = 0
-) -> tuple[checkout_services.ConfirmResult, CheckoutSession]:
+) -> tuple[checkout_confirmation.ConfirmResult, CheckoutSession]:
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=amount)
     card = checkout_card_add(
         session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
-    result = checkout_services.checkout_confirm(
+    result = checkout_confirmation.checkout_confirm(
         session=session, consumer=consumer, product=product, payment_method=card, accepted_down_payment=accept
     )
     return result, session
@@ -140,7 +141,7 @@ def test_an_order_above_the_limit_is_approved_for_less_with_the_rest_down(
     session.refresh_from_db()
     assert session.status == CheckoutSession.Status.OPEN
     card = consumer.payment_methods.get()  # type: ignore[attr-defined]
-    accepted = checkout_services.checkout_confirm(
+    accepted = checkout_confirmation.checkout_confirm(
         session=session, consumer=consumer, product=product, payment_method=card, accepted_down_payment=4_000
     )
 
@@ -309,7 +310,7 @@ def test_a_counteroffer_walked_away_from_gets_an_adverse_action_notice(tenant: T
     _, session = _confirm(tenant, consumer, product)
     assert list(declined_decision_list(consumer=consumer)) == []  # still deciding: no notice yet
 
-    checkout_services.checkout_session_cancel(session=session)
+    checkout_sessions.checkout_session_cancel(session=session)
 
     notices = list(declined_decision_list(consumer=consumer))
     assert [notice.outcome for notice in notices] == ["approved_with_down_payment"]
@@ -328,13 +329,15 @@ def test_after_a_step_up_the_counteroffer_is_accepted_without_a_second_code(
     shopper = Requester(session_token="the-shoppers-checkout-session", address="198.51.100.7")
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=10_000)
     with pytest.raises(StepUpRequiredError):  # saved on the account, never used at this merchant
-        checkout_services.checkout_confirm(session=session, consumer=consumer, product=product, payment_method=saved)
+        checkout_confirmation.checkout_confirm(
+            session=session, consumer=consumer, product=product, payment_method=saved
+        )
     with django_capture_on_commit_callbacks(execute=True):
         checkout_step_up_send(session=session, consumer=consumer, payment_method=saved, requester=shopper)
     code = re.search(r"code is (\d{6})", SandboxMessage.objects.filter(destination=consumer.email).latest("id").body)
     assert code
 
-    offered = checkout_services.checkout_confirm(
+    offered = checkout_confirmation.checkout_confirm(
         session=session,
         consumer=consumer,
         product=product,
@@ -342,7 +345,7 @@ def test_after_a_step_up_the_counteroffer_is_accepted_without_a_second_code(
         step_up_code=code.group(1),
         requester=shopper,
     )
-    accepted = checkout_services.checkout_confirm(
+    accepted = checkout_confirmation.checkout_confirm(
         session=session, consumer=consumer, product=product, payment_method=saved, accepted_down_payment=4_000
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import confirmation as checkout_confirmation
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.checkout.step_up import checkout_card_add
 from bnpl.core.models import AuditLogEntry
@@ -29,13 +29,13 @@ def refer_everything(settings: Any) -> None:
     settings.CREDIT_REFER_BAND = 1.0  # every score under the cutoff is referred
 
 
-def _confirm(tenant: Tenant, session: CheckoutSession, email: str) -> checkout_services.ConfirmResult:
+def _confirm(tenant: Tenant, session: CheckoutSession, email: str) -> checkout_confirmation.ConfirmResult:
     current = CheckoutSession.objects.get(pk=session.pk)
     consumer = current.consumer or make_verified_consumer(email=email)
     card = checkout_card_add(
         session=current, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
-    return checkout_services.checkout_confirm(
+    return checkout_confirmation.checkout_confirm(
         session=CheckoutSession.objects.get(pk=session.pk),
         consumer=consumer,
         product=product_for(tenant.merchant, False),

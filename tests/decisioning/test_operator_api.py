@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import confirmation as checkout_confirmation
 from bnpl.checkout.step_up import checkout_card_add
 from decisioning.models import CreditDecision, ModelVersion
 from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
@@ -26,7 +26,7 @@ def _decline(tenant: Tenant) -> CreditDecision:
     card = checkout_card_add(
         session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
-    checkout_services.checkout_confirm(
+    checkout_confirmation.checkout_confirm(
         session=session,
         consumer=consumer,
         product=product_for(tenant.merchant, False),

@@ -18,7 +18,8 @@ from django.contrib.auth import get_user_model
 
 from bnpl.accounts import two_factor
 from bnpl.checkout.models import CheckoutSession, Order
-from bnpl.checkout.services import checkout_session_create, order_capture
+from bnpl.checkout.orders import order_capture
+from bnpl.checkout.sessions import checkout_session_create
 from bnpl.collections.models import HardshipRequest
 from bnpl.core import clock
 from bnpl.payments.models import PaymentMethod

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bnpl.checkout.models import CheckoutSession
-from bnpl.checkout.services import checkout_session_create
+from bnpl.checkout.sessions import checkout_session_create
 from bnpl.payments.models import Charge, PaymentMethod
 from tests.browser import screenshot, signed_in_cookie
 from tests.checkout_factories import make_verified_consumer

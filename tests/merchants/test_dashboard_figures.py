@@ -14,7 +14,7 @@ import time_machine
 from django.db.models import Sum
 from django.test import Client
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import Capture, CheckoutSession, Order, Refund
 from bnpl.core.money import format_amount
 from bnpl.ledger.models import AccountCode, Posting
@@ -53,22 +53,22 @@ def _seed(merchant: Merchant, *, count: int, livemode: bool = False, seed: int =
             order = make_authorized_order(merchant=merchant, livemode=livemode, amount=rng.randrange(3_500, 60_000))
             roll = rng.random()
             if roll < 0.1:
-                checkout_services.order_void(order=order)
+                checkout_orders.order_void(order=order)
                 continue
             if roll < 0.2:
                 continue  # authorized only
             first = order.authorized_amount if roll < 0.7 else order.authorized_amount // 3
-            checkout_services.order_capture(order=order, amount=first)
+            checkout_orders.order_capture(order=order, amount=first)
         if first < order.authorized_amount:
             with time_machine.travel(moment + dt.timedelta(days=1, hours=3), tick=False):
-                checkout_services.order_capture(
+                checkout_orders.order_capture(
                     order=Order.objects.get(pk=order.pk), amount=order.authorized_amount - first
                 )
         if rng.random() < 0.25:
             with time_machine.travel(moment + dt.timedelta(days=rng.randrange(0, 5), hours=1), tick=False):
                 fresh = Order.objects.get(pk=order.pk)
                 amount = fresh.refundable_amount if rng.random() < 0.4 else max(1, fresh.refundable_amount // 4)
-                checkout_services.order_refund(order=fresh, amount=amount, reason="returned")
+                checkout_orders.order_refund(order=fresh, amount=amount, reason="returned")
 
 
 def _within(moment: dt.datetime, period: dashboard.Period) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.core import clock
 from bnpl.core.models import Event
 from bnpl.ledger.models import AccountCode
@@ -37,14 +37,14 @@ def _soon() -> dt.datetime:
 
 def _captured(tenant: Tenant, amount: int, *, livemode: bool = True) -> object:
     order = make_authorized_order(merchant=tenant.merchant, livemode=livemode, amount=amount)
-    checkout_services.order_capture(order=order, amount=amount)
+    checkout_orders.order_capture(order=order, amount=amount)
     return order
 
 
 def test_a_batch_nets_captures_fees_and_refunds_and_is_paid_once(tenant: Tenant) -> None:
     first = _captured(tenant, 10_000)
     _captured(tenant, 20_000)
-    refund = checkout_services.order_refund(order=first, amount=4_000)  # type: ignore[arg-type]
+    refund = checkout_orders.order_refund(order=first, amount=4_000)  # type: ignore[arg-type]
 
     run = settlements_run(cutoff=_soon())
     again = settlements_run(cutoff=_soon())
@@ -68,7 +68,7 @@ def test_a_batch_nets_captures_fees_and_refunds_and_is_paid_once(tenant: Tenant)
 def test_a_negative_batch_is_carried_forward_never_paid_then_netted(tenant: Tenant) -> None:
     order = _captured(tenant, 10_000)
     settlements_run(cutoff=_soon())  # paid
-    checkout_services.order_refund(order=order, amount=10_000)  # type: ignore[arg-type]
+    checkout_orders.order_refund(order=order, amount=10_000)  # type: ignore[arg-type]
 
     settlements_run(cutoff=_soon())
     negative = Settlement.objects.order_by("-id").first()
@@ -145,7 +145,7 @@ def _dashboard(tenant: Tenant, *, livemode: bool) -> Client:
 
 def test_the_report_lists_every_line_and_adds_up(tenant: Tenant) -> None:
     order = _captured(tenant, 10_000, livemode=False)
-    checkout_services.order_refund(order=order, amount=2_500)  # type: ignore[arg-type]
+    checkout_orders.order_refund(order=order, amount=2_500)  # type: ignore[arg-type]
     settlements_run(cutoff=_soon())
     settlement = Settlement.objects.get()
     api = ApiClient(tenant.test_key)
@@ -165,8 +165,8 @@ def test_the_report_lists_every_line_and_adds_up(tenant: Tenant) -> None:
 
 def test_a_refunds_reason_is_in_the_reason_column_and_a_captures_reference_stays_its_own(tenant: Tenant) -> None:
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000)
-    capture = checkout_services.order_capture(order=order, amount=10_000, merchant_reference="shipment 77")
-    refund = checkout_services.order_refund(order=order, amount=2_500, reason="returned socks")
+    capture = checkout_orders.order_capture(order=order, amount=10_000, merchant_reference="shipment 77")
+    refund = checkout_orders.order_refund(order=order, amount=2_500, reason="returned socks")
     settlements_run(cutoff=_soon())
     settlement = Settlement.objects.get()
     api = ApiClient(tenant.test_key)
@@ -212,8 +212,8 @@ def test_refund_lines_written_before_the_reason_column_move_their_reason_into_it
 
     migration = importlib.import_module("merchants.migrations.0008_settlement_line_reason")
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000)
-    checkout_services.order_capture(order=order, amount=10_000, merchant_reference="shipment 77")
-    checkout_services.order_refund(order=order, amount=2_500, reason="returned socks")
+    checkout_orders.order_capture(order=order, amount=10_000, merchant_reference="shipment 77")
+    checkout_orders.order_refund(order=order, amount=2_500, reason="returned socks")
     settlements_run(cutoff=_soon())
     SettlementLine.objects.filter(kind="refund").update(merchant_reference="returned socks", reason="")  # as written
 

@@ -40,7 +40,7 @@ def complete_production_env() -> dict[str, str]:
         "API_KEY_HASH_SECRET": secrets.token_urlsafe(48),
         "ONE_TIME_CODE_HASH_SECRET": secrets.token_urlsafe(48),
         "LAKE_PSEUDONYM_KEY": secrets.token_urlsafe(48),
-        "ONE_TIME_CODE_SENDER": "consumers.senders.EmailAndSmsSender",
+        "ONE_TIME_CODE_SENDER": "bnpl.notifications.EmailAndSmsSender",
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": "smtp.example.com",
         "DEFAULT_FROM_EMAIL": "Pay Later <no-reply@pay.example.com>",

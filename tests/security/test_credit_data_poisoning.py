@@ -23,8 +23,8 @@ from django.test import Client
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.core import clock
 from bnpl.core.models import Event
-from consumers.middleware import SESSION_KEY
 from consumers.models import Consumer, MerchantConsumer
+from consumers.selectors import SESSION_KEY
 from decisioning.models import BankDataConsent, BankTransaction, CreditDecision
 from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
 from tests.conftest import ApiClient

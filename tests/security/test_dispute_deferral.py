@@ -12,8 +12,8 @@ import datetime as dt
 import pytest
 from django.test import override_settings
 
-from bnpl.checkout import disputes
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import dispute_holds, disputes
+from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import Dispute, Order
 from bnpl.collections.models import CollectionAttempt
 from bnpl.collections.services import collections_daily_work
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db
 def _order(tenant: Tenant, amount: int = 40_000) -> Order:
     """A $400 pay-in-4 order: $100 paid at purchase, then $100 on days 14, 28 and 42."""
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=amount)
-    checkout_services.order_capture(order=order, amount=amount)
+    checkout_orders.order_capture(order=order, amount=amount)
     order.refresh_from_db()
     return order
 
@@ -89,7 +89,7 @@ def test_a_one_cent_dispute_holds_one_payment_not_the_plan(tenant: Tenant) -> No
     plan = Plan.objects.get(order=order)
 
     assert not plan.collections_paused
-    assert [row.sequence for row in disputes.held_installments(plan)] == [4]
+    assert [row.sequence for row in dispute_holds.held_installments(plan)] == [4]
     _live(14)  # installment 2 falls due while the dispute is open
     assert plan.installments.get(sequence=2).status == Installment.Status.PAID
 

@@ -11,12 +11,12 @@ import datetime as dt
 import pytest
 from django.test import Client
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.core.errors import InvalidRequestError
 from bnpl.payments.models import Charge
 from bnpl.plans.models import Plan
-from consumers.middleware import SESSION_KEY
 from consumers.models import Consumer, Identity
+from consumers.selectors import SESSION_KEY
 from consumers.services import identity_submit
 from tests.checkout_factories import make_authorized_order
 from tests.factories import make_consumer, make_tenant
@@ -61,7 +61,7 @@ def _signed_in(consumer: Consumer) -> Client:
 def _plan(consumer_name: str, merchant_name: str) -> Plan:
     tenant = make_tenant(name=merchant_name)
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, consumer=_consumer(consumer_name))
-    checkout_services.order_capture(order=order, amount=order.authorized_amount)
+    checkout_orders.order_capture(order=order, amount=order.authorized_amount)
     return Plan.objects.get(order=order)
 
 

@@ -22,8 +22,10 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import Client
 
+from bnpl.checkout import confirmation as checkout_confirmation
 from bnpl.checkout import disputes
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import orders as checkout_orders
+from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.checkout.step_up import checkout_card_add
 from bnpl.core import clock
@@ -35,6 +37,7 @@ from bnpl.lake import export
 from bnpl.ledger.models import JournalEntry, Posting
 from bnpl.payments.models import Charge
 from bnpl.plans.models import Installment, Plan
+from bnpl.servicing import services as servicing
 from consumers.erasure import consumer_erase
 from consumers.models import Consumer, Identity, OneTimeCode, SandboxMessage
 from consumers.services import consumer_preferences_update, consumer_register, identity_submit
@@ -106,12 +109,12 @@ def _shop(tenant: Tenant, consumer: Consumer, *, smuggle: bool) -> Plan:
     card = checkout_card_add(
         session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
-    result = checkout_services.checkout_confirm(
+    result = checkout_confirmation.checkout_confirm(
         session=session, consumer=consumer, product=product_for(tenant.merchant, False), payment_method=card
     )
     assert result.order is not None
-    checkout_services.order_capture(order=result.order, amount=12_000, merchant_reference=free_text)
-    checkout_services.order_refund(order=result.order, amount=1_000, reason=f"{NAME} changed mind" if smuggle else "")
+    checkout_orders.order_capture(order=result.order, amount=12_000, merchant_reference=free_text)
+    checkout_orders.order_refund(order=result.order, amount=1_000, reason=f"{NAME} changed mind" if smuggle else "")
     dispute = disputes.dispute_open(
         order=result.order,
         consumer=consumer,
@@ -124,7 +127,7 @@ def _shop(tenant: Tenant, consumer: Consumer, *, smuggle: bool) -> Plan:
     disputes.dispute_decide(dispute=dispute, for_consumer=False, note="Carrier proof.")
     consumer_preferences_update(consumer=consumer, notify_by_email=True, notify_by_sms=False)
     plan = Plan.objects.get(order=result.order)
-    checkout_services.plan_pay_early(plan=plan)  # paid off: nothing is owed any more
+    servicing.plan_pay_early(plan=plan)  # paid off: nothing is owed any more
     settlements_run(cutoff=clock.now() + dt.timedelta(seconds=1))  # the report copies reference and reason
     return plan
 
@@ -254,7 +257,7 @@ def test_erasure_leaves_no_trace_of_the_person_and_the_books_intact(
 
 def test_erasure_is_refused_while_the_consumer_owes_money(tenant: Tenant) -> None:
     consumer = _register()
-    session = checkout_services.checkout_session_create(
+    session = checkout_sessions.checkout_session_create(
         merchant=tenant.merchant,
         livemode=False,
         amount=12_000,
@@ -266,7 +269,7 @@ def test_erasure_is_refused_while_the_consumer_owes_money(tenant: Tenant) -> Non
     card = checkout_card_add(
         session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
-    checkout_services.checkout_confirm(
+    checkout_confirmation.checkout_confirm(
         session=session, consumer=consumer, product=product_for(tenant.merchant, False), payment_method=card
     )
     before = row_counts()

@@ -21,6 +21,7 @@ from django.test import Client
 
 from bnpl.core import clock
 from bnpl.core.models import ClockState
+from bnpl.core.services import clock_advance
 from bnpl.settings.requirements import production_problems
 from tests.security.production_env import PROJECT_VARIABLES, ROOT, complete_production_env, manage
 
@@ -100,7 +101,7 @@ def test_check_deploy_passes_clean_with_a_complete_production_environment() -> N
         ("DATABASE_URL", "sqlite:////tmp/bnpl.sqlite3"),
         ("CACHE_URL", "locmemcache://bnpl"),
         ("CELERY_BROKER_URL", "filesystem://"),
-        ("ONE_TIME_CODE_SENDER", "consumers.senders.SandboxSender"),
+        ("ONE_TIME_CODE_SENDER", "bnpl.notifications.SandboxSender"),
         ("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
         ("PAYMENT_GATEWAY_LIVE", ""),
         ("BUREAU_PROVIDER_LIVE", ""),
@@ -229,7 +230,7 @@ def test_check_deploy_catches_a_settings_module_that_turns_the_sandbox_back_on(t
             from bnpl.settings.production import *
             BNPL_SANDBOX = True
             WEBHOOK_ALLOW_PRIVATE_TARGETS = True
-            ONE_TIME_CODE_SENDER = "consumers.senders.SandboxSender"
+            ONE_TIME_CODE_SENDER = "bnpl.notifications.SandboxSender"
             """
         )
     )
@@ -261,7 +262,7 @@ def test_outside_the_sandbox_the_inbox_is_gone_and_the_clock_ignores_a_stored_of
     assert Client().get("/sandbox/inbox").status_code == 404
     assert abs(clock.now() - clock.real_now()) < dt.timedelta(seconds=5)
     with pytest.raises(Exception, match="sandbox"):
-        clock.advance(by=dt.timedelta(days=1))
+        clock_advance(by=dt.timedelta(days=1))
 
 
 def test_env_example_documents_the_complete_production_environment() -> None:

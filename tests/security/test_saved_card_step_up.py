@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import confirmation as checkout_confirmation
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.core.errors import ApplicationError
 from bnpl.payments.models import Charge, PaymentMethod
-from consumers.middleware import SESSION_KEY
 from consumers.models import Consumer, SandboxMessage
+from consumers.selectors import SESSION_KEY
 from decisioning.models import CreditDecision
 from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
 from tests.factories import Tenant
@@ -148,7 +148,7 @@ def test_the_confirmation_service_enforces_it_not_only_the_page(
     session = _new_session(other_tenant)
 
     with pytest.raises(ApplicationError) as refused:
-        checkout_services.checkout_confirm(
+        checkout_confirmation.checkout_confirm(
             session=session, consumer=consumer, product=product_for(other_tenant.merchant, False), payment_method=card
         )
 

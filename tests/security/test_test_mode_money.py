@@ -22,15 +22,15 @@ from typing import Any, ClassVar
 import pytest
 from django.test import Client
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.collections.services import collections_run
 from bnpl.core import clock
 from bnpl.core.services import clock_advance
 from bnpl.payments.gateways import CardDetails, GatewayResult, SandboxGateway
 from bnpl.payments.models import Charge, PaymentMethod, SandboxGatewayCharge
-from consumers.middleware import SESSION_KEY
 from consumers.models import Consumer
+from consumers.selectors import SESSION_KEY
 from merchants.models import Settlement
 from merchants.settlements import settlements_run
 from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
@@ -144,8 +144,8 @@ def test_a_test_checkout_its_collections_and_settlement_never_touch_the_live_gat
     assert not test_payments.filter(payment_method=live_card).exists()
 
     # Both orders ship; the daily settlement runs.
-    checkout_services.order_capture(order=test_order, amount=10_000)
-    checkout_services.order_capture(order=live_order, amount=10_000)
+    checkout_orders.order_capture(order=test_order, amount=10_000)
+    checkout_orders.order_capture(order=live_order, amount=10_000)
     settlements_run(cutoff=clock.now() + dt.timedelta(seconds=1))
 
     test_settlement = Settlement.objects.get(livemode=False)

@@ -18,7 +18,7 @@ from bnpl.accounts import two_factor
 from bnpl.accounts.models import User
 from bnpl.checkout.models import CheckoutSession
 from bnpl.checkout.representations import hosted_url
-from bnpl.checkout.services import checkout_session_create
+from bnpl.checkout.sessions import checkout_session_create
 from bnpl.core import clock
 from bnpl.core.context import Actor, acting_as
 from bnpl.tenancy.keys import dangerously_api_key_get_by_token

@@ -17,7 +17,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from bnpl.checkout import services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import Capture, Order, Refund
 from bnpl.core.models import Event
 from bnpl.ledger.models import AccountCode
@@ -25,6 +25,7 @@ from bnpl.ledger.selectors import account_balance
 from bnpl.payments.gateways import GatewayResult, SandboxGateway
 from bnpl.payments.models import Charge
 from bnpl.plans.models import Installment, Plan
+from bnpl.servicing import services as servicing
 from tests.checkout_factories import make_authorized_order
 from tests.conftest import ApiClient
 from tests.factories import Tenant
@@ -63,7 +64,7 @@ def _post(token: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, A
 
 def test_parallel_refunds_never_refund_more_than_was_captured(tenant: Tenant) -> None:
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10000)
-    services.order_capture(order=order, amount=10000)
+    checkout_orders.order_capture(order=order, amount=10000)
     path = f"/api/v1/orders/{order.public_id}/refunds"
 
     results = _in_parallel(PARALLEL, lambda _: _post(tenant.test_key, path, {"amount": 1000}))
@@ -137,7 +138,7 @@ def test_parallel_pay_now_pays_one_installment_once(tenant: Tenant, settings: An
 
     def pay(_: int) -> str:
         try:
-            return services.plan_pay_next_installment(plan=Plan.objects.get(pk=plan.pk)).public_id
+            return servicing.plan_pay_next_installment(plan=Plan.objects.get(pk=plan.pk)).public_id
         except Exception as error:  # noqa: BLE001 - a refused duplicate is a fine answer here
             return f"refused: {error}"
 
@@ -160,7 +161,7 @@ def test_parallel_pay_now_pays_one_installment_once(tenant: Tenant, settings: An
 
 def test_parallel_refunds_of_different_amounts_stay_within_what_was_captured(tenant: Tenant) -> None:
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10000)
-    services.order_capture(order=order, amount=10000)
+    checkout_orders.order_capture(order=order, amount=10000)
 
     results = _in_parallel(
         PARALLEL,

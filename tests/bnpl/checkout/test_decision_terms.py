@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import confirmation as checkout_confirmation
 from bnpl.checkout.models import CheckoutSession
 from bnpl.checkout.step_up import checkout_card_add
 from bnpl.core.models import Event
@@ -45,14 +45,14 @@ def _session(api: ApiClient, amount: int = 10_000) -> dict[str, Any]:
 
 def _confirm(
     tenant: Tenant, session_id: str, *, kind: str = ProductKind.PAY_IN_4, count: int | None = None, email: str = ""
-) -> checkout_services.ConfirmResult:
+) -> checkout_confirmation.ConfirmResult:
     """The shopper confirms on the hosted checkout (its service: the page is tested elsewhere)."""
     session = CheckoutSession.objects.get(public_id=session_id)
     consumer = make_verified_consumer(email=email or None)
     card = checkout_card_add(
         session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
-    return checkout_services.checkout_confirm(
+    return checkout_confirmation.checkout_confirm(
         session=session,
         consumer=consumer,
         product=product_for(tenant.merchant, False, kind, count),

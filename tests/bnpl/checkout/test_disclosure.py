@@ -15,7 +15,7 @@ import pytest
 import time_machine
 from django.test import Client
 
-from consumers.middleware import SESSION_KEY
+from consumers.selectors import SESSION_KEY
 from tests.checkout_factories import make_verified_consumer
 from tests.conftest import ApiClient
 from tests.factories import Tenant

@@ -9,15 +9,16 @@ import datetime as dt
 import pytest
 from django.test import override_settings
 
-from bnpl.checkout import disputes
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import dispute_holds, disputes
+from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import Dispute, Order
-from bnpl.collections import actions, lateness, services
+from bnpl.collections import lateness, services
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.models import Event
 from bnpl.core.services import clock_advance
 from bnpl.plans.models import Plan
+from bnpl.servicing import actions
 from tests.checkout_factories import make_authorized_order, make_verified_consumer
 from tests.conftest import ApiClient
 from tests.factories import Tenant
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.django_db
 
 def _captured_order(tenant: Tenant, amount: int = 10_000) -> Order:
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=amount)
-    checkout_services.order_capture(order=order, amount=amount)
+    checkout_orders.order_capture(order=order, amount=amount)
     order.refresh_from_db()
     return order
 
@@ -42,7 +43,7 @@ def _due_dates(plan: Plan) -> dict[int, dt.date]:
 
 
 def _held(order: Order) -> list[int]:
-    return [row.sequence for row in disputes.held_installments(Plan.objects.get(order=order))]
+    return [row.sequence for row in dispute_holds.held_installments(Plan.objects.get(order=order))]
 
 
 def test_an_open_return_holds_only_its_share_of_the_plan(tenant: Tenant) -> None:
@@ -81,10 +82,10 @@ def test_refunds_that_reach_the_amount_close_it_and_move_the_held_payments_on(te
     clock_advance(by=dt.timedelta(days=45))  # installment 4 (day 42) fell due while it was held
     assert services.collections_run().succeeded == 2  # 2 and 3 were collected meanwhile
 
-    checkout_services.order_refund(order=order, amount=1_500)  # last first: 4 now owes 1,000
+    checkout_orders.order_refund(order=order, amount=1_500)  # last first: 4 now owes 1,000
     assert Dispute.objects.get(pk=dispute.pk).status == Dispute.Status.NEEDS_RESPONSE  # 500 still in question
     assert _held(order) == [4]
-    checkout_services.order_refund(order=order, amount=500)
+    checkout_orders.order_refund(order=order, amount=500)
 
     dispute.refresh_from_db()
     plan.refresh_from_db()
@@ -130,7 +131,7 @@ def test_a_contested_dispute_decided_for_the_merchant_resumes_collections(tenant
 def test_a_dispute_decided_for_the_consumer_refunds_the_rest(tenant: Tenant) -> None:
     order = _captured_order(tenant)
     dispute = _open(order, kind=Dispute.Kind.DISPUTE, reason="not_as_described", amount=6_000)
-    checkout_services.order_refund(order=order, amount=1_000)  # a goodwill partial refund first
+    checkout_orders.order_refund(order=order, amount=1_000)  # a goodwill partial refund first
 
     decided = disputes.dispute_decide(dispute=dispute, for_consumer=True, note="Item differs from listing.")
 
@@ -180,7 +181,7 @@ def test_a_hardship_pause_and_a_dispute_hold_are_independent(tenant: Tenant) -> 
     plan = Plan.objects.get(order=order)
     request = actions.hardship_request(plan=plan, reason="Reduced hours.")
 
-    checkout_services.order_refund(order=order, amount=1_000)
+    checkout_orders.order_refund(order=order, amount=1_000)
     assert Dispute.objects.get(pk=dispute.pk).status == Dispute.Status.REFUNDED
     assert Plan.objects.get(pk=plan.pk).collections_paused  # the hardship request still holds it
 
@@ -232,7 +233,7 @@ def test_a_consumer_opens_at_most_so_many_disputes_a_window(tenant: Tenant) -> N
     orders = []
     for _ in range(3):
         order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=5_000, consumer=consumer)
-        checkout_services.order_capture(order=order, amount=5_000)
+        checkout_orders.order_capture(order=order, amount=5_000)
         orders.append(Order.objects.get(pk=order.pk))
     _open(orders[0])
     _open(orders[1])
@@ -249,11 +250,11 @@ def test_a_consumer_opens_at_most_so_many_disputes_a_window(tenant: Tenant) -> N
 
 def test_a_void_while_a_dispute_is_open_holds_the_share_of_the_smaller_plan(tenant: Tenant) -> None:
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000)
-    checkout_services.order_capture(order=order, amount=6_000)
+    checkout_orders.order_capture(order=order, amount=6_000)
     _open(Order.objects.get(pk=order.pk), amount=6_000)
     assert _held(order) == [2, 3, 4]
 
-    checkout_services.order_void(order=Order.objects.get(pk=order.pk))  # 4,000 off, last payments first
+    checkout_orders.order_void(order=Order.objects.get(pk=order.pk))  # 4,000 off, last payments first
 
     plan = Plan.objects.get(order=order)
     remaining = {row.sequence: row.remaining_amount for row in plan.installments.filter(status="scheduled")}

@@ -11,7 +11,7 @@ import time_machine
 from django.core.management import call_command
 from django.test import Client
 
-from bnpl.checkout import services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import Order
 from bnpl.core.models import Event
 from merchants.models import Settlement
@@ -68,7 +68,7 @@ def test_the_dashboard_shows_an_ended_authorization_as_expired(tenant: Tenant) -
 def test_advance_clock_runs_every_days_work(tenant: Tenant) -> None:
     uncaptured = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10000)
     captured = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10000)
-    services.order_capture(order=captured, amount=10000)
+    checkout_orders.order_capture(order=captured, amount=10000)
     out = StringIO()
 
     call_command("advance_clock", "--days", "30", "--run-daily-work", stdout=out)

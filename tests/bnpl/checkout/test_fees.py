@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bnpl.checkout import services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import Order
 from bnpl.plans.models import ProductKind
 from bnpl.plans.services import product_update
@@ -41,11 +41,11 @@ def test_a_split_capture_and_a_split_refund_cost_what_one_of_each_would(tenant: 
     whole = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=9999)
 
     for amount in (3333, 3333, 3333):
-        services.order_capture(order=split, amount=amount)
+        checkout_orders.order_capture(order=split, amount=amount)
     for amount in (1111, 1111):
-        services.order_refund(order=split, amount=amount)
-    services.order_capture(order=whole, amount=9999)
-    services.order_refund(order=whole, amount=2222)
+        checkout_orders.order_refund(order=split, amount=amount)
+    checkout_orders.order_capture(order=whole, amount=9999)
+    checkout_orders.order_refund(order=whole, amount=2222)
 
     split.refresh_from_db()
     whole.refresh_from_db()

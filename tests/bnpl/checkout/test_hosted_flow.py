@@ -307,7 +307,7 @@ def test_the_portal_shows_the_plan_and_pays_the_next_installment(
 
 
 def test_each_offer_states_its_late_fee_with_this_orders_cap_and_its_refund_rule(tenant: Tenant) -> None:
-    from consumers.middleware import SESSION_KEY
+    from consumers.selectors import SESSION_KEY
     from tests.checkout_factories import make_checkout_session, make_verified_consumer
 
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=10_000)

@@ -28,8 +28,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from bnpl.checkout import balances as consumer_balances
-from bnpl.checkout import disputes, services
+from bnpl.checkout import disputes
+from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import Dispute, Order
 from bnpl.core.errors import StateError
 from bnpl.core.money import basis_points
@@ -38,6 +38,8 @@ from bnpl.ledger.models import AccountCode, JournalEntry
 from bnpl.ledger.selectors import account_balance, balances
 from bnpl.payments.models import Charge, ConsumerBalance
 from bnpl.plans.models import Installment, PaymentProduct, Plan, ProductKind
+from bnpl.servicing import balances as consumer_balances
+from bnpl.servicing import services as servicing
 from tests.checkout_factories import TEST_CARD, make_authorized_order, make_verified_consumer
 from tests.factories import make_merchant
 
@@ -130,7 +132,7 @@ class CheckoutMachine(RuleBasedStateMachine):
     def capture(self, data: st.DataObject, percent: int) -> None:
         order = data.draw(st.sampled_from(self._open()))
         amount = _share(percent, order.open_amount)
-        capture = services.order_capture(order=order, amount=amount)
+        capture = checkout_orders.order_capture(order=order, amount=amount)
         after = Order.objects.get(pk=order.pk)
         assert after.captured_amount == order.captured_amount + amount
         assert after.merchant_fee_amount == order.merchant_fee_amount + capture.merchant_fee_amount
@@ -143,7 +145,7 @@ class CheckoutMachine(RuleBasedStateMachine):
         order = data.draw(st.sampled_from(self._open()))
         entries = JournalEntry.objects.count()
         try:
-            services.order_capture(order=order, amount=order.open_amount + extra)
+            checkout_orders.order_capture(order=order, amount=order.open_amount + extra)
         except StateError as error:
             assert error.code == "amount_exceeds_open"
         else:
@@ -155,7 +157,7 @@ class CheckoutMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def void(self, data: st.DataObject) -> None:
         order = data.draw(st.sampled_from(self._open()))
-        services.order_void(order=order)
+        checkout_orders.order_void(order=order)
         self._send_card_refunds()
         after = Order.objects.get(pk=order.pk)
         assert (after.open_amount, after.voided_amount) == (0, order.open_amount)
@@ -165,7 +167,7 @@ class CheckoutMachine(RuleBasedStateMachine):
     def refund(self, data: st.DataObject, percent: int) -> None:
         order = data.draw(st.sampled_from(self._refundable()))
         amount = _share(percent, order.refundable_amount)
-        refund = services.order_refund(order=order, amount=amount)
+        refund = checkout_orders.order_refund(order=order, amount=amount)
         self._send_card_refunds()
         assert refund.applied_to_plan_amount + refund.returned_to_card_amount == amount
         assert Order.objects.get(pk=order.pk).refunded_amount == order.refunded_amount + amount
@@ -176,7 +178,7 @@ class CheckoutMachine(RuleBasedStateMachine):
         order = data.draw(st.sampled_from(self._orders()))
         entries = JournalEntry.objects.count()
         try:
-            services.order_refund(order=order, amount=order.refundable_amount + extra)
+            checkout_orders.order_refund(order=order, amount=order.refundable_amount + extra)
         except StateError as error:
             assert error.code == "amount_exceeds_captured"
         else:
@@ -189,7 +191,7 @@ class CheckoutMachine(RuleBasedStateMachine):
         plan = data.draw(st.sampled_from(self._payable()))
         due = plan.installments.filter(status=Installment.Status.SCHEDULED).order_by("sequence").first()
         assert due is not None
-        charge = services.plan_pay_next_installment(plan=plan)
+        charge = servicing.plan_pay_next_installment(plan=plan)
         assert (charge.status, charge.amount) == (Charge.Status.SUCCEEDED, due.remaining_amount)
         assert Installment.objects.get(pk=due.pk).status == Installment.Status.PAID
 

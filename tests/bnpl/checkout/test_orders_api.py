@@ -15,7 +15,7 @@ from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bnpl.checkout import services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import Order
 from bnpl.core.errors import PaymentDeclinedError, StateError
 from bnpl.core.models import Event
@@ -25,6 +25,7 @@ from bnpl.payments.models import Charge
 from bnpl.payments.services import payment_method_add
 from bnpl.plans.models import Installment, PaymentProduct, Plan, ProductKind, RefundPolicy
 from bnpl.plans.services import product_update
+from bnpl.servicing import services as servicing
 from merchants import services as merchant_services
 from merchants.models import ApiKey
 from tests.checkout_factories import make_authorized_order, product_for
@@ -140,7 +141,7 @@ def test_the_fee_is_rounded_half_up_to_the_cent(tenant: Tenant) -> None:
 
 def test_capturing_more_than_is_open_is_refused_and_changes_nothing(tenant: Tenant) -> None:
     api, order = ApiClient(tenant.test_key), _order(tenant, amount=10000)
-    services.order_capture(order=order, amount=6000)
+    checkout_orders.order_capture(order=order, amount=6000)
     entries = JournalEntry.objects.count()
 
     error = _refused(api, f"/api/v1/orders/{order.public_id}/captures", {"amount": 4001}, order)
@@ -172,7 +173,7 @@ def test_a_capture_of_nothing_is_refused(tenant: Tenant, amount: int) -> None:
 
 def test_voiding_the_rest_after_a_partial_capture(tenant: Tenant) -> None:
     api, order = ApiClient(tenant.test_key), _order(tenant, amount=10000)
-    services.order_capture(order=order, amount=6000)
+    checkout_orders.order_capture(order=order, amount=6000)
 
     response = api.post(f"/api/v1/orders/{order.public_id}/void", {})
 
@@ -229,7 +230,7 @@ def test_voiding_a_fresh_authorization_cancels_the_plan_and_returns_the_first_pa
 
 def test_voiding_twice_is_refused_and_changes_nothing(tenant: Tenant) -> None:
     api, order = ApiClient(tenant.test_key), _order(tenant, amount=10000, kind=ProductKind.PAY_IN_30)
-    services.order_void(order=order)
+    checkout_orders.order_void(order=order)
 
     error = _refused(api, f"/api/v1/orders/{order.public_id}/void", {}, order)
 
@@ -238,7 +239,7 @@ def test_voiding_twice_is_refused_and_changes_nothing(tenant: Tenant) -> None:
 
 def test_voiding_a_fully_captured_order_is_refused_and_changes_nothing(tenant: Tenant) -> None:
     api, order = ApiClient(tenant.test_key), _order(tenant, amount=10000)
-    services.order_capture(order=order, amount=10000)
+    checkout_orders.order_capture(order=order, amount=10000)
 
     error = _refused(api, f"/api/v1/orders/{order.public_id}/void", {}, order)
 
@@ -250,8 +251,8 @@ def test_voiding_a_fully_captured_order_is_refused_and_changes_nothing(tenant: T
 
 def test_refunding_more_than_was_captured_is_refused_and_changes_nothing(tenant: Tenant) -> None:
     api, order = ApiClient(tenant.test_key), _order(tenant, amount=10000)
-    services.order_capture(order=order, amount=6000)
-    services.order_refund(order=order, amount=1000)
+    checkout_orders.order_capture(order=order, amount=6000)
+    checkout_orders.order_refund(order=order, amount=1000)
 
     error = _refused(api, f"/api/v1/orders/{order.public_id}/refunds", {"amount": 5001}, order)
 
@@ -275,7 +276,7 @@ def test_a_pay_in_4_refund_takes_the_last_installments_first(
     tenant: Tenant, django_capture_on_commit_callbacks: Any
 ) -> None:
     api, order = ApiClient(tenant.test_key), _order(tenant, amount=10000)
-    services.order_capture(order=order, amount=10000)
+    checkout_orders.order_capture(order=order, amount=10000)
     path = f"/api/v1/orders/{order.public_id}/refunds"
 
     first = api.post(path, {"amount": 3000, "reason": "returned socks"}).json()
@@ -314,7 +315,7 @@ def test_a_pay_in_4_refund_takes_the_last_installments_first(
 def test_an_even_spread_product_spreads_a_refund_over_the_remaining_installments(tenant: Tenant) -> None:
     product_update(product=product_for(tenant.merchant, False), refund_policy=RefundPolicy.EVEN_SPREAD)
     api, order = ApiClient(tenant.test_key), _order(tenant, amount=10000)
-    services.order_capture(order=order, amount=10000)
+    checkout_orders.order_capture(order=order, amount=10000)
     path = f"/api/v1/orders/{order.public_id}/refunds"
 
     api.post(path, {"amount": 3000})
@@ -336,9 +337,9 @@ def test_an_even_spread_product_spreads_a_refund_over_the_remaining_installments
 def test_a_policy_change_applies_to_new_plans_only(tenant: Tenant) -> None:
     order = _order(tenant, amount=10000)
     product_update(product=product_for(tenant.merchant, False), refund_policy=RefundPolicy.EVEN_SPREAD)
-    services.order_capture(order=order, amount=10000)
+    checkout_orders.order_capture(order=order, amount=10000)
 
-    services.order_refund(order=order, amount=3000)
+    checkout_orders.order_refund(order=order, amount=3000)
 
     assert Plan.objects.get(order=order).refund_policy == RefundPolicy.LAST_FIRST
     assert _installments(order) == [
@@ -362,13 +363,13 @@ def test_no_refund_ever_raises_an_installment(tenant: Tenant) -> None:
     def check(choice: tuple[str, int | None], amount: int, shares: list[int]) -> None:
         kind, count = choice
         order = _order(tenant, amount=amount, kind=kind, count=count)
-        services.order_capture(order=order, amount=amount)
+        checkout_orders.order_capture(order=order, amount=amount)
         for share in shares:
             refundable = _fresh(order).refundable_amount
             if refundable == 0:
                 break
             before = {sequence: amount for sequence, amount, _ in _installments(order)}
-            services.order_refund(order=order, amount=max(1, refundable * share // 100))
+            checkout_orders.order_refund(order=order, amount=max(1, refundable * share // 100))
             after = {sequence: amount for sequence, amount, _ in _installments(order)}
             assert all(after[sequence] <= before[sequence] for sequence in before), (before, after)
             # A financing refund replaces its tail; each new payment is at most the payment kept.
@@ -409,12 +410,12 @@ def test_financing_pays_level_monthly_payments_with_interest(tenant: Tenant) -> 
 
 def test_a_financing_refund_keeps_the_payment_and_ends_the_plan_sooner(tenant: Tenant) -> None:
     order = _order(tenant, amount=50000, kind=ProductKind.FINANCING, count=6)
-    services.order_capture(order=order, amount=50000)
+    checkout_orders.order_capture(order=order, amount=50000)
     due_dates = list(
         Installment.objects.filter(plan__order=order).order_by("sequence").values_list("due_date", flat=True)
     )
 
-    refund = services.order_refund(order=order, amount=20000)
+    refund = checkout_orders.order_refund(order=order, amount=20000)
 
     assert (refund.applied_to_plan_amount, refund.returned_to_card_amount) == (20000, 0)
     assert refund.merchant_fee_refunded_amount == 1198  # 5.99% of 20000
@@ -433,9 +434,13 @@ def test_paying_a_financing_installment_books_its_interest(tenant: Tenant) -> No
     order = _order(tenant, amount=50000, kind=ProductKind.FINANCING, count=6)
     plan = Plan.objects.get(order=order)
 
-    charge = services.plan_pay_next_installment(plan=plan)
+    charge = servicing.plan_pay_next_installment(plan=plan)
 
-    assert (charge.amount, charge.status, charge.idempotency_key) == (8578, "succeeded", f"{plan.public_id}:1:1")
+    assert (charge.amount, charge.status, charge.idempotency_key) == (
+        8578,
+        "succeeded",
+        f"collect:{plan.public_id}:1:1",
+    )
     assert _installments(order)[0] == (1, 8578, "paid")
     assert _balance(AccountCode.INTEREST_INCOME, order) == -416
     assert _balance(AccountCode.CARD_CLEARING, order) == 8578
@@ -450,21 +455,21 @@ def test_paying_the_next_pay_in_4_installment(tenant: Tenant) -> None:
     order = _order(tenant, amount=10000)
     plan = Plan.objects.get(order=order)
 
-    second = services.plan_pay_next_installment(plan=plan)
-    third = services.plan_pay_next_installment(plan=plan)
+    second = servicing.plan_pay_next_installment(plan=plan)
+    third = servicing.plan_pay_next_installment(plan=plan)
 
-    assert (second.amount, second.idempotency_key, second.plan_id) == (2500, f"{plan.public_id}:2:1", plan.pk)
-    assert third.idempotency_key == f"{plan.public_id}:3:1"
+    assert (second.amount, second.idempotency_key, second.plan_id) == (2500, f"collect:{plan.public_id}:2:1", plan.pk)
+    assert third.idempotency_key == f"collect:{plan.public_id}:3:1"
     assert [status for _, _, status in _installments(order)] == ["paid", "paid", "paid", "scheduled"]
     assert _balance(AccountCode.CONSUMER_RECEIVABLE, order, consumer=True) == 2500
     assert _balance(AccountCode.CARD_CLEARING, order) == 7500
     assert _balance(AccountCode.INTEREST_INCOME, order) == 0
     assert Event.objects.filter(type="plan.payment_succeeded", object_id=plan.public_id).count() == 2
 
-    services.plan_pay_next_installment(plan=plan)
+    servicing.plan_pay_next_installment(plan=plan)
     assert Plan.objects.get(pk=plan.pk).status == Plan.Status.PAID
     with pytest.raises(StateError) as error:
-        services.plan_pay_next_installment(plan=plan)
+        servicing.plan_pay_next_installment(plan=plan)
     assert error.value.code == "nothing_to_pay"
 
 
@@ -475,7 +480,7 @@ def test_a_declined_installment_payment_changes_nothing_but_the_failed_charge(te
     before_rows, before_plan, entries = row_counts(), _installments(order), JournalEntry.objects.count()
 
     with pytest.raises(PaymentDeclinedError) as error:
-        services.plan_pay_next_installment(plan=plan)
+        servicing.plan_pay_next_installment(plan=plan)
 
     assert error.value.code == "card_declined"
     # the failed charge, on our side and in the gateway's own record
@@ -484,7 +489,7 @@ def test_a_declined_installment_payment_changes_nothing_but_the_failed_charge(te
     assert (failed.status, failed.failure_code, failed.idempotency_key) == (
         "failed",
         "card_declined",
-        f"{plan.public_id}:1:1",
+        f"collect:{plan.public_id}:1:1",
     )
     assert _installments(order) == before_plan == [(1, 10000, "scheduled")]
     assert JournalEntry.objects.count() == entries
@@ -497,8 +502,8 @@ def test_a_declined_installment_payment_changes_nothing_but_the_failed_charge(te
         exp_year=2035,
         cvc="123",
     )
-    retry = services.plan_pay_next_installment(plan=plan, payment_method=good_card)
-    assert (retry.status, retry.idempotency_key) == ("succeeded", f"{plan.public_id}:1:2")
+    retry = servicing.plan_pay_next_installment(plan=plan, payment_method=good_card)
+    assert (retry.status, retry.idempotency_key) == ("succeeded", f"collect:{plan.public_id}:1:2")
     assert _installments(order) == [(1, 10000, "paid")]
 
 
@@ -506,11 +511,11 @@ def test_money_returned_to_the_card_never_exceeds_the_payment_it_refunds(tenant:
     order = _order(tenant, amount=10000)
     plan = Plan.objects.get(order=order)
     for _ in range(3):
-        services.plan_pay_next_installment(plan=plan)  # four payments of 2500: the plan is paid
-    services.order_capture(order=order, amount=10000)
+        servicing.plan_pay_next_installment(plan=plan)  # four payments of 2500: the plan is paid
+    checkout_orders.order_capture(order=order, amount=10000)
 
     # Left pending (on-commit not run): a pending return still names the payment it refunds.
-    refund = services.order_refund(order=order, amount=10000)
+    refund = checkout_orders.order_refund(order=order, amount=10000)
 
     assert (refund.applied_to_plan_amount, refund.returned_to_card_amount) == (0, 10000)
     payments = {charge.pk: charge.amount for charge in Charge.objects.filter(kind=Charge.Kind.PAYMENT)}
@@ -530,7 +535,7 @@ def test_money_returned_to_the_card_never_exceeds_the_payment_it_refunds(tenant:
 def test_capture_and_void_are_refused_once_the_authorization_has_expired(tenant: Tenant) -> None:
     with time_machine.travel(dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC), tick=False):
         api, order = ApiClient(tenant.test_key), _order(tenant, amount=10000)
-        services.order_capture(order=order, amount=4000)
+        checkout_orders.order_capture(order=order, amount=4000)
     expires_at = _fresh(order).authorization_expires_at
     assert expires_at == dt.datetime(2026, 3, 30, 9, 30, tzinfo=dt.UTC)  # 28 days
 
@@ -556,15 +561,15 @@ def test_orders_expire_warns_three_days_ahead_then_releases_the_authorization(
     expires_at = _fresh(order).authorization_expires_at
 
     with time_machine.travel(expires_at - dt.timedelta(days=3, seconds=1), tick=False):
-        too_early = services.orders_expire()
+        too_early = checkout_orders.orders_expire()
     with time_machine.travel(expires_at - dt.timedelta(days=3), tick=False):
-        warned = services.orders_expire()
-        warned_again = services.orders_expire()
+        warned = checkout_orders.orders_expire()
+        warned_again = checkout_orders.orders_expire()
     with time_machine.travel(expires_at - dt.timedelta(seconds=1), tick=False):
-        not_yet = services.orders_expire()
+        not_yet = checkout_orders.orders_expire()
     with time_machine.travel(expires_at, tick=False), django_capture_on_commit_callbacks(execute=True):
-        expired = services.orders_expire()
-        expired_again = services.orders_expire()
+        expired = checkout_orders.orders_expire()
+        expired_again = checkout_orders.orders_expire()
 
     assert (too_early, warned, warned_again, not_yet, expired, expired_again) == (
         (0, 0),
@@ -590,11 +595,11 @@ def test_orders_expire_warns_three_days_ahead_then_releases_the_authorization(
 
 def test_an_expiring_part_captured_order_keeps_what_was_captured(tenant: Tenant) -> None:
     order = _order(tenant, amount=10000)
-    services.order_capture(order=order, amount=7000)
+    checkout_orders.order_capture(order=order, amount=7000)
     expires_at = _fresh(order).authorization_expires_at
 
     with time_machine.travel(expires_at, tick=False):
-        assert services.orders_expire() == (0, 1)
+        assert checkout_orders.orders_expire() == (0, 1)
 
     assert _amounts(order) == ("captured", 10000, 7000, 3000, 0, 310)
     assert _installments(order) == [
@@ -608,12 +613,12 @@ def test_an_expiring_part_captured_order_keeps_what_was_captured(tenant: Tenant)
 
 def test_orders_expire_leaves_closed_orders_alone(tenant: Tenant) -> None:
     captured, voided = _order(tenant, amount=10000), _order(tenant, amount=10000)
-    services.order_capture(order=captured, amount=10000)
-    services.order_void(order=voided)
+    checkout_orders.order_capture(order=captured, amount=10000)
+    checkout_orders.order_void(order=voided)
     before = row_counts()
 
     with time_machine.travel(_fresh(captured).authorization_expires_at + dt.timedelta(days=1), tick=False):
-        assert services.orders_expire() == (0, 0)
+        assert checkout_orders.orders_expire() == (0, 0)
 
     assert _changes(before, row_counts()) == {}
 
@@ -644,7 +649,7 @@ def test_orders_are_listed_and_retrieved_only_by_their_merchant(tenant: Tenant, 
 
 def test_another_merchant_cannot_capture_void_or_refund(tenant: Tenant, other_tenant: Tenant) -> None:
     order = _order(tenant, amount=10000)
-    services.order_capture(order=order, amount=5000)
+    checkout_orders.order_capture(order=order, amount=5000)
     other = ApiClient(other_tenant.test_key)
     before_rows, before_amounts = row_counts(), _amounts(order)
 
@@ -662,9 +667,9 @@ def test_another_merchant_cannot_capture_void_or_refund(tenant: Tenant, other_te
 def test_a_plan_shows_its_installments_and_history(tenant: Tenant) -> None:
     api, order = ApiClient(tenant.test_key), _order(tenant, amount=10000)
     plan = Plan.objects.get(order=order)
-    services.order_capture(order=order, amount=10000)
-    services.order_refund(order=order, amount=3000)
-    services.plan_pay_next_installment(plan=plan)
+    checkout_orders.order_capture(order=order, amount=10000)
+    checkout_orders.order_refund(order=order, amount=3000)
+    servicing.plan_pay_next_installment(plan=plan)
 
     body = api.get(f"/api/v1/plans/{plan.public_id}").json()
 

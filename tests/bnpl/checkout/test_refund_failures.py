@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from bnpl.checkout import balances
 from bnpl.checkout.models import Order
 from bnpl.collections import services as collections
 from bnpl.core.errors import InvalidRequestError, StateError
@@ -21,7 +20,8 @@ from bnpl.ledger.selectors import account_balance
 from bnpl.payments.models import Charge, ConsumerBalance
 from bnpl.payments.services import charge_execute, charge_prepare, payment_method_add
 from bnpl.plans.models import Installment
-from consumers.middleware import SESSION_KEY
+from bnpl.servicing import balances
+from consumers.selectors import SESSION_KEY
 from merchants import services, webhooks
 from merchants.models import WebhookDelivery
 from tests.checkout_factories import make_authorized_order, make_verified_consumer

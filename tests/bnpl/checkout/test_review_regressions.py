@@ -11,7 +11,8 @@ import pytest
 import time_machine
 from django.db.models import Sum
 
-from bnpl.checkout import services
+from bnpl.checkout import confirmation as checkout_confirmation
+from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.checkout.step_up import checkout_card_add
 from bnpl.core import clock
@@ -23,6 +24,7 @@ from bnpl.payments.models import Charge
 from bnpl.payments.services import charges_settle_pending
 from bnpl.plans.models import PaymentProduct, ProductKind
 from bnpl.plans.services import product_update
+from bnpl.servicing import services as servicing
 from decisioning.policy import Decision, Reason
 from merchants.services import merchant_suspend
 from tests.checkout_factories import make_authorized_order, make_checkout_session, make_verified_consumer, product_for
@@ -66,7 +68,7 @@ def test_a_first_payment_whose_session_closed_meanwhile_is_given_back(tenant: Te
     hooked.append(lambda: CheckoutSession.objects.filter(pk=session.pk).update(status=CheckoutSession.Status.CANCELED))
 
     with pytest.raises(StateError):
-        services.checkout_confirm(
+        checkout_confirmation.checkout_confirm(
             session=session,
             consumer=consumer,
             product=product_for(tenant.merchant, False),
@@ -85,10 +87,10 @@ def test_after_a_declined_card_another_card_completes_the_checkout(tenant: Tenan
     consumer = make_verified_consumer()
     product = product_for(tenant.merchant, False)
 
-    declined = services.checkout_confirm(
+    declined = checkout_confirmation.checkout_confirm(
         session=session, consumer=consumer, product=product, payment_method=_card(session, consumer, "4000000000000002")
     )
-    approved = services.checkout_confirm(
+    approved = checkout_confirmation.checkout_confirm(
         session=session, consumer=consumer, product=product, payment_method=_card(session, consumer)
     )
 
@@ -100,7 +102,7 @@ def test_after_a_declined_card_another_card_completes_the_checkout(tenant: Tenan
 def test_a_late_decline_never_overwrites_a_completed_session(tenant: Tenant) -> None:
     order = make_authorized_order(merchant=tenant.merchant, livemode=False)
     session = order.checkout_session
-    result = services._decline(
+    result = checkout_confirmation._decline(
         session=session, consumer=order.consumer, decision=Decision(approved=False, reasons=(Reason("x", "y"),))
     )
 
@@ -113,9 +115,9 @@ def test_the_fixed_fee_is_charged_once_in_full_and_refunds_use_the_terms_of_purc
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10000)
     product_update(product=product_for(tenant.merchant, False), merchant_fee_bps=2000)  # later price change
 
-    first = services.order_capture(order=order, amount=1)
-    rest = services.order_capture(order=order, amount=9999)
-    refund = services.order_refund(order=order, amount=2000)
+    first = checkout_orders.order_capture(order=order, amount=1)
+    rest = checkout_orders.order_capture(order=order, amount=9999)
+    refund = checkout_orders.order_refund(order=order, amount=2000)
 
     assert (first.merchant_fee_amount, rest.merchant_fee_amount) == (30, 400)  # 4% of 9999 = 399.96 -> 400
     assert refund.merchant_fee_refunded_amount == 80  # 4% of 2000, not the new 20%
@@ -190,10 +192,10 @@ def test_a_suspended_shop_cannot_take_pay_later(tenant: Tenant) -> None:
 
 def test_a_payment_overtaken_by_a_refund_gives_back_what_no_longer_fits(tenant: Tenant, hooked: list) -> None:  # type: ignore[type-arg]
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10000)
-    services.order_capture(order=order, amount=10000)
-    hooked.append(lambda: services.order_refund(order=Order.objects.get(pk=order.pk), amount=7500))
+    checkout_orders.order_capture(order=order, amount=10000)
+    hooked.append(lambda: checkout_orders.order_refund(order=Order.objects.get(pk=order.pk), amount=7500))
 
-    charge = services.plan_pay_next_installment(plan=order.plan)
+    charge = servicing.plan_pay_next_installment(plan=order.plan)
 
     given_back = Charge.objects.get(kind=Charge.Kind.REFUND, refunded_charge=charge)
     assert (charge.amount, given_back.amount, given_back.status) == (2500, 2500, "succeeded")

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.test import Client
 
 from bnpl.celery import app
-from bnpl.checkout import services
+from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout.models import CheckoutSession
 from bnpl.core.models import AuditLogEntry, Event
 from tests.conftest import ApiClient
@@ -258,12 +258,12 @@ def test_the_sweep_expires_a_session_48_hours_after_it_was_created(tenant: Tenan
         hosted = urlsplit(session["url"]).path
 
         traveller.shift(dt.timedelta(hours=48) - dt.timedelta(seconds=1))
-        assert services.checkout_sessions_expire() == 0
+        assert checkout_sessions.checkout_sessions_expire() == 0
         assert Client().get(hosted).status_code == 200
 
         traveller.shift(dt.timedelta(seconds=1))
-        expired = services.checkout_sessions_expire()
-        again = services.checkout_sessions_expire()
+        expired = checkout_sessions.checkout_sessions_expire()
+        again = checkout_sessions.checkout_sessions_expire()
 
     assert (expired, again) == (1, 0)
     assert CheckoutSession.objects.get().status == CheckoutSession.Status.EXPIRED
@@ -287,7 +287,7 @@ def test_an_expired_session_says_it_has_expired_on_the_hosted_page(tenant: Tenan
     with time_machine.travel(FROZEN, tick=False) as traveller:
         session = ApiClient(tenant.test_key).post(SESSIONS, SESSION).json()
         traveller.shift(dt.timedelta(hours=48))
-        services.checkout_sessions_expire()
+        checkout_sessions.checkout_sessions_expire()
 
         page = Client().get(urlsplit(session["url"]).path)
 
@@ -304,7 +304,7 @@ def test_the_events_feed_lists_session_created_and_expired(tenant: Tenant, other
     with time_machine.travel(FROZEN, tick=False) as traveller:
         session = api.post(SESSIONS, SESSION).json()
         traveller.shift(dt.timedelta(hours=48))
-        services.checkout_sessions_expire()
+        checkout_sessions.checkout_sessions_expire()
 
     created = api.get("/api/v1/events", {"type": "checkout_session.created"}).json()["results"]
     expired = api.get("/api/v1/events", {"type": "checkout_session.expired"}).json()["results"]

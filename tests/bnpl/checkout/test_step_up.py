@@ -17,8 +17,8 @@ from django.test import Client
 from bnpl.checkout.models import CheckoutCardClearance, CheckoutSession, Order
 from bnpl.core.models import AuditLogEntry
 from bnpl.payments.models import PaymentMethod
-from consumers.middleware import SESSION_KEY
 from consumers.models import Consumer, SandboxMessage
+from consumers.selectors import SESSION_KEY
 from tests.checkout_factories import make_authorized_order, make_checkout_session, make_verified_consumer, product_for
 from tests.factories import Tenant
 

@@ -8,9 +8,8 @@ import datetime as dt
 
 import pytest
 
-from bnpl.checkout import services as checkout_services
 from bnpl.checkout.step_up import checkout_card_add
-from bnpl.collections import actions, lateness, reminders, services
+from bnpl.collections import lateness, reminders, services
 from bnpl.collections.models import HardshipRequest
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.models import Event
@@ -20,6 +19,9 @@ from bnpl.ledger.selectors import account_balance
 from bnpl.payments.models import Charge
 from bnpl.payments.services import installments_waiting_for_card, payment_method_add, payment_method_make_default
 from bnpl.plans.models import Plan
+from bnpl.servicing import actions
+from bnpl.servicing import selectors as servicing_selectors
+from bnpl.servicing import services as servicing
 from tests.checkout_factories import make_authorized_order, make_checkout_session
 from tests.factories import Tenant
 from tests.helpers import ledger_ok
@@ -139,7 +141,7 @@ def test_a_granted_hardship_keeps_collections_paused(tenant: Tenant) -> None:
 def test_paying_early_goes_to_the_next_installments(tenant: Tenant) -> None:
     plan = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000).plan
 
-    charge = checkout_services.plan_pay_early(plan=plan, amount=4_000)
+    charge = servicing.plan_pay_early(plan=plan, amount=4_000)
 
     assert charge.amount == 4_000
     rows = {row.sequence: (row.status, row.paid_amount) for row in plan.installments.all()}
@@ -150,8 +152,8 @@ def test_paying_early_goes_to_the_next_installments(tenant: Tenant) -> None:
 def test_paying_off_an_interest_free_plan(tenant: Tenant) -> None:
     plan = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_001).plan
 
-    assert checkout_services.plan_payoff_amount(plan=plan) == 7_500  # 2,501 was paid at checkout
-    checkout_services.plan_pay_early(plan=plan)
+    assert servicing_selectors.plan_payoff_amount(plan=plan) == 7_500  # 2,501 was paid at checkout
+    servicing.plan_pay_early(plan=plan)
 
     assert Plan.objects.get(pk=plan.pk).status == Plan.Status.PAID
     event = Event.objects.filter(type="plan.payment_succeeded", object_id=plan.public_id).latest("id")
@@ -165,8 +167,8 @@ def test_paying_off_financing_early_charges_only_the_interest_earned(tenant: Ten
     clock_advance(by=dt.timedelta(days=10))
 
     earned = round(60_000 * 0.1499 * 10 / 365)  # 246: simple daily interest for the 10 days lived
-    assert checkout_services.plan_payoff_amount(plan=plan) == 60_000 + earned
-    charge = checkout_services.plan_pay_early(plan=plan)
+    assert servicing_selectors.plan_payoff_amount(plan=plan) == 60_000 + earned
+    charge = servicing.plan_pay_early(plan=plan)
 
     plan.refresh_from_db()
     assert charge.amount == 60_000 + earned and plan.status == Plan.Status.PAID
@@ -184,7 +186,7 @@ def test_early_payments_that_make_no_sense_are_refused(tenant: Tenant) -> None:
 
     for plan, amount in ((interest_free, 0), (interest_free, 7_501), (financing, 10_000)):
         with pytest.raises(InvalidRequestError) as refused:
-            checkout_services.plan_pay_early(plan=plan, amount=amount)
+            servicing.plan_pay_early(plan=plan, amount=amount)
         assert refused.value.param == "amount"
     assert not Charge.objects.filter(idempotency_key__contains=":early:").exists()
 

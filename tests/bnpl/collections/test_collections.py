@@ -11,13 +11,14 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.collections import reminders, services
 from bnpl.collections.models import CollectionAttempt
 from bnpl.core.services import clock_advance
 from bnpl.payments.gateways import SandboxGateway
 from bnpl.payments.models import Charge, SandboxGatewayCharge
 from bnpl.plans.models import Installment, Plan
+from bnpl.servicing import services as servicing
 from consumers.models import Consumer, SandboxMessage
 from tests.checkout_factories import make_authorized_order
 from tests.factories import Tenant
@@ -175,8 +176,8 @@ def test_an_installment_is_never_in_flight_twice(tenant: Tenant) -> None:
 
 def test_after_a_refund_re_amortizes_financing_the_new_installments_are_collected(tenant: Tenant) -> None:
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=60_000, kind="financing", count=6)
-    checkout_services.order_capture(order=order, amount=60_000)
-    checkout_services.order_refund(order=order, amount=10_000)
+    checkout_orders.order_capture(order=order, amount=60_000)
+    checkout_orders.order_refund(order=order, amount=10_000)
     plan = Plan.objects.get(pk=order.plan.pk)
     scheduled = plan.installments.filter(status="scheduled")
     assert scheduled.exists() and not scheduled.filter(collect_on=None).exists()
@@ -193,7 +194,7 @@ def test_pay_now_while_a_collection_is_in_flight_charges_once(tenant: Tenant) ->
     clock_advance(by=dt.timedelta(days=14))
     services.collections_claim(limit=10)  # the worker is about to charge installment 2
 
-    paid = checkout_services.plan_pay_next_installment(plan=plan)  # the consumer presses "pay now"
+    paid = servicing.plan_pay_next_installment(plan=plan)  # the consumer presses "pay now"
     services.collections_sweep(stuck_after=dt.timedelta(0))
 
     attempt = CollectionAttempt.objects.get()

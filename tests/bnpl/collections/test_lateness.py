@@ -11,7 +11,7 @@ from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bnpl.checkout.services import order_capture, plan_pay_next_installment
+from bnpl.checkout.orders import order_capture
 from bnpl.collections import lateness, services
 from bnpl.core import clock
 from bnpl.core.errors import StateError
@@ -21,6 +21,7 @@ from bnpl.ledger.models import AccountCode
 from bnpl.ledger.selectors import account_balance
 from bnpl.payments.services import payment_method_add
 from bnpl.plans.models import Installment, Plan
+from bnpl.servicing.services import plan_pay_next_installment
 from tests.checkout_factories import make_authorized_order
 from tests.factories import Tenant
 from tests.helpers import ledger_ok

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bnpl.checkout import balances, disputes
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import disputes
+from bnpl.checkout import orders as checkout_orders
 from bnpl.collections import lateness
 from bnpl.collections import services as collections
 from bnpl.core import clock
 from bnpl.core.services import clock_advance
 from bnpl.payments.models import Charge
 from bnpl.plans.models import Plan
+from bnpl.servicing import balances
 from merchants.models import Merchant
 from merchants.settlements import settlements_run
 from tests.checkout_factories import make_authorized_order, make_verified_consumer
@@ -38,9 +39,9 @@ def make_history(
             consumer=consumer,
             card=NEEDS_AUTHENTICATION if index >= good else "4242 4242 4242 4242",
         )
-        checkout_services.order_capture(order=order, amount=order.authorized_amount)
+        checkout_orders.order_capture(order=order, amount=order.authorized_amount)
         plans.append(order.plan)
-    checkout_services.order_refund(order=plans[0].order, amount=1_000)
+    checkout_orders.order_refund(order=plans[0].order, amount=1_000)
     dispute = disputes.dispute_open(
         order=plans[-1].order,
         consumer=plans[-1].consumer,
@@ -69,6 +70,6 @@ def _balance_from_a_refused_refund(merchant: Merchant, email_tag: str) -> None:
         consumer=make_verified_consumer(email=f"history-refused-{clock.now().timestamp():.0f}{email_tag}@example.com"),
         card=REFUSES_REFUNDS,
     )
-    checkout_services.order_void(order=refused)
+    checkout_orders.order_void(order=refused)
     for charge in Charge.objects.filter(plan=refused.plan, kind=Charge.Kind.REFUND, status=Charge.Status.PENDING):
         balances.refund_send(charge)  # as after the void's commit: the consumer's balance

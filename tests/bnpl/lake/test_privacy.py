@@ -15,7 +15,9 @@ import pyarrow as pa
 import pytest
 from django.db import transaction
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import confirmation as checkout_confirmation
+from bnpl.checkout import orders as checkout_orders
+from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout.step_up import checkout_card_add
 from bnpl.core.services import clock_advance
 from bnpl.lake import export, reader
@@ -63,7 +65,7 @@ def _shop(tenant: Tenant, person: dict[str, str]) -> Consumer:
         country="US",
         national_id_last4=person["national_id_last4"],
     )
-    session = checkout_services.checkout_session_create(
+    session = checkout_sessions.checkout_session_create(
         merchant=tenant.merchant,
         livemode=False,
         amount=12_000,
@@ -78,12 +80,12 @@ def _shop(tenant: Tenant, person: dict[str, str]) -> Consumer:
     card = checkout_card_add(
         session=session, consumer=consumer, number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
     )
-    result = checkout_services.checkout_confirm(
+    result = checkout_confirmation.checkout_confirm(
         session=session, consumer=consumer, product=product_for(tenant.merchant, False), payment_method=card
     )
     assert result.order is not None
-    checkout_services.order_capture(order=result.order, amount=12_000)
-    checkout_services.order_refund(order=result.order, amount=1_000, reason=f"{person['legal_name']} changed mind")
+    checkout_orders.order_capture(order=result.order, amount=12_000)
+    checkout_orders.order_refund(order=result.order, amount=1_000, reason=f"{person['legal_name']} changed mind")
     return consumer
 
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 from django.test import Client
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.collections import services as collections
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError
@@ -29,6 +29,7 @@ from bnpl.payments.services import (
     payment_method_add,
     payment_method_from_setup,
 )
+from bnpl.servicing import services as servicing
 from tests.checkout_factories import make_authorized_order, make_verified_consumer
 from tests.factories import Tenant
 from tests.helpers import ledger_ok, row_counts
@@ -78,8 +79,8 @@ def test_checkout_collections_and_a_refund_run_through_stripe(tenant: Tenant, st
 
     clock_advance(by=dt.timedelta(days=14))
     assert collections.collections_run().succeeded == 1
-    checkout_services.order_capture(order=order, amount=10_000)
-    checkout_services.order_refund(order=order, amount=10_000)  # the 5,000 paid goes back to the card
+    checkout_orders.order_capture(order=order, amount=10_000)
+    checkout_orders.order_refund(order=order, amount=10_000)  # the 5,000 paid goes back to the card
     charges_settle_pending(older_than_seconds=0)  # what the after-commit send does outside a test
 
     refunds = Charge.objects.filter(kind="refund").order_by("pk")
@@ -158,7 +159,7 @@ def test_live_settlements_are_paid_to_the_merchants_connected_account(
     from merchants.settlements import settlements_run
 
     order = make_authorized_order(merchant=tenant.merchant, livemode=True, amount=10_000)
-    checkout_services.order_capture(order=order, amount=10_000)
+    checkout_orders.order_capture(order=order, amount=10_000)
     cutoff = clock.now() + dt.timedelta(seconds=1)
 
     unpaid = settlements_run(cutoff=cutoff)  # no connected account yet: refused before calling Stripe
@@ -168,7 +169,7 @@ def test_live_settlements_are_paid_to_the_merchants_connected_account(
 
     merchant_update(merchant=tenant.merchant, payout_account="acct_1Merchant")
     make_authorized_order(merchant=tenant.merchant, livemode=True, amount=4_000)
-    checkout_services.order_capture(order=order.__class__.objects.latest("id"), amount=4_000)
+    checkout_orders.order_capture(order=order.__class__.objects.latest("id"), amount=4_000)
     run = settlements_run(cutoff=clock.now() + dt.timedelta(seconds=1))
 
     paid = Settlement.objects.get(status="paid")
@@ -332,8 +333,8 @@ def test_a_pay_now_settled_by_a_webhook_after_its_request_died_is_applied_to_the
     assert _post(body, _signed(body)).status_code == 200
 
     clock_advance(by=dt.timedelta(minutes=5))
-    assert checkout_services.plan_payments_apply_settled() == 1
-    assert checkout_services.plan_payments_apply_settled() == 0
+    assert servicing.plan_payments_apply_settled() == 1
+    assert servicing.plan_payments_apply_settled() == 0
 
     assert plan.installments.get(sequence=2).status == "paid"
     assert ledger_ok()

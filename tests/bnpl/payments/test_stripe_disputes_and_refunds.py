@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bnpl.checkout import services as checkout_services
-from bnpl.checkout.disputes import held_installments
+from bnpl.checkout import orders as checkout_orders
+from bnpl.checkout.dispute_holds import held_installments
 from bnpl.checkout.models import Dispute, Order
 from bnpl.core.models import Event
 from bnpl.payments.models import Charge, ConsumerBalance
@@ -32,7 +32,7 @@ def _send(event_id: str, event_type: str, obj: dict[str, Any], *, capture: Any) 
 
 def _captured_order(tenant: Tenant) -> Order:
     order = make_authorized_order(merchant=tenant.merchant, livemode=False)
-    checkout_services.order_capture(order=order, amount=order.authorized_amount)
+    checkout_orders.order_capture(order=order, amount=order.authorized_amount)
     return order
 
 
@@ -40,7 +40,7 @@ def _money_sent_back_to_the_card(tenant: Tenant, capture: Any) -> Charge:
     """A full refund after the first installment: 25.00 goes back to the card (Stripe accepts it)."""
     order = _captured_order(tenant)
     with capture(execute=True):
-        checkout_services.order_refund(order=order, amount=10_000)
+        checkout_orders.order_refund(order=order, amount=10_000)
     return Charge.objects.get(kind=Charge.Kind.REFUND, plan=order.plan)
 
 

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.apps import apps
 
-from bnpl.checkout import services as checkout_services
+from bnpl.checkout import orders as checkout_orders
 from bnpl.plans.models import Plan, ProductKind
 from tests.checkout_factories import make_authorized_order
 from tests.factories import Tenant
@@ -32,8 +32,8 @@ def test_a_refunded_plan_gets_back_the_disclosure_of_its_first_schedule(tenant: 
             merchant=tenant.merchant, livemode=False, amount=25_000, kind=ProductKind.FINANCING, count=6
         )
         disclosed = order.plan.disclosure
-        checkout_services.order_capture(order=order, amount=25_000)
-        checkout_services.order_refund(order=order, amount=10_000)
+        checkout_orders.order_capture(order=order, amount=25_000)
+        checkout_orders.order_refund(order=order, amount=10_000)
     Plan.objects.filter(pk=order.plan.pk).update(**UNKNOWN)  # as bought before the figures were kept
 
     migration.disclose_from_first_schedule(apps, None)

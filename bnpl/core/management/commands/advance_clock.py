@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from bnpl.core import clock
 from bnpl.core.context import Actor
 from bnpl.core.errors import ApplicationError
+from bnpl.core.services import clock_advance
 
 
 class Command(BaseCommand):
@@ -41,20 +42,22 @@ class Command(BaseCommand):
         steps = [dt.timedelta(days=1)] * days + ([dt.timedelta(hours=hours)] if hours else [])
         try:
             if not run_daily_work or by <= dt.timedelta(0):
-                total = clock.advance(by=by, actor=actor)
+                total = clock_advance(by=by, actor=actor)
             else:
                 for step in steps:
-                    total = clock.advance(by=step, actor=actor)
+                    total = clock_advance(by=step, actor=actor)
                     self._daily_work()
         except ApplicationError as error:
             raise CommandError(error.message) from error
         self.stdout.write(f"Clock moved forward by {by}; total offset {total}; now {clock.now().isoformat()}")
 
     def _daily_work(self) -> None:
-        from bnpl.checkout.balances import balances_settle
-        from bnpl.checkout.services import checkout_sessions_expire, orders_expire, plan_payments_apply_settled
+        from bnpl.checkout.orders import orders_expire
+        from bnpl.checkout.sessions import checkout_sessions_expire
         from bnpl.collections.reminders import reminders_send_upcoming
         from bnpl.collections.services import collections_daily_work
+        from bnpl.servicing.balances import balances_settle
+        from bnpl.servicing.services import plan_payments_apply_settled
         from merchants.settlements import settlements_run
 
         sessions_expired = checkout_sessions_expire()

@@ -3,7 +3,7 @@ and ask for hardship help. Each is audited and evented. (Choosing the card colle
 ``bnpl.payments.services.payment_method_make_default``, the one way a card becomes a default.)
 
 Also the one place a plan's collections pause and resume (a hardship request). A return or a
-dispute holds only its share of the plan instead (``bnpl.checkout.disputes``)."""
+dispute holds only its share of the plan instead (``bnpl.checkout.dispute_holds``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.services import change_record
 from bnpl.plans.models import Installment, Plan
 from bnpl.plans.representations import plan_data
+from bnpl.servicing.locks import plan_lock
 
 MAX_DUE_DATE_MOVE = dt.timedelta(days=14)
 
@@ -24,7 +25,7 @@ MAX_DUE_DATE_MOVE = dt.timedelta(days=14)
 def installment_move_due_date(*, plan: Plan, sequence: int, due_date: dt.date) -> Installment:
     """Move one upcoming installment's due date up to 14 days later, once per plan."""
     with transaction.atomic():
-        plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        plan = plan_lock(plan_id=plan.pk)
         if plan.due_date_moved:
             raise StateError("You have already moved a due date on this plan.", code="due_date_already_moved")
         installment = plan.installments.filter(
@@ -48,7 +49,7 @@ def hardship_request(*, plan: Plan, reason: str) -> HardshipRequest:
     if not reason.strip():
         raise InvalidRequestError("Tell us briefly what has happened.", param="reason")
     with transaction.atomic():
-        plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        plan = plan_lock(plan_id=plan.pk)
         if plan.status != Plan.Status.ACTIVE or plan.standing == Plan.Standing.CHARGED_OFF:
             raise StateError("This plan has nothing left to collect.", code="plan_not_active")
         if plan.hardship_requests.filter(status=HardshipRequest.Status.OPEN).exists():
@@ -69,7 +70,7 @@ def hardship_decide(*, request: HardshipRequest, grant: bool, note: str) -> Hard
         request = HardshipRequest.objects.select_for_update().get(pk=request.pk)
         if request.status != HardshipRequest.Status.OPEN:
             raise StateError("This request was already decided.", code="hardship_decided")
-        plan = Plan.objects.select_for_update().get(pk=request.plan_id)
+        plan = plan_lock(plan_id=request.plan_id)
         before = plan_data(plan)
         request.status = HardshipRequest.Status.GRANTED if grant else HardshipRequest.Status.DECLINED
         request.decision_note, request.decided_at = note.strip(), clock.now()

@@ -26,7 +26,6 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, QuerySet
 
-from bnpl.checkout import accounting
 from bnpl.checkout.models import Order
 from bnpl.checkout.representations import order_data
 from bnpl.core import clock
@@ -38,6 +37,8 @@ from bnpl.payments.services import charge_execute, charge_give_back, without_pay
 from bnpl.plans.models import Installment, Plan
 from bnpl.plans.representations import plan_data
 from bnpl.plans.services import installments_record_payment
+from bnpl.servicing import accounting
+from bnpl.servicing.locks import order_and_plan_lock
 
 
 def balance_data(balance: ConsumerBalance) -> dict[str, Any]:
@@ -159,10 +160,7 @@ def _open_balances(**filters: Any) -> QuerySet[ConsumerBalance]:
 
 def _apply_to_plan(balance_id: int, plan_id: int) -> int:
     with transaction.atomic():
-        order_id = Plan.objects.values_list("order_id", flat=True).get(pk=plan_id)
-        order = Order.objects.select_related("merchant", "consumer").select_for_update(of=("self",)).get(pk=order_id)
-        # the order first, then the plan, as everywhere
-        plan = Plan.objects.select_for_update(of=("self",)).get(pk=plan_id)
+        order, plan = order_and_plan_lock(plan_id=plan_id)
         balance = ConsumerBalance.objects.select_for_update().get(pk=balance_id)
         if balance.remaining_amount <= 0 or plan.standing == Plan.Standing.CHARGED_OFF:
             return 0

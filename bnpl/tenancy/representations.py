@@ -1,5 +1,6 @@
-"""Public shapes of consumers as a merchant knows them and of their bank-data consent: API
-responses and event payloads share them."""
+"""Public shapes of a consumer as one merchant knows them (``cus_…``, the merchant's own id) and of
+the bank-data consent the merchant records for them: the partner API's responses and the event
+payloads share them."""
 
 from __future__ import annotations
 

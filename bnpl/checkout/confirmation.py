@@ -1,0 +1,271 @@
+"""Confirmation: the shopper's choice becomes an order. Decide (or refer to a person), take the
+payment due today outside any transaction, then authorize the order and write its plan in one --
+re-checking the policy under the consumer's lock. A charge whose order could not be made is given
+back at once, so money is never kept without an order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from bnpl.checkout import accounting
+from bnpl.checkout.models import CheckoutSession, Order
+from bnpl.checkout.representations import hosted_url, order_data
+from bnpl.checkout.sessions import checkout_session_transition, checkout_session_usable
+from bnpl.checkout.step_up import step_up_check
+from bnpl.core import clock
+from bnpl.core.errors import ApplicationError, InvalidRequestError, StateError
+from bnpl.core.ids import is_well_formed
+from bnpl.core.services import change_record
+from bnpl.notifications import get_sender
+from bnpl.payments.gateways import get_gateway
+from bnpl.payments.models import Charge, PaymentMethod
+from bnpl.payments.services import charge_execute, charge_prepare, payment_method_check_mode
+from bnpl.plans import services as plan_services
+from bnpl.plans.models import PaymentProduct
+from bnpl.plans.schedule import ScheduleInputError
+from bnpl.servicing import balances
+from bnpl.servicing.services import payment_apply
+from bnpl.tenancy.services import merchant_consumer_ensure
+from consumers.models import Consumer
+from consumers.services import Requester
+from decisioning import Application, Decision, Reason, decide, decline_on_recheck, recheck, review_referral
+from decisioning.models import CreditDecision
+
+
+class DecisionChangedError(StateError):
+    """The policy, checked again as the order was written, no longer approves (another checkout of
+    the same consumer got there first). Carries every failed rule."""
+
+    def __init__(self, reasons: tuple[Reason, ...]) -> None:
+        super().__init__(" ".join(reason.text for reason in reasons), code="decision_changed")
+        self.reasons = reasons
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    decision: Decision | None
+    order: Order | None = None
+    payment_error: str = ""
+    counteroffer: plan_services.Offer | None = None  # approved for less: the schedule with the down payment
+
+    @property
+    def approved(self) -> bool:
+        return self.order is not None
+
+
+def eligible_product(*, session: CheckoutSession, product_public_id: str) -> PaymentProduct:
+    """The chosen product, if it is one the session offers (and it can make a schedule)."""
+    product = (
+        plan_services.eligible_products(
+            merchant=session.merchant,
+            livemode=session.livemode,
+            currency=session.currency,
+            amount=session.amount,
+            kinds=session.product_kinds,
+        )
+        .filter(public_id=product_public_id)
+        .first()
+        if is_well_formed(product_public_id)
+        else None
+    )
+    try:
+        if product is not None:
+            plan_services.offer_build(product=product, amount=session.amount, start=clock.today())
+            return product
+    except ScheduleInputError:
+        pass
+    raise InvalidRequestError("Choose one of the payment options shown.", code="product_not_offered", param="product")
+
+
+def checkout_confirm(
+    *,
+    session: CheckoutSession,
+    consumer: Consumer,
+    product: PaymentProduct,
+    payment_method: PaymentMethod,
+    accepted_down_payment: int = 0,
+    step_up_code: str = "",
+    requester: Requester | None = None,
+) -> ConfirmResult:
+    """Decide, take the payment due today, and authorize the order.
+
+    A saved card at a merchant the consumer has never bought from needs a fresh one-time code first
+    (``step_up_code``, asked for by the browser ``requester``; ``bnpl.checkout.step_up``): without
+    it, StepUpRequiredError, before anything is decided or charged.
+
+    A decision that approves less than the order (a counteroffer) comes back with the schedule that
+    includes its down payment and takes nothing; confirming again with ``accepted_down_payment``
+    equal to it goes ahead (a new decision asking another amount is shown again).
+
+    Safe to repeat and to race: a confirm for a completed session returns its order; a charge whose
+    order could not be made (the session closed meanwhile, a parallel confirm won, the consumer's
+    exposure changed) is refunded at once, so money is never kept without an order.
+    """
+    checkout_session_usable(session)
+    if payment_method.consumer_id != consumer.pk:
+        raise InvalidRequestError("Choose one of your own cards.", param="payment_method")
+    payment_method_check_mode(payment_method=payment_method, livemode=session.livemode)
+    step_up_check(
+        session=session, consumer=consumer, payment_method=payment_method, code=step_up_code, requester=requester
+    )
+    offer = plan_services.offer_build(product=product, amount=session.amount, start=clock.today())
+    application = Application(
+        consumer=consumer,
+        merchant=session.merchant,
+        product=product,
+        amount=session.amount,
+        currency=session.currency,
+        livemode=session.livemode,
+        checkout_session=session,
+    )
+    decision = decide(application=application)
+    if decision.referred:
+        return _refer(session=session, consumer=consumer, decision=decision)
+    if not decision.approved:
+        return _decline(session=session, consumer=consumer, decision=decision)
+    if decision.down_payment_amount:
+        offer = plan_services.offer_build(
+            product=product, amount=session.amount, start=clock.today(), down_payment=decision.down_payment_amount
+        )
+        if accepted_down_payment != decision.down_payment_amount:
+            return ConfirmResult(decision=decision, counteroffer=offer)
+    first_charge = None
+    if not offer.due_today_amount:
+        verification = get_gateway(livemode=session.livemode).verify_card(token=payment_method.gateway_token)
+        if not verification.succeeded:
+            return ConfirmResult(decision=decision, payment_error=verification.failure_message)
+    else:
+        first_charge = charge_prepare(
+            consumer=consumer,
+            payment_method=payment_method,
+            amount=offer.due_today_amount,
+            currency=session.currency,
+            livemode=session.livemode,
+            # Per card and amount: another card (or product) after a decline is a new charge.
+            idempotency_key=f"{session.public_id}:first_payment:{payment_method.public_id}:{offer.due_today_amount}",
+        )
+        first_charge = charge_execute(charge=first_charge, off_session=False)
+        if first_charge.status != Charge.Status.SUCCEEDED:
+            return ConfirmResult(
+                decision=decision, payment_error=first_charge.failure_message or "The card was declined."
+            )
+    try:
+        order = _authorize(session=session, application=application, offer=offer, first_charge=first_charge)
+    except ApplicationError as error:
+        if first_charge is not None:
+            balances.give_back(charge=first_charge)
+        if isinstance(error, DecisionChangedError):
+            decline_on_recheck(decision_id=decision.decision_id, reasons=error.reasons)
+        raise
+    if first_charge is not None and Charge.objects.get(pk=first_charge.pk).applied_at is None:
+        balances.give_back(charge=first_charge)  # a parallel confirm made the order with its own payment
+    return ConfirmResult(decision=decision, order=order)
+
+
+def _refer(*, session: CheckoutSession, consumer: Consumer, decision: Decision) -> ConfirmResult:
+    with transaction.atomic():
+        locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status == CheckoutSession.Status.COMPLETE:
+            return ConfirmResult(decision=decision, order=locked.order)
+        checkout_session_usable(locked)
+        checkout_session_transition(
+            locked, CheckoutSession.Status.IN_REVIEW, "checkout_session.in_review", consumer=consumer
+        )
+    return ConfirmResult(decision=decision)
+
+
+def checkout_review_resolve(*, decision: CreditDecision, approve: bool, note: str, reviewer: Any) -> CreditDecision:
+    """An operator settles a referred application: approved, the session opens again for the
+    shopper to finish (the next decision honours the review); declined, the session is declined.
+    The shopper is told by email either way."""
+    with transaction.atomic():
+        reviewed = review_referral(decision=decision, approve=approve, note=note, reviewer=reviewer)
+        assert reviewed.checkout_session_id is not None, "referrals come from a checkout"
+        session = CheckoutSession.objects.select_for_update().get(pk=reviewed.checkout_session_id)
+        if session.status == CheckoutSession.Status.IN_REVIEW:
+            if approve:
+                checkout_session_transition(session, CheckoutSession.Status.OPEN, "checkout_session.review_approved")
+            else:
+                checkout_session_transition(session, CheckoutSession.Status.DECLINED, "checkout_session.declined")
+        consumer = reviewed.consumer
+        if consumer.email:
+            message = (
+                f"Good news: {session.merchant.name} approved your pay-later application. Finish your purchase at "
+                f"{hosted_url(session)}"
+                if approve
+                else f"We could not approve your pay-later application at {session.merchant.name}. "
+                "The reasons are in your account's notices."
+            )
+            transaction.on_commit(
+                lambda: get_sender().send(
+                    channel="email",
+                    destination=consumer.email or "",
+                    subject="Your pay-later application",
+                    body=message,
+                )
+            )
+    return reviewed
+
+
+def _decline(*, session: CheckoutSession, consumer: Consumer, decision: Decision) -> ConfirmResult:
+    with transaction.atomic():
+        locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status == CheckoutSession.Status.COMPLETE:
+            return ConfirmResult(decision=decision, order=locked.order)  # a parallel confirm already won
+        checkout_session_usable(locked)
+        checkout_session_transition(
+            locked, CheckoutSession.Status.DECLINED, "checkout_session.declined", consumer=consumer
+        )
+    return ConfirmResult(decision=decision)
+
+
+def _authorize(
+    *, session: CheckoutSession, application: Application, offer: plan_services.Offer, first_charge: Charge | None
+) -> Order:
+    consumer = application.consumer
+    with transaction.atomic():
+        session = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+        if session.status == CheckoutSession.Status.COMPLETE:
+            return session.order
+        checkout_session_usable(session)
+        # The consumer's row serializes their checkouts: the policy is checked again under it, so
+        # two checkouts at once cannot both pass a spending limit that only one fits.
+        Consumer.objects.select_for_update().get(pk=consumer.pk)
+        reasons = recheck(application=application)
+        if reasons:
+            raise DecisionChangedError(reasons)
+        # The shopper confirmed a purchase here: only now does the merchant get its id for them.
+        merchant_consumer_ensure(merchant=session.merchant, livemode=session.livemode, consumer=consumer)
+        order = Order.objects.create(
+            merchant=session.merchant,
+            livemode=session.livemode,
+            checkout_session=session,
+            consumer=consumer,
+            currency=session.currency,
+            authorized_amount=session.amount,
+            merchant_fee_bps=offer.product.merchant_fee_bps,
+            merchant_fee_fixed_amount=offer.product.merchant_fee_fixed_amount,
+            merchant_reference=session.merchant_reference,
+            authorization_expires_at=clock.now() + settings.AUTHORIZATION_TTL,
+        )
+        plan = plan_services.plan_create(order=order, consumer=consumer, offer=offer)
+        accounting.post_authorization(order)
+        if first_charge is not None and payment_apply(order=order, plan=plan, charge=first_charge):
+            raise StateError("The payment is more than the plan owes.", code="overpayment")
+        checkout_session_transition(
+            session,
+            CheckoutSession.Status.COMPLETE,
+            "checkout_session.completed",
+            consumer=consumer,
+            completed_at=clock.now(),
+        )
+        change_record(
+            action="order.authorized",
+            instance=order,
+            data=order_data(order),
+        )
+    return order

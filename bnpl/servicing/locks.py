@@ -1,0 +1,40 @@
+"""Row locks for the writes that move an order's or a plan's money, and the one order they are
+taken in, written once:
+
+**the consumer (where locked), then the order, then its plan**, then the plan's installments,
+charges and balances.
+
+Every writer that touches both an order and its plan -- capture, void, refund and expiry; disputes;
+pay now, pay early and applying a payment; late fees and charge-off; a balance paying a plan --
+takes them in this order through these helpers, so two writers never wait on each other in
+opposite orders (no deadlock). A writer that needs only the plan (a due-date move, hardship, a
+plan reduction inside a refund that already holds the order) may lock the plan alone, but never
+locks the order after it. Checkout confirmation and opening a dispute lock the consumer first, so
+per-consumer limits hold under concurrent requests.
+
+Each helper locks its own row only (``of=self``): related rows read alongside are not locked, so
+other orders of the same merchant or consumer go on.
+"""
+
+from __future__ import annotations
+
+from bnpl.checkout.models import Order
+from bnpl.plans.models import Plan
+
+
+def order_lock(*, order_id: int | None = None, plan_id: int | None = None) -> Order:
+    """The order (by its id, or its plan's), with its merchant and consumer read alongside."""
+    filters = {"pk": order_id} if order_id is not None else {"plan__pk": plan_id}
+    return Order.objects.select_related("merchant", "consumer").select_for_update(of=("self",)).get(**filters)
+
+
+def plan_lock(*, plan_id: int | None = None, order_id: int | None = None) -> Plan:
+    """The plan (by its id, or its order's), with its product and order read alongside."""
+    filters = {"pk": plan_id} if plan_id is not None else {"order_id": order_id}
+    return Plan.objects.select_related("product", "order").select_for_update(of=("self",)).get(**filters)
+
+
+def order_and_plan_lock(*, order_id: int | None = None, plan_id: int | None = None) -> tuple[Order, Plan]:
+    """The order, then its plan: the order every writer of both takes them in."""
+    order = order_lock(order_id=order_id, plan_id=plan_id)
+    return order, plan_lock(order_id=order.pk)
