@@ -24,7 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from bnpl.checkout import confirmation as checkout_confirmation
 from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout import step_up
-from bnpl.checkout.models import CheckoutSession, Order
+from bnpl.checkout.models import CheckoutSession
 from bnpl.checkout.selectors import checkout_session_offers
 from bnpl.checkout.step_up import STEP_UP_PARAM, StepUpRequiredError
 from bnpl.collections.lateness import late_fee_cap
@@ -41,7 +41,7 @@ from consumers import services as consumer_services
 from consumers.models import Consumer, Identity
 from consumers.services import Destination
 from consumers.views import code_requester
-from merchants.models import Branding
+from merchants import selectors as merchant_selectors
 
 
 class IdentityForm(forms.Form):
@@ -157,14 +157,14 @@ def _page(request: HttpRequest, session: CheckoutSession, *, status: int = 200, 
         "offers": [_offer_rows(offer, session.currency) for offer in offers],
         "cards": payment_method_list(consumer=consumer, livemode=session.livemode) if consumer else [],
         "saved_cards_need_code": consumer is not None
-        and not Order.objects.filter(merchant=session.merchant, livemode=session.livemode, consumer=consumer).exists(),
+        and not step_up.consumer_has_bought_here(session=session, consumer=consumer),
         "sign_in_url": f"{reverse('consumers:sign-in')}?{urlencode({'next': request.path})}",
         "card_form": (
             browser_card_form(consumer=consumer, livemode=session.livemode, purpose=session.public_id)
             if consumer
             else None
         ),
-        "branding": Branding.objects.filter(merchant=session.merchant).first(),  # logo and colours, if set
+        "branding": merchant_selectors.branding_get(merchant=session.merchant),  # logo and colours, if set
     }
     return _render(request, "checkout/session.html", session, {**base, **context}, status=status)
 

@@ -443,11 +443,6 @@ def branding_data(branding: Branding) -> dict[str, object]:
     }
 
 
-def branding_for(*, merchant: Merchant) -> Branding:
-    """The merchant's branding for reading (unsaved defaults when none was set: reading never writes)."""
-    return Branding.objects.filter(merchant=merchant).first() or Branding(merchant=merchant)
-
-
 def branding_update(
     *,
     merchant: Merchant,

@@ -35,8 +35,9 @@ from bnpl.checkout.representations import (
 )
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.money import MAX_AMOUNT, normalize_currency
-from bnpl.plans.models import PaymentProduct, Plan, ProductKind
+from bnpl.plans.models import Plan, ProductKind
 from bnpl.plans.representations import PaymentProductRepresentation, PlanWithHistoryRepresentation
+from bnpl.plans.selectors import payment_product_list
 from bnpl.tenancy.selectors import scoped_queryset
 
 
@@ -263,9 +264,7 @@ class PaymentProductListApi(MerchantScopedApi):
         operation_id="payment_product_list", responses=PaymentProductRepresentation(many=True), tags=["products"]
     )
     def get(self, request: Request) -> Response:
-        products = scoped_queryset(PaymentProduct, merchant=self.merchant, livemode=self.livemode).filter(
-            is_enabled=True
-        )
+        products = payment_product_list(merchant=self.merchant, livemode=self.livemode, enabled_only=True)
         return self.paginated(products, PaymentProductRepresentation)
 
 

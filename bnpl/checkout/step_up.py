@@ -72,12 +72,15 @@ def checkout_card_from_setup(*, session: CheckoutSession, consumer: Consumer, re
     return card
 
 
+def consumer_has_bought_here(*, session: CheckoutSession, consumer: Consumer) -> bool:
+    """Whether the consumer already has an order with this session's merchant (in its mode): their
+    saved cards then pay without a fresh code."""
+    return Order.objects.filter(merchant_id=session.merchant_id, livemode=session.livemode, consumer=consumer).exists()
+
+
 def step_up_required(*, session: CheckoutSession, consumer: Consumer, payment_method: PaymentMethod) -> bool:
     """Whether this card needs a fresh code to pay at this checkout."""
-    bought_here = Order.objects.filter(
-        merchant_id=session.merchant_id, livemode=session.livemode, consumer=consumer
-    ).exists()
-    if bought_here:
+    if consumer_has_bought_here(session=session, consumer=consumer):
         return False
     return not CheckoutCardClearance.objects.filter(
         checkout_session=session, consumer=consumer, payment_method=payment_method

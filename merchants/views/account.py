@@ -20,8 +20,8 @@ from bnpl.accounts import two_factor
 from bnpl.core.context import Actor, actor_var
 from bnpl.core.errors import ApplicationError
 from bnpl.core.money import from_decimal, normalize_currency, to_decimal
-from merchants import onboarding, services
-from merchants.models import BankAccount, BusinessCategory, Merchant, MerchantDocument
+from merchants import onboarding, selectors, services
+from merchants.models import BusinessCategory, MerchantDocument
 from merchants.views.base import (
     CURRENT_MERCHANT_SESSION_KEY,
     LIVEMODE_SESSION_KEY,
@@ -133,8 +133,8 @@ def _onboarding_page(
             "profile_form": profile_form or ProfileForm(initial=initial),
             "bank_form": bank_form or BankAccountForm(initial={"currency": merchant.default_currency}),
             "document_form": document_form or DocumentForm(),
-            "bank_accounts": BankAccount.objects.filter(merchant=merchant, removed_at__isnull=True),
-            "documents": MerchantDocument.objects.filter(merchant=merchant),
+            "bank_accounts": selectors.bank_account_list(merchant=merchant),
+            "documents": selectors.merchant_document_list(merchant=merchant),
         },
         status=status,
     )
@@ -208,7 +208,7 @@ def onboarding_document(dashboard: Dashboard) -> HttpResponse:
 @require_GET
 @dashboard_view()
 def onboarding_document_download(dashboard: Dashboard, document_id: str) -> HttpResponseBase:
-    document = MerchantDocument.objects.filter(merchant=dashboard.merchant, public_id=document_id).first()
+    document = selectors.merchant_document_get(merchant=dashboard.merchant, public_id=document_id)
     if document is None:
         raise Http404("No such document.")
     response = FileResponse(document.file.open("rb"), content_type=document.content_type)
@@ -294,8 +294,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_GET
 def branding_logo(request: HttpRequest, merchant_id: str) -> HttpResponseBase:
-    merchant = Merchant.objects.filter(public_id=merchant_id).select_related("branding").first()
-    branding = getattr(merchant, "branding", None) if merchant else None
+    branding = selectors.dangerously_merchant_logo_get(merchant_public_id=merchant_id)
     if branding is None or not branding.logo:
         raise Http404("No logo.")
     storage = storages["merchant_files"]

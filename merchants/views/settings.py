@@ -15,9 +15,10 @@ from bnpl.core.errors import ApplicationError
 from bnpl.core.links import public_url
 from bnpl.core.money import format_amount, from_decimal, to_decimal
 from bnpl.plans.models import PaymentProduct
+from bnpl.plans.selectors import payment_product_list
 from bnpl.plans.services import product_update
-from merchants import services
-from merchants.models import Invitation, Membership
+from merchants import selectors, services
+from merchants.models import Membership
 from merchants.views.base import Dashboard, dashboard_view
 
 
@@ -39,8 +40,8 @@ class InvitationForm(forms.Form):
 
 
 def _settings(dashboard: Dashboard, *, branding_form: BrandingForm | None = None, status: int = 200) -> HttpResponse:
-    branding = services.branding_for(merchant=dashboard.merchant)
-    products = PaymentProduct.objects.filter(merchant=dashboard.merchant, livemode=dashboard.livemode).order_by(
+    branding = selectors.branding_for(merchant=dashboard.merchant)
+    products = payment_product_list(merchant=dashboard.merchant, livemode=dashboard.livemode).order_by(
         "currency", "kind", "installment_count"
     )
     return dashboard.render(
@@ -131,16 +132,8 @@ def _team(
         "merchants/team.html",
         {
             "nav": "team",
-            "members": Membership.objects.filter(merchant=dashboard.merchant)
-            .select_related("user")
-            .order_by("created_at"),
-            "invitations": [
-                invitation
-                for invitation in Invitation.objects.filter(
-                    merchant=dashboard.merchant, accepted_at__isnull=True, revoked_at__isnull=True
-                )
-                if invitation.is_open
-            ],
+            "members": selectors.membership_list(merchant=dashboard.merchant),
+            "invitations": selectors.invitation_open_list(merchant=dashboard.merchant),
             "form": form or InvitationForm(),
             "invitation_link": invitation_link,
             "roles": Membership.Role.choices,
@@ -182,7 +175,7 @@ def invitation_create(dashboard: Dashboard) -> HttpResponse:
 @require_POST
 @dashboard_view(access="owner")
 def invitation_revoke(dashboard: Dashboard, invitation_id: str) -> HttpResponse:
-    invitation = Invitation.objects.filter(merchant=dashboard.merchant, public_id=invitation_id).first()
+    invitation = selectors.invitation_get(merchant=dashboard.merchant, public_id=invitation_id)
     if invitation is None:
         raise Http404("No such invitation.")
     services.invitation_revoke(invitation=invitation)
@@ -191,9 +184,7 @@ def invitation_revoke(dashboard: Dashboard, invitation_id: str) -> HttpResponse:
 
 
 def _member(dashboard: Dashboard, membership_id: str) -> Membership:
-    membership = (
-        Membership.objects.filter(merchant=dashboard.merchant, public_id=membership_id).select_related("user").first()
-    )
+    membership = selectors.membership_get(merchant=dashboard.merchant, public_id=membership_id)
     if membership is None:
         raise Http404("No such member.")
     return membership
