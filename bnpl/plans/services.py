@@ -21,6 +21,7 @@ from bnpl.core.services import change_record
 from bnpl.plans import schedule as schedules
 from bnpl.plans.models import Installment, PaymentProduct, Plan, ProductKind, RefundPolicy
 from bnpl.plans.representations import plan_data
+from bnpl.servicing.locks import plan_lock
 from merchants.models import Merchant
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ def plan_reduce(*, plan: Plan, amount: int, action: str) -> Reduction:
     Whatever exceeds the principal still owed is returned as ``excess_amount``. No installment ever
     grows. Call inside the order's transaction (the plan row is locked here).
     """
-    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    plan = plan_lock(plan_id=plan.pk)  # the order is already locked by the caller
     unpaid = list(  # late fees are not part of the purchase: a refund never reduces them
         plan.installments.select_for_update()
         .filter(status=Installment.Status.SCHEDULED, fee_for__isnull=True)
