@@ -287,11 +287,9 @@ def charge_settle(*, charge: Charge, result: GatewayResult) -> Charge:
 
 def charge_refund_failed(*, refund: Charge, failure_code: str, reference: str) -> bool:
     """A refund the gateway accepted and the card's bank then refused: the one move from succeeded
-    back to failed a charge makes, because the money never left. After commit it is booked as the
-    consumer's balance (bnpl.servicing.balances). Call with the refund's row locked; returns False
-    (and changes nothing) when it was recorded already."""
-    from bnpl.servicing.balances import refund_failed_record
-
+    back to failed a charge makes, because the money never left (the caller books it as the
+    consumer's balance, bnpl.servicing.balances, after commit). Call with the refund's row locked;
+    returns False (and changes nothing) when it was recorded already."""
     if refund.kind != Charge.Kind.REFUND or refund.status == Charge.Status.FAILED:
         return False
     refund.status = Charge.Status.FAILED
@@ -299,7 +297,6 @@ def charge_refund_failed(*, refund: Charge, failure_code: str, reference: str) -
     refund.failure_message = "The card's bank refused the refund."
     refund.gateway_reference = reference
     refund.save(update_fields=["status", "failure_code", "failure_message", "gateway_reference"])
-    transaction.on_commit(lambda: refund_failed_record(charge=refund))
     return True
 
 

@@ -14,10 +14,12 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from bnpl.checkout.disputes import dispute_card_network_closed, dispute_from_card_network
 from bnpl.core import clock
 from bnpl.payments.gateways import GatewayResult
 from bnpl.payments.models import Charge, StripeWebhookEvent
 from bnpl.payments.services import charge_refund_failed, charge_settle
+from bnpl.servicing.balances import refund_failed_record
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +72,8 @@ def _intent_ended(event_id: str, event_type: str, intent: dict[str, Any], *, liv
 
 
 def _refund_updated(event_id: str, refund: dict[str, Any], *, livemode: bool) -> None:
-    """Only ``status: failed`` matters: the card's bank refused a refund Stripe had accepted."""
+    """Only ``status: failed`` matters: the card's bank refused a refund Stripe had accepted. It is
+    booked as the consumer's balance (bnpl.servicing.balances) after this transaction commits."""
     if refund.get("status") != "failed":
         return
     key = (refund.get("metadata") or {}).get("idempotency_key")
@@ -87,13 +90,12 @@ def _refund_updated(event_id: str, refund: dict[str, Any], *, livemode: bool) ->
     )
     if failed:
         logger.info("stripe event %s: refund %s failed", event_id, charge.public_id)
+        transaction.on_commit(lambda: refund_failed_record(charge=charge))
 
 
 def _dispute_changed(event_id: str, event_type: str, dispute: dict[str, Any], *, livemode: bool) -> None:
     """A chargeback on one of our payments becomes the order's dispute (holding the plan's share as
     one opened in the portal does); its close is the bank's decision."""
-    from bnpl.checkout.disputes import dispute_card_network_closed, dispute_from_card_network
-
     reference = str(dispute.get("id", ""))[:200]
     if not reference:
         return
