@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from bnpl.core import views as core_views
-from bnpl.payments import webhooks as payment_webhooks
+from bnpl.payments import stripe_webhooks
 from consumers import messaging
 from consumers import views as consumer_views
 
@@ -18,7 +18,7 @@ urlpatterns = [
     path("api/v1/", include("bnpl.api.urls")),
     path("ops/api/v1/", include("decisioning.ops_urls")),
     path("messaging/v1/placement", messaging.placement_view, name="messaging-placement"),
-    path("webhooks/stripe", payment_webhooks.stripe_webhook, name="stripe-webhook"),
+    path("webhooks/stripe", stripe_webhooks.stripe_webhook, name="stripe-webhook"),
     path("merchant/", include("merchants.urls")),
     path("account/", include("consumers.urls")),
     re_path(r"^portal/(?P<rest>.*)$", consumer_views.moved_to_account),  # the portal's first address

@@ -6,6 +6,7 @@ class MerchantsConfig(AppConfig):
     verbose_name = "Merchants"
 
     def ready(self) -> None:
+        import merchants.tasks  # noqa: F401  (registers the tasks merchants.webhooks queues by name)
         from bnpl.core import outbox
         from merchants import webhooks
 

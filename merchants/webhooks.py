@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from celery import Task, current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
@@ -81,6 +82,11 @@ SWEEP_BATCH_SIZE = 1000  # events one sweep run reads
 # The sweep's watermark passes an event only once it is this old: a transaction that took an event
 # id earlier may commit later, and must not fall behind the watermark unseen.
 SWEEP_SETTLE_PERIOD = dt.timedelta(minutes=5)
+
+# The Celery tasks this module queues, by name: they are merchants.tasks' (which imports this module,
+# so this one never imports it; MerchantsConfig.ready imports it, which registers them).
+FAN_OUT_TASK = "merchants.tasks.webhook_events_fan_out"
+SEND_TASK = "merchants.tasks.webhook_deliveries_send"
 
 
 # --- Signing ----------------------------------------------------------------------------------
@@ -233,15 +239,18 @@ def _any_endpoint_may_want(event_ids: list[int]) -> bool:
     return Event.objects.filter(pk__in=event_ids, type__in=merchant_visible_types()).filter(Exists(endpoints)).exists()
 
 
+def _task(name: str) -> Task:  # type: ignore[type-arg]
+    """One of ``merchants.tasks``' tasks, found in Celery's registry when it is queued."""
+    return current_app.tasks[name]
+
+
 def on_events_committed(event_ids: list[int]) -> None:
     """Outbox listener, called after the transaction that wrote ``event_ids`` committed: hand them to
     a worker. If the broker cannot be reached the request still succeeds; the sweep catches up."""
-    from merchants.tasks import webhook_events_fan_out
-
     if not _any_endpoint_may_want(event_ids):
         return
     try:
-        webhook_events_fan_out.apply_async(args=(event_ids,), retry=False)
+        _task(FAN_OUT_TASK).apply_async(args=(event_ids,), retry=False)
     except BrokerUnreachableError:
         logger.warning("webhook fan-out of events %s not queued (broker unreachable); the sweep will", event_ids)
 
@@ -411,10 +420,8 @@ def deliveries_send_due(*, delivery_ids: Sequence[int] | None = None, limit: int
 
 
 def _enqueue_send(delivery_ids: list[int]) -> None:
-    from merchants.tasks import webhook_deliveries_send
-
     try:
-        webhook_deliveries_send.apply_async(kwargs={"delivery_ids": delivery_ids}, retry=False)
+        _task(SEND_TASK).apply_async(kwargs={"delivery_ids": delivery_ids}, retry=False)
     except BrokerUnreachableError:
         logger.warning("webhook send of %s not queued (broker unreachable); the periodic run will", delivery_ids)
 

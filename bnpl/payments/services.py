@@ -266,15 +266,38 @@ def _charge_record(charge: Charge, result: GatewayResult) -> Charge:
         Charge.objects.filter(pk=charge.pk, status=Charge.Status.PENDING).update(gateway_reference=result.reference)
         charge.refresh_from_db()
         return charge
+    return charge_settle(charge=charge, result=result)
+
+
+def charge_settle(*, charge: Charge, result: GatewayResult) -> Charge:
+    """Move a pending charge to the gateway's final answer: succeeded, or failed with its reason.
+    Only a pending charge moves (a charge is settled once: a later or repeated answer, whether
+    the gateway's reply or its webhook, never overwrites the first), so concurrent settlers agree."""
     status = Charge.Status.SUCCEEDED if result.succeeded else Charge.Status.FAILED
     Charge.objects.filter(pk=charge.pk, status=Charge.Status.PENDING).update(
         status=status,
         gateway_reference=result.reference,
         failure_code=result.failure_code,
         failure_message=result.failure_message,
+        updated_at=clock.now(),
     )
     charge.refresh_from_db()
     return charge
+
+
+def charge_refund_failed(*, refund: Charge, failure_code: str, reference: str) -> bool:
+    """A refund the gateway accepted and the card's bank then refused: the one move from succeeded
+    back to failed a charge makes, because the money never left (the caller books it as the
+    consumer's balance, bnpl.servicing.balances, after commit). Call with the refund's row locked;
+    returns False (and changes nothing) when it was recorded already."""
+    if refund.kind != Charge.Kind.REFUND or refund.status == Charge.Status.FAILED:
+        return False
+    refund.status = Charge.Status.FAILED
+    refund.failure_code = failure_code
+    refund.failure_message = "The card's bank refused the refund."
+    refund.gateway_reference = reference
+    refund.save(update_fields=["status", "failure_code", "failure_message", "gateway_reference"])
+    return True
 
 
 def charge_give_back(*, charge: Charge, amount: int | None = None) -> Charge | None:

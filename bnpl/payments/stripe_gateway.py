@@ -10,7 +10,7 @@ One instance per mode, with that mode's keys only: ``STRIPE_TEST_SECRET_KEY`` /
 (Elements on the hosted checkout); a key of the other mode is refused when the gateway is built
 (``checks.stripe_key_problems``). Customers are kept per mode (a test Customer is not a live one).
 Shared: ``STRIPE_API_BASE`` (a local Stripe-compatible server in tests), ``STRIPE_SERVER_SIDE_CARDS``
-(tests only) and ``STRIPE_JS_URL``. Webhooks: ``bnpl.payments.webhooks``.
+(tests only) and ``STRIPE_JS_URL``. Webhooks: ``bnpl.payments.stripe_webhooks``.
 """
 
 from __future__ import annotations
