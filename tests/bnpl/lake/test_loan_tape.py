@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from bnpl.lake import export, reader
-from bnpl.lake.tables import plan_outcome
+from bnpl.lake.tables.loan_tape import plan_outcome
 from decisioning.models import ModelVersion
 from tests.bnpl.lake.history import make_history
 from tests.factories import Tenant
