@@ -301,6 +301,10 @@ class DisputeDetailApi(MerchantScopedApi):
         return Response(DisputeRepresentation(self.path_objects["id"]).data)
 
 
+class DisputeAcceptInput(InputSerializer):
+    """Accepting takes no parameters (any sent is refused by name)."""
+
+
 class DisputeAcceptApi(MerchantScopedApi):
     """Agree with the consumer: the disputed amount not yet refunded is refunded now."""
 
@@ -310,9 +314,11 @@ class DisputeAcceptApi(MerchantScopedApi):
 
     path_models: ClassVar[dict[str, type[Model]]] = {"id": Dispute}
 
-    @extend_schema(operation_id="dispute_accept", request=VoidInput, responses=DisputeRepresentation, tags=["disputes"])
+    @extend_schema(
+        operation_id="dispute_accept", request=DisputeAcceptInput, responses=DisputeRepresentation, tags=["disputes"]
+    )
     def post(self, request: Request, id: str) -> Response:
-        VoidInput(data=request.data).is_valid(raise_exception=True)
+        DisputeAcceptInput(data=request.data).is_valid(raise_exception=True)
         return Response(DisputeRepresentation(disputes.dispute_accept(dispute=self.path_objects["id"])).data)
 
 
