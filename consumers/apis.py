@@ -28,7 +28,7 @@ from bnpl.api.views import MerchantScopedApi
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.money import normalize_currency
 from bnpl.tenancy.representations import BankDataConsentRepresentation, MerchantConsumerRepresentation
-from bnpl.tenancy.selectors import scoped_queryset
+from bnpl.tenancy.selectors import merchant_consumer_list
 from consumers.models import MerchantConsumer
 from decisioning import bank_data
 from decisioning.models import BankDataConsent, BankTransaction
@@ -103,7 +103,7 @@ class MerchantConsumerListApi(MerchantScopedApi):
         operation_id="consumer_list", responses=MerchantConsumerRepresentation(many=True), tags=["consumers"]
     )
     def get(self, request: Request) -> Response:
-        consumers = scoped_queryset(MerchantConsumer, merchant=self.merchant, livemode=self.livemode)
+        consumers = merchant_consumer_list(merchant=self.merchant, livemode=self.livemode)
         return self.paginated(consumers, MerchantConsumerRepresentation)
 
 

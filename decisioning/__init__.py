@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from django.db.models import Prefetch
+
     from decisioning.models import CreditDecision
     from decisioning.policy import Application, Decision, Reason
     from decisioning.selectors import CheckoutOutcome
@@ -21,6 +23,7 @@ __all__ = [
     "Decision",
     "Reason",
     "checkout_outcome",
+    "checkout_outcome_prefetch",
     "decide",
     "decline_on_recheck",
     "recheck",
@@ -74,3 +77,11 @@ def checkout_outcome(*, checkout_session: Any) -> CheckoutOutcome | None:
     from decisioning.selectors import checkout_session_outcome
 
     return checkout_session_outcome(checkout_session=checkout_session)
+
+
+def checkout_outcome_prefetch() -> Prefetch[str]:
+    """Prefetch it on a queryset of checkout sessions: ``checkout_outcome`` then reads each listed
+    session's latest decision without a query per session."""
+    from decisioning.selectors import checkout_session_outcome_prefetch
+
+    return checkout_session_outcome_prefetch()

@@ -21,7 +21,7 @@ from bnpl.api.serializers import (
     StrictURLField,
 )
 from bnpl.api.views import MerchantScopedApi
-from bnpl.checkout import disputes
+from bnpl.checkout import disputes, selectors
 from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout.models import CheckoutSession, Dispute, Order
@@ -125,7 +125,7 @@ class CheckoutSessionListCreateApi(MerchantScopedApi):
         tags=["checkout"],
     )
     def get(self, request: Request) -> Response:
-        sessions = scoped_queryset(CheckoutSession, merchant=self.merchant, livemode=self.livemode)
+        sessions = selectors.checkout_session_list(merchant=self.merchant, livemode=self.livemode)
         return self.paginated(sessions, CheckoutSessionListItemRepresentation)
 
     @extend_schema(
@@ -158,9 +158,7 @@ class OrderListApi(MerchantScopedApi):
     @extend_schema(operation_id="order_list", responses=OrderRepresentation(many=True), tags=["orders"])
     def get(self, request: Request) -> Response:
         checkout_orders.orders_expire(merchant=self.merchant, livemode=self.livemode)
-        orders = scoped_queryset(Order, merchant=self.merchant, livemode=self.livemode).select_related(
-            "checkout_session", "plan"
-        )
+        orders = selectors.order_list(merchant=self.merchant, livemode=self.livemode)
         return self.paginated(orders, OrderRepresentation)
 
 
@@ -303,6 +301,10 @@ class DisputeDetailApi(MerchantScopedApi):
         return Response(DisputeRepresentation(self.path_objects["id"]).data)
 
 
+class DisputeAcceptInput(InputSerializer):
+    """Accepting takes no parameters (any sent is refused by name)."""
+
+
 class DisputeAcceptApi(MerchantScopedApi):
     """Agree with the consumer: the disputed amount not yet refunded is refunded now."""
 
@@ -312,9 +314,11 @@ class DisputeAcceptApi(MerchantScopedApi):
 
     path_models: ClassVar[dict[str, type[Model]]] = {"id": Dispute}
 
-    @extend_schema(operation_id="dispute_accept", request=VoidInput, responses=DisputeRepresentation, tags=["disputes"])
+    @extend_schema(
+        operation_id="dispute_accept", request=DisputeAcceptInput, responses=DisputeRepresentation, tags=["disputes"]
+    )
     def post(self, request: Request, id: str) -> Response:
-        VoidInput(data=request.data).is_valid(raise_exception=True)
+        DisputeAcceptInput(data=request.data).is_valid(raise_exception=True)
         return Response(DisputeRepresentation(disputes.dispute_accept(dispute=self.path_objects["id"])).data)
 
 

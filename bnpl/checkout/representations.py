@@ -9,26 +9,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bnpl.checkout.models import Capture, CheckoutSession, Dispute, Order, Refund
-from bnpl.checkout.selectors import checkout_session_is_open, checkout_session_offers
+from bnpl.checkout.selectors import (
+    checkout_session_is_open,
+    checkout_session_offers,
+    checkout_session_order_id,
+    merchant_consumer_id,
+)
 from bnpl.core.links import public_url
 from bnpl.plans.representations import OfferRepresentation
-from consumers.models import MerchantConsumer
 from decisioning import checkout_outcome
 from decisioning.selectors import OUTCOMES
-
-
-def merchant_consumer_id(instance: CheckoutSession | Order) -> str | None:
-    """The merchant's own id (``cus_…``) for the consumer named on a session or an order: None until
-    that consumer has confirmed a purchase at the merchant (the link is made then)."""
-    if instance.consumer_id is None:
-        return None
-    return (
-        MerchantConsumer.objects.filter(
-            merchant_id=instance.merchant_id, livemode=instance.livemode, consumer_id=instance.consumer_id
-        )
-        .values_list("public_id", flat=True)
-        .first()
-    )
 
 
 def hosted_url(session: CheckoutSession) -> str:
@@ -82,7 +72,7 @@ class CheckoutSessionRepresentation(serializers.Serializer[CheckoutSession]):
     created_at = serializers.DateTimeField()
 
     def to_representation(self, instance: CheckoutSession) -> Any:
-        self._outcome = checkout_outcome(checkout_session=instance)  # one query for the two fields below
+        self._outcome = checkout_outcome(checkout_session=instance)  # read once for the two fields below
         return super().to_representation(instance)
 
     def get_object(self, instance: CheckoutSession) -> str:
@@ -109,7 +99,7 @@ class CheckoutSessionRepresentation(serializers.Serializer[CheckoutSession]):
         return merchant_consumer_id(instance)
 
     def get_order(self, instance: CheckoutSession) -> str | None:
-        return Order.objects.filter(checkout_session=instance).values_list("public_id", flat=True).first()
+        return checkout_session_order_id(instance)
 
 
 class CaptureRepresentation(serializers.Serializer[Capture]):

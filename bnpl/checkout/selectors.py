@@ -1,10 +1,66 @@
-"""Reads of checkout sessions shared by the hosted checkout and the partner API."""
+"""Reads of checkout sessions and orders shared by the hosted checkout and the partner API.
+
+A list's rows carry what their representations read (annotated or prefetched here), so a page costs
+the same few queries whatever its length; ``checkout_session_order_id`` and ``merchant_consumer_id``
+read those annotations, or ask the database for a single object that was not listed."""
 
 from __future__ import annotations
 
-from bnpl.checkout.models import CheckoutSession
+from django.db.models import F, QuerySet
+
+from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.core import clock
 from bnpl.plans import services as plan_services
+from bnpl.tenancy import selectors as tenancy
+from decisioning import checkout_outcome_prefetch
+from merchants.models import Merchant
+
+# The annotations a list's rows carry (public ids): read through the functions below.
+_LISTED_ORDER_ID = "listed_order_public_id"
+_LISTED_MERCHANT_CONSUMER_ID = "listed_merchant_consumer_public_id"
+
+
+def checkout_session_list(*, merchant: Merchant, livemode: bool) -> QuerySet[CheckoutSession]:
+    """The merchant's sessions in one mode, each with its order's id, the merchant's id for its
+    consumer and its latest credit decision."""
+    return (
+        tenancy.scoped_queryset(CheckoutSession, merchant=merchant, livemode=livemode)
+        .annotate(
+            **{
+                _LISTED_ORDER_ID: F("order__public_id"),
+                _LISTED_MERCHANT_CONSUMER_ID: tenancy.merchant_consumer_id_subquery(),
+            }
+        )
+        .prefetch_related(checkout_outcome_prefetch())
+    )
+
+
+def order_list(*, merchant: Merchant, livemode: bool) -> QuerySet[Order]:
+    """The merchant's orders in one mode, each with its session, plan, captures and refunds and the
+    merchant's id for its consumer."""
+    return (
+        tenancy.scoped_queryset(Order, merchant=merchant, livemode=livemode)
+        .select_related("checkout_session", "plan")
+        .prefetch_related("captures", "refunds")
+        .annotate(**{_LISTED_MERCHANT_CONSUMER_ID: tenancy.merchant_consumer_id_subquery()})
+    )
+
+
+def checkout_session_order_id(session: CheckoutSession) -> str | None:
+    """The public id of the session's order; None until there is one."""
+    if hasattr(session, _LISTED_ORDER_ID):
+        return getattr(session, _LISTED_ORDER_ID)
+    return Order.objects.filter(checkout_session=session).values_list("public_id", flat=True).first()
+
+
+def merchant_consumer_id(instance: CheckoutSession | Order) -> str | None:
+    """The merchant's own id (``cus_…``) for the consumer named on a session or an order: None until
+    that consumer has confirmed a purchase at the merchant (the link is made then)."""
+    if hasattr(instance, _LISTED_MERCHANT_CONSUMER_ID):
+        return getattr(instance, _LISTED_MERCHANT_CONSUMER_ID)
+    return tenancy.merchant_consumer_id(
+        merchant_id=instance.merchant_id, livemode=instance.livemode, consumer_id=instance.consumer_id
+    )
 
 
 def checkout_session_offers(session: CheckoutSession) -> list[plan_services.Offer]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Max
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bnpl.tenancy.selectors import bank_data_consent_merchant_consumer_id, merchant_consumer_bank_data
 from consumers.models import MerchantConsumer
-from decisioning.models import BankDataConsent, BankTransaction
+from decisioning.models import BankDataConsent
 
 
 class BankDataConsentRepresentation(serializers.Serializer[BankDataConsent]):
@@ -39,16 +39,7 @@ class BankDataConsentRepresentation(serializers.Serializer[BankDataConsent]):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_consumer(self, instance: BankDataConsent) -> str | None:
-        merchant_id = instance.source.merchant_id
-        if merchant_id is None:
-            return None
-        return (
-            MerchantConsumer.objects.filter(
-                merchant_id=merchant_id, livemode=instance.livemode, consumer_id=instance.consumer_id
-            )
-            .values_list("public_id", flat=True)
-            .first()
-        )
+        return bank_data_consent_merchant_consumer_id(instance)
 
     @extend_schema_field(serializers.ChoiceField(choices=BankDataConsent.RevokedBy.choices, allow_null=True))
     def get_revoked_by(self, instance: BankDataConsent) -> str | None:
@@ -73,17 +64,10 @@ class MerchantConsumerRepresentation(serializers.Serializer[MerchantConsumer]):
 
     @extend_schema_field(BankDataSummary)
     def get_bank_data(self, instance: MerchantConsumer) -> dict[str, Any]:
-        consent = (
-            BankDataConsent.objects.select_related("source")
-            .filter(
-                source__merchant_id=instance.merchant_id, livemode=instance.livemode, consumer_id=instance.consumer_id
-            )
-            .first()
-        )
-        sent = BankTransaction.objects.filter(consent=consent).aggregate(count=Count("id"), latest=Max("booked_on"))
+        sent = merchant_consumer_bank_data(instance)
         return dict(
             BankDataSummary(
-                {"consent": consent, "transactions": sent["count"], "latest_booked_on": sent["latest"]}
+                {"consent": sent.consent, "transactions": sent.transactions, "latest_booked_on": sent.latest_booked_on}
             ).data
         )
 

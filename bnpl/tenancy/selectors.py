@@ -4,15 +4,19 @@ read across tenants lives beside its caller and is named ``dangerously_…``."""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Model, QuerySet
+from django.db.models import Count, Max, Model, OuterRef, Prefetch, QuerySet, Subquery
 
 from bnpl.core.errors import NotFoundError
 from bnpl.core.event_types import merchant_visible_types
 from bnpl.core.ids import is_well_formed
 from bnpl.core.models import Event
+from consumers.models import Consumer, MerchantConsumer
+from decisioning.models import BankDataConsent, BankTransaction
 from merchants.models import Merchant
 
 OwnedModel = TypeVar("OwnedModel", bound=Model)
@@ -39,3 +43,99 @@ def scoped_get(model: type[OwnedModel], *, merchant: Merchant, livemode: bool, p
         return scoped_queryset(model, merchant=merchant, livemode=livemode).get(public_id=public_id)
     except ObjectDoesNotExist:
         raise NotFoundError(f"No such {model._meta.verbose_name}: {public_id!r}.", param="id") from None
+
+
+def merchant_consumer_id(*, merchant_id: int, livemode: bool, consumer_id: int | None) -> str | None:
+    """The merchant's own id (``cus_…``) for a consumer: None until that consumer has confirmed a
+    purchase at the merchant in this mode (``merchant_consumer_ensure`` makes the link then)."""
+    if consumer_id is None:
+        return None
+    return (
+        MerchantConsumer.objects.filter(merchant_id=merchant_id, livemode=livemode, consumer_id=consumer_id)
+        .values_list("public_id", flat=True)
+        .first()
+    )
+
+
+def merchant_consumer_id_subquery(*, merchant_id: str = "merchant_id") -> Subquery:
+    """``merchant_consumer_id`` for every row of a list in the list's own query: annotate the list with
+    it instead of asking once per row. The rows have ``livemode`` and ``consumer_id``; ``merchant_id``
+    is the lookup path to their merchant's id."""
+    return Subquery(
+        MerchantConsumer.objects.filter(
+            merchant_id=OuterRef(merchant_id), livemode=OuterRef("livemode"), consumer_id=OuterRef("consumer_id")
+        ).values("public_id")[:1]
+    )
+
+
+# What a listed consumer carries, read through the functions below: on the consumer, the consent the
+# merchant holds (a list of at most one: one source per merchant, one consent per source, mode and
+# consumer); on that consent, its transactions' count and latest date and the merchant's id for its
+# consumer.
+_LISTED_CONSENTS = "listed_bank_data_consents"
+_LISTED_TRANSACTION_COUNT = "listed_transaction_count"
+_LISTED_LATEST_BOOKED_ON = "listed_latest_booked_on"
+_LISTED_MERCHANT_CONSUMER_ID = "listed_merchant_consumer_public_id"
+
+
+@dataclass(frozen=True)
+class BankDataSent:
+    consent: BankDataConsent | None  # the merchant's, in the link's mode (any status)
+    transactions: int  # kept under that consent
+    latest_booked_on: dt.date | None
+
+
+def merchant_consumer_list(*, merchant: Merchant, livemode: bool) -> QuerySet[MerchantConsumer]:
+    """The merchant's consumers in one mode, each with the bank data the merchant sent for them, so a
+    page costs the same few queries whatever its length."""
+    consents = (
+        BankDataConsent.objects.filter(source__merchant=merchant, livemode=livemode)
+        .select_related("source")
+        .annotate(
+            **{
+                _LISTED_TRANSACTION_COUNT: Count("transactions"),
+                _LISTED_LATEST_BOOKED_ON: Max("transactions__booked_on"),
+                _LISTED_MERCHANT_CONSUMER_ID: merchant_consumer_id_subquery(merchant_id="source__merchant_id"),
+            }
+        )
+    )
+    return scoped_queryset(MerchantConsumer, merchant=merchant, livemode=livemode).prefetch_related(
+        Prefetch("consumer", queryset=Consumer.objects.only("id")),
+        Prefetch("consumer__bank_data_consents", queryset=consents, to_attr=_LISTED_CONSENTS),
+    )
+
+
+def merchant_consumer_bank_data(link: MerchantConsumer) -> BankDataSent:
+    """The bank data the link's merchant sent for its consumer in its mode: read from a listed link,
+    asked for one that was not listed."""
+    # Only a listed link has its consumer loaded already: a single one is not made to load it.
+    consumer = link.consumer if MerchantConsumer.consumer.field.is_cached(link) else None
+    listed: list[BankDataConsent] | None = getattr(consumer, _LISTED_CONSENTS, None)
+    if listed is None:
+        consent = (
+            BankDataConsent.objects.select_related("source")
+            .filter(source__merchant_id=link.merchant_id, livemode=link.livemode, consumer_id=link.consumer_id)
+            .first()
+        )
+        if consent is None:
+            return BankDataSent(consent=None, transactions=0, latest_booked_on=None)
+        sent = BankTransaction.objects.filter(consent=consent).aggregate(count=Count("id"), latest=Max("booked_on"))
+        return BankDataSent(consent=consent, transactions=sent["count"], latest_booked_on=sent["latest"])
+    if not listed:
+        return BankDataSent(consent=None, transactions=0, latest_booked_on=None)
+    consent = listed[0]
+    return BankDataSent(
+        consent=consent,
+        transactions=getattr(consent, _LISTED_TRANSACTION_COUNT),
+        latest_booked_on=getattr(consent, _LISTED_LATEST_BOOKED_ON),
+    )
+
+
+def bank_data_consent_merchant_consumer_id(consent: BankDataConsent) -> str | None:
+    """The id (``cus_…``) the consent's source, when a merchant, knows its consumer by."""
+    if hasattr(consent, _LISTED_MERCHANT_CONSUMER_ID):
+        return getattr(consent, _LISTED_MERCHANT_CONSUMER_ID)
+    merchant_id = consent.source.merchant_id
+    if merchant_id is None:
+        return None
+    return merchant_consumer_id(merchant_id=merchant_id, livemode=consent.livemode, consumer_id=consent.consumer_id)

@@ -16,9 +16,10 @@ from bnpl.celery import app
 from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout.models import CheckoutSession
 from bnpl.core.models import AuditLogEntry, Event
+from tests.checkout_factories import make_authorized_order, make_checkout_session
 from tests.conftest import ApiClient
 from tests.factories import Tenant
-from tests.helpers import row_counts
+from tests.helpers import list_page_cost, row_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -228,6 +229,33 @@ def test_sessions_are_listed_newest_first_and_retrieved_by_id(tenant: Tenant) ->
     assert listed["results"][1] == without_quote  # a list leaves the per-session quote out
     assert retrieved.status_code == 200
     assert retrieved.json() == first
+
+
+def _sessions(tenant: Tenant, count: int) -> None:
+    """Every other one confirmed (a decision, an order, a consumer the merchant knows), the rest open."""
+    for index in range(count):
+        if index % 2:
+            make_checkout_session(merchant=tenant.merchant, livemode=False)
+        else:
+            make_authorized_order(merchant=tenant.merchant, livemode=False)
+
+
+def test_a_page_of_sessions_costs_the_same_queries_for_13_sessions_as_for_3(tenant: Tenant) -> None:
+    api = ApiClient(tenant.test_key)
+    _sessions(tenant, 3)
+    few_queries, few = list_page_cost(api, SESSIONS)
+
+    _sessions(tenant, 10)
+    many_queries, many = list_page_cost(api, SESSIONS)
+
+    assert (len(few), len(many)) == (3, 13)
+    assert many_queries == few_queries
+    assert sorted((row["outcome"] or "", row["order"] is None, row["consumer"] is None) for row in many) == [
+        *[("", True, True)] * 6,
+        *[("approved", False, False)] * 7,
+    ]
+    retrieved = [api.get(f"{SESSIONS}/{row['id']}").json() for row in many]
+    assert many == [{key: value for key, value in row.items() if key != "offers"} for row in retrieved]
 
 
 def test_another_merchants_sessions_are_neither_listed_nor_retrieved(tenant: Tenant, other_tenant: Tenant) -> None:
