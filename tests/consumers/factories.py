@@ -1,20 +1,43 @@
-"""Factories for consumers as a merchant knows them (with a current bank-data consent), made
-through the real services and registered for the schema-walking tests."""
+"""Factories for consumers: shoppers registered and verified, and consumers as a merchant knows them
+(with a current bank-data consent), made through the real services."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+
+from django.db import transaction
 
 from bnpl.core import clock
 from bnpl.tenancy.services import merchant_consumer_ensure
-from consumers.models import MerchantConsumer
+from consumers.models import Consumer, MerchantConsumer
+from consumers.services import consumer_register, identity_submit
 from decisioning import bank_data
 from merchants.models import Merchant
-from tests.checkout_factories import make_verified_consumer
-from tests.factories import owned_object_factory
+
+_sequence = itertools.count(1)
 
 
-@owned_object_factory(MerchantConsumer)
+def make_consumer(*, email: str | None = None) -> Consumer:
+    with transaction.atomic():
+        return consumer_register(email=email or f"shopper{next(_sequence)}@example.com")
+
+
+def make_verified_consumer(*, email: str | None = None, born: dt.date = dt.date(1990, 5, 17)) -> Consumer:
+    consumer = make_consumer(email=email)
+    identity_submit(
+        consumer=consumer,
+        legal_name="Ada Lovelace",
+        date_of_birth=born,
+        address_line1="1 Main St",
+        city="Springfield",
+        postal_code="12345",
+        country="US",
+        national_id_last4="1234",
+    )
+    return consumer
+
+
 def make_merchant_consumer(*, merchant: Merchant, livemode: bool, consent: bool = True) -> MerchantConsumer:
     link = merchant_consumer_ensure(merchant=merchant, livemode=livemode, consumer=make_verified_consumer())
     if consent:

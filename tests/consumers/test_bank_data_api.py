@@ -25,9 +25,9 @@ from decisioning import bank_data
 from decisioning.cashflow import CashFlowFeatures, MonthTotals, Transaction, merge_months, monthly_totals
 from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth
 from tests.conftest import ApiClient
-from tests.consumer_factories import make_merchant_consumer
-from tests.factories import Tenant
+from tests.consumers.factories import make_merchant_consumer
 from tests.helpers import row_counts
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

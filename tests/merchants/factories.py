@@ -1,26 +1,21 @@
-"""Test data, made through the real services (so audit rows and events exist as in production).
-
-``OWNED_OBJECT_FACTORIES`` maps each merchant-owned model that an API path can name to a function
-making one for a given merchant and mode. The schema-walking tenancy and bad-input tests use it:
-a new endpoint whose path names a new model needs one entry here, and the tests say so if missing.
-"""
+"""Factories for merchants, their keys and team, webhook endpoints and deliveries, and settlements,
+made through the real services (so audit rows and events exist as in production)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-from django.db import transaction
-from django.db.models import Model
 
 from bnpl.accounts.models import User
+from bnpl.checkout import services as checkout_services
+from bnpl.core import clock
 from bnpl.core.models import Event
-from consumers.models import Consumer
-from consumers.services import consumer_register
-from merchants import services
-from merchants.models import ApiKey, Membership, Merchant, WebhookEndpoint
+from merchants import services, webhooks
+from merchants.models import ApiKey, Membership, Merchant, Settlement, WebhookDelivery, WebhookEndpoint
+from merchants.settlements import settlement_create, settlement_pay
+from tests.bnpl.accounts.factories import make_user
+from tests.bnpl.checkout.factories import make_authorized_order
 
 _sequence = itertools.count(1)
 
@@ -48,19 +43,10 @@ def make_tenant(*, name: str | None = None) -> Tenant:
     return Tenant(merchant=merchant, test_key=test_key, live_key=live_key)
 
 
-def make_user(*, email: str | None = None, password: str = "pw-for-tests-1", **flags: Any) -> User:
-    return User.objects.create_user(email or f"user{next(_sequence)}@example.com", password, **flags)
-
-
 def make_member(*, merchant: Merchant, role: str = Membership.Role.OWNER, password: str = "pw-for-tests-1") -> User:
     user = make_user(password=password)
     services.membership_create(merchant=merchant, user=user, role=role)
     return user
-
-
-def make_consumer(*, email: str | None = None) -> Consumer:
-    with transaction.atomic():
-        return consumer_register(email=email or f"shopper{next(_sequence)}@example.com")
 
 
 def make_webhook_endpoint(*, merchant: Merchant, livemode: bool) -> WebhookEndpoint:
@@ -78,24 +64,19 @@ def make_event(*, merchant: Merchant, livemode: bool) -> Event:
     return Event.objects.get(object_id=endpoint.public_id, type="webhook_endpoint.created")
 
 
-OWNED_OBJECT_FACTORIES: dict[type[Model], Callable[..., Model]] = {
-    WebhookEndpoint: make_webhook_endpoint,
-    Event: make_event,
-}
+def make_webhook_delivery(*, merchant: Merchant, livemode: bool) -> WebhookDelivery:
+    """A pending delivery of a new endpoint's own ``webhook_endpoint.created`` event, made by the real fan-out."""
+    endpoint = make_webhook_endpoint(merchant=merchant, livemode=livemode)
+    event = Event.objects.get(type="webhook_endpoint.created", object_id=endpoint.public_id)
+    webhooks.deliveries_create_for_events(event_ids=[event.pk])
+    return WebhookDelivery.objects.get(endpoint=endpoint, event=event)
 
 
-FactoryFunction = TypeVar("FactoryFunction", bound=Callable[..., Model])
-
-
-def owned_object_factory(model: type[Model]) -> Callable[[FactoryFunction], FactoryFunction]:
-    """Register ``factory(merchant=, livemode=)`` for ``model`` (used by the schema-walking tests).
-    Per-app factory modules use it; they are imported at the bottom of this file."""
-
-    def register(factory: FactoryFunction) -> FactoryFunction:
-        OWNED_OBJECT_FACTORIES[model] = factory
-        return factory
-
-    return register
-
-
-from tests import checkout_factories, consumer_factories, settlement_factories, webhook_factories  # noqa: E402, F401  (they register their factories)
+def make_settlement(*, merchant: Merchant, livemode: bool) -> Settlement:
+    order = make_authorized_order(merchant=merchant, livemode=livemode)
+    checkout_services.order_capture(order=order, amount=order.authorized_amount)
+    settlement = settlement_create(
+        merchant_id=merchant.pk, livemode=livemode, currency="USD", cutoff=clock.now() + dt.timedelta(seconds=1)
+    )
+    assert settlement is not None
+    return settlement_pay(settlement=settlement)

@@ -38,8 +38,9 @@ from bnpl.ledger.models import AccountCode, JournalEntry
 from bnpl.ledger.selectors import account_balance, balances
 from bnpl.payments.models import Charge, ConsumerBalance
 from bnpl.plans.models import Installment, PaymentProduct, Plan, ProductKind
-from tests.checkout_factories import TEST_CARD, make_authorized_order, make_verified_consumer
-from tests.factories import make_merchant
+from tests.bnpl.checkout.factories import TEST_CARD, make_authorized_order
+from tests.consumers.factories import make_verified_consumer
+from tests.merchants.factories import make_merchant
 
 # (kind, installment count) and the amounts the default products take, within 4000..150000.
 PRODUCTS = {

@@ -27,10 +27,10 @@ from bnpl.plans.models import Installment, PaymentProduct, Plan, ProductKind, Re
 from bnpl.plans.services import product_update
 from merchants import services as merchant_services
 from merchants.models import ApiKey
-from tests.checkout_factories import make_authorized_order, product_for
+from tests.bnpl.checkout.factories import make_authorized_order, product_for
 from tests.conftest import ApiClient
-from tests.factories import Tenant
 from tests.helpers import row_counts
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

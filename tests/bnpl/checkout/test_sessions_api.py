@@ -15,10 +15,14 @@ from django.test import Client
 from bnpl.celery import app
 from bnpl.checkout import services
 from bnpl.checkout.models import CheckoutSession
+from bnpl.core.errors import InvalidRequestError
 from bnpl.core.models import AuditLogEntry, Event
+from bnpl.plans.models import PaymentProduct, ProductKind
+from bnpl.plans.services import product_update
+from tests.bnpl.checkout.factories import product_for
 from tests.conftest import ApiClient
-from tests.factories import Tenant
 from tests.helpers import row_counts
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -332,3 +336,23 @@ def test_the_expiry_sweeps_are_registered_tasks_on_the_beat_schedule() -> None:
     # Without a beat entry nothing would ever run them: sessions would stay open, authorizations would never
     # be warned about nor released (a regression test: the schedule once lacked both).
     assert registered <= scheduled, registered - scheduled
+
+
+def test_a_product_that_cannot_make_a_schedule_is_refused_and_skipped(tenant: Tenant) -> None:
+    product = product_for(tenant.merchant, False, ProductKind.FINANCING, count=6)
+    with pytest.raises(InvalidRequestError) as raised:
+        product_update(product=product, down_payment_bps=10_000)
+    assert raised.value.param == "down_payment_bps"
+
+    PaymentProduct.objects.filter(pk=product.pk).update(installment_count=999)  # bad data that got in anyway
+    response = ApiClient(tenant.test_key).post(
+        "/api/v1/checkout/sessions",
+        {
+            "amount": 50000,
+            "currency": "USD",
+            "line_items": [{"name": "Bike", "quantity": 1, "unit_amount": 50000}],
+            "return_url": "https://shop.example.com/ok",
+            "cancel_url": "https://shop.example.com/no",
+        },
+    )
+    assert response.status_code == 201

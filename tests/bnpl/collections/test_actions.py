@@ -20,9 +20,9 @@ from bnpl.ledger.selectors import account_balance
 from bnpl.payments.models import Charge
 from bnpl.payments.services import installments_waiting_for_card, payment_method_add, payment_method_make_default
 from bnpl.plans.models import Plan
-from tests.checkout_factories import make_authorized_order, make_checkout_session
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_authorized_order, make_checkout_session
 from tests.helpers import ledger_ok
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

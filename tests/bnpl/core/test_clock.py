@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.models import AuditLogEntry, ClockState, Event
-from tests.factories import make_merchant
+from tests.merchants.factories import make_merchant
 
 pytestmark = pytest.mark.django_db
 
