@@ -148,7 +148,8 @@ def bench_decisions(tenant: object) -> None:
 
     from decisioning import decide
     from decisioning.policy import Application
-    from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
+    from tests.bnpl.checkout.factories import make_checkout_session, product_for
+    from tests.consumers.factories import make_verified_consumer
 
     merchant = tenant.merchant  # type: ignore[attr-defined]
     product = product_for(merchant, False)
@@ -193,7 +194,8 @@ def bench_collections(tenant: Any) -> None:
     from bnpl.collections import services
     from bnpl.core.services import clock_advance
     from bnpl.plans.models import Installment
-    from tests.checkout_factories import make_authorized_order, make_verified_consumer
+    from tests.bnpl.checkout.factories import make_authorized_order
+    from tests.consumers.factories import make_verified_consumer
 
     for index in range(COLLECTION_PLANS):  # spotless files: the champion from the decisions bench approves them
         order = make_authorized_order(
@@ -268,7 +270,7 @@ def main() -> None:
 
 
 def run() -> None:
-    from tests.factories import make_tenant
+    from tests.merchants.factories import make_tenant
 
     tenant = make_tenant(name="Bench")
     client = Client()
@@ -284,7 +286,7 @@ def run() -> None:
     post(replay_key)
 
     from bnpl.plans import schedule
-    from tests.checkout_factories import make_authorized_order
+    from tests.bnpl.checkout.factories import make_authorized_order
 
     # Captures rotate over many orders so each order keeps a realistic handful of captures.
     orders = [make_authorized_order(merchant=tenant.merchant, livemode=False, amount=150_000) for _ in range(60)]

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import Client
 
 from tests.browser import browser  # noqa: F401  (the browser fixture, defined once for every module)
-from tests.factories import Tenant, make_tenant
+from tests.merchants.factories import Tenant, make_tenant
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -62,7 +62,7 @@ def verified_client(user: Any, *, client: Any = None) -> Any:
 def operator_client(user: Any = None, **flags: Any) -> Any:
     """The admin as an operator who passed the second factor: ``user`` (a superuser operator when
     None; ``flags`` override, e.g. ``is_superuser=False`` for one with given permissions only)."""
-    from tests.factories import make_user
+    from tests.bnpl.accounts.factories import make_user
 
     if user is None:
         user = make_user(email=flags.pop("email", None), **{"is_staff": True, "is_superuser": True, **flags})

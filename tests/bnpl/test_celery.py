@@ -12,7 +12,7 @@ from bnpl.celery import app
 from bnpl.core import clock
 from bnpl.core.models import IdempotencyKey
 from bnpl.core.tasks import idempotency_keys_purge
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 
 def _wait_for(condition, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]

@@ -19,9 +19,10 @@ from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.plans.models import Plan
 from consumers.models import Consumer
 from consumers.selectors import SESSION_KEY
-from tests.checkout_factories import make_authorized_order, make_verified_consumer
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_authorized_order
+from tests.consumers.factories import make_verified_consumer
 from tests.helpers import ledger_ok, pdf_text
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

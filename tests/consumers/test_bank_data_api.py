@@ -25,9 +25,9 @@ from decisioning import bank_data
 from decisioning.cashflow import CashFlowFeatures, MonthTotals, Transaction, merge_months, monthly_totals
 from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth
 from tests.conftest import ApiClient
-from tests.consumer_factories import make_merchant_consumer
-from tests.factories import Tenant
-from tests.helpers import list_page_cost, row_counts
+from tests.consumers.factories import make_merchant_consumer
+from tests.helpers import row_counts
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -603,29 +603,6 @@ def test_the_list_shows_only_the_merchants_own_consumers(tenant: Tenant, other_t
     listed = response.json()["results"]
     assert {item["id"] for item in listed} == {link.public_id for link in own}
     assert all(item["object"] == "consumer" and item["livemode"] is False for item in listed)
-
-
-def _consumers(api: ApiClient, tenant: Tenant, count: int) -> None:
-    """Every other one with a consent and a transaction sent under it, the rest without bank data."""
-    for index in range(count):
-        link = make_merchant_consumer(merchant=tenant.merchant, livemode=False, consent=not index % 2)
-        if not index % 2:
-            assert _send(api, link, HISTORY[:1]).status_code == 201
-
-
-def test_a_page_of_consumers_costs_the_same_queries_for_13_consumers_as_for_3(tenant: Tenant) -> None:
-    api = ApiClient(tenant.test_key)
-    _consumers(api, tenant, 3)
-    few_queries, few = list_page_cost(api, "/api/v1/consumers")
-
-    _consumers(api, tenant, 10)
-    many_queries, many = list_page_cost(api, "/api/v1/consumers")
-
-    assert (len(few), len(many)) == (3, 13)
-    assert many_queries == few_queries
-    assert sorted(row["bank_data"]["transactions"] for row in many) == [0] * 6 + [1] * 7
-    assert all(row["bank_data"]["consent"]["consumer"] == row["id"] for row in many if row["bank_data"]["consent"])
-    assert many == [api.get(_path(row["id"])).json() for row in many]  # listed as retrieved
 
 
 def test_the_detail_shows_the_consent_and_the_transactions_kept(tenant: Tenant) -> None:

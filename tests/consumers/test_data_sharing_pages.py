@@ -21,8 +21,8 @@ from consumers.selectors import SESSION_KEY
 from decisioning import bank_data
 from decisioning.bank_data import IncomingTransaction
 from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth
-from tests.consumer_factories import make_merchant_consumer
-from tests.factories import Tenant
+from tests.consumers.factories import make_merchant_consumer
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ from bnpl.core.money import CURRENCY_CODES
 from bnpl.plans.models import Plan
 from consumers import documents
 from consumers.models import Identity
-from tests.checkout_factories import make_authorized_order
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_authorized_order
 from tests.helpers import pdf_text
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

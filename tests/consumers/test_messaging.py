@@ -11,7 +11,7 @@ from django.test import Client
 from bnpl.plans.models import PaymentProduct
 from merchants import services
 from merchants.models import ApiKey
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from bnpl.core.models import AuditLogEntry, Event
 from consumers.models import Consumer, OneTimeCode, SandboxMessage
 from consumers.services import Destination, one_time_code_request, one_time_code_verify, one_time_codes_purge
 from tests.consumers.conftest import SHOPPER, another_code, latest_code
-from tests.factories import make_consumer
+from tests.consumers.factories import make_consumer
 from tests.helpers import row_counts
 
 pytestmark = pytest.mark.django_db

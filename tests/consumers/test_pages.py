@@ -19,7 +19,7 @@ from bnpl.core.models import AuditLogEntry, Event
 from consumers.models import Consumer, OneTimeCode, SandboxMessage
 from consumers.selectors import PENDING_IDENTIFIER_KEY, SESSION_KEY
 from tests.consumers.conftest import another_code, latest_code
-from tests.factories import make_consumer
+from tests.consumers.factories import make_consumer
 from tests.helpers import row_counts
 
 pytestmark = pytest.mark.django_db

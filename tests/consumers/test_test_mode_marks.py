@@ -16,9 +16,10 @@ from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.payments.models import Charge
 from consumers.models import Consumer
 from consumers.selectors import SESSION_KEY
-from tests.checkout_factories import make_authorized_order, make_checkout_session, make_verified_consumer, product_for
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_authorized_order, make_checkout_session, product_for
+from tests.consumers.factories import make_verified_consumer
 from tests.helpers import pdf_text
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from bnpl.core.models import AuditLogEntry
 from decisioning import registry
 from decisioning.models import ModelVersion
 from decisioning.training import TrainedModel
-from tests.factories import make_user
+from tests.bnpl.accounts.factories import make_user
 from tests.helpers import verified_client
 
 CHANGELIST = "/admin/decisioning/modelversion/"

@@ -18,8 +18,9 @@ from consumers.models import MerchantConsumer
 from decisioning import bank_data
 from decisioning.cashflow import MonthTotals, Transaction, monthly_totals
 from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth, DataSource
-from tests.checkout_factories import make_authorized_order, make_verified_consumer
-from tests.factories import make_tenant
+from tests.bnpl.checkout.factories import make_authorized_order
+from tests.consumers.factories import make_verified_consumer
+from tests.merchants.factories import make_tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -20,8 +20,9 @@ from decisioning.bureau import BureauReport, BureauUnavailableError, SandboxBure
 from decisioning.features import MODEL_FEATURES, PlatformHistory, model_features
 from decisioning.models import CreditDecision, ModelVersion
 from decisioning.registry import ModelUnavailableError
-from tests.checkout_factories import make_authorized_order, make_checkout_session, make_verified_consumer, product_for
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_authorized_order, make_checkout_session, product_for
+from tests.consumers.factories import make_verified_consumer
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -228,7 +229,7 @@ def test_a_thin_file_is_never_told_it_paid_late(tenant: Tenant, champion: ModelV
 
 
 def test_a_decline_found_on_the_recheck_is_recorded_with_its_reasons(tenant: Tenant, settings: Any) -> None:
-    from tests.bnpl.checkout.test_review_regressions import GATEWAY, HookedGateway
+    from tests.bnpl.checkout.test_payment_outcomes import GATEWAY, HookedGateway
 
     settings.PAYMENT_GATEWAY_TEST = GATEWAY
     consumer = make_verified_consumer(email="max@example.com")

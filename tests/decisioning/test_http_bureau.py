@@ -31,7 +31,7 @@ from decisioning.bureau import THIN_FILE, BureauReport, BureauUnavailableError, 
 from decisioning.models import CreditDecision, ModelVersion
 from decisioning.registry import ModelUnavailableError
 from tests.decisioning.test_decide import _confirm
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 API_KEY = "bureau-key-for-tests"
 REPORT = {
@@ -302,7 +302,8 @@ def test_a_live_decision_scores_the_live_bureaus_report(
 def _live_confirm(tenant: Tenant) -> Any:
     from bnpl.checkout import confirmation as checkout_confirmation
     from bnpl.checkout.step_up import checkout_card_add
-    from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
+    from tests.bnpl.checkout.factories import make_checkout_session, product_for
+    from tests.consumers.factories import make_verified_consumer
 
     session = make_checkout_session(merchant=tenant.merchant, livemode=True)
     consumer = make_verified_consumer(email="ida@example.com")

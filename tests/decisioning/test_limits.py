@@ -31,10 +31,11 @@ from decisioning.bank_data import IncomingTransaction
 from decisioning.bureau import BureauReport
 from decisioning.cashflow import month_index, month_start
 from decisioning.models import CreditDecision, ModelVersion
+from tests.bnpl.checkout.factories import make_checkout_session, product_for
 from tests.bnpl.checkout.test_hosted_flow import _start
-from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
 from tests.conftest import ApiClient
-from tests.factories import Tenant
+from tests.consumers.factories import make_verified_consumer
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -17,9 +17,11 @@ from bnpl.core.models import AuditLogEntry
 from bnpl.payments.models import Charge
 from consumers.models import SandboxMessage
 from decisioning.models import CreditDecision, ModelVersion
-from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
-from tests.factories import Tenant, make_user
+from tests.bnpl.accounts.factories import make_user
+from tests.bnpl.checkout.factories import make_checkout_session, product_for
+from tests.consumers.factories import make_verified_consumer
 from tests.helpers import verified_client
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

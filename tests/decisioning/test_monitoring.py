@@ -31,9 +31,10 @@ from decisioning.monitoring import (
     score_psi,
 )
 from decisioning.training import TrainedModel
-from tests.checkout_factories import make_verified_consumer
-from tests.factories import Tenant, make_consumer, make_user
+from tests.bnpl.accounts.factories import make_user
+from tests.consumers.factories import make_consumer, make_verified_consumer
 from tests.helpers import verified_client
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 UTC = dt.UTC

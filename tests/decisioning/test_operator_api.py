@@ -10,10 +10,12 @@ from django.test import Client
 from bnpl.checkout import confirmation as checkout_confirmation
 from bnpl.checkout.step_up import checkout_card_add
 from decisioning.models import CreditDecision, ModelVersion
-from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
+from tests.bnpl.accounts.factories import make_user
+from tests.bnpl.checkout.factories import make_checkout_session, product_for
 from tests.conftest import ApiClient
-from tests.factories import Tenant, make_user
+from tests.consumers.factories import make_verified_consumer
 from tests.helpers import verified_client
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -20,10 +20,10 @@ from django.test import Client
 
 from consumers.models import SandboxMessage
 from merchants.models import WebhookDelivery
-from tests.checkout_factories import IDENTITY_FORM
+from tests.bnpl.checkout.factories import IDENTITY_FORM
 from tests.conftest import ApiClient
-from tests.factories import Tenant
 from tests.merchants.conftest import WebhookReceiver, receiver  # noqa: F401  (the receiver fixture)
+from tests.merchants.factories import Tenant
 
 SESSION = {
     "amount": 12000,

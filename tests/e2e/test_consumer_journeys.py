@@ -27,9 +27,10 @@ from bnpl.plans.models import PaymentProduct, Plan
 from consumers.models import MerchantConsumer
 from decisioning import bank_data
 from decisioning.models import BankDataConsent
+from tests.bnpl.checkout.factories import make_authorized_order
 from tests.browser import accessibility_violations, screenshot
-from tests.checkout_factories import make_authorized_order, make_verified_consumer
-from tests.factories import Tenant
+from tests.consumers.factories import make_verified_consumer
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

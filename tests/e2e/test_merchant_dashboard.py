@@ -13,12 +13,13 @@ import pytest
 
 from bnpl.accounts import two_factor
 from merchants.models import BusinessProfile, Membership, Merchant, WebhookDelivery
+from tests.bnpl.accounts.factories import make_user
 from tests.browser import accessibility_violations, screenshot
 from tests.conftest import ApiClient
 from tests.e2e.test_checkout_end_to_end import SESSION, _shopper_checks_out
-from tests.factories import make_member, make_user
 from tests.helpers import totp_code
 from tests.merchants.conftest import WebhookReceiver, receiver  # noqa: F401  (the receiver fixture)
+from tests.merchants.factories import make_member
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

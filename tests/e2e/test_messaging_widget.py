@@ -14,7 +14,7 @@ import pytest
 from merchants import services
 from merchants.models import ApiKey
 from tests.browser import screenshot
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,8 +13,8 @@ from bnpl.checkout.models import CheckoutSession
 from bnpl.checkout.sessions import checkout_session_create
 from bnpl.payments.models import Charge, PaymentMethod
 from tests.browser import screenshot, signed_in_cookie
-from tests.checkout_factories import make_verified_consumer
-from tests.factories import Tenant
+from tests.consumers.factories import make_verified_consumer
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

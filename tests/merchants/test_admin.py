@@ -18,9 +18,10 @@ from bnpl.tenancy.keys import api_key_hash
 from merchants import services
 from merchants.models import ApiKey, Merchant
 from merchants.representations import merchant_data
+from tests.bnpl.accounts.factories import make_user
 from tests.conftest import ApiClient
-from tests.factories import Tenant, make_merchant, make_user
 from tests.helpers import row_counts, verified_client
+from tests.merchants.factories import Tenant, make_merchant
 
 CHANGELIST = "/admin/merchants/merchant/"
 

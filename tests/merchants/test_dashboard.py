@@ -19,9 +19,10 @@ from bnpl.core.models import AuditLogEntry, Event
 from bnpl.tenancy.keys import api_key_hash
 from merchants.models import ApiKey, Membership
 from merchants.representations import api_key_data
+from tests.bnpl.accounts.factories import make_user
 from tests.conftest import ApiClient
-from tests.factories import Tenant, make_member, make_merchant, make_user
 from tests.helpers import row_counts, totp_code
+from tests.merchants.factories import Tenant, make_member, make_merchant
 
 PASSWORD = "pw-for-tests-1"
 REVEALED_TOKEN = re.compile(r'<code class="token" id="revealed-token">([^<]*)</code>')

@@ -23,8 +23,10 @@ from merchants import onboarding, services
 from merchants.models import ApiKey, Membership, Merchant
 from merchants.urls import PUBLIC_URL_NAMES, urlpatterns
 from merchants.views.base import ANALYST_REFUSAL, LIVEMODE_SESSION_KEY, OWNER_REFUSAL
-from tests.factories import OWNED_OBJECT_FACTORIES, Tenant, make_member, make_user
+from tests.bnpl.accounts.factories import make_user
 from tests.helpers import row_counts, verified_client
+from tests.merchants.factories import Tenant, make_member
+from tests.tenancy.owned_objects import OWNED_OBJECT_FACTORIES
 
 PASSWORD = "pw-for-tests-1"
 
@@ -259,7 +261,7 @@ def test_list_pages_show_only_the_members_own_merchant(tenant: Tenant, other_ten
 def test_a_member_of_two_merchants_switches_between_them_but_not_into_a_third(
     tenant: Tenant, other_tenant: Tenant
 ) -> None:
-    from tests.factories import make_merchant
+    from tests.merchants.factories import make_merchant
 
     user = make_member(merchant=tenant.merchant)
     services.membership_create(merchant=other_tenant.merchant, user=user, role=Membership.Role.ANALYST)

@@ -21,9 +21,9 @@ from bnpl.ledger.models import AccountCode, Posting
 from merchants import dashboard
 from merchants.models import Merchant, Settlement
 from merchants.settlements import settlements_run
-from tests.checkout_factories import make_authorized_order, make_checkout_session
-from tests.factories import Tenant, make_member
+from tests.bnpl.checkout.factories import make_authorized_order, make_checkout_session
 from tests.helpers import ledger_ok, verified_client
+from tests.merchants.factories import Tenant, make_member
 
 pytestmark = pytest.mark.django_db
 

@@ -27,12 +27,12 @@ from merchants.models import (
     Merchant,
     WebhookDelivery,
 )
-from tests.checkout_factories import make_authorized_order, make_checkout_session
+from tests.bnpl.accounts.factories import make_user
+from tests.bnpl.checkout.factories import make_authorized_order, make_checkout_session
 from tests.conftest import ApiClient
-from tests.factories import Tenant, make_member, make_merchant, make_user
 from tests.helpers import totp_code, verified_client
 from tests.merchants.conftest import WebhookReceiver
-from tests.settlement_factories import make_settlement
+from tests.merchants.factories import Tenant, make_member, make_merchant, make_settlement
 
 PROFILE = {
     "legal_name": "Acme Outfitters LLC",

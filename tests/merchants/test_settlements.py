@@ -23,10 +23,10 @@ from bnpl.payments.models import SandboxGatewayCharge
 from merchants.models import Settlement
 from merchants.settlements import settlement_create, settlements_run
 from merchants.views.base import LIVEMODE_SESSION_KEY
-from tests.checkout_factories import make_authorized_order
+from tests.bnpl.checkout.factories import make_authorized_order
 from tests.conftest import ApiClient
-from tests.factories import Tenant, make_member
 from tests.helpers import ledger_ok, verified_client
+from tests.merchants.factories import Tenant, make_member
 
 pytestmark = pytest.mark.django_db
 

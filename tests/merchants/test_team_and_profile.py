@@ -9,8 +9,9 @@ from django.test import Client
 from bnpl.accounts.models import User
 from bnpl.core.models import AuditLogEntry, Event
 from merchants.models import Membership, Merchant
-from tests.factories import Tenant, make_member, make_merchant, make_user
+from tests.bnpl.accounts.factories import make_user
 from tests.helpers import row_counts, verified_client
+from tests.merchants.factories import Tenant, make_member, make_merchant
 
 PASSWORD = "pw-for-tests-1"
 

@@ -15,9 +15,9 @@ from bnpl.core import clock
 from bnpl.core.models import AuditLogEntry
 from merchants import webhooks
 from merchants.models import WebhookDelivery
-from tests.factories import Tenant, make_user
+from tests.bnpl.accounts.factories import make_user
 from tests.helpers import row_counts, verified_client
-from tests.webhook_factories import make_webhook_delivery
+from tests.merchants.factories import Tenant, make_webhook_delivery
 
 CHANGELIST = "/admin/merchants/webhookdelivery/"
 

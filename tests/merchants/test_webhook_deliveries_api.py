@@ -16,9 +16,9 @@ from merchants import services, webhooks
 from merchants.models import WebhookDelivery, WebhookEndpoint
 from merchants.representations import webhook_endpoint_data
 from tests.conftest import ApiClient
-from tests.factories import Tenant
 from tests.helpers import row_counts
 from tests.merchants.conftest import WebhookReceiver
+from tests.merchants.factories import Tenant
 
 START = dt.datetime(2030, 1, 15, 9, 0, tzinfo=dt.UTC)
 

@@ -18,8 +18,8 @@ from bnpl.core.models import Event
 from merchants.models import WebhookDelivery, WebhookEndpoint
 from merchants.tasks import webhook_deliveries_send
 from tests.conftest import ApiClient
-from tests.factories import Tenant
 from tests.merchants.conftest import WebhookReceiver
+from tests.merchants.factories import Tenant
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:

@@ -13,8 +13,8 @@ from bnpl.tenancy.keys import api_key_hash
 from merchants.models import ApiKey, WebhookEndpoint
 from merchants.representations import webhook_endpoint_data
 from tests.conftest import ApiClient
-from tests.factories import Tenant, make_webhook_endpoint
 from tests.helpers import row_counts
+from tests.merchants.factories import Tenant, make_webhook_endpoint
 
 URL = "/api/v1/webhook_endpoints"
 EVENTS = "/api/v1/events"
@@ -410,3 +410,11 @@ def test_an_event_of_the_other_mode_is_not_found(api: ApiClient, tenant: Tenant)
     assert live.json()["error"]["code"] == "resource_missing"
     assert test.status_code == 200
     assert test.json()["data"] == {"object": webhook_endpoint_data(test_endpoint)}
+
+
+def test_private_webhook_targets_are_refused_outside_the_sandbox(settings, tenant: Tenant) -> None:  # type: ignore[no-untyped-def]
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    response = ApiClient(tenant.test_key).post(
+        "/api/v1/webhook_endpoints", {"url": "http://127.0.0.1:9000/hook", "enabled_events": ["*"]}
+    )
+    assert response.status_code == 400 and response.json()["error"]["param"] == "url"

@@ -20,7 +20,7 @@ from bnpl.core.services import event_emit
 from merchants import services, webhooks
 from merchants.models import Merchant, WebhookDelivery, WebhookEndpoint, WebhookFanOutWatermark
 from merchants.tasks import webhook_events_fan_out
-from tests.factories import Tenant, make_merchant
+from tests.merchants.factories import Tenant, make_merchant
 
 START = dt.datetime(2030, 1, 15, 9, 0, tzinfo=dt.UTC)
 

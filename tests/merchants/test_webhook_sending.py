@@ -19,8 +19,8 @@ from bnpl.core.models import Event
 from merchants import services, webhooks
 from merchants.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from tests.conftest import ApiClient
-from tests.factories import Tenant
 from tests.merchants.conftest import WebhookReceiver
+from tests.merchants.factories import Tenant
 
 START = dt.datetime(2030, 1, 15, 9, 0, tzinfo=dt.UTC)
 MINUTE, HOUR = dt.timedelta(minutes=1), dt.timedelta(hours=1)

@@ -18,8 +18,9 @@ from django.test import RequestFactory
 
 from bnpl.core.models import AuditLogEntry, Event
 from merchants.models import Merchant
-from tests.factories import make_merchant, make_user
+from tests.bnpl.accounts.factories import make_user
 from tests.helpers import row_counts, verified_client
+from tests.merchants.factories import make_merchant
 
 pytestmark = pytest.mark.django_db
 

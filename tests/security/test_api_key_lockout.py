@@ -14,7 +14,7 @@ import time_machine
 from django.test import Client
 
 from bnpl.core import clock
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,8 @@ import pytest
 from django.urls import resolve
 
 from tests.conftest import ApiClient
-from tests.factories import OWNED_OBJECT_FACTORIES, Tenant
+from tests.merchants.factories import Tenant
+from tests.tenancy.owned_objects import OWNED_OBJECT_FACTORIES
 from tests.tenancy.test_isolation import OPERATIONS, PATH_PARAMETER, SAMPLE_ID, _make, _view_path_models
 
 

@@ -26,9 +26,10 @@ from bnpl.core.models import Event
 from consumers.models import Consumer, MerchantConsumer
 from consumers.selectors import SESSION_KEY
 from decisioning.models import BankDataConsent, BankTransaction, CreditDecision
-from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
+from tests.bnpl.checkout.factories import make_checkout_session, product_for
 from tests.conftest import ApiClient
-from tests.factories import Tenant
+from tests.consumers.factories import make_verified_consumer
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -21,9 +21,9 @@ from bnpl.core import clock
 from bnpl.core.errors import StateError
 from bnpl.core.services import clock_advance
 from bnpl.plans.models import Installment, Plan
-from tests.checkout_factories import make_authorized_order
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_authorized_order
 from tests.helpers import row_counts
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from bnpl.core.models import Event
 from bnpl.core.services import event_emit
 from merchants import services
 from tests.conftest import ApiClient
-from tests.factories import Tenant, make_event
+from tests.merchants.factories import Tenant, make_event
 
 
 def _listed(api: ApiClient) -> set[str]:

@@ -16,8 +16,8 @@ from django.core import mail
 from django.test import Client
 
 from merchants.models import Invitation
-from tests.factories import Tenant, make_member
 from tests.helpers import verified_client
+from tests.merchants.factories import Tenant, make_member
 
 
 def test_an_invitation_link_goes_to_the_public_base_url_whatever_the_host(tenant: Tenant, settings: Any) -> None:

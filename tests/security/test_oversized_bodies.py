@@ -23,9 +23,9 @@ from django.test import Client
 
 from bnpl.api.parsers import JSONLinesParser
 from tests.conftest import ApiClient, free_port, wait_for_port
-from tests.consumer_factories import make_merchant_consumer
-from tests.factories import Tenant
+from tests.consumers.factories import make_merchant_consumer
 from tests.helpers import row_counts
+from tests.merchants.factories import Tenant
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 ENDPOINT = {"url": "https://hooks.example.com/bnpl", "enabled_events": ["*"]}

@@ -18,9 +18,10 @@ from bnpl.plans.models import Plan
 from consumers.models import Consumer, Identity
 from consumers.selectors import SESSION_KEY
 from consumers.services import identity_submit
-from tests.checkout_factories import make_authorized_order
-from tests.factories import make_consumer, make_tenant
+from tests.bnpl.checkout.factories import make_authorized_order
+from tests.consumers.factories import make_consumer
 from tests.helpers import pdf_text
+from tests.merchants.factories import make_tenant
 
 pytestmark = pytest.mark.django_db
 

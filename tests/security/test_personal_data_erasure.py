@@ -45,11 +45,12 @@ from merchants import services as merchant_services
 from merchants import webhooks
 from merchants.models import WebhookDeliveryAttempt
 from merchants.settlements import settlements_run
-from tests.checkout_factories import product_for
+from tests.bnpl.accounts.factories import make_user
+from tests.bnpl.checkout.factories import product_for
 from tests.conftest import ApiClient
 from tests.consumers.conftest import latest_code
-from tests.factories import Tenant, make_user
 from tests.helpers import ledger_ok, row_counts, verified_client
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

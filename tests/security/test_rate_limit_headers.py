@@ -17,7 +17,7 @@ from django.test import Client
 from bnpl.core import clock
 from tests.conftest import ApiClient
 from tests.consumers.conftest import another_code, latest_code
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -22,8 +22,9 @@ from bnpl.payments.models import Charge, PaymentMethod
 from consumers.models import Consumer, SandboxMessage
 from consumers.selectors import SESSION_KEY
 from decisioning.models import CreditDecision
-from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_checkout_session, product_for
+from tests.consumers.factories import make_verified_consumer
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

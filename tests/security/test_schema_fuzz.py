@@ -36,7 +36,7 @@ from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from bnpl.core.idempotency import KEY_PATTERN
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 from tests.tenancy.test_isolation import _make, _view_path_models
 
 SCHEMA_URL = "/api/v1/schema?format=json"

@@ -23,7 +23,8 @@ from consumers.models import Identity
 from consumers.services import Requester, one_time_code_request, one_time_code_verify
 from merchants.models import ApiKey
 from tests.conftest import ApiClient
-from tests.factories import Tenant, make_consumer
+from tests.consumers.factories import make_consumer
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

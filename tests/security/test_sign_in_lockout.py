@@ -17,7 +17,8 @@ import pytest
 from django.test import Client
 
 from bnpl.accounts.models import User
-from tests.factories import make_member, make_user
+from tests.bnpl.accounts.factories import make_user
+from tests.merchants.factories import make_member
 
 pytestmark = pytest.mark.django_db
 

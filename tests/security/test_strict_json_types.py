@@ -17,8 +17,9 @@ from rest_framework import serializers
 from bnpl.api.serializers import InputSerializer, StrictIntegerField
 from tests.bnpl.api.test_bad_input import WRITE_OPERATIONS
 from tests.conftest import ApiClient
-from tests.factories import OWNED_OBJECT_FACTORIES, Tenant
 from tests.helpers import row_counts
+from tests.merchants.factories import Tenant
+from tests.tenancy.owned_objects import OWNED_OBJECT_FACTORIES
 from tests.tenancy.test_isolation import PATH_PARAMETER, _view_path_models
 
 

@@ -33,8 +33,9 @@ from consumers.models import Consumer
 from consumers.selectors import SESSION_KEY
 from merchants.models import Settlement
 from merchants.settlements import settlements_run
-from tests.checkout_factories import make_checkout_session, make_verified_consumer, product_for
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_checkout_session, product_for
+from tests.consumers.factories import make_verified_consumer
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -34,8 +34,9 @@ from bnpl.core import clock
 from bnpl.core.models import AuditLogEntry, Event
 from merchants import services
 from merchants.models import Membership
-from tests.factories import Tenant, make_member, make_user
+from tests.bnpl.accounts.factories import make_user
 from tests.helpers import operator_client, row_counts, totp_code, verified_client
+from tests.merchants.factories import Tenant, make_member
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,8 @@ from django.test import Client
 
 from bnpl.core.models import Event
 from merchants.models import Branding, MerchantDocument
-from tests.factories import Tenant, make_member, make_merchant
 from tests.helpers import row_counts, verified_client
+from tests.merchants.factories import Tenant, make_member, make_merchant
 
 HTML = b"<!doctype html><html><body><script>fetch('/merchant/').then(r => r.text())</script></body></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.domain)"><script>alert(1)</script></svg>'

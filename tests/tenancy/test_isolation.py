@@ -16,7 +16,8 @@ from django.urls import resolve
 from drf_spectacular.generators import SchemaGenerator
 
 from tests.conftest import ApiClient
-from tests.factories import OWNED_OBJECT_FACTORIES, Tenant
+from tests.merchants.factories import Tenant
+from tests.tenancy.owned_objects import OWNED_OBJECT_FACTORIES
 
 PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 SAMPLE_ID = "x_000000000000000000000000"
@@ -58,7 +59,9 @@ def _view_path_models(path: str) -> dict[str, Any]:
 
 def _make(model: Any, tenant: Tenant, livemode: bool) -> Any:
     factory = OWNED_OBJECT_FACTORIES.get(model)
-    assert factory is not None, f"add a factory for {model.__name__} to tests.factories.OWNED_OBJECT_FACTORIES"
+    assert factory is not None, (
+        f"add a factory for {model.__name__} to OWNED_OBJECT_FACTORIES in tests/tenancy/owned_objects.py"
+    )
     return factory(merchant=tenant.merchant, livemode=livemode)
 
 

@@ -15,8 +15,8 @@ from bnpl.tenancy.keys import api_key_hash
 from merchants import services
 from merchants.models import ApiKey, Merchant, WebhookEndpoint
 from tests.conftest import ApiClient
-from tests.factories import Tenant, make_merchant
 from tests.helpers import row_counts
+from tests.merchants.factories import Tenant, make_merchant
 
 ACCOUNT = "/api/v1/account"
 WWW_AUTHENTICATE = 'Bearer realm="api"'

@@ -13,8 +13,9 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from tests.conftest import ApiClient
-from tests.factories import OWNED_OBJECT_FACTORIES, Tenant
 from tests.helpers import row_counts
+from tests.merchants.factories import Tenant
+from tests.tenancy.owned_objects import OWNED_OBJECT_FACTORIES
 from tests.tenancy.test_isolation import PATH_PARAMETER, _view_path_models
 
 HUGE = "x" * 100_000
@@ -113,3 +114,9 @@ def test_bad_input_is_refused_naming_the_field_and_writes_nothing(
 
     response = api.post(url, copy.deepcopy(example))
     assert 200 <= response.status_code < 300, ("the documented example must succeed", response.content[:300])
+
+
+def test_deeply_nested_json_is_a_400(api: ApiClient) -> None:
+    response = api.post("/api/v1/webhook_endpoints", '{"a":' * 5000)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "body_invalid"

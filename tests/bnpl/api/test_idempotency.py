@@ -5,18 +5,26 @@ import json
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import time_machine
 from django.db import connection
 
 from bnpl.core import clock
-from bnpl.core.idempotency import idempotency_keys_purge
+from bnpl.core.errors import ConflictError
+from bnpl.core.idempotency import (
+    StoredResponse,
+    fingerprint,
+    idempotency_claim,
+    idempotency_complete,
+    idempotency_keys_purge,
+)
 from bnpl.core.models import Event, IdempotencyKey
 from merchants.models import WebhookEndpoint
 from tests.conftest import ApiClient
-from tests.factories import Tenant
 from tests.helpers import row_counts
+from tests.merchants.factories import Tenant
 
 URL = "/api/v1/webhook_endpoints"
 BODY = {"url": "https://shop.example.com/hooks", "enabled_events": ["*"]}
@@ -174,3 +182,30 @@ def test_fifty_parallel_requests_with_one_key_create_exactly_one_object(tenant: 
     assert all(body["error"]["code"] == "idempotency_key_in_use" for body in conflicts)
     replay = ApiClient(tenant.test_key).post(URL, BODY, idempotency_key=key)
     assert replay.status_code == 201 and replay.content == created[0]
+
+
+def test_a_request_overtaken_by_a_retry_cannot_complete(tenant: Tenant) -> None:
+    print_ = fingerprint(method="POST", path="/x", data={})
+    arguments: dict[str, Any] = {
+        "merchant_id": tenant.merchant.pk,
+        "livemode": False,
+        "key": "k",
+        "method": "POST",
+        "path": "/x",
+    }
+    slow = idempotency_claim(**arguments, request_fingerprint=print_)
+    assert isinstance(slow, IdempotencyKey)
+    IdempotencyKey.objects.filter(pk=slow.pk).update(locked_at=clock.now() - dt.timedelta(minutes=5))
+    slow.refresh_from_db()
+    retry = idempotency_claim(**arguments, request_fingerprint=print_)
+    assert isinstance(retry, IdempotencyKey)
+
+    with pytest.raises(ConflictError) as raised:
+        idempotency_complete(
+            record=slow, response=StoredResponse(status=201, content_type="application/json", body=b"{}")
+        )
+    idempotency_complete(record=retry, response=StoredResponse(status=201, content_type="application/json", body=b"[]"))
+
+    assert raised.value.code == "idempotency_key_taken_over"
+    stored = IdempotencyKey.objects.get(pk=retry.pk).response_body
+    assert stored is not None and bytes(stored) == b"[]"

@@ -26,9 +26,9 @@ from bnpl.payments.gateways import GatewayResult, SandboxGateway
 from bnpl.payments.models import Charge
 from bnpl.plans.models import Installment, Plan
 from bnpl.servicing import services as servicing
-from tests.checkout_factories import make_authorized_order
+from tests.bnpl.checkout.factories import make_authorized_order
 from tests.conftest import ApiClient
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

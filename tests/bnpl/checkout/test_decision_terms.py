@@ -18,10 +18,11 @@ from bnpl.core.models import Event
 from bnpl.plans.models import ProductKind
 from decisioning.models import CreditDecision, ModelVersion
 from decisioning.policy import REASON_TEXT
-from tests.checkout_factories import make_verified_consumer, product_for
+from tests.bnpl.checkout.factories import product_for
 from tests.conftest import ApiClient
+from tests.consumers.factories import make_verified_consumer
 from tests.decisioning.conftest import champion, credit_model  # noqa: F401  (the model for counteroffers)
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -16,10 +16,10 @@ import time_machine
 from django.test import Client
 
 from consumers.selectors import SESSION_KEY
-from tests.checkout_factories import make_verified_consumer
 from tests.conftest import ApiClient
-from tests.factories import Tenant
+from tests.consumers.factories import make_verified_consumer
 from tests.helpers import pdf_text
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

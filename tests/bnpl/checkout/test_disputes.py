@@ -19,10 +19,11 @@ from bnpl.core.models import Event
 from bnpl.core.services import clock_advance
 from bnpl.plans.models import Plan
 from bnpl.servicing import actions
-from tests.checkout_factories import make_authorized_order, make_verified_consumer
+from tests.bnpl.checkout.factories import make_authorized_order
 from tests.conftest import ApiClient
-from tests.factories import Tenant
+from tests.consumers.factories import make_verified_consumer
 from tests.helpers import ledger_ok, row_counts
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -15,10 +15,10 @@ from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import Order
 from bnpl.core.models import Event
 from merchants.models import Settlement
-from tests.checkout_factories import make_authorized_order
+from tests.bnpl.checkout.factories import make_authorized_order
 from tests.conftest import ApiClient
-from tests.factories import Tenant, make_member
 from tests.helpers import verified_client
+from tests.merchants.factories import Tenant, make_member
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,9 @@ from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import Order
 from bnpl.plans.models import ProductKind
 from bnpl.plans.services import product_update
-from tests.checkout_factories import make_authorized_order, product_for
+from tests.bnpl.checkout.factories import make_authorized_order, product_for
 from tests.conftest import ApiClient
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -50,3 +50,17 @@ def test_a_split_capture_and_a_split_refund_cost_what_one_of_each_would(tenant: 
     split.refresh_from_db()
     whole.refresh_from_db()
     assert split.merchant_fee_amount == whole.merchant_fee_amount == (7777 * 599 + 5000) // 10000 + 30
+
+
+def test_the_fixed_fee_is_charged_once_in_full_and_refunds_use_the_terms_of_purchase(tenant: Tenant) -> None:
+    order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10000)
+    product_update(product=product_for(tenant.merchant, False), merchant_fee_bps=2000)  # later price change
+
+    first = checkout_orders.order_capture(order=order, amount=1)
+    rest = checkout_orders.order_capture(order=order, amount=9999)
+    refund = checkout_orders.order_refund(order=order, amount=2000)
+
+    assert (first.merchant_fee_amount, rest.merchant_fee_amount) == (30, 400)  # 4% of 9999 = 399.96 -> 400
+    assert refund.merchant_fee_refunded_amount == 80  # 4% of 2000, not the new 20%
+    order.refresh_from_db()
+    assert order.merchant_fee_amount == 30 + 400 - 80

@@ -18,9 +18,10 @@ from bnpl.ledger.selectors import account_balance
 from bnpl.payments.models import Charge
 from bnpl.plans.models import Installment
 from consumers.models import SandboxMessage
-from tests.checkout_factories import IDENTITY_FORM
+from merchants.services import merchant_suspend
+from tests.bnpl.checkout.factories import IDENTITY_FORM, make_checkout_session
 from tests.conftest import ApiClient
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -308,7 +309,8 @@ def test_the_portal_shows_the_plan_and_pays_the_next_installment(
 
 def test_each_offer_states_its_late_fee_with_this_orders_cap_and_its_refund_rule(tenant: Tenant) -> None:
     from consumers.selectors import SESSION_KEY
-    from tests.checkout_factories import make_checkout_session, make_verified_consumer
+    from tests.bnpl.checkout.factories import make_checkout_session
+    from tests.consumers.factories import make_verified_consumer
 
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=10_000)
     shopper = Client()
@@ -325,7 +327,7 @@ def test_each_offer_states_its_late_fee_with_this_orders_cap_and_its_refund_rule
 
 
 def test_the_sign_in_pages_of_a_checkout_can_cancel_back_to_the_shop(tenant: Tenant) -> None:
-    from tests.checkout_factories import make_checkout_session
+    from tests.bnpl.checkout.factories import make_checkout_session
 
     session = make_checkout_session(merchant=tenant.merchant, livemode=False)
     shopper = Client()
@@ -338,3 +340,15 @@ def test_the_sign_in_pages_of_a_checkout_can_cancel_back_to_the_shop(tenant: Ten
 
     assert canceled["Location"].startswith("https://shop.example.com/cart")
     assert CheckoutSession.objects.get(pk=session.pk).status == CheckoutSession.Status.CANCELED
+
+
+def test_a_suspended_shop_cannot_take_pay_later(tenant: Tenant) -> None:
+    from django.test import Client
+
+    session = make_checkout_session(merchant=tenant.merchant, livemode=False)
+    merchant_suspend(merchant=tenant.merchant)
+
+    page = Client().get(f"/checkout/{session.public_id}")
+
+    assert page.status_code == 409
+    assert "This shop cannot take pay-later payments right now." in page.content.decode()

@@ -40,8 +40,9 @@ from bnpl.payments.models import Charge, ConsumerBalance
 from bnpl.plans.models import Installment, PaymentProduct, Plan, ProductKind
 from bnpl.servicing import balances as consumer_balances
 from bnpl.servicing import services as servicing
-from tests.checkout_factories import TEST_CARD, make_authorized_order, make_verified_consumer
-from tests.factories import make_merchant
+from tests.bnpl.checkout.factories import TEST_CARD, make_authorized_order
+from tests.consumers.factories import make_verified_consumer
+from tests.merchants.factories import make_merchant
 
 # (kind, installment count) and the amounts the default products take, within 4000..150000.
 PRODUCTS = {

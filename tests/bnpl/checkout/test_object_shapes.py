@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.checkout_factories import make_authorized_order
+from tests.bnpl.checkout.factories import make_authorized_order
 from tests.conftest import ApiClient
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

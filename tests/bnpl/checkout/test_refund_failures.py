@@ -24,10 +24,11 @@ from bnpl.servicing import balances
 from consumers.selectors import SESSION_KEY
 from merchants import services, webhooks
 from merchants.models import WebhookDelivery
-from tests.checkout_factories import make_authorized_order, make_verified_consumer
+from tests.bnpl.checkout.factories import make_authorized_order
 from tests.conftest import ApiClient
-from tests.factories import Tenant
+from tests.consumers.factories import make_verified_consumer
 from tests.helpers import ledger_ok, operator_client
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -15,11 +15,14 @@ from django.test import Client
 from bnpl.celery import app
 from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout.models import CheckoutSession
+from bnpl.core.errors import InvalidRequestError
 from bnpl.core.models import AuditLogEntry, Event
-from tests.checkout_factories import make_authorized_order, make_checkout_session
+from bnpl.plans.models import PaymentProduct, ProductKind
+from bnpl.plans.services import product_update
+from tests.bnpl.checkout.factories import product_for
 from tests.conftest import ApiClient
-from tests.factories import Tenant
-from tests.helpers import list_page_cost, row_counts
+from tests.helpers import row_counts
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -231,33 +234,6 @@ def test_sessions_are_listed_newest_first_and_retrieved_by_id(tenant: Tenant) ->
     assert retrieved.json() == first
 
 
-def _sessions(tenant: Tenant, count: int) -> None:
-    """Every other one confirmed (a decision, an order, a consumer the merchant knows), the rest open."""
-    for index in range(count):
-        if index % 2:
-            make_checkout_session(merchant=tenant.merchant, livemode=False)
-        else:
-            make_authorized_order(merchant=tenant.merchant, livemode=False)
-
-
-def test_a_page_of_sessions_costs_the_same_queries_for_13_sessions_as_for_3(tenant: Tenant) -> None:
-    api = ApiClient(tenant.test_key)
-    _sessions(tenant, 3)
-    few_queries, few = list_page_cost(api, SESSIONS)
-
-    _sessions(tenant, 10)
-    many_queries, many = list_page_cost(api, SESSIONS)
-
-    assert (len(few), len(many)) == (3, 13)
-    assert many_queries == few_queries
-    assert sorted((row["outcome"] or "", row["order"] is None, row["consumer"] is None) for row in many) == [
-        *[("", True, True)] * 6,
-        *[("approved", False, False)] * 7,
-    ]
-    retrieved = [api.get(f"{SESSIONS}/{row['id']}").json() for row in many]
-    assert many == [{key: value for key, value in row.items() if key != "offers"} for row in retrieved]
-
-
 def test_another_merchants_sessions_are_neither_listed_nor_retrieved(tenant: Tenant, other_tenant: Tenant) -> None:
     session = ApiClient(tenant.test_key).post(SESSIONS, SESSION).json()
     other = ApiClient(other_tenant.test_key)
@@ -360,3 +336,23 @@ def test_the_expiry_sweeps_are_registered_tasks_on_the_beat_schedule() -> None:
     # Without a beat entry nothing would ever run them: sessions would stay open, authorizations would never
     # be warned about nor released (a regression test: the schedule once lacked both).
     assert registered <= scheduled, registered - scheduled
+
+
+def test_a_product_that_cannot_make_a_schedule_is_refused_and_skipped(tenant: Tenant) -> None:
+    product = product_for(tenant.merchant, False, ProductKind.FINANCING, count=6)
+    with pytest.raises(InvalidRequestError) as raised:
+        product_update(product=product, down_payment_bps=10_000)
+    assert raised.value.param == "down_payment_bps"
+
+    PaymentProduct.objects.filter(pk=product.pk).update(installment_count=999)  # bad data that got in anyway
+    response = ApiClient(tenant.test_key).post(
+        "/api/v1/checkout/sessions",
+        {
+            "amount": 50000,
+            "currency": "USD",
+            "line_items": [{"name": "Bike", "quantity": 1, "unit_amount": 50000}],
+            "return_url": "https://shop.example.com/ok",
+            "cancel_url": "https://shop.example.com/no",
+        },
+    )
+    assert response.status_code == 201

@@ -22,9 +22,9 @@ from bnpl.plans.models import Plan
 from bnpl.servicing import actions
 from bnpl.servicing import selectors as servicing_selectors
 from bnpl.servicing import services as servicing
-from tests.checkout_factories import make_authorized_order, make_checkout_session
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_authorized_order, make_checkout_session
 from tests.helpers import ledger_ok
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -20,9 +20,9 @@ from bnpl.payments.models import Charge, SandboxGatewayCharge
 from bnpl.plans.models import Installment, Plan
 from bnpl.servicing import services as servicing
 from consumers.models import Consumer, SandboxMessage
-from tests.checkout_factories import make_authorized_order
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_authorized_order
 from tests.helpers import ledger_ok
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -22,9 +22,9 @@ from bnpl.ledger.selectors import account_balance
 from bnpl.payments.services import payment_method_add
 from bnpl.plans.models import Installment, Plan
 from bnpl.servicing.services import plan_pay_next_installment
-from tests.checkout_factories import make_authorized_order
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_authorized_order
 from tests.helpers import ledger_ok
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

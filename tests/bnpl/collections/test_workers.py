@@ -29,8 +29,8 @@ from bnpl.collections.tasks import collections_run
 from bnpl.core.services import clock_advance
 from bnpl.payments.models import Charge, SandboxGatewayCharge
 from bnpl.plans.models import Installment, Plan
-from tests.checkout_factories import make_authorized_order
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_authorized_order
+from tests.merchants.factories import Tenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -11,7 +11,7 @@ from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.models import AuditLogEntry, ClockState, Event
 from bnpl.core.services import clock_advance
-from tests.factories import make_merchant
+from tests.merchants.factories import make_merchant
 
 pytestmark = pytest.mark.django_db
 

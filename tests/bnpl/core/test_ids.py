@@ -1,7 +1,7 @@
 import pytest
 
 from bnpl.core.ids import generate_public_id, is_public_id
-from tests.factories import make_merchant
+from tests.merchants.factories import make_merchant
 
 
 def test_public_ids_are_prefixed_random_and_unique() -> None:

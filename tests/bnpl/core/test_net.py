@@ -6,8 +6,8 @@ import pytest
 
 from bnpl.core.net import non_public_host, non_public_target
 from tests.conftest import ApiClient
-from tests.factories import Tenant
 from tests.helpers import row_counts
+from tests.merchants.factories import Tenant
 
 
 @pytest.mark.parametrize(

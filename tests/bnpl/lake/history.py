@@ -16,7 +16,8 @@ from bnpl.plans.models import Plan
 from bnpl.servicing import balances
 from merchants.models import Merchant
 from merchants.settlements import settlements_run
-from tests.checkout_factories import make_authorized_order, make_verified_consumer
+from tests.bnpl.checkout.factories import make_authorized_order
+from tests.consumers.factories import make_verified_consumer
 
 REFUSES_REFUNDS = "4000 0000 0000 5126"
 NEEDS_AUTHENTICATION = "4000 0025 0000 3155"  # paid at checkout (the shopper is there), every later charge fails

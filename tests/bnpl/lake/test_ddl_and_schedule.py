@@ -15,7 +15,7 @@ from bnpl.core.models import Event
 from bnpl.lake import tables
 from bnpl.lake.models import LakeWatermark
 from bnpl.lake.tasks import lake_export_events, lake_export_tables
-from tests.factories import Tenant, make_webhook_endpoint
+from tests.merchants.factories import Tenant, make_webhook_endpoint
 
 
 def test_the_ddl_creates_every_table_with_every_column_and_its_partitions() -> None:

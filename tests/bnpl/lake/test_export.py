@@ -26,7 +26,7 @@ from tests.bnpl.lake.expectations import (
     lake_rows_per_day,
 )
 from tests.bnpl.lake.history import make_history
-from tests.factories import Tenant, make_webhook_endpoint
+from tests.merchants.factories import Tenant, make_webhook_endpoint
 
 pytestmark = pytest.mark.django_db
 

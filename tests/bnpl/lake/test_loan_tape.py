@@ -15,7 +15,7 @@ from bnpl.lake import export, reader
 from bnpl.lake.tables.loan_tape import plan_outcome
 from decisioning.models import ModelVersion
 from tests.bnpl.lake.history import make_history
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

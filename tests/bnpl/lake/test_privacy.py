@@ -24,9 +24,9 @@ from bnpl.lake import export, reader
 from bnpl.lake.tables import scrub
 from consumers.models import Consumer
 from consumers.services import consumer_register, identity_submit
+from tests.bnpl.checkout.factories import product_for
 from tests.bnpl.lake.conftest import S3Lake
-from tests.checkout_factories import product_for
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from bnpl.lake.models import LakeBatch
 from tests.bnpl.lake.conftest import S3Lake
 from tests.bnpl.lake.expectations import ALL_TABLES, database_keys, lake_keys
 from tests.bnpl.lake.history import make_history
-from tests.factories import Tenant
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

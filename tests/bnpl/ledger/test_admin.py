@@ -6,9 +6,11 @@ import pytest
 from django.test import Client
 
 from bnpl.ledger.models import Account, JournalEntry, Posting
+from tests.bnpl.accounts.factories import make_user
 from tests.bnpl.ledger.factories import ledger_row_counts, post_capture
-from tests.factories import make_consumer, make_merchant, make_user
+from tests.consumers.factories import make_consumer
 from tests.helpers import verified_client
+from tests.merchants.factories import make_merchant
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,8 @@ from bnpl.ledger.models import Account, AccountCode, AccountKind, JournalEntry, 
 from consumers.models import Consumer
 from merchants.models import Merchant
 from tests.bnpl.ledger.factories import post_capture
-from tests.factories import make_consumer, make_merchant
+from tests.consumers.factories import make_consumer
+from tests.merchants.factories import make_merchant
 
 pytestmark = pytest.mark.django_db
 

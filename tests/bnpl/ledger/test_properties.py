@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from bnpl.ledger.models import AccountCode, JournalEntry
 from bnpl.ledger.selectors import account_balance, balances
 from bnpl.ledger.services import Line, ledger_post
-from tests.factories import make_consumer, make_merchant
+from tests.consumers.factories import make_consumer
+from tests.merchants.factories import make_merchant
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,8 @@ import pytest
 from bnpl.ledger.models import AccountCode
 from bnpl.ledger.selectors import account_balance, balances
 from tests.bnpl.ledger.factories import post_capture
-from tests.factories import make_consumer, make_merchant
+from tests.consumers.factories import make_consumer
+from tests.merchants.factories import make_merchant
 
 pytestmark = pytest.mark.django_db
 

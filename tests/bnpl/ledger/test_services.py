@@ -22,7 +22,8 @@ from bnpl.ledger.services import Line, ledger_post
 from consumers.models import Consumer
 from merchants.models import Merchant
 from tests.bnpl.ledger.factories import capture_lines, ledger_row_counts, post_capture
-from tests.factories import make_consumer, make_merchant
+from tests.consumers.factories import make_consumer
+from tests.merchants.factories import make_merchant
 
 pytestmark = pytest.mark.django_db
 

@@ -30,9 +30,10 @@ from bnpl.payments.services import (
     payment_method_from_setup,
 )
 from bnpl.servicing import services as servicing
-from tests.checkout_factories import make_authorized_order, make_verified_consumer
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_authorized_order
+from tests.consumers.factories import make_verified_consumer
 from tests.helpers import ledger_ok, row_counts
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

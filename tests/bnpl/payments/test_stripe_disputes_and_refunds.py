@@ -15,10 +15,10 @@ from bnpl.checkout.dispute_holds import held_installments
 from bnpl.checkout.models import Dispute, Order
 from bnpl.core.models import Event
 from bnpl.payments.models import Charge, ConsumerBalance
+from tests.bnpl.checkout.factories import make_authorized_order
 from tests.bnpl.payments.test_stripe import LIVE_SECRET, SECRET, _post, _signed
-from tests.checkout_factories import make_authorized_order
-from tests.factories import Tenant
 from tests.helpers import ledger_ok
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from django.apps import apps
 
 from bnpl.checkout import orders as checkout_orders
 from bnpl.plans.models import Plan, ProductKind
-from tests.checkout_factories import make_authorized_order
-from tests.factories import Tenant
+from tests.bnpl.checkout.factories import make_authorized_order
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 

@@ -1,9 +1,8 @@
-"""Factories for checkout sessions, orders, plans and products, made through the real services
-(the hosted flow's confirm included), registered for the schema-walking tests."""
+"""Factories for checkout sessions, orders, plans, products and disputes, made through the real services
+(the hosted flow's confirm included)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 
 from bnpl.checkout import confirmation as checkout_confirmation
@@ -14,9 +13,8 @@ from bnpl.checkout.models import CheckoutSession, Dispute, Order
 from bnpl.checkout.step_up import checkout_card_add
 from bnpl.plans.models import PaymentProduct, Plan, ProductKind
 from consumers.models import Consumer
-from consumers.services import identity_submit
 from merchants.models import Merchant
-from tests.factories import make_consumer, owned_object_factory
+from tests.consumers.factories import make_verified_consumer
 
 _sequence = itertools.count(1)
 TEST_CARD = "4242 4242 4242 4242"
@@ -33,22 +31,6 @@ IDENTITY_FORM = {
 }
 
 
-def make_verified_consumer(*, email: str | None = None, born: dt.date = dt.date(1990, 5, 17)) -> Consumer:
-    consumer = make_consumer(email=email)
-    identity_submit(
-        consumer=consumer,
-        legal_name="Ada Lovelace",
-        date_of_birth=born,
-        address_line1="1 Main St",
-        city="Springfield",
-        postal_code="12345",
-        country="US",
-        national_id_last4="1234",
-    )
-    return consumer
-
-
-@owned_object_factory(CheckoutSession)
 def make_checkout_session(
     *, merchant: Merchant, livemode: bool, amount: int = 10000, currency: str = "USD"
 ) -> CheckoutSession:
@@ -98,7 +80,6 @@ def make_authorized_order(
     return result.order
 
 
-@owned_object_factory(Order)
 def make_order(*, merchant: Merchant, livemode: bool) -> Order:
     """Half captured: every order operation (capture, void, refund) has something to act on."""
     order = make_authorized_order(merchant=merchant, livemode=livemode, amount=10000)
@@ -107,17 +88,14 @@ def make_order(*, merchant: Merchant, livemode: bool) -> Order:
     return order
 
 
-@owned_object_factory(Plan)
 def make_plan(*, merchant: Merchant, livemode: bool) -> Plan:
     return make_order(merchant=merchant, livemode=livemode).plan
 
 
-@owned_object_factory(PaymentProduct)
 def make_payment_product(*, merchant: Merchant, livemode: bool) -> PaymentProduct:
     return product_for(merchant, livemode)
 
 
-@owned_object_factory(Dispute)
 def make_dispute(*, merchant: Merchant, livemode: bool) -> Dispute:
     order = make_order(merchant=merchant, livemode=livemode)
     return dispute_open(order=order, consumer=order.consumer, kind=Dispute.Kind.RETURN, amount=1000)
