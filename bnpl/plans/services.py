@@ -252,20 +252,21 @@ def _reduce_interest_free(plan: Plan, unpaid: list[Installment], amount: int) ->
         refund=amount,
         policy=cast(schedules.RefundPolicyName, plan.refund_policy),
     )
+    reduced = []
     for installment, reduction in zip(unpaid, allocation.reductions, strict=True):
         if reduction:
             installment.amount -= reduction
             installment.principal_amount -= reduction
             _close_if_settled(installment)
-            installment.save(update_fields=["amount", "principal_amount", "status", "paid_at"])
+            reduced.append(installment)
+    _installments_save(reduced, fields=["amount", "principal_amount", "status", "paid_at"])
     return Reduction(applied_amount=amount - allocation.excess, excess_amount=allocation.excess)
 
 
 def _reduce_financing(plan: Plan, unpaid: list[Installment], amount: int) -> Reduction:
     remaining_principal = sum(_unpaid_principal(installment) for installment in unpaid)
     if not unpaid or amount >= remaining_principal:
-        for installment in unpaid:
-            _cancel_unpaid(installment)
+        _installments_cancel_unpaid(unpaid)
         return Reduction(applied_amount=remaining_principal, excess_amount=amount - remaining_principal)
     keep_payment = max(installment.amount for installment in unpaid)
     new_schedule = schedules.reamortize_after_principal_reduction(
@@ -276,8 +277,7 @@ def _reduce_financing(plan: Plan, unpaid: list[Installment], amount: int) -> Red
         keep_payment=keep_payment,
     )
     next_sequence = plan.installments.order_by("-sequence").values_list("sequence", flat=True).first() or 0
-    for installment in unpaid:
-        _cancel_unpaid(installment)
+    _installments_cancel_unpaid(unpaid)
     Installment.objects.bulk_create(
         Installment(
             plan=plan,
@@ -305,14 +305,24 @@ def unpaid_principal_and_fees(installment: Installment) -> int:
     return installment.amount - installment.paid_amount if installment.fee_amount else _unpaid_principal(installment)
 
 
-def _cancel_unpaid(installment: Installment) -> None:
-    """Shrink an installment to what was already paid on it (interest first, then principal)."""
-    interest_paid = min(installment.paid_amount, installment.interest_amount)
-    installment.amount = installment.paid_amount
-    installment.interest_amount = interest_paid
-    installment.principal_amount = installment.paid_amount - interest_paid
-    installment.status = Installment.Status.PAID if installment.paid_amount else Installment.Status.CANCELED
-    installment.save(update_fields=["amount", "principal_amount", "interest_amount", "status"])
+def _installments_cancel_unpaid(installments: list[Installment]) -> None:
+    """Shrink each installment to what was already paid on it (interest first, then principal)."""
+    for installment in installments:
+        interest_paid = min(installment.paid_amount, installment.interest_amount)
+        installment.amount = installment.paid_amount
+        installment.interest_amount = interest_paid
+        installment.principal_amount = installment.paid_amount - interest_paid
+        installment.status = Installment.Status.PAID if installment.paid_amount else Installment.Status.CANCELED
+    _installments_save(installments, fields=["amount", "principal_amount", "interest_amount", "status"])
+
+
+def _installments_save(installments: list[Installment], *, fields: list[str]) -> None:
+    """Write the changed ``fields`` of a plan's installments in one query, however many there are
+    (as ``save()`` would, ``updated_at`` included)."""
+    now = clock.now()
+    for installment in installments:
+        installment.updated_at = now
+    Installment.objects.bulk_update(installments, [*fields, "updated_at"])
 
 
 def _close_if_settled(installment: Installment) -> None:
