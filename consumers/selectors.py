@@ -21,8 +21,9 @@ def consumer_for_session(*, public_id: str | None) -> Consumer | None:
 
 
 def plan_list(*, consumer: Consumer) -> QuerySet[Plan]:
-    """The consumer's own plans, across merchants and both modes, newest first."""
-    return Plan.objects.filter(consumer=consumer).select_related("merchant", "order").order_by("-created_at")
+    """The consumer's own plans, across merchants and both modes, newest first, each with what the
+    portal shows beside it (its shop, order and product)."""
+    return Plan.objects.filter(consumer=consumer).select_related("merchant", "order", "product").order_by("-created_at")
 
 
 def plan_get(*, consumer: Consumer, public_id: str) -> Plan | None:
