@@ -1,0 +1,112 @@
+"""Query budgets of the hosted checkout (``/checkout/<session>``), the confirmation above all, walked
+from ``consumers.checkout_urls``: every page must have a request below (a page added later fails here
+until it has one). The world's shopper (tests/performance/world.py: ``LARGE`` plans, cards, payments
+and decisions at this shop instead of ``SMALL``) opens an open session of the world's merchant, or the
+one that made their first order; the count must not grow with the rows, and stays under the ceiling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.urls import URLPattern
+
+from bnpl.checkout.models import CheckoutSession
+from consumers.checkout_urls import urlpatterns
+from tests.performance.budget import assert_within_budget, cost
+from tests.performance.test_portal_budgets import browser
+from tests.performance.world import World
+
+READ_CEILING = 15
+# The confirmation: the credit decision (policy, features of the shopper's history, the model), the
+# payment taken today, the order, its plan and installments, the ledger, audit rows and events.
+WRITE_CEILING = 90
+
+
+def _open(world: World) -> CheckoutSession:
+    return world.open_sessions[0]
+
+
+def _bought(world: World) -> CheckoutSession:
+    return world.order.checkout_session
+
+
+def _with_saved_card(world: World) -> dict[str, str]:
+    """Pay in 4 with the shopper's saved card (they have bought here: no code is asked)."""
+    return {"product": world.product.public_id, "payment_method": world.card.public_id}
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    session: Callable[[World], CheckoutSession] = _open
+    data: Callable[[World], dict[str, str]] = lambda world: {}
+    statuses: frozenset[int] = field(default_factory=lambda: frozenset({200}))
+
+
+REQUESTS: dict[str, Request] = {
+    "session": Request("get"),
+    "identity": Request("get"),
+    "confirm": Request("post", data=_with_saved_card, statuses=frozenset({302})),
+    "step-up-code": Request("post", data=_with_saved_card, statuses=frozenset({403})),
+    "approved": Request("get", session=_bought),
+    "cancel": Request("post", statuses=frozenset({302})),
+}
+
+PAGES = [pattern for pattern in urlpatterns if isinstance(pattern, URLPattern)]
+
+# Documented exceptions: page name -> (allowed growth, why). None so far.
+GROWTH_ALLOWANCES: dict[str, tuple[int, str]] = {}
+# Pages whose count grows in code another part of the project owns: xfail until it is fixed there.
+KNOWN_GROWTH: dict[str, str] = {}
+
+
+def _measure(pattern: URLPattern, request: Request, world: World) -> Any:
+    client = browser(world, signed_in=True)
+    path = f"/checkout/{pattern.pattern}".replace("<str:session_id>", request.session(world).public_id)
+    if request.method == "get":
+        client.get(path)  # the same page once first: what every request reads once is warm
+        return cost(lambda: client.get(path))
+    client.get(f"/checkout/{request.session(world).public_id}")
+    data = request.data(world)
+    return cost(lambda: client.post(path, data))
+
+
+def _marks(pattern: URLPattern) -> list[Any]:
+    reason = KNOWN_GROWTH.get(str(pattern.name))
+    return [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+
+
+def test_every_page_has_a_request() -> None:
+    names = {str(pattern.name) for pattern in PAGES}
+    assert names == set(REQUESTS), (
+        f"pages without a request in {__name__}.REQUESTS: {sorted(names - set(REQUESTS))}; "
+        f"requests for no page: {sorted(set(REQUESTS) - names)}"
+    )
+    assert set(GROWTH_ALLOWANCES) | set(KNOWN_GROWTH) <= names
+
+
+@pytest.mark.parametrize(
+    "pattern", [pytest.param(pattern, marks=_marks(pattern)) for pattern in PAGES], ids=lambda pattern: pattern.name
+)
+def test_a_checkout_page_costs_the_same_queries_whatever_the_rows(
+    pattern: URLPattern, worlds: tuple[World, World], db: None
+) -> None:
+    request = REQUESTS.get(str(pattern.name))
+    assert request is not None, f"{pattern.name}: add its request to {__name__}.REQUESTS"
+    small_world, large_world = worlds
+
+    small = _measure(pattern, request, small_world)
+    large = _measure(pattern, request, large_world)
+
+    assert_within_budget(
+        f"{request.method.upper()} /checkout/{pattern.pattern}",
+        small,
+        large,
+        ceiling=READ_CEILING if request.method == "get" else WRITE_CEILING,
+        allowance=GROWTH_ALLOWANCES.get(str(pattern.name), (0, ""))[0],
+        statuses=request.statuses,
+    )
