@@ -294,7 +294,7 @@ def _reduce_financing(plan: Plan, unpaid: list[Installment], amount: int) -> Red
 
 
 def _unpaid_principal(installment: Installment) -> int:
-    """Payments cover interest first, then principal (as installment_record_payment applies them)."""
+    """Payments cover interest first, then principal (as installments_record_payment applies them)."""
     principal_paid = max(0, installment.paid_amount - installment.interest_amount)
     return installment.principal_amount - principal_paid
 
@@ -344,11 +344,9 @@ def _settle_status(plan: Plan, *, obligation_left: int | None = None) -> None:
     plan.save(update_fields=["status"])
 
 
-def installment_record_payment(*, installment: Installment, amount: int) -> tuple[int, int]:
-    """Mark ``amount`` paid on an installment; returns the (principal, interest) it covered.
-    Interest is paid first, then principal. Call inside a transaction, then ``plan_settle_status``
-    once on the locked plan when the whole payment is recorded."""
-    installment = Installment.objects.select_for_update().get(pk=installment.pk)
+def _installment_pay(installment: Installment, amount: int) -> tuple[int, int]:
+    """Mark ``amount`` paid on a locked installment (in memory: the caller writes it); returns the
+    (principal, interest) it covered. Interest is paid first, then principal."""
     if not 0 < amount <= installment.remaining_amount:
         raise ValueError(f"payment {amount} does not fit installment remaining {installment.remaining_amount}")
     interest_paid_before = min(installment.paid_amount, installment.interest_amount)
@@ -356,7 +354,6 @@ def installment_record_payment(*, installment: Installment, amount: int) -> tupl
     principal_part = amount - interest_part
     installment.paid_amount += amount
     _close_if_settled(installment)
-    installment.save(update_fields=["paid_amount", "status", "paid_at"])
     return principal_part, interest_part
 
 
@@ -365,17 +362,21 @@ def installments_record_payment(
 ) -> tuple[int, int, int]:
     """Record ``amount`` paid on ``installments`` of the locked ``plan`` -- ``first`` and then the
     earliest due -- and settle the plan's status. Returns (principal, interest) covered and what
-    did not fit."""
+    did not fit. The installments are locked and read once, and those paid written in one query,
+    however many the payment covers (a payoff covers them all)."""
     left = amount
     principal_total = interest_total = 0
-    unpaid = list(installments.order_by("due_date", "sequence"))
+    unpaid = list(installments.select_for_update(of=("self",)).order_by("due_date", "sequence"))
     unpaid.sort(key=lambda installment: first is None or installment.pk != first.pk)  # stable: ``first`` leads
+    paid = []
     for installment in unpaid:
         if left == 0:
             break
         part = min(left, installment.remaining_amount)
-        principal, interest = installment_record_payment(installment=installment, amount=part)
+        principal, interest = _installment_pay(installment, part)
+        paid.append(installment)
         principal_total, interest_total, left = principal_total + principal, interest_total + interest, left - part
+    _installments_save(paid, fields=["paid_amount", "status", "paid_at"])
     plan_settle_status(plan)
     return principal_total, interest_total, left
 
