@@ -101,7 +101,8 @@ class World:
 
     @property
     def charge(self) -> Charge:
-        return Charge.objects.filter(plan=self.plan, status=Charge.Status.SUCCEEDED).earliest("id")
+        """The shopper's first payment (a receipt in the portal)."""
+        return Charge.objects.filter(consumer=self.shopper, status=Charge.Status.SUCCEEDED).earliest("id")
 
     @property
     def card(self) -> PaymentMethod:
