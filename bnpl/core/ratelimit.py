@@ -204,7 +204,9 @@ _scripts: dict[str, Any] = {}
 def _redis_script(source: str) -> tuple[Any, Any]:
     backend = caches["default"]
     assert isinstance(backend, RedisCache)
-    client = backend._cache.get_client(write=True)  # type: ignore[attr-defined]  # Django's client, for scripts
+    # One client per pool on the project's backend (bnpl.core.cache); Django's own builds one per call.
+    shared = getattr(backend, "redis", None)
+    client = shared() if shared is not None else backend._cache.get_client(write=True)  # type: ignore[attr-defined]
     if source not in _scripts:
         _scripts[source] = client.register_script(source)
     return client, _scripts[source]
