@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any, cast
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import F, Q
-from django.db.models.sql import InsertQuery
 
-from bnpl.core import clock, outbox
+from bnpl.core import clock, inserts, outbox
 from bnpl.core.context import Actor, current_actor, current_request_id
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.ids import generate_public_id
@@ -138,28 +137,18 @@ def change_record(
     return event
 
 
-def _insert_sql(row: models.Model) -> tuple[str, tuple[Any, ...]]:
-    """The INSERT that ``row.save()`` would run for a new row, as Django compiles it (every column
-    but the generated id, each value prepared by its field)."""
-    meta = row._meta
-    query = InsertQuery(type(row))
-    query.insert_values([field for field in meta.local_concrete_fields if field is not meta.auto_field], [row])
-    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
-    return sql, tuple(params)
-
-
 def _insert_both(entry: AuditLogEntry, event: Event) -> None:
     """The audit row and the event in one statement (PostgreSQL's data-modifying ``WITH``): one
     round trip, both or neither. Both rows then have their ids, as after ``save()``."""
-    entry_sql, entry_params = _insert_sql(entry)
-    event_sql, event_params = _insert_sql(event)
+    entry_sql, entry_params = inserts.insert_sql(entry, returning=False)
+    event_sql, event_params = inserts.insert_sql(event, returning=False)
     # Both parts are Django's compiled INSERTs; every value is a parameter.
     sql = f'WITH entry AS ({entry_sql} RETURNING "id") {event_sql} RETURNING "id", (SELECT "id" FROM entry)'  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, entry_params + event_params)
-        event.pk, entry.pk = cursor.fetchone()
-    for row in (entry, event):
-        row._state.adding, row._state.db = False, connection.alias
+        event_id, entry_id = cursor.fetchone()
+    inserts.saved(entry, entry_id)
+    inserts.saved(event, event_id)
 
 
 def clock_advance(*, by: dt.timedelta, actor: Actor | None = None) -> dt.timedelta:

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection
 from django.db.models import Model, Q
-from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery
 
 from bnpl.core.ids import generate_public_id
+from bnpl.core.inserts import insert_row
 from bnpl.core.money import CURRENCY_EXPONENTS, MAX_AMOUNT
 from bnpl.ledger.errors import (
     CurrencyMismatchError,
@@ -128,20 +127,7 @@ def _insert_unless_exists(entry: JournalEntry) -> bool:
     key had posted already (a concurrent post of the same key waits for the other transaction to
     end, then finds its row)."""
     entry.public_id = entry.public_id or generate_public_id(JournalEntry.PUBLIC_ID_PREFIX)
-    meta = JournalEntry._meta
-    query = InsertQuery(JournalEntry, on_conflict=OnConflict.IGNORE)
-    query.insert_values([field for field in meta.local_concrete_fields if field is not meta.auto_field], [entry])
-    compiler = query.get_compiler(connection=connection)
-    compiler.returning_fields = [meta.pk]
-    [(sql, params)] = compiler.as_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    entry.pk = row[0]
-    entry._state.adding, entry._state.db = False, connection.alias
-    return True
+    return insert_row(entry, ignore_conflicts=True)
 
 
 def _checked_currency(currency: object) -> str:
