@@ -77,10 +77,10 @@ def _fee_back(order: Order, amount: int) -> int:
 
 def _order_lock_with_representation(*, order_id: int) -> Order:
     """The order locked exactly as ``order_lock`` locks it (its own row only, taken first; its
-    merchant and consumer read alongside), with what its representation reads loaded by the same
-    query (session, plan, the merchant's id for its consumer) and two more (captures, refunds):
-    the audit row's before and after then read nothing twice."""
-    queryset = orders_with_representation(Order.objects.select_related("merchant", "consumer"))
+    merchant read alongside), with what its representation reads loaded by the same query
+    (session, plan, the merchant's id for its consumer) and two more (captures, refunds): the audit
+    row's before and after then read nothing twice. (A capture never needs the consumer's row.)"""
+    queryset = orders_with_representation(Order.objects.select_related("merchant"))
     return queryset.select_for_update(of=("self",)).get(pk=order_id)
 
 
