@@ -23,7 +23,7 @@ from bnpl.core.money import normalize_currency
 from bnpl.core.net import non_public_host
 from bnpl.core.services import audit_log_record, change_record, event_emit
 from bnpl.plans.services import products_install_defaults
-from bnpl.tenancy.keys import api_key_hash, api_key_hashes
+from bnpl.tenancy.keys import api_key_hash, api_key_hashes, api_keys_forget, merchant_api_keys_forget
 from merchants.models import ApiKey, Branding, Invitation, Membership, Merchant, WebhookEndpoint
 from merchants.representations import api_key_data, merchant_data, webhook_endpoint_data
 
@@ -89,6 +89,7 @@ def _merchant_transition(*, merchant: Merchant, allowed_from: set[str], to: str,
             merchant.approved_at = clock.now()
         merchant.suspended_at = clock.now() if to == Merchant.Status.SUSPENDED else None
         merchant.save(update_fields=["status", "approved_at", "suspended_at"])
+        merchant_api_keys_forget(merchant=merchant)  # what the API decides for its keys just changed
         after = merchant_data(merchant)
         audit_log_record(action=action, instance=merchant, merchant=merchant, before=before, after=after)
         for livemode in _merchant_modes(merchant):
@@ -140,6 +141,7 @@ def merchant_update(*, merchant: Merchant, **changes: Any) -> Merchant:
         for field, value in changes.items():
             setattr(merchant, field, value)
         merchant.save()
+        merchant_api_keys_forget(merchant=merchant)  # the API serves the merchant from its keys' cache
         after = merchant_data(merchant)
         products_install_defaults(merchant=merchant)
         if after != before:
@@ -259,6 +261,7 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
         before = api_key_data(api_key)
         api_key.revoked_at = clock.now()
         api_key.save(update_fields=["revoked_at"])
+        api_keys_forget(token_hashes=[api_key.token_hash])
         change_record(
             action="api_key.revoked",
             instance=api_key,
@@ -279,6 +282,7 @@ def api_key_rehash(*, api_key: ApiKey, token: str) -> None:
     ApiKey.objects.filter(pk=api_key.pk, token_hash=api_key.token_hash).update(
         token_hash=current, token_hash_secret=fingerprint
     )
+    api_keys_forget(token_hashes=[api_key.token_hash, current])
     api_key.token_hash, api_key.token_hash_secret = current, fingerprint
 
 
@@ -288,6 +292,8 @@ def api_key_touch(*, api_key: ApiKey) -> None:
     if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() >= 60:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+        # Cached copies still hold the old stamp: the next request reads the row again (once a minute).
+        api_keys_forget(token_hashes=[api_key.token_hash])
 
 
 # --- Webhook endpoints ------------------------------------------------------------------------

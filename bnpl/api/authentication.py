@@ -1,4 +1,8 @@
-"""API-key authentication: ``Authorization: Bearer sk_test_…`` resolves the merchant once."""
+"""API-key authentication: ``Authorization: Bearer sk_test_…`` resolves the merchant once.
+
+The key and its merchant come through ``bnpl.tenancy.keys.dangerously_api_key_get_for_request``:
+cached across requests, and forgotten by every change to either, so that a revoked key or a
+suspended merchant is refused within a second on every process."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from bnpl.core import ratelimit
 from bnpl.core.context import Actor, actor_var
 from bnpl.core.errors import AuthenticationError, PermissionDeniedError, RateLimitError
 from bnpl.core.net import client_key
-from bnpl.tenancy.keys import dangerously_api_key_get_by_token
+from bnpl.tenancy.keys import dangerously_api_key_get_for_request
 from merchants.models import ApiKey, Merchant
 from merchants.services import api_key_rehash, api_key_touch
 
@@ -68,7 +72,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise AuthenticationError(
                 "No API key provided. Use 'Authorization: Bearer <secret key>'.", code="api_key_missing"
             )
-        api_key = dangerously_api_key_get_by_token(token=token) if len(token) <= 200 else None
+        api_key = dangerously_api_key_get_for_request(token=token) if len(token) <= 200 else None
         if api_key is None:
             _refuse_invalid_key(request._request)
         if api_key.is_revoked:

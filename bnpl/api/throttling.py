@@ -4,6 +4,8 @@ in one ``bnpl.core.ratelimit.take``: a request refused by one window uses up nei
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
@@ -14,10 +16,16 @@ from merchants.models import ApiKey
 
 
 def api_key_rates() -> tuple[ratelimit.Rate, ...]:
-    """The per-key policies, as the headers name them (read on each request: settings may change)."""
+    """The per-key policies, as the headers name them (the settings are read on each request: they
+    may change; each pair of values is parsed once)."""
+    return _parsed_rates(settings.API_THROTTLE_RATE, settings.API_THROTTLE_BURST_RATE)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_rates(rate: str, burst_rate: str) -> tuple[ratelimit.Rate, ...]:
     return (
-        ratelimit.Rate.parse("api_key", settings.API_THROTTLE_RATE, advertised=True),
-        ratelimit.Rate.parse("api_key_burst", settings.API_THROTTLE_BURST_RATE, advertised=True),
+        ratelimit.Rate.parse("api_key", rate, advertised=True),
+        ratelimit.Rate.parse("api_key_burst", burst_rate, advertised=True),
     )
 
 

@@ -16,12 +16,13 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 
 from bnpl.checkout import accounting
 from bnpl.checkout.dispute_holds import disputes_order_changed
 from bnpl.checkout.models import Capture, Order, Refund
 from bnpl.checkout.representations import order_data, refund_data
+from bnpl.checkout.selectors import orders_with_representation
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.money import basis_points
@@ -74,12 +75,21 @@ def _fee_back(order: Order, amount: int) -> int:
     )
 
 
+def _order_lock_with_representation(*, order_id: int) -> Order:
+    """The order locked exactly as ``order_lock`` locks it (its own row only, taken first; its
+    merchant read alongside), with what its representation reads loaded by the same query
+    (session, plan, the merchant's id for its consumer) and two more (captures, refunds): the audit
+    row's before and after then read nothing twice. (A capture never needs the consumer's row.)"""
+    queryset = orders_with_representation(Order.objects.select_related("merchant"))
+    return queryset.select_for_update(of=("self",)).get(pk=order_id)
+
+
 def order_capture(*, order: Order, amount: int, merchant_reference: str = "") -> Capture:
     """Capture part or all of what is still open (as the merchant ships)."""
     if amount <= 0:
         raise InvalidRequestError("Capture a positive amount.", param="amount")
     with transaction.atomic():
-        order = order_lock(order_id=order.pk)
+        order = _order_lock_with_representation(order_id=order.pk)
         _require_open_authorization(order)
         if amount > order.open_amount:
             raise StateError(
@@ -89,10 +99,10 @@ def order_capture(*, order: Order, amount: int, merchant_reference: str = "") ->
             )
         before = order_data(order)
         fee = _fee_for(order, amount)
-        capture = Capture.objects.create(
+        # Through the order's manager, which drops its prefetched captures: read again below.
+        capture = order.captures.create(
             merchant=order.merchant,
             livemode=order.livemode,
-            order=order,
             amount=amount,
             merchant_fee_amount=fee,
             merchant_reference=merchant_reference,
@@ -102,6 +112,7 @@ def order_capture(*, order: Order, amount: int, merchant_reference: str = "") ->
         order.status = Order.Status.CAPTURED if order.open_amount == 0 else Order.Status.PART_CAPTURED
         order.save(update_fields=["captured_amount", "merchant_fee_amount", "status", "updated_at"])
         accounting.post_capture(order, capture_id=capture.public_id, amount=amount, fee=fee)
+        prefetch_related_objects([order], "captures")
         change_record(
             action="order.captured",
             instance=order,

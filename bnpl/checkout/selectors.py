@@ -38,9 +38,14 @@ def checkout_session_list(*, merchant: Merchant, livemode: bool) -> QuerySet[Che
 def order_list(*, merchant: Merchant, livemode: bool) -> QuerySet[Order]:
     """The merchant's orders in one mode, each with its session, plan, captures and refunds and the
     merchant's id for its consumer."""
+    return orders_with_representation(tenancy.scoped_queryset(Order, merchant=merchant, livemode=livemode))
+
+
+def orders_with_representation(queryset: QuerySet[Order]) -> QuerySet[Order]:
+    """``queryset`` with what an order's representation reads: its session and plan joined, the
+    merchant's id for its consumer annotated, its captures and refunds prefetched."""
     return (
-        tenancy.scoped_queryset(Order, merchant=merchant, livemode=livemode)
-        .select_related("checkout_session", "plan")
+        queryset.select_related("checkout_session", "plan")
         .prefetch_related("captures", "refunds")
         .annotate(**{_LISTED_MERCHANT_CONSUMER_ID: tenancy.merchant_consumer_id_subquery()})
     )

@@ -15,6 +15,7 @@ over by a retry without any risk of doing the work twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -22,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
-from bnpl.core import clock
+from bnpl.core import clock, inserts
 from bnpl.core.errors import ConflictError, IdempotencyError, InvalidRequestError
 from bnpl.core.models import IdempotencyKey
 
@@ -67,20 +68,24 @@ def idempotency_claim(
 ) -> IdempotencyKey | StoredResponse:
     """Claim ``key`` for this request, or return the stored response to replay.
 
-    Runs outside any transaction: the claim must be visible to concurrent requests at once.
+    Runs outside any transaction: the claim must be visible to concurrent requests at once. There
+    the INSERT commits by itself (one round trip: no BEGIN, no COMMIT); inside a transaction (a
+    test's) it runs in a savepoint, so that a duplicate leaves the transaction usable.
     """
     now = clock.now()
+    claim = IdempotencyKey(
+        merchant_id=merchant_id,
+        livemode=livemode,
+        key=key,
+        request_method=method,
+        request_path=path,
+        request_fingerprint=request_fingerprint,
+        locked_at=now,
+    )
     try:
-        with transaction.atomic():
-            return IdempotencyKey.objects.create(
-                merchant_id=merchant_id,
-                livemode=livemode,
-                key=key,
-                request_method=method,
-                request_path=path,
-                request_fingerprint=request_fingerprint,
-                locked_at=now,
-            )
+        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+            inserts.insert_row(claim)
+            return claim
     except IntegrityError:
         pass
     existing = IdempotencyKey.objects.get(merchant_id=merchant_id, livemode=livemode, key=key)
@@ -118,9 +123,9 @@ def idempotency_complete(*, record: IdempotencyKey, response: StoredResponse) ->
     Only the request that still holds the claim may complete it: if a retry took the claim over
     (this one ran past the lock timeout), this request's work must roll back, so it raises.
     """
-    completed = IdempotencyKey.objects.filter(
-        pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at=record.locked_at
-    ).update(
+    assert record.locked_at is not None, "a claim is locked until completed or released"
+    completed = _update_claim(
+        record,
         status=IdempotencyKey.Status.COMPLETED,
         response_status=response.status,
         response_content_type=response.content_type,
@@ -135,6 +140,29 @@ def idempotency_complete(*, record: IdempotencyKey, response: StoredResponse) ->
             code="idempotency_key_taken_over",
             param=HEADER,
         )
+
+
+def _update_claim(record: IdempotencyKey, **values: Any) -> int:
+    """``UPDATE`` the claim if this request still holds it (``IN_PROGRESS``, locked when it was
+    claimed): the ORM's ``filter(...).update(...)`` as one statement compiled once per process."""
+    meta = IdempotencyKey._meta
+    fields = {field.name: field for field in meta.concrete_fields}
+    where = {"id": record.pk, "status": IdempotencyKey.Status.IN_PROGRESS, "locked_at": record.locked_at}
+    key = (connection.alias, tuple(values))
+    sql = _update_sql.get(key)
+    if sql is None:
+        quote = connection.ops.quote_name
+        assignments = ", ".join(f"{quote(fields[name].column)} = %s" for name in values)
+        conditions = " AND ".join(f"{quote(fields[name].column)} = %s" for name in where)
+        sql = _update_sql.setdefault(key, f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {conditions}")  # noqa: S608 - names from the model
+    params = [fields[name].get_db_prep_save(value, connection=connection) for name, value in values.items()]
+    params += [fields[name].get_db_prep_value(value, connection=connection) for name, value in where.items()]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+_update_sql: dict[tuple[str, tuple[str, ...]], str] = {}
 
 
 def idempotency_release(*, record: IdempotencyKey) -> None:

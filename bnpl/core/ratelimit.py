@@ -204,7 +204,9 @@ _scripts: dict[str, Any] = {}
 def _redis_script(source: str) -> tuple[Any, Any]:
     backend = caches["default"]
     assert isinstance(backend, RedisCache)
-    client = backend._cache.get_client(write=True)  # type: ignore[attr-defined]  # Django's client, for scripts
+    # One client per pool on the project's backend (bnpl.core.cache); Django's own builds one per call.
+    shared = getattr(backend, "redis", None)
+    client = shared() if shared is not None else backend._cache.get_client(write=True)  # type: ignore[attr-defined]
     if source not in _scripts:
         _scripts[source] = client.register_script(source)
     return client, _scripts[source]
@@ -212,7 +214,8 @@ def _redis_script(source: str) -> tuple[Any, Any]:
 
 def _redis_keys(checks: Sequence[Check]) -> list[str]:
     backend = caches["default"]
-    return [backend.make_and_validate_key(item.cache_key) for item in checks]
+    # Our own short hex keys: nothing for Django's memcached-safety check to find.
+    return [backend.make_key(item.cache_key) for item in checks]
 
 
 def _redis_take(checks: Sequence[Check], *, cost: int, now_ms: int) -> list[tuple[int, int, bool]]:

@@ -12,9 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection
 from django.db.models import Model, Q
 
+from bnpl.core.ids import generate_public_id
+from bnpl.core.inserts import insert_row
 from bnpl.core.money import CURRENCY_EXPONENTS, MAX_AMOUNT
 from bnpl.ledger.errors import (
     CurrencyMismatchError,
@@ -101,16 +103,11 @@ def ledger_post(
     if idempotency_key is None:
         entry = JournalEntry.objects.create(**entry_fields)
     else:
-        existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return _replayed(existing, fingerprint)
-        try:
-            with transaction.atomic():
-                entry = JournalEntry.objects.create(**entry_fields)
-        except IntegrityError:
+        entry = JournalEntry(**entry_fields)
+        if not _insert_unless_exists(entry):
             existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
-            if existing is None:
-                raise
+            if existing is None:  # the conflict was on another unique column (a public id drawn twice)
+                raise IntegrityError(f"journal entry {entry.public_id} conflicts with an existing one")
             return _replayed(existing, fingerprint)
     accounts = _accounts_for(
         {(code, merchant_id, consumer_id) for code, merchant_id, consumer_id, _ in checked_lines},
@@ -122,6 +119,15 @@ def ledger_post(
         for code, merchant_id, consumer_id, amount in checked_lines
     )
     return entry
+
+
+def _insert_unless_exists(entry: JournalEntry) -> bool:
+    """INSERT the entry unless one with its idempotency key exists, in one statement and without a
+    savepoint (``ON CONFLICT DO NOTHING RETURNING id``): True and ``entry`` saved, or False when the
+    key had posted already (a concurrent post of the same key waits for the other transaction to
+    end, then finds its row)."""
+    entry.public_id = entry.public_id or generate_public_id(JournalEntry.PUBLIC_ID_PREFIX)
+    return insert_row(entry, ignore_conflicts=True)
 
 
 def _checked_currency(currency: object) -> str:

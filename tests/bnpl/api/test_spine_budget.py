@@ -1,0 +1,111 @@
+"""Query budgets of the partner API's spine (bench/api.py times the same three requests): an
+authenticated read, an idempotent POST that creates an object, and a capture. Each budget is the
+count today; a change that adds a query to every request fails here before it shows in the bench.
+
+The counts are those inside a test's transaction, where each block the code opens is a savepoint
+(two statements) and nothing runs after commit; ``QUERIES`` names what each request does, by
+database (PostgreSQL writes an audit row and its event in one statement, SQLite in two). The sandbox
+clock's offset, which each process reads at most once a second (and never outside the sandbox), is
+not counted: when it falls due depends on the wall clock. The time stands still in these tests, so
+that the per-process memory of an API key (half a second) lasts however slow the machine.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from bnpl.core import clock
+from merchants.models import WebhookEndpoint
+from tests.bnpl.checkout.factories import make_authorized_order
+from tests.conftest import ApiClient
+from tests.merchants.factories import Tenant
+
+ACCOUNT = "/api/v1/account"
+
+# postgresql / sqlite
+QUERIES = {
+    # the idempotency claim (in a savepoint: 3), the request's transaction (a savepoint here: 2), the
+    # service's block (a savepoint: 2), the endpoint (1), the audit row and event (1 / 2), the
+    # stored response (1)
+    "create": {"postgresql": 10, "sqlite": 11},
+    # the order named in the path (1), the claim (3), the request's transaction and the service's
+    # block (4), the order locked with its session, plan and the merchant's id for its consumer (1),
+    # its captures and refunds (2), the capture (1), the order (1), the journal entry (1), its
+    # accounts (1) and postings (1), the captures again (1), the audit row and event (1 / 2), the
+    # stored response (1)
+    "capture": {"postgresql": 19, "sqlite": 20},
+}
+
+
+@pytest.fixture(autouse=True)
+def _time_stands_still() -> Iterator[None]:
+    with time_machine.travel(clock.real_now(), tick=False):
+        yield
+
+
+def _queries(call: Any) -> tuple[Any, int]:
+    with CaptureQueriesContext(connection) as captured:
+        response = call()
+    return response, sum("core_clockstate" not in query["sql"] for query in captured.captured_queries)
+
+
+def _budget(request: str) -> int:
+    return QUERIES[request][connection.vendor]
+
+
+def test_an_authenticated_read_reads_nothing_once_its_key_is_known(api: ApiClient) -> None:
+    # The first request reads the key and stamps it as used; the stamp is read back once.
+    first, first_queries = _queries(lambda: api.get(ACCOUNT))
+    api.get(ACCOUNT)
+
+    responses = [_queries(lambda: api.get(ACCOUNT)) for _ in range(3)]
+
+    assert first.status_code == 200
+    assert first_queries == 2  # the key with its merchant, the last_used_at stamp
+    assert [(response.status_code, queries) for response, queries in responses] == [(200, 0)] * 3
+
+
+def test_an_idempotent_create_stays_within_its_budget(api: ApiClient) -> None:
+    api.get(ACCOUNT)
+    api.get(ACCOUNT)
+    body = {"url": "https://shop.example.com/hooks", "enabled_events": ["*"]}
+
+    created, queries = _queries(lambda: api.post("/api/v1/webhook_endpoints", body))
+    replayed_key = str(uuid.uuid4())
+    api.post("/api/v1/webhook_endpoints", body, idempotency_key=replayed_key)
+    replay, replay_queries = _queries(lambda: api.post("/api/v1/webhook_endpoints", body, idempotency_key=replayed_key))
+
+    assert created.status_code == 201
+    assert queries == _budget("create")
+    assert replay.status_code == 201
+    assert replay["Idempotent-Replayed"] == "true"
+    assert replay_queries == 5  # the claim refused (in a savepoint, rolled back: 4), the stored response (1)
+    assert WebhookEndpoint.objects.count() == 2
+
+
+@pytest.mark.parametrize("earlier_captures", [0, 5])
+def test_a_capture_stays_within_its_budget_however_many_captures_came_before(
+    tenant: Tenant, api: ApiClient, earlier_captures: int
+) -> None:
+    api.get(ACCOUNT)
+    api.get(ACCOUNT)
+    # The merchant's first capture opens its ledger accounts (two more queries, once).
+    first = make_authorized_order(merchant=tenant.merchant, livemode=False)
+    assert api.post(f"/api/v1/orders/{first.public_id}/captures", {"amount": 100}).status_code == 201
+    order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=150_000)
+    path = f"/api/v1/orders/{order.public_id}/captures"
+    for _ in range(earlier_captures):
+        assert api.post(path, {"amount": 100}).status_code == 201
+
+    captured, queries = _queries(lambda: api.post(path, {"amount": 100}))
+
+    assert captured.status_code == 201
+    assert captured.json()["amount"] == 100
+    assert queries == _budget("capture")
