@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 
 from bnpl.core import clock
@@ -190,3 +191,47 @@ def test_the_model_versions_in_service_are_read_with_the_rest(tenant: Tenant, ch
 )
 def test_the_age_is_the_identitys_own_rule(born: dt.date, day: dt.date) -> None:
     assert age_on(born, day) == Identity(date_of_birth=born).age_on(day)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_read_is_prepared_once_per_connection_and_reads_the_same(tenant: Tenant) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    consumer = make_verified_consumer(email="prepared@example.com")
+    _share(tenant, consumer, [("in", 300_000, "income")])
+    make_authorized_order(merchant=tenant.merchant, livemode=False, consumer=consumer)
+    application = _application(tenant, consumer)
+    with transaction.atomic():
+        direct = situation_read(application=application)  # inside a transaction: never prepared
+    connection.close()  # a new connection has nothing prepared yet
+
+    with CaptureQueriesContext(connection) as first:
+        prepared = situation_read(application=application)
+    with CaptureQueriesContext(connection) as second:
+        again = situation_read(application=application)
+
+    assert direct == prepared == again and direct.cash_flow is not None and direct.outstanding_amount > 0
+    if connection.vendor == "postgresql":
+        assert [query["sql"].split()[0] for query in first][-2:] == ["PREPARE", "EXECUTE"]
+        assert [query["sql"].split()[0] for query in second] == ["EXECUTE"]
+    else:
+        assert len(first) == len(second) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_gone_from_the_server_falls_back_to_the_plain_query(tenant: Tenant, is_postgres: bool) -> None:
+    from django.db import connection
+
+    if not is_postgres:
+        pytest.skip("prepared statements are PostgreSQL's")
+    application = _application(tenant, make_verified_consumer(email="pooled@example.com"))
+    expected = situation_read(application=application)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # as a pooler's other server connection would be
+    try:
+        assert situation_read(application=application) == expected
+        assert situation_read(application=application) == expected
+        assert getattr(connection, "_bnpl_decision_inputs_prepared_on", None) is False
+    finally:
+        delattr(connection, "_bnpl_decision_inputs_prepared_on")  # the next tests prepare again
