@@ -49,7 +49,7 @@ from merchants.models import Merchant
 
 MAX_BATCH = 1000
 # MonthTotals field -> CashFlowMonth column
-_COLUMNS = {
+MONTH_TOTALS_COLUMNS = {
     "inflow": "inflow_amount",
     "outflow": "outflow_amount",
     "income": "income_amount",
@@ -378,7 +378,7 @@ def _add_to_months(consent: BankDataConsent, totals: Iterable[tuple[tuple[str, d
             defaults={"consumer_id": consent.consumer_id, "livemode": consent.livemode, "source_id": consent.source_id},
         )
         CashFlowMonth.objects.filter(pk=row.pk).update(
-            **{column: F(column) + getattr(month_totals, field) for field, column in _COLUMNS.items()},
+            **{column: F(column) + getattr(month_totals, field) for field, column in MONTH_TOTALS_COLUMNS.items()},
             updated_at=clock.now(),
         )
 
@@ -423,9 +423,12 @@ def cash_flow_months(
         consent__in=usable_consents(consumer=consumer, livemode=livemode, merchant=merchant),
         currency=currency,
         month__gte=earliest,
-    ).values("consent__public_id", "month", *_COLUMNS.values())
+    ).values("consent__public_id", "month", *MONTH_TOTALS_COLUMNS.values())
     return [
-        (row["consent__public_id"], MonthTotals(month=row["month"], **{f: row[c] for f, c in _COLUMNS.items()}))
+        (
+            row["consent__public_id"],
+            MonthTotals(month=row["month"], **{f: row[c] for f, c in MONTH_TOTALS_COLUMNS.items()}),
+        )
         for row in rows
     ]
 

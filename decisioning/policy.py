@@ -12,21 +12,23 @@ Rules, in the order a decline states them (each is a real factor, never a checkl
    the one this decision may use: what the merchant deciding shared, and what other sources shared
    under a consent the consumer widened to all their decisions (``decisioning.bank_data``).
 
-Feature building (``features_for``) reads the database; the rules (``evaluate``) are pure.
+Feature building (``features_for``) reads the database, in one query (``decisioning.inputs``);
+``features_from`` and the rules (``evaluate``) are pure.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import Count, F, Q, Sum
 
-from bnpl.core import clock
 from bnpl.core.money import exponent
 from decisioning.cashflow import CashFlowFeatures
+
+if TYPE_CHECKING:
+    from decisioning.inputs import Situation
 
 POLICY_VERSION = "rules-2026.11.2"
 ADULT_AGE = 18
@@ -103,36 +105,26 @@ def evaluate(features: Features) -> tuple[Reason, ...]:
 
 
 def features_for(application: Application) -> Features:
-    from bnpl.plans.models import Installment
-    from decisioning.bank_data import cash_flow_for
+    """The policy's features for ``application``, read from the database (one query)."""
+    from decisioning.inputs import situation_read
 
-    consumer = application.consumer
-    identity = getattr(consumer, "identity", None)
-    today = clock.today()
-    overdue = Q(due_date__lt=today)
-    totals = Installment.objects.filter(  # one query: what is owed here, and what is past due
-        plan__consumer=consumer, plan__livemode=application.livemode, status=Installment.Status.SCHEDULED
-    ).aggregate(
-        outstanding=Sum(F("amount") - F("paid_amount"), filter=Q(plan__currency=application.currency)),
-        past_due=Count("pk", filter=overdue),
-        in_arrears=Count("plan_id", filter=overdue, distinct=True),
-    )
-    bank = cash_flow_for(
-        consumer=consumer, livemode=application.livemode, currency=application.currency, merchant=application.merchant
-    )
+    return features_from(application, situation_read(application=application))
+
+
+def features_from(application: Application, situation: Situation) -> Features:
     return Features(
-        identity_verified=identity is not None and identity.verified_at is not None,
-        age=identity.age_on(today) if identity is not None else None,
-        plans_in_arrears=totals["in_arrears"],
-        installments_past_due=totals["past_due"],
-        outstanding_amount=int(totals["outstanding"] or 0),
+        identity_verified=situation.identity_verified,
+        age=situation.age,
+        plans_in_arrears=situation.plans_in_arrears,
+        installments_past_due=situation.installments_past_due,
+        outstanding_amount=situation.outstanding_amount,
         exposure_limit_amount=settings.CONSUMER_EXPOSURE_LIMIT_MAJOR * 10 ** exponent(application.currency),
         amount=application.amount,
         product_min_amount=application.product.min_amount,
         product_max_amount=application.product.max_amount,
         bank_events_limit=settings.CREDIT_BANK_EVENTS_LIMIT,
-        cash_flow=bank.features,
-        cash_flow_consents=bank.consents,
+        cash_flow=situation.cash_flow,
+        cash_flow_consents=situation.cash_flow_consents,
     )
 
 
@@ -141,6 +133,8 @@ def features_as_dict(features: Features) -> dict[str, Any]:
     consents it came from are listed here)."""
     return {
         key: (value.isoformat() if isinstance(value, dt.date) else list(value) if isinstance(value, tuple) else value)
-        for key, value in asdict(features).items()
-        if key != "cash_flow"
+        for key, value in ((recorded.name, getattr(features, recorded.name)) for recorded in _RECORDED_FEATURES)
     }
+
+
+_RECORDED_FEATURES = tuple(recorded for recorded in fields(Features) if recorded.name != "cash_flow")

@@ -49,6 +49,13 @@ def _current(status: str) -> Scorer | None:
     version_pk = (
         ModelVersion.objects.filter(name=settings.CREDIT_MODEL_NAME, status=status).values_list("pk", flat=True).first()
     )
+    return scorer_for(status, version_pk)
+
+
+def scorer_for(status: str, version_pk: int | None) -> Scorer | None:
+    """The scorer of the version that holds ``status`` now (``version_pk``, read by the caller from
+    the registry: a decision reads it with the rest of its inputs). The artifact is loaded the first
+    time a version is asked for and kept until another version takes the status."""
     if version_pk is None:
         with _lock:
             _loaded.pop(status, None)
@@ -80,7 +87,7 @@ def challenger() -> Scorer | None:
 def reasons_for(scorer: Scorer, row: np.ndarray) -> tuple[ModelReason, ...]:
     """The features whose contributions raised this applicant's risk most. A feature the bureau
     knew nothing about is reported as a thin file, not as the behaviour it stands for."""
-    matrix = xgboost.DMatrix(row, missing=np.nan, feature_names=scorer.spec.feature_names)
+    matrix = xgboost.DMatrix(row, missing=np.nan, feature_names=scorer.spec.feature_names, nthread=1)
     contributions = scorer.booster.predict(matrix, pred_contribs=True)[0][:-1]
     order = np.argsort(-contributions)
     strongest = float(contributions[order[0]]) if len(order) else 0.0
@@ -126,4 +133,4 @@ def forget_loaded() -> None:
         _loaded.clear()
 
 
-__all__ = ["ModelScore", "ModelUnavailableError", "challenger", "champion", "forget_loaded", "score"]
+__all__ = ["ModelScore", "ModelUnavailableError", "challenger", "champion", "forget_loaded", "score", "scorer_for"]

@@ -12,14 +12,15 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from bnpl.core import clock
+from bnpl.core import clock, outbox
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.money import exponent
 from bnpl.core.services import change_record
 from decisioning import limits, scoring
 from decisioning.bureau import BureauUnavailableError, get_bureau
 from decisioning.features import PlatformHistory, model_features
-from decisioning.models import CreditDecision
+from decisioning.inputs import situation_read
+from decisioning.models import CreditDecision, ModelVersion
 from decisioning.policy import (
     POLICY_VERSION,
     Application,
@@ -28,9 +29,10 @@ from decisioning.policy import (
     Reason,
     evaluate,
     features_as_dict,
-    features_for,
+    features_from,
 )
 from decisioning.registry import ModelUnavailableError, Scorer
+from decisioning.writes import change_rows, new_public_id, rows_insert
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +61,10 @@ def _model_inputs(application: Application, policy_features: Features) -> dict[s
     )
 
 
-def _shadow(features: dict[str, float | None]) -> scoring.ModelScore | None:
+def _shadow(features: dict[str, float | None], challenger_pk: int | None) -> scoring.ModelScore | None:
     """The challenger's opinion, for the record. Its failures never touch the decision."""
     try:
-        scorer = scoring.challenger()
+        scorer = scoring.scorer_for(ModelVersion.Status.CHALLENGER, challenger_pk)
         return None if scorer is None else scoring.score(scorer, features, with_reasons=False)
     except Exception:
         logger.exception("challenger model failed; decision made without its shadow score")
@@ -137,66 +139,59 @@ def credit_decide(*, application: Application) -> Decision:
     Fails closed: a champion whose artifact is missing or corrupt raises ModelUnavailableError (no
     decision is made); with no champion registered, the policy decides alone unless
     ``CREDIT_MODEL_REQUIRED`` is set.
+
+    Two round trips to the database: one read (``decisioning.inputs``: the policy's inputs, an
+    approved referral, the model versions in service) and one write (the decision, its audit row and
+    its event: ``decisioning.writes``). The model's reasons are worked out only for a decline or a
+    counteroffer, which must state them.
     """
     started = time.perf_counter()
-    policy_features = features_for(application)
+    situation = situation_read(application=application)
+    policy_features = features_from(application, situation)
     verdict = _Verdict(reasons=evaluate(policy_features))
     inputs: dict[str, float | None] = {}
     shadow = None
-    reviewed = _approved_review(application)
+    reviewed = situation.reviewed_decision_id
     if not verdict.reasons and reviewed is None:
-        champion = scoring.champion()
+        champion = scoring.scorer_for(ModelVersion.Status.CHAMPION, situation.champion_pk)
         if champion is None:
             if settings.CREDIT_MODEL_REQUIRED:
                 raise ModelUnavailableError("No credit model is in service; decisions are paused.", code="no_champion")
         else:
             inputs = _model_inputs(application, policy_features)
             verdict = _model_verdict(champion, application, policy_features, inputs)
-            shadow = _shadow(inputs)
+            shadow = _shadow(inputs, situation.challenger_pk)
     down_payment = verdict.offer.down_payment_amount if verdict.offer else 0
     declined = bool(verdict.reasons) and not down_payment
     outcome = _outcome(declined=declined, referred=verdict.referred, down_payment=down_payment)
     latency_ms = (time.perf_counter() - started) * 1000
     champion_score = verdict.score
-    with transaction.atomic():
-        record = CreditDecision.objects.create(
-            consumer=application.consumer,
-            merchant=application.merchant,
-            livemode=application.livemode,
-            checkout_session=application.checkout_session,
-            product_kind=application.product.kind,
-            amount=application.amount,
-            currency=application.currency,
-            outcome=outcome,
-            spending_limit=verdict.limit.amount if verdict.limit else None,
-            approved_amount=None if declined or verdict.referred else application.amount - down_payment,
-            down_payment_amount=down_payment,
-            reasons=[{"code": reason.code, "text": reason.text} for reason in verdict.reasons],
-            features={**features_as_dict(policy_features), **({"review_of": reviewed.public_id} if reviewed else {})},
-            policy_version=POLICY_VERSION,
-            model_inputs=inputs,
-            cash_flow=policy_features.cash_flow.as_dict() if policy_features.cash_flow else {},
-            model_version_id=champion_score.model_version_pk if champion_score else None,
-            score=champion_score.probability if champion_score else None,
-            cutoff_probability=champion_score.cutoff_probability if champion_score else None,
-            challenger_version_id=shadow.model_version_pk if shadow else None,
-            challenger_score=shadow.probability if shadow else None,
-            latency_ms=round(latency_ms, 3),
-        )
-        change_record(
-            action=f"credit_decision.{record.outcome}",
-            instance=record,
-            data={
-                "id": record.public_id,
-                "outcome": record.outcome,
-                "reasons": record.reasons,
-                "amount": record.amount,
-                "approved_amount": record.approved_amount,
-                "down_payment_amount": record.down_payment_amount,
-                "score": record.score,
-                "model_version": champion_score.model_version_id if champion_score else None,
-            },
-        )
+    record = CreditDecision(
+        public_id=new_public_id(CreditDecision),
+        consumer=application.consumer,
+        merchant=application.merchant,
+        livemode=application.livemode,
+        checkout_session=application.checkout_session,
+        product_kind=application.product.kind,
+        amount=application.amount,
+        currency=application.currency,
+        outcome=outcome,
+        spending_limit=verdict.limit.amount if verdict.limit else None,
+        approved_amount=None if declined or verdict.referred else application.amount - down_payment,
+        down_payment_amount=down_payment,
+        reasons=[{"code": reason.code, "text": reason.text} for reason in verdict.reasons],
+        features={**features_as_dict(policy_features), **({"review_of": reviewed} if reviewed else {})},
+        policy_version=POLICY_VERSION,
+        model_inputs=inputs,
+        cash_flow=policy_features.cash_flow.as_dict() if policy_features.cash_flow else {},
+        model_version_id=champion_score.model_version_pk if champion_score else None,
+        score=champion_score.probability if champion_score else None,
+        cutoff_probability=champion_score.cutoff_probability if champion_score else None,
+        challenger_version_id=shadow.model_version_pk if shadow else None,
+        challenger_score=shadow.probability if shadow else None,
+        latency_ms=round(latency_ms, 3),
+    )
+    _decision_store(record, champion_score)
     return Decision(
         approved=not declined and not verdict.referred,
         reasons=verdict.reasons,
@@ -206,27 +201,33 @@ def credit_decide(*, application: Application) -> Decision:
     )
 
 
+def _decision_store(record: CreditDecision, champion_score: scoring.ModelScore | None) -> None:
+    """The decision, its audit row and its event, all or none, in one statement: outside the
+    caller's transaction (a checkout decides outside any) it is its own, committed as it ends."""
+    audit, event = change_rows(
+        action=f"credit_decision.{record.outcome}",
+        instance=record,
+        data={
+            "id": record.public_id,
+            "outcome": record.outcome,
+            "reasons": record.reasons,
+            "amount": record.amount,
+            "approved_amount": record.approved_amount,
+            "down_payment_amount": record.down_payment_amount,
+            "score": record.score,
+            "model_version": champion_score.model_version_id if champion_score else None,
+        },
+    )
+    rows_insert([record, audit, event], durable=settings.CREDIT_DECISION_DURABLE_COMMIT)
+    outbox.notify_after_commit(event.pk, event_type=event.type)
+
+
 def _outcome(*, declined: bool, referred: bool, down_payment: int) -> str:
     if declined:
         return CreditDecision.Outcome.DECLINED
     if referred:
         return CreditDecision.Outcome.REFERRED
     return CreditDecision.Outcome.APPROVED_WITH_DOWN_PAYMENT if down_payment else CreditDecision.Outcome.APPROVED
-
-
-def _approved_review(application: Application) -> CreditDecision | None:
-    """A referral of this very application (session, consumer, amount, product kind) that a person
-    approved: it stands in for the model (the policy's hard rules still apply)."""
-    if application.checkout_session is None:
-        return None
-    return CreditDecision.objects.filter(
-        checkout_session=application.checkout_session,
-        consumer=application.consumer,
-        amount=application.amount,
-        product_kind=application.product.kind,
-        outcome=CreditDecision.Outcome.REFERRED,
-        review_status=CreditDecision.Review.APPROVED,
-    ).first()
 
 
 def credit_decision_review(*, decision: CreditDecision, approve: bool, note: str, reviewer: Any) -> CreditDecision:

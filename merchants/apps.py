@@ -10,4 +10,4 @@ class MerchantsConfig(AppConfig):
         from bnpl.core import outbox
         from merchants import webhooks
 
-        outbox.register_listener(webhooks.on_events_committed)
+        outbox.register_listener(webhooks.on_events_committed, wants=webhooks.may_want)

@@ -39,7 +39,7 @@ from kombu.exceptions import OperationalError as BrokerUnreachableError
 
 from bnpl.core import clock
 from bnpl.core.errors import StateError
-from bnpl.core.event_types import merchant_visible_types, register
+from bnpl.core.event_types import EVENT_TYPES, merchant_visible_types, register
 from bnpl.core.ids import generate_public_id
 from bnpl.core.models import Event
 from bnpl.core.net import non_public_target
@@ -225,6 +225,13 @@ def _settled_prefix(
             break
         prefix.append((pk, created_at))
     return prefix
+
+
+def may_want(event_type: str) -> bool:
+    """Whether events of this type may ever go out as webhooks (merchant-visible ones, and any type
+    not in the catalogue, to be safe): the outbox hands the others to no listener."""
+    declared = EVENT_TYPES.get(event_type)
+    return declared is None or declared.merchant_visible
 
 
 def _any_endpoint_may_want(event_ids: list[int]) -> bool:

@@ -70,6 +70,15 @@ def test_the_sandbox_bureau_answers_the_same_for_the_same_consumer() -> None:
     assert bureau.report(consumer_id="con_a", email="ada+thin@example.com").monthly_income is None
 
 
+def test_the_sandbox_bureau_keeps_giving_every_consumer_the_file_it_always_gave() -> None:
+    bureau = SandboxBureau()
+    assert [bureau.report(consumer_id=consumer_id, email=None) for consumer_id in ("con_1", "con_15", "con_113")] == [
+        BureauReport(0.151, 2, 0, 0, 0.6783, 7225.03, 9, 3),
+        BureauReport(0.874, 0, 1, 1, 0.1117, 4726.28, 11, 0),
+        BureauReport(0.1996, 1, 1, 0, 0.54, 2504.0, 10, 0),
+    ]
+
+
 def test_a_clean_file_is_approved_and_the_decision_records_the_model(tenant: Tenant, champion: ModelVersion) -> None:
     result, decision = _confirm(tenant, "ada+clean@example.com")
 

@@ -1,0 +1,116 @@
+"""What one ``decide()`` costs the database: one query to read what it needs (the policy's inputs,
+an approved referral, the model versions in service) and one statement to write the decision with
+its audit row and its event, however long the consumer's history and whatever the outcome."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from bnpl.core import clock
+from bnpl.core.models import AuditLogEntry, Event
+from bnpl.tenancy.services import merchant_consumer_ensure
+from decisioning import bank_data, decide, registry, training
+from decisioning.models import CreditDecision, ModelVersion
+from decisioning.policy import Application, Decision
+from tests.bnpl.checkout.factories import make_authorized_order, make_checkout_session, product_for
+from tests.consumers.factories import make_verified_consumer
+from tests.merchants.factories import Tenant
+
+pytestmark = pytest.mark.django_db
+
+# PostgreSQL: the read, then the write (one WITH … INSERT statement). Elsewhere the write is three
+# INSERTs inside a savepoint (the test's transaction is open): SAVEPOINT, three INSERTs, RELEASE.
+READ_AND_WRITE = 2 if connection.vendor == "postgresql" else 6
+
+
+def _application(tenant: Tenant, consumer: Any, amount: int = 10000) -> Application:
+    return Application(
+        consumer=consumer,
+        merchant=tenant.merchant,
+        product=product_for(tenant.merchant, False),
+        amount=amount,
+        currency="USD",
+        livemode=False,
+        checkout_session=make_checkout_session(merchant=tenant.merchant, livemode=False),
+    )
+
+
+def _counted(application: Application) -> tuple[int, Decision]:
+    clock.now()  # the sandbox clock's offset is read at most once a second: not part of a decision
+    with CaptureQueriesContext(connection) as queries:
+        decision = decide(application=application)
+    return len(queries), decision
+
+
+def _with_bank_data(tenant: Tenant, consumer: Any) -> None:
+    link = merchant_consumer_ensure(merchant=tenant.merchant, livemode=False, consumer=consumer)
+    bank_data.consent_record(link=link, reference="ref", granted_at=clock.now() - dt.timedelta(days=1))
+    bank_data.transactions_ingest(
+        link=link,
+        transactions=[
+            bank_data.IncomingTransaction("in", "acc", clock.today(), 400_000, "USD", "income"),
+            bank_data.IncomingTransaction("out", "acc", clock.today(), -150_000, "USD", "other"),
+        ],
+    )
+
+
+@pytest.fixture
+def with_challenger(champion: ModelVersion, credit_model: training.TrainedModel) -> ModelVersion:
+    return registry.model_promote(
+        model_version=registry.register_model(name="credit", trained=credit_model), to=ModelVersion.Status.CHALLENGER
+    )
+
+
+def test_a_decision_reads_once_and_writes_once(tenant: Tenant, with_challenger: ModelVersion) -> None:
+    consumer = make_verified_consumer(email="ann+clean@example.com")
+    _with_bank_data(tenant, consumer)
+    decide(application=_application(tenant, make_verified_consumer()))  # loads both models once
+
+    count, decision = _counted(_application(tenant, consumer))
+
+    assert count == READ_AND_WRITE
+    stored = CreditDecision.objects.get(public_id=decision.decision_id)
+    assert decision.approved and stored.challenger_version == with_challenger and stored.cash_flow
+    assert AuditLogEntry.objects.filter(object_id=stored.public_id, action="credit_decision.approved").count() == 1
+    assert Event.objects.filter(object_id=stored.public_id, type="credit_decision.approved").count() == 1
+
+
+def test_a_decline_with_the_models_reasons_costs_the_same(tenant: Tenant, champion: ModelVersion) -> None:
+    decide(application=_application(tenant, make_verified_consumer()))
+
+    count, decision = _counted(_application(tenant, make_verified_consumer(email="bo+risky@example.com")))
+
+    assert count == READ_AND_WRITE
+    assert not decision.approved and decision.reasons
+    assert CreditDecision.objects.get(public_id=decision.decision_id).reasons == [
+        {"code": reason.code, "text": reason.text} for reason in decision.reasons
+    ]
+
+
+def test_the_cost_does_not_grow_with_the_consumers_history(tenant: Tenant, champion: ModelVersion) -> None:
+    consumer = make_verified_consumer(email="cy+clean@example.com")
+    _with_bank_data(tenant, consumer)
+    decide(application=_application(tenant, make_verified_consumer()))
+    first, _ = _counted(_application(tenant, consumer))
+
+    for _ in range(3):
+        make_authorized_order(merchant=tenant.merchant, livemode=False, consumer=consumer, amount=5000)
+    for _ in range(5):
+        decide(application=_application(tenant, consumer))
+    later, decision = _counted(_application(tenant, consumer))
+
+    assert first == later == READ_AND_WRITE
+    assert CreditDecision.objects.filter(consumer=consumer).count() == 10
+    assert decision.approved
+
+
+def test_the_policy_alone_costs_the_same_and_never_loads_a_model(tenant: Tenant) -> None:
+    count, decision = _counted(_application(tenant, make_verified_consumer(), amount=1))
+
+    assert count == READ_AND_WRITE
+    assert [reason.code for reason in decision.reasons] == ["amount_out_of_range"]
