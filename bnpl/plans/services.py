@@ -339,6 +339,13 @@ def installment_record_payment(*, installment: Installment, amount: int) -> tupl
     Interest is paid first, then principal. Call inside a transaction, then ``plan_settle_status``
     once on the locked plan when the whole payment is recorded."""
     installment = Installment.objects.select_for_update().get(pk=installment.pk)
+    parts = _record_in_memory(installment, amount)
+    installment.save(update_fields=["paid_amount", "status", "paid_at"])
+    return parts
+
+
+def _record_in_memory(installment: Installment, amount: int) -> tuple[int, int]:
+    """``amount`` paid on the (locked) row, interest first: (principal, interest) covered. Not saved."""
     if not 0 < amount <= installment.remaining_amount:
         raise ValueError(f"payment {amount} does not fit installment remaining {installment.remaining_amount}")
     interest_paid_before = min(installment.paid_amount, installment.interest_amount)
@@ -346,8 +353,40 @@ def installment_record_payment(*, installment: Installment, amount: int) -> tupl
     principal_part = amount - interest_part
     installment.paid_amount += amount
     _close_if_settled(installment)
-    installment.save(update_fields=["paid_amount", "status", "paid_at"])
     return principal_part, interest_part
+
+
+def installments_spread_payment(
+    installments: list[Installment], amount: int, *, first: Installment | None = None
+) -> tuple[int, int, int, list[Installment]]:
+    """``installments_record_payment`` on rows the caller has locked and will save (a batch of
+    payments saves them together): ``amount`` spread over the scheduled ones -- ``first`` and then
+    the earliest due -- interest first. Returns (principal, interest) covered, what did not fit, and
+    the rows changed. The caller then settles the plan's status (``plan_status_when_settled``)."""
+    left = amount
+    principal_total = interest_total = 0
+    unpaid = sorted(
+        (row for row in installments if row.status == Installment.Status.SCHEDULED),
+        key=lambda row: (first is None or row.pk != first.pk, row.due_date, row.sequence),
+    )
+    changed = []
+    for installment in unpaid:
+        if left == 0:
+            break
+        part = min(left, installment.remaining_amount)
+        principal, interest = _record_in_memory(installment, part)
+        principal_total, interest_total, left = principal_total + principal, interest_total + interest, left - part
+        changed.append(installment)
+    return principal_total, interest_total, left, changed
+
+
+def plan_status_when_settled(plan: Plan, installments: list[Installment], *, order: Order) -> str:
+    """The status ``plan`` takes given all its rows as they now are (``_settle_status`` without a
+    query): closed when nothing is scheduled, ``paid`` unless the order was voided or refunded in full."""
+    if any(row.status == Installment.Status.SCHEDULED for row in installments):
+        return plan.status
+    obligation_left = order.authorized_amount - order.voided_amount - order.refunded_amount
+    return Plan.Status.PAID if obligation_left > 0 else Plan.Status.CANCELED
 
 
 def installments_record_payment(
