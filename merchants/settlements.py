@@ -87,7 +87,8 @@ def settlement_create(*, merchant_id: int, livemode: bool, currency: str, cutoff
             merchant=merchant, livemode=livemode, currency=currency, status=Settlement.Status.PENDING
         ).exists():
             return None
-        scope = {"merchant": merchant, "livemode": livemode, "order__currency": currency}
+        orders_in_currency = Order.objects.filter(merchant=merchant, livemode=livemode, currency=currency)
+        scope = {"merchant": merchant, "livemode": livemode, "order__in": orders_in_currency.values("pk")}
         captures = _unsettled(Capture, cutoff).filter(**scope)
         refunds = _unsettled(Refund, cutoff).filter(**scope)
         if not captures.exists() and not refunds.exists():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 
 from django.db import connections
@@ -27,6 +27,24 @@ from bnpl.payments.models import Charge
 from bnpl.payments.services import charge_send
 
 logger = logging.getLogger(__name__)
+
+
+class Sending:
+    """A batch's gateway calls under way (``GatewayPool.start``)."""
+
+    def __init__(
+        self,
+        *,
+        done: list[tuple[int, GatewayResult | None]] | None = None,
+        futures: list[Future[tuple[int, GatewayResult | None]]] | None = None,
+    ) -> None:
+        self._done = done or []
+        self._futures = futures or []
+
+    def answers(self) -> dict[int, GatewayResult]:
+        """The answers by charge id, once every call is back (a call that raised has none)."""
+        answers = self._done + [future.result() for future in self._futures]
+        return {charge_id: result for charge_id, result in answers if result is not None}
 
 
 class GatewayPool:
@@ -63,6 +81,11 @@ class GatewayPool:
         """Each pending charge sent with its own key; returns the answers by charge id. A charge
         whose call raised (the gateway unreachable, a timeout) has no answer: it stays pending,
         and whoever sends it next (the sweeper) sends the same key."""
+        return self.start(charges, off_session=off_session).answers()
+
+    def start(self, charges: Sequence[Charge], *, off_session: bool = True) -> Sending:
+        """``send`` without waiting: the calls go out now, ``answers()`` waits for them, so the
+        caller's thread can settle the batch before meanwhile (with no pool, they are made here)."""
 
         def one(charge: Charge) -> tuple[int, GatewayResult | None]:
             try:
@@ -72,10 +95,8 @@ class GatewayPool:
                 return charge.pk, None
 
         if self._executor is None or len(charges) < 2:
-            answers = [one(charge) for charge in charges]
-        else:
-            answers = list(self._executor.map(one, charges))
-        return {charge_id: result for charge_id, result in answers if result is not None}
+            return Sending(done=[one(charge) for charge in charges])
+        return Sending(futures=[self._executor.submit(one, charge) for charge in charges])
 
     def _gateway(self, charge: Charge) -> Gateway:
         gateways: dict[bool, Gateway] = self._local.__dict__.setdefault("gateways", {})

@@ -17,6 +17,10 @@ each safe to repeat:
    posted to the ledger), and record every failure with its retry (+1, +3, +7 days by default)
    when one can help -- with an audit row and an event per attempt, written together.
 
+A worker overlaps two batches: while one batch's calls are under way, the batch claimed before it
+is recorded and settled, so its own writes hide behind the gateway's round trips. Each batch still
+takes the three steps in order (claimed before its calls, settled after its answers).
+
 A worker killed between any two steps, or a call the gateway did not answer, leaves attempts in
 ``processing``; the sweeper sends the same charges again (the gateway answers a known key with its
 first result, moving money at most once) and settles them. Concurrency changes none of this: each
@@ -39,7 +43,7 @@ from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from bnpl.checkout.disputes import disputes_escalate_unanswered
 from bnpl.collections import lateness
-from bnpl.collections.gateway_pool import GatewayPool
+from bnpl.collections.gateway_pool import GatewayPool, Sending
 from bnpl.collections.lateness import AssessResult
 from bnpl.collections.models import CollectionAttempt
 from bnpl.collections.reminders import PaymentFailedNotice, notices_payment_failed
@@ -134,21 +138,46 @@ def collection_attempts_process(*, attempt_ids: Sequence[int], pool: GatewayPool
     """Charge (or re-send the same charges) and settle a batch of attempts, returned in id order.
     Repeatable: settled attempts are returned as they are; a charge the gateway has not answered
     leaves its attempt in processing (the sweeper sends it again)."""
-    attempts = list(
-        CollectionAttempt.objects.filter(pk__in=attempt_ids).select_related("charge__payment_method").order_by("pk")
-    )
-    in_flight = [attempt for attempt in attempts if attempt.status == CollectionAttempt.Status.PROCESSING]
-    unsent = [attempt.charge for attempt in in_flight if attempt.charge.status == Charge.Status.PENDING]
-    answers = pool.send(unsent)
-    if answers:
-        recorded = charges_record(answers=answers)
-        for attempt in in_flight:
-            attempt.charge = recorded.get(attempt.charge_id, attempt.charge)
-    answered = {attempt.pk: attempt.charge for attempt in in_flight if attempt.charge.status != Charge.Status.PENDING}
-    if not answered:
-        return attempts
-    settled = _attempts_settle(answered)
-    return [settled.get(attempt.pk, attempt) for attempt in attempts]
+    batch = _Batch.load(attempt_ids)
+    return batch.finish(pool.start(batch.unsent))
+
+
+@dataclass
+class _Batch:
+    """A batch of attempts between its claim and its settling."""
+
+    attempts: list[CollectionAttempt]  # in id order
+
+    @classmethod
+    def load(cls, attempt_ids: Sequence[int]) -> _Batch:
+        attempts = CollectionAttempt.objects.filter(pk__in=attempt_ids).select_related("charge__payment_method")
+        return cls(attempts=list(attempts.order_by("pk")))
+
+    @property
+    def in_flight(self) -> list[CollectionAttempt]:
+        return [attempt for attempt in self.attempts if attempt.status == CollectionAttempt.Status.PROCESSING]
+
+    @property
+    def unsent(self) -> list[Charge]:
+        """The charges still to send (a charge settled already -- by a webhook, or by a run that
+        died after hearing back -- is not sent again)."""
+        return [attempt.charge for attempt in self.in_flight if attempt.charge.status == Charge.Status.PENDING]
+
+    def finish(self, sending: Sending) -> list[CollectionAttempt]:
+        """Steps 2 (its end: the answers recorded) and 3 (settling what was answered)."""
+        answers = sending.answers()
+        in_flight = self.in_flight
+        if answers:
+            recorded = charges_record(answers=answers)
+            for attempt in in_flight:
+                attempt.charge = recorded.get(attempt.charge_id, attempt.charge)
+        answered = {
+            attempt.pk: attempt.charge for attempt in in_flight if attempt.charge.status != Charge.Status.PENDING
+        }
+        if not answered:
+            return self.attempts
+        settled = _attempts_settle(answered)
+        return [settled.get(attempt.pk, attempt) for attempt in self.attempts]
 
 
 def _attempts_settle(charges: dict[int, Charge]) -> dict[int, CollectionAttempt]:
@@ -245,16 +274,25 @@ def _retry_on(attempt: CollectionAttempt) -> dt.date | None:
 
 
 def collections_run(*, batch_size: int | None = None) -> RunResult:
-    """Claim and process batches until nothing is due (several workers may run this at once)."""
+    """Claim and process batches until nothing is due (several workers may run this at once). Two
+    batches overlap: a batch's gateway calls are under way while the batch claimed before it is
+    recorded and settled, so the worker's own writes hide behind the gateway's round trips."""
     result = RunResult()
+    previous: tuple[_Batch, Sending] | None = None
     with GatewayPool(size=settings.COLLECTIONS_GATEWAY_CONCURRENCY) as pool:
         while True:
             claimed = collections_claim(limit=batch_size or settings.COLLECTION_BATCH_SIZE)
-            if claimed is None:
+            current = None
+            if claimed is not None:
+                result.claimed += len(claimed)
+                batch = _Batch.load(claimed)
+                current = (batch, pool.start(batch.unsent))  # its calls go out while the batch before settles
+            if previous is not None:
+                for attempt in previous[0].finish(previous[1]):
+                    result.add(attempt)
+            elif current is None:  # nothing due, nothing in flight (a batch in flight hides its plans)
                 return result
-            result.claimed += len(claimed)
-            for attempt in collection_attempts_process(attempt_ids=claimed, pool=pool):
-                result.add(attempt)
+            previous = current
 
 
 def collections_sweep(*, stuck_after: dt.timedelta | None = None, batch_size: int | None = None) -> RunResult:

@@ -79,13 +79,14 @@ def test_successes_and_failures_of_one_batch_each_get_their_own_outcome(tenant: 
     assert ledger_ok()
 
 
-def test_several_installments_of_one_plan_in_one_batch_chain_their_events(tenant: Tenant) -> None:
+@pytest.mark.parametrize("batch_size", [50, 4])  # all in one batch; in two (the second claimed as the first settles)
+def test_several_installments_of_one_plan_chain_their_events(tenant: Tenant, batch_size: int) -> None:
     plan = make_authorized_order(
         merchant=tenant.merchant, livemode=False, amount=60_000, kind="financing", count=6
     ).plan
     clock_advance(by=dt.timedelta(days=200))  # every payment due
 
-    result = services.collections_run(batch_size=50)
+    result = services.collections_run(batch_size=batch_size)
 
     assert (result.claimed, result.succeeded) == (6, 6)
     assert Plan.objects.get(pk=plan.pk).status == Plan.Status.PAID
