@@ -128,12 +128,6 @@ def collections_claim(*, limit: int) -> list[int] | None:
     return [attempt.pk for attempt in attempts]
 
 
-def collection_attempt_process(*, attempt_id: int) -> CollectionAttempt:
-    """``collection_attempts_process`` for one attempt."""
-    with GatewayPool(size=1) as pool:
-        return collection_attempts_process(attempt_ids=[attempt_id], pool=pool)[0]
-
-
 def collection_attempts_process(*, attempt_ids: Sequence[int], pool: GatewayPool) -> list[CollectionAttempt]:
     """Charge (or re-send the same charges) and settle a batch of attempts, returned in id order.
     Repeatable: settled attempts are returned as they are; a charge the gateway has not answered
