@@ -5,6 +5,8 @@ preferences allow. Each is sent once per installment and kind (a ``Reminder`` ro
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -19,15 +21,7 @@ from bnpl.plans.models import Installment
 def remind(*, installment: Installment, kind: str, subject: str, body: str) -> bool:
     """Send ``body`` to the consumer on every channel they allow, once for (installment, kind).
     Returns whether this call sent it. The send happens after the row is committed."""
-    consumer = installment.plan.consumer
-    channels = [
-        (channel, destination)
-        for channel, destination, allowed in (
-            ("email", consumer.email, consumer.notify_by_email),
-            ("sms", consumer.phone, consumer.notify_by_sms),
-        )
-        if destination and allowed
-    ]
+    channels = _channels(installment)
     try:
         with transaction.atomic():
             Reminder.objects.create(
@@ -71,21 +65,98 @@ def reminders_send_upcoming() -> int:
     return sent
 
 
+@dataclass(frozen=True)
+class PaymentFailedNotice:
+    installment: Installment  # with its plan, the plan's consumer and merchant read alongside
+    attempt: int
+    retry_on: dt.date | None
+    reason: str
+
+
 def notice_payment_failed(*, installment: Installment, attempt: int, retry_on: dt.date | None, reason: str) -> None:
     """Tell the consumer a charge failed, and what happens next. Call inside the settling transaction."""
-    plan = installment.plan
-    amount = format_amount(installment.remaining_amount, plan.currency)
-    next_step = (
-        f"We will try again on {retry_on:%-d %B}."
-        if retry_on
-        else "We will not try again automatically: please pay from your account or change your card."
+    notices_payment_failed(
+        notices=[PaymentFailedNotice(installment=installment, attempt=attempt, retry_on=retry_on, reason=reason)]
     )
-    remind(
-        installment=installment,
-        kind=f"payment_failed:{attempt}",
-        subject=f"We could not take your {amount} payment",
-        body=(
-            f"Your payment of {amount} for your {plan.merchant.name} purchase did not go through ({reason}). "
-            f"{next_step}"
-        ),
+
+
+def notices_payment_failed(*, notices: Sequence[PaymentFailedNotice]) -> None:
+    """``notice_payment_failed`` for a batch settled in one transaction (collections): the same
+    notices, once per installment and attempt, recorded with two queries. Call inside that
+    transaction, with the attempts locked (their settler is the only writer of these kinds)."""
+    messages = []
+    for notice in notices:
+        plan = notice.installment.plan
+        amount = format_amount(notice.installment.remaining_amount, plan.currency)
+        next_step = (
+            f"We will try again on {notice.retry_on:%-d %B}."
+            if notice.retry_on
+            else "We will not try again automatically: please pay from your account or change your card."
+        )
+        body = (
+            f"Your payment of {amount} for your {plan.merchant.name} purchase did not go through "
+            f"({notice.reason}). {next_step}"
+        )
+        messages.append(
+            _Message(
+                installment=notice.installment,
+                kind=f"payment_failed:{notice.attempt}",
+                subject=f"We could not take your {amount} payment",
+                body=body,
+            )
+        )
+    _remind_many(messages)
+
+
+@dataclass(frozen=True)
+class _Message:
+    installment: Installment
+    kind: str
+    subject: str
+    body: str
+
+
+def _remind_many(messages: Sequence[_Message]) -> None:
+    """``remind`` for messages of kinds only their caller writes (it holds the lock that makes it
+    so): those not sent before are recorded with one insert and sent after commit."""
+    sent = set(
+        Reminder.objects.filter(
+            installment__in=[message.installment for message in messages],
+            kind__in={message.kind for message in messages},
+        ).values_list("installment_id", "kind")
     )
+    fresh = [message for message in messages if (message.installment.pk, message.kind) not in sent]
+    rows: list[Reminder] = []
+    sends: list[tuple[str, str, _Message]] = []
+    for message in fresh:
+        channels = _channels(message.installment)
+        rows.append(
+            Reminder(
+                installment=message.installment,
+                kind=message.kind,
+                channels=",".join(channel for channel, _ in channels),
+            )
+        )
+        sends.extend((channel, destination, message) for channel, destination in channels)
+    Reminder.objects.bulk_create(rows, ignore_conflicts=True)
+    if sends:
+        transaction.on_commit(lambda: _send_all(sends))
+
+
+def _send_all(sends: Sequence[tuple[str, str, _Message]]) -> None:
+    sender = get_sender()
+    for channel, destination, message in sends:
+        sender.send(channel=channel, destination=destination, subject=message.subject, body=message.body)
+
+
+def _channels(installment: Installment) -> list[tuple[str, str]]:
+    """Where the consumer lets us reach them: (channel, destination) for email and SMS."""
+    consumer = installment.plan.consumer
+    return [
+        (channel, destination)
+        for channel, destination, allowed in (
+            ("email", consumer.email, consumer.notify_by_email),
+            ("sms", consumer.phone, consumer.notify_by_sms),
+        )
+        if destination and allowed
+    ]

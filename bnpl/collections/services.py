@@ -1,43 +1,61 @@
 """Collections: charge due installments off-session, exactly once each, whatever dies when.
 
-The three steps, each safe to repeat:
-1. **Claim** (one transaction): lock due installments with ``SELECT … FOR UPDATE SKIP LOCKED`` (so
-   workers never wait for or take each other's), write for each a ``CollectionAttempt``
-   (``processing``) and its pending ``Charge``, prepared as every installment charge is
-   (``bnpl.servicing.charges``: ``collect:<plan>:<installment>:<attempt>``). An installment with an
-   attempt in processing is never claimed again (the database allows one).
-2. **Charge** (no transaction): send the charge to the gateway with that key.
-3. **Settle** (one transaction): apply a success to the plan once (posting it to the ledger), or
-   record the failure and schedule the retry (+1, +3, +7 days by default) when one can help.
+A worker takes due installments a batch at a time (``COLLECTION_BATCH_SIZE``), in three steps,
+each safe to repeat:
+1. **Claim** (one transaction): lock a batch of due installments with ``SELECT … FOR UPDATE SKIP
+   LOCKED`` (so workers never wait for or take each other's), clear their collection date, and
+   write for each a ``CollectionAttempt`` (``processing``) and its pending ``Charge``, prepared as
+   every installment charge is (``bnpl.servicing.charges``: ``collect:<plan>:<installment>:
+   <attempt>``) -- the batch's cards, attempt counts and rows read and written together. An
+   installment with an attempt in processing is never claimed again (the database allows one).
+   The claim commits before any charge is sent.
+2. **Charge** (no transaction): send the batch's charges to the gateway, each with its own key, up
+   to ``COLLECTIONS_GATEWAY_CONCURRENCY`` at once from a pool of threads (``gateway_pool``), and
+   record the answers on the charges (one update; only a pending charge moves).
+3. **Settle** (one transaction): lock the batch's attempts still in processing, then apply every
+   success to its plan once (``charges_apply_to_plans``: orders, then plans, locked in id order,
+   posted to the ledger), and record every failure with its retry (+1, +3, +7 days by default)
+   when one can help -- with an audit row and an event per attempt, written together.
 
-A worker killed between any two steps leaves an attempt in ``processing``; the sweeper sends the
-same charge again (the gateway answers a known key with its first result, moving money at most
-once) and settles it. So no installment is charged twice, and none is lost.
+A worker overlaps two batches: while one batch's calls are under way, the batch claimed before it
+is recorded and settled, so its own writes hide behind the gateway's round trips. Each batch still
+takes the three steps in order (claimed before its calls, settled after its answers).
+
+A worker killed between any two steps, or a call the gateway did not answer, leaves attempts in
+``processing``; the sweeper sends the same charges again (the gateway answers a known key with its
+first result, moving money at most once) and settles them. Concurrency changes none of this: each
+call carries its own attempt's key, a thread writes nothing of ours, and settling re-checks each
+attempt under its lock, so a batch settled twice (a worker and the sweeper) applies each payment
+once. So no installment is charged twice, and none is lost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from bnpl.checkout.disputes import disputes_escalate_unanswered
 from bnpl.collections import lateness
+from bnpl.collections.gateway_pool import GatewayPool, Sending
 from bnpl.collections.lateness import AssessResult
 from bnpl.collections.models import CollectionAttempt
-from bnpl.collections.reminders import notice_payment_failed
+from bnpl.collections.reminders import PaymentFailedNotice, notices_payment_failed
 from bnpl.core import clock
-from bnpl.core.services import change_record
+from bnpl.core.services import Change, change_record_many
 from bnpl.payments.models import Charge
-from bnpl.payments.services import charge_execute
+from bnpl.payments.services import charges_record
 from bnpl.plans.models import Installment, Plan
 from bnpl.servicing.balances import give_back
-from bnpl.servicing.charges import installment_charge_prepare, plan_card
-from bnpl.servicing.services import charge_apply_to_plan
+from bnpl.servicing.bulk import rows_update
+from bnpl.servicing.charges import installment_charges_prepare
+from bnpl.servicing.services import PaymentToApply, charges_apply_to_plans
 
 logger = logging.getLogger(__name__)
 
@@ -72,97 +90,174 @@ def due_installments() -> QuerySet[Installment]:
 
 def collections_claim(*, limit: int) -> list[int] | None:
     """Claim up to ``limit`` due installments for this worker; returns the new attempts' ids, or
-    None when nothing was due. Claiming clears ``collect_on`` in the same statement's transaction, so
-    a worker whose query raced this one re-checks the row after the lock and skips it."""
-    claimed = []
+    None when nothing was due. Claiming clears ``collect_on`` in the same transaction, so a worker
+    whose query raced this one re-checks the row after the lock and skips it. A fixed number of
+    queries, whatever ``limit`` is."""
     with transaction.atomic():
         installments = list(
             due_installments()
             .select_for_update(skip_locked=True, of=("self",))
-            .select_related("plan", "plan__consumer")
+            .select_related("plan")
             .order_by("collect_on", "pk")[:limit]
         )
         if not installments:
             return None
         Installment.objects.filter(pk__in=[installment.pk for installment in installments]).update(collect_on=None)
+        charges = installment_charges_prepare(installments=installments)
         for installment in installments:
-            plan = installment.plan
-            card = plan_card(plan=plan)
-            if card is None:  # left uncollected (collect_on cleared) until the consumer pays or adds a card
-                logger.warning("plan %s has no card to collect installment %s", plan.public_id, installment.sequence)
-                continue
-            number = CollectionAttempt.objects.filter(installment=installment).count() + 1
-            charge = installment_charge_prepare(plan=plan, installment=installment, payment_method=card)
-            attempt = CollectionAttempt.objects.create(
-                installment=installment, number=number, charge=charge, amount=charge.amount
-            )
-            claimed.append(attempt.pk)
-    return claimed
-
-
-def collection_attempt_process(*, attempt_id: int) -> CollectionAttempt:
-    """Charge (or re-send the same charge) and settle the attempt. Repeatable: a settled attempt
-    is returned as it is; a charge the gateway has not answered stays in processing."""
-    attempt = CollectionAttempt.objects.select_related("charge__payment_method", "installment__plan").get(pk=attempt_id)
-    if attempt.status != CollectionAttempt.Status.PROCESSING:
-        return attempt
-    try:
-        charge = charge_execute(charge=attempt.charge, off_session=True)
-    except Exception:
-        logger.exception("gateway error on collection attempt %s; the sweeper will send it again", attempt_id)
-        return attempt
-    if charge.status == Charge.Status.PENDING:
-        return attempt
-    excess = 0
-    with transaction.atomic():
-        # Only the attempt's row here: the order and the plan are locked next, in that order, as
-        # refunds, voids and pay-now lock them (no lock-order deadlock).
-        attempt = (
-            CollectionAttempt.objects.select_for_update(of=("self",))
-            .select_related("installment__plan")
-            .get(pk=attempt_id)
+            if installment.pk not in charges:  # left uncollected (collect_on cleared) until the consumer acts
+                logger.warning(
+                    "plan %s has no card to collect installment %s", installment.plan.public_id, installment.sequence
+                )
+        tried = dict(
+            CollectionAttempt.objects.filter(installment_id__in=list(charges))
+            .values("installment_id")
+            .annotate(count=Count("pk"))
+            .values_list("installment_id", "count")
         )
-        if attempt.status != CollectionAttempt.Status.PROCESSING:
-            return attempt
-        plan = attempt.installment.plan
-        if charge.status == Charge.Status.SUCCEEDED:
-            excess = charge_apply_to_plan(plan=plan, charge=charge, first=attempt.installment)
-            plan.refresh_from_db(fields=["standing"])  # read under the plan lock charge_apply_to_plan took
-            if plan.standing == Plan.Standing.CHARGED_OFF:  # written off while in flight: all goes back
+        attempts = CollectionAttempt.objects.bulk_create(
+            CollectionAttempt(
+                installment=installment,
+                number=tried.get(installment.pk, 0) + 1,
+                charge=charges[installment.pk],
+                amount=charges[installment.pk].amount,
+            )
+            for installment in installments
+            if installment.pk in charges
+        )
+    return [attempt.pk for attempt in attempts]
+
+
+def collection_attempts_process(*, attempt_ids: Sequence[int], pool: GatewayPool) -> list[CollectionAttempt]:
+    """Charge (or re-send the same charges) and settle a batch of attempts, returned in id order.
+    Repeatable: settled attempts are returned as they are; a charge the gateway has not answered
+    leaves its attempt in processing (the sweeper sends it again)."""
+    batch = _Batch.load(attempt_ids)
+    return batch.finish(pool.start(batch.unsent))
+
+
+@dataclass
+class _Batch:
+    """A batch of attempts between its claim and its settling."""
+
+    attempts: list[CollectionAttempt]  # in id order
+
+    @classmethod
+    def load(cls, attempt_ids: Sequence[int]) -> _Batch:
+        attempts = CollectionAttempt.objects.filter(pk__in=attempt_ids).select_related("charge__payment_method")
+        return cls(attempts=list(attempts.order_by("pk")))
+
+    @property
+    def in_flight(self) -> list[CollectionAttempt]:
+        return [attempt for attempt in self.attempts if attempt.status == CollectionAttempt.Status.PROCESSING]
+
+    @property
+    def unsent(self) -> list[Charge]:
+        """The charges still to send (a charge settled already -- by a webhook, or by a run that
+        died after hearing back -- is not sent again)."""
+        return [attempt.charge for attempt in self.in_flight if attempt.charge.status == Charge.Status.PENDING]
+
+    def finish(self, sending: Sending) -> list[CollectionAttempt]:
+        """Steps 2 (its end: the answers recorded) and 3 (settling what was answered)."""
+        answers = sending.answers()
+        in_flight = self.in_flight
+        if answers:
+            recorded = charges_record(answers=answers)
+            for attempt in in_flight:
+                attempt.charge = recorded.get(attempt.charge_id, attempt.charge)
+        answered = {
+            attempt.pk: attempt.charge for attempt in in_flight if attempt.charge.status != Charge.Status.PENDING
+        }
+        if not answered:
+            return self.attempts
+        settled = _attempts_settle(answered)
+        return [settled.get(attempt.pk, attempt) for attempt in self.attempts]
+
+
+def _attempts_settle(charges: dict[int, Charge]) -> dict[int, CollectionAttempt]:
+    """Step 3 for the attempts (by id) whose charges the gateway answered: one transaction, then
+    whatever did not fit a plan goes back to the card after it commits."""
+    give_backs: list[tuple[Charge, int]] = []
+    with transaction.atomic():
+        # The attempts' rows first: the orders and then the plans are locked next, in that order, as
+        # refunds, voids and pay-now lock them (no lock-order deadlock).
+        attempts = list(
+            CollectionAttempt.objects.select_for_update(of=("self",))
+            .select_related("installment__plan__consumer", "installment__plan__merchant")
+            .filter(pk__in=list(charges), status=CollectionAttempt.Status.PROCESSING)
+            .order_by("pk")
+        )
+        succeeded = [attempt for attempt in attempts if charges[attempt.pk].status == Charge.Status.SUCCEEDED]
+        failed = [attempt for attempt in attempts if charges[attempt.pk].status == Charge.Status.FAILED]
+        applied = charges_apply_to_plans(
+            payments=[
+                PaymentToApply(plan=attempt.installment.plan, charge=charges[attempt.pk], first=attempt.installment)
+                for attempt in succeeded
+            ]
+        )
+        for attempt in succeeded:
+            outcome = applied[attempt.charge_id]
+            if outcome.excess:  # the plan shrank (a refund) while the card was being charged
+                give_backs.append((charges[attempt.pk], outcome.excess))
+            if outcome.plan_standing == Plan.Standing.CHARGED_OFF:  # written off while in flight: all goes back
                 attempt.status, attempt.failure_code = CollectionAttempt.Status.FAILED, "plan_charged_off"
             else:
                 attempt.status = CollectionAttempt.Status.SUCCEEDED
-        else:
-            attempt.status = CollectionAttempt.Status.FAILED
-            attempt.failure_code = charge.failure_code
-            attempt.retry_on = _retry_on(attempt)
-            Installment.objects.filter(pk=attempt.installment_id, status=Installment.Status.SCHEDULED).update(
-                collect_on=attempt.retry_on
-            )
-            notice_payment_failed(
+        _failures_record(failed, charges)
+        now = clock.now()
+        for attempt in attempts:
+            attempt.finished_at = attempt.updated_at = now
+        rows_update(CollectionAttempt, attempts, ["status", "failure_code", "retry_on", "finished_at", "updated_at"])
+    for charge, excess in give_backs:
+        give_back(charge=charge, amount=excess)
+    return {attempt.pk: attempt for attempt in attempts}
+
+
+def _failures_record(attempts: list[CollectionAttempt], charges: dict[int, Charge]) -> None:
+    """Failed charges: each attempt failed with the gateway's reason and its retry date (the
+    installment due again then, unless paid meanwhile), the consumer told, and
+    ``plan.payment_failed`` recorded."""
+    retries: dict[dt.date | None, list[int]] = defaultdict(list)
+    for attempt in attempts:
+        charge = charges[attempt.pk]
+        attempt.status = CollectionAttempt.Status.FAILED
+        attempt.failure_code = charge.failure_code
+        attempt.retry_on = _retry_on(attempt)
+        retries[attempt.retry_on].append(attempt.installment_id)
+    for retry_on, installment_ids in retries.items():  # at most one update per retry date
+        Installment.objects.filter(pk__in=installment_ids, status=Installment.Status.SCHEDULED).update(
+            collect_on=retry_on
+        )
+    notices_payment_failed(
+        notices=[
+            PaymentFailedNotice(
                 installment=attempt.installment,
                 attempt=attempt.number,
                 retry_on=attempt.retry_on,
-                reason=charge.failure_message or charge.failure_code,
+                reason=charges[attempt.pk].failure_message or charges[attempt.pk].failure_code,
             )
-            change_record(
+            for attempt in attempts
+        ]
+    )
+    change_record_many(
+        changes=[
+            Change(
                 action="plan.payment_failed",
-                instance=plan,
+                instance=attempt.installment.plan,
+                merchant=attempt.installment.plan.merchant,
                 data={
-                    "plan": plan.public_id,
+                    "plan": attempt.installment.plan.public_id,
                     "installment": attempt.installment.sequence,
                     "attempt": attempt.number,
                     "amount": attempt.amount,
-                    "failure_code": charge.failure_code,
-                    "failure_message": charge.failure_message,
+                    "failure_code": charges[attempt.pk].failure_code,
+                    "failure_message": charges[attempt.pk].failure_message,
                     "retry_on": attempt.retry_on.isoformat() if attempt.retry_on else None,
                 },
             )
-        attempt.finished_at = clock.now()
-        attempt.save(update_fields=["status", "failure_code", "retry_on", "finished_at", "updated_at"])
-    if excess:  # the plan shrank (a refund) while the card was being charged
-        give_back(charge=charge, amount=excess)
-    return attempt
+            for attempt in attempts
+        ]
+    )
 
 
 def _retry_on(attempt: CollectionAttempt) -> dt.date | None:
@@ -173,25 +268,41 @@ def _retry_on(attempt: CollectionAttempt) -> dt.date | None:
 
 
 def collections_run(*, batch_size: int | None = None) -> RunResult:
-    """Claim and process batches until nothing is due (several workers may run this at once)."""
+    """Claim and process batches until nothing is due (several workers may run this at once). Two
+    batches overlap: a batch's gateway calls are under way while the batch claimed before it is
+    recorded and settled, so the worker's own writes hide behind the gateway's round trips."""
     result = RunResult()
-    while True:
-        claimed = collections_claim(limit=batch_size or settings.COLLECTION_BATCH_SIZE)
-        if claimed is None:
-            return result
-        result.claimed += len(claimed)
-        for attempt_id in claimed:
-            result.add(collection_attempt_process(attempt_id=attempt_id))
+    previous: tuple[_Batch, Sending] | None = None
+    with GatewayPool(size=settings.COLLECTIONS_GATEWAY_CONCURRENCY) as pool:
+        while True:
+            claimed = collections_claim(limit=batch_size or settings.COLLECTION_BATCH_SIZE)
+            current = None
+            if claimed is not None:
+                result.claimed += len(claimed)
+                batch = _Batch.load(claimed)
+                current = (batch, pool.start(batch.unsent))  # its calls go out while the batch before settles
+            if previous is not None:
+                for attempt in previous[0].finish(previous[1]):
+                    result.add(attempt)
+            elif current is None:  # nothing due, nothing in flight (a batch in flight hides its plans)
+                return result
+            previous = current
 
 
-def collections_sweep(*, stuck_after: dt.timedelta | None = None) -> RunResult:
-    """Finish attempts left in processing (a worker died, or the gateway did not answer)."""
+def collections_sweep(*, stuck_after: dt.timedelta | None = None, batch_size: int | None = None) -> RunResult:
+    """Finish attempts left in processing (a worker died, or the gateway did not answer), a batch
+    at a time."""
     cutoff = clock.now() - (settings.COLLECTION_STUCK_AFTER if stuck_after is None else stuck_after)
     result = RunResult()
     stuck = CollectionAttempt.objects.filter(status=CollectionAttempt.Status.PROCESSING, created_at__lte=cutoff)
-    for attempt_id in stuck.order_by("pk").values_list("pk", flat=True):
-        result.claimed += 1
-        result.add(collection_attempt_process(attempt_id=attempt_id))
+    stuck_ids = list(stuck.order_by("pk").values_list("pk", flat=True))
+    size = batch_size or settings.COLLECTION_BATCH_SIZE
+    with GatewayPool(size=settings.COLLECTIONS_GATEWAY_CONCURRENCY) as pool:
+        for start in range(0, len(stuck_ids), size):
+            batch = stuck_ids[start : start + size]
+            result.claimed += len(batch)
+            for attempt in collection_attempts_process(attempt_ids=batch, pool=pool):
+                result.add(attempt)
     return result
 
 

@@ -151,6 +151,67 @@ def _insert_both(entry: AuditLogEntry, event: Event) -> None:
     inserts.saved(event, event_id)
 
 
+@dataclass(frozen=True)
+class Change:
+    """One state change for ``change_record_many``: the arguments ``change_record`` takes."""
+
+    action: str
+    instance: models.Model
+    data: dict[str, Any]
+    before: dict[str, Any] | None = None
+    merchant: Merchant | None = None
+    livemode: bool | None = None
+
+
+def change_record_many(*, changes: Sequence[Change], actor: Actor | None = None) -> list[Event]:
+    """``change_record`` for a batch of changes made in one transaction (collections settling a
+    batch): the same audit row and outbox event for each change, in the same order, written with one
+    insert per table instead of two per change. Must run inside that transaction."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("change_record_many must be called inside the transaction of the changes it records")
+    actor = actor or current_actor()
+    request_id = current_request_id()
+    entries, events = [], []
+    for change in changes:
+        merchant = change.merchant
+        if merchant is None:
+            owner = getattr(change.instance, "merchant", None)
+            merchant = cast("Merchant", owner) if isinstance(owner, models.Model) else None
+        livemode = bool(getattr(change.instance, "livemode", False)) if change.livemode is None else change.livemode
+        object_type, object_id = _object_reference(change.instance)
+        entries.append(
+            AuditLogEntry(
+                actor_kind=actor.kind,
+                actor_identifier=actor.identifier,
+                actor_label=actor.label,
+                action=change.action,
+                object_type=object_type,
+                object_id=object_id,
+                merchant=merchant,
+                before=change.before,
+                after=change.data,
+                request_id=request_id,
+            )
+        )
+        events.append(
+            Event(
+                public_id=generate_public_id(Event.PUBLIC_ID_PREFIX),
+                type=change.action,
+                merchant=merchant,
+                livemode=livemode,
+                object_type=object_type,
+                object_id=object_id,
+                data=change.data,
+                request_id=request_id,
+            )
+        )
+    AuditLogEntry.objects.bulk_create(entries)
+    written = Event.objects.bulk_create(events)
+    for event in written:
+        outbox.notify_after_commit(event.pk)
+    return written
+
+
 def clock_advance(*, by: dt.timedelta, actor: Actor | None = None) -> dt.timedelta:
     """Move the sandbox clock forward by ``by``; returns the new total offset. Sandbox only, and
     never backward: time-based work already done stays done. (``bnpl.core.clock`` only reads.)"""

@@ -130,6 +130,105 @@ def _insert_unless_exists(entry: JournalEntry) -> bool:
     return insert_row(entry, ignore_conflicts=True)
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One journal entry for ``ledger_post_many``: the arguments ``ledger_post`` takes."""
+
+    entry_type: str
+    currency: str
+    livemode: bool
+    lines: Sequence[Line]
+    merchant: Merchant | None = None
+    reference: Model | None = None
+    idempotency_key: str | None = None
+    description: str = ""
+
+
+def ledger_post_many(*, entries: Sequence[Entry]) -> None:
+    """``ledger_post`` for a batch of entries in one transaction (collections settling a batch), with
+    the same invariants, each entry checked alone, and a handful of queries whatever the batch's size:
+    the keys already posted are read at once (those entries are replayed, as ``ledger_post`` does), the
+    rest are inserted together with their accounts and postings. A concurrent post of one of the
+    same keys makes the whole insert fail inside its savepoint; the batch is then posted entry by
+    entry, which replays it. Must run inside the caller's transaction."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("ledger_post_many must be called inside the transaction of the changes it records")
+    checked = [(entry, _checked_lines(entry.lines, currency=_checked_currency(entry.currency))) for entry in entries]
+    keys = [entry.idempotency_key for entry in entries if entry.idempotency_key is not None]
+    if len(set(keys)) != len(keys):
+        raise InvalidEntryError("two entries of one batch share an idempotency key")
+    posted = set(JournalEntry.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+    fresh = [(entry, lines) for entry, lines in checked if entry.idempotency_key not in posted]
+    for entry, _ in checked:
+        if entry.idempotency_key in posted:
+            _post_one(entry)  # replayed: returns the entry posted before, or refuses a different one
+    if not fresh:
+        return
+    try:
+        with transaction.atomic():
+            _insert_entries(fresh)
+    except IntegrityError:
+        for entry, _ in fresh:
+            _post_one(entry)
+
+
+def _post_one(entry: Entry) -> JournalEntry:
+    return ledger_post(
+        entry_type=entry.entry_type,
+        currency=entry.currency,
+        livemode=entry.livemode,
+        lines=entry.lines,
+        merchant=entry.merchant,
+        reference=entry.reference,
+        idempotency_key=entry.idempotency_key,
+        description=entry.description,
+    )
+
+
+def _insert_entries(entries: Sequence[tuple[Entry, list[_CheckedLine]]]) -> None:
+    rows = []
+    for entry, _ in entries:
+        reference_type, reference_id = _reference(entry.reference)
+        rows.append(
+            JournalEntry(
+                public_id=generate_public_id(JournalEntry.PUBLIC_ID_PREFIX),
+                entry_type=entry.entry_type,
+                currency=entry.currency.upper(),
+                livemode=entry.livemode,
+                merchant=entry.merchant,
+                reference_type=reference_type,
+                reference_id=reference_id,
+                idempotency_key=entry.idempotency_key,
+                description=entry.description,
+            )
+        )
+    written = JournalEntry.objects.bulk_create(rows)
+    accounts: dict[tuple[str, bool], dict[_AccountKey, Account]] = {}
+    for (currency, livemode), group in _group_by_book(entries).items():
+        keys = {(code, merchant_id, consumer_id) for lines in group for code, merchant_id, consumer_id, _ in lines}
+        accounts[(currency, livemode)] = _accounts_for(keys, currency=currency, livemode=livemode)
+    Posting.objects.bulk_create(
+        Posting(
+            entry=journal_entry,
+            account=accounts[(journal_entry.currency, journal_entry.livemode)][(code, merchant_id, consumer_id)],
+            amount=amount,
+            currency=journal_entry.currency,
+        )
+        for journal_entry, (_, lines) in zip(written, entries, strict=True)
+        for code, merchant_id, consumer_id, amount in lines
+    )
+
+
+def _group_by_book(
+    entries: Sequence[tuple[Entry, list[_CheckedLine]]],
+) -> dict[tuple[str, bool], list[list[_CheckedLine]]]:
+    """The entries' lines by (currency, mode): the accounts of each are looked up together."""
+    groups: dict[tuple[str, bool], list[list[_CheckedLine]]] = {}
+    for entry, lines in entries:
+        groups.setdefault((entry.currency.upper(), entry.livemode), []).append(lines)
+    return groups
+
+
 def _checked_currency(currency: object) -> str:
     if not isinstance(currency, str) or currency.upper() not in CURRENCY_EXPONENTS:
         raise InvalidEntryError(f"{currency!r} is not a supported ISO 4217 currency code")

@@ -17,14 +17,21 @@ Sandbox test cards (any future expiry, any 3-digit CVC):
 
 Every call carries an idempotency key derived from our own row: the same key returns the first
 result and never moves money twice.
+
+``SANDBOX_GATEWAY_LATENCY_MS`` (default 0) makes every sandbox call wait that long first, as a real
+processor's network round trip would (a real sleep, outside any lock), so benchmarks and load tests
+can show the network-bound case honestly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Protocol, TypeGuard
+
+from django.conf import settings
 
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError
@@ -159,6 +166,7 @@ class SandboxGateway:
         self.livemode = livemode
 
     def tokenize_card(self, *, number: str, exp_month: int, exp_year: int, cvc: str, holder: str) -> CardDetails:
+        _network_round_trip()
         digits = validate_card(number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc)
         behaviour = SANDBOX_CARDS.get(digits)
         if behaviour is None:
@@ -176,6 +184,7 @@ class SandboxGateway:
         )
 
     def verify_card(self, *, token: str) -> GatewayResult:
+        _network_round_trip()
         if _behaviour(token) == "declined":
             code, message = _FAILURES["declined"]
             return GatewayResult(succeeded=False, failure_code=code, failure_message=message)
@@ -184,6 +193,7 @@ class SandboxGateway:
     def charge(
         self, *, token: str, amount: int, currency: str, idempotency_key: str, off_session: bool
     ) -> GatewayResult:
+        _network_round_trip()
         behaviour = _behaviour(token)
         reference = "sbx_ch_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
         if behaviour == "refund_fails":  # the processor knows which card a charge was on
@@ -196,6 +206,7 @@ class SandboxGateway:
         return _processed("charge", idempotency_key, amount, currency, result)
 
     def refund(self, *, charge_reference: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
+        _network_round_trip()
         reference = "sbx_re_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
         result = GatewayResult(succeeded=True, reference=reference)
         if charge_reference.startswith(_REFUSES_REFUNDS):
@@ -208,7 +219,15 @@ class SandboxGateway:
         return _processed("refund", idempotency_key, amount, currency, result)
 
     def payout(self, *, destination: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
+        _network_round_trip()
         return _sandbox_payout(destination, amount, currency, idempotency_key)
+
+
+def _network_round_trip() -> None:
+    """Wait as long as a real processor's answer takes (``SANDBOX_GATEWAY_LATENCY_MS``; none by default)."""
+    latency_ms = settings.SANDBOX_GATEWAY_LATENCY_MS
+    if latency_ms > 0:
+        time.sleep(latency_ms / 1000)
 
 
 def _sandbox_payout(destination: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:

@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from bnpl.core import clock
@@ -232,41 +232,89 @@ def charge_execute(*, charge: Charge, off_session: bool) -> Charge:
         raise RuntimeError("charge_execute calls the gateway: never inside a transaction")
     if charge.status != Charge.Status.PENDING:
         return charge
+    return _charge_record(charge, charge_send(charge=charge, off_session=off_session))
+
+
+def charge_send(*, charge: Charge, off_session: bool, gateway: Gateway | None = None) -> GatewayResult:
+    """Send a pending charge to the gateway of its mode (``gateway``: that one, already built) and
+    return its answer, recording nothing: ``charge_execute`` records it, or a batch records many
+    answers at once (``charges_record``). Outside any transaction; writes nothing of ours, so batches
+    may call it from several threads at once. A card of the other mode fails without a call."""
+    if inside_transaction():
+        raise RuntimeError("charge_send calls the gateway: never inside a transaction")
     if charge.payment_method.livemode != charge.livemode:
-        result = GatewayResult(
+        return GatewayResult(
             succeeded=False,
             failure_code="payment_method_wrong_mode",
             failure_message="This card belongs to the other mode: choose another card.",
         )
-        return _charge_record(charge, result)
-    gateway = get_gateway(livemode=charge.livemode)
+    gateway = gateway or get_gateway(livemode=charge.livemode)
     token = charge.payment_method.gateway_token
     if charge.kind == Charge.Kind.PAYMENT:
-        result = gateway.charge(
+        return gateway.charge(
             token=token,
             amount=charge.amount,
             currency=charge.currency,
             idempotency_key=charge.idempotency_key,
             off_session=off_session,
         )
-    else:
-        assert charge.refunded_charge is not None, "a refund names the payment it gives money back from"
-        result = gateway.refund(
-            charge_reference=charge.refunded_charge.gateway_reference,
-            amount=charge.amount,
-            currency=charge.currency,
-            idempotency_key=charge.idempotency_key,
-        )
-    return _charge_record(charge, result)
+    assert charge.refunded_charge is not None, "a refund names the payment it gives money back from"
+    return gateway.refund(
+        charge_reference=charge.refunded_charge.gateway_reference,
+        amount=charge.amount,
+        currency=charge.currency,
+        idempotency_key=charge.idempotency_key,
+    )
 
 
 def _charge_record(charge: Charge, result: GatewayResult) -> Charge:
     """Record the gateway's answer on a pending charge (a later answer never overwrites one)."""
-    if not result.succeeded and result.failure_code == "processing":  # the gateway's webhook settles it
+    if _still_processing(result):  # the gateway's webhook settles it
         Charge.objects.filter(pk=charge.pk, status=Charge.Status.PENDING).update(gateway_reference=result.reference)
         charge.refresh_from_db()
         return charge
     return charge_settle(charge=charge, result=result)
+
+
+def _still_processing(result: GatewayResult) -> bool:
+    return not result.succeeded and result.failure_code == "processing"
+
+
+def charges_record(*, answers: dict[int, GatewayResult]) -> dict[int, Charge]:
+    """``charge_execute``'s recording for a batch: the gateway's answer for each pending charge (by
+    id) recorded by one statement, as ``charge_settle`` records one (only a pending charge moves, so
+    a webhook's or another worker's earlier answer stands), then every charge read back once. An
+    answer still "processing" (the gateway's webhook settles it) keeps its reference only."""
+    final = [(charge_id, result) for charge_id, result in answers.items() if not _still_processing(result)]
+    for charge_id, result in answers.items():
+        if _still_processing(result):
+            Charge.objects.filter(pk=charge_id, status=Charge.Status.PENDING).update(gateway_reference=result.reference)
+    if final:
+        _settle_pending_many(final)
+    return Charge.objects.select_related("payment_method").in_bulk(list(answers))
+
+
+def _settle_pending_many(answers: list[tuple[int, GatewayResult]]) -> None:
+    """``charge_settle``'s update for many charges at once: ``UPDATE … FROM (VALUES …)`` joins each
+    charge to its own answer (PostgreSQL, and SQLite from 3.33), where Django's ``bulk_update``
+    would spell a ``CASE`` per row and column."""
+    table = connection.ops.quote_name(Charge._meta.db_table)
+    values = []
+    for charge_id, result in answers:
+        status = Charge.Status.SUCCEEDED if result.succeeded else Charge.Status.FAILED
+        values.append((charge_id, str(status), result.reference, result.failure_code, result.failure_message))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = answer.column2, gateway_reference = answer.column3, "  # noqa: S608  # nosec B608  # our own table; values are parameters
+            "failure_code = answer.column4, failure_message = answer.column5, updated_at = %s "
+            f"FROM (VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(values))}) AS answer "
+            f"WHERE {table}.id = answer.column1 AND {table}.status = %s",
+            [
+                connection.ops.adapt_datetimefield_value(clock.now()),
+                *(value for row in values for value in row),
+                str(Charge.Status.PENDING),
+            ],
+        )
 
 
 def charge_settle(*, charge: Charge, result: GatewayResult) -> Charge:

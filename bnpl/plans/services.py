@@ -357,6 +357,39 @@ def _installment_pay(installment: Installment, amount: int) -> tuple[int, int]:
     return principal_part, interest_part
 
 
+def installments_spread_payment(
+    installments: list[Installment], amount: int, *, first: Installment | None = None
+) -> tuple[int, int, int, list[Installment]]:
+    """``installments_record_payment`` on rows the caller has locked and will save (a batch of
+    payments saves them together): ``amount`` spread over the scheduled ones -- ``first`` and then
+    the earliest due -- interest first. Returns (principal, interest) covered, what did not fit, and
+    the rows changed. The caller then settles the plan's status (``plan_status_when_settled``)."""
+    left = amount
+    principal_total = interest_total = 0
+    unpaid = sorted(
+        (row for row in installments if row.status == Installment.Status.SCHEDULED),
+        key=lambda row: (first is None or row.pk != first.pk, row.due_date, row.sequence),
+    )
+    changed = []
+    for installment in unpaid:
+        if left == 0:
+            break
+        part = min(left, installment.remaining_amount)
+        principal, interest = _installment_pay(installment, part)
+        principal_total, interest_total, left = principal_total + principal, interest_total + interest, left - part
+        changed.append(installment)
+    return principal_total, interest_total, left, changed
+
+
+def plan_status_when_settled(plan: Plan, installments: list[Installment], *, order: Order) -> str:
+    """The status ``plan`` takes given all its rows as they now are (``_settle_status`` without a
+    query): closed when nothing is scheduled, ``paid`` unless the order was voided or refunded in full."""
+    if any(row.status == Installment.Status.SCHEDULED for row in installments):
+        return plan.status
+    obligation_left = order.authorized_amount - order.voided_amount - order.refunded_amount
+    return Plan.Status.PAID if obligation_left > 0 else Plan.Status.CANCELED
+
+
 def installments_record_payment(
     plan: Plan, amount: int, installments: QuerySet[Installment], *, first: Installment | None = None
 ) -> tuple[int, int, int]:
@@ -364,18 +397,8 @@ def installments_record_payment(
     earliest due -- and settle the plan's status. Returns (principal, interest) covered and what
     did not fit. The installments are locked and read once, and those paid written in one query,
     however many the payment covers (a payoff covers them all)."""
-    left = amount
-    principal_total = interest_total = 0
-    unpaid = list(installments.select_for_update(of=("self",)).order_by("due_date", "sequence"))
-    unpaid.sort(key=lambda installment: first is None or installment.pk != first.pk)  # stable: ``first`` leads
-    paid = []
-    for installment in unpaid:
-        if left == 0:
-            break
-        part = min(left, installment.remaining_amount)
-        principal, interest = _installment_pay(installment, part)
-        paid.append(installment)
-        principal_total, interest_total, left = principal_total + principal, interest_total + interest, left - part
+    locked = list(installments.select_for_update(of=("self",)))
+    principal_total, interest_total, left, paid = installments_spread_payment(locked, amount, first=first)
     _installments_save(paid, fields=["paid_amount", "status", "paid_at"])
     plan_settle_status(plan)
     return principal_total, interest_total, left

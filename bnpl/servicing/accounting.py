@@ -7,9 +7,12 @@ negative.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from bnpl.checkout.models import Order
 from bnpl.ledger.models import AccountCode
-from bnpl.ledger.services import Line, ledger_post
+from bnpl.ledger.services import Entry, Line, ledger_post, ledger_post_many
 from bnpl.payments.models import Charge, ConsumerBalance
 from merchants.models import Merchant
 
@@ -41,12 +44,57 @@ def post_payment(order: Order, *, charge_id: str, principal: int, interest: int,
         order,
         "plan.payment_from_balance" if from_balance else "plan.payment",
         f"payment:{charge_id}",
-        [
-            source,
-            Line(account=AccountCode.CONSUMER_RECEIVABLE, amount=-principal, consumer=order.consumer),
-            Line(account=AccountCode.INTEREST_INCOME, amount=-interest),
-        ],
+        _payment_lines(order, source, principal=principal, interest=interest),
     )
+
+
+@dataclass(frozen=True)
+class CardPayment:
+    """A card payment applied to a plan, for ``post_card_payments``."""
+
+    order: Order
+    charge_id: str  # the charge's public id
+    principal: int  # minor units
+    interest: int  # minor units
+
+
+def post_card_payments(payments: Sequence[CardPayment]) -> None:
+    """``post_payment`` (from a card) for a batch: the same entries, keyed the same way, posted
+    together (``ledger_post_many``)."""
+    entries = []
+    for payment in payments:
+        order, amount = payment.order, payment.principal + payment.interest
+        lines = [
+            line
+            for line in _payment_lines(
+                order,
+                Line(account=AccountCode.CARD_CLEARING, amount=amount),
+                principal=payment.principal,
+                interest=payment.interest,
+            )
+            if line.amount != 0
+        ]
+        if lines:
+            entries.append(
+                Entry(
+                    entry_type="plan.payment",
+                    currency=order.currency,
+                    livemode=order.livemode,
+                    merchant=order.merchant,
+                    reference=order,
+                    idempotency_key=f"{order.public_id}:payment:{payment.charge_id}",
+                    lines=lines,
+                )
+            )
+    ledger_post_many(entries=entries)
+
+
+def _payment_lines(order: Order, source: Line, *, principal: int, interest: int) -> list[Line]:
+    return [
+        source,
+        Line(account=AccountCode.CONSUMER_RECEIVABLE, amount=-principal, consumer=order.consumer),
+        Line(account=AccountCode.INTEREST_INCOME, amount=-interest),
+    ]
 
 
 def post_late_fee(order: Order, *, key: str, amount: int) -> None:

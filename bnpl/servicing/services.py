@@ -1,11 +1,12 @@
 """Servicing writes: payments applied to a plan, by whoever took them.
 
-**Applying a payment** (``charge_apply_to_plan``) is the one way money taken from a card reaches a
-plan: under the order's and the plan's locks (in that order, ``bnpl.servicing.locks``) and the
-charge's own, once (guarded by the charge's ``applied_at``), spread over the earliest unpaid
-installments, posted, audited and evented. What no longer fits (the plan shrank while the card was
-being charged, or it was charged off meanwhile) is returned for the caller to give back after the
-transaction, so money is never kept without reducing what the consumer owes.
+**Applying a payment** (``charge_apply_to_plan``, or ``charges_apply_to_plans`` for a batch: the
+same code) is the one way money taken from a card reaches a plan: under the order's and the plan's
+locks (in that order, ``bnpl.servicing.locks``) and the charge's own, once (guarded by the charge's
+``applied_at``), spread over the earliest unpaid installments, posted, audited and evented. What no
+longer fits (the plan shrank while the card was being charged, or it was charged off meanwhile) is
+returned for the caller to give back after the transaction, so money is never kept without reducing
+what the consumer owes.
 
 **Pay now, pay early, pay off** prepare their charge under the plan's lock (``bnpl.servicing.
 charges``), charge the card outside any transaction, then apply. Collections run the same
@@ -16,19 +17,26 @@ for its first payment.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 
 from bnpl.checkout.models import Order
 from bnpl.core import clock
 from bnpl.core.errors import ConflictError, InvalidRequestError, PaymentDeclinedError, StateError
-from bnpl.core.services import change_record
+from bnpl.core.services import Change, change_record_many
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.payments.services import charge_execute
 from bnpl.plans import services as plan_services
 from bnpl.plans.models import Installment, Plan
-from bnpl.plans.representations import plan_data
+from bnpl.plans.representations import plan_data_writer
 from bnpl.servicing import accounting, balances
+from bnpl.servicing.bulk import rows_update
 from bnpl.servicing.charges import early_payment_charge_prepare, installment_charge_prepare, plan_card_required
 from bnpl.servicing.locks import order_lock, plan_lock
 from bnpl.servicing.selectors import earned_interest, plan_payoff_amount
@@ -124,19 +132,119 @@ def charge_apply_to_plan(*, plan: Plan, charge: Charge, first: Installment | Non
     """Apply a succeeded payment to the plan's earliest unpaid installments, once (guarded by the
     charge's ``applied_at`` under its lock), posting it and emitting ``plan.payment_succeeded``.
     Returns what did not fit -- all of it on a plan charged off meanwhile -- for the caller to give
-    back after the transaction. Call inside one."""
-    order = order_lock(order_id=plan.order_id)
-    locked_plan = plan_lock(plan_id=plan.pk)
-    charge = Charge.objects.select_for_update().get(pk=charge.pk)
-    if charge.applied_at is not None or charge.status != Charge.Status.SUCCEEDED:
-        return 0
-    if locked_plan.standing == Plan.Standing.CHARGED_OFF:  # written off: the books stay shut, it all goes back
-        Charge.objects.filter(pk=charge.pk).update(plan=locked_plan, applied_at=clock.now())
-        return charge.amount
-    before = plan_data(locked_plan)
-    excess = payment_apply(order=order, plan=locked_plan, charge=charge, first=first)
-    change_record(action="plan.payment_succeeded", instance=locked_plan, before=before, data=plan_data(locked_plan))
-    return excess
+    back after the transaction. Call inside one. (``charges_apply_to_plans`` with one payment.)"""
+    applied = charges_apply_to_plans(payments=[PaymentToApply(plan=plan, charge=charge, first=first)])
+    return applied[charge.pk].excess
+
+
+@dataclass(frozen=True)
+class PaymentToApply:
+    plan: Plan
+    charge: Charge  # a payment taken for the plan
+    first: Installment | None = None  # the installment it was taken for, paid first
+
+
+@dataclass(frozen=True)
+class AppliedPayment:
+    excess: int  # minor units that did not fit (all of it on a plan charged off): give back after commit
+    plan_standing: str  # the plan's standing, read under its lock
+
+
+def charges_apply_to_plans(*, payments: Sequence[PaymentToApply]) -> dict[int, AppliedPayment]:
+    """``charge_apply_to_plan`` for a batch of payments (collections settling a batch), by charge id,
+    with the same guarantees and a fixed number of queries whatever the batch's size (and one more
+    per installment a payment leaves part-paid: at most one per payment, seldom any).
+
+    Locks as every writer takes them (``bnpl.servicing.locks``): all the orders, then all the
+    plans, each set in id order (two batches, or a batch and a one-order writer, never wait on each
+    other in opposite orders), then the charges and the plans' installments. Each payment is then
+    applied in memory in the order given -- once (``applied_at``), spread as
+    ``installments_spread_payment`` does, several payments on one plan one after another -- and all is
+    written together: installments, charges and plans by bulk updates, the ledger entries by
+    ``ledger_post_many``, an audit row and a ``plan.payment_succeeded`` event per payment by
+    ``change_record_many``. Call inside one transaction."""
+    plan_ids = sorted({payment.plan.pk for payment in payments})
+    order_ids = sorted({payment.plan.order_id for payment in payments})
+    orders = Order.objects.select_related("merchant", "consumer").select_for_update(of=("self",))
+    locked_orders = orders.filter(pk__in=order_ids).order_by("pk").in_bulk()
+    plans = Plan.objects.select_related("product", "order").select_for_update(of=("self",))
+    locked_plans = plans.filter(pk__in=plan_ids).order_by("pk").in_bulk()
+    charges = Charge.objects.select_for_update().filter(pk__in=[payment.charge.pk for payment in payments])
+    locked_charges = charges.order_by("pk").in_bulk()
+    rows: dict[int, list[Installment]] = defaultdict(list)
+    for row in Installment.objects.select_for_update().filter(plan_id__in=plan_ids).order_by("plan_id", "sequence"):
+        rows[row.plan_id].append(row)
+
+    now = clock.now()
+    results: dict[int, AppliedPayment] = {}
+    applied: list[Charge] = []
+    moved: list[int] = []  # charges not yet on the plan they are applied to
+    changed_rows: dict[int, Installment] = {}
+    changed_plans: dict[int, Plan] = {}
+    postings: list[accounting.CardPayment] = []
+    changes: list[Change] = []
+    recorded: dict[int, dict[str, Any]] = {}  # each plan's data as last recorded: the next payment's "before"
+    write_plan_data = plan_data_writer()
+    for payment in payments:
+        charge, plan = locked_charges[payment.charge.pk], locked_plans[payment.plan.pk]
+        order = locked_orders[plan.order_id]
+        if charge.applied_at is not None or charge.status != Charge.Status.SUCCEEDED:
+            results.setdefault(charge.pk, AppliedPayment(excess=0, plan_standing=plan.standing))
+            continue
+        if charge.plan_id != plan.pk:
+            moved.append(charge.pk)
+        charge.plan, charge.applied_at = plan, now
+        applied.append(charge)
+        if plan.standing == Plan.Standing.CHARGED_OFF:  # written off: the books stay shut, it all goes back
+            results[charge.pk] = AppliedPayment(excess=charge.amount, plan_standing=plan.standing)
+            continue
+        before = recorded.get(plan.pk) or write_plan_data(plan, rows[plan.pk])
+        principal, interest, left, changed = plan_services.installments_spread_payment(
+            rows[plan.pk], charge.amount, first=payment.first
+        )
+        changed_rows.update((row.pk, row) for row in changed)
+        status = plan_services.plan_status_when_settled(plan, rows[plan.pk], order=order)
+        if status != plan.status:
+            plan.status = status
+            changed_plans[plan.pk] = plan
+        postings.append(
+            accounting.CardPayment(order=order, charge_id=charge.public_id, principal=principal, interest=interest)
+        )
+        recorded[plan.pk] = write_plan_data(plan, rows[plan.pk])
+        changes.append(
+            Change(
+                action="plan.payment_succeeded",
+                instance=plan,
+                merchant=order.merchant,
+                before=before,
+                data=recorded[plan.pk],
+            )
+        )
+        results[charge.pk] = AppliedPayment(excess=left, plan_standing=plan.standing)
+
+    Charge.objects.filter(pk__in=[charge.pk for charge in applied]).update(applied_at=now)
+    for charge_id in moved:  # none from collections or pay-now, whose charges are prepared on the plan
+        Charge.objects.filter(pk=charge_id).update(plan=locked_charges[charge_id].plan)
+    _installments_save(list(changed_rows.values()), now)
+    for plan in changed_plans.values():
+        plan.updated_at = now
+    rows_update(Plan, list(changed_plans.values()), ["status", "updated_at"])
+    accounting.post_card_payments(postings)
+    change_record_many(changes=changes)
+    return results
+
+
+def _installments_save(rows: list[Installment], now: dt.datetime) -> None:
+    """Installments a batch of payments changed: those now paid in full with one update (their paid
+    amount is their amount), the few left part-paid (at most one per payment) with one per value."""
+    for row in rows:
+        row.updated_at = now
+    paid_in_full = [row for row in rows if row.paid_amount == row.amount]
+    Installment.objects.filter(pk__in=[row.pk for row in paid_in_full]).update(
+        paid_amount=F("amount"), status=Installment.Status.PAID, paid_at=Coalesce("paid_at", Value(now)), updated_at=now
+    )
+    part_paid = [row for row in rows if row.paid_amount != row.amount]
+    rows_update(Installment, part_paid, ["paid_amount", "status", "paid_at", "updated_at"])
 
 
 def payment_apply(*, order: Order, plan: Plan, charge: Charge, first: Installment | None = None) -> int:

@@ -378,6 +378,9 @@ IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT_S
 # the tests set the sandbox for it explicitly. Values are dotted paths of a gateway class.
 PAYMENT_GATEWAY_TEST = env.str("PAYMENT_GATEWAY_TEST", default="bnpl.payments.gateways.SandboxGateway")
 PAYMENT_GATEWAY_LIVE = env.str("PAYMENT_GATEWAY_LIVE", default="")
+# The sandbox gateway's answer time in milliseconds (a real sleep per call, as a processor's network
+# round trip): 0 answers at once; benchmarks set e.g. 100 to measure the network-bound case.
+SANDBOX_GATEWAY_LATENCY_MS = env.int("SANDBOX_GATEWAY_LATENCY_MS", default=0)
 # Stripe (bnpl.payments.stripe_gateway.StripeGateway), per mode: the secret key (sk_/rk_), the
 # publishable key of Stripe Elements on the hosted checkout (pk_), and the signing secret of that
 # mode's endpoint of POST /webhooks/stripe (whsec_). TEST keys must be test keys, LIVE keys live ones.
@@ -428,6 +431,10 @@ CONSUMER_EXPOSURE_LIMIT_MAJOR = env.int("CONSUMER_EXPOSURE_LIMIT_MAJOR", default
 # installments one worker claims per transaction, and when an attempt in processing counts as stuck.
 COLLECTION_RETRY_DAYS = env.list("COLLECTION_RETRY_DAYS", cast=int, default=[1, 3, 7])
 COLLECTION_BATCH_SIZE = env.int("COLLECTION_BATCH_SIZE", default=50)
+# How many of a batch's charges one worker sends to the gateway at once (threads, each with its own
+# database connection while the pool lives): the gateway's round trip, not our database, bounds a
+# worker, so this sets its throughput. 1 sends them one after another in the worker's own thread.
+COLLECTIONS_GATEWAY_CONCURRENCY = env.int("COLLECTIONS_GATEWAY_CONCURRENCY", default=16)
 COLLECTION_STUCK_AFTER = timedelta(seconds=env.int("COLLECTION_STUCK_AFTER_SECONDS", default=300))
 # Delinquency: days past due of the oldest unpaid installment at which a plan is delinquent, and
 # at which it is charged off (written off as a credit loss; collections stops).

@@ -16,6 +16,10 @@ BNPL_SANDBOX = True
 DEBUG = False
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+# Collections send a batch's gateway calls from threads, whose database connections of their own can
+# neither see nor roll back with a test's transaction: one at a time here, in the test's own thread.
+# The tests of concurrent sending (transactional ones) and the real-worker tests set it themselves.
+COLLECTIONS_GATEWAY_CONCURRENCY = env.int("COLLECTIONS_GATEWAY_CONCURRENCY", default=1)
 # The limits are tested at their own numbers (set with pytest's ``settings`` fixture); everything
 # else runs far below them.
 API_THROTTLE_RATE = "100000/s"

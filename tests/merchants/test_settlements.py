@@ -11,7 +11,9 @@ import io
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from bnpl.checkout import orders as checkout_orders
 from bnpl.core import clock
@@ -94,6 +96,30 @@ def test_a_batch_left_pending_by_a_crash_is_paid_once_by_the_next_run(tenant: Te
 
     assert Settlement.objects.get().status == "paid"
     assert SandboxGatewayCharge.objects.filter(kind="payout").count() == 1
+
+
+def test_a_batch_costs_the_same_queries_however_many_captures_and_refunds_it_holds(tenant: Tenant) -> None:
+    _captured(tenant, 5_000)
+    settlements_run(cutoff=_soon())  # the first payout opens the merchant's accounts; the next ones find them
+    queries_by_size = {}
+    for size in (1, 4):
+        orders = [_captured(tenant, 10_000 + index) for index in range(size)]
+        for order in orders:
+            checkout_orders.order_refund(order=order, amount=1_000)  # type: ignore[arg-type]
+
+        with CaptureQueriesContext(connection) as queries:
+            run = settlements_run(cutoff=_soon())
+
+        assert (run.batches, run.paid) == (1, 1)
+        settlement = Settlement.objects.order_by("-id").first()
+        assert settlement is not None and settlement.lines.count() == 2 * size
+        assert settlement.captured_amount == sum(10_000 + index for index in range(size))
+        assert settlement.refunded_amount == 1_000 * size
+        # (the clock's offset is cached for a while: whether a run reads it depends on the time)
+        queries_by_size[size] = sum("core_clockstate" not in query["sql"] for query in queries.captured_queries)
+
+    assert queries_by_size[1] == queries_by_size[4], queries_by_size
+    assert ledger_ok()
 
 
 class PayoutTripwire(SandboxGateway):

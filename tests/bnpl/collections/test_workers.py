@@ -1,6 +1,7 @@
 """Collections with real Celery workers: separate processes on PostgreSQL and Redis, as in
-production. Two workers collect a thousand due installments exactly once each; then, trial after
-trial, one of them is killed with SIGKILL part-way and the sweeper finishes its work: every
+production, each sending its batches' charges to the gateway from a pool of threads. Two workers
+collect a thousand due installments exactly once each; then, trial after trial, one of them is
+killed with SIGKILL part-way (with calls in flight) and the sweeper finishes its work: every
 installment is charged exactly once (counted on the gateway's own record), and the ledger balances."""
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[3]
 WORKER = [sys.executable, "-m", "celery", "-A", "bnpl", "worker", "--pool=solo", "--without-gossip", "--without-mingle"]
 PLANS = 500  # 12 monthly payments each: two months due at first is 1,000 installments
+GATEWAY_CONCURRENCY = 8  # each worker sends a batch's charges 8 at a time
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +55,7 @@ def _workers(queue: str, count: int = 2) -> Iterator[list[subprocess.Popen[bytes
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bnpl.settings.test",
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "COLLECTIONS_GATEWAY_CONCURRENCY": str(GATEWAY_CONCURRENCY),  # killed with calls in flight in threads
     }
     processes = [
         subprocess.Popen(

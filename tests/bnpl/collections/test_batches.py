@@ -1,0 +1,119 @@
+"""Collections in batches, with the gateway called from a pool of threads: each installment of a
+batch is charged once and applied once, failures and successes of one batch each get their own
+outcome, several payments on one plan chain their events, and a batch costs the worker the same
+number of queries however many installments it holds.
+
+Transactional tests: the pool's threads use database connections of their own, which see only
+committed rows (as in production)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from bnpl.collections import services
+from bnpl.collections.gateway_pool import GatewayPool
+from bnpl.collections.models import CollectionAttempt
+from bnpl.core.models import AuditLogEntry, Event
+from bnpl.core.services import clock_advance
+from bnpl.payments.models import Charge, SandboxGatewayCharge
+from bnpl.plans.models import Installment, Plan
+from tests.bnpl.checkout.factories import make_authorized_order
+from tests.helpers import ledger_ok
+from tests.merchants.factories import Tenant
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+INSUFFICIENT_FUNDS = "4000 0000 0000 9995"
+
+
+@pytest.fixture(autouse=True)
+def _calls_sent_four_at_a_time(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.COLLECTIONS_GATEWAY_CONCURRENCY = 4
+
+
+def _plans_with_an_installment_due(tenant: Tenant, count: int) -> list[Plan]:
+    plans = [make_authorized_order(merchant=tenant.merchant, livemode=False).plan for _ in range(count)]
+    clock_advance(by=dt.timedelta(days=14))  # pay in 4: the second installment of each is due
+    return plans
+
+
+def test_a_batch_sent_concurrently_charges_each_installment_once(tenant: Tenant) -> None:
+    plans = _plans_with_an_installment_due(tenant, 6)
+
+    result = services.collections_run(batch_size=4)
+    again = services.collections_run(batch_size=4)
+
+    assert (result.claimed, result.succeeded, result.pending, again.claimed) == (6, 6, 0, 0)
+    for plan in plans:
+        keys = SandboxGatewayCharge.objects.filter(idempotency_key__startswith=f"collect:{plan.public_id}:")
+        assert [(row.idempotency_key, row.succeeded) for row in keys] == [(f"collect:{plan.public_id}:2:1", True)]
+        assert plan.installments.get(sequence=2).paid_amount == 2_500
+    assert not Charge.objects.filter(kind="payment", status="succeeded", applied_at__isnull=True).exists()
+    assert Event.objects.filter(type="plan.payment_succeeded").count() == 6
+    assert ledger_ok()
+
+
+def test_successes_and_failures_of_one_batch_each_get_their_own_outcome(tenant: Tenant) -> None:
+    paying = make_authorized_order(merchant=tenant.merchant, livemode=False, kind="pay_in_30").plan
+    short = make_authorized_order(
+        merchant=tenant.merchant, livemode=False, kind="pay_in_30", card=INSUFFICIENT_FUNDS
+    ).plan
+    clock_advance(by=dt.timedelta(days=30))
+
+    result = services.collections_run(batch_size=10)
+
+    assert (result.claimed, result.succeeded, result.failed) == (2, 1, 1)
+    won, lost = (CollectionAttempt.objects.get(installment__plan=plan) for plan in (paying, short))
+    assert (won.status, won.failure_code, won.retry_on) == ("succeeded", "", None)
+    assert (lost.status, lost.failure_code) == ("failed", "insufficient_funds")
+    assert lost.retry_on is not None and short.installments.get().collect_on == lost.retry_on
+    failed = Event.objects.get(type="plan.payment_failed")
+    assert (failed.object_id, failed.data["retry_on"]) == (short.public_id, lost.retry_on.isoformat())
+    assert AuditLogEntry.objects.filter(action="plan.payment_failed", object_id=short.public_id).count() == 1
+    assert Plan.objects.get(pk=paying.pk).status == Plan.Status.PAID
+    assert ledger_ok()
+
+
+@pytest.mark.parametrize("batch_size", [50, 4])  # all in one batch; in two (the second claimed as the first settles)
+def test_several_installments_of_one_plan_chain_their_events(tenant: Tenant, batch_size: int) -> None:
+    plan = make_authorized_order(
+        merchant=tenant.merchant, livemode=False, amount=60_000, kind="financing", count=6
+    ).plan
+    clock_advance(by=dt.timedelta(days=200))  # every payment due
+
+    result = services.collections_run(batch_size=batch_size)
+
+    assert (result.claimed, result.succeeded) == (6, 6)
+    assert Plan.objects.get(pk=plan.pk).status == Plan.Status.PAID
+    assert not Installment.objects.filter(plan=plan, status="scheduled").exists()
+    history = list(
+        AuditLogEntry.objects.filter(action="plan.payment_succeeded", object_id=plan.public_id).order_by("id")
+    )
+    assert len(history) == 6
+    for earlier, later in itertools.pairwise(history):
+        assert later.before == earlier.after  # each payment starts where the one before left the plan
+    assert history[-1].after is not None and history[-1].after["status"] == "paid"
+    assert ledger_ok()
+
+
+def test_a_batch_costs_the_worker_the_same_queries_whatever_its_size(tenant: Tenant) -> None:
+    _plans_with_an_installment_due(tenant, 2 + 8)
+    queries_by_size = {}
+
+    with GatewayPool(size=4) as pool:
+        for size in (2, 8):
+            with CaptureQueriesContext(connection) as queries:  # the worker's own connection, not the pool's
+                claimed = services.collections_claim(limit=size)
+                assert claimed is not None and len(claimed) == size
+                attempts = services.collection_attempts_process(attempt_ids=claimed, pool=pool)
+            assert [attempt.status for attempt in attempts] == ["succeeded"] * size
+            # (the clock's offset is cached for a while: whether a batch reads it depends on the time)
+            queries_by_size[size] = sum("core_clockstate" not in query["sql"] for query in queries.captured_queries)
+
+    assert queries_by_size[2] == queries_by_size[8] <= 40, queries_by_size
+    assert ledger_ok()
