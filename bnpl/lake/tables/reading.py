@@ -39,9 +39,18 @@ TEXT_PREFIX = "lake_text__"  # the annotation that reads a JSON field as its tex
 def record_batches(spec: TableSpec, scope: Scope) -> Iterator[pa.RecordBatch]:
     """The table's rows in the scope (an append table's id range, a snapshot table's every row) as
     record batches of its schema, in primary-key order."""
-    if connection.vendor == "postgresql" and copy_wires(spec) is not None:
+    if _copies() and copy_wires(spec) is not None:
         return _copied_batches(spec, scope)
     return _keyset_batches(spec, scope)
+
+
+def _copies() -> bool:
+    """PostgreSQL through psycopg2, whose cursor has ``copy_expert`` and ``mogrify`` (the pinned driver)."""
+    if connection.vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3  # imports a driver: PostgreSQL only
+
+    return not is_psycopg3
 
 
 # --- What one query selects ------------------------------------------------------------------------

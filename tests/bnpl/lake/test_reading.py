@@ -19,7 +19,7 @@ from bnpl.lake.export import PartitionedWriter
 from bnpl.lake.pseudonym import pseudonymize_text
 from bnpl.lake.tables import EVENTS, Scope, TableSpec
 from bnpl.lake.tables.events import scrubbed_json
-from bnpl.lake.tables.reading import _copied_batches, _keyset_batches, copy_wires, record_batches
+from bnpl.lake.tables.reading import _copied_batches, _copies, _keyset_batches, copy_wires, record_batches
 from tests.bnpl.lake.history import make_history
 from tests.merchants.factories import Tenant
 
@@ -119,6 +119,7 @@ def test_a_range_reads_only_its_ids(tenant: Tenant) -> None:
 
 @pytest.mark.postgres
 def test_on_postgresql_the_events_and_ledger_come_by_copy_and_the_loan_tape_by_pages() -> None:
+    assert _copies()
     assert copy_wires(tables.EVENTS) is not None and copy_wires(tables.BY_NAME["ledger_postings"]) is not None
     assert copy_wires(tables.BY_NAME["loan_tape"]) is None  # a join adds its outcomes
 
