@@ -396,9 +396,7 @@ def _plan_append_batch(
     """The next batch after ``position``: the next ``batch_rows`` rows, or up to the horizon. A
     stretch with no row at all (ids of rolled-back transactions) just moves the watermark."""
     model = tables.append_model(spec)
-    in_range = model._default_manager.filter(pk__gt=position, pk__lte=horizon).order_by("pk")
-    last_of_full_batch = list(in_range.values_list("pk", flat=True)[batch_rows - 1 : batch_rows])
-    upper = last_of_full_batch[0] if last_of_full_batch else horizon
+    upper = _batch_upper(model, position=position, horizon=horizon, batch_rows=batch_rows)
     if not model._default_manager.filter(pk__gt=position, pk__lte=upper).exists():
         with transaction.atomic():
             watermark = LakeWatermark.objects.select_for_update().get(stream=spec.stream)
@@ -411,6 +409,22 @@ def _plan_append_batch(
         return LakeBatch.objects.create(
             stream=spec.stream, name=f"{position + 1:020d}-{upper:020d}", lower_key=position, upper_key=upper
         )
+
+
+def _batch_upper(model: type[Model], *, position: int, horizon: int, batch_rows: int) -> int:
+    """The id of the ``batch_rows``-th row after ``position``, or ``horizon`` when fewer are left.
+    Ids are mostly dense, so the window of exactly ``batch_rows`` ids is counted first: that query
+    reads no row beyond the batch whatever plan the planner picks (a table without statistics, just
+    bulk-loaded, otherwise has every row up to the horizon read and sorted). Only when ids are
+    missing from the window is the row found by an offset."""
+    rows = model._default_manager.filter(pk__gt=position)
+    if horizon - position <= batch_rows:
+        return horizon
+    if rows.filter(pk__lte=position + batch_rows).count() == batch_rows:
+        return position + batch_rows
+    in_range = rows.filter(pk__lte=horizon).order_by("pk")
+    last_of_full_batch = list(in_range.values_list("pk", flat=True)[batch_rows - 1 : batch_rows])
+    return int(last_of_full_batch[0]) if last_of_full_batch else horizon
 
 
 def _run_append_batch(*, spec: TableSpec, batch: LakeBatch, token: str, storage: Storage) -> int:
