@@ -5,8 +5,9 @@ in a fresh child process (so its peak RSS is its own):
 * the ceiling: the same rows generated in memory and written with the same ParquetWriter options,
   a row group at a time, no database and no upload;
 * the export of the first quarter of the rows as one batch, and of all of them as one batch
-  (``lake_export_append``: keyset reads, payload scrubbing, Parquet, upload to the local lake
-  folder, manifest, watermark): rows per second and peak RSS. Memory must not grow with the rows.
+  (``lake_export_append``: the read -- COPY into Arrow columns on PostgreSQL, keyset pages on
+  SQLite --, payload scrubbing, Parquet, upload to the local lake folder, manifest, watermark):
+  rows per second and peak RSS. Memory must not grow with the rows.
 
 Run: python bench/lake.py (also the last part of ``make bench``); BENCH_LAKE_ROWS=100000 for a quick one.
 """

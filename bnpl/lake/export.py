@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.core.files.storage import Storage
@@ -60,7 +61,8 @@ from bnpl.core.services import audit_log_record
 from bnpl.lake import tables
 from bnpl.lake.models import LakeBatch, LakeWatermark
 from bnpl.lake.storage import lake_storage, put
-from bnpl.lake.tables import Row, Scope, TableSpec
+from bnpl.lake.tables import Scope, TableSpec
+from bnpl.lake.tables.reading import record_batches
 
 logger = logging.getLogger(__name__)
 
@@ -235,16 +237,18 @@ def settled_horizon(*, stream: str, model: type[Model]) -> int | None:
 
 
 class PartitionedWriter:
-    """Rows of one table into one Parquet file per partition, a row group at a time. At most
-    ``row_group_rows`` rows are buffered across all partitions (when full, every buffer is flushed),
-    so memory is bounded by one row group whatever the table's size or its number of days."""
+    """Record batches of one table into one Parquet file per partition, a row group at a time. At
+    most ``row_group_rows`` rows are buffered across all partitions (when full, every buffer is
+    flushed), so memory is bounded by one row group whatever the table's size or its number of
+    days. Row groups end after the same rows whatever the batches' sizes (the same rows give the
+    same bytes)."""
 
     def __init__(self, *, spec: TableSpec, directory: str, row_group_rows: int) -> None:
         self.spec = spec
         self.schema = spec.schema
         self.directory = directory
         self.row_group_rows = row_group_rows
-        self.buffers: dict[str, list[Row]] = {}
+        self.buffers: dict[str, list[pa.RecordBatch]] = {}
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.paths: dict[str, str] = {}
         self.counts: dict[str, int] = {}
@@ -258,23 +262,35 @@ class PartitionedWriter:
             self.buffers[partition] = []
             self.counts[partition] = 0
 
-    def add(self, partition: str, row: Row) -> None:
-        self.open(partition)
-        self.buffers[partition].append(row)
-        self.buffered += 1
-        if self.buffered >= self.row_group_rows:
-            for name in self.buffers:
-                self._flush(name)
-            self.buffered = 0
+    def add(self, batch: pa.RecordBatch, *, partition: str | None = None) -> None:
+        """The batch's rows, in order, into ``partition`` or, when None, each into the UTC day of the
+        table's partition column."""
+        while batch.num_rows:
+            taken = batch.slice(0, self.row_group_rows - self.buffered)
+            batch = batch.slice(taken.num_rows)
+            for day, rows in [(partition, taken)] if partition is not None else self._days(taken):
+                self.open(day)
+                self.buffers[day].append(rows)
+            self.buffered += taken.num_rows
+            if self.buffered >= self.row_group_rows:
+                for name in self.buffers:
+                    self._flush(name)
+                self.buffered = 0
+
+    def _days(self, batch: pa.RecordBatch) -> list[tuple[str, pa.RecordBatch]]:
+        days = batch.column(self.spec.partition_index).cast(pa.date32())  # a UTC timestamp's UTC date
+        distinct = days.unique()
+        if len(distinct) == 1:
+            return [(distinct[0].as_py().isoformat(), batch)]
+        return [(day.as_py().isoformat(), batch.filter(pc.equal(days, day))) for day in distinct]
 
     def _flush(self, partition: str) -> None:
-        rows = self.buffers[partition]
-        if not rows:
+        batches = self.buffers[partition]
+        if not batches:
             return
-        columns = list(zip(*rows, strict=True))
-        arrays = [pa.array(values, type=column.type) for values, column in zip(columns, self.spec.columns, strict=True)]
-        self.writers[partition].write_table(pa.Table.from_arrays(arrays, schema=self.schema))
-        self.counts[partition] += len(rows)
+        table = pa.Table.from_batches(batches, schema=self.schema).combine_chunks()
+        self.writers[partition].write_table(table)
+        self.counts[partition] += table.num_rows
         self.buffers[partition] = []
 
     def close(self) -> dict[str, tuple[str, int]]:
@@ -380,9 +396,7 @@ def _plan_append_batch(
     """The next batch after ``position``: the next ``batch_rows`` rows, or up to the horizon. A
     stretch with no row at all (ids of rolled-back transactions) just moves the watermark."""
     model = tables.append_model(spec)
-    in_range = model._default_manager.filter(pk__gt=position, pk__lte=horizon).order_by("pk")
-    last_of_full_batch = list(in_range.values_list("pk", flat=True)[batch_rows - 1 : batch_rows])
-    upper = last_of_full_batch[0] if last_of_full_batch else horizon
+    upper = _batch_upper(model, position=position, horizon=horizon, batch_rows=batch_rows)
     if not model._default_manager.filter(pk__gt=position, pk__lte=upper).exists():
         with transaction.atomic():
             watermark = LakeWatermark.objects.select_for_update().get(stream=spec.stream)
@@ -397,6 +411,22 @@ def _plan_append_batch(
         )
 
 
+def _batch_upper(model: type[Model], *, position: int, horizon: int, batch_rows: int) -> int:
+    """The id of the ``batch_rows``-th row after ``position``, or ``horizon`` when fewer are left.
+    Ids are mostly dense, so the window of exactly ``batch_rows`` ids is counted first: that query
+    reads no row beyond the batch whatever plan the planner picks (a table without statistics, just
+    bulk-loaded, otherwise has every row up to the horizon read and sorted). Only when ids are
+    missing from the window is the row found by an offset."""
+    rows = model._default_manager.filter(pk__gt=position)
+    if horizon - position <= batch_rows:
+        return horizon
+    if rows.filter(pk__lte=position + batch_rows).count() == batch_rows:
+        return position + batch_rows
+    in_range = rows.filter(pk__lte=horizon).order_by("pk")
+    last_of_full_batch = list(in_range.values_list("pk", flat=True)[batch_rows - 1 : batch_rows])
+    return int(last_of_full_batch[0]) if last_of_full_batch else horizon
+
+
 def _run_append_batch(*, spec: TableSpec, batch: LakeBatch, token: str, storage: Storage) -> int:
     key = manifest_key(stream=spec.stream, name=batch.name)
     uploaded = _manifest_rows(storage, key)
@@ -404,11 +434,10 @@ def _run_append_batch(*, spec: TableSpec, batch: LakeBatch, token: str, storage:
         _complete(batch=batch, token=token, rows=uploaded[0], files=uploaded[1], key=key)
         return uploaded[0]
     scope = Scope(chunk_size=settings.LAKE_FETCH_ROWS, lower_key=batch.lower_key, upper_key=batch.upper_key)
-    index = spec.partition_index
     with tempfile.TemporaryDirectory(prefix="bnpl-lake-") as directory:
         writer = PartitionedWriter(spec=spec, directory=directory, row_group_rows=settings.LAKE_ROW_GROUP_ROWS)
-        for row in spec.read(scope):
-            writer.add(row[index].astimezone(dt.UTC).date().isoformat(), row)
+        for rows in record_batches(spec, scope):
+            writer.add(rows)
         files = [
             _upload(
                 storage=storage,
@@ -498,8 +527,8 @@ def _run_snapshot(*, batch: LakeBatch, token: str, storage: Storage) -> int:
             for spec in tables.SNAPSHOT_TABLES:
                 writer = PartitionedWriter(spec=spec, directory=directory, row_group_rows=settings.LAKE_ROW_GROUP_ROWS)
                 writer.open(day)
-                for row in spec.read(scope):
-                    writer.add(day, row)
+                for rows in record_batches(spec, scope):
+                    writer.add(rows, partition=day)
                 path, rows = writer.close()[day]
                 written.append((spec, path, rows))
         files = []

@@ -2,8 +2,8 @@
 
 Each spec declares its columns once, in order, each with its Arrow type, description and source
 (``manage.py lake_ddl`` and docs/data-lake.md are generated from the same declarations; see
-``bnpl.lake.tables.base``), and reads its rows from the database in key order, a chunk at a time
-(keyset pagination on the primary key: never a whole table in memory).
+``bnpl.lake.tables.base``); ``bnpl.lake.tables.reading`` reads its rows from the database in key
+order, a chunk at a time, as Arrow record batches (never a whole table in memory).
 
 Conventions, as in the database and the API: money is int64 minor units beside a ``currency``
 string (ISO 4217); timestamps are ``timestamp[us, tz=UTC]``; due dates are ``date32``; objects are
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from django.db.models import Model
 
-from bnpl.lake.tables.base import APPEND, SNAPSHOT, Column, Row, Scope, TableSpec
+from bnpl.lake.tables.base import APPEND, SNAPSHOT, Column, Scope, TableSpec
 from bnpl.lake.tables.consumers import CONSUMERS
 from bnpl.lake.tables.decisions import CREDIT_DECISIONS, MODEL_FEATURE_COLUMNS
 from bnpl.lake.tables.events import EVENTS, scrub
@@ -44,7 +44,6 @@ __all__ = [
     "SNAPSHOT_TABLES",
     "TABLES",
     "Column",
-    "Row",
     "Scope",
     "TableSpec",
     "append_model",

@@ -1,25 +1,26 @@
 """How a lake table is declared: its columns, each once, with its name, Arrow type, description and
-source, in column order; the table reads its rows from its model by keyset pagination on the primary
-key, a chunk at a time (each chunk one indexed query; memory bounded by the chunk).
+source, in column order; ``bnpl.lake.tables.reading`` reads a table's rows from its model in
+primary-key order, a chunk at a time, into Arrow record batches of its schema (memory bounded by
+the chunk).
 
 A column's ``source`` is a field path of the table's model as ``values_list`` takes it
 (``merchant__public_id``; ``pk``), and its optional ``convert`` turns that field's value into the
-column's (``pseudonym``). A source with a dot (``outcome.bad``) is not a field: it is a value the
-table's ``Join`` adds to each record, from other tables, a chunk of records at a time.
+column's (``pseudonym``); a JSON field read with ``json_text`` hands ``convert`` the document as its
+text, unparsed (the event payload's scrubbing parses it itself). A source with a dot
+(``outcome.bad``) is not a field: it is a value the table's ``Join`` adds to each record, from
+other tables, a chunk of records at a time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
-from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
 from django.apps import apps
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 
 from bnpl.lake.pseudonym import pseudonym
 
@@ -28,8 +29,6 @@ SNAPSHOT = "snapshot"
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 JOINED = "."  # in a source: a value the table's join adds, not a field of its model
 
-Row = tuple[Any, ...]
-Record = Any  # a chunk's row from ``values_list`` (pk first), or, for a table with a join, a dict by source
 Convert = Callable[[Any], Any]
 
 
@@ -40,6 +39,7 @@ class Column:
     description: str
     source: str = ""  # the model field it reads (values_list path; "" = the field named like the column)
     convert: Convert | None = None  # the field's value -> the column's value (None: as read)
+    json_text: bool = False  # a JSON field read as its text: ``convert`` takes a str (or None)
 
     @property
     def field(self) -> str:
@@ -104,85 +104,26 @@ class TableSpec:
     def model_class(self) -> type[Model]:
         return apps.get_model(self.model)
 
-    def read(self, scope: Scope) -> Iterator[Row]:
-        """The rows as tuples in column order, in primary-key order: an append table's rows in the
-        scope's id range, a snapshot table's every row."""
-        queryset: QuerySet[Any] = self.model_class()._default_manager.all()
-        start_after = 0
-        if self.kind == APPEND:
-            queryset, start_after = queryset.filter(pk__lte=scope.upper_key), scope.lower_key
-        make_row = self._row_maker
-        for chunk in keyset_chunks(queryset, self._fields, chunk_size=scope.chunk_size, start_after=start_after):
-            records: list[Any] = chunk
-            if self.join is not None:
-                names = ("pk", *self._fields)
-                records = [dict(zip(names, row, strict=True)) for row in chunk]
-                self.join.add(records, scope)
-            for record in records:
-                yield make_row(record)
-
-    @cached_property
-    def _fields(self) -> tuple[str, ...]:
-        """What one query reads besides ``pk``: every column's field (once) and what the join needs."""
-        wanted = [column.field for column in self.columns if JOINED not in column.field]
-        wanted += self.join.fields if self.join else ()
-        return tuple(dict.fromkeys(field for field in wanted if field != "pk"))
-
-    @cached_property
-    def _row_maker(self) -> Callable[[Record], Row]:
-        """Record -> row: each column's value picked by its place in the query's row (or its name in a
-        joined record), then converted when the column says how."""
-        if self.join is None:
-            keys: list[Any] = [
-                0 if column.field == "pk" else 1 + self._fields.index(column.field) for column in self.columns
-            ]
-        else:
-            keys = [column.field for column in self.columns]
-        pick = itemgetter(*keys)
-        converts = [(position, column.convert) for position, column in enumerate(self.columns) if column.convert]
-
-        def make_row(record: Record) -> Row:
-            values = pick(record)
-            if len(keys) == 1:
-                values = (values,)
-            if not converts:
-                return tuple(values)
-            converted = list(values)
-            for position, convert in converts:
-                converted[position] = convert(converted[position])
-            return tuple(converted)
-
-        return make_row
-
-
-def keyset_chunks(
-    queryset: QuerySet[Any], fields: Iterable[str], *, chunk_size: int, start_after: int = 0
-) -> Iterator[list[Row]]:
-    """``queryset.values_list("pk", *fields)`` a chunk (list of rows, pk first) at a time, in primary-key
-    order, by keyset pagination (each chunk one indexed query; memory bounded by the chunk)."""
-    last = start_after
-    names = ["pk", *fields]
-    while True:
-        chunk = list(queryset.filter(pk__gt=last).order_by("pk").values_list(*names)[:chunk_size])
-        if not chunk:
-            return
-        last = chunk[-1][0]
-        yield chunk
-        if len(chunk) < chunk_size:
-            return
-
 
 # --- Declaring columns ---------------------------------------------------------------------------
 
 
 def column(
-    name: str, kind: pa.DataType, description: str, *, source: str = "", convert: Convert | None = None
+    name: str,
+    kind: pa.DataType,
+    description: str,
+    *,
+    source: str = "",
+    convert: Convert | None = None,
+    json_text: bool = False,
 ) -> Column:
-    return Column(name=name, type=kind, description=description, source=source, convert=convert)
+    return Column(name=name, type=kind, description=description, source=source, convert=convert, json_text=json_text)
 
 
-def string(name: str, description: str, *, source: str = "", convert: Convert | None = None) -> Column:
-    return column(name, pa.string(), description, source=source, convert=convert)
+def string(
+    name: str, description: str, *, source: str = "", convert: Convert | None = None, json_text: bool = False
+) -> Column:
+    return column(name, pa.string(), description, source=source, convert=convert, json_text=json_text)
 
 
 def money(name: str, description: str, *, source: str = "") -> Column:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -24,37 +23,80 @@ PHONE_LIKE = re.compile(r"\+\d[\d ().-]{6,18}\d")  # E.164 as stored; "+00:00" i
 REDACTED = "[redacted]"
 
 
+def scrubbed_json(text: str) -> str:
+    """A payload (JSON text, as stored) without personal data, as compact JSON with sorted keys:
+    personal and free-text keys dropped (booleans such as ``email_verified`` stay: they identify
+    nobody), anything shaped like an email address or a phone number redacted wherever it is, and
+    consumer ids replaced by their pseudonyms. Scrubbed while it is parsed: each object as the parser
+    finishes it, innermost first, so the payload is walked once."""
+    return _ENCODER.encode(_scrub_value(_DECODER.decode(text)))
+
+
 def scrub(value: Any) -> Any:
-    """An event payload without personal data: personal and free-text keys dropped (booleans such as
-    ``email_verified`` stay: they identify nobody), anything shaped like an email address or a phone
-    number redacted wherever it is, and consumer ids replaced by their pseudonyms."""
-    if isinstance(value, dict):
-        return {
-            key: scrub(item)
-            for key, item in value.items()
-            if isinstance(item, bool) or item is None or not _is_personal_key(str(key))
-        }
-    if isinstance(value, list):
-        return [scrub(item) for item in value]
-    if isinstance(value, str):
-        if "@" in value:
-            value = EMAIL_LIKE.sub(REDACTED, value)
-        if "+" in value:
-            value = PHONE_LIKE.sub(REDACTED, value)
-        if "con_" in value:
-            value = pseudonymize_text(value)
-        return value
+    """A payload given as Python values (JSON-compatible), scrubbed as ``scrubbed_json`` does."""
+    return _scrub_value(_DECODER.decode(json.dumps(value)))
+
+
+def _scrub_object(document: dict[str, Any]) -> dict[str, Any]:
+    """One parsed JSON object (its own objects already scrubbed), scrubbed in place: personal keys
+    dropped unless their value is a boolean or null, strings scrubbed, lists' strings too."""
+    dropped = None
+    for key, item in document.items():
+        kind = type(item)
+        if item is None or kind is bool:
+            continue
+        personal = _personal_keys.get(key)
+        if personal is None:
+            personal = _is_personal_key(key)
+        if personal:
+            dropped = [key] if dropped is None else [*dropped, key]
+        elif kind is str:
+            if "@" in item or "+" in item or "con_" in item:
+                document[key] = _scrub_text(item)
+        elif kind is list:
+            document[key] = _scrub_list(item)
+    for key in dropped or ():
+        del document[key]
+    return document
+
+
+def _scrub_value(value: Any) -> Any:
+    """What the object hook does not reach: a document that is a string or a list."""
+    if type(value) is str:
+        return _scrub_text(value)
+    if type(value) is list:
+        return _scrub_list(value)
     return value
 
 
-@lru_cache(maxsize=4096)
+def _scrub_list(items: list[Any]) -> list[Any]:
+    return [
+        _scrub_text(item) if type(item) is str else _scrub_list(item) if type(item) is list else item for item in items
+    ]
+
+
+def _scrub_text(value: str) -> str:
+    if "@" in value:
+        value = EMAIL_LIKE.sub(REDACTED, value)
+    if "+" in value:
+        value = PHONE_LIKE.sub(REDACTED, value)
+    if "con_" in value:
+        value = pseudonymize_text(value)
+    return value
+
+
+_personal_keys: dict[str, bool] = {}  # payload keys are a small vocabulary: each key's answer, once
+
+
 def _is_personal_key(key: str) -> bool:
-    return PERSONAL_KEY.search(key) is not None
+    personal = PERSONAL_KEY.search(key) is not None
+    if len(_personal_keys) < 4096:  # never grows without bound, whatever keys arrive
+        _personal_keys[key] = personal
+    return personal
 
 
-def scrubbed_json(data: Any) -> str:
-    """The payload as compact JSON with sorted keys, after ``scrub``."""
-    return json.dumps(scrub(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_DECODER = json.JSONDecoder(object_hook=_scrub_object)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 EVENTS = TableSpec(
@@ -83,6 +125,7 @@ EVENTS = TableSpec(
             "the object's representation after the change, as JSON, without personal data or free text "
             "(consumer ids pseudonymized)",
             convert=scrubbed_json,
+            json_text=True,
         ),
         timestamp("created_at", "when the event was written, by the project clock; its date is the partition"),
     ),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import pyarrow as pa
 
 from bnpl.lake.pseudonym import pseudonymize_text
 from bnpl.lake.tables.base import APPEND, TableSpec, column, consumer_key, money, string, timestamp
 
 
+@cache  # a handful of codes, read for every posting
 def account_kind(code: str) -> str:
     """asset, liability, income or expense: what the account's code is."""
     from bnpl.ledger.models import ACCOUNT_KINDS, AccountCode

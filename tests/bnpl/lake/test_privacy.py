@@ -8,12 +8,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 import pytest
 from django.db import transaction
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bnpl.checkout import confirmation as checkout_confirmation
 from bnpl.checkout import orders as checkout_orders
@@ -21,7 +24,9 @@ from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout.step_up import checkout_card_add
 from bnpl.core.services import clock_advance
 from bnpl.lake import export, reader
+from bnpl.lake.pseudonym import pseudonymize_text
 from bnpl.lake.tables import scrub
+from bnpl.lake.tables.events import EMAIL_LIKE, PERSONAL_KEY, PHONE_LIKE, REDACTED, scrubbed_json
 from consumers.models import Consumer
 from consumers.services import consumer_register, identity_submit
 from tests.bnpl.checkout.factories import product_for
@@ -172,3 +177,65 @@ def test_event_payloads_lose_personal_keys_and_anything_shaped_like_contact_deta
     assert set(cleaned) == {"id", "email_verified", "nested", "message"}
     assert "a@b.example" not in cleaned["message"] and "con_Abc123" not in cleaned["message"]
     assert cleaned["message"].startswith("ask [redacted], consumer psn_")
+
+
+def _plain_scrub(value: Any) -> Any:
+    """The rule as first written: a plain walk of the parsed payload (the export scrubs while parsing)."""
+    if isinstance(value, dict):
+        return {
+            key: _plain_scrub(item)
+            for key, item in value.items()
+            if isinstance(item, bool) or item is None or PERSONAL_KEY.search(key) is None
+        }
+    if isinstance(value, list):
+        return [_plain_scrub(item) for item in value]
+    if isinstance(value, str):
+        return pseudonymize_text(PHONE_LIKE.sub(REDACTED, EMAIL_LIKE.sub(REDACTED, value)))
+    return value
+
+
+KEYS = st.sampled_from(
+    [
+        "id",
+        "amount",
+        "email",
+        "customer_email",
+        "email_verified",
+        "Name",
+        "name",
+        "surname",
+        "reason",
+        "reasons",
+        "refund_reason",
+        "note",
+        "line_items",
+        "seen_at",
+        "evidence",
+        "phone",
+        "status",
+        "ünï",
+    ]
+)
+TEXTS = st.one_of(
+    st.sampled_from(
+        ["a@b.example", "call +1 555 123 4567", "+15551234567", "con_Abc123 paid", "2026-11-28T10:00:00+00:00"]
+    ),
+    st.text(alphabet=st.sampled_from(list('ab@.+1 5con_"\\\n✓')), max_size=30),
+)
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), TEXTS)
+DOCUMENTS = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(KEYS, inner, max_size=6)),
+    max_leaves=25,
+)
+
+
+@given(DOCUMENTS)
+def test_scrubbing_while_parsing_gives_exactly_the_plain_rule(document: Any) -> None:
+    text = json.dumps(document)
+
+    scrubbed = scrubbed_json(text)
+
+    assert scrubbed == json.dumps(
+        _plain_scrub(json.loads(text)), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
