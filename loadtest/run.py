@@ -57,6 +57,7 @@ USERS = int(os.environ.get("LOADTEST_USERS", "12"))
 MIX_SECONDS = int(os.environ.get("LOADTEST_SECONDS", "45"))
 BARE_SECONDS = int(os.environ.get("LOADTEST_BARE_SECONDS", "15"))
 WARMUP_SECONDS = 15
+ALONE_SECONDS = 20  # one browser on its own: each operation's latency without queueing
 MERCHANTS = int(os.environ.get("LOADTEST_MERCHANTS", "12"))
 WORKERS = 2 * (os.cpu_count() or 1) + 1  # gunicorn's own advice for sync workers
 DRAIN_SECONDS = 90  # most to wait for the last webhooks after the load stops
@@ -64,6 +65,7 @@ DRAIN_SECONDS = 90  # most to wait for the last webhooks after the load stops
 # load the hosted confirmation's p99 stays under this.
 MIX_SHARE_GOAL = 0.25
 CONFIRM_P99_GOAL_MS = 150.0
+PHASES = ("warmup", "alone", "bare", "full", "half")
 CONFIRM = "hosted: confirm"
 SESSION_CREATE = "api: create session"
 
@@ -269,7 +271,7 @@ def locust(
     start once every user has been started (--reset-stats)."""
     config_file = work / f"{phase}.json"
     # Each phase's shoppers are new people (own addresses, own client addresses).
-    first_shopper = 200_000 * ["warmup", "bare", "full", "half"].index(phase)
+    first_shopper = 200_000 * PHASES.index(phase)
     config_file.write_text(json.dumps({**config, "run": f"{config['run']}{phase}", "first_shopper": first_shopper}))
     prefix = work / phase
     env = {**os.environ, "LOADTEST_CONFIG": str(config_file), "PYTHONPATH": str(ROOT)}
@@ -329,6 +331,89 @@ def failures(work: Path, phase: str) -> list[str]:
         return []
     with path.open() as lines:
         return [f"{line['Occurrences']} x {line['Name']}: {line['Error'][:300]}" for line in csv.DictReader(lines)]
+
+
+# --- Where the CPU went ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Parts:
+    """The processes whose CPU time a phase is charged with."""
+
+    web: int  # gunicorn's master pid (its workers are its children)
+    worker: int  # the Celery worker's pid (and its pool processes)
+    database: str  # the PostgreSQL database name (its backends' pids from pg_stat_activity)
+
+
+def _seconds(pids: list[int]) -> dict[int, float]:
+    import psutil
+
+    used = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        used[pid] = times.user + times.system
+    return used
+
+
+def _tree(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _backends(database: str) -> list[int]:
+    import psycopg2
+
+    parts = urlsplit(DATABASE_URL)
+    connection = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
+            return [row[0] for row in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
+def cpu_snapshot(parts: Parts) -> dict[str, dict[int, float]]:
+    """CPU seconds used so far by each process of each part (by pid: processes come and go, e.g. a
+    database connection older than DATABASE_CONN_MAX_AGE), and by the whole machine (pid 0)."""
+    import resource
+
+    import psutil
+
+    machine = psutil.cpu_times()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # locust: the one child waited for in a phase
+    return {
+        "web": _seconds(_tree(parts.web)),
+        "worker": _seconds(_tree(parts.worker)),
+        "PostgreSQL": _seconds(_backends(parts.database)),
+        "locust": {0: children.ru_utime + children.ru_stime},
+        "receivers": _seconds([os.getpid()]),
+        "machine": {0: sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)},
+    }
+
+
+def cpu_report(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], *, units: int, unit: str, seconds: float
+) -> str:
+    """CPU milliseconds per ``unit`` by part (a process that ended during the phase is missed from
+    its last snapshot on), and how busy the machine's cores were, and by whom."""
+    used = {part: sum(value - before[part].get(pid, 0.0) for pid, value in after[part].items()) for part in before}
+    ours = sum(value for part, value in used.items() if part != "machine")
+    cores = os.cpu_count() or 1
+    per = ", ".join(f"{part} {used[part] / max(units, 1) * 1000:.0f}" for part in used if part != "machine")
+    busy = used["machine"] / (seconds * cores)
+    others = max(0.0, used["machine"] - ours) / (seconds * cores)
+    return (
+        f"CPU ms per {unit}: {per}; the {cores} cores were {busy:.0%} busy, "
+        f"{others:.0%} of them by processes outside the load test"
+    )
 
 
 # --- The report -----------------------------------------------------------------------------------------
@@ -446,23 +531,34 @@ def main() -> int:
             raise SystemExit(f"the Celery worker exited:\n{worker.log.read_text()[-3000:]}")
 
         config = {"run": run_id, "mailbox": local.http_url, "merchants": seeded}
+        parts = Parts(web=web.popen.pid, worker=worker.popen.pid, database=urlsplit(DATABASE_URL).path.lstrip("/"))
+        cpu: dict[str, str] = {}
+
+        def phase(name: str, user_class: str, *, users: int, seconds: int, **extra: Any) -> dict[str, Row]:
+            before, began = cpu_snapshot(parts), time.monotonic()
+            rows = locust(
+                name, user_class, users=users, seconds=seconds, host=host, config={**config, **extra}, work=work
+            )
+            purchase = SESSION_CREATE in rows
+            units = rows[SESSION_CREATE if purchase else "Aggregated"].requests
+            unit = "purchase" if purchase else "request"
+            elapsed = time.monotonic() - began
+            cpu[name] = cpu_report(before, cpu_snapshot(parts), units=units, unit=unit, seconds=elapsed)
+            return rows
+
         say(f"warm-up: the mix, {WARMUP_SECONDS} s (not counted)")
-        warmup = locust("warmup", "Checkout", users=4, seconds=WARMUP_SECONDS, host=host, config=config, work=work)
+        warmup = phase("warmup", "Checkout", users=4, seconds=WARMUP_SECONDS)
+        say(f"one browser alone: the mix, 1 user, {ALONE_SECONDS} s")
+        alone = phase("alone", "Checkout", users=1, seconds=ALONE_SECONDS)
         say(f"bare view: {USERS} users, {BARE_SECONDS} s")
-        bare = locust("bare", "Bare", users=USERS, seconds=BARE_SECONDS, host=host, config=config, work=work)
+        bare = phase("bare", "Bare", users=USERS, seconds=BARE_SECONDS)
         say(f"the mix at full load: {USERS} users, {MIX_SECONDS} s")
-        full = locust("full", "Checkout", users=USERS, seconds=MIX_SECONDS, host=host, config=config, work=work)
+        full = phase("full", "Checkout", users=USERS, seconds=MIX_SECONDS)
         purchases = full[SESSION_CREATE].rps if SESSION_CREATE in full else 0.0
         half_rate = purchases / 2
         say(f"the mix at half load: {half_rate:.2f} purchases/s ({USERS} users), {MIX_SECONDS} s")
-        half = locust(
-            "half",
-            "Checkout",
-            users=USERS,
-            seconds=MIX_SECONDS,
-            host=host,
-            config={**config, "purchases_per_second_per_user": half_rate / USERS},
-            work=work,
+        half = phase(
+            "half", "Checkout", users=USERS, seconds=MIX_SECONDS, purchases_per_second_per_user=half_rate / USERS
         )
 
         say("waiting for every webhook to be delivered")
@@ -478,14 +574,13 @@ def main() -> int:
         with suppress(SystemExit):  # still pending then: counted as webhook errors below
             wait_until("webhook deliveries", settled, timeout=DRAIN_SECONDS)
         received = receivers.summary()
-        failed = [
-            f"  {phase}: {line}" for phase in ("warmup", "bare", "full", "half") for line in failures(work, phase)
-        ]
+        failed = [f"  {phase}: {line}" for phase in PHASES for line in failures(work, phase)]
         elapsed = time.monotonic() - started_at
 
     bare_rps = bare["Aggregated"].rps if "Aggregated" in bare else 0.0
     report = table(
         [
+            (f"one browser alone (1 user, {ALONE_SECONDS} s)", alone),
             (f"bare view ({USERS} users, {BARE_SECONDS} s)", bare),
             (f"the mix at full load ({USERS} users, {MIX_SECONDS} s)", full),
             (f"the mix at half load ({half_rate:.2f} purchases/s, {MIX_SECONDS} s)", half),
@@ -494,7 +589,9 @@ def main() -> int:
     )
     sys.stdout.write("\n" + report + "\n\n")
 
-    request_errors = sum(rows["Aggregated"].failures for rows in (warmup, bare, full, half) if "Aggregated" in rows)
+    request_errors = sum(
+        rows["Aggregated"].failures for rows in (warmup, alone, bare, full, half) if "Aggregated" in rows
+    )
     by_status = deliveries.get("by_status", {})
     succeeded = int(by_status.get("succeeded", 0))
     webhook_errors = (
@@ -515,6 +612,7 @@ def main() -> int:
         f"webhooks: {succeeded} delivered of {sum(by_status.values())} ({json.dumps(by_status)}), "
         f"{received['webhooks']} received with {received['bad_signatures']} bad signatures and "
         f"{received['duplicates']} repeats; {received['mails']} sign-in codes mailed",
+        *(f"{name}: {cpu[name]}" for name in ("alone", "bare", "full", "half") if name in cpu),
         f"errors: {request_errors} requests, {webhook_errors} webhooks",
         f"whole run: {elapsed:.0f} s; logs of the servers in {logs.relative_to(ROOT)}/",
     ]
