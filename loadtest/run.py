@@ -412,7 +412,7 @@ def cpu_report(
     others = max(0.0, used["machine"] - ours) / (seconds * cores)
     return (
         f"CPU ms per {unit}: {per}; the {cores} cores were {busy:.0%} busy, "
-        f"{others:.0%} of them by processes outside the load test"
+        f"{others:.0%} of them by processes outside these parts (Redis and PostgreSQL's own writers among them)"
     )
 
 
@@ -501,6 +501,9 @@ def main() -> int:
                     f"127.0.0.1:{web_port}",
                     "--workers",
                     str(WORKERS),
+                    # gunicorn's control socket has one default path for the whole machine; this
+                    # run has no use for it and must not take it from another server.
+                    "--no-control-socket",
                 ],
                 env=env,
                 logs=logs,
