@@ -78,18 +78,3 @@ def totp_code(key: Any) -> str:
 
     secret = key.bin_key if hasattr(key, "bin_key") else base64.b32decode(str(key).replace(" ", "").upper())
     return f"{totp(secret, step=30, t0=0, digits=6, drift=0):06d}"
-
-
-def list_page_cost(api: Any, path: str) -> tuple[int, list[dict[str, Any]]]:
-    """The queries one page of a partner-API list (up to 100 rows) costs, and its rows. A list's
-    selector fetches what its representation reads, so the cost must not grow with the rows. The
-    page is asked for twice and the second is counted: the first fills the caches every request reads
-    (the API key among them)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    api.get(path, {"limit": 100})
-    with CaptureQueriesContext(connection) as queries:
-        response = api.get(path, {"limit": 100})
-    assert response.status_code == 200, response.content
-    return len(queries), list(response.json()["results"])

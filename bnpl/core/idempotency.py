@@ -154,7 +154,7 @@ def _update_claim(record: IdempotencyKey, **values: Any) -> int:
         quote = connection.ops.quote_name
         assignments = ", ".join(f"{quote(fields[name].column)} = %s" for name in values)
         conditions = " AND ".join(f"{quote(fields[name].column)} = %s" for name in where)
-        sql = _update_sql.setdefault(key, f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {conditions}")  # noqa: S608 - names from the model
+        sql = _update_sql.setdefault(key, f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {conditions}")  # noqa: S608  # nosec B608  # names from the model
     params = [fields[name].get_db_prep_save(value, connection=connection) for name, value in values.items()]
     params += [fields[name].get_db_prep_value(value, connection=connection) for name, value in where.items()]
     with connection.cursor() as cursor:

@@ -143,7 +143,7 @@ def _insert_both(entry: AuditLogEntry, event: Event) -> None:
     entry_sql, entry_params = inserts.insert_sql(entry, returning=False)
     event_sql, event_params = inserts.insert_sql(event, returning=False)
     # Both parts are Django's compiled INSERTs; every value is a parameter.
-    sql = f'WITH entry AS ({entry_sql} RETURNING "id") {event_sql} RETURNING "id", (SELECT "id" FROM entry)'  # noqa: S608
+    sql = f'WITH entry AS ({entry_sql} RETURNING "id") {event_sql} RETURNING "id", (SELECT "id" FROM entry)'  # noqa: S608  # nosec B608  # compiled INSERTs, values are parameters
     with connection.cursor() as cursor:
         cursor.execute(sql, entry_params + event_params)
         event_id, entry_id = cursor.fetchone()

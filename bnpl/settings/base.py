@@ -418,11 +418,12 @@ AUTHORIZATION_EXPIRY_WARNING = timedelta(days=3)
 CREDIT_MODEL_NAME = env.str("CREDIT_MODEL_NAME", default="credit")
 CREDIT_MODEL_REQUIRED = env.bool("CREDIT_MODEL_REQUIRED", default=False)
 # Whether a credit decision's commit waits for the disk (PostgreSQL; the flush alone costs more than
-# the rest of a decision). False, the default: an asynchronous commit, flushed by the server within
-# about 0.6 s (3 x wal_writer_delay) and by the next durable commit on it (the checkout's own next
-# write: the decline, the referral, the payment, the order). A crash of the database server in that
-# moment may lose the record of a decision nothing acted on yet; the database stays consistent.
-CREDIT_DECISION_DURABLE_COMMIT = env.bool("CREDIT_DECISION_DURABLE_COMMIT", default=False)
+# the rest of a decision). True, the default: a decision is a record the lender must keep (adverse
+# action, ECOA/Reg B retention), so it is durable once decide() returns. False: an asynchronous
+# commit, flushed by the server within about 0.6 s (3 x wal_writer_delay) and by the next durable
+# commit on it (the checkout's next write); a crash of the database server in that moment may lose
+# the record of a decision nothing acted on yet (a counteroffer the shopper walked away from).
+CREDIT_DECISION_DURABLE_COMMIT = env.bool("CREDIT_DECISION_DURABLE_COMMIT", default=True)
 # Scores this close below the cutoff go to the manual review queue instead of being approved.
 CREDIT_REFER_BAND = env.float("CREDIT_REFER_BAND", default=0.03)
 # Most a consumer may owe across active plans, per currency, in major units (policy rule).

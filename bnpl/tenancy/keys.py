@@ -185,7 +185,7 @@ def _pickled(api_key: ApiKey) -> bytes:
 def _rebuilt(rows: bytes) -> ApiKey:
     """The key and its merchant as if just read from the database (``from_db``)."""
     key_fields, merchant_fields = _fields()
-    key_values, merchant_values = pickle.loads(rows)  # noqa: S301 - our own bytes, from our own cache
+    key_values, merchant_values = pickle.loads(rows)  # noqa: S301  # nosec B301  # our own bytes from our own cache (as Django pickles cache values)
     api_key = ApiKey.from_db(DEFAULT_DB_ALIAS, key_fields, key_values)
     merchant = Merchant.from_db(DEFAULT_DB_ALIAS, merchant_fields, merchant_values)
     ApiKey.merchant.field.set_cached_value(api_key, merchant)
