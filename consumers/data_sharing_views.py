@@ -26,10 +26,9 @@ def data_sharing(request: HttpRequest) -> HttpResponse:
     """Every consent to share the consumer's bank data: who shares it, what, since when, until when,
     and for which decisions; with the choices that are theirs alone."""
     consumer = account_consumer(request)
-    rows = [
-        {"consent": consent, "shared": bank_data.consent_sharing_summary(consent=consent)}
-        for consent in selectors.bank_data_consent_list(consumer=consumer)
-    ]
+    consents = list(selectors.bank_data_consent_list(consumer=consumer))
+    shared = bank_data.consent_sharing_summaries(consents=consents)
+    rows = [{"consent": consent, "shared": shared[consent.pk]} for consent in consents]
     return render(
         request,
         "consumers/account/data_sharing.html",

@@ -270,11 +270,13 @@ def _forgive_unearned_interest(plan: Plan) -> None:
         .order_by("due_date", "sequence")
     )
     earned = earned_interest(plan=locked, scheduled=scheduled)
+    now = clock.now()
     for index, row in enumerate(scheduled):
         interest_paid = min(row.paid_amount, row.interest_amount)
         row.interest_amount = interest_paid + (earned if index == 0 else 0)
         row.amount = row.principal_amount + row.interest_amount + row.fee_amount
-        row.save(update_fields=["interest_amount", "amount", "updated_at"])
+        row.updated_at = now
+    Installment.objects.bulk_update(scheduled, ["interest_amount", "amount", "updated_at"])  # one query
 
 
 def _pay_now_charge(*, plan: Plan, payment_method: PaymentMethod | None) -> Charge:

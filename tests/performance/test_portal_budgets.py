@@ -106,12 +106,7 @@ PAGES = [pattern for pattern in urlpatterns if isinstance(pattern, URLPattern)]
 # Documented exceptions: page name -> (allowed growth, why). None so far.
 GROWTH_ALLOWANCES: dict[str, tuple[int, str]] = {}
 # Pages whose count grows in code another part of the project owns: xfail until it is fixed there.
-KNOWN_GROWTH: dict[str, str] = {
-    "data-sharing": "decisioning.bank_data.consent_sharing_summary aggregates one consent's transactions per "
-    "call: one query per consent listed (5 queries for 2 consents, 13 for 10)",
-    "plan-pay-off": "bnpl.servicing.services._forgive_unearned_interest saves every scheduled installment of the "
-    "plan on its own before a payoff (one UPDATE each): 54 queries for a plan of 6 installments, 72 for 24",
-}
+KNOWN_GROWTH: dict[str, str] = {}
 
 
 def browser(world: World, *, signed_in: bool) -> Client:
