@@ -12,10 +12,11 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from bnpl.core import clock, outbox
+from bnpl.core import clock, inserts, outbox
 from bnpl.core.errors import InvalidRequestError, StateError
+from bnpl.core.ids import generate_public_id
 from bnpl.core.money import exponent
-from bnpl.core.services import change_record
+from bnpl.core.services import change_record, change_rows
 from decisioning import limits, scoring
 from decisioning.bureau import BureauUnavailableError, get_bureau
 from decisioning.features import PlatformHistory, model_features
@@ -32,7 +33,6 @@ from decisioning.policy import (
     features_from,
 )
 from decisioning.registry import ModelUnavailableError, Scorer
-from decisioning.writes import change_rows, new_public_id, rows_insert
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def credit_decide(*, application: Application) -> Decision:
 
     Two round trips to the database: one read (``decisioning.inputs``: the policy's inputs, an
     approved referral, the model versions in service) and one write (the decision, its audit row and
-    its event: ``decisioning.writes``). The model's reasons are worked out only for a decline or a
+    its event: ``bnpl.core.inserts.insert_rows``). The model's reasons are worked out only for a decline or a
     counteroffer, which must state them.
     """
     started = time.perf_counter()
@@ -167,7 +167,7 @@ def credit_decide(*, application: Application) -> Decision:
     latency_ms = (time.perf_counter() - started) * 1000
     champion_score = verdict.score
     record = CreditDecision(
-        public_id=new_public_id(CreditDecision),
+        public_id=generate_public_id(CreditDecision.PUBLIC_ID_PREFIX),  # its audit row and event name it
         consumer=application.consumer,
         merchant=application.merchant,
         livemode=application.livemode,
@@ -218,7 +218,7 @@ def _decision_store(record: CreditDecision, champion_score: scoring.ModelScore |
             "model_version": champion_score.model_version_id if champion_score else None,
         },
     )
-    rows_insert([record, audit, event], durable=settings.CREDIT_DECISION_DURABLE_COMMIT)
+    inserts.insert_rows([record, audit, event], durable=settings.CREDIT_DECISION_DURABLE_COMMIT)
     outbox.notify_after_commit(event.pk, event_type=event.type)
 
 

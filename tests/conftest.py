@@ -201,3 +201,20 @@ def stripe_live_gateway(settings: Any, localstripe: str) -> None:
     settings.STRIPE_LIVE_PUBLISHABLE_KEY = "pk_live_localstripe"
     settings.STRIPE_API_BASE = localstripe
     settings.STRIPE_SERVER_SIDE_CARDS = True
+
+
+@pytest.fixture
+def outbox_heard() -> Iterator[list[list[int]]]:
+    """The event ids the outbox hands its listeners, one list per call, while the test runs."""
+    from bnpl.core import outbox
+
+    calls: list[list[int]] = []
+
+    def listener(event_ids: list[int]) -> None:
+        calls.append(event_ids)
+
+    outbox.register_listener(listener)
+    try:
+        yield calls
+    finally:
+        outbox._listeners.remove(listener)

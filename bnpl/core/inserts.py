@@ -9,15 +9,20 @@ is refused.
 
 ``insert_row`` saves a new row as ``save()`` would (id and state set); with ``ignore_conflicts``
 a row that would break a unique constraint is skipped (``ON CONFLICT DO NOTHING`` / ``INSERT OR
-IGNORE``) and it answers False. ``insert_sql`` gives the SQL and parameters of one row, for a
-caller that combines statements (``bnpl.core.services`` writes an audit row and its event in one).
+IGNORE``) and it answers False. ``insert_rows`` saves new rows of any models all or none, on
+PostgreSQL in one statement (data-modifying ``WITH``): an audit row and its event
+(``bnpl.core.services.change_record``), a credit decision with both (``decisioning.services``).
+``save()`` is not called: a ``PublicIdModel`` row without its public id gets one here, as its
+``save()`` would give it.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 
@@ -58,6 +63,49 @@ def insert_sql(
         compiled = _compiled.setdefault(key, (sql, fields))
     sql, fields = compiled
     return sql, _values(row, fields)
+
+
+def _public_id_given(row: models.Model) -> None:
+    from bnpl.core.ids import generate_public_id
+    from bnpl.core.models import PublicIdModel
+
+    if isinstance(row, PublicIdModel) and not row.public_id:
+        row.public_id = generate_public_id(row.PUBLIC_ID_PREFIX)
+
+
+def insert_rows(rows: Sequence[models.Model], *, durable: bool = True) -> None:
+    """INSERT new rows of any models, all or none, and set their ids: on PostgreSQL in one statement
+    (one round trip), elsewhere one INSERT each in a transaction.
+
+    Inside a transaction the rows are part of it. Outside one, the statement is a transaction of its
+    own and commits as it ends; ``durable=False`` then lets that commit return before the write-ahead
+    log reaches the disk (PostgreSQL's asynchronous commit: a crash of the database server within
+    the next moment, about three ``wal_writer_delay``s, may lose it; the next durable commit on the
+    server makes it durable too)."""
+    if connection.vendor != "postgresql":
+        # Inside the caller's transaction an error rolls that back (no savepoint needed, as for
+        # consecutive save() calls); outside one, these INSERTs are a transaction of their own.
+        with transaction.atomic() if not connection.in_atomic_block else contextlib.nullcontext():
+            for row in rows:
+                _public_id_given(row)
+                insert_row(row)
+        return
+    parts: list[str] = []
+    params: list[Any] = []
+    for index, row in enumerate(rows):
+        _public_id_given(row)
+        sql, values = insert_sql(row)
+        parts.append(f"row{index} AS ({sql})")
+        params += values
+    selected = [f"(SELECT * FROM row{index})" for index in range(len(rows))]  # noqa: S608  # nosec B608
+    if not durable and not connection.in_atomic_block:
+        selected.append("set_config('synchronous_commit', 'off', true)")  # this statement's transaction only
+    statement = f"WITH {', '.join(parts)} SELECT {', '.join(selected)}"  # nosec B608  # compiled INSERTs
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        keys = cursor.fetchone()
+    for row, key in zip(rows, keys, strict=False):  # the set_config column, if any, is left over
+        saved(row, key)
 
 
 def insert_row(row: models.Model, *, ignore_conflicts: bool = False) -> bool:

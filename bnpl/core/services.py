@@ -1,7 +1,8 @@
 """Writes of the core: the audit log, the outbox, the sandbox clock.
 
 ``change_record`` writes a state change's audit row and outbox event together: on PostgreSQL in
-one statement (a data-modifying ``WITH``), so the pair costs one round trip; elsewhere in two."""
+one statement (``bnpl.core.inserts.insert_rows``), so the pair costs one round trip; elsewhere in
+two. ``change_rows`` builds the pair for callers that write it with rows of their own."""
 
 from __future__ import annotations
 
@@ -60,8 +61,6 @@ def _audit_entry(
 def _event(
     *, type: str, instance: models.Model, data: dict[str, Any], merchant: Merchant | None, livemode: bool
 ) -> Event:
-    if not connection.in_atomic_block:
-        raise RuntimeError("event_emit must be called inside the transaction of the change it records")
     object_type, object_id = _object_reference(instance)
     return Event(
         public_id=generate_public_id(Event.PUBLIC_ID_PREFIX),
@@ -100,10 +99,43 @@ def event_emit(
 ) -> Event:
     """Write an outbox event. Must run inside the transaction of the change it records, so the
     event exists if and only if the change committed."""
+    _require_transaction("event_emit")
     event = _event(type=type, instance=instance, data=data, merchant=merchant, livemode=livemode)
     event.save()
-    outbox.notify_after_commit(event.pk)
+    outbox.notify_after_commit(event.pk, event_type=event.type)
     return event
+
+
+def _require_transaction(writer: str) -> None:
+    if not connection.in_atomic_block:
+        raise RuntimeError(f"{writer} must be called inside the transaction of the change it records")
+
+
+def change_rows(
+    *,
+    action: str,
+    instance: models.Model,
+    data: dict[str, Any],
+    merchant: Merchant | None = None,
+    livemode: bool | None = None,
+    before: dict[str, Any] | None = None,
+    actor: Actor | None = None,
+) -> tuple[AuditLogEntry, Event]:
+    """The audit row (before → after) and the outbox event of one state change, unsaved: the event's
+    type is the action and its payload the object's new public representation. A caller that
+    writes them with other rows in one statement (a credit decision) takes these; others call
+    ``change_record``. A new ``instance`` needs its public id set first: both rows name it.
+
+    ``merchant`` and ``livemode`` default to the instance's own (a merchant-owned row belongs to
+    one tenant and mode); pass them for rows that do not carry them."""
+    if merchant is None:
+        owner = getattr(instance, "merchant", None)
+        merchant = cast("Merchant", owner) if isinstance(owner, models.Model) else None
+    if livemode is None:
+        livemode = bool(getattr(instance, "livemode", False))
+    event = _event(type=action, instance=instance, data=data, merchant=merchant, livemode=livemode)
+    entry = _audit_entry(action=action, instance=instance, merchant=merchant, before=before, after=data, actor=actor)
+    return entry, event
 
 
 def change_record(
@@ -116,39 +148,15 @@ def change_record(
     before: dict[str, Any] | None = None,
     actor: Actor | None = None,
 ) -> Event:
-    """The usual pair for a state change: an audit row (before → after) and an outbox event whose
-    type is the action and whose payload is the object's new public representation.
-
-    ``merchant`` and ``livemode`` default to the instance's own (a merchant-owned row belongs to
-    one tenant and mode); pass them for rows that do not carry them."""
-    if merchant is None:
-        owner = getattr(instance, "merchant", None)
-        merchant = cast("Merchant", owner) if isinstance(owner, models.Model) else None
-    if livemode is None:
-        livemode = bool(getattr(instance, "livemode", False))
-    event = _event(type=action, instance=instance, data=data, merchant=merchant, livemode=livemode)
-    entry = _audit_entry(action=action, instance=instance, merchant=merchant, before=before, after=data, actor=actor)
-    if connection.vendor == "postgresql":
-        _insert_both(entry, event)
-    else:
-        entry.save()
-        event.save()
-    outbox.notify_after_commit(event.pk)
+    """The usual pair for a state change (``change_rows``), written in the caller's transaction: on
+    PostgreSQL in one statement, elsewhere in two."""
+    _require_transaction("change_record")
+    entry, event = change_rows(
+        action=action, instance=instance, data=data, merchant=merchant, livemode=livemode, before=before, actor=actor
+    )
+    inserts.insert_rows([entry, event])
+    outbox.notify_after_commit(event.pk, event_type=event.type)
     return event
-
-
-def _insert_both(entry: AuditLogEntry, event: Event) -> None:
-    """The audit row and the event in one statement (PostgreSQL's data-modifying ``WITH``): one
-    round trip, both or neither. Both rows then have their ids, as after ``save()``."""
-    entry_sql, entry_params = inserts.insert_sql(entry, returning=False)
-    event_sql, event_params = inserts.insert_sql(event, returning=False)
-    # Both parts are Django's compiled INSERTs; every value is a parameter.
-    sql = f'WITH entry AS ({entry_sql} RETURNING "id") {event_sql} RETURNING "id", (SELECT "id" FROM entry)'  # noqa: S608  # nosec B608  # compiled INSERTs, values are parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, entry_params + event_params)
-        event_id, entry_id = cursor.fetchone()
-    inserts.saved(entry, entry_id)
-    inserts.saved(event, event_id)
 
 
 @dataclass(frozen=True)
@@ -167,48 +175,25 @@ def change_record_many(*, changes: Sequence[Change], actor: Actor | None = None)
     """``change_record`` for a batch of changes made in one transaction (collections settling a
     batch): the same audit row and outbox event for each change, in the same order, written with one
     insert per table instead of two per change. Must run inside that transaction."""
-    if not connection.in_atomic_block:
-        raise RuntimeError("change_record_many must be called inside the transaction of the changes it records")
+    _require_transaction("change_record_many")
     actor = actor or current_actor()
-    request_id = current_request_id()
-    entries, events = [], []
-    for change in changes:
-        merchant = change.merchant
-        if merchant is None:
-            owner = getattr(change.instance, "merchant", None)
-            merchant = cast("Merchant", owner) if isinstance(owner, models.Model) else None
-        livemode = bool(getattr(change.instance, "livemode", False)) if change.livemode is None else change.livemode
-        object_type, object_id = _object_reference(change.instance)
-        entries.append(
-            AuditLogEntry(
-                actor_kind=actor.kind,
-                actor_identifier=actor.identifier,
-                actor_label=actor.label,
-                action=change.action,
-                object_type=object_type,
-                object_id=object_id,
-                merchant=merchant,
-                before=change.before,
-                after=change.data,
-                request_id=request_id,
-            )
+    pairs = [
+        change_rows(
+            action=change.action,
+            instance=change.instance,
+            data=change.data,
+            merchant=change.merchant,
+            livemode=change.livemode,
+            before=change.before,
+            actor=actor,
         )
-        events.append(
-            Event(
-                public_id=generate_public_id(Event.PUBLIC_ID_PREFIX),
-                type=change.action,
-                merchant=merchant,
-                livemode=livemode,
-                object_type=object_type,
-                object_id=object_id,
-                data=change.data,
-                request_id=request_id,
-            )
-        )
+        for change in changes
+    ]
+    entries, events = [entry for entry, _ in pairs], [event for _, event in pairs]
     AuditLogEntry.objects.bulk_create(entries)
     written = Event.objects.bulk_create(events)
     for event in written:
-        outbox.notify_after_commit(event.pk)
+        outbox.notify_after_commit(event.pk, event_type=event.type)
     return written
 
 

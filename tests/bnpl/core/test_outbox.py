@@ -3,8 +3,6 @@ work that rolled back."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.db import transaction
 
@@ -15,21 +13,7 @@ from merchants.services import merchant_create
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def heard() -> Iterator[list[list[int]]]:
-    calls: list[list[int]] = []
-
-    def listener(event_ids: list[int]) -> None:
-        calls.append(event_ids)
-
-    outbox.register_listener(listener)
-    try:
-        yield calls
-    finally:
-        outbox._listeners.remove(listener)
-
-
-def test_one_call_per_transaction_with_all_its_events(heard: list[list[int]]) -> None:
+def test_one_call_per_transaction_with_all_its_events(outbox_heard: list[list[int]]) -> None:
     with transaction.atomic():
         first = merchant_create(name="One")
         second = merchant_create(name="Two")
@@ -40,20 +24,20 @@ def test_one_call_per_transaction_with_all_its_events(heard: list[list[int]]) ->
         .values_list("pk", flat=True)
     )
     assert len(events) == 2
-    assert heard == [events]
+    assert outbox_heard == [events]
 
 
-def test_a_rolled_back_transaction_is_not_heard_and_the_next_one_is(heard: list[list[int]]) -> None:
+def test_a_rolled_back_transaction_is_not_heard_and_the_next_one_is(outbox_heard: list[list[int]]) -> None:
     with pytest.raises(RuntimeError), transaction.atomic():
         merchant_create(name="Gone")
         raise RuntimeError("roll back")
     with transaction.atomic():
         kept = merchant_create(name="Kept")
 
-    assert heard == [[Event.objects.get(object_id=kept.public_id).pk]]
+    assert outbox_heard == [[Event.objects.get(object_id=kept.public_id).pk]]
 
 
-def test_an_event_written_outside_a_transaction_is_heard_at_once(heard: list[list[int]]) -> None:
+def test_an_event_written_outside_a_transaction_is_heard_at_once(outbox_heard: list[list[int]]) -> None:
     kept = merchant_create(name="Kept")
     event = Event.objects.create(
         type="merchant.updated", object_type="merchants.merchant", object_id=kept.public_id, data={}
@@ -61,7 +45,7 @@ def test_an_event_written_outside_a_transaction_is_heard_at_once(heard: list[lis
 
     outbox.notify_after_commit(event.pk)
 
-    assert heard[-1] == [event.pk]
+    assert outbox_heard[-1] == [event.pk]
 
 
 def test_an_event_of_a_type_no_listener_wants_is_handed_to_none() -> None:
