@@ -75,21 +75,12 @@ def _fee_back(order: Order, amount: int) -> int:
     )
 
 
-def _order_lock_with_representation(*, order_id: int) -> Order:
-    """The order locked exactly as ``order_lock`` locks it (its own row only, taken first; its
-    merchant read alongside), with what its representation reads loaded by the same query
-    (session, plan, the merchant's id for its consumer) and two more (captures, refunds): the audit
-    row's before and after then read nothing twice. (A capture never needs the consumer's row.)"""
-    queryset = orders_with_representation(Order.objects.select_related("merchant"))
-    return queryset.select_for_update(of=("self",)).get(pk=order_id)
-
-
 def order_capture(*, order: Order, amount: int, merchant_reference: str = "") -> Capture:
     """Capture part or all of what is still open (as the merchant ships)."""
     if amount <= 0:
         raise InvalidRequestError("Capture a positive amount.", param="amount")
     with transaction.atomic():
-        order = _order_lock_with_representation(order_id=order.pk)
+        order = order_lock(order_id=order.pk, loading=orders_with_representation)
         _require_open_authorization(order)
         if amount > order.open_amount:
             raise StateError(

@@ -18,14 +18,28 @@ other orders of the same merchant or consumer go on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.db.models import QuerySet
+
 from bnpl.checkout.models import Order
 from bnpl.plans.models import Plan
 
 
-def order_lock(*, order_id: int | None = None, plan_id: int | None = None) -> Order:
-    """The order (by its id, or its plan's), with its merchant and consumer read alongside."""
+def order_lock(
+    *,
+    order_id: int | None = None,
+    plan_id: int | None = None,
+    loading: Callable[[QuerySet[Order]], QuerySet[Order]] | None = None,
+) -> Order:
+    """The order (by its id, or its plan's), with its merchant and consumer read alongside, and
+    whatever ``loading`` adds to the query (a capture loads what the order's representation reads,
+    so its audit row's before and after read nothing twice)."""
     filters = {"pk": order_id} if order_id is not None else {"plan__pk": plan_id}
-    return Order.objects.select_related("merchant", "consumer").select_for_update(of=("self",)).get(**filters)
+    queryset = Order.objects.select_related("merchant", "consumer")
+    if loading is not None:
+        queryset = loading(queryset)
+    return queryset.select_for_update(of=("self",)).get(**filters)
 
 
 def plan_lock(*, plan_id: int | None = None, order_id: int | None = None) -> Plan:
