@@ -19,12 +19,14 @@ The budget of a page has two parts:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import URLPattern
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,22 @@ def assert_within_budget(
     assert large.count <= ceiling, f"{label}: {large.count} queries, above its ceiling of {ceiling}:\n" + "\n".join(
         large.queries
     )
+
+
+def growth_marks(reason: str | None) -> list[Any]:
+    """A request whose growth is known (``reason``: the code at fault, owned elsewhere) is a strict
+    xfail naming it: it fails once that code is fixed, so the entry is removed with the fix."""
+    return [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+
+
+def assert_every_page_has_a_request(
+    pages: list[URLPattern], requests: Collection[str], *exceptions: Collection[str], module: str
+) -> None:
+    """The walk covers every page of a URLconf: a page added later without a request fails here."""
+    names = {str(pattern.name) for pattern in pages}
+    assert names == set(requests), (
+        f"pages without a request in {module}.REQUESTS: {sorted(names - set(requests))}; "
+        f"requests for no page: {sorted(set(requests) - names)}"
+    )
+    for listed in exceptions:
+        assert set(listed) <= names, sorted(set(listed) - names)

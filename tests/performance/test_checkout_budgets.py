@@ -16,7 +16,7 @@ from django.urls import URLPattern
 
 from bnpl.checkout.models import CheckoutSession
 from consumers.checkout_urls import urlpatterns
-from tests.performance.budget import assert_within_budget, cost
+from tests.performance.budget import assert_every_page_has_a_request, assert_within_budget, cost, growth_marks
 from tests.performance.test_portal_budgets import browser
 from tests.performance.world import World
 
@@ -75,22 +75,14 @@ def _measure(pattern: URLPattern, request: Request, world: World) -> Any:
     return cost(lambda: client.post(path, data))
 
 
-def _marks(pattern: URLPattern) -> list[Any]:
-    reason = KNOWN_GROWTH.get(str(pattern.name))
-    return [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-
-
 def test_every_page_has_a_request() -> None:
-    names = {str(pattern.name) for pattern in PAGES}
-    assert names == set(REQUESTS), (
-        f"pages without a request in {__name__}.REQUESTS: {sorted(names - set(REQUESTS))}; "
-        f"requests for no page: {sorted(set(REQUESTS) - names)}"
-    )
-    assert set(GROWTH_ALLOWANCES) | set(KNOWN_GROWTH) <= names
+    assert_every_page_has_a_request(PAGES, REQUESTS, GROWTH_ALLOWANCES, KNOWN_GROWTH, module=__name__)
 
 
 @pytest.mark.parametrize(
-    "pattern", [pytest.param(pattern, marks=_marks(pattern)) for pattern in PAGES], ids=lambda pattern: pattern.name
+    "pattern",
+    [pytest.param(pattern, marks=growth_marks(KNOWN_GROWTH.get(str(pattern.name)))) for pattern in PAGES],
+    ids=lambda pattern: pattern.name,
 )
 def test_a_checkout_page_costs_the_same_queries_whatever_the_rows(
     pattern: URLPattern, worlds: tuple[World, World], db: None

@@ -22,7 +22,7 @@ from django.urls import URLPattern
 from merchants.views.orders import CONFIRMATIONS_SESSION_KEY
 from tests.merchants.test_dashboard_access import PAGES, _client, _method, _parameters, _path
 from tests.merchants.test_dashboard_pages import BANK, PROFILE
-from tests.performance.budget import assert_within_budget, cost
+from tests.performance.budget import assert_within_budget, cost, growth_marks
 from tests.performance.world import World
 
 # A page: the signed-in member, the merchant and its mode, the page's own reads, the template.
@@ -91,11 +91,6 @@ def _statuses(pattern: URLPattern) -> frozenset[int]:
     return frozenset({200, 302, 400, 409})
 
 
-def _marks(pattern: URLPattern) -> list[Any]:
-    reason = KNOWN_GROWTH.get(str(pattern.name))
-    return [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-
-
 def test_the_walk_covers_every_page() -> None:
     assert len(PAGES) >= 40
     names = {str(pattern.name) for pattern in PAGES}
@@ -104,7 +99,9 @@ def test_the_walk_covers_every_page() -> None:
 
 
 @pytest.mark.parametrize(
-    "pattern", [pytest.param(pattern, marks=_marks(pattern)) for pattern in PAGES], ids=lambda pattern: pattern.name
+    "pattern",
+    [pytest.param(pattern, marks=growth_marks(KNOWN_GROWTH.get(str(pattern.name)))) for pattern in PAGES],
+    ids=lambda pattern: pattern.name,
 )
 def test_a_page_costs_the_same_queries_whatever_the_rows(
     pattern: URLPattern, worlds: tuple[World, World], db: None
