@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.test.utils import override_settings
 
-from bench.common import champion_ensure
+from bench.common import champion_ensure, rows_insert_sql
 
 COLLECTION_PLANS = int(os.environ.get("BENCH_COLLECTION_PLANS", "850"))  # x 12 months due: 10,200 installments
 LATENCY_PLANS = int(os.environ.get("BENCH_LATENCY_PLANS", "100"))  # x 6 months due at 100 ms a call
@@ -170,17 +170,4 @@ def _captures_insert(tenant: Any, orders: list[int], rows: int) -> None:
             )
             for index in range(first, min(rows, first + INSERT_BATCH))
         ]
-        with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                from psycopg2.extras import execute_values
-
-                execute_values(
-                    cursor.cursor,
-                    f"INSERT INTO {table} ({names}) VALUES %s",  # nosec B608  # constants; values are parameters
-                    values,
-                    page_size=INSERT_BATCH,
-                )
-            else:
-                placeholders = ", ".join(["%s"] * len(fields))
-                insert = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # nosec B608  # constants; values are parameters
-                cursor.executemany(insert, values)
+        rows_insert_sql(table, names, values)

@@ -94,3 +94,20 @@ def champion_ensure(inputs: list[dict[str, float | None]] | None = None) -> Any:
     scorer = scoring.champion()
     assert scorer is not None
     return scorer
+
+
+def rows_insert_sql(table: str, names: str, values: list[tuple[Any, ...]]) -> None:
+    """Straight SQL in one transaction (execute_values on PostgreSQL, executemany elsewhere): the
+    bench measures what reads these rows, not the ORM's inserts. ``table`` and ``names`` are ours."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            from psycopg2.extras import execute_values
+
+            insert = f"INSERT INTO {table} ({names}) VALUES %s"  # nosec B608  # constants; values are parameters
+            execute_values(cursor.cursor, insert, values, page_size=max(1, len(values)))
+        else:
+            placeholders = ", ".join(["%s"] * len(values[0]))
+            insert = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # nosec B608  # constants; values are parameters
+            cursor.executemany(insert, values)

@@ -51,8 +51,9 @@ def _payload(index: int) -> dict[str, object]:
 def _insert(rows: int) -> None:
     """Straight SQL in big batches (executemany on SQLite, execute_values on PostgreSQL): the bench
     measures the export, not the ORM's inserts."""
-    from django.db import connection, transaction
+    from django.db import connection
 
+    from bench.common import rows_insert_sql
     from bnpl.core.models import Event
 
     start = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
@@ -77,20 +78,7 @@ def _insert(rows: int) -> None:
                     "bench",
                 )
             )
-        with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                from psycopg2.extras import execute_values
-
-                execute_values(
-                    cursor.cursor,
-                    f"INSERT INTO {table} ({names}) VALUES %s",  # nosec B608  # constants; values are parameters
-                    values,
-                    page_size=INSERT_BATCH,
-                )
-            else:
-                placeholders = ", ".join(["%s"] * 9)
-                insert = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # nosec B608  # constants; values are parameters
-                cursor.executemany(insert, values)
+        rows_insert_sql(table, names, values)
 
 
 def _current_rss_mb() -> float:
