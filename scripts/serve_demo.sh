@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 # embedded parts the demo runs on).
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-bnpl.settings.demo}"
 mkdir -p var
+# DEBUG is off (bnpl.settings.demo): WhiteNoise serves the static files from STATIC_ROOT, collected here.
+.venv/bin/python manage.py collectstatic --noinput --verbosity 0
 .venv/bin/celery -A bnpl worker --beat --loglevel=INFO --concurrency=1 \
     --schedule=var/celerybeat-schedule >var/celery.log 2>&1 &
 worker=$!

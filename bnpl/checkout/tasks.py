@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from bnpl.checkout import disputes, orders, sessions
+from bnpl.checkout import confirmation, disputes, orders, sessions
 from bnpl.servicing import balances
 from bnpl.servicing import services as servicing
 
@@ -30,3 +30,8 @@ def disputes_escalate_unanswered() -> int:
 @shared_task(name="bnpl.checkout.tasks.balances_settle")
 def balances_settle() -> int:
     return balances.balances_settle()
+
+
+@shared_task(name="bnpl.checkout.tasks.first_payments_orphaned_give_back")
+def first_payments_orphaned_give_back() -> int:
+    return confirmation.first_payments_orphaned_give_back()

@@ -10,7 +10,7 @@ The complete environment is in .env.example and docs/operations.md.
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import STORAGES, env
 from .requirements import production_problems
 
 DEBUG = False
@@ -29,6 +29,9 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Static files with a content hash in their names, compressed, served far-future cached by WhiteNoise:
+# `manage.py collectstatic` at every deploy writes them and their manifest to STATIC_ROOT.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
 
 _problems = production_problems(lambda name: globals().get(name))
 if _problems:

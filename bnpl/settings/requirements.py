@@ -59,6 +59,7 @@ def _secret_problems(get: Callable[[str], Any]) -> list[str]:
         ("API_KEY_HASH_SECRET", "the HMAC secret API keys are stored under"),
         ("ONE_TIME_CODE_HASH_SECRET", "the HMAC secret one-time codes are stored under"),
         ("LAKE_PSEUDONYM_KEY", "the HMAC key of consumer pseudonyms in the data lake"),
+        ("METRICS_TOKEN", "the bearer token Prometheus scrapes /metrics with"),
     ):
         value = str(get(name) or "")
         if len(value) < MIN_SECRET_LENGTH:
@@ -86,6 +87,12 @@ def _part_problems(get: Callable[[str], Any]) -> list[str]:
     database = (get("DATABASES") or {}).get("default", {})
     if "postgresql" not in str(database.get("ENGINE", "")):
         problems.append("DATABASE_URL: required, a PostgreSQL URL (postgres://…); SQLite is for the demo only.")
+    replica = (get("DATABASES") or {}).get("replica")
+    if replica is not None and "postgresql" not in str(replica.get("ENGINE", "")):
+        problems.append("REPLICA_DATABASE_URL: a PostgreSQL streaming replica's URL (postgres://…), or unset.")
+    max_lag = get("REPLICA_MAX_LAG_SECONDS")
+    if not isinstance(max_lag, int | float) or isinstance(max_lag, bool) or not max_lag >= 0:
+        problems.append("REPLICA_MAX_LAG_SECONDS: seconds, 0 or more (a replica further behind is not read).")
     cache = (get("CACHES") or {}).get("default", {})
     if not str(cache.get("BACKEND", "")).endswith("RedisCache"):
         problems.append(

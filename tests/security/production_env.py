@@ -24,6 +24,8 @@ PROJECT_VARIABLES = {
     "ALLOWED_HOSTS",
     "DJANGO_ALLOW_ASYNC_UNSAFE",  # the browser tests' setting for their own process, never a deployment's
     "LAKE_PSEUDONYM_KEY",
+    "METRICS_TOKEN",
+    "PROMETHEUS_MULTIPROC_DIR",
     "PYTEST_XDIST_WORKER",
 }
 
@@ -40,6 +42,7 @@ def complete_production_env() -> dict[str, str]:
         "API_KEY_HASH_SECRET": secrets.token_urlsafe(48),
         "ONE_TIME_CODE_HASH_SECRET": secrets.token_urlsafe(48),
         "LAKE_PSEUDONYM_KEY": secrets.token_urlsafe(48),
+        "METRICS_TOKEN": secrets.token_urlsafe(48),
         "ONE_TIME_CODE_SENDER": "bnpl.notifications.EmailAndSmsSender",
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": "smtp.example.com",

@@ -30,6 +30,7 @@ REQUIRED = [
     "API_KEY_HASH_SECRET",
     "ONE_TIME_CODE_HASH_SECRET",
     "LAKE_PSEUDONYM_KEY",
+    "METRICS_TOKEN",
     "FIELD_ENCRYPTION_KEYS",
     "DATABASE_URL",
     "CACHE_URL",
@@ -99,6 +100,8 @@ def test_check_deploy_passes_clean_with_a_complete_production_environment() -> N
     ("variable", "value"),
     [
         ("DATABASE_URL", "sqlite:////tmp/bnpl.sqlite3"),
+        ("REPLICA_DATABASE_URL", "sqlite:////tmp/bnpl-replica.sqlite3"),
+        ("REPLICA_MAX_LAG_SECONDS", "-1"),
         ("CACHE_URL", "locmemcache://bnpl"),
         ("CELERY_BROKER_URL", "filesystem://"),
         ("ONE_TIME_CODE_SENDER", "bnpl.notifications.SandboxSender"),
