@@ -1,8 +1,10 @@
 """The hosted checkout: where a merchant sends a shopper to pay later.
 
-/checkout/<session>            the cart, sign-in prompt, offers with exact schedules, card, confirm
+/checkout/<session>            the cart, sign-in prompt, then (prequalified: ``bnpl.checkout.prequalification``)
+                               only the offers this shopper is approved for, with exact schedules, and
+                               the card -- or the decline with its reasons, before any card is asked for
 /checkout/<session>/identity   KYC basics, once per consumer
-/checkout/<session>/confirm    POST: decide, take today's payment, authorize, return to the shop
+/checkout/<session>/confirm    POST: the prequalified decision, today's payment, authorize, return to the shop
 /checkout/<session>/step-up-code  POST: send a fresh code for a saved card new to this shop
 /checkout/<session>/cancel     POST: back to the shop
 
@@ -25,11 +27,11 @@ from bnpl.checkout import confirmation as checkout_confirmation
 from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout import step_up
 from bnpl.checkout.models import CheckoutSession
-from bnpl.checkout.selectors import checkout_session_offers
+from bnpl.checkout.prequalification import Option, Prequalified, prequalified_declined, prequalified_reasons
 from bnpl.checkout.step_up import STEP_UP_PARAM, StepUpRequiredError
 from bnpl.collections.lateness import late_fee_cap
 from bnpl.core import clock
-from bnpl.core.errors import ApplicationError, InvalidRequestError
+from bnpl.core.errors import ApplicationError, InvalidRequestError, PaymentDeclinedError
 from bnpl.core.ids import is_well_formed
 from bnpl.core.money import format_amount
 from bnpl.payments.models import Charge, PaymentMethod
@@ -37,11 +39,12 @@ from bnpl.payments.selectors import payment_method_default, payment_method_get, 
 from bnpl.payments.services import browser_card_form
 from bnpl.plans import services as plan_services
 from bnpl.plans.models import PaymentProduct
+from consumers import checkout_summary
 from consumers import services as consumer_services
+from consumers.documents import LENDER
 from consumers.models import Consumer, Identity
 from consumers.services import Destination
 from consumers.views import code_requester
-from merchants import selectors as merchant_selectors
 
 
 class IdentityForm(forms.Form):
@@ -56,14 +59,27 @@ class IdentityForm(forms.Form):
     national_id_last4 = forms.CharField(label="Last 4 digits of your SSN or national id", min_length=4, max_length=4)
 
 
+def _number_error(what: str, example: str) -> dict[str, str]:
+    message = f"Enter {what} as a number ({example})."
+    return {"invalid": message, "min_value": message, "max_value": message}
+
+
 class ConfirmForm(forms.Form):
     product = forms.CharField(max_length=40)
     payment_method = forms.CharField(max_length=40, required=False)  # a saved card's id, or blank for a new card
     setup_intent = forms.CharField(max_length=100, required=False)  # a card saved in the browser (Stripe Elements)
-    card_number = forms.CharField(max_length=23, required=False)
-    exp_month = forms.IntegerField(min_value=1, max_value=12, required=False)
-    exp_year = forms.IntegerField(min_value=2000, max_value=2100, required=False)
-    cvc = forms.CharField(max_length=4, required=False)
+    card_number = forms.CharField(
+        max_length=23, required=False, error_messages={"max_length": "Enter the card number as printed on the card."}
+    )
+    exp_month = forms.IntegerField(
+        min_value=1, max_value=12, required=False, error_messages=_number_error("the expiry month", "1 to 12")
+    )
+    exp_year = forms.IntegerField(
+        min_value=2000, max_value=2100, required=False, error_messages=_number_error("the expiry year", "like 2030")
+    )
+    cvc = forms.CharField(
+        max_length=4, required=False, error_messages={"max_length": "Enter the 3 or 4 digit security code."}
+    )
     accept_down_payment = forms.IntegerField(min_value=0, required=False)  # accepting a counteroffer
     step_up_code = forms.CharField(max_length=10, required=False)  # a saved card new to this shop
 
@@ -85,7 +101,13 @@ def _render(
     return render(
         request,
         template,
-        {"session": session, "test_mode": not session.livemode, "back_url": back_to_shop_url(session), **context},
+        {
+            **checkout_summary.order_summary(session),  # the merchant and the order, on every page
+            "session": session,
+            "test_mode": not session.livemode,
+            "back_url": back_to_shop_url(session),
+            **context,
+        },
         status=status,
     )
 
@@ -106,8 +128,28 @@ def back_to_shop_url(session: CheckoutSession) -> str:
     return _with_query(session.cancel_url, checkout_session=session.public_id)
 
 
+def _today_label(amount: int, currency: str) -> str:
+    """What the confirm button says happens: never "$0.00 today"."""
+    return f"Pay {format_amount(amount, currency)} today" if amount else "Nothing to pay today"
+
+
+def _every(product: PaymentProduct) -> str:
+    if product.kind == "pay_in_30":
+        return "in 30 days"
+    if product.kind == "financing":
+        return "a month"
+    days = product.interval_days or 0
+    return "every 2 weeks" if days == 14 else f"every {days} days" if days else ""
+
+
 def _offer_rows(offer: plan_services.Offer, currency: str) -> dict[str, Any]:
+    later = [payment.amount for payment in offer.schedule if payment.due_date > clock.today()]
     return {
+        "count": len(offer.schedule),
+        "later_count": len(later),
+        "every": _every(offer.product),
+        "today_label": _today_label(offer.due_today_amount, currency),
+        "due_today_amount": offer.due_today_amount,
         "offer": offer,
         "product": offer.product,
         "payments": [
@@ -143,18 +185,46 @@ def _late_fee_terms(product: PaymentProduct, amount: int, currency: str) -> str:
     )
 
 
-def _page(request: HttpRequest, session: CheckoutSession, *, status: int = 200, **context: Any) -> HttpResponse:
+def _option_rows(option: Option, currency: str, amount: int) -> dict[str, Any]:
+    down_payment = option.decision.down_payment_amount
+    return {
+        **_offer_rows(option.offer, currency),
+        "down_payment_amount": down_payment,
+        "down_payment": format_amount(down_payment, currency),
+        "approved": format_amount(amount - down_payment, currency),
+        "reasons": option.decision.reasons if down_payment else (),
+    }
+
+
+def _page(
+    request: HttpRequest,
+    session: CheckoutSession,
+    *,
+    status: int = 200,
+    prequalified: Prequalified | None = None,
+    **context: Any,
+) -> HttpResponse:
+    """The checkout page: signed out, the order and the way to sign in; prequalified, the options
+    this shopper is approved for (with the limit), the card and the confirm."""
     consumer: Consumer | None = getattr(request, "consumer", None)
-    offers = checkout_session_offers(session)
+    if consumer is None:
+        prequalified = None
+    options = prequalified.approved if prequalified else []
+    limit = prequalified.limit if prequalified else None
+    rows = [_option_rows(option, session.currency, session.amount) for option in options]
+    chosen_product = context.get("chosen_product") or ""
+    chosen_row = next((row for row in rows if row["product"].public_id == chosen_product), rows[0] if rows else None)
+    typed = context.pop("typed", None) or {}
     base = {
         "session": session,
-        "merchant": session.merchant,
         "consumer": consumer,
-        "amount": format_amount(session.amount, session.currency),
-        "items": [
-            {**item, "total": format_amount(item["total_amount"], session.currency)} for item in session.line_items
-        ],
-        "offers": [_offer_rows(offer, session.currency) for offer in offers],
+        "steps": checkout_summary.steps(checkout_summary.PLAN if consumer else checkout_summary.SIGN_IN),
+        "offers": rows,
+        "confirm_label": chosen_row["today_label"] if chosen_row else "Confirm",
+        "field_errors": FIELD_ERRORS,
+        "card_fields": [{**field, "value": typed.get(field["name"], "")} for field in CARD_INPUTS],
+        "lender": LENDER,
+        "limit": format_amount(limit, session.currency) if limit else "",
         "cards": payment_method_list(consumer=consumer, livemode=session.livemode) if consumer else [],
         "saved_cards_need_code": consumer is not None
         and not step_up.consumer_has_bought_here(session=session, consumer=consumer),
@@ -164,7 +234,6 @@ def _page(request: HttpRequest, session: CheckoutSession, *, status: int = 200, 
             if consumer
             else None
         ),
-        "branding": merchant_selectors.branding_get(merchant=session.merchant),  # logo and colours, if set
     }
     return _render(request, "checkout/session.html", session, {**base, **context}, status=status)
 
@@ -172,6 +241,12 @@ def _page(request: HttpRequest, session: CheckoutSession, *, status: int = 200, 
 def _closed(request: HttpRequest, session: CheckoutSession, error: ApplicationError) -> HttpResponse:
     if session.status == CheckoutSession.Status.IN_REVIEW:
         return _render(request, "checkout/in_review.html", session, {})
+    consumer = getattr(request, "consumer", None)
+    if session.status == CheckoutSession.Status.DECLINED and consumer is not None:
+        # The shopper it declined, coming back: the decline and its reasons (theirs alone), not the offers.
+        reasons = prequalified_reasons(session=session, consumer=consumer)
+        if reasons is not None:
+            return _declined(request, session, reasons)
     return _render(request, "checkout/closed.html", session, {"message": error.message}, status=409)
 
 
@@ -183,9 +258,39 @@ def checkout_session(request: HttpRequest, session_id: str) -> HttpResponse:
     except ApplicationError as error:
         return _closed(request, session, error)
     consumer = getattr(request, "consumer", None)  # opening the page tells the merchant nothing about them
-    if consumer is not None and not Identity.objects.filter(consumer=consumer, verified_at__isnull=False).exists():
+    if consumer is None:
+        return _page(request, session)
+    if not Identity.objects.filter(consumer=consumer, verified_at__isnull=False).exists():
         return redirect("checkout:identity", session_id=session.public_id)
-    return _page(request, session)
+    return _prequalified_page(request, session, consumer)
+
+
+def _prequalified_page(
+    request: HttpRequest, session: CheckoutSession, consumer: Consumer, *, status: int = 200, **context: Any
+) -> HttpResponse:
+    """Decide before the choice: the options this shopper is approved for, or the decline with its
+    reasons, or the review -- before any card is asked for (``checkout_session_prequalify``)."""
+    try:
+        prequalified = checkout_confirmation.checkout_session_prequalify(session=session, consumer=consumer)
+    except ApplicationError as error:
+        if error.code.startswith("session_"):
+            return _closed(request, session, error)
+        return _render(
+            request,
+            "checkout/unavailable.html",
+            session,
+            {"message": error.message},
+            status=503,
+        )
+    if prequalified.referred:
+        return _render(request, "checkout/in_review.html", session, {})
+    if prequalified.declined:
+        return _declined(request, session, prequalified.reasons)
+    return _page(request, session, status=status, prequalified=prequalified, **context)
+
+
+def _declined(request: HttpRequest, session: CheckoutSession, reasons: Any, *, status: int = 200) -> HttpResponse:
+    return _render(request, "checkout/declined.html", session, {"reasons": reasons}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -203,7 +308,42 @@ def identity(request: HttpRequest, session_id: str) -> HttpResponse:
         else:
             return redirect("checkout:session", session_id=session.public_id)
     status = 400 if request.method == "POST" else 200
-    return _render(request, "checkout/identity.html", session, {"form": form}, status=status)
+    context = {
+        "form": form,
+        "steps": checkout_summary.steps(checkout_summary.IDENTITY),
+    }
+    return _render(request, "checkout/identity.html", session, context, status=status)
+
+
+CARD_FIELDS = ("card_number", "exp_month", "exp_year", "cvc")
+CARD_INPUTS = (
+    {"name": "card_number", "label": "Card number", "autocomplete": "cc-number", "placeholder": "4242 4242 4242 4242"},
+    {"name": "exp_month", "label": "Expiry month", "autocomplete": "cc-exp-month", "placeholder": "MM"},
+    {"name": "exp_year", "label": "Expiry year", "autocomplete": "cc-exp-year", "placeholder": "YYYY"},
+    {"name": "cvc", "label": "Security code", "autocomplete": "cc-csc", "placeholder": "CVC"},
+)
+# Errors shown next to their field rather than above the form.
+FIELD_ERRORS = (*CARD_FIELDS, "product", "payment_method", "step_up_code")
+
+
+def _typed(request: HttpRequest) -> dict[str, str]:
+    """The card details the shopper typed, kept for the page again (never the security code)."""
+    return {name: request.POST.get(name, "")[:23] for name in CARD_FIELDS if name != "cvc"}
+
+
+def _form_error(form: forms.Form) -> tuple[str, str]:
+    """The first field at fault and what to do about it."""
+    for name in (*CARD_FIELDS, "product", "payment_method", "setup_intent", "accept_down_payment", "step_up_code"):
+        if name in form.errors:
+            return name, str(form.errors[name][0])
+    return "", "Choose a payment option and a card."
+
+
+def _accepted_down_payment(request: HttpRequest, form: ConfirmForm) -> int:
+    """The down payment the shopper saw and accepted with the option chosen (a counteroffer's row
+    carries its own), or the counteroffer page's."""
+    shown = request.POST.get(f"accept_down_payment_{form.cleaned_data['product']}", "")
+    return int(shown) if shown.isdigit() and len(shown) < 16 else form.cleaned_data.get("accept_down_payment") or 0
 
 
 @require_POST
@@ -213,8 +353,20 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
     if consumer is None:
         return redirect("checkout:session", session_id=session.public_id)
     form = ConfirmForm(request.POST)
+    typed = _typed(request)
     if not form.is_valid():
-        return _page(request, session, status=400, error="Choose a payment option and a card.")
+        param, message = _form_error(form)
+        return _prequalified_page(
+            request,
+            session,
+            consumer,
+            status=400,
+            error=message,
+            error_param=param,
+            typed=typed,
+            chosen_product=request.POST.get("product", ""),
+            chosen_card=request.POST.get("payment_method", ""),
+        )
     chosen = {"chosen_product": form.cleaned_data["product"], "chosen_card": form.cleaned_data["payment_method"]}
     payment_method = None
     try:
@@ -222,13 +374,17 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
         product = checkout_confirmation.eligible_product(
             session=session, product_public_id=form.cleaned_data["product"]
         )
+        if prequalified_declined(session=session, consumer=consumer, product=product):
+            raise InvalidRequestError(
+                "Choose one of the payment options shown.", code="product_not_offered", param="product"
+            )
         payment_method = _card(session, consumer, form.cleaned_data)
         result = checkout_confirmation.checkout_confirm(
             session=session,
             consumer=consumer,
             product=product,
             payment_method=payment_method,
-            accepted_down_payment=form.cleaned_data.get("accept_down_payment") or 0,
+            accepted_down_payment=_accepted_down_payment(request, form),
             step_up_code=form.cleaned_data.get("step_up_code") or "",
             requester=code_requester(request),
         )
@@ -240,13 +396,35 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
             return _closed(request, session, error)
         if error.param == STEP_UP_PARAM and payment_method is not None:
             return _step_up_page(request, session, consumer, payment_method, chosen, wrong=error.message)
-        return _page(request, session, status=400, error=error.message, error_param=error.param, **chosen)
+        status = 402 if isinstance(error, PaymentDeclinedError) else 400
+        return _prequalified_page(
+            request,
+            session,
+            consumer,
+            status=status,
+            error=error.message,
+            error_param=error.param,
+            typed=typed,
+            **chosen,
+        )
     if result.order is not None:
         return redirect("checkout:approved", session_id=session.public_id)
     if result.decision is not None and result.decision.referred:
         return _render(request, "checkout/in_review.html", session, {})
     if result.payment_error:
-        return _page(request, session, status=402, error=result.payment_error, error_param="card_number")
+        # The card stays unselected: a card typed now is the new card again, with what was typed kept.
+        new_card = not form.cleaned_data["payment_method"]
+        return _prequalified_page(
+            request,
+            session,
+            consumer,
+            status=402,
+            error=result.payment_error,
+            error_param="card_number" if new_card else "payment_method",
+            typed=typed if new_card else {},
+            chosen_product=chosen["chosen_product"],
+            chosen_card="" if new_card else chosen["chosen_card"],
+        )
     assert result.decision is not None
     if result.counteroffer is not None:
         down_payment = result.decision.down_payment_amount
@@ -256,7 +434,6 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
             session,
             {
                 "row": _offer_rows(result.counteroffer, session.currency),
-                "amount": format_amount(session.amount, session.currency),
                 "approved": format_amount(session.amount - down_payment, session.currency),
                 "down_payment": format_amount(down_payment, session.currency),
                 "down_payment_amount": down_payment,
@@ -264,7 +441,7 @@ def confirm(request: HttpRequest, session_id: str) -> HttpResponse:
                 "reasons": result.decision.reasons,
             },
         )
-    return _render(request, "checkout/declined.html", session, {"reasons": result.decision.reasons})
+    return _declined(request, session, result.decision.reasons)
 
 
 def _saved_card(consumer: Consumer, session: CheckoutSession, chosen: str) -> PaymentMethod:
@@ -292,6 +469,7 @@ def _card(session: CheckoutSession, consumer: Consumer, data: dict[str, Any]) ->
         exp_month=data.get("exp_month") or 0,
         exp_year=data.get("exp_year") or 0,
         cvc=data.get("cvc") or "",
+        verify=True,  # a card the bank declines is never saved (nor offered again as a saved card)
     )
 
 
@@ -326,10 +504,13 @@ def _step_up_page(
     try:
         destination = _masked(consumer_services.consumer_code_destination(consumer))
     except ApplicationError as error:
-        return _page(request, session, status=400, error=error.message, error_param="payment_method", **chosen)
-    return _page(
+        return _prequalified_page(
+            request, session, consumer, status=400, error=error.message, error_param="payment_method", **chosen
+        )
+    return _prequalified_page(
         request,
         session,
+        consumer,
         status=403 if not wrong else 400,
         error=wrong or notice,
         error_param=STEP_UP_PARAM if wrong or notice else "",
@@ -355,7 +536,9 @@ def step_up_code(request: HttpRequest, session_id: str) -> HttpResponse:
     except ApplicationError as error:
         if error.code.startswith("session_"):
             return _closed(request, session, error)
-        return _page(request, session, status=400, error=error.message, error_param=error.param, **chosen)
+        return _prequalified_page(
+            request, session, consumer, status=400, error=error.message, error_param=error.param, **chosen
+        )
     return _step_up_page(request, session, consumer, card, chosen, again=True)
 
 

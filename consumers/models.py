@@ -110,7 +110,8 @@ class SandboxMessage(BaseModel):
     channel = models.CharField(max_length=10, choices=Channel.choices)
     destination = models.CharField(max_length=254, db_index=True)
     subject = models.CharField(max_length=200, blank=True)
-    body = models.TextField()
+    body = models.TextField()  # the text (an email's plain-text part)
+    html = models.TextField(blank=True)  # an email's HTML part, shown rendered in a sandboxed frame
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -31,32 +31,7 @@ from bnpl.servicing import services as servicing
 from bnpl.servicing.balances import consumer_balances_open
 from consumers import selectors
 from consumers.account_views import account_action, account_consumer, account_page
-
-# What the plan's history says for each audited action (others show their action name).
-HISTORY_TEXT = {
-    "plan.created": "Plan started",
-    "plan.payment_succeeded": "Payment received",
-    "plan.payment_failed": "A payment failed",
-    "plan.reduced": "Plan reduced by a refund or a release",
-    "plan.late_fee_charged": "Late fee added",
-    "plan.late": "A payment is past due",
-    "plan.delinquent": "30 days past due",
-    "plan.current": "Back on track",
-    "plan.charged_off": "Written off",
-    "plan.due_date_moved": "You moved a due date",
-    "plan.hardship_requested": "You asked for hardship help",
-    "plan.hardship_granted": "Hardship help granted",
-    "plan.hardship_declined": "Hardship help declined: payments resumed",
-    "order.captured": "The shop shipped and captured",
-    "order.refunded": "The shop refunded",
-    "order.voided": "The shop released the rest",
-    "dispute.created": "You opened a return or dispute",
-    "plan.held": "The payments your return or dispute covers are on hold",
-    "plan.released": "Payments on hold are due again",
-    "dispute.contested": "The shop contested it: our team decides",
-    "dispute.escalated": "The shop did not answer: our team decides",
-    "dispute.closed": "Return or dispute closed",
-}
+from consumers.history import history_rows
 
 
 def _plan_summary(plan: Plan) -> dict[str, Any]:
@@ -64,12 +39,12 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
     total = sum(row.amount for row in rows)
     paid = sum(row.paid_amount for row in rows)
     upcoming = sorted(
-        (row for row in rows if row.status == Installment.Status.SCHEDULED),
+        (row for row in rows if row.status == Installment.Status.SCHEDULED and row.amount > row.paid_amount),
         key=lambda row: (row.due_date, row.sequence),
     )
     return {
         "plan": plan,
-        "merchant": plan.merchant.name,
+        "merchant": selectors.shop_name(plan.merchant),
         "total": format_amount(total, plan.currency),
         "paid": format_amount(paid, plan.currency),
         "left": format_amount(total - paid, plan.currency),
@@ -96,19 +71,38 @@ def overview(request: HttpRequest) -> HttpResponse:
     consumer = account_consumer(request)
     found = selectors.plan_list(consumer=consumer).prefetch_related("installments", "order__disputes")
     plans = [_plan_summary(plan) for plan in found]
-    active = [item for item in plans if item["plan"].status == Plan.Status.ACTIVE]
     return render(
         request,
         "consumers/account/overview.html",
         {
             "section": "plans",
             "consumer": consumer,
-            "active": active,
-            "finished": [item for item in plans if item["plan"].status != Plan.Status.ACTIVE],
+            "shops": _by_shop(plans),
             "notices": selectors.declined_decision_list(consumer=consumer).count(),
             "balances": [_balance_summary(balance) for balance in consumer_balances_open(consumer_id=consumer.pk)],
         },
     )
+
+
+def _by_shop(plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The plans grouped by shop, each group with the shop's logo (or its initial) and what is left
+    to pay there: shops with plans to pay first, then by their newest plan (``plans`` is newest first)."""
+    groups: dict[int, dict[str, Any]] = {}
+    for item in plans:
+        merchant = item["plan"].merchant
+        group = groups.setdefault(
+            merchant.pk,
+            {
+                "merchant": merchant,
+                "name": item["merchant"],
+                "initial": item["merchant"][:1].upper() or "?",
+                "has_logo": selectors.shop_has_logo(merchant),
+                "active": [],
+                "finished": [],
+            },
+        )
+        group["active" if item["plan"].status == Plan.Status.ACTIVE else "finished"].append(item)
+    return sorted(groups.values(), key=lambda group: not group["active"])  # stable: newest first within each
 
 
 def _balance_summary(balance: ConsumerBalance) -> dict[str, Any]:
@@ -138,9 +132,13 @@ def plan_detail(request: HttpRequest, plan: Plan) -> HttpResponse:
     payments = plan.charges.filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.SUCCEEDED).order_by("created_at")
     refunds = plan.order.refunds.order_by("created_at")
     objects = [plan.public_id, plan.order.public_id, *plan.order.disputes.values_list("public_id", flat=True)]
-    history = AuditLogEntry.objects.filter(object_id__in=objects).order_by("created_at", "id")
+    history = (
+        AuditLogEntry.objects.filter(object_id__in=objects).only("action", "created_at").order_by("created_at", "id")
+    )
     summary = _plan_summary(plan)
     can_pay = plan.status == Plan.Status.ACTIVE and plan.standing != Plan.Standing.CHARGED_OFF
+    payoff_amount = servicing_selectors.plan_payoff_amount(plan=plan) if can_pay else 0
+    payoff = format_amount(payoff_amount, currency) if payoff_amount else ""  # nothing to pay: no "$0.00" button
     return render(
         request,
         "consumers/account/plan.html",
@@ -160,12 +158,10 @@ def plan_detail(request: HttpRequest, plan: Plan) -> HttpResponse:
                 }
                 for refund in refunds
             ],
-            "history": [
-                {"at": entry.created_at, "text": HISTORY_TEXT.get(entry.action, entry.action)} for entry in history
-            ],
+            "history": history_rows(history, shop=summary["merchant"]),
             "disputes": plan.order.disputes.order_by("-created_at"),
             "can_pay": can_pay,
-            "payoff": format_amount(servicing_selectors.plan_payoff_amount(plan=plan), currency) if can_pay else "",
+            "payoff": payoff,
             "is_financing": plan.product.kind == ProductKind.FINANCING,
             "can_move": can_pay and not plan.due_date_moved,
             "move_latest": actions.MAX_DUE_DATE_MOVE.days,

@@ -7,7 +7,9 @@ from bnpl.core.ids import is_well_formed
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.plans.models import Plan
 from consumers.models import Consumer, SandboxMessage
+from decisioning import selectors as decisioning_selectors
 from decisioning.models import BankDataConsent, CreditDecision
+from merchants.models import Merchant
 
 # Where a signed-in consumer is kept in Django's session (apart from staff and merchant users).
 SESSION_KEY = "consumer_public_id"
@@ -23,13 +25,37 @@ def consumer_for_session(*, public_id: str | None) -> Consumer | None:
 def plan_list(*, consumer: Consumer) -> QuerySet[Plan]:
     """The consumer's own plans, across merchants and both modes, newest first, each with what the
     portal shows beside it (its shop, order and product)."""
-    return Plan.objects.filter(consumer=consumer).select_related("merchant", "order", "product").order_by("-created_at")
+    return (
+        Plan.objects.filter(consumer=consumer)
+        .select_related("merchant__branding", "order", "product")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def shop_name(merchant: Merchant) -> str:
+    """The shop's name as shoppers know it: its checkout's display name, else its own (a merchant
+    read with ``select_related("merchant__branding")`` costs no query)."""
+    branding = getattr(merchant, "branding", None)
+    return (branding.display_name if branding else "") or merchant.name
+
+
+def shop_has_logo(merchant: Merchant) -> bool:
+    """Whether the shop has a logo to show (served by ``merchants:branding-logo``)."""
+    branding = getattr(merchant, "branding", None)
+    return bool(branding and branding.logo)
 
 
 def plan_get(*, consumer: Consumer, public_id: str) -> Plan | None:
     if not is_well_formed(public_id):
         return None
     return plan_list(consumer=consumer).filter(public_id=public_id).first()
+
+
+def governing_decisions(queryset: QuerySet[CreditDecision]) -> QuerySet[CreditDecision]:
+    """One decision per purchase: of a checkout's decisions (one per payment option prequalified, a
+    re-check as the order is written, a reviewer's decision on a referral), the one that governed it
+    (``decisioning.selectors.governing_first``). A decision made outside a checkout stands on its own."""
+    return decisioning_selectors.governing_decisions(queryset)
 
 
 def declined_decision_list(*, consumer: Consumer, limit: int = 20) -> QuerySet[CreditDecision]:
@@ -47,9 +73,9 @@ def declined_decision_list(*, consumer: Consumer, limit: int = 20) -> QuerySet[C
         )
     )
     return (
-        CreditDecision.objects.filter(declined, consumer=consumer)
-        .select_related("merchant")
-        .order_by("-created_at")[:limit]
+        governing_decisions(CreditDecision.objects.filter(declined, consumer=consumer))
+        .select_related("merchant__branding")
+        .order_by("-created_at", "-pk")[:limit]
     )
 
 
@@ -62,8 +88,13 @@ def sandbox_message_list(*, destination: str | None = None, limit: int = 50) -> 
 
 
 def decision_list(*, consumer: Consumer, limit: int = 100) -> QuerySet[CreditDecision]:
-    """Every credit decision about the consumer, newest first (reasons are theirs to see)."""
-    return CreditDecision.objects.filter(consumer=consumer).select_related("merchant").order_by("-created_at")[:limit]
+    """The credit decision on each of the consumer's purchases (the governing one: see
+    ``governing_decisions``), newest first (reasons are theirs to see)."""
+    return (
+        governing_decisions(CreditDecision.objects.filter(consumer=consumer))
+        .select_related("merchant__branding")
+        .order_by("-created_at", "-pk")[:limit]
+    )
 
 
 def has_test_mode(*, consumer: Consumer) -> bool:

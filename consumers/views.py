@@ -23,10 +23,11 @@ from bnpl.checkout.models import CheckoutSession
 from bnpl.core.errors import ApplicationError, RateLimitError
 from bnpl.core.ids import is_well_formed
 from bnpl.core.net import client_key
-from consumers import selectors, services
+from consumers import checkout_summary, selectors, services
 from consumers.selectors import PENDING_IDENTIFIER_KEY, SESSION_KEY
 
 NEXT_KEY = "consumer_next"
+RESEND_TOO_SOON = "code_resend_too_soon"  # a code for this address was sent to this browser moments ago
 SIGN_IN_TOKEN_KEY = "consumer_sign_in_token"
 DEVICE_COOKIE = "bnpl_device"
 DEVICE_COOKIE_SALT = "consumers.device"
@@ -97,12 +98,25 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             )
         except ApplicationError as error:
             refusal = error
+            if error.code == RESEND_TOO_SOON:
+                # This browser asked for a code for this address moments ago: that code still
+                # works, so offer to enter it rather than a dead end.
+                request.session[PENDING_IDENTIFIER_KEY] = services.destination_parse(
+                    form.cleaned_data["identifier"]
+                ).address
             _form_error(form, error, "identifier")
         else:
             request.session[PENDING_IDENTIFIER_KEY] = destination.address
             return redirect("consumers:verify")
     status = (_refusal_status(refusal) if refusal else 400) if request.method == "POST" else 200
-    context = {"form": form, **_checkout_context(request)}
+    pending = request.session.get(PENDING_IDENTIFIER_KEY)
+    already_sent = pending if (request.method == "GET" or (refusal and refusal.code == RESEND_TOO_SOON)) else None
+    context = {
+        "form": form,
+        "code_already_sent": already_sent,
+        "retry_after": refusal.retry_after if isinstance(refusal, RateLimitError) else None,
+        **_checkout_context(request),
+    }
     return _with_retry_after(render(request, "consumers/sign_in.html", context, status=status), refusal)
 
 
@@ -149,7 +163,15 @@ CHECKOUT_PATH = re.compile(r"^/checkout/(cs_[A-Za-z0-9]+)$")
 def _checkout_context(request: HttpRequest) -> dict[str, object]:
     """The checkout being signed in for (to cancel back to the shop), and whether it is a test."""
     checkout = _checkout_in_progress(request)
-    return {"checkout": checkout, "test_mode": checkout is not None and not checkout.livemode}
+    if checkout is None:
+        return {"checkout": None, "test_mode": False}
+    return {
+        **checkout_summary.order_summary(checkout),
+        "checkout": checkout,
+        "session": checkout,
+        "steps": checkout_summary.steps(checkout_summary.SIGN_IN),
+        "test_mode": not checkout.livemode,
+    }
 
 
 def _checkout_in_progress(request: HttpRequest) -> CheckoutSession | None:

@@ -14,6 +14,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
 
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
@@ -36,6 +38,7 @@ register("business_profile.rejected", "An operator rejected the application.", m
 register("bank_account.added", "The merchant added a payout bank account.", merchant_visible=False)
 register("bank_account.removed", "The merchant removed a payout bank account.", merchant_visible=False)
 register("merchant_document.uploaded", "The merchant uploaded a document.", merchant_visible=False)
+register("merchant_document.removed", "The merchant removed a document.", merchant_visible=False)
 
 PROFILE_FIELDS = (
     "legal_name",
@@ -100,6 +103,7 @@ def document_data(document: MerchantDocument) -> dict[str, object]:
         "original_name": document.original_name,
         "content_type": document.content_type,
         "size_bytes": document.size_bytes,
+        "removed": document.removed_at is not None,
     }
 
 
@@ -178,24 +182,89 @@ def business_profile_update(*, profile: BusinessProfile, **changes: Any) -> Busi
     return profile
 
 
+def aba_routing_number_valid(routing_number: str) -> bool:
+    """A US ABA routing number: nine digits whose weighted sum (3, 7, 1, repeated) is a multiple of 10."""
+    if len(routing_number) != 9 or not routing_number.isdigit():
+        return False
+    digits = [int(digit) for digit in routing_number]
+    return sum(weight * digit for weight, digit in zip((3, 7, 1) * 3, digits, strict=True)) % 10 == 0
+
+
+def _compact(value: str) -> str:
+    return "".join(value.split()).replace("-", "").upper()
+
+
+def _us_account(*, routing_number: str, account_number: str) -> tuple[str, str]:
+    routing = _compact(routing_number)
+    if not routing:
+        raise InvalidRequestError("Enter the routing number.", param="routing_number")
+    if not (routing.isdigit() and len(routing) == 9):
+        raise InvalidRequestError(
+            "A US routing number has 9 digits.", code="routing_number_invalid", param="routing_number"
+        )
+    if not aba_routing_number_valid(routing):
+        raise InvalidRequestError(
+            "This routing number's check digit is wrong: check it against a cheque or your bank's website.",
+            code="routing_number_invalid",
+            param="routing_number",
+        )
+    digits = _compact(account_number)
+    if not (digits.isdigit() and 4 <= len(digits) <= 17):
+        raise InvalidRequestError(
+            "A US account number has 4 to 17 digits.", code="account_number_invalid", param="account_number"
+        )
+    return routing, digits
+
+
+def _iban_account(*, iban: str, bic: str) -> tuple[str, str]:
+    """The BIC and the IBAN, compact, both checked by schwifty (the IBAN's check digits, length and
+    national structure for its country; the BIC's structure and country)."""
+    if not iban.strip():
+        raise InvalidRequestError("Enter the IBAN.", param="iban")
+    try:
+        checked_iban = IBAN(iban)
+    except SchwiftyException as error:
+        raise InvalidRequestError(
+            f"This IBAN is not valid ({str(error).rstrip('.').lower()}): check it against a bank statement.",
+            code="iban_invalid",
+            param="iban",
+        ) from error
+    if not bic.strip():
+        raise InvalidRequestError("Enter the BIC (SWIFT code) of the bank.", param="bic")
+    try:
+        checked_bic = BIC(bic)
+    except SchwiftyException as error:
+        raise InvalidRequestError(
+            f"This BIC is not valid ({str(error).rstrip('.').lower()}): it has 8 or 11 letters and digits.",
+            code="bic_invalid",
+            param="bic",
+        ) from error
+    return str(checked_bic.compact), str(checked_iban.compact)
+
+
 def bank_account_add(
     *,
     merchant: Merchant,
     holder_name: str,
-    routing_number: str,
-    account_number: str,
+    routing_number: str = "",
+    account_number: str = "",
+    iban: str = "",
+    bic: str = "",
     bank_name: str = "",
     currency: str = "USD",
 ) -> BankAccount:
-    """Add the payout account for a currency; it replaces the previous default for that currency."""
-    digits = account_number.replace(" ", "").replace("-", "")
-    if not (digits.isdigit() and 4 <= len(digits) <= 34):
-        raise InvalidRequestError("An account number has 4 to 34 digits.", param="account_number")
+    """Add the payout account for a currency; it replaces the previous default for that currency.
+
+    A US account is a routing number (its ABA check digit verified) and an account number; any
+    other is an IBAN and the bank's BIC (checked with schwifty), kept as account number and routing
+    code. Every refusal names the field at fault."""
     if not holder_name.strip():
         raise InvalidRequestError("Name the account holder.", param="holder_name")
-    if not routing_number.strip():
-        raise InvalidRequestError("Enter the routing number.", param="routing_number")
     currency = normalize_currency(currency)
+    if iban.strip() or bic.strip():
+        routing, number = _iban_account(iban=iban, bic=bic)
+    else:
+        routing, number = _us_account(routing_number=routing_number, account_number=account_number)
     with transaction.atomic():
         Merchant.objects.select_for_update().get(pk=merchant.pk)
         BankAccount.objects.filter(merchant=merchant, currency=currency, is_default=True).update(is_default=False)
@@ -203,13 +272,65 @@ def bank_account_add(
             merchant=merchant,
             holder_name=holder_name.strip(),
             bank_name=bank_name.strip(),
-            routing_number=routing_number.strip(),
-            account_number=digits,
-            account_number_last4=digits[-4:],
+            routing_number=routing,
+            account_number=number,
+            account_number_last4=number[-4:],
             currency=currency,
         )
         change_record(action="bank_account.added", instance=account, data=bank_account_data(account))
     return account
+
+
+def _removable_while_editable(merchant: Merchant) -> None:
+    """Payout accounts and documents change with the application: not while operators review it."""
+    profile = BusinessProfile.objects.filter(merchant=merchant).first()
+    if profile is not None and profile.status == BusinessProfile.Status.SUBMITTED:
+        raise StateError(
+            "The application is being reviewed: wait for the decision before removing anything.",
+            code="application_locked",
+        )
+
+
+def bank_account_remove(*, account: BankAccount) -> BankAccount:
+    """Stop paying out to this account. The row is kept (payouts made to it name it), marked removed."""
+    with transaction.atomic():
+        account = BankAccount.objects.select_for_update().select_related("merchant").get(pk=account.pk)
+        if account.removed_at is not None:
+            return account
+        _removable_while_editable(account.merchant)
+        before = bank_account_data(account)
+        account.removed_at = clock.now()
+        account.is_default = False
+        account.save(update_fields=["removed_at", "is_default", "updated_at"])
+        change_record(
+            action="bank_account.removed",
+            instance=account,
+            merchant=account.merchant,
+            before=before,
+            data=bank_account_data(account),
+        )
+    return account
+
+
+def document_remove(*, document: MerchantDocument) -> MerchantDocument:
+    """Take a document out of the application. The file is kept for the record (operators may have
+    seen it), no longer listed to the merchant nor counted towards the application."""
+    with transaction.atomic():
+        document = MerchantDocument.objects.select_for_update().select_related("merchant").get(pk=document.pk)
+        if document.removed_at is not None:
+            return document
+        _removable_while_editable(document.merchant)
+        before = document_data(document)
+        document.removed_at = clock.now()
+        document.save(update_fields=["removed_at", "updated_at"])
+        change_record(
+            action="merchant_document.removed",
+            instance=document,
+            merchant=document.merchant,
+            before=before,
+            data=document_data(document),
+        )
+    return document
 
 
 def document_upload(*, merchant: Merchant, kind: str, uploaded: UploadedFile, uploaded_by: Any) -> MerchantDocument:
@@ -253,7 +374,7 @@ def application_missing(*, profile: BusinessProfile) -> list[str]:
     missing = [field.replace("_", " ") for field in REQUIRED_PROFILE_FIELDS if not getattr(profile, field)]
     if not BankAccount.objects.filter(merchant=profile.merchant, removed_at__isnull=True).exists():
         missing.append("a bank account for payouts")
-    if not MerchantDocument.objects.filter(merchant=profile.merchant).exists():
+    if not MerchantDocument.objects.filter(merchant=profile.merchant, removed_at__isnull=True).exists():
         missing.append("at least one document")
     return [str(item) for item in missing]
 

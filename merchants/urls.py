@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from merchants.views import account, developers, home, orders, payouts, security, settings
+from merchants.views import account, developers, home, orders, payouts, search, security, settings
 
 app_name = "merchants"
 
@@ -19,11 +19,24 @@ urlpatterns = [
     path("branding/<str:merchant_id>/logo", account.branding_logo, name="branding-logo"),
     path("", home.home, name="dashboard"),
     path("mode", account.mode_switch, name="mode"),
+    # Finding things: the nav's search and what needs the merchant
+    path("search", search.search, name="search"),
+    path("notifications", search.notifications, name="notifications"),
     # Onboarding
     path("onboarding", account.onboarding_page, name="onboarding"),
     path("onboarding/profile", account.onboarding_profile, name="onboarding-profile"),
     path("onboarding/bank-accounts", account.onboarding_bank_account, name="onboarding-bank-account"),
     path("onboarding/documents", account.onboarding_document, name="onboarding-document"),
+    path(
+        "onboarding/bank-accounts/<str:account_id>/remove",
+        account.onboarding_bank_account_remove,
+        name="onboarding-bank-account-remove",
+    ),
+    path(
+        "onboarding/documents/<str:document_id>/remove",
+        account.onboarding_document_remove,
+        name="onboarding-document-remove",
+    ),
     path(
         "onboarding/documents/<str:document_id>",
         account.onboarding_document_download,

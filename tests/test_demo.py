@@ -1,4 +1,7 @@
-"""`make demo` seeds with `seed_demo`; every page it prints must answer 200 with the printed logins."""
+"""`make demo` seeds with `seed_demo`; every page it prints must answer 200 with the printed logins.
+The demo merchant's history (``merchants/management/demo_history.py``) is checked once, in full:
+its figures against the ledger, a second run adding nothing, the beat afterwards finding nothing
+left to do. The other tests seed without it (``--no-history``)."""
 
 from __future__ import annotations
 
@@ -7,11 +10,23 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db.models import Sum
 from django.test import Client
 
+from bnpl.checkout.models import Capture, CheckoutSession, Dispute, Order, Refund
+from bnpl.collections.lateness import plans_assess_lateness
+from bnpl.collections.services import collections_run
+from bnpl.core.models import AuditLogEntry, Event
+from bnpl.core.money import format_amount
+from bnpl.ledger.models import AccountCode, JournalEntry, Posting
+from bnpl.plans.models import Plan
 from consumers.models import Consumer
-from merchants.models import Merchant
-from tests.helpers import totp_code
+from decisioning.models import CreditDecision
+from merchants import dashboard
+from merchants.models import Membership, Merchant, Settlement
+from merchants.settlements import settlements_run
+from tests.decisioning.conftest import champion, credit_model  # noqa: F401  # the history's credit model
+from tests.helpers import ledger_ok, totp_code, verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +35,7 @@ pytestmark = pytest.mark.django_db
 def demo_output(settings, tmp_path) -> str:  # type: ignore[no-untyped-def]
     settings.VAR_DIR = tmp_path
     out = StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", "--no-history", stdout=out)
     return out.getvalue()
 
 
@@ -31,8 +46,8 @@ def _path(url: str) -> str:
 def test_the_seed_is_repeatable_and_prints_the_same_key(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings.VAR_DIR = tmp_path
     first, second = StringIO(), StringIO()
-    call_command("seed_demo", stdout=first)
-    call_command("seed_demo", stdout=second)
+    call_command("seed_demo", "--no-history", stdout=first)
+    call_command("seed_demo", "--no-history", stdout=second)
     key = re.search(r"sk_test_\w+", first.getvalue())
     assert key and key.group(0) in second.getvalue()
     assert Merchant.objects.count() == 1
@@ -89,7 +104,7 @@ def test_the_printed_logins_open_the_dashboard_the_admin_and_the_api(demo_output
 def test_the_seed_keeps_each_authenticator_and_prints_only_unused_backup_codes(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings.VAR_DIR = tmp_path
     first, second = StringIO(), StringIO()
-    call_command("seed_demo", stdout=first)
+    call_command("seed_demo", "--no-history", stdout=first)
     codes = re.search(
         r"Admin \(operators\)[^\n]*\n[^\n]*authenticator key (\S+)\s+backup codes ([^\n]+)", first.getvalue()
     )
@@ -102,7 +117,7 @@ def test_the_seed_keeps_each_authenticator_and_prints_only_unused_backup_codes(s
         == 302
     )
 
-    call_command("seed_demo", stdout=second)
+    call_command("seed_demo", "--no-history", stdout=second)
 
     again = re.search(
         r"Admin \(operators\)[^\n]*\n[^\n]*authenticator key (\S+)\s+backup codes ([^\n]+)", second.getvalue()
@@ -125,3 +140,90 @@ def test_the_printed_consumer_can_sign_in_through_the_sandbox_inbox(
     assert client.post("/account/verify", {"code": code.group(1)}).status_code == 302
     portal = client.get("/account/")
     assert portal.status_code == 200 and email.group(1) in portal.content.decode()
+
+
+def _ledger_sum(merchant: Merchant, entry_type: str, account: str, period: dashboard.Period) -> int:
+    total = Posting.objects.filter(
+        entry__entry_type=entry_type,
+        entry__merchant=merchant,
+        entry__livemode=False,
+        entry__currency="USD",
+        entry__created_at__gte=period.start_at,
+        entry__created_at__lt=period.end_at,
+        account__code=account,
+    ).aggregate(total=Sum("amount"))["total"]
+    return int(total or 0)
+
+
+def _counts() -> dict[str, int]:
+    return {
+        model.__name__: model.objects.count()
+        for model in (CheckoutSession, Order, Capture, Refund, Dispute, Settlement, JournalEntry, AuditLogEntry, Event)
+    }
+
+
+@pytest.mark.usefixtures("champion")
+def test_the_demo_merchant_has_a_history_that_agrees_with_the_ledger(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Ninety days and more of orders lived through the services on the sandbox clock: the home
+    page's figures are the ledger's sums, a second seed adds nothing, and the beat that runs next
+    finds the history's collections, late fees and settlements already done."""
+    settings.VAR_DIR = tmp_path
+    first = StringIO()
+    call_command("seed_demo", stdout=first)
+    assert "Seeded" in first.getvalue() and "days of history" in first.getvalue()
+    assert ledger_ok()
+    merchant = Merchant.objects.get()
+    orders = Order.objects.filter(merchant=merchant, livemode=False)
+    assert orders.count() >= 300  # hundreds of orders
+    assert (
+        orders.filter(status=Order.Status.PART_CAPTURED).exists()
+        or Capture.objects.filter(merchant_reference__endswith="-2").exists()
+    )  # shipped in two parts
+    assert Refund.objects.filter(merchant=merchant).count() >= 20
+    assert Dispute.objects.filter(order__merchant=merchant).count() >= 2
+    assert Dispute.objects.filter(order__merchant=merchant, status=Dispute.Status.NEEDS_RESPONSE).exists()
+    standings = set(Plan.objects.filter(order__merchant=merchant).values_list("standing", flat=True))
+    assert {Plan.Standing.CURRENT, Plan.Standing.CHARGED_OFF} <= standings
+    assert standings & {Plan.Standing.LATE, Plan.Standing.DELINQUENT}
+    paid = Settlement.objects.filter(merchant=merchant, livemode=False, status=Settlement.Status.PAID)
+    assert paid.count() >= 80  # daily payouts
+    assert CheckoutSession.objects.filter(merchant=merchant, status=CheckoutSession.Status.DECLINED).exists()
+    referral = CreditDecision.objects.get(outcome=CreditDecision.Outcome.REFERRED, review_status="")
+    assert referral.public_id in first.getvalue()
+    # every row is a service's: each order and capture has its audit row and its event
+    assert AuditLogEntry.objects.filter(action="order.captured").count() == Capture.objects.count()
+    assert Event.objects.filter(type="order.authorized").count() == Order.objects.count()
+
+    # the home page's figures over the last 90 days are the journal's sums
+    period = dashboard.period_for(choice="90")
+    figures = dashboard.figures(merchant=merchant, livemode=False, currency="USD", period=period)
+    assert figures.order_count >= 300 and figures.refund_count and figures.capture_count
+    assert figures.captured_amount == -(
+        _ledger_sum(merchant, "order.captured", AccountCode.MERCHANT_PAYABLE, period)
+        + _ledger_sum(merchant, "order.captured", AccountCode.MERCHANT_FEE_REVENUE, period)
+    )
+    assert figures.refunded_amount == -_ledger_sum(merchant, "order.refunded", AccountCode.CONSUMER_RECEIVABLE, period)
+    assert figures.authorized_amount == -_ledger_sum(
+        merchant, "order.authorized", AccountCode.AUTHORIZED_PENDING, period
+    )
+    captured_net = sum(c.amount - c.merchant_fee_amount for c in Capture.objects.filter(merchant=merchant))
+    refunded_net = sum(r.amount - r.merchant_fee_refunded_amount for r in Refund.objects.filter(merchant=merchant))
+    assert figures.owed_amount == captured_net - refunded_net - sum(s.net_amount for s in paid) > 0
+    client = Client()
+    verified_client(Membership.objects.get(merchant=merchant, role=Membership.Role.OWNER).user, client=client)
+    page = client.get("/merchant/", {"period": "90"}).content.decode()
+    assert f'<dd id="kpi-sales">{format_amount(figures.captured_amount, "USD")}</dd>' in page
+
+    # the beat, right after: nothing collected, assessed or settled twice
+    before = _counts()
+    assert collections_run().claimed == 0
+    assessed = plans_assess_lateness()
+    assert (assessed.fees, assessed.standing_changes) == (0, 0)
+    assert settlements_run().batches == 0
+    assert _counts() == before
+
+    # and a second seed adds nothing
+    second = StringIO()
+    call_command("seed_demo", stdout=second)
+    assert "Seeded" not in second.getvalue()
+    assert _counts() == before

@@ -9,12 +9,15 @@ they are sent to sign in, where the code is asked for beside the password.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
-from django.contrib.admin import AdminSite
+from django.contrib.admin import AdminSite, ModelAdmin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.db.models import Model
+from django.db.models.base import ModelBase
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django_otp.admin import OTPAdminSite
 
 from bnpl.accounts import two_factor
@@ -73,3 +76,19 @@ class OperatorAdminSite(OTPAdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         return AdminSite.has_permission(self, request) and two_factor.operator_verified(request)
+
+    def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
+        """Every model admin (and its inlines) shows amounts in their currency (``bnpl.core.admin_money``)."""
+        from bnpl.core.admin_money import with_amounts_in_currency
+
+        models = [model_or_iterable] if isinstance(model_or_iterable, ModelBase) else list(model_or_iterable)
+        for model in models:
+            super().register(
+                model, with_amounts_in_currency(admin_class or ModelAdmin, cast("type[Model]", model)), **options
+            )
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
+        """Django's index with, above the apps, what is waiting for an operator (counts and links)."""
+        from bnpl.accounts.admin_queue import waiting_for_operators
+
+        return super().index(request, {"waiting": waiting_for_operators(request), **(extra_context or {})})

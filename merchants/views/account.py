@@ -19,9 +19,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from bnpl.accounts import two_factor
 from bnpl.core.context import Actor, actor_var
 from bnpl.core.errors import ApplicationError
-from bnpl.core.money import from_decimal, normalize_currency, to_decimal
+from bnpl.core.money import from_decimal, to_decimal
 from merchants import onboarding, selectors, services
-from merchants.models import BusinessCategory, MerchantDocument
+from merchants.models import BusinessCategory, BusinessProfile, MerchantDocument
 from merchants.views.base import (
     CURRENT_MERCHANT_SESSION_KEY,
     LIVEMODE_SESSION_KEY,
@@ -97,13 +97,25 @@ class ProfileForm(forms.Form):
 
 
 class BankAccountForm(forms.Form):
+    """A US account (routing and account number) or, elsewhere, an IBAN and the bank's BIC."""
+
     holder_name = forms.CharField(max_length=200, label="Account holder")
     bank_name = forms.CharField(max_length=200, required=False, label="Bank")
-    routing_number = forms.CharField(max_length=20, label="Routing number")
+    currency = forms.CharField(max_length=3, initial="USD", label="Currency (ISO code, e.g. USD)")
+    routing_number = forms.CharField(max_length=20, required=False, label="Routing number (US, 9 digits)")
     account_number = forms.CharField(
-        max_length=40, label="Account number", widget=forms.TextInput(attrs={"autocomplete": "off"})
+        max_length=40,
+        required=False,
+        label="Account number (US)",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
     )
-    currency = forms.CharField(max_length=3, initial="USD")
+    iban = forms.CharField(
+        max_length=50,
+        required=False,
+        label="IBAN (outside the US)",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    bic = forms.CharField(max_length=20, required=False, label="BIC / SWIFT code (with an IBAN)")
 
 
 class DocumentForm(forms.Form):
@@ -111,39 +123,85 @@ class DocumentForm(forms.Form):
     file = forms.FileField(label="File (PDF, PNG or JPEG, up to 10 MB)")
 
 
+ONBOARDING_STEPS = (
+    ("business", "Business"),
+    ("bank", "Bank account"),
+    ("documents", "Documents"),
+    ("review", "Review and submit"),
+)
+
+
+def _steps_done(profile: BusinessProfile, *, has_bank_account: bool, has_document: bool) -> dict[str, bool]:
+    return {
+        "business": all(getattr(profile, field) for field in onboarding.REQUIRED_PROFILE_FIELDS),
+        "bank": has_bank_account,
+        "documents": has_document,
+        "review": profile.status != BusinessProfile.Status.DRAFT,
+    }
+
+
 def _onboarding_page(
     dashboard: Dashboard,
     *,
+    step: str = "",
     profile_form: ProfileForm | None = None,
     bank_form: BankAccountForm | None = None,
     document_form: DocumentForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    """One step of the guided flow. A part posted with errors comes back bound (what was typed is
+    kept, errors next to the fields); every other part shows what is saved."""
     merchant = dashboard.merchant
     profile = onboarding.business_profile_for(merchant=merchant)
+    bank_accounts = list(selectors.bank_account_list(merchant=merchant))
+    documents = list(selectors.merchant_document_list(merchant=merchant))
+    done = _steps_done(profile, has_bank_account=bool(bank_accounts), has_document=bool(documents))
+    if step not in dict(ONBOARDING_STEPS):
+        step = next((name for name, _ in ONBOARDING_STEPS if not done[name]), "review")
     initial = {field: getattr(profile, field) for field in onboarding.PROFILE_FIELDS}
     initial["expected_monthly_volume"] = to_decimal(profile.expected_monthly_volume_amount, profile.volume_currency)
+    names = [name for name, _ in ONBOARDING_STEPS]
+    position = names.index(step)
     return dashboard.render(
         "merchants/onboarding.html",
         {
             "nav": "onboarding",
             "profile": profile,
             "editable": profile.status in onboarding.EDITABLE_STATUSES,
+            "removable": profile.status != BusinessProfile.Status.SUBMITTED,
             "missing": onboarding.application_missing(profile=profile),
+            "step": step,
+            "steps": [
+                {"name": name, "label": label, "done": done[name], "number": number}
+                for number, (name, label) in enumerate(ONBOARDING_STEPS, start=1)
+            ],
+            "previous_step": names[position - 1] if position > 0 else "",
+            "next_step": names[position + 1] if position + 1 < len(names) else "",
             "profile_form": profile_form or ProfileForm(initial=initial),
             "bank_form": bank_form or BankAccountForm(initial={"currency": merchant.default_currency}),
             "document_form": document_form or DocumentForm(),
-            "bank_accounts": selectors.bank_account_list(merchant=merchant),
-            "documents": selectors.merchant_document_list(merchant=merchant),
+            "bank_accounts": bank_accounts,
+            "documents": documents,
         },
         status=status,
     )
 
 
+def _after(step: str) -> HttpResponse:
+    """Saved: on to the next step of the guided flow."""
+    names = [name for name, _ in ONBOARDING_STEPS]
+    return _at(names[min(names.index(step) + 1, len(names) - 1)])
+
+
+def _at(step: str) -> HttpResponse:
+    """Back to ``step`` of the guided flow."""
+    return redirect(f"{reverse('merchants:onboarding')}?{urlencode({'step': step})}")
+
+
 @require_GET
 @dashboard_view()
 def onboarding_page(dashboard: Dashboard) -> HttpResponse:
-    return _onboarding_page(dashboard)
+    return _onboarding_page(dashboard, step=dashboard.request.GET.get("step", ""))
 
 
 @require_POST
@@ -160,11 +218,17 @@ def onboarding_profile(dashboard: Dashboard) -> HttpResponse:
             data["country"] = data["country"].upper()
             onboarding.business_profile_update(profile=profile, **data)
         except ApplicationError as error:
-            form.add_error(None, error.message)
+            _add_error(form, error, aliases={"expected_monthly_volume_amount": "expected_monthly_volume"})
         else:
-            messages.success(dashboard.request, "Business profile saved.")
-            return redirect("merchants:onboarding")
-    return _onboarding_page(dashboard, profile_form=form, status=400)
+            messages.success(dashboard.request, "Business details saved.")
+            return _after("business")
+    return _onboarding_page(dashboard, step="business", profile_form=form, status=400)
+
+
+def _add_error(form: forms.Form, error: ApplicationError, *, aliases: dict[str, str] | None = None) -> None:
+    """Put a service's refusal next to the field it names (or above the form when it names none)."""
+    field = (aliases or {}).get(error.param or "", error.param)
+    form.add_error(field if field in form.fields else None, error.message)
 
 
 @require_POST
@@ -173,16 +237,28 @@ def onboarding_bank_account(dashboard: Dashboard) -> HttpResponse:
     form = BankAccountForm(dashboard.request.POST)
     if form.is_valid():
         try:
-            onboarding.bank_account_add(
-                merchant=dashboard.merchant,
-                **{**form.cleaned_data, "currency": normalize_currency(form.cleaned_data["currency"])},
-            )
+            onboarding.bank_account_add(merchant=dashboard.merchant, **form.cleaned_data)
         except ApplicationError as error:
-            form.add_error(error.param if error.param in form.fields else None, error.message)
+            _add_error(form, error)
         else:
             messages.success(dashboard.request, "Bank account added.")
-            return redirect("merchants:onboarding")
-    return _onboarding_page(dashboard, bank_form=form, status=400)
+            return _after("bank")
+    return _onboarding_page(dashboard, step="bank", bank_form=form, status=400)
+
+
+@require_POST
+@dashboard_view(access="write")
+def onboarding_bank_account_remove(dashboard: Dashboard, account_id: str) -> HttpResponse:
+    account = selectors.bank_account_get(merchant=dashboard.merchant, public_id=account_id)
+    if account is None:
+        raise Http404("No such bank account.")
+    try:
+        onboarding.bank_account_remove(account=account)
+    except ApplicationError as error:
+        messages.error(dashboard.request, error.message)
+    else:
+        messages.success(dashboard.request, f"Bank account {account} removed: nothing more is paid out to it.")
+    return _at("bank")
 
 
 @require_POST
@@ -198,11 +274,26 @@ def onboarding_document(dashboard: Dashboard) -> HttpResponse:
                 uploaded_by=dashboard.request.user,
             )
         except ApplicationError as error:
-            form.add_error("file" if error.param == "file" else None, error.message)
+            _add_error(form, error)
         else:
             messages.success(dashboard.request, "Document uploaded.")
-            return redirect("merchants:onboarding")
-    return _onboarding_page(dashboard, document_form=form, status=400)
+            return _at("documents")
+    return _onboarding_page(dashboard, step="documents", document_form=form, status=400)
+
+
+@require_POST
+@dashboard_view(access="write")
+def onboarding_document_remove(dashboard: Dashboard, document_id: str) -> HttpResponse:
+    document = selectors.merchant_document_get(merchant=dashboard.merchant, public_id=document_id)
+    if document is None:
+        raise Http404("No such document.")
+    try:
+        onboarding.document_remove(document=document)
+    except ApplicationError as error:
+        messages.error(dashboard.request, error.message)
+    else:
+        messages.success(dashboard.request, f"{document.original_name} removed from your application.")
+    return _at("documents")
 
 
 @require_GET
@@ -225,7 +316,7 @@ def onboarding_submit(dashboard: Dashboard) -> HttpResponse:
         messages.error(dashboard.request, error.message)
     else:
         messages.success(dashboard.request, "Application submitted. We will email you once it is reviewed.")
-    return redirect("merchants:onboarding")
+    return _at("review")
 
 
 # --- The test/live switch -----------------------------------------------------------------------

@@ -14,31 +14,37 @@ enroll (MERCHANT_OWNER_TWO_FACTOR_REQUIRED) is sent to enroll before any page bu
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, Literal, TypeVar
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.http.response import HttpResponseBase
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
 from bnpl.accounts import two_factor
+from bnpl.core.context import merchant_known
 from bnpl.core.errors import NotFoundError
 from bnpl.tenancy.selectors import scoped_get
+from merchants import dashboard as dashboard_selectors
 from merchants import selectors
 from merchants.models import Membership
 
 CURRENT_MERCHANT_SESSION_KEY = "merchant_public_id"
+CONFIRMATIONS_SESSION_KEY = "dashboard_confirmations"
 LIVEMODE_SESSION_KEY = "dashboard_livemode"
 
 Access = Literal["read", "write", "owner", "personal"]
 ANALYST_REFUSAL = "Analysts have read-only access. Ask an owner or admin."
 OWNER_REFUSAL = "Only the merchant's owners manage the team."
+ALREADY_DONE = "That confirmation was already used: nothing more was done."
 
 OwnedModel = TypeVar("OwnedModel", bound=Model)
 
@@ -69,6 +75,7 @@ class Dashboard:
         self.membership = membership
         self.merchant = membership.merchant
         self.livemode = current_livemode(request)
+        merchant_known(self.merchant.public_id, self.livemode)
 
     def get(self, model: type[OwnedModel], public_id: str) -> OwnedModel:
         """The current merchant's object in the current mode, or a 404."""
@@ -77,12 +84,68 @@ class Dashboard:
         except NotFoundError:
             raise Http404(f"No such {model._meta.verbose_name}.") from None
 
+    def confirmation_issue(self) -> str:
+        """A one-use token for a confirmation form, so a double submit acts once."""
+        token = secrets.token_urlsafe(16)
+        pending = self.request.session.get(CONFIRMATIONS_SESSION_KEY, [])[-20:]
+        self.request.session[CONFIRMATIONS_SESSION_KEY] = [*pending, token]
+        return token
+
+    def confirmation_use(self, token: str) -> bool:
+        """Spend a token this session was given; False when it was not given or already spent."""
+        pending = self.request.session.get(CONFIRMATIONS_SESSION_KEY, [])
+        if not token or token not in pending:
+            return False
+        pending.remove(token)
+        self.request.session[CONFIRMATIONS_SESSION_KEY] = pending
+        return True
+
+    def confirmed(self) -> bool | None:
+        """For a destructive POST: None when it carries no confirmation (ask first: show
+        ``confirm``), True when its one-use token is good (act), False when the token was already
+        spent or is not this session's (act on nothing)."""
+        token = self.request.POST.get("confirmation", "")
+        if not token:
+            return None
+        return self.confirmation_use(token)
+
+    def confirm(self, *, nav: str, title: str, text: str, button: str, cancel: str) -> HttpResponse:
+        """The confirmation step of a destructive action: a page that posts the same request again
+        with a one-use token. Without the token the action's view changes nothing but shows this."""
+        return self.render(
+            "merchants/confirm.html",
+            {
+                "nav": nav,
+                "title": title,
+                "text": text,
+                "button": button,
+                "action": self.request.path,
+                "cancel": cancel,
+                "confirmation": self.confirmation_issue(),
+            },
+        )
+
+    def confirm_first(
+        self, *, nav: str, title: str, text: str, button: str, cancel: str, spent: str | None = None
+    ) -> HttpResponse | None:
+        """The two steps of a destructive POST in one call: the confirmation page when the request
+        carries no confirmation, a redirect (to ``spent``, else ``cancel``) saying nothing more was
+        done when its token was already used, and None when the view may act."""
+        confirmed = self.confirmed()
+        if confirmed is None:
+            return self.confirm(nav=nav, title=title, text=text, button=button, cancel=cancel)
+        if not confirmed:
+            messages.info(self.request, ALREADY_DONE)
+            return redirect(spent or cancel)
+        return None
+
     def render(self, template: str, context: dict[str, Any] | None = None, *, status: int = 200) -> HttpResponse:
         base = {
             "membership": self.membership,
             "merchant": self.merchant,
             "livemode": self.livemode,
             "memberships": selectors.memberships_for_user(user_id=self.membership.user_id),
+            "attention_count": dashboard_selectors.attention_count(merchant=self.merchant, livemode=self.livemode),
         }
         response = TemplateResponse(self.request, template, {**base, **(context or {})}, status=status)
         response["Cache-Control"] = "no-store"

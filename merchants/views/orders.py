@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 from decimal import InvalidOperation
 
 from django import forms
@@ -17,13 +16,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout.models import Order
+from bnpl.checkout.selectors import merchant_consumer_id
 from bnpl.core.errors import ApplicationError, InvalidRequestError
 from bnpl.core.money import format_amount, from_decimal, to_decimal
+from bnpl.core.replica import reporting_reads
 from merchants import dashboard as dashboard_selectors
-from merchants.views.base import Dashboard, dashboard_view
+from merchants.views.base import CONFIRMATIONS_SESSION_KEY, Dashboard, dashboard_view
+
+__all__ = ["CONFIRMATIONS_SESSION_KEY"]  # the one-use tokens of the confirmation steps (tests take them)
 
 PAGE_SIZE = 25
-CONFIRMATIONS_SESSION_KEY = "dashboard_confirmations"
 
 
 class OrderFilterForm(forms.Form):
@@ -119,27 +121,65 @@ def order_export(dashboard: Dashboard) -> HttpResponse:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    for order in orders.iterator(chunk_size=500):
-        writer.writerow(
-            [
-                order.public_id,
-                order.created_at.isoformat(),
-                order.status,
-                order.merchant_reference,
-                dashboard_selectors.order_customer_email(order),
-                order.currency,
-                order.authorized_amount,
-                order.captured_amount,
-                order.voided_amount,
-                order.refunded_amount,
-                order.merchant_fee_amount,
-            ]
-        )
+    with reporting_reads():  # a bulk export: the read replica's work when there is one
+        for order in orders.iterator(chunk_size=500):
+            writer.writerow(
+                [
+                    order.public_id,
+                    order.created_at.isoformat(),
+                    order.status,
+                    order.merchant_reference,
+                    dashboard_selectors.order_customer_email(order),
+                    order.currency,
+                    order.authorized_amount,
+                    order.captured_amount,
+                    order.voided_amount,
+                    order.refunded_amount,
+                    order.merchant_fee_amount,
+                ]
+            )
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     mode = "live" if dashboard.livemode else "test"
     response["Content-Disposition"] = f'attachment; filename="orders-{mode}.csv"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _line_items(order: Order) -> list[dict[str, object]]:
+    """The checkout's line items (as the merchant sent them), amounts formatted."""
+    items = order.checkout_session.line_items if isinstance(order.checkout_session.line_items, list) else []
+    rows = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        unit, total = item.get("unit_amount"), item.get("total_amount")
+        rows.append(
+            {
+                "name": str(item.get("name", "")),
+                "sku": str(item.get("sku", "")),
+                "quantity": item.get("quantity", ""),
+                "unit": format_amount(unit, order.currency) if isinstance(unit, int) else "",
+                "total": format_amount(total, order.currency) if isinstance(total, int) else "",
+            }
+        )
+    return rows
+
+
+def _plan(order: Order) -> dict[str, object] | None:
+    """The plan bought: its type (the product), its status and the shopper's standing on it."""
+    plan = getattr(order, "plan", None)
+    if plan is None:
+        return None
+    product = plan.product
+    return {
+        "plan": plan,
+        "kind": product.get_kind_display(),
+        "product": product.name,
+        "installments": product.installment_count,
+        "status": plan.get_status_display(),
+        "standing": plan.get_standing_display(),
+        "paused": plan.collections_paused,
+    }
 
 
 def _detail(dashboard: Dashboard, order: Order, *, status: int = 200, **context: object) -> HttpResponse:
@@ -163,8 +203,15 @@ def _detail(dashboard: Dashboard, order: Order, *, status: int = 200, **context:
             "refundable_major": to_decimal(order.refundable_amount, currency),
             "captures": [(capture, format_amount(capture.amount, currency)) for capture in order.captures.all()],
             "refunds": [(refund, format_amount(refund.amount, currency)) for refund in order.refunds.all()],
-            "disputes": order.disputes.all(),
-            "timeline": dashboard_selectors.order_timeline(order=order),
+            "disputes": [(dispute, format_amount(dispute.amount, currency)) for dispute in order.disputes.all()],
+            "line_items": _line_items(order),
+            "customer": {
+                "email": order.checkout_session.customer_email or order.consumer.email or "",
+                "phone": order.checkout_session.customer_phone,
+                "id": merchant_consumer_id(order),
+            },
+            "plan": _plan(order),
+            "timeline": dashboard_selectors.order_timeline_entries(order=order),
             **context,
         },
         status=status,
@@ -185,35 +232,65 @@ def _amount(dashboard: Dashboard, order: Order) -> int:
         raise InvalidRequestError("Enter an amount such as 25.00.", param="amount") from None
 
 
-def _confirmation_issue(dashboard: Dashboard) -> str:
-    """A one-use token for the confirmation form, so a double submit acts once."""
-    token = secrets.token_urlsafe(16)
-    pending = dashboard.request.session.get(CONFIRMATIONS_SESSION_KEY, [])[-20:]
-    dashboard.request.session[CONFIRMATIONS_SESSION_KEY] = [*pending, token]
-    return token
+def _check_amount(order: Order, operation: str, amount: int) -> None:
+    """Refuse at the form what the service would refuse after the confirmation: a capture above
+    what is still open, a refund above what is refundable (the service checks again, under lock)."""
+    currency = order.currency
+    if amount <= 0:
+        raise InvalidRequestError("Enter a positive amount.", param="amount")
+    if operation == "capture" and amount > order.open_amount:
+        raise InvalidRequestError(
+            f"At most {format_amount(order.open_amount, currency)} is left to capture on this order.", param="amount"
+        )
+    if operation == "refund" and amount > order.refundable_amount:
+        raise InvalidRequestError(
+            f"At most {format_amount(order.refundable_amount, currency)} of this order can be refunded.",
+            param="amount",
+        )
 
 
-def _confirmation_use(dashboard: Dashboard, token: str) -> bool:
-    pending = dashboard.request.session.get(CONFIRMATIONS_SESSION_KEY, [])
-    if token not in pending:
-        return False
-    pending.remove(token)
-    dashboard.request.session[CONFIRMATIONS_SESSION_KEY] = pending
-    return True
+def _said_in_money(order: Order, operation: str, amount: int, error: ApplicationError) -> ApplicationError:
+    """A refusal from the service after confirming (another capture or refund came first): the
+    form's own check on the order as it is now, which names the amounts in money, when it applies."""
+    try:
+        _check_amount(order, operation, amount)
+    except ApplicationError as stale:
+        return stale
+    return error
+
+
+def _refused(
+    dashboard: Dashboard, order: Order, operation: str, error: ApplicationError, *, status: int
+) -> HttpResponse:
+    """The order page again, the error next to the amount field of the form at fault (or at the top
+    when it is not about the amount), with what the member typed kept."""
+    field_error = error.message if error.param == "amount" and operation != "void" else ""
+    return _detail(
+        dashboard,
+        order,
+        status=status,
+        operation=operation,
+        operation_error="" if field_error else error.message,
+        field_error=field_error,
+        typed_amount=dashboard.request.POST.get("amount", "")[:40],
+        typed_text=dashboard.request.POST.get("text", "")[:200],
+    )
 
 
 def _operate(dashboard: Dashboard, order_id: str, operation: str) -> HttpResponse:
     """Step one (no ``confirmation``): show what will happen and ask. Step two: do it once."""
     order = dashboard.get(Order, order_id)
     post = dashboard.request.POST
+    token = post.get("confirmation", "")
+    if token and token not in dashboard.request.session.get(CONFIRMATIONS_SESSION_KEY, []):
+        messages.info(dashboard.request, "That confirmation was already used: nothing more was done.")
+        return redirect("merchants:order-detail", order_id=order.public_id)
     try:
         amount = _amount(dashboard, order) if operation != "void" else order.open_amount
-        if amount <= 0:
-            raise InvalidRequestError("Enter a positive amount.", param="amount")
+        _check_amount(order, operation, amount)
     except ApplicationError as error:
-        return _detail(dashboard, order, status=400, operation_error=error.message, operation=operation)
+        return _refused(dashboard, order, operation, error, status=400)
     text = post.get("text", "")[:200]
-    token = post.get("confirmation", "")
     if not token:
         return dashboard.render(
             "merchants/order_confirm.html",
@@ -225,10 +302,10 @@ def _operate(dashboard: Dashboard, order_id: str, operation: str) -> HttpRespons
                 "amount_major": to_decimal(amount, order.currency),
                 "amount_text": format_amount(amount, order.currency),
                 "text": text,
-                "confirmation": _confirmation_issue(dashboard),
+                "confirmation": dashboard.confirmation_issue(),
             },
         )
-    if not _confirmation_use(dashboard, token):
+    if not dashboard.confirmation_use(token):
         messages.info(dashboard.request, "That confirmation was already used: nothing more was done.")
         return redirect("merchants:order-detail", order_id=order.public_id)
     try:
@@ -243,7 +320,7 @@ def _operate(dashboard: Dashboard, order_id: str, operation: str) -> HttpRespons
             done = f"Voided {format_amount(amount, order.currency)}."
     except ApplicationError as error:
         order.refresh_from_db()
-        return _detail(dashboard, order, status=409, operation_error=error.message, operation=operation)
+        return _refused(dashboard, order, operation, _said_in_money(order, operation, amount, error), status=409)
     messages.success(dashboard.request, done)
     return redirect("merchants:order-detail", order_id=order.public_id)
 

@@ -206,7 +206,19 @@ def member_role(dashboard: Dashboard, membership_id: str) -> HttpResponse:
 @require_POST
 @dashboard_view(access="owner")
 def member_remove(dashboard: Dashboard, membership_id: str) -> HttpResponse:
+    """Two steps: without a confirmation nothing changes and the page asks."""
     membership = _member(dashboard, membership_id)
+    if (
+        asking := dashboard.confirm_first(
+            nav="team",
+            title="Remove this member?",
+            text=f"{membership.user.email} ({membership.get_role_display().lower()}) loses access to "
+            f"{dashboard.merchant.name} at once. You can invite them again later.",
+            button=f"Yes, remove {membership.user.email}",
+            cancel=reverse("merchants:team"),
+        )
+    ) is not None:
+        return asking
     try:
         services.membership_delete(membership=membership)
     except ApplicationError as error:

@@ -64,7 +64,7 @@ def test_the_plan_page_shows_schedule_payments_refunds_and_history(tenant: Tenan
     first_payment = Charge.objects.get(plan=plan, kind="payment")
     assert f"/account/receipts/{first_payment.public_id}.pdf" in page
     assert "Refund of $10.00" in page and "$10.00 off what you owe" in page
-    assert "Plan started" in page and "The shop refunded" in page
+    assert "Your payment plan started" in page and f"{tenant.merchant.name} gave you a refund" in page
 
 
 def test_paying_early_and_paying_off_from_the_page(tenant: Tenant) -> None:

@@ -327,6 +327,33 @@ def test_asking_again_on_the_sign_in_page_too_soon_shows_the_throttle_message(cl
     assert row_counts() == before
 
 
+def test_coming_back_within_the_resend_window_offers_the_code_already_sent(client: Client, post: Post) -> None:
+    # Issue 17 item 4: no dead end. Back on the sign-in page (the back button, or "use a different
+    # email" and then the same one) while the first code still works, the page offers to enter it.
+    start = clock.real_now()
+    with time_machine.travel(start, tick=False):
+        post(client, SIGN_IN, {"identifier": "Ada@Example.com"})
+        first = latest_code("ada@example.com")
+
+    with time_machine.travel(start + dt.timedelta(seconds=20.5), tick=False):
+        back = client.get(SIGN_IN).content.decode()
+        again = post(client, SIGN_IN, {"identifier": "ada@example.com"})
+        entered = client.get(VERIFY).content.decode()
+        verified = post(client, VERIFY, {"code": first})
+
+    offer = '<a class="button wide" href="/account/verify" id="enter-code">Enter the code we sent</a>'
+    assert offer in back and "<strong>ada@example.com</strong>" in back
+    assert again.status_code == 429 and offer in again.content.decode()
+    assert "You can ask for a new one in 40 seconds." in again.content.decode()
+    assert "<strong>ada@example.com</strong>" in entered
+    assert SandboxMessage.objects.count() == 1  # nothing more was sent
+    assert verified["Location"] == PORTAL
+
+
+def test_the_sign_in_page_offers_no_code_to_a_browser_that_asked_for_none(client: Client) -> None:
+    assert 'id="enter-code"' not in client.get(SIGN_IN).content.decode()
+
+
 def test_another_browser_asking_for_the_same_address_neither_waits_nor_replaces_the_first_code(
     client: Client, post: Post
 ) -> None:

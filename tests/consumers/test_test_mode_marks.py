@@ -97,7 +97,7 @@ def test_the_portal_marks_test_plans_their_pages_decisions_and_documents(tenant:
 
     overview = client.get("/account/").content.decode()
     sections = {
-        plan: overview.split(f'id="plan-{plan.public_id}"')[1].split("</h2>")[0] for plan in (test_plan, live_plan)
+        plan: overview.split(f'id="plan-{plan.public_id}"')[1].split("</h3>")[0] for plan in (test_plan, live_plan)
     }
     assert BADGE in sections[test_plan] and BADGE not in sections[live_plan]
     assert not BANNER.search(overview)  # a page of both modes: its rows say which are tests

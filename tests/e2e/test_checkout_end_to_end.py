@@ -9,8 +9,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import time
-from collections.abc import Callable
 from io import StringIO
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +20,7 @@ from consumers.models import SandboxMessage
 from merchants.models import WebhookDelivery
 from tests.bnpl.checkout.factories import IDENTITY_FORM
 from tests.conftest import ApiClient
+from tests.helpers import wait_until
 from tests.merchants.conftest import WebhookReceiver, receiver  # noqa: F401  (the receiver fixture)
 from tests.merchants.factories import Tenant
 
@@ -50,15 +49,6 @@ EXPECTED_EVENTS = [
 ]
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _shopper_checks_out(session_url: str) -> str:
     shopper = Client()
     path = urlsplit(session_url).path
@@ -69,7 +59,9 @@ def _shopper_checks_out(session_url: str) -> str:
     assert shopper.post("/account/verify", {"code": code.group(1)})["Location"] == path
     assert shopper.post(f"{path}/identity", IDENTITY_FORM).status_code == 302
     page = shopper.get(path).content.decode()
-    pay_in_4 = re.search(r'value="(prod_\w+)"[^>]*>\s*<strong>Pay in 4</strong>', page)
+    pay_in_4 = re.search(
+        r'value="(prod_\w+)"[^>]*>\s*<span class="option-text">\s*<strong class="option-name">Pay in 4<', page
+    )
     assert pay_in_4, page
     confirmed = shopper.post(
         f"{path}/confirm",
@@ -110,10 +102,12 @@ def test_checkout_to_refund_with_every_webhook_signed_and_a_balanced_ledger(
     refund = api.post(f"/api/v1/orders/{order_id}/refunds", {"amount": 3000, "reason": "returned socks"})
     assert refund.status_code == 201
 
-    assert _wait_for(lambda: receiver.count() >= len(EXPECTED_EVENTS)), (
+    assert wait_until(lambda: receiver.count() >= len(EXPECTED_EVENTS), timeout=60.0), (
         f"only {receiver.count()} webhooks arrived: {[json.loads(r.body)['type'] for r in receiver.received]}"
     )
-    assert _wait_for(lambda: not WebhookDelivery.objects.exclude(status=WebhookDelivery.Status.SUCCEEDED).exists())
+    assert wait_until(
+        lambda: not WebhookDelivery.objects.exclude(status=WebhookDelivery.Status.SUCCEEDED).exists(), timeout=60.0
+    )
     bodies = [json.loads(received.body) for received in receiver.received]
     assert all(received.signature_valid for received in receiver.received)
     assert sorted(body["type"] for body in bodies) == sorted(EXPECTED_EVENTS)

@@ -69,13 +69,20 @@ def _sign_up_and_apply(page: Any, server: str) -> None:
     ]:
         form.get_by_label(label, exact=True).fill(value)
     form.get_by_label("Category").select_option("sports")
-    form.get_by_role("button", name="Save profile").click()
-    page.get_by_text("Business profile saved.").wait_for()
+    form.get_by_role("button", name="Save and continue").click()
+    page.get_by_text("Business details saved.").wait_for()
+    # one step at a time: a routing number with a wrong check digit comes back as typed, the error beside it
     bank = page.locator("#bank-form")
     bank.get_by_label("Account holder").fill("Trailhead Outfitters LLC")
+    bank.get_by_label("Routing number").fill("110000001")
+    bank.get_by_label("Account number (US)").fill("000987654321")
+    bank.get_by_role("button", name="Save and continue").click()
+    page.get_by_text("This routing number's check digit is wrong").wait_for()
+    assert bank.get_by_label("Account number (US)").input_value() == "000987654321"
+    screenshot(page, "dashboard-onboarding-bank-error")
+    _accessible(page)
     bank.get_by_label("Routing number").fill("110000000")
-    bank.get_by_label("Account number").fill("000987654321")
-    bank.get_by_role("button", name="Add bank account").click()
+    bank.get_by_role("button", name="Save and continue").click()
     page.get_by_text("Bank account added.").wait_for()
     documents = page.locator("#document-form")
     documents.get_by_label("File (PDF, PNG or JPEG, up to 10 MB)").set_input_files(
@@ -83,6 +90,7 @@ def _sign_up_and_apply(page: Any, server: str) -> None:
     )
     documents.get_by_role("button", name="Upload").click()
     page.get_by_text("Document uploaded.").wait_for()
+    page.get_by_role("link", name="Continue to review").click()
     page.get_by_role("button", name="Submit application").click()
     page.locator("#application-status", has_text="Submitted").wait_for()
     screenshot(page, "dashboard-onboarding")
@@ -154,7 +162,7 @@ def test_a_merchant_onboards_integrates_and_runs_orders_from_the_dashboard(
     assert receiver.received[0].signature_valid
     assert b'"type":"webhook_endpoint.test"' in receiver.received[0].body
     page.locator("#deliveries").get_by_role("link").first.click()
-    page.get_by_text("HTTP 200").first.wait_for()
+    page.get_by_text("Your endpoint answered 200 OK").first.wait_for()
     screenshot(page, "dashboard-webhook-delivery")
     _accessible(page)
 
@@ -181,7 +189,7 @@ def test_a_merchant_onboards_integrates_and_runs_orders_from_the_dashboard(
     page.get_by_role("button", name="Yes, refund $30.00").click()
     page.get_by_text("Refunded $30.00.").wait_for()
     assert page.locator("#amount-refunded").inner_text() == "$30.00"
-    page.locator("#timeline").get_by_text("order.refunded").wait_for()
+    page.locator("#timeline").get_by_text("Refunded: $30.00 refunded so far.").wait_for()
     screenshot(page, "dashboard-order-detail")
     _accessible(page)
 
@@ -232,3 +240,76 @@ def test_a_merchant_onboards_integrates_and_runs_orders_from_the_dashboard(
     context.close()
 
     assert hosts == {server.split("/")[2]}
+
+
+def _no_sideways_scroll(page: Any) -> None:
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1"), page.url
+
+
+@pytest.mark.parametrize(("label", "viewport"), [("desktop", (1280, 900)), ("phone", (360, 740))])
+def test_the_dashboard_nav_searches_and_collapses_into_a_menu_on_a_phone(
+    browser: Any, live_server: Any, label: str, viewport: tuple[int, int]
+) -> None:
+    """The nav's search box opens an order by its reference; "Needs you" shows its count; at phone
+    widths the links sit behind a Menu disclosure (a <details>, no JS needed) and nothing overflows."""
+    from bnpl.checkout import orders as checkout_orders
+    from bnpl.checkout.disputes import dispute_open
+    from bnpl.checkout.models import Dispute
+    from tests.bnpl.checkout.factories import make_authorized_order
+    from tests.merchants.factories import make_merchant
+
+    merchant = make_merchant(name="Harbor Goods")
+    order = make_authorized_order(merchant=merchant, livemode=False, amount=12_000)
+    checkout_orders.order_capture(order=order, amount=12_000)
+    dispute_open(order=order, consumer=order.consumer, kind=Dispute.Kind.RETURN, amount=2_000)
+    member = make_member(merchant=merchant, role=Membership.Role.ADMIN, password=PASSWORD)
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    hosts: set[str] = set()
+    _watch_hosts(page, hosts)
+    page.goto(f"{live_server.url}/merchant/login")
+    page.get_by_label("Email").fill(member.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("#attention-count").wait_for()
+    page.wait_for_load_state("load")  # the stylesheet applied: which nav shows is its media query's
+    assert page.locator("#attention-count").inner_text().strip().endswith("1")
+
+    menu = page.locator("details.dash-menu summary")
+    if label == "phone":
+        assert menu.is_visible()
+        assert not page.locator(".dash-links").is_visible()
+        screenshot(page, "dashboard-nav-phone-closed")
+        menu.click()
+        page.locator(".dash-menu-links").get_by_role("link", name="Orders").wait_for()
+        screenshot(page, "dashboard-nav-phone-open")
+        _accessible(page)
+        page.locator(".dash-menu-links").get_by_role("link", name="Orders").click()
+        page.get_by_role("heading", name="Orders").wait_for()
+    else:
+        assert not menu.is_visible()
+        assert page.locator(".dash-links").get_by_role("link", name="Orders").is_visible()
+    _no_sideways_scroll(page)
+
+    search = page.get_by_role("search").first
+    search.get_by_role("searchbox").fill(order.merchant_reference)
+    search.get_by_role("button", name="Search").click()
+    page.locator("#search-results").get_by_role("link", name=order.public_id).wait_for()
+    screenshot(page, f"dashboard-search-{label}")
+    _accessible(page)
+    _no_sideways_scroll(page)
+    page.locator("#search-results").get_by_role("link", name=order.public_id).click()
+    page.locator("#line-items").wait_for()
+    page.locator("#timeline").get_by_text("The shopper opened a return for $20.00").wait_for()
+    screenshot(page, f"dashboard-order-detail-{label}")
+    _accessible(page)
+    _no_sideways_scroll(page)
+
+    page.locator("#attention-link").click()
+    page.locator("#attention-disputes").get_by_text("A return of $20.00").wait_for()
+    screenshot(page, f"dashboard-needs-you-{label}")
+    _accessible(page)
+    _no_sideways_scroll(page)
+    assert hosts == {live_server.url.split("/")[2]}
+    context.close()

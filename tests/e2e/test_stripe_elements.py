@@ -69,7 +69,7 @@ def test_a_new_card_is_saved_by_stripe_elements_and_never_reaches_our_server(
     _type_card(page, CARD)
     screenshot(page, "checkout-stripe-elements")
 
-    page.get_by_role("button", name="Confirm and pay").click()
+    page.locator("#confirm-button").click()  # "Pay $25.00 today", "Nothing to pay today"
     page.get_by_role("heading", name="You're approved").wait_for()
     screenshot(page, "checkout-approved")
     page.get_by_role("link", name="Continue to").click()
@@ -96,7 +96,7 @@ def test_a_card_the_bank_declines_is_refused_in_the_browser(
     page, _ = _checkout_page(browser, live_server, session, consumer.public_id)
     _type_card(page, "4000000000000002")
 
-    page.get_by_role("button", name="Confirm and pay").click()
+    page.locator("#confirm-button").click()  # "Pay $25.00 today", "Nothing to pay today"
 
     page.locator("#card-errors").filter(has_text="declined").wait_for()
     screenshot(page, "checkout-stripe-elements-declined")

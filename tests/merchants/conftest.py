@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,7 @@ class WebhookReceiver:
         self.secret = ""
         self.statuses: list[int] = []
         self.answer_body = b"ok"
+        self.delay = 0.0  # seconds the handler takes before answering
         self.received: list[Received] = []
         self._lock = threading.Lock()
         receiver = self
@@ -40,6 +42,7 @@ class WebhookReceiver:
                     )
                     receiver.received.append(Received(self.path, dict(self.headers.items()), body, valid))
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
+                time.sleep(receiver.delay)
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(receiver.answer_body)))
                 self.end_headers()

@@ -21,7 +21,7 @@ from merchants.models import ApiKey, Membership
 from merchants.representations import api_key_data
 from tests.bnpl.accounts.factories import make_user
 from tests.conftest import ApiClient
-from tests.helpers import row_counts, totp_code
+from tests.helpers import confirmed_post, row_counts, totp_code
 from tests.merchants.factories import Tenant, make_member, make_merchant
 
 PASSWORD = "pw-for-tests-1"
@@ -274,7 +274,7 @@ def test_the_owner_revokes_a_key_with_an_audit_row_and_an_event(tenant: Tenant) 
 
     with time_machine.travel(moment, tick=False):
         client = _signed_in(owner)
-        response = client.post(f"/merchant/developers/api-keys/{test_key.public_id}/revoke")
+        response = confirmed_post(client, f"/merchant/developers/api-keys/{test_key.public_id}/revoke")
         page = client.get("/merchant/developers")
 
     revoked = _key(tenant.test_key)
@@ -302,7 +302,7 @@ def test_the_owner_revokes_a_key_with_an_audit_row_and_an_event(tenant: Tenant) 
 def test_an_admin_member_may_revoke_too(tenant: Tenant) -> None:
     client = _live(_signed_in(make_member(merchant=tenant.merchant, role=Membership.Role.ADMIN)))
 
-    response = client.post(f"/merchant/developers/api-keys/{_key(tenant.live_key).public_id}/revoke")
+    response = confirmed_post(client, f"/merchant/developers/api-keys/{_key(tenant.live_key).public_id}/revoke")
 
     assert response.status_code == 302
     assert _key(tenant.live_key).revoked_at is not None
@@ -337,9 +337,9 @@ def test_revoking_twice_writes_one_audit_row(tenant: Tenant) -> None:
     client = _signed_in(make_member(merchant=tenant.merchant))
     key_id = _key(tenant.test_key).public_id
 
-    first = client.post(f"/merchant/developers/api-keys/{key_id}/revoke")
+    first = confirmed_post(client, f"/merchant/developers/api-keys/{key_id}/revoke")
     revoked_at = _key(tenant.test_key).revoked_at
-    second = client.post(f"/merchant/developers/api-keys/{key_id}/revoke")
+    second = confirmed_post(client, f"/merchant/developers/api-keys/{key_id}/revoke")
 
     assert first.status_code == second.status_code == 302
     assert _key(tenant.test_key).revoked_at == revoked_at

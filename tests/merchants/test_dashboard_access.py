@@ -40,6 +40,12 @@ def _document(*, merchant: Merchant, livemode: bool) -> Model:
     return onboarding.document_upload(merchant=merchant, kind="registration", uploaded=upload, uploaded_by=None)
 
 
+def _bank_account(*, merchant: Merchant, livemode: bool) -> Model:
+    return onboarding.bank_account_add(
+        merchant=merchant, holder_name="Shop", routing_number="110000000", account_number="000123456789"
+    )
+
+
 def _invitation(*, merchant: Merchant, livemode: bool) -> Model:
     return services.invitation_create(
         merchant=merchant, email=f"invitee-{merchant.public_id}@example.com", role="admin"
@@ -65,10 +71,11 @@ PARAMETER_FACTORIES: dict[str, Callable[..., Model]] = {
     "delivery_id": _owned("merchants.WebhookDelivery"),
     "product_id": _owned("plans.PaymentProduct"),
     "document_id": _document,
+    "account_id": _bank_account,
     "invitation_id": _invitation,
     "membership_id": _membership,
 }
-MODELESS_PARAMETERS = {"document_id", "invitation_id", "membership_id"}  # the merchant's, in both modes
+MODELESS_PARAMETERS = {"account_id", "document_id", "invitation_id", "membership_id"}  # the merchant's, in both modes
 
 PAGES = [pattern for pattern in urlpatterns if isinstance(pattern, URLPattern) and pattern.name not in PUBLIC_URL_NAMES]
 WRITE_PAGES = [pattern for pattern in PAGES if pattern.callback.dashboard_access in {"write", "owner"}]  # type: ignore[attr-defined]

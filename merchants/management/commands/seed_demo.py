@@ -1,4 +1,6 @@
-"""Seed the demo: an operator, an approved merchant with a team and a test API key, a consumer.
+"""Seed the demo: an operator, an approved merchant with a team and a test API key, a consumer, and
+the merchant's history of about ninety days of orders (``merchants/management/demo_history.py``;
+it moves the sandbox clock forward, so only in the sandbox; ``--no-history`` skips it).
 Idempotent: running it again keeps what exists and prints the same logins and key.
 
 The operator and the merchant owner must pass a second factor (the demo keeps both requirements
@@ -7,11 +9,12 @@ the backup codes still unused (each signs in once, for whoever has no app at han
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from bnpl.accounts import two_factor
@@ -25,6 +28,7 @@ from bnpl.tenancy.keys import dangerously_api_key_get_by_token
 from consumers.models import Consumer
 from consumers.services import consumer_register
 from merchants import services
+from merchants.management.demo_history import history_seed
 from merchants.models import ApiKey, Membership, Merchant
 
 OPERATOR = ("operator@bnpl.test", "operator-demo-1")
@@ -39,7 +43,14 @@ MERCHANT_NAME = "Demo Outfitters"
 class Command(BaseCommand):
     help = "Create (or keep) the demo data and print the logins, the API key and the URLs."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--no-history",
+            action="store_true",
+            help="skip the merchant's ninety days of orders (which moves the sandbox clock forward)",
+        )
+
+    def handle(self, *args: Any, no_history: bool = False, **options: Any) -> None:
         with acting_as(Actor(kind="system", identifier="seed_demo", label="Demo seed")):
             operator = self._user(*OPERATOR, is_staff=True, is_superuser=True)
             merchant = self._merchant()
@@ -52,6 +63,15 @@ class Command(BaseCommand):
             if not Consumer.objects.filter(email=CONSUMER_EMAIL).exists():
                 with transaction.atomic():
                     consumer_register(email=CONSUMER_EMAIL)
+            if not no_history and settings.BNPL_SANDBOX:
+                started = time.monotonic()
+                history = history_seed(merchant=merchant)
+                if history is not None:
+                    self.stdout.write(
+                        f"Seeded {history.days} days of history in {time.monotonic() - started:.0f} s: "
+                        f"{history.orders} orders, {history.declined} declined, {history.late_orders} paid with a "
+                        f"failing card, {history.disputes} disputes; referral {history.referral}."
+                    )
             checkout_url = hosted_url(self._checkout_session(merchant))
         base = settings.PUBLIC_BASE_URL.rstrip("/")
         lines = [
