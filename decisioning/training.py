@@ -16,10 +16,10 @@ import hashlib
 import importlib.util
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import xgboost
@@ -280,20 +280,31 @@ def validate(table: Table, spec: FeatureSpec) -> Dataset:
     """Check the table against the spec and return the training matrix. Every refusal names the
     column at fault: missing label or feature, non-numeric, label not 0/1, one class only."""
     _refuse_protected_features(spec)
-    if spec.label not in table.columns:
+    check_columns(table.column_names, spec, where=table.path)
+    label_values = checked_labels(table.numeric(spec.label), spec)
+    matrix = np.column_stack([table.numeric(name) for name in spec.feature_names]).astype(np.float32)
+    return Dataset(features=matrix, labels=label_values, fingerprint=data_fingerprint(matrix, label_values))
+
+
+def check_columns(column_names: Sequence[str], spec: FeatureSpec, *, where: str) -> None:
+    """The label and every feature of the spec are columns of the table (or of each file of a data set)."""
+    if spec.label not in column_names:
         raise TrainingDataError(
-            f"The label column '{spec.label}' is not in {table.path} (columns: {', '.join(table.column_names)}).",
+            f"The label column '{spec.label}' is not in {where} (columns: {', '.join(column_names)}).",
             code="label_missing",
             param=spec.label,
         )
-    missing = [name for name in spec.feature_names if name not in table.columns]
+    missing = [name for name in spec.feature_names if name not in column_names]
     if missing:
         raise TrainingDataError(
-            f"Feature columns missing from {table.path}: {', '.join(missing)}.",
+            f"Feature columns missing from {where}: {', '.join(missing)}.",
             code="column_missing",
             param=missing[0],
         )
-    label_values = table.numeric(spec.label)
+
+
+def checked_labels(label_values: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """The label column as int8 once it holds only 0 and 1, both of them."""
     if np.isnan(label_values).any():
         count = int(np.isnan(label_values).sum())
         raise TrainingDataError(
@@ -312,17 +323,23 @@ def validate(table: Table, spec: FeatureSpec) -> Dataset:
             code="label_one_class",
             param=spec.label,
         )
-    matrix = np.column_stack([table.numeric(name) for name in spec.feature_names]).astype(np.float32)
-    labels = label_values.astype(np.int8)
-    return Dataset(features=matrix, labels=labels, fingerprint=data_fingerprint(matrix, labels))
+    return label_values.astype(np.int8)
 
 
 def data_fingerprint(features: np.ndarray, labels: np.ndarray) -> str:
     """sha256 over the exact training bytes (features then labels, C order) plus the shape."""
+    return blocks_fingerprint([features], labels, column_count=features.shape[1])
+
+
+def blocks_fingerprint(feature_blocks: Iterable[np.ndarray], labels: np.ndarray, *, column_count: int) -> str:
+    """``data_fingerprint`` of the row blocks stacked in order, one block in memory at a time: the
+    C-order bytes of consecutive row blocks are the bytes of the whole matrix, so a data set read in
+    partitions gets the fingerprint of the same rows read as one table."""
     digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(features, dtype=np.float32).tobytes())
+    for block in feature_blocks:
+        digest.update(np.ascontiguousarray(block, dtype=np.float32).tobytes())
     digest.update(np.ascontiguousarray(labels, dtype=np.int8).tobytes())
-    return f"sha256:{digest.hexdigest()} rows={features.shape[0]} columns={features.shape[1]}"
+    return f"sha256:{digest.hexdigest()} rows={labels.shape[0]} columns={column_count}"
 
 
 # --- Training ----------------------------------------------------------------------------------
@@ -425,11 +442,89 @@ def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> Calibration:
     )
 
 
-def train(dataset: Dataset, spec: FeatureSpec, parameters: TrainingParameters | None = None) -> TrainedModel:
+class LabelledRows(Protocol):
+    """What the training procedure itself reads of a data set: the labels (one byte a row, so they
+    fit in the driver even when the features live on a cluster) and the fingerprint."""
+
+    @property
+    def labels(self) -> np.ndarray: ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def row_count(self) -> int: ...
+
+
+class BoosterEngine(Protocol):
+    """The one step that differs between engines: fit a booster on some rows (by index into the data
+    set), optionally stopping early on other rows, and score rows with it. Folds, calibration,
+    metrics and the artifact are ``train``'s, whichever engine fits the boosters."""
+
+    def fit(
+        self,
+        booster_parameters: dict[str, Any],
+        *,
+        rows: np.ndarray | None,
+        rounds: int,
+        stop_rows: np.ndarray | None = None,
+        early_stopping_rounds: int | None = None,
+    ) -> xgboost.Booster: ...
+
+    def predict(self, booster: xgboost.Booster, *, rows: np.ndarray, rounds: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class LocalEngine:
+    """``xgboost.train`` in this process on the in-memory matrix."""
+
+    dataset: Dataset
+    feature_names: list[str]
+
+    def fit(
+        self,
+        booster_parameters: dict[str, Any],
+        *,
+        rows: np.ndarray | None,
+        rounds: int,
+        stop_rows: np.ndarray | None = None,
+        early_stopping_rounds: int | None = None,
+    ) -> xgboost.Booster:
+        evals = [] if stop_rows is None else [(self._matrix(stop_rows), "validation")]
+        return xgboost.train(
+            booster_parameters,
+            self._matrix(rows),
+            num_boost_round=rounds,
+            evals=evals,
+            early_stopping_rounds=early_stopping_rounds,
+            verbose_eval=False,
+        )
+
+    def predict(self, booster: xgboost.Booster, *, rows: np.ndarray, rounds: int) -> np.ndarray:
+        return np.asarray(booster.predict(self._matrix(rows), iteration_range=(0, rounds)), dtype=np.float64)
+
+    def _matrix(self, rows: np.ndarray | None) -> xgboost.DMatrix:
+        features = self.dataset.features if rows is None else self.dataset.features[rows]
+        labels = self.dataset.labels if rows is None else self.dataset.labels[rows]
+        return xgboost.DMatrix(features, label=labels, feature_names=self.feature_names, missing=np.nan)
+
+
+def train(
+    dataset: LabelledRows,
+    spec: FeatureSpec,
+    parameters: TrainingParameters | None = None,
+    *,
+    engine: BoosterEngine | None = None,
+) -> TrainedModel:
     """Stratified k-fold CV for honest metrics, then the scoring model fitted on every row with the
-    folds' mean best round count, calibrated on the out-of-fold scores."""
+    folds' mean best round count, calibrated on the out-of-fold scores. ``engine`` fits the boosters
+    (default: this process, on a ``Dataset`` in memory; ``decisioning.training_dask`` on a cluster)."""
     from sklearn.model_selection import StratifiedKFold
 
+    if engine is None:
+        if not isinstance(dataset, Dataset):
+            raise TypeError("train() without an engine needs a Dataset in memory")
+        engine = LocalEngine(dataset=dataset, feature_names=spec.feature_names)
     parameters = parameters or TrainingParameters()
     if parameters.folds < 2:
         raise TrainingDataError("Cross-validation needs at least 2 folds.", code="invalid_folds", param="folds")
@@ -445,19 +540,18 @@ def train(dataset: Dataset, spec: FeatureSpec, parameters: TrainingParameters | 
     fold_of_row = np.zeros(dataset.row_count, dtype=np.int16)
     best_rounds: list[int] = []
     fold_aucs: list[float] = []
-    for fold_number, (train_rows, valid_rows) in enumerate(folds.split(dataset.features, dataset.labels)):
-        booster = _fit_fold(dataset, spec, booster_parameters, parameters, train_rows, valid_rows)
+    row_placeholder = np.zeros((dataset.row_count, 1), dtype=np.int8)  # StratifiedKFold reads only the labels
+    for fold_number, (train_rows, valid_rows) in enumerate(folds.split(row_placeholder, dataset.labels)):
+        booster = _fit_fold(engine, dataset.labels, booster_parameters, parameters, train_rows)
         best_rounds.append(booster.best_iteration + 1)
-        out_of_fold[valid_rows] = booster.predict(
-            _matrix(dataset, spec, valid_rows), iteration_range=(0, booster.best_iteration + 1)
-        )
+        out_of_fold[valid_rows] = engine.predict(booster, rows=valid_rows, rounds=booster.best_iteration + 1)
         fold_of_row[valid_rows] = fold_number
         fold_aucs.append(_auc(dataset.labels[valid_rows], out_of_fold[valid_rows]))
 
     calibrated_out_of_fold = _cross_fitted_calibration(out_of_fold, dataset.labels, fold_of_row, parameters.folds)
     calibration = fit_calibration(out_of_fold, dataset.labels)
     final_rounds = max(1, round(float(np.mean(best_rounds))))
-    final_booster = xgboost.train(booster_parameters, _matrix(dataset, spec), num_boost_round=final_rounds)
+    final_booster = engine.fit(booster_parameters, rows=None, rounds=final_rounds)
     final_booster.set_attr(
         bnpl_feature_spec=json.dumps(spec.as_dict(), sort_keys=True),
         bnpl_calibration=json.dumps(calibration.as_dict()),
@@ -491,34 +585,25 @@ def train(dataset: Dataset, spec: FeatureSpec, parameters: TrainingParameters | 
     )
 
 
-def _matrix(dataset: Dataset, spec: FeatureSpec, rows: np.ndarray | None = None) -> xgboost.DMatrix:
-    features = dataset.features if rows is None else dataset.features[rows]
-    labels = dataset.labels if rows is None else dataset.labels[rows]
-    return xgboost.DMatrix(features, label=labels, feature_names=spec.feature_names, missing=np.nan)
-
-
 def _fit_fold(
-    dataset: Dataset,
-    spec: FeatureSpec,
+    engine: BoosterEngine,
+    labels: np.ndarray,
     booster_parameters: dict[str, Any],
     parameters: TrainingParameters,
     train_rows: np.ndarray,
-    valid_rows: np.ndarray,
 ) -> xgboost.Booster:
     """Early stopping watches an inner split of the training rows, never the fold being evaluated,
     so out-of-fold metrics stay honest."""
     from sklearn.model_selection import StratifiedShuffleSplit
 
     inner = StratifiedShuffleSplit(n_splits=1, test_size=0.1, random_state=parameters.seed)
-    fit_index, stop_index = next(inner.split(train_rows, dataset.labels[train_rows]))
-    validation = _matrix(dataset, spec, train_rows[stop_index])
-    return xgboost.train(
+    fit_index, stop_index = next(inner.split(train_rows, labels[train_rows]))
+    return engine.fit(
         booster_parameters,
-        _matrix(dataset, spec, train_rows[fit_index]),
-        num_boost_round=parameters.rounds,
-        evals=[(validation, "validation")],
+        rows=train_rows[fit_index],
+        rounds=parameters.rounds,
+        stop_rows=train_rows[stop_index],
         early_stopping_rounds=parameters.early_stopping_rounds,
-        verbose_eval=False,
     )
 
 

@@ -51,12 +51,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.core.files.storage import Storage
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Model, Q
 
 from bnpl.core import clock
 from bnpl.core.context import Actor
 from bnpl.core.errors import StateError
+from bnpl.core.replica import reading_alias, reporting_reads
 from bnpl.core.services import audit_log_record
 from bnpl.lake import tables
 from bnpl.lake.models import LakeBatch, LakeWatermark
@@ -499,13 +500,17 @@ def lake_export_append(
 def consistent_read() -> Iterator[None]:
     """One snapshot of the database for every table read inside: REPEATABLE READ, read only, on
     PostgreSQL; one read transaction on SQLite (WAL keeps its snapshot until it ends). Inside a
-    caller's transaction the caller's snapshot rules apply."""
-    if connection.in_atomic_block:
+    caller's transaction the caller's snapshot rules apply. On the server reads go to here: the
+    read replica inside ``reporting_reads()`` when it serves them (a hot standby runs REPEATABLE
+    READ read-only transactions)."""
+    alias = reading_alias()
+    reading = connections[alias]
+    if reading.in_atomic_block:
         yield
         return
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
+    with transaction.atomic(using=alias):
+        if reading.vendor == "postgresql":
+            with reading.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield
 
@@ -523,7 +528,9 @@ def _run_snapshot(*, batch: LakeBatch, token: str, storage: Storage) -> int:
     partition = {"dt": day, "snapshot": snapshot_stamp(snapshot_at)}
     with tempfile.TemporaryDirectory(prefix="bnpl-lake-") as directory:
         written: list[tuple[TableSpec, str, int]] = []
-        with consistent_read():
+        # The hour's state of every snapshot table, from the read replica when it serves (its own
+        # claim and batch rows are not what it reads).
+        with reporting_reads(reads_own_writes=False), consistent_read():
             for spec in tables.SNAPSHOT_TABLES:
                 writer = PartitionedWriter(spec=spec, directory=directory, row_group_rows=settings.LAKE_ROW_GROUP_ROWS)
                 writer.open(day)

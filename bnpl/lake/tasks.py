@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from bnpl.lake import export
+from bnpl.lake import eventbus, export
 
 
 @shared_task(name="bnpl.lake.tasks.lake_export_events")
@@ -17,3 +17,9 @@ def lake_export_events() -> list[str]:
 @shared_task(name="bnpl.lake.tasks.lake_export_tables")
 def lake_export_tables() -> list[str]:
     return [str(report) for report in export.lake_export(streams=("ledger_postings", export.SNAPSHOTS))]
+
+
+@shared_task(name="bnpl.lake.tasks.event_bus_relay")
+def event_bus_relay() -> str:
+    """The outbox to EventBridge or Kinesis (bnpl.lake.eventbus); nothing while EVENT_BUS_RELAY is empty."""
+    return str(eventbus.relay_events())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import json.encoder
+import json.scanner
 import re
 from typing import Any
 
@@ -27,8 +29,31 @@ def scrubbed_json(text: str) -> str:
     """A payload (JSON text, as stored) without personal data, as compact JSON with sorted keys:
     personal and free-text keys dropped (booleans such as ``email_verified`` stay: they identify
     nobody), anything shaped like an email address or a phone number redacted wherever it is, and
-    consumer ids replaced by their pseudonyms. Scrubbed while it is parsed: each object as the parser
-    finishes it, innermost first, so the payload is walked once."""
+    consumer ids replaced by their pseudonyms.
+
+    Personal keys are dropped while the text is parsed (each object as the parser finishes it, by
+    set operations on its keys); the strings are then scrubbed in the encoded result, a regular
+    expression over the whole text instead of a test per value. That is the same as scrubbing each
+    string because none of the three patterns can match a ``"``, so a match never leaves the string
+    it starts in -- when the result holds no escape (``\\``: an escaped character is two in the text)
+    and no key holds what a pattern looks for (keys are not scrubbed). Any other payload takes the
+    walk that scrubs value by value (``_scrubbed_by_value``), as does one that is not a single JSON
+    document."""
+    try:
+        document, end = _KEY_SCANNER(text, 0)
+    except (_KeyNeedsWalk, StopIteration, ValueError):  # the walk raises json's own error
+        return _scrubbed_by_value(text)
+    if end != len(text):  # not one document (or space around it): the walk parses as json does
+        return _scrubbed_by_value(text)
+    encoded = "".join(_COMPACT(document, 0))
+    if "\\" in encoded:
+        return _scrubbed_by_value(text)
+    return _scrub_text(encoded)
+
+
+def _scrubbed_by_value(text: str) -> str:
+    """``scrubbed_json`` by walking the parsed payload: each object scrubbed as the parser finishes
+    it, innermost first, each string on its own."""
     return _ENCODER.encode(_scrub_value(_DECODER.decode(text)))
 
 
@@ -96,6 +121,45 @@ def _is_personal_key(key: str) -> bool:
 
 
 _DECODER = json.JSONDecoder(object_hook=_scrub_object)
+
+
+class _KeyNeedsWalk(Exception):
+    """A key the whole-text scrub cannot treat (it holds what a pattern looks for)."""
+
+
+_KEYS_PLAIN: set[str] = set()  # keys seen that are neither personal nor hold a pattern's start
+_KEYS_PERSONAL: set[str] = set()  # keys seen that are personal
+
+
+def _drop_personal_keys(document: dict[str, Any]) -> dict[str, Any]:
+    """One parsed JSON object: its personal keys dropped unless their value is a boolean or null
+    (``_scrub_object``'s rule for keys); its strings are left for the whole text."""
+    keys = document.keys()
+    if keys <= _KEYS_PLAIN:  # most objects: nothing to do, one set comparison
+        return document
+    for key in keys - _KEYS_PLAIN - _KEYS_PERSONAL:
+        _key_learn(key)
+    for key in keys & _KEYS_PERSONAL:
+        item = document[key]
+        if item is not None and type(item) is not bool:
+            del document[key]
+    return document
+
+
+def _key_learn(key: str) -> None:
+    if "@" in key or "+" in key or "con_" in key:
+        raise _KeyNeedsWalk(key)
+    if len(_KEYS_PLAIN) + len(_KEYS_PERSONAL) >= 4096:  # never grows without bound, whatever keys arrive
+        raise _KeyNeedsWalk(key)
+    (_KEYS_PERSONAL if _is_personal_key(key) else _KEYS_PLAIN).add(key)
+
+
+_KEY_SCANNER = json.scanner.make_scanner(json.JSONDecoder(object_hook=_drop_personal_keys))  # type: ignore[arg-type]
+# What ``_ENCODER.encode`` makes of a parsed document, without its per-call set-up (a parsed
+# document has no cycles to check for).
+_COMPACT = json.encoder.c_make_encoder(  # type: ignore[attr-defined]  # CPython's own, as ``encode`` uses
+    None, None, json.encoder.encode_basestring, None, ":", ",", True, False, True
+)
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

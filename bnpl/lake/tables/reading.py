@@ -5,10 +5,11 @@ declared type.
 Two ways, the same batches:
 
 * **COPY** (PostgreSQL; a table without a join whose fields are plain): each chunk is one
-  ``COPY (SELECT …) TO STDOUT`` in CSV, parsed by pyarrow straight into columns. PostgreSQL turns
-  times into epoch microseconds and dates into day numbers, so a column that converts nothing
-  never becomes Python objects; one that converts its values (a pseudonym, a scrubbed payload) gets,
-  value by value, the same Python value Django would have read. A chunk is an id window
+  ``COPY (SELECT …) TO STDOUT`` in CSV, parsed by pyarrow straight into columns (put in key order
+  by Arrow if the scan did not give it). PostgreSQL turns times into epoch microseconds and dates
+  into day numbers, so a column that converts nothing never becomes Python objects; one that
+  converts its values (a pseudonym, a scrubbed payload) gets, value by value, the same Python value
+  Django would have read. A chunk is an id window
   ``(low, low + chunk_size]``, so each query touches at most a chunk of rows whatever plan the
   planner picks (even on a table without statistics, right after a bulk load).
 * **keyset pages** (SQLite; tables with a join): ``values_list`` tuples a chunk at a time, turned
@@ -26,11 +27,13 @@ from functools import cache
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Field, JSONField, Max, Min, Model, QuerySet, TextField
 from django.db.models.functions import Cast
 
+from bnpl.core.replica import reading_alias
 from bnpl.lake.tables.base import APPEND, JOINED, TIMESTAMP, Column, Scope, TableSpec
 
 TEXT_PREFIX = "lake_text__"  # the annotation that reads a JSON field as its text (``Column.json_text``)
@@ -46,7 +49,7 @@ def record_batches(spec: TableSpec, scope: Scope) -> Iterator[pa.RecordBatch]:
 
 def _copies() -> bool:
     """PostgreSQL through psycopg2, whose cursor has ``copy_expert`` and ``mogrify`` (the pinned driver)."""
-    if connection.vendor != "postgresql":
+    if connections[reading_alias()].vendor != "postgresql":
         return False
     from django.db.backends.postgresql.psycopg_any import is_psycopg3  # imports a driver: PostgreSQL only
 
@@ -273,14 +276,14 @@ def _copy(spec: TableSpec, queryset: QuerySet[Any]) -> pa.Table | None:
     inner, params = queryset.order_by().values_list(*(item.name for item in items)).query.sql_with_params()
     names = [f"c{index}" for index in range(len(items))]
     select = ", ".join(wire.sql.format(name) for wire, name in zip(wires, names, strict=True))
-    query = f"SELECT {select} FROM ({inner}) AS lake_rows ({', '.join(names)}) ORDER BY c0"  # noqa: S608  # nosec B608  # our own SQL; values are parameters
+    query = f"SELECT {select} FROM ({inner}) AS lake_rows ({', '.join(names)})"  # noqa: S608  # nosec B608  # our own SQL; values are parameters
     buffer = io.BytesIO()
-    with connection.cursor() as cursor:
+    with connections[reading_alias()].cursor() as cursor:  # the server the ORM reads from here
         statement = cursor.mogrify(query, params).decode()
         cursor.copy_expert(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)", buffer)
     if not buffer.tell():
         return None
-    return pa_csv.read_csv(
+    parsed = pa_csv.read_csv(
         pa.py_buffer(buffer.getvalue()),
         read_options=pa_csv.ReadOptions(column_names=names),
         parse_options=CSV_PARSE,
@@ -293,6 +296,17 @@ def _copy(spec: TableSpec, queryset: QuerySet[Any]) -> pa.Table | None:
             false_values=["f"],
         ),
     )
+    return _in_key_order(parsed)
+
+
+def _in_key_order(parsed: pa.Table) -> pa.Table:
+    """The chunk in primary-key order (its first column). The COPY leaves the order to the scan the
+    planner picks -- the table's, in key order, almost always -- rather than sorting the chunk's
+    wide rows in PostgreSQL: checked here, and sorted by Arrow only when the scan was not."""
+    keys = parsed.column(0)
+    if len(keys) < 2 or pc.all(pc.less(keys[:-1], keys[1:])).as_py():
+        return parsed
+    return parsed.take(pc.sort_indices(keys))
 
 
 def _typed(spec: TableSpec, parsed: pa.Table) -> pa.RecordBatch:

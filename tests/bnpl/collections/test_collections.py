@@ -226,7 +226,9 @@ def test_a_reminder_goes_out_three_days_before_each_due_date_once(
         assert reminders.reminders_send_upcoming() == 0  # once
 
     due = _installment(plan, 2).due_date
-    assert [subject for subject in _inbox(email) if " due " in subject] == [f"$25.00 due {due:%-d %b}"]
+    assert [subject for subject in _inbox(email) if " due " in subject] == [
+        f"$25.00 due {due:%-d %b} for your {plan.merchant.name} purchase"
+    ]
 
 
 def test_a_failed_charge_sends_a_notice_saying_what_happens_next(

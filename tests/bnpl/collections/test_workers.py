@@ -1,27 +1,20 @@
-"""Collections with real Celery workers: separate processes on PostgreSQL and Redis, as in
-production, each sending its batches' charges to the gateway from a pool of threads. Two workers
-collect a thousand due installments exactly once each; then, trial after trial, one of them is
+"""Collections with real Celery workers: separate processes on PostgreSQL and Redis (and again on
+RabbitMQ), as in production, each sending its batches' charges to the gateway from a pool of threads. Two workers
+collect 600 due installments exactly once each; then, trial after trial, one of them is
 killed with SIGKILL part-way (with calls in flight) and the sweeper finishes its work: every
 installment is charged exactly once (counted on the gateway's own record), and the ledger balances."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 from django.db.models import Count, Q
 
 from bnpl.collections import services
@@ -31,64 +24,32 @@ from bnpl.core.services import clock_advance
 from bnpl.payments.models import Charge, SandboxGatewayCharge
 from bnpl.plans.models import Installment, Plan
 from tests.bnpl.checkout.factories import make_authorized_order
+from tests.celery_workers import Workers, queue_delete, queue_name, workers
+from tests.helpers import wait_until
 from tests.merchants.factories import Tenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[3]
-WORKER = [sys.executable, "-m", "celery", "-A", "bnpl", "worker", "--pool=solo", "--without-gossip", "--without-mingle"]
-PLANS = 500  # 12 monthly payments each: two months due at first is 1,000 installments
+PLANS = 300  # 12 monthly payments each: two months due at first is 600 installments
 GATEWAY_CONCURRENCY = 8  # each worker sends a batch's charges 8 at a time
 
 
-@pytest.fixture(autouse=True)
-def _needs_a_broker_processes_can_share() -> None:
-    if not settings.CELERY_BROKER_URL.startswith("redis"):
-        pytest.skip("needs a Redis broker (CELERY_BROKER_URL), as .ci/run sets")
-
-
-@contextmanager
-def _workers(queue: str, count: int = 2) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` worker processes on this test's database, consuming only ``queue``."""
-    database = connection.settings_dict
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bnpl.settings.test",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "COLLECTIONS_GATEWAY_CONCURRENCY": str(GATEWAY_CONCURRENCY),  # killed with calls in flight in threads
-    }
-    processes = [
-        subprocess.Popen(
-            [*WORKER, "-Q", queue, f"--hostname=collector{index}-{queue}@%h"],
-            cwd=ROOT,
-            env=environment,
-        )
-        for index in range(count)
-    ]
-    try:
-        yield processes
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+def _collectors(queue: str, logs: Path, broker: str) -> AbstractContextManager[Workers]:
+    return workers(
+        queue,
+        logs,
+        broker,
+        state=lambda: f"due={_due()} processing={CollectionAttempt.objects.filter(status='processing').count()}",
+        environment={"COLLECTIONS_GATEWAY_CONCURRENCY": str(GATEWAY_CONCURRENCY)},  # killed with calls in flight
+    )
 
 
 def _due() -> int:
     return services.due_installments().count()
 
 
-def _wait_until(condition: object, timeout: float = 240.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.25)
-    return False
+def _processing() -> bool:
+    return CollectionAttempt.objects.filter(status=CollectionAttempt.Status.PROCESSING).exists()
 
 
 def _assert_each_due_installment_charged_once(expected: int) -> None:
@@ -115,38 +76,65 @@ def _assert_each_due_installment_charged_once(expected: int) -> None:
     assert "Ledger OK" in out.getvalue()
 
 
-def test_two_workers_collect_a_thousand_installments_exactly_once_even_when_one_is_killed(tenant: Tenant) -> None:
-    for _ in range(PLANS):
+def test_two_workers_collect_every_due_installment_exactly_once_even_when_one_is_killed(
+    tenant: Tenant, tmp_path: Path, redis_broker: str
+) -> None:
+    queue = queue_name("collections")
+    _collect_with_two_workers_one_killed(
+        tenant, tmp_path, redis_broker, queue, plans=PLANS, kill_afters=(0.0, 0.5, 1.5)
+    )
+
+
+def test_on_rabbitmq_two_workers_collect_exactly_once_even_when_one_is_killed(
+    tenant: Tenant, tmp_path: Path, rabbitmq_broker: str
+) -> None:
+    """The same on the other broker the machine runs: RabbitMQ gives a killed worker's unacknowledged
+    task to the survivor at once (Redis only after its visibility timeout), so the task runs twice:
+    safe, as everything collections does is."""
+    queue = queue_name("collections-amqp")
+    try:
+        _collect_with_two_workers_one_killed(
+            tenant, tmp_path, rabbitmq_broker, queue, plans=120, kill_afters=(0.0, 0.5)
+        )
+    finally:
+        queue_delete(rabbitmq_broker, queue)
+
+
+def _collect_with_two_workers_one_killed(
+    tenant: Tenant, tmp_path: Path, broker: str, queue: str, *, plans: int, kill_afters: tuple[float, ...]
+) -> None:
+    """Two workers collect every due installment (two per plan) exactly once; then, trial after
+    trial, one of them is killed part-way and the sweeper finishes what it left in flight."""
+    for _ in range(plans):
         make_authorized_order(merchant=tenant.merchant, livemode=False, amount=60_000, kind="financing", count=12)
-    assert Plan.objects.count() == PLANS
+    assert Plan.objects.count() == plans
 
     clock_advance(by=dt.timedelta(days=62))  # two monthly payments due on every plan
-    assert _due() == 2 * PLANS
-    queue = f"collections-{uuid.uuid4().hex[:8]}"
-    with _workers(queue):
-        for _ in range(4):
-            collections_run.apply_async(kwargs={"batch_size": 25}, queue=queue)
-        assert _wait_until(lambda: _due() == 0), f"{_due()} still due"
-        assert _wait_until(lambda: not CollectionAttempt.objects.filter(status="processing").exists())
-    _assert_each_due_installment_charged_once(2 * PLANS)
+    assert _due() == 2 * plans
+    with _collectors(queue, tmp_path, broker) as workers:
+        workers.send(collections_run, queue, times=4, batch_size=25)
+        assert wait_until(lambda: _due() == 0, timeout=240), workers.diagnosis(queue)
+        assert wait_until(lambda: not _processing(), timeout=240), workers.diagnosis(queue)
+    _assert_each_due_installment_charged_once(2 * plans)
 
-    collected = 2 * PLANS
+    collected = 2 * plans
     left_in_flight = []
     # Killed once attempts are in flight (not after a fixed time: on a loaded machine the workers may
     # not have started by then), then early, a little later and later still in the run.
-    for kill_after in (0.0, 0.5, 1.5):
+    for kill_after in kill_afters:
         clock_advance(by=dt.timedelta(days=31))
         due = _due()
-        assert due == PLANS
-        with _workers(queue) as (victim, survivor):
-            time.sleep(3.0)  # both workers up
-            for _ in range(4):
-                collections_run.apply_async(kwargs={"batch_size": 25}, queue=queue)
-            assert _wait_until(lambda: CollectionAttempt.objects.filter(status="processing").exists(), timeout=120)
+        assert due == plans
+        with _collectors(queue, tmp_path, broker) as workers:
+            victim, survivor = workers
+            assert wait_until(workers.ready, timeout=120), workers.diagnosis(queue)  # both consuming
+            workers.send(collections_run, queue, times=4, batch_size=25)
+            assert wait_until(_processing, timeout=120), workers.diagnosis(queue)
             time.sleep(kill_after)
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=30)
-            assert _wait_until(lambda: _due() == 0 or survivor.poll() is not None)
+            finished = wait_until(lambda: _due() == 0 or survivor.poll() is not None, timeout=240)  # noqa: B023
+            assert finished, workers.diagnosis(queue)
         swept = services.collections_sweep(stuck_after=dt.timedelta(0))  # what the victim left in flight
         rest = services.collections_run()  # what nobody had claimed yet
         assert swept.pending == rest.pending == 0

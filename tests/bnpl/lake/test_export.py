@@ -173,26 +173,6 @@ def test_the_local_folder_backend_writes_the_same_layout(tenant: Tenant, setting
     assert (tmp_path / "_manifests" / "snapshots").is_dir()
 
 
-def test_duckdb_reads_the_lake_as_hive_partitioned_parquet(tenant: Tenant, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    duckdb = pytest.importorskip("duckdb")  # optional: pip install duckdb
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "lake": {"BACKEND": "bnpl.lake.storage.LakeFileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
-    }
-    make_history(merchant=tenant.merchant, good=1, bad=1)
-    export.lake_export()
-
-    per_day = (
-        duckdb.connect()
-        .execute(
-            f"SELECT dt, count(*) FROM read_parquet('{tmp_path}/events/*/*.parquet', hive_partitioning = true) "
-            "GROUP BY dt ORDER BY dt"
-        )
-        .fetchall()
-    )
-    assert {str(day): count for day, count in per_day} == dict(database_rows_per_day("events"))
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_an_event_whose_transaction_commits_late_is_not_skipped(tenant: Tenant, s3_lake: S3Lake) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.db import connection
 
 from bnpl.core.models import Event
 from bnpl.lake import tables
@@ -19,7 +20,14 @@ from bnpl.lake.export import PartitionedWriter
 from bnpl.lake.pseudonym import pseudonymize_text
 from bnpl.lake.tables import EVENTS, Scope, TableSpec
 from bnpl.lake.tables.events import scrubbed_json
-from bnpl.lake.tables.reading import _copied_batches, _copies, _keyset_batches, copy_wires, record_batches
+from bnpl.lake.tables.reading import (
+    _copied_batches,
+    _copies,
+    _in_key_order,
+    _keyset_batches,
+    copy_wires,
+    record_batches,
+)
 from tests.bnpl.lake.history import make_history
 from tests.merchants.factories import Tenant
 
@@ -185,3 +193,26 @@ def test_row_groups_end_after_the_same_rows_whatever_the_batch_sizes(tmp_path: P
 
     assert whole == pieces
     assert {day: groups for day, (_, groups) in whole.items()} == {"2026-11-28": [3, 2, 2], "2026-11-29": [1, 2, 1]}
+
+
+@pytest.mark.postgres
+def test_a_copied_chunk_comes_in_key_order_whatever_order_the_table_holds_its_rows() -> None:
+    made = [Event.objects.create(type="t", object_type="x", object_id=f"x{index}", data={}) for index in range(4)]
+    Event.objects.filter(pk=made[0].pk).delete()
+    Event.objects.create(pk=made[0].pk, type="t", object_type="x", object_id="again", data={})  # now stored last
+    with connection.cursor() as cursor:  # what the COPY's scan meets: not key order
+        cursor.execute("SELECT id FROM core_event WHERE id >= %s", [made[0].pk])
+        assert [row[0] for row in cursor.fetchall()] != sorted(event.pk for event in made)
+
+    read = _read(EVENTS, Scope(chunk_size=100, lower_key=0, upper_key=made[-1].pk), _copied_batches)
+
+    assert read.column("event_sequence").to_pylist() == [event.pk for event in made]
+    assert read.column("object_id").to_pylist() == ["again", "x1", "x2", "x3"]
+
+
+def test_a_parsed_chunk_is_put_in_key_order_only_when_it_is_not() -> None:
+    ordered = pa.table({"c0": [1, 2, 5], "c1": ["a", "b", "c"]})
+    shuffled = pa.table({"c0": [5, 1, 2], "c1": ["c", "a", "b"]})
+
+    assert _in_key_order(ordered) is ordered
+    assert _in_key_order(shuffled).equals(ordered)
