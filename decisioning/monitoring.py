@@ -30,6 +30,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 
 from bnpl.core import clock
+from bnpl.core.replica import reporting_reads
 from decisioning.models import CreditDecision, ModelVersion
 
 PsiBand = Literal["stable", "investigate", "shifted"]
@@ -311,6 +312,7 @@ class MonitoringReport:
     age_bands: tuple[BandRow, ...]
 
 
+@reporting_reads()  # a read-only report over weeks: the read replica's work when there is one
 def model_monitoring_report(
     *, name: str | None = None, days: int = DEFAULT_WINDOW_DAYS, livemode: bool = True
 ) -> MonitoringReport:

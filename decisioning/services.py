@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from bnpl.core import clock, inserts, outbox
+from bnpl.core import clock, inserts, metrics, outbox
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.ids import generate_public_id
 from bnpl.core.money import exponent
@@ -192,6 +192,8 @@ def credit_decide(*, application: Application) -> Decision:
         latency_ms=round(latency_ms, 3),
     )
     _decision_store(record, champion_score)
+    metrics.credit_decisions.labels(outcome=outcome).inc()
+    metrics.credit_decision_duration.observe(time.perf_counter() - started)
     return Decision(
         approved=not declined and not verdict.referred,
         reasons=verdict.reasons,
@@ -202,8 +204,9 @@ def credit_decide(*, application: Application) -> Decision:
 
 
 def _decision_store(record: CreditDecision, champion_score: scoring.ModelScore | None) -> None:
-    """The decision, its audit row and its event, all or none, in one statement: outside the
-    caller's transaction (a checkout decides outside any) it is its own, committed as it ends."""
+    """The decision, its audit row and its event, all or none, in one statement (prepared once per
+    connection): outside the caller's transaction (a checkout decides outside any) it is its own,
+    committed as it ends."""
     audit, event = change_rows(
         action=f"credit_decision.{record.outcome}",
         instance=record,
@@ -218,8 +221,8 @@ def _decision_store(record: CreditDecision, champion_score: scoring.ModelScore |
             "model_version": champion_score.model_version_id if champion_score else None,
         },
     )
-    inserts.insert_rows([record, audit, event], durable=settings.CREDIT_DECISION_DURABLE_COMMIT)
-    outbox.notify_after_commit(event.pk, event_type=event.type)
+    inserts.insert_rows([record, audit, event], durable=settings.CREDIT_DECISION_DURABLE_COMMIT, prepared=True)
+    outbox.notify_after_commit(event.pk, event_type=event.type, owner=(event.merchant_id, event.livemode))
 
 
 def _outcome(*, declined: bool, referred: bool, down_payment: int) -> str:

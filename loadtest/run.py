@@ -129,6 +129,7 @@ def production_environment(*, smtp_port: int, s3_url: str) -> dict[str, str]:
             "API_KEY_HASH_SECRET": token(),
             "ONE_TIME_CODE_HASH_SECRET": token(),
             "LAKE_PSEUDONYM_KEY": token(),
+            "METRICS_TOKEN": token(),
             "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "ALLOWED_HOSTS": "127.0.0.1",
             "PUBLIC_BASE_URL": "https://pay.loadtest.example",
@@ -460,8 +461,12 @@ def main() -> int:
         wait_until("the local S3", lambda: http_ok(f"{s3_url}/moto-api/"), timeout=60, process=moto)
         buckets_create(s3_url, env)
 
-        say("migrate, train and promote the credit model, seed the merchants (production settings)")
+        # Production serves the hashed static files of collectstatic's manifest (as the image's build
+        # writes them): without it every page is a 500.
+        env["STATIC_ROOT"] = str(work / "static")
+        say("migrate, collectstatic, train and promote the credit model, seed the merchants (production settings)")
         run("migrate", [PYTHON, "manage.py", "migrate", "--noinput"], env=env, timeout=300)
+        run("collectstatic", [PYTHON, "manage.py", "collectstatic", "--noinput", "-v0"], env=env, timeout=300)
         # As `make demo` trains it (Give Me Some Credit, the committed spec), with 2 cross-validation
         # folds instead of 5 to keep the run short; the champion is fit on every row either way.
         train = [PYTHON, "manage.py", "train_model", "--if-missing", "--promote", "--folds", "2"]

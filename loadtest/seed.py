@@ -37,6 +37,7 @@ def merchants_seed(*, count: int, receiver: str) -> list[dict[str, Any]]:
     from django.db import transaction
 
     from bnpl.core.context import Actor, acting_as
+    from bnpl.plans.models import PaymentProduct
     from merchants import services
     from merchants.models import ApiKey
 
@@ -53,16 +54,30 @@ def merchants_seed(*, count: int, receiver: str) -> list[dict[str, Any]]:
                 )
                 merchant = services.merchant_approve(merchant=merchant)
                 key = services.api_key_create(merchant=merchant, kind=ApiKey.Kind.SECRET, livemode=False, name="Load")
-                endpoint = services.webhook_endpoint_create(
-                    merchant=merchant, livemode=False, url=f"{receiver}/{index}", enabled_events=["*"]
+                # No receiver (make smoke-production, under production's settings, where a webhook
+                # target must be public): the merchant has no endpoint.
+                endpoint = (
+                    services.webhook_endpoint_create(
+                        merchant=merchant, livemode=False, url=f"{receiver}/{index}", enabled_events=["*"]
+                    )
+                    if receiver
+                    else None
                 )
             seeded.append(
                 {
                     "index": index,
                     "name": merchant.name,
                     "key": key.token,
-                    "webhook_secret": endpoint.secret,
+                    "webhook_secret": endpoint.secret if endpoint else "",
                     "amount_range": [low, high],
+                    # Its test-mode offers by kind and number of payments ("pay_in_4/4"): a journey
+                    # that must take one (make smoke-production) picks it by this name.
+                    "products": {
+                        f"{kind}/{count}": public_id
+                        for kind, count, public_id in PaymentProduct.objects.filter(
+                            merchant=merchant, livemode=False
+                        ).values_list("kind", "installment_count", "public_id")
+                    },
                 }
             )
     return seeded
@@ -85,7 +100,7 @@ def main(argv: list[str]) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     merchants = commands.add_parser("merchants")
     merchants.add_argument("--count", type=int, required=True)
-    merchants.add_argument("--receiver", required=True)
+    merchants.add_argument("--receiver", default="", help="webhook receiver base URL (none: no endpoint)")
     commands.add_parser("deliveries")
     args = parser.parse_args(argv)
 

@@ -345,13 +345,14 @@ class BusinessProfileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return (
             format_html_join(
                 mark_safe("<br>"),  # nosec B308  # a constant tag; values are escaped
-                '{}: <a href="{}">{}</a> ({} bytes)',
+                '{}: <a href="{}">{}</a> ({} bytes){}',
                 (
                     (
                         document.get_kind_display(),
                         reverse("admin:merchants_businessprofile_document", args=[document.public_id]),
                         document.original_name,
                         document.size_bytes,
+                        " — removed by the merchant" if document.removed_at else "",
                     )
                     for document in MerchantDocument.objects.filter(merchant=profile.merchant)
                 ),

@@ -10,4 +10,6 @@ class MerchantsConfig(AppConfig):
         from bnpl.core import outbox
         from merchants import webhooks
 
-        outbox.register_listener(webhooks.on_events_committed, wants=webhooks.may_want)
+        outbox.register_listener(
+            webhooks.on_events_committed, wants=webhooks.may_want, wants_owner=webhooks.endpoints_may_want
+        )

@@ -6,6 +6,7 @@ keys see only test-mode data and live keys only live data.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
@@ -200,6 +201,18 @@ class WebhookDeliveryAttempt(AppendOnlyModel):
     @property
     def succeeded(self) -> bool:
         return self.response_status is not None and 200 <= self.response_status < 300
+
+    @property
+    def outcome(self) -> str:
+        """The attempt in plain words: "Your endpoint answered 500 Internal Server Error", or why
+        there was no answer ("Timed out after 10 s")."""
+        if self.response_status is None:
+            return self.error or "No answer"
+        try:
+            phrase = HTTPStatus(self.response_status).phrase
+        except ValueError:
+            phrase = ""
+        return f"Your endpoint answered {self.response_status} {phrase}".rstrip()
 
 
 class WebhookFanOutWatermark(models.Model):
@@ -414,6 +427,7 @@ class MerchantDocument(PublicIdModel):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    removed_at = models.DateTimeField(null=True, blank=True)  # taken out by the merchant; the file is kept
 
     class Meta:
         ordering = ["-created_at"]

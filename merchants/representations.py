@@ -8,10 +8,11 @@ from typing import Any
 from rest_framework import serializers
 
 from bnpl.core.models import Event
+from bnpl.core.representations import Representation
 from merchants.models import ApiKey, Membership, Merchant, Settlement, SettlementLine, WebhookEndpoint
 
 
-class MerchantRepresentation(serializers.Serializer[Merchant]):
+class MerchantRepresentation(Representation[Merchant]):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     name = serializers.CharField()
@@ -51,7 +52,7 @@ class ApiKeyRepresentation(serializers.Serializer[ApiKey]):
         return "api_key"
 
 
-class WebhookEndpointRepresentation(serializers.Serializer[WebhookEndpoint]):
+class WebhookEndpointRepresentation(Representation[WebhookEndpoint]):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     livemode = serializers.BooleanField()

@@ -91,8 +91,13 @@ def bank_account_list(*, merchant: Merchant) -> QuerySet[BankAccount]:
     return BankAccount.objects.filter(merchant=merchant, removed_at__isnull=True)
 
 
+def bank_account_get(*, merchant: Merchant, public_id: str) -> BankAccount | None:
+    return bank_account_list(merchant=merchant).filter(public_id=public_id).first()
+
+
 def merchant_document_list(*, merchant: Merchant) -> QuerySet[MerchantDocument]:
-    return MerchantDocument.objects.filter(merchant=merchant)
+    """The documents in the application (removed ones are kept for the record, not listed)."""
+    return MerchantDocument.objects.filter(merchant=merchant, removed_at__isnull=True)
 
 
 def merchant_document_get(*, merchant: Merchant, public_id: str) -> MerchantDocument | None:

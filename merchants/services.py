@@ -17,15 +17,17 @@ from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.event_types import merchant_visible_types, register
 from bnpl.core.files import EXTENSIONS, sniffed_content_type
-from bnpl.core.ids import ALPHABET
+from bnpl.core.ids import ALPHABET, generate_public_id
 from bnpl.core.keys import api_key_hash_secrets, secret_fingerprint
 from bnpl.core.money import normalize_currency
 from bnpl.core.net import non_public_host
 from bnpl.core.services import audit_log_record, change_record, event_emit
+from bnpl.core.transactions import service_atomic
 from bnpl.plans.services import products_install_defaults
 from bnpl.tenancy.keys import api_key_hash, api_key_hashes, api_keys_forget, merchant_api_keys_forget
 from merchants.models import ApiKey, Branding, Invitation, Membership, Merchant, WebhookEndpoint
 from merchants.representations import api_key_data, merchant_data, webhook_endpoint_data
+from merchants.webhooks import endpoint_enabled, endpoints_forget
 
 TOKEN_RANDOM_LENGTH = 32
 
@@ -327,8 +329,9 @@ def webhook_endpoint_create(
 ) -> WebhookEndpoint:
     url = _validate_webhook_url(url, livemode=livemode)
     events = _validate_enabled_events(enabled_events)
-    with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.create(
+    with service_atomic():
+        endpoint = WebhookEndpoint(
+            public_id=generate_public_id(WebhookEndpoint.PUBLIC_ID_PREFIX),
             merchant=merchant,
             livemode=livemode,
             url=url,
@@ -336,12 +339,14 @@ def webhook_endpoint_create(
             enabled_events=events,
             secret=_random_token("whsec_"),
         )
+        endpoint_enabled(endpoint)
         change_record(
             action="webhook_endpoint.created",
             instance=endpoint,
             merchant=merchant,
             livemode=livemode,
             data=webhook_endpoint_data(endpoint),
+            new_rows=[endpoint],  # in the audit row's and event's statement: nothing reads its id first
         )
     return endpoint
 
@@ -366,6 +371,7 @@ def webhook_endpoint_update(
         if status is not None:
             endpoint.status = status
         endpoint.save()
+        endpoints_forget(endpoint.merchant_id)
         after = webhook_endpoint_data(endpoint)
         if after != before:
             change_record(
@@ -385,6 +391,7 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
         endpoint.deleted_at = clock.now()
         endpoint.status = WebhookEndpoint.Status.DISABLED
         endpoint.save(update_fields=["deleted_at", "status"])
+        endpoints_forget(endpoint.merchant_id)
         change_record(
             action="webhook_endpoint.deleted",
             instance=endpoint,

@@ -34,10 +34,10 @@ import requests
 from celery import Task, current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from kombu.exceptions import OperationalError as BrokerUnreachableError
 
-from bnpl.core import clock
+from bnpl.core import clock, metrics
 from bnpl.core.errors import StateError
 from bnpl.core.event_types import EVENT_TYPES, merchant_visible_types, register
 from bnpl.core.ids import generate_public_id
@@ -234,16 +234,56 @@ def may_want(event_type: str) -> bool:
     return declared is None or declared.merchant_visible
 
 
-def _any_endpoint_may_want(event_ids: list[int]) -> bool:
-    """Whether any of the events is merchant-visible and its merchant has an enabled endpoint in its
-    mode: most events (consumers', merchants without webhooks) then cost no message at all."""
-    endpoints = WebhookEndpoint.objects.filter(
-        merchant_id=OuterRef("merchant_id"),
-        livemode=OuterRef("livemode"),
-        status=WebhookEndpoint.Status.ENABLED,
-        deleted_at__isnull=True,
-    )
-    return Event.objects.filter(pk__in=event_ids, type__in=merchant_visible_types()).filter(Exists(endpoints)).exists()
+# Whether a merchant has an enabled endpoint in a mode, asked for every event a transaction writes:
+# answered from this process's memory, read again once it is ENDPOINT_MEMO_SECONDS old. This process
+# learns of a new or re-enabled endpoint at once (``endpoint_enabled``), others within that time;
+# until then their events wait for the sweep. A disabled or deleted endpoint is forgotten at once
+# (``endpoints_forget``); elsewhere it costs a message for nothing, at worst, until the memory ages.
+ENDPOINT_MEMO_SECONDS = 0.5
+_ENDPOINT_MEMO_LIMIT = 10_000
+_endpoint_modes: dict[int, tuple[float, frozenset[bool]]] = {}  # merchant id -> (read at, modes)
+
+
+def endpoints_may_want(merchant_id: int | None, livemode: bool) -> bool:
+    """Whether the merchant had an enabled endpoint in this mode (at most ``ENDPOINT_MEMO_SECONDS``
+    ago): the listener's ``wants_owner``, so an event no endpoint could want costs no message."""
+    if merchant_id is None:
+        return False
+    now = time.time()
+    remembered = _endpoint_modes.get(merchant_id)
+    if remembered is None or not remembered[0] <= now < remembered[0] + ENDPOINT_MEMO_SECONDS:
+        modes = frozenset(
+            WebhookEndpoint.objects.filter(
+                merchant_id=merchant_id, status=WebhookEndpoint.Status.ENABLED, deleted_at__isnull=True
+            )
+            .values_list("livemode", flat=True)
+            .distinct()
+        )
+        if len(_endpoint_modes) >= _ENDPOINT_MEMO_LIMIT:
+            _endpoint_modes.clear()
+        remembered = _endpoint_modes[merchant_id] = (now, modes)
+    return livemode in remembered[1]
+
+
+def endpoint_enabled(endpoint: WebhookEndpoint) -> None:
+    """An endpoint was made or switched on: this process hands its merchant's events in its mode to
+    the worker from now on (if the change rolls back, a few messages go for nothing)."""
+    remembered = _endpoint_modes.get(endpoint.merchant_id)
+    if remembered is not None:
+        _endpoint_modes[endpoint.merchant_id] = (remembered[0], remembered[1] | {endpoint.livemode})
+
+
+def endpoints_forget(merchant_id: int) -> None:
+    """An endpoint of the merchant was switched off, deleted or edited: read them again, now and
+    after the change commits."""
+    _endpoint_modes.pop(merchant_id, None)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: _endpoint_modes.pop(merchant_id, None))
+
+
+def endpoints_memo_clear() -> None:
+    """Forget every merchant's endpoints (tests start afresh)."""
+    _endpoint_modes.clear()
 
 
 def _task(name: str) -> Task:  # type: ignore[type-arg]
@@ -253,9 +293,9 @@ def _task(name: str) -> Task:  # type: ignore[type-arg]
 
 def on_events_committed(event_ids: list[int]) -> None:
     """Outbox listener, called after the transaction that wrote ``event_ids`` committed: hand them to
-    a worker. If the broker cannot be reached the request still succeeds; the sweep catches up."""
-    if not _any_endpoint_may_want(event_ids):
-        return
+    a worker. It hears only of merchant-visible events of merchants with an enabled endpoint in the
+    event's mode (``may_want``, ``endpoints_may_want``). If the broker cannot be reached the request
+    still succeeds; the sweep catches up."""
     try:
         _task(FAN_OUT_TASK).apply_async(args=(event_ids,), retry=False)
     except BrokerUnreachableError:
@@ -327,6 +367,47 @@ def delivery_claim(*, delivery_ids: Sequence[int] | None = None) -> Claim | None
     return Claim(delivery_id=delivery.pk, token=delivery.claim_token)
 
 
+def plain_error(exception: Exception) -> str:
+    """Why a request got no answer, in the words a merchant reads in the delivery log (the
+    exception's text is for our logs, not theirs)."""
+    text = str(exception).lower()
+    if isinstance(exception, requests.Timeout):
+        during = " while connecting" if isinstance(exception, requests.ConnectTimeout) else ""
+        return f"Timed out after {REQUEST_TIMEOUT_SECONDS:g} s{during}"
+    if isinstance(exception, requests.exceptions.SSLError):
+        return "Could not connect securely: your endpoint's TLS certificate was not accepted"
+    if isinstance(exception, requests.ConnectionError):
+        if "refused" in text:
+            return "Could not connect: connection refused"
+        if any(
+            words in text
+            for words in (
+                "name or service not known",
+                "nodename nor servname",
+                "failed to resolve",
+                "getaddrinfo",
+                "no address associated",
+                "name resolution",
+            )
+        ):
+            return "Could not connect: the host name does not resolve"
+        if "reset" in text:
+            return "The connection was reset before your endpoint answered"
+        if "aborted" in text or "disconnected" in text:
+            return "Your endpoint closed the connection without answering"
+        if "unreachable" in text:
+            return "Could not connect: the network is unreachable"
+        return "Could not connect to your endpoint"
+    if isinstance(
+        exception,
+        requests.exceptions.InvalidURL | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema,
+    ):
+        return "Not sent: the endpoint URL is not valid"
+    if isinstance(exception, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
+        return "Your endpoint's answer could not be read"
+    return "The request failed before your endpoint answered"
+
+
 def _post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
     """One POST, never retried here. Only the start of the answer is read."""
     started = time.monotonic()
@@ -343,7 +424,7 @@ def _post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
                 if len(received) >= RESPONSE_BODY_LIMIT:
                     break
     except (requests.RequestException, ValueError) as exception:
-        error = f"{type(exception).__name__}: {exception}"[:2000]
+        error = plain_error(exception)
     duration_ms = round((time.monotonic() - started) * 1000)
     text = received[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace")
     return Answer(status=status, body=text, error=error, duration_ms=duration_ms)
@@ -365,7 +446,7 @@ def delivery_send(*, claim: Claim) -> WebhookDelivery:
     must_be_public = delivery.livemode or not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS
     refusal = non_public_target(delivery.endpoint.url) if must_be_public else None
     if refusal:
-        answer = Answer(status=None, body="", error=f"not sent: {refusal}", duration_ms=0)
+        answer = Answer(status=None, body="", error=f"Not sent: {refusal}", duration_ms=0)
     else:
         answer = _post(url=delivery.endpoint.url, body=body, headers=headers)
     return _attempt_record(claim=claim, attempted_at=attempted_at, headers=headers, body=body.decode(), answer=answer)
@@ -407,6 +488,9 @@ def _attempt_record(
                 if delivery.next_attempt_at is None:
                     delivery.status = WebhookDelivery.Status.FAILED
         delivery.save()
+    metrics.webhook_attempts.labels(result="succeeded" if answer.succeeded else "failed").inc()
+    if delivery.status == WebhookDelivery.Status.FAILED:
+        metrics.webhook_deliveries_abandoned.inc()
     return delivery
 
 

@@ -15,6 +15,7 @@ from django.db import connection
 from django.test import Client
 
 from tests.browser import browser  # noqa: F401  (the browser fixture, defined once for every module)
+from tests.celery_workers import rabbitmq_broker, redis_broker  # noqa: F401  (the worker tests' brokers)
 from tests.merchants.factories import Tenant, make_tenant
 
 
@@ -123,15 +124,18 @@ def is_postgres() -> bool:
 
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> None:
-    """Each test starts with no clock offset and no loaded credit model (drop the per-process
-    copies) and an empty cache (throttle counters, failed-authentication counters)."""
+    """Each test starts with no clock offset, no loaded credit model and no merchant's webhook
+    endpoints in memory (drop the per-process copies) and an empty cache (throttle counters,
+    failed-authentication counters)."""
     from django.core.cache import cache
 
     from bnpl.core import clock
     from decisioning import scoring
+    from merchants import webhooks
 
     clock.forget_cached_offset()
     scoring.forget_loaded()
+    webhooks.endpoints_memo_clear()
     cache.clear()
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
@@ -78,3 +80,24 @@ def totp_code(key: Any) -> str:
 
     secret = key.bin_key if hasattr(key, "bin_key") else base64.b32decode(str(key).replace(" ", "").upper())
     return f"{totp(secret, step=30, t0=0, digits=6, drift=0):06d}"
+
+
+def confirmed_post(client: Any, path: str, data: dict[str, Any] | None = None) -> Any:
+    """A dashboard action that asks first (a key revoked or rolled, a member removed, an endpoint
+    deleted, an order operation): the first POST must show the confirmation and change nothing,
+    the second sends its one-use token. Returns the second answer."""
+    asked = client.post(path, data or {})
+    assert asked.status_code == 200, asked.content[:300]
+    assert "confirmation" in asked.context, "no confirmation step"
+    return client.post(path, {**(data or {}), "confirmation": asked.context["confirmation"]})
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, every: float = 0.05) -> bool:
+    """Poll ``condition`` until it is true or ``timeout`` seconds pass: how a test waits for another
+    process (a worker, a server, a database coming back), never by sleeping a fixed time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return False

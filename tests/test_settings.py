@@ -64,3 +64,45 @@ def test_env_example_lists_every_variable_the_settings_read() -> None:
     listed = set(re.findall(r"^(?:# )?([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert read, "no env reads found: the pattern is stale"
     assert read - listed == set()
+
+
+def test_the_demo_runs_with_debug_off_and_serves_static_files_through_whitenoise(tmp_path: Path) -> None:
+    """`make demo` never shows Django's debug pages: DEBUG is off, the files collectstatic wrote are
+    served by WhiteNoise from the web process (runserver serves none with DEBUG off), and a missing
+    page is the product's own 404."""
+    env = {
+        "DJANGO_SETTINGS_MODULE": "bnpl.settings.demo",
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+    }
+    collected = _run("collectstatic", "--noinput", "--verbosity", "0", env=env)
+    assert collected.returncode == 0, collected.stderr
+    assert (tmp_path / "static" / "css" / "site.css").is_file()
+    script = (
+        "from django.conf import settings; from django.test import Client\n"
+        "print(settings.DEBUG, 'whitenoise.middleware.WhiteNoiseMiddleware' in settings.MIDDLEWARE)\n"
+        "client = Client()\n"
+        "css, missing = client.get('/static/css/site.css'), client.get('/no-such-page')\n"
+        "print(css.status_code, type(css).__module__, css.headers['Content-Type'].split(';')[0])\n"
+        "page = missing.content.decode()\n"
+        "print(missing.status_code, 'We could not find that page' in page, 'Page not found' in page)\n"
+    )
+    result = _run("shell", "--no-imports", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    served = result.stdout.strip()
+    assert served.splitlines() == ["False True", "200 whitenoise.middleware text/css", "404 True False"]
+
+
+def test_production_serves_hashed_compressed_static_files_through_whitenoise() -> None:
+    from tests.security.production_env import complete_production_env
+
+    env = {**complete_production_env(), "DJANGO_SETTINGS_MODULE": "bnpl.settings.production"}
+    assert _print_setting(
+        "settings.STORAGES['staticfiles']['BACKEND'], "
+        "settings.MIDDLEWARE[settings.MIDDLEWARE.index('django.middleware.security.SecurityMiddleware') + 1], "
+        "settings.CSRF_FAILURE_VIEW",
+        env,
+    ) == (
+        "whitenoise.storage.CompressedManifestStaticFilesStorage whitenoise.middleware.WhiteNoiseMiddleware "
+        "bnpl.core.views.csrf_failure"
+    )

@@ -15,7 +15,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from bnpl.core import ratelimit
-from bnpl.core.context import Actor, actor_var
+from bnpl.core.context import Actor, actor_var, merchant_known
 from bnpl.core.errors import AuthenticationError, PermissionDeniedError, RateLimitError
 from bnpl.core.net import client_key
 from bnpl.tenancy.keys import dangerously_api_key_get_for_request
@@ -87,6 +87,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         actor_var.set(
             Actor(kind="api_key", identifier=api_key.public_id, label=f"{merchant.name} {api_key.token_hint}")
         )
+        merchant_known(merchant.public_id, api_key.livemode)
         return MerchantPrincipal(merchant=merchant, api_key=api_key, livemode=api_key.livemode), api_key
 
     def authenticate_header(self, request: Request) -> str:

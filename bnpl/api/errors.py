@@ -98,6 +98,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = error_response(error)
     if isinstance(error, RateLimitError):
         response["Retry-After"] = str(error.retry_after)
+    elif error.status_code == 503:  # a part we depend on (the card gateway) is down: say when to come back
+        response["Retry-After"] = "30"
     if error.status_code == 401:
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response

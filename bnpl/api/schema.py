@@ -50,6 +50,8 @@ ALL_ERRORS = {
     403: "The merchant may not do this now. Codes: `merchant_suspended`, `merchant_not_approved`",
     429: "Over a rate limit: the key's, or invalid keys from this client address (`Retry-After` says when to "
     "retry). Code: `rate_limited`",
+    503: "A part of the platform (database, cache) is briefly down: retry after `Retry-After` seconds (a POST with "
+    "the same Idempotency-Key). Code: `service_unavailable`",
 }
 PATH_OBJECT_ERRORS = {
     404: "No such object for this merchant and mode (another merchant's is not found either). Code: `resource_missing`",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any, ClassVar
 
-from django.db import transaction
 from django.db.models import Model
 from django.http import HttpResponse, HttpResponseBase
 from rest_framework.request import Request
@@ -22,6 +21,7 @@ from bnpl.api.errors import error_response
 from bnpl.api.throttling import ApiKeyThrottle
 from bnpl.core import idempotency
 from bnpl.core.errors import ApplicationError, AuthenticationError, ConflictError
+from bnpl.core.transactions import whole_transaction
 from bnpl.tenancy.selectors import scoped_get
 from merchants.models import ApiKey, Merchant
 
@@ -116,7 +116,7 @@ class MerchantScopedApi(APIView):
             replay["Idempotent-Replayed"] = "true"
             return replay
         try:
-            with transaction.atomic(durable=True):
+            with whole_transaction():  # no handler catches an error inside: its services take no savepoints
                 response = self.finalize_response(request, handler(request, *args, **kwargs), *args, **kwargs)  # type: ignore[arg-type]
                 stored = self._stored(response)
                 idempotency.idempotency_complete(record=claim, response=stored)

@@ -13,6 +13,12 @@ from django.db import transaction
 
 from bnpl.checkout import accounting
 from bnpl.checkout.models import CheckoutSession, Order
+from bnpl.checkout.prequalification import (
+    Prequalified,
+    checkout_prequalify,
+    prequalification_replace,
+    prequalified_decision,
+)
 from bnpl.checkout.representations import hosted_url, order_data
 from bnpl.checkout.sessions import checkout_session_transition, checkout_session_usable
 from bnpl.checkout.step_up import step_up_check
@@ -32,7 +38,7 @@ from bnpl.servicing.services import payment_apply
 from bnpl.tenancy.services import merchant_consumer_ensure
 from consumers.models import Consumer
 from consumers.services import Requester
-from decisioning import Application, Decision, Reason, decide, decline_on_recheck, recheck, review_referral
+from decisioning import Application, Decision, Reason, decline_on_recheck, recheck, review_referral
 from decisioning.models import CreditDecision
 
 
@@ -122,10 +128,15 @@ def checkout_confirm(
         livemode=session.livemode,
         checkout_session=session,
     )
-    decision = decide(application=application)
+    # The decision the shopper was prequalified with governs (made now if the page never made it).
+    decision, fresh = prequalified_decision(session=session, consumer=consumer, product=product)
     if decision.referred:
         return _refer(session=session, consumer=consumer, decision=decision)
     if not decision.approved:
+        if not fresh:  # declined before the choice: never offered, while other options were
+            raise InvalidRequestError(
+                "Choose one of the payment options shown.", code="product_not_offered", param="product"
+            )
         return _decline(session=session, consumer=consumer, decision=decision)
     if decision.down_payment_amount:
         offer = plan_services.offer_build(
@@ -145,8 +156,9 @@ def checkout_confirm(
             amount=offer.due_today_amount,
             currency=session.currency,
             livemode=session.livemode,
-            # Per card and amount: another card (or product) after a decline is a new charge.
-            idempotency_key=f"{session.public_id}:first_payment:{payment_method.public_id}:{offer.due_today_amount}",
+            idempotency_key=first_payment_key(
+                session=session, payment_method=payment_method, amount=offer.due_today_amount
+            ),
         )
         first_charge = charge_execute(charge=first_charge, off_session=False)
         if first_charge.status != Charge.Status.SUCCEEDED:
@@ -160,10 +172,80 @@ def checkout_confirm(
             balances.give_back(charge=first_charge)
         if isinstance(error, DecisionChangedError):
             decline_on_recheck(decision_id=decision.decision_id, reasons=error.reasons)
+            prequalification_replace(session=session, consumer=consumer, decision_id=decision.decision_id)
         raise
     if first_charge is not None and Charge.objects.get(pk=first_charge.pk).applied_at is None:
         balances.give_back(charge=first_charge)  # a parallel confirm made the order with its own payment
     return ConfirmResult(decision=decision, order=order)
+
+
+FIRST_PAYMENT_MARK = ":first_payment:"
+CLOSED_SESSIONS = (
+    CheckoutSession.Status.COMPLETE,
+    CheckoutSession.Status.EXPIRED,
+    CheckoutSession.Status.CANCELED,
+    CheckoutSession.Status.DECLINED,
+)
+
+
+def first_payment_key(*, session: CheckoutSession, payment_method: PaymentMethod, amount: int) -> str:
+    """The idempotency key of the payment a confirm takes today: per session, card and amount
+    (another card, or another product, after a decline is a new charge), led by the session's id
+    (``first_payments_orphaned_give_back`` finds the session by it)."""
+    return f"{session.public_id}{FIRST_PAYMENT_MARK}{payment_method.public_id}:{amount}"
+
+
+def first_payments_orphaned_give_back() -> int:
+    """Give back the payments confirms took whose order was never written, once nothing can apply them.
+
+    A confirm charges the card outside any transaction, then writes the order. A process or a
+    database that dies between the two leaves a payment without an order. The shopper who confirms
+    again gets that payment applied (same key: the gateway answers with the first charge, so the
+    card is charged once); a shopper who never comes back must get it back. That is safe only when
+    no confirm can apply it any more: its session is complete (with another payment), expired,
+    canceled or declined. Then it is refunded, keyed by the payment (so a sweep racing a confirm's
+    own give-back refunds once). A payment whose answer was never recorded is first settled by
+    ``charges_settle_pending``. Returns how many payments were given back (a periodic task).
+
+    The other half of "money taken is never kept": a payment that already belongs to a plan is
+    applied to it by ``bnpl.servicing.services.plan_payments_apply_settled``; this one has no plan
+    yet, and only the checkout knows whether one can still come."""
+    orphans = Charge.objects.filter(
+        kind=Charge.Kind.PAYMENT,
+        status=Charge.Status.SUCCEEDED,
+        plan__isnull=True,
+        applied_at__isnull=True,
+        refund_charges__isnull=True,
+        idempotency_key__contains=FIRST_PAYMENT_MARK,
+    ).select_related("consumer", "payment_method")
+    by_session: dict[str, list[Charge]] = {}
+    for charge in orphans:
+        by_session.setdefault(charge.idempotency_key.split(FIRST_PAYMENT_MARK, 1)[0], []).append(charge)
+    now = clock.now()
+    given_back = 0
+    for session in CheckoutSession.objects.filter(public_id__in=by_session):
+        expired = session.status == CheckoutSession.Status.OPEN and now >= session.expires_at
+        if session.status not in CLOSED_SESSIONS and not expired:
+            continue  # the shopper may still confirm: the payment is theirs to apply
+        for charge in by_session[session.public_id]:
+            if Charge.objects.filter(pk=charge.pk, applied_at__isnull=True).exists():
+                balances.give_back(charge=charge)
+                given_back += 1
+    return given_back
+
+
+def checkout_session_prequalify(*, session: CheckoutSession, consumer: Consumer) -> Prequalified:
+    """Prequalify ``consumer`` on an open ``session`` before any card is asked for
+    (``bnpl.checkout.prequalification``): with nothing approved, the session is declined (the
+    shopper coming back sees the decline, never the offers) or, with a referral, goes to review --
+    audited and evented as a decision at the confirm would."""
+    checkout_session_usable(session)
+    result = checkout_prequalify(session=session, consumer=consumer)
+    if result.referral is not None:
+        _refer(session=session, consumer=consumer, decision=result.referral)
+    elif result.declined:
+        _decline(session=session, consumer=consumer, decision=Decision(approved=False, reasons=result.reasons))
+    return result
 
 
 def _refer(*, session: CheckoutSession, consumer: Consumer, decision: Decision) -> ConfirmResult:
@@ -181,7 +263,7 @@ def _refer(*, session: CheckoutSession, consumer: Consumer, decision: Decision) 
 def checkout_review_resolve(*, decision: CreditDecision, approve: bool, note: str, reviewer: Any) -> CreditDecision:
     """An operator settles a referred application: approved, the session opens again for the
     shopper to finish (the next decision honours the review); declined, the session is declined.
-    The shopper is told by email either way."""
+    Approved, the shopper is emailed the link; declined, they get the adverse-action notice."""
     with transaction.atomic():
         reviewed = review_referral(decision=decision, approve=approve, note=note, reviewer=reviewer)
         assert reviewed.checkout_session_id is not None, "referrals come from a checkout"
@@ -192,13 +274,10 @@ def checkout_review_resolve(*, decision: CreditDecision, approve: bool, note: st
             else:
                 checkout_session_transition(session, CheckoutSession.Status.DECLINED, "checkout_session.declined")
         consumer = reviewed.consumer
-        if consumer.email:
+        if approve and consumer.email:  # a decline is told by its adverse-action notice (bnpl.notifications)
             message = (
                 f"Good news: {session.merchant.name} approved your pay-later application. Finish your purchase at "
                 f"{hosted_url(session)}"
-                if approve
-                else f"We could not approve your pay-later application at {session.merchant.name}. "
-                "The reasons are in your account's notices."
             )
             transaction.on_commit(
                 lambda: get_sender().send(

@@ -227,3 +227,21 @@ class CheckoutCardClearance(BaseModel):
                 fields=["checkout_session", "consumer", "payment_method"], name="checkout_card_cleared_once"
             )
         ]
+
+
+class Prequalification(BaseModel):
+    """The credit decision on one payment option of a session for its signed-in shopper, made
+    before any card is asked for: the page offers only what these approve, and the confirmation is
+    governed by the same decision (``bnpl.checkout.confirmation``)."""
+
+    checkout_session = models.ForeignKey(CheckoutSession, on_delete=models.PROTECT, related_name="prequalifications")
+    consumer = models.ForeignKey("consumers.Consumer", on_delete=models.PROTECT, related_name="+")
+    product = models.ForeignKey("plans.PaymentProduct", on_delete=models.PROTECT, related_name="+")
+    decision = models.ForeignKey("decisioning.CreditDecision", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["checkout_session", "consumer", "product"], name="prequalification_once_per_option"
+            )
+        ]

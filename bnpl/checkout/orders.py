@@ -16,7 +16,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, prefetch_related_objects
+from django.db.models import Q
 
 from bnpl.checkout import accounting
 from bnpl.checkout.dispute_holds import disputes_order_changed
@@ -25,8 +25,10 @@ from bnpl.checkout.representations import order_data, refund_data
 from bnpl.checkout.selectors import orders_with_representation
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
+from bnpl.core.ids import generate_public_id
 from bnpl.core.money import basis_points
 from bnpl.core.services import change_record
+from bnpl.core.transactions import service_atomic
 from bnpl.payments.models import Charge
 from bnpl.plans import services as plan_services
 from bnpl.servicing import balances
@@ -35,6 +37,8 @@ from merchants.models import Merchant
 
 # Orders whose authorization is still open: something may yet be captured or voided.
 OPEN_STATUSES = (Order.Status.AUTHORIZED, Order.Status.PART_CAPTURED)
+# The fields of an order a capture changes.
+CAPTURE_CHANGES = ("captured_amount", "merchant_fee_amount", "status", "updated_at")
 
 
 def _require_open_authorization(order: Order) -> None:
@@ -79,7 +83,7 @@ def order_capture(*, order: Order, amount: int, merchant_reference: str = "") ->
     """Capture part or all of what is still open (as the merchant ships)."""
     if amount <= 0:
         raise InvalidRequestError("Capture a positive amount.", param="amount")
-    with transaction.atomic():
+    with service_atomic():
         order = order_lock(order_id=order.pk, loading=orders_with_representation)
         _require_open_authorization(order)
         if amount > order.open_amount:
@@ -90,27 +94,41 @@ def order_capture(*, order: Order, amount: int, merchant_reference: str = "") ->
             )
         before = order_data(order)
         fee = _fee_for(order, amount)
-        # Through the order's manager, which drops its prefetched captures: read again below.
-        capture = order.captures.create(
+        capture = Capture(
+            public_id=generate_public_id(Capture.PUBLIC_ID_PREFIX),
+            order=order,
             merchant=order.merchant,
             livemode=order.livemode,
             amount=amount,
             merchant_fee_amount=fee,
             merchant_reference=merchant_reference,
         )
+        _prefetched_capture_add(order, capture)
         order.captured_amount += amount
         order.merchant_fee_amount += fee
         order.status = Order.Status.CAPTURED if order.open_amount == 0 else Order.Status.PART_CAPTURED
-        order.save(update_fields=["captured_amount", "merchant_fee_amount", "status", "updated_at"])
+        order.updated_at = clock.now()
         accounting.post_capture(order, capture_id=capture.public_id, amount=amount, fee=fee)
-        prefetch_related_objects([order], "captures")
+        # The order's new figures and the capture go in with the audit row and event, in their
+        # statement: nothing in between reads either from the database.
         change_record(
             action="order.captured",
             instance=order,
             before=before,
             data=order_data(order),
+            new_rows=[capture],
+            updated=[(order, CAPTURE_CHANGES)],
         )
     return capture
+
+
+def _prefetched_capture_add(order: Order, capture: Capture) -> None:
+    """Add a new capture to the order's prefetched captures (``orders_with_representation``), last,
+    as reading them again would list it (by ``created_at``, then id): the representation after the
+    capture reads nothing more. Django's prefetch keeps them as an evaluated queryset."""
+    prefetched = order.captures.all()
+    assert prefetched._result_cache is not None, "order_capture locks the order with its captures prefetched"
+    prefetched._result_cache.append(capture)
 
 
 def _release_open_amount(order: Order, *, action: str, closed_status: str) -> int:

@@ -16,6 +16,7 @@ from bnpl.checkout.selectors import (
     merchant_consumer_id,
 )
 from bnpl.core.links import public_url
+from bnpl.core.representations import Representation
 from bnpl.plans.representations import OfferRepresentation
 from decisioning import checkout_outcome
 from decisioning.selectors import OUTCOMES
@@ -102,7 +103,7 @@ class CheckoutSessionRepresentation(serializers.Serializer[CheckoutSession]):
         return checkout_session_order_id(instance)
 
 
-class CaptureRepresentation(serializers.Serializer[Capture]):
+class CaptureRepresentation(Representation[Capture]):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     livemode = serializers.BooleanField()
@@ -116,7 +117,7 @@ class CaptureRepresentation(serializers.Serializer[Capture]):
         return "capture"
 
 
-class RefundRepresentation(serializers.Serializer[Refund]):
+class RefundRepresentation(Representation[Refund]):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     livemode = serializers.BooleanField()
@@ -132,7 +133,7 @@ class RefundRepresentation(serializers.Serializer[Refund]):
         return "refund"
 
 
-class OrderRepresentation(serializers.Serializer[Order]):
+class OrderRepresentation(Representation[Order]):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     livemode = serializers.BooleanField()

@@ -46,9 +46,17 @@ class StepUpRequiredError(PermissionDeniedError):
 
 
 def checkout_card_add(
-    *, session: CheckoutSession, consumer: Consumer, number: str, exp_month: int, exp_year: int, cvc: str
+    *,
+    session: CheckoutSession,
+    consumer: Consumer,
+    number: str,
+    exp_month: int,
+    exp_year: int,
+    cvc: str,
+    verify: bool = False,
 ) -> PaymentMethod:
-    """Save a card the shopper typed in at this checkout; it pays here without a step-up."""
+    """Save a card the shopper typed in at this checkout; it pays here without a step-up.
+    ``verify``: check with the bank first and save nothing when it declines the card."""
     card = payment_method_add(
         consumer=consumer,
         livemode=session.livemode,
@@ -56,6 +64,7 @@ def checkout_card_add(
         exp_month=exp_month,
         exp_year=exp_year,
         cvc=cvc,
+        verify=verify,
     )
     _clear(session=session, consumer=consumer, payment_method=card, via=CheckoutCardClearance.Via.ENTERED)
     return card

@@ -1,6 +1,7 @@
-"""Reminders before a due date and notices after a failed charge, by email and SMS through the
-same pluggable sender as the one-time codes (the sandbox inbox in the sandbox), as the consumer's
-preferences allow. Each is sent once per installment and kind (a ``Reminder`` row guards it)."""
+"""Reminders before a due date and notices after a failed charge, by email (text and HTML, from
+``templates/emails/``) and SMS through the same pluggable sender as the one-time codes (the sandbox
+inbox in the sandbox), as the consumer's preferences allow (``bnpl.notifications.services.channels_for``).
+Each is sent once per installment and kind (a ``Reminder`` row guards it), after its transaction commits."""
 
 from __future__ import annotations
 
@@ -9,34 +10,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from bnpl.collections.models import Reminder
 from bnpl.core import clock
 from bnpl.core.money import format_amount
-from bnpl.notifications import get_sender
+from bnpl.notifications.messages import Message, long_date, render
+from bnpl.notifications.services import Recipient, channels_for, deliver, deliver_once
 from bnpl.plans.models import Installment
 
 
-def remind(*, installment: Installment, kind: str, subject: str, body: str) -> bool:
-    """Send ``body`` to the consumer on every channel they allow, once for (installment, kind).
+def remind(*, installment: Installment, kind: str, message: Message) -> bool:
+    """Send ``message`` to the consumer on every channel they allow, once for (installment, kind).
     Returns whether this call sent it. The send happens after the row is committed."""
     channels = _channels(installment)
-    try:
-        with transaction.atomic():
-            Reminder.objects.create(
-                installment=installment, kind=kind, channels=",".join(channel for channel, _ in channels)
-            )
-    except IntegrityError:
-        return False
-    sender = get_sender()
-    for channel, destination in channels:
-        transaction.on_commit(
-            lambda channel=channel, destination=destination: sender.send(  # type: ignore[misc]
-                channel=channel, destination=destination or "", subject=subject, body=body
-            )
-        )
-    return True
+    names = ",".join(channel for channel, _ in channels)
+    return deliver_once(
+        lambda: Reminder.objects.create(installment=installment, kind=kind, channels=names),
+        recipients=channels,
+        message=message,
+    )
 
 
 def reminders_send_upcoming() -> int:
@@ -55,11 +48,19 @@ def reminders_send_upcoming() -> int:
         sent += remind(
             installment=installment,
             kind="upcoming",
-            subject=f"{amount} due {installment.due_date:%-d %b}",
-            body=(
-                f"Your payment of {amount} for your {plan.merchant.name} purchase is due on "
-                f"{installment.due_date:%-d %B %Y}. We will charge your card on file; to pay now or change "
-                "the card, visit your account."
+            message=render(
+                "payment_reminder",
+                subject=f"{amount} due {installment.due_date:%-d %b} for your {plan.merchant.name} purchase",
+                sms=(
+                    f"{plan.merchant.name}: your payment of {amount} is due on {installment.due_date:%-d %B}. "
+                    "We will charge your card on file."
+                ),
+                context={
+                    "merchant_name": plan.merchant.name,
+                    "amount": amount,
+                    "due_on": long_date(installment.due_date),
+                    "test_mode": not plan.livemode,
+                },
             ),
         )
     return sent
@@ -88,21 +89,30 @@ def notices_payment_failed(*, notices: Sequence[PaymentFailedNotice]) -> None:
     for notice in notices:
         plan = notice.installment.plan
         amount = format_amount(notice.installment.remaining_amount, plan.currency)
-        next_step = (
-            f"We will try again on {notice.retry_on:%-d %B}."
-            if notice.retry_on
-            else "We will not try again automatically: please pay from your account or change your card."
-        )
-        body = (
-            f"Your payment of {amount} for your {plan.merchant.name} purchase did not go through "
-            f"({notice.reason}). {next_step}"
-        )
+        retry_on = long_date(notice.retry_on) if notice.retry_on else ""
         messages.append(
             _Message(
                 installment=notice.installment,
                 kind=f"payment_failed:{notice.attempt}",
-                subject=f"We could not take your {amount} payment",
-                body=body,
+                message=render(
+                    "payment_failed",
+                    subject=f"We could not take your {amount} payment to {plan.merchant.name}",
+                    sms=(
+                        f"{plan.merchant.name}: your payment of {amount} did not go through. "
+                        + (
+                            f"We will try again on {notice.retry_on:%-d %B}."
+                            if notice.retry_on
+                            else "Please pay in your account."
+                        )
+                    ),
+                    context={
+                        "merchant_name": plan.merchant.name,
+                        "amount": amount,
+                        "reason": notice.reason,
+                        "retry_on": retry_on,
+                        "test_mode": not plan.livemode,
+                    },
+                ),
             )
         )
     _remind_many(messages)
@@ -112,8 +122,7 @@ def notices_payment_failed(*, notices: Sequence[PaymentFailedNotice]) -> None:
 class _Message:
     installment: Installment
     kind: str
-    subject: str
-    body: str
+    message: Message
 
 
 def _remind_many(messages: Sequence[_Message]) -> None:
@@ -127,7 +136,7 @@ def _remind_many(messages: Sequence[_Message]) -> None:
     )
     fresh = [message for message in messages if (message.installment.pk, message.kind) not in sent]
     rows: list[Reminder] = []
-    sends: list[tuple[str, str, _Message]] = []
+    sends: list[tuple[list[Recipient], Message]] = []
     for message in fresh:
         channels = _channels(message.installment)
         rows.append(
@@ -137,26 +146,18 @@ def _remind_many(messages: Sequence[_Message]) -> None:
                 channels=",".join(channel for channel, _ in channels),
             )
         )
-        sends.extend((channel, destination, message) for channel, destination in channels)
+        if channels:
+            sends.append((channels, message.message))
     Reminder.objects.bulk_create(rows, ignore_conflicts=True)
     if sends:
         transaction.on_commit(lambda: _send_all(sends))
 
 
-def _send_all(sends: Sequence[tuple[str, str, _Message]]) -> None:
-    sender = get_sender()
-    for channel, destination, message in sends:
-        sender.send(channel=channel, destination=destination, subject=message.subject, body=message.body)
+def _send_all(sends: Sequence[tuple[list[Recipient], Message]]) -> None:
+    for recipients, message in sends:
+        deliver(recipients=recipients, message=message)
 
 
-def _channels(installment: Installment) -> list[tuple[str, str]]:
-    """Where the consumer lets us reach them: (channel, destination) for email and SMS."""
-    consumer = installment.plan.consumer
-    return [
-        (channel, destination)
-        for channel, destination, allowed in (
-            ("email", consumer.email, consumer.notify_by_email),
-            ("sms", consumer.phone, consumer.notify_by_sms),
-        )
-        if destination and allowed
-    ]
+def _channels(installment: Installment) -> list[Recipient]:
+    """Where the consumer lets us reach them with reminders and notices: (channel, destination)."""
+    return channels_for(installment.plan.consumer, reminder=True)

@@ -2,8 +2,9 @@
 
 A worker takes due installments a batch at a time (``COLLECTION_BATCH_SIZE``), in three steps,
 each safe to repeat:
-1. **Claim** (one transaction): lock a batch of due installments with ``SELECT … FOR UPDATE SKIP
-   LOCKED`` (so workers never wait for or take each other's), clear their collection date, and
+1. **Claim** (one transaction): lock a batch of due installments and their plans with ``SELECT …
+   FOR UPDATE SKIP LOCKED`` (so workers never wait for or take each other's, nor wait for a plan
+   another worker is settling), clear their collection date, and
    write for each a ``CollectionAttempt`` (``processing``) and its pending ``Charge``, prepared as
    every installment charge is (``bnpl.servicing.charges``: ``collect:<plan>:<installment>:
    <attempt>``) -- the batch's cards, attempt counts and rows read and written together. An
@@ -47,7 +48,7 @@ from bnpl.collections.gateway_pool import GatewayPool, Sending
 from bnpl.collections.lateness import AssessResult
 from bnpl.collections.models import CollectionAttempt
 from bnpl.collections.reminders import PaymentFailedNotice, notices_payment_failed
-from bnpl.core import clock
+from bnpl.core import clock, metrics
 from bnpl.core.services import Change, change_record_many
 from bnpl.payments.models import Charge
 from bnpl.payments.services import charges_record
@@ -93,10 +94,21 @@ def collections_claim(*, limit: int) -> list[int] | None:
     None when nothing was due. Claiming clears ``collect_on`` in the same transaction, so a worker
     whose query raced this one re-checks the row after the lock and skips it. A fixed number of
     queries, whatever ``limit`` is."""
+    batch = _claim(limit)
+    return None if batch is None else [attempt.pk for attempt in batch.attempts]
+
+
+def _claim(limit: int) -> _Batch | None:
+    """``collections_claim``, returning the batch as written (its attempts with their charges and
+    cards), so the worker sends it without reading it back."""
     with transaction.atomic():
         installments = list(
             due_installments()
-            .select_for_update(skip_locked=True, of=("self",))
+            # Each installment's plan too, and skipping what a settle holds: the batch's charges
+            # reference their plans, and waiting there for a settle that waits for one of these
+            # installments was a deadlock between two workers (claim and settle). Never waiting,
+            # a claim cannot be half of a cycle.
+            .select_for_update(skip_locked=True, of=("self", "plan"))
             .select_related("plan")
             .order_by("collect_on", "pk")[:limit]
         )
@@ -125,7 +137,10 @@ def collections_claim(*, limit: int) -> list[int] | None:
             for installment in installments
             if installment.pk in charges
         )
-    return [attempt.pk for attempt in attempts]
+    if any(attempt.pk is None for attempt in attempts):  # a database whose bulk insert returns no ids
+        written = CollectionAttempt.objects.filter(charge_id__in=[attempt.charge_id for attempt in attempts])
+        return _Batch.load(list(written.values_list("pk", flat=True)))
+    return _Batch(attempts=sorted(attempts, key=lambda attempt: attempt.pk))
 
 
 def collection_attempts_process(*, attempt_ids: Sequence[int], pool: GatewayPool) -> list[CollectionAttempt]:
@@ -162,7 +177,7 @@ class _Batch:
         answers = sending.answers()
         in_flight = self.in_flight
         if answers:
-            recorded = charges_record(answers=answers)
+            recorded = charges_record(charges=[attempt.charge for attempt in in_flight], answers=answers)
             for attempt in in_flight:
                 attempt.charge = recorded.get(attempt.charge_id, attempt.charge)
         answered = {
@@ -208,6 +223,9 @@ def _attempts_settle(charges: dict[int, Charge]) -> dict[int, CollectionAttempt]
         for attempt in attempts:
             attempt.finished_at = attempt.updated_at = now
         rows_update(CollectionAttempt, attempts, ["status", "failure_code", "retry_on", "finished_at", "updated_at"])
+    for attempt in attempts:  # counted once committed
+        metrics.collection_attempts.labels(result=attempt.status).inc()
+    metrics.collection_retries.inc(sum(1 for attempt in failed if attempt.retry_on is not None))
     for charge, excess in give_backs:
         give_back(charge=charge, amount=excess)
     return {attempt.pk: attempt for attempt in attempts}
@@ -275,11 +293,10 @@ def collections_run(*, batch_size: int | None = None) -> RunResult:
     previous: tuple[_Batch, Sending] | None = None
     with GatewayPool(size=settings.COLLECTIONS_GATEWAY_CONCURRENCY) as pool:
         while True:
-            claimed = collections_claim(limit=batch_size or settings.COLLECTION_BATCH_SIZE)
+            batch = _claim(batch_size or settings.COLLECTION_BATCH_SIZE)
             current = None
-            if claimed is not None:
-                result.claimed += len(claimed)
-                batch = _Batch.load(claimed)
+            if batch is not None:
+                result.claimed += len(batch.attempts)
                 current = (batch, pool.start(batch.unsent))  # its calls go out while the batch before settles
             if previous is not None:
                 for attempt in previous[0].finish(previous[1]):

@@ -30,6 +30,13 @@ def consumer_actor(public_id: str) -> Actor:
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 actor_var: contextvars.ContextVar[Actor] = contextvars.ContextVar("actor", default=SYSTEM)
+# The merchant (public id) and mode a request acts for, once known (API key or dashboard): for logs.
+merchant_var: contextvars.ContextVar[tuple[str, bool] | None] = contextvars.ContextVar("merchant", default=None)
+
+
+def merchant_known(public_id: str, livemode: bool) -> None:
+    """Name the request's merchant and mode in its log lines (reset when the request ends)."""
+    merchant_var.set((public_id, livemode))
 
 
 def current_actor() -> Actor:

@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from bnpl.core import clock, inserts
+from bnpl.core import clock, inserts, metrics
 from bnpl.core.errors import ConflictError, IdempotencyError, InvalidRequestError
 from bnpl.core.models import IdempotencyKey
 
@@ -71,6 +71,12 @@ def idempotency_claim(
     Runs outside any transaction: the claim must be visible to concurrent requests at once. There
     the INSERT commits by itself (one round trip: no BEGIN, no COMMIT); inside a transaction (a
     test's) it runs in a savepoint, so that a duplicate leaves the transaction usable.
+
+    The claim's commit does not wait for the disk (``inserts.insert_rows(durable=False)``): a commit
+    is visible to every other request as soon as it is made, flushed or not, so a concurrent
+    duplicate still finds it; and the work's own commit, durable and later in the same write-ahead
+    log, flushes the claim with it. A crash of the database server can lose only a claim whose work
+    had not committed, which is what releasing it would have left (the retry claims the key anew).
     """
     now = clock.now()
     claim = IdempotencyKey(
@@ -84,12 +90,13 @@ def idempotency_claim(
     )
     try:
         with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
-            inserts.insert_row(claim)
+            inserts.insert_rows([claim], durable=False)
             return claim
     except IntegrityError:
         pass
     existing = IdempotencyKey.objects.get(merchant_id=merchant_id, livemode=livemode, key=key)
     if existing.request_fingerprint != request_fingerprint:
+        metrics.idempotency.labels(result="conflict").inc()
         raise IdempotencyError(
             "This Idempotency-Key was already used with different parameters "
             f"({existing.request_method} {existing.request_path}). Use a new key for a new request.",
@@ -97,6 +104,7 @@ def idempotency_claim(
         )
     if existing.status == IdempotencyKey.Status.COMPLETED:
         assert existing.response_status is not None and existing.response_body is not None
+        metrics.idempotency.labels(result="replay").inc()
         return StoredResponse(
             status=existing.response_status,
             content_type=existing.response_content_type,
@@ -109,6 +117,7 @@ def idempotency_claim(
     if taken_over:
         existing.locked_at = now
         return existing
+    metrics.idempotency.labels(result="in_progress").inc()
     raise ConflictError(
         "A request with this Idempotency-Key is still being processed. Retry after it finishes.",
         code="idempotency_key_in_use",

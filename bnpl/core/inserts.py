@@ -9,7 +9,8 @@ is refused.
 
 ``insert_row`` saves a new row as ``save()`` would (id and state set); with ``ignore_conflicts``
 a row that would break a unique constraint is skipped (``ON CONFLICT DO NOTHING`` / ``INSERT OR
-IGNORE``) and it answers False. ``insert_rows`` saves new rows of any models all or none, on
+IGNORE``) and it answers False: the sandbox gateway's record of a key it answers once.
+``insert_rows`` saves new rows of any models all or none, on
 PostgreSQL in one statement (data-modifying ``WITH``): an audit row and its event
 (``bnpl.core.services.change_record``), a credit decision with both (``decisioning.services``).
 ``save()`` is not called: a ``PublicIdModel`` row without its public id gets one here, as its
@@ -22,9 +23,11 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import connection, connections, models, transaction
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
+
+from bnpl.core import prepared as prepared_statements
 
 # (model, database alias, vendor, ignore conflicts, returning) -> (sql, fields)
 _compiled: dict[tuple[type[models.Model], str, str, bool, bool], tuple[str, list[Any]]] = {}
@@ -36,12 +39,15 @@ def _fields(model: type[models.Model]) -> list[Any]:
 
 
 def _values(row: models.Model, fields: list[Any]) -> tuple[Any, ...]:
+    # The connection itself, not ``django.db.connection``: each of the proxy's attribute reads goes
+    # through a context-local lookup, and the fields read it several times per value.
+    database = connections[connection.alias]
     values = []
     for field in fields:
         value = field.pre_save(row, add=True)
         if hasattr(value, "resolve_expression"):
             raise ValueError(f"{type(row).__name__}.{field.name}: an expression, not a value")
-        values.append(field.get_db_prep_save(value, connection=connection))
+        values.append(field.get_db_prep_save(value, connection=database))
     return tuple(values)
 
 
@@ -73,25 +79,67 @@ def _public_id_given(row: models.Model) -> None:
         row.public_id = generate_public_id(row.PUBLIC_ID_PREFIX)
 
 
-def insert_rows(rows: Sequence[models.Model], *, durable: bool = True) -> None:
+def update_sql(row: models.Model, fields: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE of ``fields`` of the saved ``row``, by its id, to the values the row holds (as
+    ``save(update_fields=...)`` writes them, but nothing is stamped: set ``updated_at`` first), and
+    its parameters; compiled once per model and fields."""
+    model = type(row)
+    meta = model._meta
+    key = (model, connection.alias, tuple(fields))
+    compiled = _compiled_updates.get(key)
+    if compiled is None:
+        concrete = {field.name: field for field in meta.concrete_fields}
+        targets = [concrete[name] for name in fields]
+        quote = connection.ops.quote_name
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in targets)
+        sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608  # nosec B608  # names from the model
+        compiled = _compiled_updates.setdefault(key, (sql, targets))
+    sql, targets = compiled
+    values = [field.get_db_prep_save(field.pre_save(row, add=False), connection=connection) for field in targets]
+    return sql, (*values, meta.pk.get_db_prep_value(row.pk, connection=connection))
+
+
+# (model, database alias, fields) -> (sql, fields)
+_compiled_updates: dict[tuple[type[models.Model], str, tuple[str, ...]], tuple[str, list[Any]]] = {}
+
+
+def insert_rows(
+    rows: Sequence[models.Model],
+    *,
+    durable: bool = True,
+    prepared: bool = False,
+    updates: Sequence[tuple[str, tuple[Any, ...]]] = (),
+) -> None:
     """INSERT new rows of any models, all or none, and set their ids: on PostgreSQL in one statement
-    (one round trip), elsewhere one INSERT each in a transaction.
+    (one round trip), elsewhere one INSERT each in a transaction. ``updates`` (``update_sql``'s)
+    run first, in the same statement on PostgreSQL (a data-modifying ``WITH`` runs whether or not
+    anything reads it; every part sees the database as it was before the statement, so an update
+    and the inserts must not touch the same rows).
 
     Inside a transaction the rows are part of it. Outside one, the statement is a transaction of its
     own and commits as it ends; ``durable=False`` then lets that commit return before the write-ahead
     log reaches the disk (PostgreSQL's asynchronous commit: a crash of the database server within
     the next moment, about three ``wal_writer_delay``s, may lose it; the next durable commit on the
-    server makes it durable too)."""
+    server makes it durable too). ``prepared`` runs the statement as one prepared once per
+    connection (``bnpl.core.prepared``), for a hot path that writes the same models on every call."""
     if connection.vendor != "postgresql":
         # Inside the caller's transaction an error rolls that back (no savepoint needed, as for
-        # consecutive save() calls); outside one, these INSERTs are a transaction of their own.
-        with transaction.atomic() if not connection.in_atomic_block else contextlib.nullcontext():
+        # consecutive save() calls); outside one, these INSERTs are a transaction of their own (a
+        # single one is already).
+        alone = connection.in_atomic_block or len(rows) + len(updates) == 1
+        with contextlib.nullcontext() if alone else transaction.atomic():
+            for sql, values in updates:
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, values)
             for row in rows:
                 _public_id_given(row)
                 insert_row(row)
         return
     parts: list[str] = []
     params: list[Any] = []
+    for index, (sql, values) in enumerate(updates):
+        parts.append(f"update{index} AS ({sql})")
+        params += values
     for index, row in enumerate(rows):
         _public_id_given(row)
         sql, values = insert_sql(row)
@@ -102,20 +150,28 @@ def insert_rows(rows: Sequence[models.Model], *, durable: bool = True) -> None:
         selected.append("set_config('synchronous_commit', 'off', true)")  # this statement's transaction only
     statement = f"WITH {', '.join(parts)} SELECT {', '.join(selected)}"  # nosec B608  # compiled INSERTs
     with connection.cursor() as cursor:
-        cursor.execute(statement, params)
+        if not (prepared and prepared_statements.execute(cursor, statement, params)):
+            cursor.execute(statement, params)
         keys = cursor.fetchone()
     for row, key in zip(rows, keys, strict=False):  # the set_config column, if any, is left over
         saved(row, key)
 
 
-def insert_row(row: models.Model, *, ignore_conflicts: bool = False) -> bool:
+def insert_row(row: models.Model, *, ignore_conflicts: bool = False, durable: bool = True) -> bool:
     """INSERT a new row in one statement, as ``save()`` would; False when ``ignore_conflicts`` and
-    a unique constraint skipped it (nothing written, ``row`` left unsaved)."""
+    a unique constraint skipped it (nothing written, ``row`` left unsaved). ``durable=False``
+    outside a transaction: as ``insert_rows``'s (on PostgreSQL, the commit does not wait for the
+    disk)."""
     sql, params = insert_sql(row, ignore_conflicts=ignore_conflicts)
+    if not durable and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        sql = (
+            f"WITH inserted AS ({sql}) "  # noqa: S608  # nosec B608  # a compiled INSERT
+            "SELECT (SELECT * FROM inserted), set_config('synchronous_commit', 'off', true)"
+        )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchone()
-    if found is None:
+    if found is None or found[0] is None:
         return False
     saved(row, found[0])
     return True

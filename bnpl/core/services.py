@@ -102,7 +102,7 @@ def event_emit(
     _require_transaction("event_emit")
     event = _event(type=type, instance=instance, data=data, merchant=merchant, livemode=livemode)
     event.save()
-    outbox.notify_after_commit(event.pk, event_type=event.type)
+    outbox.notify_after_commit(event.pk, event_type=event.type, owner=(event.merchant_id, event.livemode))
     return event
 
 
@@ -147,15 +147,22 @@ def change_record(
     livemode: bool | None = None,
     before: dict[str, Any] | None = None,
     actor: Actor | None = None,
+    new_rows: Sequence[models.Model] = (),
+    updated: Sequence[tuple[models.Model, Sequence[str]]] = (),
 ) -> Event:
     """The usual pair for a state change (``change_rows``), written in the caller's transaction: on
-    PostgreSQL in one statement, elsewhere in two."""
+    PostgreSQL in one statement, elsewhere in two. The change's own writes may go in the same
+    statement: ``updated``, saved rows with the fields the change set on them (``instance``, whose
+    fields it changed; nothing is stamped: set ``updated_at``), and ``new_rows``, unsaved rows (a
+    capture): nothing else in the transaction may read them before, and a new row needs its public
+    id set if ``data`` shows it."""
     _require_transaction("change_record")
     entry, event = change_rows(
         action=action, instance=instance, data=data, merchant=merchant, livemode=livemode, before=before, actor=actor
     )
-    inserts.insert_rows([entry, event])
-    outbox.notify_after_commit(event.pk, event_type=event.type)
+    updates = [inserts.update_sql(row, fields) for row, fields in updated]
+    inserts.insert_rows([*new_rows, entry, event], updates=updates)
+    outbox.notify_after_commit(event.pk, event_type=event.type, owner=(event.merchant_id, event.livemode))
     return event
 
 
@@ -193,7 +200,7 @@ def change_record_many(*, changes: Sequence[Change], actor: Actor | None = None)
     AuditLogEntry.objects.bulk_create(entries)
     written = Event.objects.bulk_create(events)
     for event in written:
-        outbox.notify_after_commit(event.pk, event_type=event.type)
+        outbox.notify_after_commit(event.pk, event_type=event.type, owner=(event.merchant_id, event.livemode))
     return written
 
 

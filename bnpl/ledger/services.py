@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Model, Q
 
 from bnpl.core.ids import generate_public_id
-from bnpl.core.inserts import insert_row
+from bnpl.core.inserts import insert_row, insert_sql, saved
 from bnpl.core.money import CURRENCY_EXPONENTS, MAX_AMOUNT
 from bnpl.ledger.errors import (
     CurrencyMismatchError,
@@ -100,15 +100,19 @@ def ledger_post(
         "idempotency_key": idempotency_key,
         "description": description,
     }
-    if idempotency_key is None:
+    if connection.vendor == "postgresql":
+        entry = JournalEntry(**entry_fields)
+        posted = _insert_with_postings(entry, checked_lines, ignore_conflicts=idempotency_key is not None)
+        if posted is None:
+            return _replayed_or_refused(entry, fingerprint)
+        if posted:
+            return entry
+    elif idempotency_key is None:
         entry = JournalEntry.objects.create(**entry_fields)
     else:
         entry = JournalEntry(**entry_fields)
         if not _insert_unless_exists(entry):
-            existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
-            if existing is None:  # the conflict was on another unique column (a public id drawn twice)
-                raise IntegrityError(f"journal entry {entry.public_id} conflicts with an existing one")
-            return _replayed(existing, fingerprint)
+            return _replayed_or_refused(entry, fingerprint)
     accounts = _accounts_for(
         {(code, merchant_id, consumer_id) for code, merchant_id, consumer_id, _ in checked_lines},
         currency=currency,
@@ -119,6 +123,53 @@ def ledger_post(
         for code, merchant_id, consumer_id, amount in checked_lines
     )
     return entry
+
+
+def _replayed_or_refused(entry: JournalEntry, fingerprint: _Fingerprint) -> JournalEntry:
+    """``entry`` was not inserted: its idempotency key had posted already."""
+    existing = JournalEntry.objects.filter(idempotency_key=entry.idempotency_key).first()
+    if existing is None:  # the conflict was on another unique column (a public id drawn twice)
+        raise IntegrityError(f"journal entry {entry.public_id} conflicts with an existing one")
+    return _replayed(existing, fingerprint)
+
+
+def _insert_with_postings(entry: JournalEntry, lines: Sequence[_CheckedLine], *, ignore_conflicts: bool) -> bool | None:
+    """On PostgreSQL, in one statement: INSERT the entry (skipped, with ``ignore_conflicts``, when its
+    idempotency key had posted: then None and nothing written) and its postings on the accounts the
+    lines name, all of them or, if any account is missing, none (then False: the caller makes the
+    accounts and posts the lines). True when the entry and every posting were written.
+
+    Each line's account is found by its own subquery, shaped to its dimensions (``= %s`` or ``IS
+    NULL``) so that each uses its partial unique index (``_dimension_uniqueness``)."""
+    entry.public_id = entry.public_id or generate_public_id(JournalEntry.PUBLIC_ID_PREFIX)
+    entry_sql, entry_params = insert_sql(entry, ignore_conflicts=ignore_conflicts)
+    quote = connection.ops.quote_name
+    account_table, posting_table = quote(Account._meta.db_table), quote(Posting._meta.db_table)
+    columns = ", ".join(quote(column) for column in ("entry_id", "account_id", "amount", "currency"))
+    rows: list[str] = []
+    params: list[Any] = list(entry_params)
+    for code, merchant_id, consumer_id, amount in lines:
+        matches = ["code = %s", "currency = %s", "livemode = %s"]
+        params += [code, entry.currency, entry.livemode]
+        for column, value in (("merchant_id", merchant_id), ("consumer_id", consumer_id)):
+            matches.append(f"{column} IS NULL" if value is None else f"{column} = %s")
+            params += [] if value is None else [value]
+        rows.append(f"((SELECT id FROM {account_table} WHERE {' AND '.join(matches)}), %s::bigint)")  # noqa: S608  # nosec B608
+        params.append(amount)
+    params.append(entry.currency)
+    statement = (
+        f"WITH entry AS ({entry_sql}), lines(account_id, amount) AS (VALUES {', '.join(rows)}), "  # noqa: S608  # nosec B608
+        f"posted AS (INSERT INTO {posting_table} ({columns}) SELECT entry.id, lines.account_id, lines.amount, %s "
+        "FROM entry CROSS JOIN lines WHERE NOT EXISTS (SELECT 1 FROM lines WHERE account_id IS NULL) RETURNING 1) "
+        "SELECT (SELECT id FROM entry), (SELECT count(*) FROM posted)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        entry_id, postings = cursor.fetchone()
+    if entry_id is None:
+        return None
+    saved(entry, entry_id)
+    return postings == len(lines)
 
 
 def _insert_unless_exists(entry: JournalEntry) -> bool:
@@ -318,8 +369,16 @@ def _accounts_for(keys: set[_AccountKey], *, currency: str, livemode: bool) -> d
 
 
 def _existing_accounts(keys: set[_AccountKey], *, currency: str, livemode: bool) -> dict[_AccountKey, Account]:
-    matches = Q()
-    for code, merchant_id, consumer_id in keys:
-        matches |= Q(code=code, merchant_id=merchant_id, consumer_id=consumer_id)
-    found = Account.objects.filter(matches, currency=currency, livemode=livemode)
-    return {(account.code, account.merchant_id, account.consumer_id): account for account in found}
+    """The accounts with these dimensions that exist, in one query: a list of values per dimension
+    (or none), not a condition per key (which costs more to build and to plan than the accounts it
+    reads). It may find an account not asked for -- another pairing of the same codes, merchants and
+    consumers --, left out here."""
+    found = Account.objects.filter(currency=currency, livemode=livemode, code__in=sorted({key[0] for key in keys}))
+    for name, values in (("merchant_id", {key[1] for key in keys}), ("consumer_id", {key[2] for key in keys})):
+        present = sorted(value for value in values if value is not None)
+        condition = Q(**{f"{name}__isnull": True}) if None in values else Q()
+        if present:
+            condition |= Q(**{f"{name}__in": present})
+        found = found.filter(condition)
+    accounts = (((account.code, account.merchant_id, account.consumer_id), account) for account in found)
+    return {key: account for key, account in accounts if key in keys}

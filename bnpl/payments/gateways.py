@@ -35,6 +35,7 @@ from django.conf import settings
 
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError
+from bnpl.core.inserts import insert_row
 
 
 @dataclass(frozen=True)
@@ -238,38 +239,36 @@ def _sandbox_payout(destination: str, amount: int, currency: str, idempotency_ke
 def _processed(kind: str, key: str, amount: int, currency: str, result: GatewayResult) -> GatewayResult:
     """The gateway's own record: the first result for a key is the answer forever after (a retry
     with the same key, even racing, moves money once). Committed at once, as an outside system's
-    record would be (callers reach the gateway outside any transaction)."""
-    from django.db import IntegrityError, transaction
+    record would be (callers reach the gateway outside any transaction).
 
+    A new key costs one statement (``INSERT … ON CONFLICT DO NOTHING``: a racing insert of the same
+    key waits for the other, then skips), a known key one more (the first result, read back). On
+    PostgreSQL that statement commits without waiting for the disk (``insert_rows``'s
+    ``durable=False``): a database crash in the next moment may lose this record, but then also
+    every later commit -- the caller's record of the answer among them, since the log is flushed
+    in order --, so the caller sends the same key again and the sandbox moves money once."""
     from bnpl.payments.models import SandboxGatewayCharge
 
-    def stored(row: SandboxGatewayCharge) -> GatewayResult:
-        return GatewayResult(
-            succeeded=row.succeeded,
-            reference=row.reference,
-            failure_code=row.failure_code,
-            failure_message=row.failure_message,
-        )
-
-    existing = SandboxGatewayCharge.objects.filter(idempotency_key=key).first()
-    if existing is not None:
-        return stored(existing)
-    try:
-        with transaction.atomic():
-            SandboxGatewayCharge.objects.create(
-                idempotency_key=key,
-                kind=kind,
-                amount=amount,
-                currency=currency,
-                succeeded=result.succeeded,
-                reference=result.reference,
-                failure_code=result.failure_code,
-                failure_message=result.failure_message,
-                created_at=clock.now(),
-            )
-    except IntegrityError:
-        return stored(SandboxGatewayCharge.objects.get(idempotency_key=key))
-    return result
+    row = SandboxGatewayCharge(
+        idempotency_key=key,
+        kind=kind,
+        amount=amount,
+        currency=currency,
+        succeeded=result.succeeded,
+        reference=result.reference,
+        failure_code=result.failure_code,
+        failure_message=result.failure_message,
+        created_at=clock.now(),
+    )
+    if insert_row(row, ignore_conflicts=True, durable=False):
+        return result
+    first = SandboxGatewayCharge.objects.get(idempotency_key=key)
+    return GatewayResult(
+        succeeded=first.succeeded,
+        reference=first.reference,
+        failure_code=first.failure_code,
+        failure_message=first.failure_message,
+    )
 
 
 def _behaviour(token: str) -> str:

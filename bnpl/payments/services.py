@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection, transaction
@@ -280,24 +281,36 @@ def _still_processing(result: GatewayResult) -> bool:
     return not result.succeeded and result.failure_code == "processing"
 
 
-def charges_record(*, answers: dict[int, GatewayResult]) -> dict[int, Charge]:
-    """``charge_execute``'s recording for a batch: the gateway's answer for each pending charge (by
-    id) recorded by one statement, as ``charge_settle`` records one (only a pending charge moves, so
-    a webhook's or another worker's earlier answer stands), then every charge read back once. An
-    answer still "processing" (the gateway's webhook settles it) keeps its reference only."""
+def charges_record(*, charges: Sequence[Charge], answers: dict[int, GatewayResult]) -> dict[int, Charge]:
+    """``charge_execute``'s recording for a batch: the gateway's answer for each pending charge of
+    ``charges`` (answers by charge id) recorded by one statement, as ``charge_settle`` records one
+    (only a pending charge moves, so a webhook's or another worker's earlier answer stands), and the
+    charges returned by id as they now are: those the statement moved hold the answer it wrote,
+    any other answered one (settled meanwhile, or still "processing" at the gateway, which keeps
+    its reference only and is settled by the gateway's webhook) is read back."""
     final = [(charge_id, result) for charge_id, result in answers.items() if not _still_processing(result)]
     for charge_id, result in answers.items():
         if _still_processing(result):
             Charge.objects.filter(pk=charge_id, status=Charge.Status.PENDING).update(gateway_reference=result.reference)
-    if final:
-        _settle_pending_many(final)
-    return Charge.objects.select_related("payment_method").in_bulk(list(answers))
+    now = clock.now()
+    moved = _settle_pending_many(final, now) if final else set()
+    recorded = {charge.pk: charge for charge in charges if charge.pk in moved}
+    for charge_id, charge in recorded.items():
+        result = answers[charge_id]
+        charge.status = Charge.Status.SUCCEEDED if result.succeeded else Charge.Status.FAILED
+        charge.gateway_reference, charge.failure_code = result.reference, result.failure_code
+        charge.failure_message, charge.updated_at = result.failure_message, now
+    read_back = [charge_id for charge_id in answers if charge_id not in recorded]
+    if read_back:
+        recorded.update(Charge.objects.select_related("payment_method").in_bulk(read_back))
+    return recorded
 
 
-def _settle_pending_many(answers: list[tuple[int, GatewayResult]]) -> None:
+def _settle_pending_many(answers: list[tuple[int, GatewayResult]], now: dt.datetime) -> set[int]:
     """``charge_settle``'s update for many charges at once: ``UPDATE … FROM (VALUES …)`` joins each
-    charge to its own answer (PostgreSQL, and SQLite from 3.33), where Django's ``bulk_update``
-    would spell a ``CASE`` per row and column."""
+    charge to its own answer (PostgreSQL, and SQLite from 3.35), where Django's ``bulk_update``
+    would spell a ``CASE`` per row and column. Returns the ids of the charges it moved (those still
+    pending)."""
     table = connection.ops.quote_name(Charge._meta.db_table)
     values = []
     for charge_id, result in answers:
@@ -308,13 +321,14 @@ def _settle_pending_many(answers: list[tuple[int, GatewayResult]]) -> None:
             f"UPDATE {table} SET status = answer.column2, gateway_reference = answer.column3, "  # noqa: S608  # nosec B608  # our own table; values are parameters
             "failure_code = answer.column4, failure_message = answer.column5, updated_at = %s "
             f"FROM (VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(values))}) AS answer "
-            f"WHERE {table}.id = answer.column1 AND {table}.status = %s",
+            f"WHERE {table}.id = answer.column1 AND {table}.status = %s RETURNING {table}.id",
             [
-                connection.ops.adapt_datetimefield_value(clock.now()),
+                connection.ops.adapt_datetimefield_value(now),
                 *(value for row in values for value in row),
                 str(Charge.Status.PENDING),
             ],
         )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def charge_settle(*, charge: Charge, result: GatewayResult) -> Charge:

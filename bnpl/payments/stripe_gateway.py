@@ -46,6 +46,7 @@ class StripeGateway:
             api_key=stripe_setting("SECRET_KEY", livemode=livemode),
             base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else {},
             max_network_retries=2,
+            http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
         )
         self.publishable_key: str = stripe_setting("PUBLISHABLE_KEY", livemode=livemode)
         base = settings.STRIPE_API_BASE.rstrip("/")

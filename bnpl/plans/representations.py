@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cached_property
+from functools import cache
 from typing import Any
 
 from django.core.validators import RegexValidator
@@ -119,7 +119,18 @@ class PlanRepresentation(serializers.Serializer[Plan]):
             self._rows = sorted(given, key=lambda row: row.sequence)
         else:
             self._rows = list(instance.installments.order_by("sequence"))  # one query for the three fields below
-        return super().to_representation(instance)
+        known = self.context.get("known")  # fields the caller has shown for this plan already (a batch)
+        if not known:
+            return super().to_representation(instance)
+        data = {}
+        for field in self._readable_fields:  # DRF's own loop (no field here is skipped or a related key)
+            name = field.field_name
+            if name in known:
+                data[name] = known[name]
+                continue
+            attribute = field.get_attribute(instance)
+            data[name] = None if attribute is None else field.to_representation(attribute)
+        return data
 
     def get_object(self, instance: Plan) -> str:
         return "plan"
@@ -131,12 +142,8 @@ class PlanRepresentation(serializers.Serializer[Plan]):
         return sum(installment.paid_amount for installment in self._rows)
 
     def get_installments(self, instance: Plan) -> list[dict[str, Any]]:
-        rows = [row for row in self._rows if row.status != Installment.Status.CANCELED]
-        return [dict(self._installment_representation.to_representation(row)) for row in rows]
-
-    @cached_property
-    def _installment_representation(self) -> InstallmentRepresentation:
-        return InstallmentRepresentation()
+        write = _installment_writer()
+        return [write(row) for row in self._rows if row.status != Installment.Status.CANCELED]
 
 
 class PlanHistoryRepresentation(serializers.Serializer[AuditLogEntry]):
@@ -186,18 +193,82 @@ class OfferRepresentation(serializers.Serializer[Any]):
     )
 
 
+# Fields whose ``to_representation`` of an attribute is all a plain writer needs to copy.
+PLAIN_FIELDS = (
+    serializers.BooleanField,
+    serializers.CharField,
+    serializers.ChoiceField,
+    serializers.DateField,
+    serializers.IntegerField,
+)
+
+
+def plain_writer(representation: serializers.Serializer[Any]) -> Callable[[Any], dict[str, Any]]:
+    """``representation.to_representation`` for a serializer of plain fields (each an attribute
+    of the instance, no method, nested or dotted source), without DRF's per-field lookups for every
+    row: what each field reads and how it shows it are taken from the serializer once. The same dict,
+    key for key (a value of None stays None, as DRF leaves it)."""
+    readers: list[tuple[str, str, Callable[[Any], Any]]] = []
+    for field in representation._readable_fields:
+        source = field.source_attrs
+        if not isinstance(field, PLAIN_FIELDS) or len(source) != 1 or field.field_name is None:
+            raise TypeError(f"{type(representation).__name__}.{field.field_name} is not a plain field")
+        readers.append((field.field_name, source[0], field.to_representation))
+
+    def write(instance: Any) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name, attribute, show in readers:
+            value = getattr(instance, attribute)
+            data[name] = None if value is None else show(value)
+        return data
+
+    return write
+
+
+@cache
+def _installment_writer() -> Callable[[Installment], dict[str, Any]]:
+    return plain_writer(InstallmentRepresentation())
+
+
 def plan_data(plan: Plan) -> dict[str, Any]:
     return dict(PlanRepresentation(plan).data)
+
+
+# What applying payments never changes in a plan's representation: a plan shown again in the same
+# batch (after its payment, as it was before) takes these as first shown.
+PLAN_FIXED = (
+    "id",
+    "object",
+    "livemode",
+    "order",
+    "product",
+    "currency",
+    "nominal_rate_bps",
+    "apr_bps",
+    "disclosure",
+    "created_at",
+)
 
 
 def plan_data_writer() -> Callable[[Plan, list[Installment]], dict[str, Any]]:
     """``plan_data`` for a batch (collections settling one): ``write(plan, installments)`` with all
     the plan's rows as the caller holds them (no query), one representation reused for every call
-    (building one costs five times what using it does). For one thread and one batch."""
+    (building one costs five times what using it does), each product shown once and each plan's
+    fixed fields (``PLAN_FIXED``) once: a plan shown again -- after its payment -- shows only its
+    status and installments anew. For one thread and one batch, in which the plans' terms and
+    products do not change."""
     representation = PlanRepresentation(context={})
+    products: dict[int, Any] = {}  # a product's representation, shown once per batch
+    shown: dict[int, dict[str, Any]] = {}  # each plan's fields that a payment never changes, once shown
 
     def write(plan: Plan, installments: list[Installment]) -> dict[str, Any]:
-        representation.context["installments"] = installments
-        return dict(representation.to_representation(plan))
+        known = shown.get(plan.pk)
+        if known is None:
+            known = {"product": products[plan.product_id]} if plan.product_id in products else {}
+        representation.context.update(installments=installments, known=known)
+        data = dict(representation.to_representation(plan))
+        products[plan.product_id] = data["product"]
+        shown[plan.pk] = {name: data[name] for name in PLAN_FIXED}
+        return data
 
     return write

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -65,14 +66,23 @@ INSTALLED_APPS = [
     "bnpl.checkout",
     "bnpl.collections",
     "bnpl.lake",
+    "bnpl.notifications",
     "merchants",
     "consumers",
     "decisioning",
 ]
 
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    # Every answer carries a request id and is timed, by route and status class
+    # (bnpl_http_request_duration_seconds); static files count as the route "static".
     "bnpl.core.middleware.RequestIdMiddleware",
+    "bnpl.core.middleware.MetricsMiddleware",
+    # /healthz as a load balancer asks it (its own address as Host, plain HTTP), before the host
+    # check and the HTTPS redirect.
+    "bnpl.core.middleware.LivenessMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    # Static files from STATIC_ROOT (collectstatic), before anything else does work for the request.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "bnpl.core.middleware.RateLimitHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -89,6 +99,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "bnpl.urls"
+# A refused form (an expired page, blocked cookies) gets the area's own page, not Django's.
+CSRF_FAILURE_VIEW = "bnpl.core.views.csrf_failure"
 WSGI_APPLICATION = "bnpl.wsgi.application"
 ASGI_APPLICATION = "bnpl.asgi.application"
 
@@ -124,7 +136,33 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
+# Behind a pooler in transaction mode (PgBouncer's pool_mode = transaction; docs/scaling.md) a server
+# connection is this process's only for the length of a transaction: no server-side cursors (a named
+# cursor would outlive it). Nothing else here keeps state on a connection between transactions.
+DATABASE_TRANSACTION_POOLING = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
+if DATABASE_TRANSACTION_POOLING:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A PostgreSQL streaming replica for reporting reads (bnpl.core.replica, docs/scaling.md): off unless
+# a URL is given. Only reads marked as reporting go there (dashboard figures and charts, CSV exports,
+# the model-monitoring report, the lake's snapshots), and only while it answers within
+# REPLICA_MAX_LAG_SECONDS of what it has received; a request that wrote reads its own writes.
+REPLICA_DATABASE_URL = env.str("REPLICA_DATABASE_URL", default="")
+if REPLICA_DATABASE_URL:
+    DATABASES["replica"] = {
+        **environ.Env.db_url_config(REPLICA_DATABASE_URL),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        # Tests run against the test database through this alias instead of creating a second one.
+        "TEST": {"MIRROR": "default"},
+    }
+    # A replica that does not answer costs a reporting page this long once per check, not a hang.
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("REPLICA_CONNECT_TIMEOUT_SECONDS", default=2)
+    )
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=30.0)
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=5.0)  # how long one lag check is trusted
+DATABASE_ROUTERS = ["bnpl.core.replica.ReplicaRouter"]
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://bnpl")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
@@ -224,6 +262,18 @@ LAKE_SETTLE_SECONDS = env.int("LAKE_SETTLE_SECONDS", default=2)
 # How long an exporter holds a stream before another may take it over (renewed at every batch).
 LAKE_LEASE_SECONDS = env.int("LAKE_LEASE_SECONDS", default=600)
 
+# --- Event bus relay (bnpl.lake.eventbus): the outbox's events to Amazon EventBridge or Kinesis ----
+# Off when empty; "eventbridge" puts to EVENT_BUS_NAME, "kinesis" to EVENT_BUS_STREAM_NAME (partition
+# key: the object). Once per event and in order per object; docs/operations.md, "Event bus relay".
+EVENT_BUS_RELAY = env.str("EVENT_BUS_RELAY", default="")
+EVENT_BUS_NAME = env.str("EVENT_BUS_NAME", default="")
+EVENT_BUS_STREAM_NAME = env.str("EVENT_BUS_STREAM_NAME", default="")
+EVENT_BUS_SOURCE = env.str("EVENT_BUS_SOURCE", default="bnpl")  # EventBridge's "source" of every event
+EVENT_BUS_ENDPOINT_URL = env.str("EVENT_BUS_ENDPOINT_URL", default="") or None  # a local stand-in (tests)
+EVENT_BUS_REGION_NAME = env.str("EVENT_BUS_REGION_NAME", default="") or AWS_S3_REGION_NAME
+EVENT_BUS_READ_EVENTS = env.int("EVENT_BUS_READ_EVENTS", default=1000)  # events read per query
+EVENT_BUS_PUT_ATTEMPTS = env.int("EVENT_BUS_PUT_ATTEMPTS", default=4)  # tries of a chunk's refused entries
+
 # --- Celery ----------------------------------------------------------------------------------
 # The embedded default is kombu's filesystem transport: a real broker with no server to run, so the
 # demo's worker and beat still do periodic work. CI and production point this at Redis or RabbitMQ.
@@ -247,6 +297,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The workers log through LOGGING (JSON lines with the task's id and name), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {
@@ -261,6 +313,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bnpl.checkout.tasks.checkout_sessions_expire",
         "schedule": timedelta(minutes=5),
     },
+    "give-back-orphaned-first-payments": {  # a confirm that died between its charge and its order
+        "task": "bnpl.checkout.tasks.first_payments_orphaned_give_back",
+        "schedule": timedelta(minutes=5),
+    },
     "collect-due-installments": {
         "task": "bnpl.collections.tasks.collections_run",
         "schedule": timedelta(minutes=10),
@@ -272,6 +328,10 @@ CELERY_BEAT_SCHEDULE = {
     "settle-merchants": {
         "task": "merchants.tasks.settlements_run",
         "schedule": timedelta(hours=1),  # batches close at midnight UTC; later runs find nothing new
+    },
+    "notifications-sweep-outbox": {  # the outbox listener sends at once; this catches what it missed
+        "task": "bnpl.notifications.tasks.notifications_sweep",
+        "schedule": timedelta(minutes=5),
     },
     "remind-upcoming-payments": {
         "task": "bnpl.collections.tasks.reminders_send_upcoming",
@@ -321,7 +381,67 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bnpl.lake.tasks.lake_export_tables",
         "schedule": timedelta(hours=1),  # one snapshot per hour; later runs in the hour find it done
     },
+    "event-bus-relay": {  # does nothing while EVENT_BUS_RELAY is empty
+        "task": "bnpl.lake.tasks.event_bus_relay",
+        "schedule": timedelta(seconds=15),
+    },
 }
+
+# Queues by urgency (docs/deploy.md): what a shopper or a merchant is waiting for (codes and
+# notifications, webhooks, checkout expiry) never queues behind a collections batch, a lake export or
+# a settlement run. Every task is routed (tests/bnpl/test_celery_queues.py walks the registry); what
+# no route names goes to the default queue. A worker started without -Q consumes every queue declared
+# here (the demo's, the load test's and the tests' workers); production runs one service per group.
+CELERY_QUEUE_NAMES = ("urgent", "collections", "lake", "settlements", "default")
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in CELERY_QUEUE_NAMES)
+_TASK_QUEUES = {
+    "urgent": (
+        "bnpl.notifications.tasks.notifications_send_for_events",
+        "bnpl.notifications.tasks.notifications_sweep",
+        "merchants.tasks.webhook_events_fan_out",
+        "merchants.tasks.webhook_deliveries_send",
+        "merchants.tasks.webhook_events_sweep",
+        "bnpl.checkout.tasks.checkout_sessions_expire",
+        "bnpl.checkout.tasks.orders_expire",
+        "bnpl.checkout.tasks.disputes_escalate_unanswered",
+        "bnpl.checkout.tasks.first_payments_orphaned_give_back",
+    ),
+    "collections": (
+        "bnpl.collections.tasks.collections_run",
+        "bnpl.collections.tasks.collections_sweep",
+        "bnpl.collections.tasks.plans_assess_lateness",
+        "bnpl.collections.tasks.reminders_send_upcoming",
+        "bnpl.payments.tasks.charges_settle_pending",
+        "bnpl.checkout.tasks.plan_payments_apply_settled",
+        "bnpl.checkout.tasks.balances_settle",
+    ),
+    "lake": (
+        "bnpl.lake.tasks.lake_export_events",
+        "bnpl.lake.tasks.lake_export_tables",
+        "bnpl.lake.tasks.event_bus_relay",
+    ),
+    "settlements": ("merchants.tasks.settlements_run",),
+    "default": (
+        "bnpl.core.tasks.idempotency_keys_purge",
+        "consumers.tasks.one_time_codes_purge",
+        "decisioning.tasks.bank_data_consents_expire",
+    ),
+}
+CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in _TASK_QUEUES.items() for task in tasks}
+# Beat runs as one process (docs/deploy.md); its production scheduler (celery-redbeat, chosen by
+# scripts/entrypoint.sh) keeps the schedule in Redis and holds a lock there, renewed every tick, so a
+# second beat started by mistake waits instead of sending every task twice.
+# A beat killed without releasing the lock (SIGKILL, a lost host) is replaced within the lock's
+# timeout plus one loop interval: the waiting beat retries every loop interval.
+CELERY_REDBEAT_REDIS_URL = env.str("CELERY_REDBEAT_REDIS_URL", default=CELERY_BROKER_URL)
+CELERY_REDBEAT_KEY_PREFIX = "bnpl:redbeat:"
+CELERY_REDBEAT_LOCK_KEY = "bnpl:redbeat:lock"
+CELERY_REDBEAT_LOCK_TIMEOUT = env.int("CELERY_REDBEAT_LOCK_TIMEOUT", default=60)  # seconds, > the loop interval
+CELERY_BEAT_MAX_LOOP_INTERVAL = 10  # seconds: how often beat wakes (and renews its lock) at the least
+# Warm shutdown on SIGTERM: the worker stops taking tasks and finishes those it runs (acks are late:
+# a task killed before it finished goes back to the queue). The orchestrator's stop timeout must be
+# longer than the longest task (ECS stopTimeout, compose stop_grace_period).
 
 # --- Partner API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -394,6 +514,10 @@ STRIPE_LIVE_WEBHOOK_SECRET = env.str("STRIPE_LIVE_WEBHOOK_SECRET", default="")
 # numbers accepted server-side (tests only: the hosted checkout uses Stripe Elements), and where
 # Stripe.js comes from (empty: js.stripe.com, or <STRIPE_API_BASE>/js.stripe.com/v3/).
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# How long one call to Stripe may take before it counts as unanswered (the SDK then retries twice,
+# with the same idempotency key). The SDK's own default, 80 s, would hold a shopper's confirm or a
+# collections thread far longer than Stripe ever takes to answer.
+STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=20)
 STRIPE_SERVER_SIDE_CARDS = env.bool("STRIPE_SERVER_SIDE_CARDS", default=False)
 STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="")
 # The credit bureau per mode (dotted paths of a provider class). Test mode: the sandbox bureau only
@@ -417,6 +541,9 @@ AUTHORIZATION_EXPIRY_WARNING = timedelta(days=3)
 # (with False, the rules policy decides alone until a champion is promoted).
 CREDIT_MODEL_NAME = env.str("CREDIT_MODEL_NAME", default="credit")
 CREDIT_MODEL_REQUIRED = env.bool("CREDIT_MODEL_REQUIRED", default=False)
+# `train_model --engine dask`: the Dask scheduler to train on (tcp://host:8786); empty: a local
+# cluster of two worker processes on 127.0.0.1, started and stopped by the command.
+DASK_SCHEDULER_ADDRESS = env.str("DASK_SCHEDULER_ADDRESS", default="")
 # Whether a credit decision's commit waits for the disk (PostgreSQL; the flush alone costs more than
 # the rest of a decision). True, the default: a decision is a record the lender must keep (adverse
 # action, ECOA/Reg B retention), so it is durable once decide() returns. False: an asynchronous
@@ -558,20 +685,41 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # HMAC-SHA256 secret under which API keys and invitation tokens are stored; during a rotation the
 # old one stays in the fallbacks and each key is re-hashed under the new one when next used.
 API_KEY_HASH_SECRET = env.str("API_KEY_HASH_SECRET", default="")
+# The bearer token of GET /metrics (bnpl.core.metrics_views): unset, the endpoint is a 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# A Celery worker's own /metrics (same token), e.g. 9808 with METRICS_WORKER_ADDRESS=0.0.0.0 in a
+# container; 0 leaves it off (a worker on the web's host may share its PROMETHEUS_MULTIPROC_DIR instead).
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
+METRICS_WORKER_ADDRESS = env.str("METRICS_WORKER_ADDRESS", default="127.0.0.1")
 API_KEY_HASH_SECRET_FALLBACKS = env.list("API_KEY_HASH_SECRET_FALLBACKS", default=[])
 # HMAC-SHA256 secret of one-time codes (kept only hashed); fallbacks verify codes sent before a rotation.
 ONE_TIME_CODE_HASH_SECRET = env.str("ONE_TIME_CODE_HASH_SECRET", default="")
 ONE_TIME_CODE_HASH_SECRET_FALLBACKS = env.list("ONE_TIME_CODE_HASH_SECRET_FALLBACKS", default=[])
 
-LOGGING = {
+# One JSON object per line (bnpl.core.logs: request id, merchant and mode, Celery task, secrets and
+# personal data redacted); LOG_FORMAT=plain for people reading a terminal (the demo's default).
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+# Optional, off by default (bnpl.core.telemetry, docs/observability.md): errors to Sentry, traces
+# over OTLP/HTTP to a collector. Both scrub personal data before anything leaves.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="bnpl")
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "bnpl.core.middleware.RequestIdLogFilter"}},
+    "filters": {"request_id": {"()": "bnpl.core.logs.ContextFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "bnpl.core.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain" if LOG_FORMAT == "plain" else "json",
+            "filters": ["request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

@@ -11,7 +11,9 @@ from .base import *  # noqa: F403
 from .base import env
 
 BNPL_SANDBOX = True
-DEBUG = env.bool("DEBUG", default=True)
+# Off, as in production: shoppers and merchants at the demo see the product's own error pages, never
+# Django's debug pages; static files come from WhiteNoise (scripts/serve_demo.sh collects them).
+DEBUG = env.bool("DEBUG", default=False)
 # A fixed key is fine for a demo on 127.0.0.1 and keeps sessions and encrypted values readable
 # across restarts; production requires its own.
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-demo-key-change-me-" + "x" * 32)
@@ -26,3 +28,6 @@ BUREAU_PROVIDER_LIVE = env.str("BUREAU_PROVIDER_LIVE", default="decisioning.bure
 # django-axes warns that a per-process cache cannot share sign-in lockouts between processes: the
 # demo serves from one web process; production requires Redis (bnpl/settings/requirements.py).
 SILENCED_SYSTEM_CHECKS = ["axes.W001"]
+# Human-readable log lines for a terminal (production writes JSON: LOG_FORMAT=json here for that).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOGGING["handlers"]["console"]["formatter"] = "plain" if LOG_FORMAT == "plain" else "json"

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import CACHES, CELERY_BROKER_TRANSPORT_OPTIONS, LAKE_S3_BUCKET, env
+from .base import CACHES, CELERY_BROKER_TRANSPORT_OPTIONS, CELERY_BROKER_URL, LAKE_S3_BUCKET, env
 
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-test-key-" + "x" * 40)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -39,6 +39,10 @@ AUTHENTICATION_BACKENDS = [
 # django-axes warns that a per-process cache cannot share lockouts between processes: true, and
 # why production requires Redis; a test process (or the demo's one web process) counts its own.
 SILENCED_SYSTEM_CHECKS = ["axes.W001"]
+# WhiteNoise serves static files straight from static/ (no collectstatic before a test run); the demo
+# and production serve what collectstatic wrote to STATIC_ROOT.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
 
 # Under pytest-xdist, each worker (and the processes its tests start, which inherit the variable)
@@ -50,6 +54,14 @@ if _xdist_worker.startswith("gw") and CACHES["default"]["BACKEND"].endswith("Red
     _location, _, _database = str(CACHES["default"]["LOCATION"]).rpartition("/")
     _database_index = (int(_database or 0) - 2 * int(_xdist_worker[2:])) % 16
     CACHES = {"default": {**CACHES["default"], "LOCATION": f"{_location}/{_database_index}"}}  # type: ignore[no-redef]
+# The same for a Redis broker: each worker's real Celery workers consume only what that worker's
+# tests sent, never another worker's task, to run it against the wrong test database (CI: broker 14
+# -> 14 and 12). Celery reads CELERY_BROKER_URL from the environment before its settings, so the
+# environment is where it changes, once: the processes a test starts inherit it.
+if _xdist_worker.startswith("gw") and CELERY_BROKER_URL.startswith("redis") and "BNPL_TEST_BROKER" not in os.environ:
+    _location, _, _database = CELERY_BROKER_URL.rpartition("/")
+    CELERY_BROKER_URL = f"{_location}/{(int(_database or 0) - 2 * int(_xdist_worker[2:])) % 16}"
+    os.environ["CELERY_BROKER_URL"] = os.environ["BNPL_TEST_BROKER"] = CELERY_BROKER_URL
 
 # The embedded filesystem broker gets a folder per test process, so that test runs side by side
 # never consume each other's tasks (CI uses Redis, flushed at the start of the run).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 from django.conf import settings
@@ -12,16 +11,8 @@ from bnpl.celery import app
 from bnpl.core import clock
 from bnpl.core.models import IdempotencyKey
 from bnpl.core.tasks import idempotency_keys_purge
+from tests.helpers import wait_until
 from tests.merchants.factories import Tenant
-
-
-def _wait_for(condition, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.django_db
@@ -48,5 +39,7 @@ def test_the_purge_task_runs_on_a_real_worker_and_removes_only_expired_keys(
 
     idempotency_keys_purge.delay()
 
-    assert _wait_for(lambda: not IdempotencyKey.objects.filter(key="expired").exists()), "the worker never ran the task"
+    assert wait_until(lambda: not IdempotencyKey.objects.filter(key="expired").exists(), timeout=30.0), (
+        "the worker never ran the task"
+    )
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]

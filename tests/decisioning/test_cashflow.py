@@ -5,8 +5,11 @@ totals (``cash_flow_features``). Every expected value is worked out by hand in t
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from decisioning.cashflow import (
     CashFlowFeatures,
@@ -15,6 +18,7 @@ from decisioning.cashflow import (
     cash_flow_features,
     merge_months,
     monthly_totals,
+    population_deviation,
 )
 
 JAN, FEB, MAR = dt.date(2026, 1, 1), dt.date(2026, 2, 1), dt.date(2026, 3, 1)
@@ -303,3 +307,17 @@ def test_merging_adds_each_months_totals_across_sources_in_month_order() -> None
         _month(MAR, income=40_000, outflow=5_000, transactions=4, balance_sum=900, balance_count=2),
     ]
     assert merge_months([]) == []
+
+
+@given(st.lists(st.integers(min_value=-(10**15), max_value=10**15), min_size=1, max_size=12))
+@example([240_000, 300_000, 360_000])
+@example([0, 0, 0])
+@example([-30_000, 30_000])
+@example([7])
+def test_the_deviation_is_statistics_pstdev_to_the_last_bit(values: list[int]) -> None:
+    assert population_deviation(values) == statistics.pstdev(values)
+
+
+def test_a_deviation_of_nothing_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one value"):
+        population_deviation([])

@@ -1,6 +1,7 @@
 """What one ``decide()`` costs the database: one query to read what it needs (the policy's inputs,
 an approved referral, the model versions in service) and one statement to write the decision with
-its audit row and its event, however long the consumer's history and whatever the outcome."""
+its audit row and its event, however long the consumer's history and whatever the outcome; outside
+a transaction, as a checkout decides, both are statements the connection prepared once."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from bnpl.core import clock
+from bnpl.core import clock, prepared
 from bnpl.core.models import AuditLogEntry, Event
 from bnpl.tenancy.services import merchant_consumer_ensure
 from decisioning import bank_data, decide, registry, training
@@ -40,10 +41,14 @@ def _application(tenant: Tenant, consumer: Any, amount: int = 10000) -> Applicat
     )
 
 
+_last_queries: list[dict[str, Any]] = []  # what the last ``_counted`` decision ran
+
+
 def _counted(application: Application) -> tuple[int, Decision]:
     clock.now()  # the sandbox clock's offset is read at most once a second: not part of a decision
     with CaptureQueriesContext(connection) as queries:
         decision = decide(application=application)
+    _last_queries[:] = queries.captured_queries
     return len(queries), decision
 
 
@@ -114,3 +119,49 @@ def test_the_policy_alone_costs_the_same_and_never_loads_a_model(tenant: Tenant)
 
     assert count == READ_AND_WRITE
     assert [reason.code for reason in decision.reasons] == ["amount_out_of_range"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_as_a_checkout_decides_outside_a_transaction_it_runs_two_prepared_statements(
+    tenant: Tenant, champion: ModelVersion, is_postgres: bool
+) -> None:
+    decide(application=_application(tenant, make_verified_consumer()))  # the connection prepares both
+    consumer = make_verified_consumer(email="dee+clean@example.com")
+    _with_bank_data(tenant, consumer)
+
+    count, decision = _counted(_application(tenant, consumer))
+
+    stored = CreditDecision.objects.get(public_id=decision.decision_id)
+    assert decision.approved and stored.cash_flow and stored.model_version == champion
+    assert AuditLogEntry.objects.filter(object_id=stored.public_id, action="credit_decision.approved").count() == 1
+    assert Event.objects.filter(object_id=stored.public_id, type="credit_decision.approved").count() == 1
+    statements = [query["sql"].split()[0].upper() for query in _last_queries]
+    if is_postgres:
+        assert count == 2 and statements == ["EXECUTE", "EXECUTE"]
+    else:  # the read, then the three INSERTs in a transaction of their own
+        assert count == 6 and statements == ["SELECT", "BEGIN", "INSERT", "INSERT", "INSERT", "COMMIT"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_its_statements_gone_from_the_server_a_decision_is_still_written_once(
+    tenant: Tenant, champion: ModelVersion, is_postgres: bool
+) -> None:
+    if not is_postgres:
+        pytest.skip("prepared statements are PostgreSQL's")
+    decide(application=_application(tenant, make_verified_consumer()))
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # as a pooler's other server connection would be
+    consumer = make_verified_consumer(email="eve+clean@example.com")
+    try:
+        first = decide(application=_application(tenant, consumer))
+        count, second = _counted(_application(tenant, consumer))
+
+        assert prepared.stopped_on_this_connection() and count == 2
+        assert [query["sql"].split()[0] for query in _last_queries] == ["SELECT", "WITH"]
+    finally:
+        prepared.forget()  # the next tests prepare again
+    for decision in (first, second):
+        assert decision.approved
+        assert CreditDecision.objects.filter(public_id=decision.decision_id).count() == 1
+        assert AuditLogEntry.objects.filter(object_id=decision.decision_id).count() == 1
+        assert Event.objects.filter(object_id=decision.decision_id).count() == 1

@@ -12,7 +12,7 @@ import time_machine
 from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 
-from bnpl.core import clock
+from bnpl.core import clock, prepared
 from bnpl.plans.models import Installment
 from bnpl.tenancy.services import merchant_consumer_ensure
 from consumers.models import Consumer, Identity
@@ -207,11 +207,11 @@ def test_outside_a_transaction_the_read_is_prepared_once_per_connection_and_read
     connection.close()  # a new connection has nothing prepared yet
 
     with CaptureQueriesContext(connection) as first:
-        prepared = situation_read(application=application)
+        first_read = situation_read(application=application)
     with CaptureQueriesContext(connection) as second:
         again = situation_read(application=application)
 
-    assert direct == prepared == again and direct.cash_flow is not None and direct.outstanding_amount > 0
+    assert direct == first_read == again and direct.cash_flow is not None and direct.outstanding_amount > 0
     if connection.vendor == "postgresql":
         assert [query["sql"].split()[0] for query in first][-2:] == ["PREPARE", "EXECUTE"]
         assert [query["sql"].split()[0] for query in second] == ["EXECUTE"]
@@ -232,6 +232,6 @@ def test_a_statement_gone_from_the_server_falls_back_to_the_plain_query(tenant: 
     try:
         assert situation_read(application=application) == expected
         assert situation_read(application=application) == expected
-        assert getattr(connection, "_bnpl_decision_inputs_prepared_on", None) is False
+        assert prepared.stopped_on_this_connection()
     finally:
-        delattr(connection, "_bnpl_decision_inputs_prepared_on")  # the next tests prepare again
+        prepared.forget()  # the next tests prepare again

@@ -272,12 +272,19 @@ def test_the_shopper_sees_the_counteroffer_and_accepts_it(
     session = _start(api, shopper, django_capture_on_commit_callbacks)  # 120.00
     path = urlsplit(session["url"]).path
     page = shopper.get(path).content.decode()
-    product = re.search(r'value="(prod_\w+)"[^>]*>\s*<strong>Pay in 4</strong>', page)
+    # Prequalified before any card: the counteroffer is shown plainly in its option, with its reasons.
+    product = re.search(r'name="product" value="(prod_\w+)"', page)
     assert product
+    assert "Approved for $80.00: $40.00 more today as a down payment" in page, page[-3000:]
+    assert "$60.00 today" in page  # 40.00 down + the first of 4 x 20.00
+    assert 'class="counteroffer-reasons"' in page
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page))
+    assert form[f"accept_down_payment_{product.group(1)}"] == "4000"
 
-    offered = shopper.post(
+    accepted = shopper.post(
         f"{path}/confirm",
         {
+            **form,
             "product": product.group(1),
             "card_number": "4242 4242 4242 4242",
             "exp_month": "12",
@@ -285,15 +292,6 @@ def test_the_shopper_sees_the_counteroffer_and_accepts_it(
             "cvc": "123",
         },
     )
-
-    text = offered.content.decode()
-    assert offered.status_code == 200 and "approved for $80.00" in text, text[-1500:]
-    assert "$40.00" in text and "$60.00 today" in text  # 40.00 down + the first of 4 x 20.00
-    assert 'id="counteroffer-reasons"' in text
-    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', text))
-    assert form["accept_down_payment"] == "4000"
-
-    accepted = shopper.post(f"{path}/confirm", form)
 
     assert (accepted.status_code, accepted["Location"]) == (302, f"{path}/approved")
     approval = shopper.get(accepted["Location"]).content.decode()

@@ -38,9 +38,18 @@ FORMS: dict[str, dict[str, Any]] = {
     "webhook-endpoint-update": {"enabled_events": ["*"], "status": "enabled", "description": "Budget"},
     "branding-update": {"display_name": "Budget Shop", "primary_colour": "#112233", "accent_colour": "#445566"},
 }
-# Writes in two steps (a confirmation page, then the write with its one-use token): the first step is
+# Writes in two steps (a confirmation page, then the write with its one-use token: order operations
+# and destructive actions): the first step is
 # taken before counting.
-CONFIRMED_WRITES = {"order-capture", "order-void", "order-refund"}
+CONFIRMED_WRITES = {
+    "order-capture",
+    "order-void",
+    "order-refund",
+    "api-key-revoke",
+    "api-key-roll",
+    "webhook-endpoint-delete",
+    "member-remove",
+}
 
 # The object each path parameter names, in a world: the first of its kind.
 PARAMETER_OBJECTS: dict[str, Callable[[World], Model]] = {
@@ -51,6 +60,7 @@ PARAMETER_OBJECTS: dict[str, Callable[[World], Model]] = {
     "delivery_id": lambda world: world.deliveries[0],
     "product_id": lambda world: world.product,
     "document_id": lambda world: world.documents[0],
+    "account_id": lambda world: world.bank_accounts[0],
     "invitation_id": lambda world: world.invitations[0],
     "membership_id": lambda world: world.memberships[0],
 }

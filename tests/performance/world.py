@@ -36,6 +36,7 @@ from decisioning.models import BankDataConsent
 from merchants import onboarding, services, webhooks
 from merchants.models import (
     ApiKey,
+    BankAccount,
     Invitation,
     Membership,
     Merchant,
@@ -76,6 +77,7 @@ class World:
     memberships: list[Membership] = field(default_factory=list)
     invitations: list[Invitation] = field(default_factory=list)
     documents: list[MerchantDocument] = field(default_factory=list)
+    bank_accounts: list[BankAccount] = field(default_factory=list)
     merchant_consumers: list[MerchantConsumer] = field(default_factory=list)
     consents: list[BankDataConsent] = field(default_factory=list)
 
@@ -204,8 +206,10 @@ def _team_and_keys(world: World) -> None:
         world.documents.append(
             onboarding.document_upload(merchant=merchant, kind="registration", uploaded=upload, uploaded_by=None)
         )
-        onboarding.bank_account_add(
-            merchant=merchant, holder_name="Budget Shop", routing_number="110000000", account_number="000123456789"
+        world.bank_accounts.append(
+            onboarding.bank_account_add(
+                merchant=merchant, holder_name="Budget Shop", routing_number="110000000", account_number="000123456789"
+            )
         )
 
 

@@ -16,7 +16,7 @@ import pytest
 from django.test import Client
 
 from bnpl.checkout import confirmation as checkout_confirmation
-from bnpl.checkout.models import CheckoutSession, Order
+from bnpl.checkout.models import CheckoutSession, Order, Prequalification
 from bnpl.core.errors import ApplicationError
 from bnpl.payments.models import Charge, PaymentMethod
 from consumers.models import Consumer, SandboxMessage
@@ -59,7 +59,10 @@ def saved(tenant: Tenant) -> tuple[Consumer, Client, PaymentMethod]:
 
 def _nothing_happened_at(tenant: Tenant, session: CheckoutSession) -> None:
     assert not Order.objects.filter(merchant=tenant.merchant).exists()
-    assert not CreditDecision.objects.filter(checkout_session=session).exists()
+    # Changed on purpose (issue 17 item 1): the page decides before the choice (prequalification),
+    # so the session may hold those decisions; the refused confirm made none of its own.
+    prequalified = Prequalification.objects.filter(checkout_session=session).values_list("decision_id", flat=True)
+    assert not CreditDecision.objects.filter(checkout_session=session).exclude(pk__in=list(prequalified)).exists()
     assert not Charge.objects.filter(plan__merchant=tenant.merchant).exists()
     assert CheckoutSession.objects.get(pk=session.pk).status == CheckoutSession.Status.OPEN
 

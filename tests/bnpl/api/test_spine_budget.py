@@ -31,16 +31,16 @@ ACCOUNT = "/api/v1/account"
 
 # postgresql / sqlite
 QUERIES = {
-    # the idempotency claim (in a savepoint: 3), the request's transaction (a savepoint here: 2), the
-    # service's block (a savepoint: 2), the endpoint (1), the audit row and event (1 / 2), the
+    # the idempotency claim (in a savepoint: 3), the request's transaction (a savepoint here: 2; the
+    # service's block inside it takes none), the endpoint with the audit row and event (1 / 3), the
     # stored response (1)
-    "create": {"postgresql": 10, "sqlite": 11},
-    # the order named in the path (1), the claim (3), the request's transaction and the service's
-    # block (4), the order locked with its session, plan and the merchant's id for its consumer (1),
-    # its captures and refunds (2), the capture (1), the order (1), the journal entry (1), its
-    # accounts (1) and postings (1), the captures again (1), the audit row and event (1 / 2), the
+    "create": {"postgresql": 7, "sqlite": 9},
+    # the order named in the path (1), the claim (3), the request's transaction (2), the order locked
+    # with its session, plan and the merchant's id for its consumer (1), its captures and refunds
+    # (2), the journal entry with its postings on their accounts (1 / 3: the entry, the accounts,
+    # the postings), the order's new figures with the capture, the audit row and event (1 / 4), the
     # stored response (1)
-    "capture": {"postgresql": 19, "sqlite": 20},
+    "capture": {"postgresql": 12, "sqlite": 17},
 }
 
 

@@ -87,7 +87,7 @@ def test_the_code_is_asked_for_with_the_chosen_offer_and_card_kept(
 
     page = response.content.decode()
     assert response.status_code == 403
-    assert re.search(rf'value="{chosen.public_id}" checked', page)
+    assert re.search(rf'value="{chosen.public_id}"[^>]* checked', page)
     assert re.search(rf'value="{card.public_id}" checked', page)
     expected = f"We sent a code to a•••@example.com. Enter it to pay {tenant.merchant.name} with {card}, or type"
     assert expected in page

@@ -384,3 +384,65 @@ def test_concurrent_posts_with_one_idempotency_key_post_once(merchant: Merchant,
         account_balance(code=AccountCode.CONSUMER_RECEIVABLE, currency="USD", livemode=False, consumer=consumer)
         == 10_000
     )
+
+
+def _capture_entry(merchant: Merchant, consumer: Consumer, key: str | None, amount: int = 10_000) -> services.Entry:
+    return services.Entry(
+        entry_type="order.captured",
+        currency="USD",
+        livemode=False,
+        merchant=merchant,
+        lines=capture_lines(merchant=merchant, consumer=consumer, amount=amount, fee_amount=300),
+        idempotency_key=key,
+    )
+
+
+def test_a_batch_posts_each_entry_on_accounts_made_on_first_use_and_replays_keys_posted_before(
+    merchant: Merchant, consumer: Consumer
+) -> None:
+    first = post_capture(merchant=merchant, consumer=consumer, idempotency_key="order:1:captured")
+    other = make_consumer(email="other@example.com")  # no account yet: the batch makes it
+
+    with transaction.atomic():
+        services.ledger_post_many(
+            entries=[
+                _capture_entry(merchant, consumer, "order:1:captured"),  # posted before: replayed
+                _capture_entry(merchant, other, "order:2:captured", amount=5_000),
+                _capture_entry(merchant, consumer, None, amount=2_000),
+            ]
+        )
+
+    entries = list(JournalEntry.objects.order_by("id"))
+    assert [(entry.pk == first.pk, entry.idempotency_key) for entry in entries] == [
+        (True, "order:1:captured"),
+        (False, "order:2:captured"),
+        (False, None),
+    ]
+    assert _postings(entries[1]) == [
+        ("consumer_receivable", None, other.pk, 5_000, "USD"),
+        ("merchant_payable", merchant.pk, None, -4_700, "USD"),
+        ("merchant_fee_revenue", merchant.pk, None, -300, "USD"),
+    ]
+    assert (Account.objects.count(), Posting.objects.count()) == (4, 9)
+    assert balances(currency="USD", livemode=False) == {
+        "consumer_receivable": 17_000,
+        "merchant_fee_revenue": -900,
+        "merchant_payable": -16_100,
+    }
+
+
+def test_a_batch_with_a_key_posted_before_for_a_different_entry_is_refused_and_writes_nothing(
+    merchant: Merchant, consumer: Consumer
+) -> None:
+    post_capture(merchant=merchant, consumer=consumer, idempotency_key="order:1:captured")
+    counts = ledger_row_counts()
+
+    with pytest.raises(IdempotencyConflictError), transaction.atomic():
+        services.ledger_post_many(
+            entries=[
+                _capture_entry(merchant, consumer, "order:2:captured"),
+                _capture_entry(merchant, consumer, "order:1:captured", amount=10_001),
+            ]
+        )
+
+    assert ledger_row_counts() == counts

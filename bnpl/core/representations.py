@@ -1,0 +1,59 @@
+"""Public shapes rendered without DRF's per-instance field copies.
+
+A DRF serializer deep-copies its declared fields the first time an instance reads them, and every
+``Serializer(instance).data`` is a new instance: rendering one order (with its captures and
+refunds) copied and bound about seventy field objects, on every request, for every audit row's
+before and after. What each field reads and how it shows it depend only on the class, so a
+``Representation`` reads its fields once per class, from one instance kept for that, and renders
+each instance with them: the same dict, key for key and value for value, as
+``serializers.Serializer.to_representation``.
+
+It holds for serializers whose fields do not depend on the instance rendering them (its context,
+its arguments): plain, dotted, nested and method fields, as the public shapes declare them. A
+method field calls the method of the serializer rendering the instance (so what it kept in
+``to_representation`` is there); a nested representation renders through its own class's fields.
+``fields`` is still the serializer's own (the OpenAPI schema and input validation read it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
+
+from rest_framework import serializers
+from rest_framework.fields import SkipField
+from rest_framework.relations import PKOnlyObject
+
+Instance = TypeVar("Instance")
+
+# (field name, the field as bound to the class's own instance, the method of a method field or "")
+_Reader = tuple[str, serializers.Field[Any, Any, Any, Any], str]
+
+
+class Representation(serializers.Serializer[Instance]):
+    """A serializer for output whose fields are read once per class (see the module)."""
+
+    _readers: ClassVar[dict[type[Any], list[_Reader]]] = {}
+
+    def to_representation(self, instance: Instance) -> dict[str, Any]:
+        readers = Representation._readers.get(type(self)) or _readers_of(type(self))
+        data: dict[str, Any] = {}
+        for name, field, method in readers:
+            if method:
+                data[name] = getattr(self, method)(instance)
+                continue
+            try:
+                attribute = field.get_attribute(instance)
+            except SkipField:
+                continue
+            check_for_none = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
+            data[name] = None if check_for_none is None else field.to_representation(attribute)
+        return data
+
+
+def _readers_of(representation: type[Representation[Any]]) -> list[_Reader]:
+    readers: list[_Reader] = []
+    for field in representation()._readable_fields:
+        assert field.field_name is not None
+        method = field.method_name if isinstance(field, serializers.SerializerMethodField) else ""
+        readers.append((field.field_name, field, method))
+    return Representation._readers.setdefault(representation, readers)

@@ -1,0 +1,62 @@
+"""A plan's rows shown without DRF's per-field lookups (``plain_writer``) are shown exactly as DRF
+shows them, and a serializer that is not plain is refused rather than shown differently."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bnpl.plans.models import Installment, Plan
+from bnpl.plans.representations import (
+    InstallmentRepresentation,
+    PlanRepresentation,
+    plain_writer,
+    plan_data,
+    plan_data_writer,
+)
+from tests.bnpl.checkout.factories import make_authorized_order
+from tests.merchants.factories import Tenant
+
+
+def _financing_plan(tenant: Tenant) -> Plan:
+    order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=60_000, kind="financing", count=6)
+    return order.plan
+
+
+@pytest.mark.django_db
+def test_plain_writer_shows_each_installment_as_drf_does(tenant: Tenant) -> None:
+    plan = _financing_plan(tenant)
+    rows = list(plan.installments.order_by("sequence"))
+    rows[0].paid_amount, rows[0].status = rows[0].amount, Installment.Status.PAID
+    rows[1].held_since = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)  # on hold
+    rows[2].paid_amount, rows[2].status = 1, Installment.Status.SCHEDULED  # part paid
+    rows[3].status = Installment.Status.CANCELED
+
+    write = plain_writer(InstallmentRepresentation())
+
+    shown = [write(row) for row in rows]
+    assert shown == [dict(InstallmentRepresentation(row).data) for row in rows]
+    assert [row["status"] for row in shown][:4] == ["paid", "scheduled", "scheduled", "canceled"]
+    assert shown[1]["on_hold"] is True and shown[0]["due_date"] == rows[0].due_date.isoformat()
+
+
+@pytest.mark.django_db
+def test_the_batch_writer_shows_a_plan_as_plan_data_each_time(tenant: Tenant) -> None:
+    plan = _financing_plan(tenant)
+    other = _financing_plan(tenant)
+    write = plan_data_writer()
+
+    assert write(plan, list(plan.installments.all())) == plan_data(plan)
+    assert write(other, list(other.installments.all())) == plan_data(other)  # the product shown once
+    rows = list(plan.installments.order_by("sequence"))
+    rows[1].paid_amount, rows[1].status = rows[1].amount, Installment.Status.PAID
+    plan.status = "paid"  # what a payment may change, shown anew; the rest as first shown
+    again = write(plan, rows)
+    assert again["status"] == "paid" and again["installments"][1]["status"] == "paid"
+    assert again == dict(PlanRepresentation(plan, context={"installments": rows}).data)
+
+
+def test_a_serializer_that_is_not_plain_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"PlanRepresentation\.object is not a plain field"):
+        plain_writer(PlanRepresentation())
