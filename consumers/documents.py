@@ -6,7 +6,7 @@ refunds or fees never rewrite what was signed. Money is printed exactly, with th
 
 **Fonts.** Names come from people and merchants in any script ("Łukasz Nowak", "Γιώργος
 Παπαδόπουλος", "王小明"), so the documents embed Unicode TrueType fonts shipped with the project in
-``static/fonts/`` (licences beside them): DejaVu Sans (Latin, Greek, Cyrillic, currency symbols),
+``consumers/fonts/`` (licences beside them): DejaVu Sans (Latin, Greek, Cyrillic, currency symbols),
 and Droid Sans Fallback Full for Chinese, Japanese and Korean, loaded only when a text needs it
 (parsing its 4 MB costs about 0.3 s). fpdf2 embeds only the glyphs a document uses. A character
 neither font has (an emoji) prints as nothing, never an error.
@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from django.conf import settings
 from fpdf import FPDF
 
 from bnpl.core.models import AuditLogEntry
@@ -27,7 +26,7 @@ from bnpl.plans import schedule as schedules
 from bnpl.plans.models import Plan, ProductKind
 
 LENDER = "BNPL Lending (the lender)"
-FONT_DIR = Path(settings.BASE_DIR) / "static" / "fonts"
+FONT_DIR = Path(__file__).resolve().parent / "fonts"  # not under static/: the PDFs embed them, browsers never ask
 FONT = "DejaVuSans"  # regular and bold
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
 FALLBACK_FONT = "DroidSansFallback"  # Chinese, Japanese, Korean

@@ -2,7 +2,7 @@
 
 The documents used the PDF core fonts, which know Latin-1 only: a consumer called "Łukasz Nowak"
 got a 500 for their credit agreement, and so would anyone buying from a merchant with a Greek or
-Chinese name. The documents now embed Unicode fonts shipped in ``static/fonts/``."""
+Chinese name. The documents now embed Unicode fonts shipped in ``consumers/fonts/``."""
 
 from __future__ import annotations
 
