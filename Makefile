@@ -13,7 +13,7 @@ DEMO_SETTINGS := DJANGO_SETTINGS_MODULE=bnpl.settings.demo
 # and names its 25 slowest tests; PYTEST_ARGS= (empty) runs it in one process.
 PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25
 
-.PHONY: demo test lint bench loadtest smoke-production serve migrate clean model-data a11y-tools
+.PHONY: demo test test-pooled lint bench loadtest smoke-production serve migrate clean model-data a11y-tools
 
 # The installs go through scripts/install.sh, as the Dockerfile's do: what CI proves is what the image has.
 $(BIN)/python:
@@ -42,6 +42,11 @@ demo: migrate model-data
 ##       checks), then run the whole suite (PostgreSQL when DATABASE_URL is set)
 test: $(STAMP_DEV) a11y-tools model-data
 	DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-pooled: the whole suite again, its database reached through PgBouncer in transaction pooling
+##       mode (scripts/with_pgbouncer.sh; needs DATABASE_URL on PostgreSQL and Debian's pgbouncer)
+test-pooled: $(STAMP_DEV) a11y-tools model-data
+	bash scripts/with_pgbouncer.sh env DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 AXE := tests/a11y/node_modules/axe-core/axe.min.js
 a11y-tools:

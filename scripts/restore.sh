@@ -4,9 +4,11 @@
 # It refuses a database that already has tables (it never restores over live data), restores in one
 # transaction (all or nothing), then runs `manage.py ledger_verify` against the restored database.
 # Point the application at it only after that passes. See docs/operations.md, "Backups and restore".
+# Behind a transaction pooler, set DATABASE_DIRECT_URL to the same database on PostgreSQL itself:
+# pg_restore sets session state (an empty search_path) that a pooler would hand to the next client.
 set -euo pipefail
 dump="${1:?usage: DATABASE_URL=<new empty database> scripts/restore.sh <dump file>}"
-url="${DATABASE_URL:?DATABASE_URL names the new, empty database to restore into}"
+url="${DATABASE_DIRECT_URL:-${DATABASE_URL:?DATABASE_URL names the new, empty database to restore into}}"
 python="${PYTHON:-$(dirname "$0")/../.venv/bin/python}"
 tables=$(psql "$url" -tA -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
 if [ "$tables" != "0" ]; then

@@ -35,9 +35,16 @@ def _url(name: str) -> str:
     return f"postgres://{database['USER']}{password}@{database['HOST']}:{database['PORT']}/{name}"
 
 
+def _direct_url(name: str) -> str:
+    """``name`` on PostgreSQL itself: through a transaction pooler (``make test-pooled``), the dump,
+    the restore and the test's own DDL go around it, as docs/operations.md tells an operator to."""
+    direct = os.environ.get("DATABASE_DIRECT_URL")
+    return f"{direct.rsplit('/', 1)[0]}/{name}" if direct else _url(name)
+
+
 def _psql(sql: str) -> None:
     subprocess.run(
-        ["psql", _url("postgres"), "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True
+        ["psql", _direct_url("postgres"), "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True
     )
 
 
@@ -46,6 +53,7 @@ def _run(command: list[str], database: str, **extra: str) -> subprocess.Complete
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bnpl.settings.test",
         "DATABASE_URL": _url(database),
+        "DATABASE_DIRECT_URL": _direct_url(database),
         "PYTHON": sys.executable,
         **extra,
     }
