@@ -7,11 +7,17 @@ from django.conf import settings
 
 from bnpl.core import metrics
 from bnpl.core.idempotency import idempotency_keys_purge as purge
+from bnpl.retention import retention_sweep as sweep
 
 
 @shared_task(name="bnpl.core.tasks.idempotency_keys_purge")
 def idempotency_keys_purge() -> int:
     return purge()
+
+
+@shared_task(name="bnpl.core.tasks.retention_sweep")
+def retention_sweep() -> int:
+    return sweep().total
 
 
 @worker_init.connect

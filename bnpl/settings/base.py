@@ -389,6 +389,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "bnpl.lake.tasks.event_bus_relay",
         "schedule": timedelta(seconds=15),
     },
+    "retention-sweep": {  # bnpl/retention.py; docs/operations.md, "Retention"
+        "task": "bnpl.core.tasks.retention_sweep",
+        "schedule": timedelta(hours=1),
+    },
 }
 
 # Queues by urgency (docs/deploy.md): what a shopper or a merchant is waiting for (codes and
@@ -428,6 +432,7 @@ _TASK_QUEUES = {
     "settlements": ("merchants.tasks.settlements_run",),
     "default": (
         "bnpl.core.tasks.idempotency_keys_purge",
+        "bnpl.core.tasks.retention_sweep",
         "consumers.tasks.one_time_codes_purge",
         "decisioning.tasks.bank_data_consents_expire",
     ),
@@ -492,6 +497,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # bytes (2.5 MiB)
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24))
 # An in-progress key older than this belongs to a request that died; a retry may take it over.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", default=120))
+# Retention (bnpl/retention.py, docs/operations.md): an outbox event is deleted this long after it
+# was written, and only once the lake, the webhook fan-out, notifications and the event bus relay
+# have all passed it and no webhook delivery refers to it. The lake keeps the long-term copy.
+EVENT_RETENTION = timedelta(days=env.int("EVENT_RETENTION_DAYS", default=90))
+# Every sweep deletes at most this many batches of this many rows per table (each its own transaction).
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
+RETENTION_MAX_BATCHES = env.int("RETENTION_MAX_BATCHES", default=50)
 
 # --- Payments and the credit bureau: one of each per mode ------------------------------------
 # Test mode (merchants' sk_test_ keys, their test checkouts) and live mode each have their own

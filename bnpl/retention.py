@@ -1,0 +1,143 @@
+"""Retention of the tables that grow without bound: what may go, when, and what must stay.
+
+The design, and why (issue 19, "big tables managed"):
+
+1. **Idempotency keys are swept by rows, never partitioned.** PostgreSQL requires a unique
+   constraint on a partitioned table to include the partition key; partitioning by time would turn
+   the (merchant, livemode, key) guard into (merchant, livemode, key, month) and let the same key
+   run twice across a month boundary. The guard stays a real guarantee on one table; the sweep
+   deletes completed keys past ``IDEMPOTENCY_KEY_TTL`` (Stripe keeps them 24 h) and an
+   ``in_progress`` key only once its lock has expired too (a request may still be running under a
+   younger one). The table holds about a day of POSTs, so row deletes in bounded batches suffice.
+2. **Events are deleted by rows only behind every reader of the outbox.** An event goes when it is
+   older than ``EVENT_RETENTION`` *and* every consumer has passed it: the lake's ``events`` watermark
+   (every id at or below it is in a completed batch: the lake is the long-term copy), the webhook
+   fan-out watermark, the notifications watermark and, while ``EVENT_BUS_RELAY`` is set, the relay's
+   position; *and* no webhook delivery still refers to it (the foreign key is PROTECT: a pending
+   delivery or a replayable settled one keeps its event). No watermark row yet means the reader has
+   consumed nothing: nothing goes.
+3. **Partitioning is not done by this change** (see docs/scaling.md, "Partitioning and
+   retention"): the events table's public_id is unique and webhook deliveries point at its id, so a
+   time partition key would force a composite primary key and break the foreign key; by id range it
+   would keep both but converting the existing table is a rewrite that cannot be rolling-safe. The
+   append-only audit log and webhook delivery attempts refuse DELETE by trigger on purpose: their
+   retention (seven years for the audit log, docs/operations.md) is meant to be applied by dropping
+   whole monthly partitions, which is the documented next step, not by weakening the triggers here.
+4. **Every batch is bounded and its own transaction**, ids chosen first then deleted by id, so a
+   sweep can stop anywhere and run again; the run is summarised in one audit row when it removed
+   anything (``retention.swept``), so a quiet day writes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+
+from bnpl.core import clock
+from bnpl.core.context import Actor
+from bnpl.core.models import Event, IdempotencyKey
+from bnpl.core.services import audit_log_record
+from bnpl.lake.models import LakeWatermark
+from bnpl.notifications.models import NotificationWatermark
+from merchants.models import WebhookDelivery, WebhookFanOutWatermark
+
+logger = logging.getLogger(__name__)
+
+ACTOR = Actor(kind="system", identifier="retention_sweep", label="Retention sweep")
+LAKE_EVENTS_STREAM = "events"
+EVENT_BUS_STREAM = "event_bus"
+
+
+@dataclasses.dataclass
+class SweepReport:
+    idempotency_keys: int = 0
+    events: int = 0
+    event_horizon: int = 0  # the highest event id every reader has consumed
+
+    @property
+    def total(self) -> int:
+        return self.idempotency_keys + self.events
+
+
+def event_horizon() -> int:
+    """The highest event id every reader of the outbox has passed (0 when any has not started)."""
+    positions = [
+        LakeWatermark.objects.filter(stream=LAKE_EVENTS_STREAM).values_list("position", flat=True).first() or 0,
+        WebhookFanOutWatermark.objects.values_list("last_event_id", flat=True).first() or 0,
+        NotificationWatermark.objects.values_list("last_event_id", flat=True).first() or 0,
+    ]
+    if settings.EVENT_BUS_RELAY:
+        positions.append(
+            LakeWatermark.objects.filter(stream=EVENT_BUS_STREAM).values_list("position", flat=True).first() or 0
+        )
+    return min(positions)
+
+
+def _delete_in_batches(queryset, model, *, batch_size: int, max_batches: int) -> int:  # type: ignore[no-untyped-def]
+    deleted = 0
+    for _ in range(max_batches):
+        with transaction.atomic():
+            ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            count, _ = model.objects.filter(pk__in=ids).delete()
+            deleted += count
+        if len(ids) < batch_size:
+            break
+    return deleted
+
+
+def idempotency_keys_expired():  # type: ignore[no-untyped-def]
+    now = clock.now()
+    cutoff = now - settings.IDEMPOTENCY_KEY_TTL
+    lock_cutoff = now - settings.IDEMPOTENCY_LOCK_TIMEOUT
+    return IdempotencyKey.objects.filter(created_at__lt=cutoff).filter(
+        Q(status=IdempotencyKey.Status.COMPLETED) | Q(locked_at__isnull=True) | Q(locked_at__lt=lock_cutoff)
+    )
+
+
+def events_expired(horizon: int):  # type: ignore[no-untyped-def]
+    cutoff = clock.now() - settings.EVENT_RETENTION
+    referenced = WebhookDelivery.objects.filter(event_id=OuterRef("pk"))
+    return Event.objects.filter(pk__lte=horizon, created_at__lt=cutoff).exclude(Exists(referenced))
+
+
+def retention_sweep(*, batch_size: int | None = None, max_batches: int | None = None) -> SweepReport:
+    """Apply the retention policy once (docs/operations.md, "Retention"): at most ``max_batches``
+    batches of ``batch_size`` rows per table. Safe to repeat and to run concurrently with itself."""
+    batch_size = batch_size or settings.RETENTION_BATCH_SIZE
+    max_batches = max_batches or settings.RETENTION_MAX_BATCHES
+    report = SweepReport()
+    report.idempotency_keys = _delete_in_batches(
+        idempotency_keys_expired(), IdempotencyKey, batch_size=batch_size, max_batches=max_batches
+    )
+    report.event_horizon = event_horizon()
+    if report.event_horizon:
+        report.events = _delete_in_batches(
+            events_expired(report.event_horizon), Event, batch_size=batch_size, max_batches=max_batches
+        )
+    if report.total:
+        with transaction.atomic():
+            watermark, _ = LakeWatermark.objects.get_or_create(stream=LAKE_EVENTS_STREAM)
+            audit_log_record(
+                action="retention.swept",
+                instance=watermark,
+                after={
+                    "idempotency_keys": report.idempotency_keys,
+                    "events": report.events,
+                    "event_horizon": report.event_horizon,
+                    "event_retention_days": settings.EVENT_RETENTION.days,
+                },
+                actor=ACTOR,
+            )
+        logger.info(
+            "retention sweep: %s idempotency key(s), %s event(s) (horizon %s)",
+            report.idempotency_keys,
+            report.events,
+            report.event_horizon,
+        )
+    return report
