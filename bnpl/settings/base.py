@@ -499,8 +499,10 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", defau
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", default=120))
 # Retention (bnpl/retention.py, docs/operations.md): an outbox event is deleted this long after it
 # was written, and only once the lake, the webhook fan-out, notifications and the event bus relay
-# have all passed it and no webhook delivery refers to it. The lake keeps the long-term copy.
-EVENT_RETENTION = timedelta(days=env.int("EVENT_RETENTION_DAYS", default=90))
+# have all passed it and no webhook delivery refers to it. The lake keeps the long-term copy. The
+# default is seven years (the audit log's legal retention, and the lake bucket's in deploy/aws):
+# dashboards' order timelines and /v1/events read these rows, so an operator shortens it on purpose.
+EVENT_RETENTION = timedelta(days=env.int("EVENT_RETENTION_DAYS", default=2557))
 # Every sweep deletes at most this many batches of this many rows per table (each its own transaction).
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
 RETENTION_MAX_BATCHES = env.int("RETENTION_MAX_BATCHES", default=50)

@@ -134,8 +134,13 @@ class PrivatePostgres:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        log = str(self.data.with_suffix(".log"))  # the server must not hold our pipes open
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", log, "-o", options, "-w", "-t", "30", "start")
+        log = self.data.with_suffix(".log")  # the server must not hold our pipes open
+        try:
+            pg_ctl = [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-o", options]
+            self._run(*pg_ctl, "-w", "-t", "30", "start")
+        except subprocess.CalledProcessError as failed:  # say why in CI's output: the folder is gone after
+            said = log.read_text(errors="replace")[-3000:] if log.exists() else "(no server log)"
+            raise RuntimeError(f"PostgreSQL on port {self.port} did not start: {failed.stderr!r}\n{said}") from failed
 
     def stop(self) -> None:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
