@@ -44,12 +44,28 @@ def reserved_port(first: int, last: int) -> Iterator[int]:
             claim.close()
             continue
         with claim:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    continue  # something outside the tests listens here
+            if not _bindable(port):
+                continue  # something outside the tests holds it
             yield port
             return
     raise RuntimeError(f"no free port in {first}-{last}")
+
+
+def _bindable(port: int) -> bool:
+    """Whether a server could bind 127.0.0.1:``port`` now. A connect probe is not enough: a client
+    socket whose local end is that port (any outgoing connection, when the port is in the kernel's
+    ephemeral range) answers no connect, yet makes the server's bind fail with "Address already in
+    use". The ranges below are also kept under that range (32768 and up on Linux) so that no
+    outgoing connection can take a port between this probe and the server's start. The probe sets
+    SO_REUSEADDR as PostgreSQL and Redis do, so the TIME_WAIT left by a stopped instance is no
+    obstacle, just as it is none to them."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _wait(condition: object, timeout: float, what: str) -> None:
@@ -166,7 +182,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     if not (PG_BIN / "initdb").exists():
         _missing(f"{PG_BIN}/initdb")
     user = "postgres" if os.geteuid() == 0 else None
-    with tempfile.TemporaryDirectory(prefix="bnpl-pg-") as directory, reserved_port(55433, 55439) as port:
+    with tempfile.TemporaryDirectory(prefix="bnpl-pg-") as directory, reserved_port(15433, 15439) as port:
         if user:
             shutil.chown(directory, user)
         cluster = PrivatePostgres(Path(directory), port, user)
@@ -182,14 +198,14 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 @contextmanager
 def private_postgres_with_replica() -> Iterator[tuple[PrivatePostgres, PrivatePostgres]]:
     """A primary (``wal_level=replica``; initdb's rules let 127.0.0.1 replicate) and a hot standby
-    streaming from it, each on a port of its own in 55440..55449."""
+    streaming from it, each on a port of its own in 15440..15449."""
     if not (PG_BIN / "pg_basebackup").exists():
         _missing(f"{PG_BIN}/pg_basebackup")
     user = "postgres" if os.geteuid() == 0 else None
     with (
         tempfile.TemporaryDirectory(prefix="bnpl-pg-replica-") as directory,
-        reserved_port(55440, 55449) as primary_port,
-        reserved_port(55440, 55449) as replica_port,
+        reserved_port(15440, 15449) as primary_port,
+        reserved_port(15440, 15449) as replica_port,
     ):
         if user:
             shutil.chown(directory, user)
