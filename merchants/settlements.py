@@ -51,6 +51,7 @@ def settlements_run(*, cutoff: dt.datetime | None = None) -> SettlementRun:
     then pay out every pending batch."""
     cutoff = cutoff or dt.datetime.combine(clock.today(), dt.time.min, tzinfo=dt.UTC)
     run = SettlementRun()
+    _statistics_refresh()
     keys = set(_books(_unsettled(Capture, cutoff))) | set(_books(_unsettled(Refund, cutoff)))
     for merchant_id, livemode, currency in sorted(keys):
         if settlement_create(merchant_id=merchant_id, livemode=livemode, currency=currency, cutoff=cutoff):
@@ -67,6 +68,23 @@ def settlements_run(*, cutoff: dt.datetime | None = None) -> SettlementRun:
         else:
             run.failed += 1
     return run
+
+
+def _statistics_refresh() -> None:
+    """Fresh planner statistics for the tables a run claims from, before it plans its claims.
+
+    Autovacuum analyses a table after a tenth of it changed; a day's captures are far less than
+    that on a large table, and the last analysis most likely ran when every capture was settled.
+    The planner then believes almost no capture is unsettled, and joins each of the day's captures
+    to the merchant's orders by a nested loop over all of them: 100,000 captures over 950 orders
+    took 7.2 s in the claim alone, 1.9 s once analysed (bench/collecting.py). ANALYZE samples a
+    bounded number of rows whatever the table's size, once a run; a database user that does not
+    own the tables gets a warning and the old statistics, never an error."""
+    if connection.vendor != "postgresql":
+        return
+    tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in (Capture, Refund))
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {tables}")
 
 
 def _unsettled(model: type[Capture] | type[Refund], cutoff: dt.datetime) -> QuerySet:  # type: ignore[type-arg]
