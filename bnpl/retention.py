@@ -16,34 +16,36 @@ The design, and why (issue 19, "big tables managed"):
    position; *and* no webhook delivery still refers to it (the foreign key is PROTECT: a pending
    delivery or a replayable settled one keeps its event). No watermark row yet means the reader has
    consumed nothing: nothing goes.
-3. **Partitioning is not done by this change** (see docs/scaling.md, "Partitioning and
-   retention"): the events table's public_id is unique and webhook deliveries point at its id, so a
-   time partition key would force a composite primary key and break the foreign key; by id range it
-   would keep both but converting the existing table is a rewrite that cannot be rolling-safe. The
-   append-only audit log and webhook delivery attempts refuse DELETE by trigger on purpose: their
-   retention (seven years for the audit log, docs/operations.md) is meant to be applied by dropping
-   whole monthly partitions, which is the documented next step, not by weakening the triggers here.
+3. **The audit log and webhook delivery attempts go by the month.** Both refuse DELETE by trigger
+   (they are the record), so neither is ever deleted by rows: each is partitioned by month
+   (``bnpl/core/partitions.py``, which argues the conversion), the sweep keeps
+   ``PARTITION_MONTHS_AHEAD`` months of partitions ready and drops a month once all of it is older
+   than its retention (``AUDIT_LOG_RETENTION``, seven years; ``WEBHOOK_DELIVERY_RETENTION``, 90 days).
+   A settled webhook delivery older than its retention goes by rows once its attempts have gone (it
+   is not append-only; a pending one is kept, and so is one whose attempts' month is still here).
+   Events are not partitioned (docs/scaling.md says why): they go by rows, as in 2.
 4. **Every batch is bounded and its own transaction**, ids chosen first then deleted by id, so a
-   sweep can stop anywhere and run again; the run is summarised in one audit row when it removed
-   anything (``retention.swept``), so a quiet day writes nothing.
+   sweep can stop anywhere and run again; the run is summarised in one audit row when it removed or
+   added anything (``retention.swept``), so a quiet hour writes nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 
-from bnpl.core import clock
+from bnpl.core import clock, partitions
 from bnpl.core.context import Actor
-from bnpl.core.models import Event, IdempotencyKey
+from bnpl.core.models import AuditLogEntry, Event, IdempotencyKey
 from bnpl.core.services import audit_log_record
 from bnpl.lake.models import LakeWatermark
 from bnpl.notifications.models import NotificationWatermark
-from merchants.models import WebhookDelivery, WebhookFanOutWatermark
+from merchants.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookFanOutWatermark
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +59,25 @@ class SweepReport:
     idempotency_keys: int = 0
     events: int = 0
     event_horizon: int = 0  # the highest event id every reader has consumed
+    webhook_deliveries: int = 0
+    partitions_created: list[str] = dataclasses.field(default_factory=list)
+    partitions_dropped: dict[str, int] = dataclasses.field(default_factory=dict)  # name: rows it held
+    left_in_default: list[str] = dataclasses.field(default_factory=list)  # months whose rows sit in DEFAULT
 
     @property
     def total(self) -> int:
-        return self.idempotency_keys + self.events
+        """Rows removed."""
+        return (
+            self.idempotency_keys + self.events + self.webhook_deliveries + sum(self.partitions_dropped.values())
+        )
+
+
+def partitioned_tables() -> list[tuple[str, str, dt.timedelta]]:
+    """(table, time column, retention) of each table kept in monthly partitions."""
+    return [
+        (AuditLogEntry._meta.db_table, "created_at", settings.AUDIT_LOG_RETENTION),
+        (WebhookDeliveryAttempt._meta.db_table, "attempted_at", settings.WEBHOOK_DELIVERY_RETENTION),
+    ]
 
 
 def event_horizon() -> int:
@@ -106,6 +123,34 @@ def events_expired(horizon: int):  # type: ignore[no-untyped-def]
     return Event.objects.filter(pk__lte=horizon, created_at__lt=cutoff).exclude(Exists(referenced))
 
 
+def webhook_deliveries_expired():  # type: ignore[no-untyped-def]
+    cutoff = clock.now() - settings.WEBHOOK_DELIVERY_RETENTION
+    attempts = WebhookDeliveryAttempt.objects.filter(delivery_id=OuterRef("pk"))
+    return (
+        WebhookDelivery.objects.filter(created_at__lt=cutoff)
+        .exclude(status=WebhookDelivery.Status.PENDING)
+        .exclude(Exists(attempts))
+    )
+
+
+def partitions_maintain(report: SweepReport) -> None:
+    """Months ahead made, months past retention dropped (PostgreSQL; elsewhere nothing is partitioned)."""
+    if connection.vendor != "postgresql":
+        return
+    now = clock.now()
+    for table, column, retention in partitioned_tables():
+        ensured = partitions.partitions_ensure(table, column, now=now, months_ahead=settings.PARTITION_MONTHS_AHEAD)
+        report.partitions_created += ensured.created
+        report.left_in_default += ensured.left_in_default
+        report.partitions_dropped.update(partitions.partitions_drop_before(table, cutoff=now - retention))
+    if report.left_in_default:
+        logger.warning(
+            "retention sweep: rows for %s sit in the DEFAULT partition (the clock moved past the months "
+            "made ahead); those months stay there",
+            ", ".join(report.left_in_default),
+        )
+
+
 def retention_sweep(*, batch_size: int | None = None, max_batches: int | None = None) -> SweepReport:
     """Apply the retention policy once (docs/operations.md, "Retention"): at most ``max_batches``
     batches of ``batch_size`` rows per table. Safe to repeat and to run concurrently with itself."""
@@ -115,12 +160,16 @@ def retention_sweep(*, batch_size: int | None = None, max_batches: int | None = 
     report.idempotency_keys = _delete_in_batches(
         idempotency_keys_expired(), IdempotencyKey, batch_size=batch_size, max_batches=max_batches
     )
+    partitions_maintain(report)
+    report.webhook_deliveries = _delete_in_batches(
+        webhook_deliveries_expired(), WebhookDelivery, batch_size=batch_size, max_batches=max_batches
+    )
     report.event_horizon = event_horizon()
     if report.event_horizon:
         report.events = _delete_in_batches(
             events_expired(report.event_horizon), Event, batch_size=batch_size, max_batches=max_batches
         )
-    if report.total:
+    if report.total or report.partitions_created:
         with transaction.atomic():
             watermark, _ = LakeWatermark.objects.get_or_create(stream=LAKE_EVENTS_STREAM)
             audit_log_record(
@@ -131,13 +180,20 @@ def retention_sweep(*, batch_size: int | None = None, max_batches: int | None = 
                     "events": report.events,
                     "event_horizon": report.event_horizon,
                     "event_retention_days": settings.EVENT_RETENTION.days,
+                    "webhook_deliveries": report.webhook_deliveries,
+                    "partitions_created": report.partitions_created,
+                    "partitions_dropped": report.partitions_dropped,
                 },
                 actor=ACTOR,
             )
         logger.info(
-            "retention sweep: %s idempotency key(s), %s event(s) (horizon %s)",
+            "retention sweep: %s idempotency key(s), %s event(s) (horizon %s), %s webhook deliveries; "
+            "partitions made %s, dropped %s",
             report.idempotency_keys,
             report.events,
             report.event_horizon,
+            report.webhook_deliveries,
+            report.partitions_created,
+            report.partitions_dropped,
         )
     return report

@@ -503,6 +503,13 @@ IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT_S
 # default is seven years (the audit log's legal retention, and the lake bucket's in deploy/aws):
 # dashboards' order timelines and /v1/events read these rows, so an operator shortens it on purpose.
 EVENT_RETENTION = timedelta(days=env.int("EVENT_RETENTION_DAYS", default=2557))
+# The audit log is kept seven years (docs/operations.md, "Legal retention of the audit log"): a
+# monthly partition goes once all of it is older (bnpl/core/partitions.py). Webhook delivery
+# attempts go by month after 90 days, and a settled delivery once its attempts have gone.
+AUDIT_LOG_RETENTION = timedelta(days=env.int("AUDIT_LOG_RETENTION_DAYS", default=2557))
+WEBHOOK_DELIVERY_RETENTION = timedelta(days=env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=90))
+# Monthly partitions kept ready beyond the current month (the sweep adds them hourly).
+PARTITION_MONTHS_AHEAD = env.int("PARTITION_MONTHS_AHEAD", default=3)
 # Every sweep deletes at most this many batches of this many rows per table (each its own transaction).
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
 RETENTION_MAX_BATCHES = env.int("RETENTION_MAX_BATCHES", default=50)

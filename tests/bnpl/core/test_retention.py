@@ -1,7 +1,8 @@
 """The retention sweep deletes exactly what the policy lets go (docs/operations.md, "Retention"):
-expired idempotency keys whose lock is over, and old events every reader of the outbox has passed
-and no webhook delivery refers to -- never an event the lake, the fan-out, notifications or the
-event bus relay has not consumed."""
+expired idempotency keys whose lock is over, old events every reader of the outbox has passed and
+no webhook delivery refers to -- never an event the lake, the fan-out, notifications or the event
+bus relay has not consumed -- settled webhook deliveries whose attempts have gone, and whole months
+of the audit log and of webhook attempts once past their retention."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from bnpl.core import clock
 from bnpl.core.models import AuditLogEntry, Event, IdempotencyKey
+from bnpl.core.partitions import month_start, months_later, partitions
+from bnpl.core.services import audit_log_record, clock_advance
 from bnpl.lake.models import LakeWatermark
 from bnpl.notifications.models import NotificationWatermark
 from bnpl.retention import retention_sweep
-from merchants.models import Merchant, WebhookDelivery, WebhookEndpoint, WebhookFanOutWatermark
+from merchants.models import Merchant, WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint, WebhookFanOutWatermark
 from merchants.services import merchant_create
 
 pytestmark = pytest.mark.django_db
@@ -149,3 +153,67 @@ def test_batches_are_bounded_and_the_command_catches_up(settings: Any, capsys: A
 
     assert not Event.objects.filter(pk__in=[e.pk for e in events]).exists()
     assert "events: 3" in capsys.readouterr().out
+
+
+def test_settled_webhook_deliveries_past_retention_go_once_their_attempts_have(settings: Any) -> None:
+    settings.WEBHOOK_DELIVERY_RETENTION = dt.timedelta(days=90)
+    merchant = merchant_create(name="Shop")
+    endpoint = WebhookEndpoint.objects.create(
+        merchant=merchant, livemode=False, url="https://example.com/hook", secret="whsec_test"
+    )
+
+    def delivery(status: str, age: dt.timedelta) -> WebhookDelivery:
+        made = WebhookDelivery.objects.create(
+            merchant=merchant,
+            livemode=False,
+            endpoint=endpoint,
+            event=_event(merchant, age),
+            status=status,
+            next_attempt_at=clock.now() if status == "pending" else None,
+        )
+        WebhookDelivery.objects.filter(pk=made.pk).update(created_at=clock.now() - age)
+        return made
+
+    settled_old, failed_old = delivery("succeeded", OLD), delivery("failed", OLD)
+    pending_old, settled_young = delivery("pending", OLD), delivery("succeeded", dt.timedelta(days=89))
+    logged_old = delivery("succeeded", OLD)  # its attempt's month is still kept
+    WebhookDeliveryAttempt.objects.create(delivery=logged_old, request_body="{}", response_status=200)
+
+    report = retention_sweep()
+
+    assert report.webhook_deliveries == 2
+    kept = set(WebhookDelivery.objects.values_list("pk", flat=True))
+    assert kept == {pending_old.pk, settled_young.pk, logged_old.pk}
+    assert not kept & {settled_old.pk, failed_old.pk}
+
+
+@pytest.mark.postgres
+def test_the_sweep_drops_audit_months_past_retention_and_makes_the_months_ahead(settings: Any) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("declarative partitioning is PostgreSQL's")
+    merchant = merchant_create(name="Shop")
+    written = AuditLogEntry.objects.filter(merchant=merchant).values_list("pk", flat=True)
+    assert written.exists()
+    table = AuditLogEntry._meta.db_table
+    legacy_end = partitions(table)[0].upper
+    assert legacy_end is not None
+
+    clock_advance(by=dt.timedelta(days=8 * 365))
+    late = audit_log_record(action="merchant.updated", instance=merchant)  # no month for it yet: DEFAULT
+    with connection.cursor() as cursor:  # as if those writes had committed long ago (a table with
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # deferred checks pending cannot be dropped)
+    report = retention_sweep()
+
+    cutoff = clock.now() - settings.AUDIT_LOG_RETENTION
+    assert legacy_end <= cutoff
+    assert f"{table}_legacy" in report.partitions_dropped
+    assert not written.exists()  # the rows older than seven years went with their month
+    assert f"{WebhookDeliveryAttempt._meta.db_table}_legacy" in report.partitions_dropped
+    this_month = month_start(clock.now())
+    assert report.left_in_default == [f"{table}_p{this_month:%Y_%m}"]
+    assert f"{table}_p{months_later(this_month, 1):%Y_%m}" in report.partitions_created
+    remaining = partitions(table)
+    assert all(part.is_default or (part.upper and part.upper > cutoff) for part in remaining)
+    entry = AuditLogEntry.objects.get(action="retention.swept")
+    assert entry.after is not None and f"{table}_legacy" in entry.after["partitions_dropped"]
+    assert AuditLogEntry.objects.filter(pk=late.pk).exists()  # DEFAULT is never dropped

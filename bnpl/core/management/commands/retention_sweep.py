@@ -13,7 +13,10 @@ from bnpl.retention import retention_sweep
 
 
 class Command(BaseCommand):
-    help = "Delete what the retention policy lets go: expired idempotency keys, events every reader has passed."
+    help = (
+        "Apply the retention policy: expired idempotency keys, events every reader has passed, settled "
+        "webhook deliveries; monthly partitions made ahead and dropped past retention."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--batch-size", type=int, default=None, help="rows per batch (RETENTION_BATCH_SIZE)")
@@ -23,5 +26,11 @@ class Command(BaseCommand):
         report = retention_sweep(batch_size=batch_size, max_batches=max_batches)
         self.stdout.write(
             f"idempotency keys: {report.idempotency_keys}, events: {report.events} "
-            f"(every reader has passed event {report.event_horizon})"
+            f"(every reader has passed event {report.event_horizon}), "
+            f"webhook deliveries: {report.webhook_deliveries}"
         )
+        made = ", ".join(report.partitions_created) or "none"
+        dropped = ", ".join(f"{name} ({rows} rows)" for name, rows in report.partitions_dropped.items()) or "none"
+        self.stdout.write(f"partitions made: {made}; dropped: {dropped}")
+        if report.left_in_default:
+            self.stdout.write(f"months left in the DEFAULT partition: {', '.join(report.left_in_default)}")
