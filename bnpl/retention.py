@@ -63,13 +63,12 @@ class SweepReport:
     partitions_created: list[str] = dataclasses.field(default_factory=list)
     partitions_dropped: dict[str, int] = dataclasses.field(default_factory=dict)  # name: rows it held
     left_in_default: list[str] = dataclasses.field(default_factory=list)  # months whose rows sit in DEFAULT
+    partitions_busy: list[str] = dataclasses.field(default_factory=list)  # lock not had in time: next run
 
     @property
     def total(self) -> int:
         """Rows removed."""
-        return (
-            self.idempotency_keys + self.events + self.webhook_deliveries + sum(self.partitions_dropped.values())
-        )
+        return self.idempotency_keys + self.events + self.webhook_deliveries + sum(self.partitions_dropped.values())
 
 
 def partitioned_tables() -> list[tuple[str, str, dt.timedelta]]:
@@ -140,9 +139,13 @@ def partitions_maintain(report: SweepReport) -> None:
     now = clock.now()
     for table, column, retention in partitioned_tables():
         ensured = partitions.partitions_ensure(table, column, now=now, months_ahead=settings.PARTITION_MONTHS_AHEAD)
+        dropped = partitions.partitions_drop_before(table, cutoff=now - retention)
         report.partitions_created += ensured.created
         report.left_in_default += ensured.left_in_default
-        report.partitions_dropped.update(partitions.partitions_drop_before(table, cutoff=now - retention))
+        report.partitions_dropped.update(dropped.rows)
+        report.partitions_busy += ensured.busy + dropped.busy
+    if report.partitions_busy:
+        logger.warning("retention sweep: %s busy, left to the next run", ", ".join(report.partitions_busy))
     if report.left_in_default:
         logger.warning(
             "retention sweep: rows for %s sit in the DEFAULT partition (the clock moved past the months "

@@ -37,12 +37,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 
 LEGACY = "legacy"
+LOCK_NOT_AVAILABLE = "55P03"
 DEFAULT = "default"
 _BOUND = re.compile(r"FOR VALUES FROM \((?P<lower>[^)]*)\) TO \((?P<upper>[^)]*)\)")
 
@@ -121,6 +125,23 @@ def _default_holds(cursor: CursorWrapper, table: str, column: str, lower: dt.dat
 class Ensured:
     created: list[str] = dataclasses.field(default_factory=list)
     left_in_default: list[str] = dataclasses.field(default_factory=list)
+    busy: list[str] = dataclasses.field(default_factory=list)  # the table's lock not had in time: next run
+
+
+@contextmanager
+def _brief_lock(name: str, busy: list[str]) -> Iterator[CursorWrapper]:
+    """A transaction for one partition's DDL that gives up instead of queueing: creating or
+    detaching a partition takes the parent's ACCESS EXCLUSIVE lock, which waits for every running
+    read of the table, and every write arriving meanwhile would queue behind it. After
+    ``PARTITION_LOCK_TIMEOUT_MS`` the change is left to the next hourly run and ``name`` noted."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{settings.PARTITION_LOCK_TIMEOUT_MS}ms"])
+            yield cursor
+    except OperationalError as error:
+        if getattr(error.__cause__, "pgcode", None) != LOCK_NOT_AVAILABLE:
+            raise
+        busy.append(name)
 
 
 def partitions_ensure(table: str, column: str, *, now: dt.datetime, months_ahead: int) -> Ensured:
@@ -138,7 +159,7 @@ def partitions_ensure(table: str, column: str, *, now: dt.datetime, months_ahead
         ):
             continue  # covered (by its own month, or by the legacy partition)
         name = partition_name(table, lower)
-        with transaction.atomic(), connection.cursor() as cursor:
+        with _brief_lock(name, ensured.busy) as cursor:
             if _default_holds(cursor, table, column, lower, upper):
                 ensured.left_in_default.append(name)
                 continue
@@ -146,23 +167,30 @@ def partitions_ensure(table: str, column: str, *, now: dt.datetime, months_ahead
                 f"CREATE TABLE {_quote(name)} PARTITION OF {_quote(table)} FOR VALUES FROM (%s) TO (%s)",
                 [lower, upper],
             )
-        ensured.created.append(name)
+            ensured.created.append(name)
     return ensured
 
 
-def partitions_drop_before(table: str, *, cutoff: dt.datetime) -> list[tuple[str, int]]:
+@dataclasses.dataclass
+class Dropped:
+    rows: dict[str, int] = dataclasses.field(default_factory=dict)  # each partition dropped: the rows it held
+    busy: list[str] = dataclasses.field(default_factory=list)
+
+
+def partitions_drop_before(table: str, *, cutoff: dt.datetime) -> Dropped:
     """Detach and drop every partition of ``table`` whose rows are all older than ``cutoff`` (its
-    upper bound at or before it); returns each one's name and how many rows it held."""
-    dropped = []
+    upper bound at or before it). ``DETACH … CONCURRENTLY`` is not allowed beside a DEFAULT
+    partition, so each goes in a short transaction that gives up rather than queue (``_brief_lock``)."""
+    dropped = Dropped()
     for part in partitions(table):
         if part.is_default or part.upper is None or part.upper > cutoff:
             continue
-        with transaction.atomic(), connection.cursor() as cursor:
+        with _brief_lock(part.name, dropped.busy) as cursor:
+            cursor.execute(f"ALTER TABLE {_quote(table)} DETACH PARTITION {_quote(part.name)}")
             cursor.execute(f"SELECT count(*) FROM {_quote(part.name)}")  # noqa: S608  # nosec B608  # a partition name we read from the catalogue
             rows = int(cursor.fetchone()[0])
-            cursor.execute(f"ALTER TABLE {_quote(table)} DETACH PARTITION {_quote(part.name)}")
             cursor.execute(f"DROP TABLE {_quote(part.name)}")
-        dropped.append((part.name, rows))
+            dropped.rows[part.name] = rows
     return dropped
 
 

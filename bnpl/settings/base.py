@@ -510,6 +510,8 @@ AUDIT_LOG_RETENTION = timedelta(days=env.int("AUDIT_LOG_RETENTION_DAYS", default
 WEBHOOK_DELIVERY_RETENTION = timedelta(days=env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=90))
 # Monthly partitions kept ready beyond the current month (the sweep adds them hourly).
 PARTITION_MONTHS_AHEAD = env.int("PARTITION_MONTHS_AHEAD", default=3)
+# Making or dropping a partition waits at most this long for its table's lock, then tries next hour.
+PARTITION_LOCK_TIMEOUT_MS = env.int("PARTITION_LOCK_TIMEOUT_MS", default=5000)
 # Every sweep deletes at most this many batches of this many rows per table (each its own transaction).
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
 RETENTION_MAX_BATCHES = env.int("RETENTION_MAX_BATCHES", default=50)

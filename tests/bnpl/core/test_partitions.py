@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg2
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.utils import InternalError
@@ -138,12 +139,34 @@ def test_only_months_wholly_past_the_cutoff_are_dropped(probe: int) -> None:
     # A cutoff inside the first month drops the legacy partition and nothing after it.
     dropped = partitions_drop_before(PROBE, cutoff=boundary + dt.timedelta(days=10))
 
-    assert dropped == [(f"{PROBE}_legacy", 1)]
+    assert dropped.rows == {f"{PROBE}_legacy": 1}
     assert _where(first_month) == f"{PROBE}_p{boundary:%Y_%m}"
-    assert partitions_drop_before(PROBE, cutoff=boundary + dt.timedelta(days=10)) == []
+    assert partitions_drop_before(PROBE, cutoff=boundary + dt.timedelta(days=10)).rows == {}
     # Far ahead: every month goes, DEFAULT never.
-    assert [rows for _, rows in partitions_drop_before(PROBE, cutoff=now + dt.timedelta(days=5000))] == [1, 0, 0]
+    assert list(partitions_drop_before(PROBE, cutoff=now + dt.timedelta(days=5000)).rows.values()) == [1, 0, 0]
     assert _where(in_default) == f"{PROBE}_default"
+
+
+def test_a_partition_change_that_cannot_have_its_lock_at_once_waits_for_the_next_run(probe: int, settings: Any) -> None:
+    """A long read of the table holds its lock: the sweep's DDL gives up after the timeout instead
+    of queueing every writer behind it, and says which partition it left."""
+    settings.PARTITION_LOCK_TIMEOUT_MS = 200
+    _insert(dt.datetime.now(dt.UTC) - dt.timedelta(days=400))
+    table_partition(PROBE, "created_at")
+    reader = psycopg2.connect(**{**connection.get_connection_params(), "dbname": connection.settings_dict["NAME"]})
+    try:
+        with reader.cursor() as cursor:
+            cursor.execute(f"BEGIN; SELECT count(*) FROM {PROBE}")  # holds ACCESS SHARE until it ends
+            far = dt.datetime.now(dt.UTC) + dt.timedelta(days=5000)
+
+            dropped = partitions_drop_before(PROBE, cutoff=far)
+            ensured = partitions_ensure(PROBE, "created_at", now=far, months_ahead=0)
+
+        assert dropped.rows == {} and dropped.busy[0] == f"{PROBE}_legacy"
+        assert ensured.created == [] and ensured.busy == [f"{PROBE}_p{month_start(far):%Y_%m}"]
+    finally:
+        reader.close()
+    assert partitions_drop_before(PROBE, cutoff=far).rows[f"{PROBE}_legacy"] == 1  # the next run
 
 
 @pytest.mark.django_db

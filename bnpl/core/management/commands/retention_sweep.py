@@ -34,3 +34,5 @@ class Command(BaseCommand):
         self.stdout.write(f"partitions made: {made}; dropped: {dropped}")
         if report.left_in_default:
             self.stdout.write(f"months left in the DEFAULT partition: {', '.join(report.left_in_default)}")
+        if report.partitions_busy:
+            self.stdout.write(f"busy, left to the next run: {', '.join(report.partitions_busy)}")
