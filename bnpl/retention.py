@@ -25,8 +25,9 @@ The design, and why (issue 19, "big tables managed"):
    is not append-only; a pending one is kept, and so is one whose attempts' month is still here).
    Events are not partitioned (docs/scaling.md says why): they go by rows, as in 2.
 4. **Every batch is bounded and its own transaction**, ids chosen first then deleted by id, so a
-   sweep can stop anywhere and run again; the run is summarised in one audit row when it removed or
-   added anything (``retention.swept``), so a quiet hour writes nothing.
+   sweep can stop anywhere and run again; the run is summarised in one audit row and one event
+   (``retention.swept``, not shown to merchants) when it removed or added anything, so a quiet
+   hour writes nothing.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ import logging
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 
 from bnpl.core import clock, partitions
 from bnpl.core.context import Actor
+from bnpl.core.idempotency import idempotency_keys_expired
 from bnpl.core.models import AuditLogEntry, Event, IdempotencyKey
-from bnpl.core.services import audit_log_record
+from bnpl.core.services import change_record
 from bnpl.lake.models import LakeWatermark
 from bnpl.notifications.models import NotificationWatermark
 from merchants.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookFanOutWatermark
@@ -107,15 +109,6 @@ def _delete_in_batches(queryset, model, *, batch_size: int, max_batches: int) ->
     return deleted
 
 
-def idempotency_keys_expired():  # type: ignore[no-untyped-def]
-    now = clock.now()
-    cutoff = now - settings.IDEMPOTENCY_KEY_TTL
-    lock_cutoff = now - settings.IDEMPOTENCY_LOCK_TIMEOUT
-    return IdempotencyKey.objects.filter(created_at__lt=cutoff).filter(
-        Q(status=IdempotencyKey.Status.COMPLETED) | Q(locked_at__isnull=True) | Q(locked_at__lt=lock_cutoff)
-    )
-
-
 def events_expired(horizon: int):  # type: ignore[no-untyped-def]
     cutoff = clock.now() - settings.EVENT_RETENTION
     referenced = WebhookDelivery.objects.filter(event_id=OuterRef("pk"))
@@ -175,10 +168,10 @@ def retention_sweep(*, batch_size: int | None = None, max_batches: int | None = 
     if report.total or report.partitions_created:
         with transaction.atomic():
             watermark, _ = LakeWatermark.objects.get_or_create(stream=LAKE_EVENTS_STREAM)
-            audit_log_record(
+            change_record(
                 action="retention.swept",
                 instance=watermark,
-                after={
+                data={
                     "idempotency_keys": report.idempotency_keys,
                     "events": report.events,
                     "event_horizon": report.event_horizon,

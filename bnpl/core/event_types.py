@@ -25,6 +25,11 @@ def merchant_visible_types() -> list[str]:
 
 
 register("clock.advanced", "An operator moved the sandbox clock forward.", merchant_visible=False)
+register(
+    "retention.swept",
+    "The retention sweep removed rows or partitions past retention, or made the months ahead.",
+    merchant_visible=False,
+)
 register("merchant.created", "A merchant account was created.")
 register("merchant.approved", "An operator approved the merchant: live mode is open.")
 register("merchant.suspended", "An operator suspended the merchant: every key is refused.")

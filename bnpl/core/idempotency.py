@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, QuerySet
 
 from bnpl.core import clock, inserts, metrics
 from bnpl.core.errors import ConflictError, IdempotencyError, InvalidRequestError
@@ -181,8 +182,20 @@ def idempotency_release(*, record: IdempotencyKey) -> None:
     ).delete()
 
 
+def idempotency_keys_expired() -> QuerySet[IdempotencyKey]:
+    """Keys past ``IDEMPOTENCY_KEY_TTL`` that no request holds: completed, never locked, or whose
+    lock has expired too (a request may still be running under a younger lock on an old key: a
+    retry took over its expired claim)."""
+    now = clock.now()
+    cutoff, lock_cutoff = now - settings.IDEMPOTENCY_KEY_TTL, now - settings.IDEMPOTENCY_LOCK_TIMEOUT
+    return IdempotencyKey.objects.filter(created_at__lt=cutoff).filter(
+        Q(status=IdempotencyKey.Status.COMPLETED) | Q(locked_at__isnull=True) | Q(locked_at__lt=lock_cutoff)
+    )
+
+
 def idempotency_keys_purge() -> int:
-    """Delete keys older than the retention period; returns how many went."""
-    cutoff = clock.now() - settings.IDEMPOTENCY_KEY_TTL
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    """Delete the expired keys at once; returns how many went. Beat does not run this: the retention
+    sweep (``bnpl/retention.py``) deletes the same keys hourly in bounded batches. It stays for a
+    task already queued under its name, and for an operator's shell."""
+    deleted, _ = idempotency_keys_expired().delete()
     return deleted

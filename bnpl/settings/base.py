@@ -305,10 +305,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
-    "purge-expired-idempotency-keys": {
-        "task": "bnpl.core.tasks.idempotency_keys_purge",
-        "schedule": timedelta(hours=1),
-    },
     "purge-expired-one-time-codes": {
         "task": "consumers.tasks.one_time_codes_purge",
         "schedule": timedelta(hours=1),

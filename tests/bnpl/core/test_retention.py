@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from bnpl.core import clock
+from bnpl.core.idempotency import idempotency_keys_purge
 from bnpl.core.models import AuditLogEntry, Event, IdempotencyKey
 from bnpl.core.partitions import month_start, months_later, partitions
 from bnpl.core.services import audit_log_record, clock_advance
@@ -82,10 +83,12 @@ def test_old_events_every_reader_passed_go_and_nothing_else(settings: Any) -> No
 
     assert report.events == 1
     assert report.event_horizon == consumed_young.pk
-    assert set(Event.objects.values_list("pk", flat=True)) == {delivered_old.pk, consumed_young.pk, unconsumed_old.pk}
+    kept = Event.objects.exclude(type="retention.swept").values_list("pk", flat=True)
+    assert set(kept) == {delivered_old.pk, consumed_young.pk, unconsumed_old.pk}
     assert not Event.objects.filter(pk=consumed_old.pk).exists()
     entry = AuditLogEntry.objects.get(action="retention.swept")
     assert entry.after is not None and entry.after["events"] == 1
+    assert Event.objects.get(type="retention.swept").data == entry.after  # audited and emitted
     assert retention_sweep().total == 0  # safe to repeat: nothing more, and no second audit row
     assert AuditLogEntry.objects.filter(action="retention.swept").count() == 1
 
@@ -138,6 +141,20 @@ def test_expired_idempotency_keys_go_but_not_a_live_lock(settings: Any) -> None:
 
     assert set(IdempotencyKey.objects.values_list("pk", flat=True)) == {running.pk, young.pk}
     assert not IdempotencyKey.objects.filter(pk__in=[done.pk, dead.pk]).exists()
+
+
+def test_the_purge_by_hand_applies_the_same_rule_and_keeps_a_live_lock(settings: Any) -> None:
+    settings.IDEMPOTENCY_KEY_TTL = dt.timedelta(hours=24)
+    settings.IDEMPOTENCY_LOCK_TIMEOUT = dt.timedelta(seconds=120)
+    merchant = merchant_create(name="Shop")
+    day = dt.timedelta(hours=25)
+    done = _key(merchant, "done", status="completed", age=day, locked=day)
+    running = _key(merchant, "running", status="in_progress", age=day, locked=dt.timedelta(seconds=10))
+
+    assert idempotency_keys_purge() == 1
+
+    assert list(IdempotencyKey.objects.values_list("pk", flat=True)) == [running.pk]
+    assert not IdempotencyKey.objects.filter(pk=done.pk).exists()
 
 
 def test_batches_are_bounded_and_the_command_catches_up(settings: Any, capsys: Any) -> None:
