@@ -30,7 +30,97 @@ from merchants.models import ApiKey, Merchant
 REPLAYABLE_ERROR_STATUSES = frozenset({402, 409})
 
 
-class MerchantScopedApi(APIView):
+class IdempotentPostApi(APIView):
+    """Every POST through the idempotency layer (``bnpl.core.idempotency``), the rest as DRF runs it.
+    Subclasses say whose keys a request's are (``idempotency_scope``); the handler's work and the
+    stored response commit in one transaction, unless the view sets ``handler_atomic = False``
+    (a handler that checks a one-time code: a wrong attempt must commit even though the request
+    fails, so its services open their own transactions and the response is stored after them)."""
+
+    handler_atomic: ClassVar[bool] = True
+
+    def idempotency_scope(self, request: Request) -> dict[str, Any]:
+        """``idempotency_claim``'s scope keywords: ``merchant_id`` and ``livemode``, or ``owner``."""
+        raise NotImplementedError
+
+    def stored_body(self, body: bytes) -> bytes:
+        """The response body as it is kept for replay (a view holding secrets encrypts it)."""
+        return body
+
+    def replayed_body(self, stored: bytes) -> bytes:
+        return stored
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """DRF's dispatch, with the POST handler run through the idempotency layer."""
+        self.args, self.kwargs = args, kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        try:
+            self.initial(request, *args, **kwargs)
+            handler = (
+                getattr(self, request.method.lower(), None)
+                if request.method.lower() in self.http_method_names
+                else None
+            )
+            if handler is None:
+                handler = self.http_method_not_allowed
+            if request.method == "POST" and handler != self.http_method_not_allowed:
+                response = self._idempotent(request, handler, *args, **kwargs)
+            else:
+                response = handler(request, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - as DRF: every error goes through the exception handler
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)  # type: ignore[arg-type]
+        return self.response
+
+    def _idempotent(self, request: Request, handler: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        key = idempotency.validate_key(request.headers.get(idempotency.HEADER))
+        scope = self.idempotency_scope(request)
+        claim = idempotency.idempotency_claim(
+            **scope,
+            key=key,
+            method=request.method or "POST",
+            path=request.path,
+            request_fingerprint=idempotency.fingerprint(method="POST", path=request.path, data=request.data),
+        )
+        if isinstance(claim, idempotency.StoredResponse):
+            replay = HttpResponse(self.replayed_body(claim.body), status=claim.status, content_type=claim.content_type)
+            replay["Idempotent-Replayed"] = "true"
+            return replay
+        try:
+            # No handler catches an error inside: its services take no savepoints.
+            with whole_transaction() if self.handler_atomic else contextlib.nullcontext():
+                response = self.finalize_response(request, handler(request, *args, **kwargs), *args, **kwargs)  # type: ignore[arg-type]
+                stored = self._stored(response)
+                idempotency.idempotency_complete(record=claim, response=stored)
+        except ApplicationError as error:
+            response = self.finalize_response(request, error_response(error), *args, **kwargs)
+            if error.code == "idempotency_key_taken_over":
+                return response  # the retry that took over owns the key now
+            if error.status_code in REPLAYABLE_ERROR_STATUSES:
+                with contextlib.suppress(ConflictError):  # taken over meanwhile: the retry's answer stands
+                    idempotency.idempotency_complete(record=claim, response=self._stored(response))
+            else:
+                idempotency.idempotency_release(record=claim)
+            return response
+        except Exception:  # release the claim for any failure, then re-raise
+            idempotency.idempotency_release(record=claim)
+            raise
+        return response
+
+    def _stored(self, response: HttpResponseBase) -> idempotency.StoredResponse:
+        if isinstance(response, Response):
+            response.render()
+        assert isinstance(response, HttpResponse)
+        return idempotency.StoredResponse(
+            status=response.status_code,
+            content_type=response.get("Content-Type", ""),
+            body=self.stored_body(response.content),
+        )
+
+
+class MerchantScopedApi(IdempotentPostApi):
     authentication_classes: ClassVar[list[Any]] = [ApiKeyAuthentication]  # type: ignore[misc]
     permission_classes: ClassVar[list[Any]] = []  # type: ignore[misc]
     throttle_classes: ClassVar[list[Any]] = [ApiKeyThrottle]  # type: ignore[misc]
@@ -77,69 +167,5 @@ class MerchantScopedApi(APIView):
             for name, model in self.path_models.items()
         }
 
-    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        """DRF's dispatch, with the POST handler run through the idempotency layer."""
-        self.args, self.kwargs = args, kwargs
-        request = self.initialize_request(request, *args, **kwargs)
-        self.request = request
-        self.headers = self.default_response_headers
-        try:
-            self.initial(request, *args, **kwargs)
-            handler = (
-                getattr(self, request.method.lower(), None)
-                if request.method.lower() in self.http_method_names
-                else None
-            )
-            if handler is None:
-                handler = self.http_method_not_allowed
-            if request.method == "POST" and handler != self.http_method_not_allowed:
-                response = self._idempotent(request, handler, *args, **kwargs)
-            else:
-                response = handler(request, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - as DRF: every error goes through the exception handler
-            response = self.handle_exception(exc)
-        self.response = self.finalize_response(request, response, *args, **kwargs)  # type: ignore[arg-type]
-        return self.response
-
-    def _idempotent(self, request: Request, handler: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        key = idempotency.validate_key(request.headers.get(idempotency.HEADER))
-        claim = idempotency.idempotency_claim(
-            merchant_id=self.merchant.pk,
-            livemode=self.livemode,
-            key=key,
-            method=request.method or "POST",
-            path=request.path,
-            request_fingerprint=idempotency.fingerprint(method="POST", path=request.path, data=request.data),
-        )
-        if isinstance(claim, idempotency.StoredResponse):
-            replay = HttpResponse(claim.body, status=claim.status, content_type=claim.content_type)
-            replay["Idempotent-Replayed"] = "true"
-            return replay
-        try:
-            with whole_transaction():  # no handler catches an error inside: its services take no savepoints
-                response = self.finalize_response(request, handler(request, *args, **kwargs), *args, **kwargs)  # type: ignore[arg-type]
-                stored = self._stored(response)
-                idempotency.idempotency_complete(record=claim, response=stored)
-        except ApplicationError as error:
-            response = self.finalize_response(request, error_response(error), *args, **kwargs)
-            if error.code == "idempotency_key_taken_over":
-                return response  # the retry that took over owns the key now
-            if error.status_code in REPLAYABLE_ERROR_STATUSES:
-                with contextlib.suppress(ConflictError):  # taken over meanwhile: the retry's answer stands
-                    idempotency.idempotency_complete(record=claim, response=self._stored(response))
-            else:
-                idempotency.idempotency_release(record=claim)
-            return response
-        except Exception:  # release the claim for any failure, then re-raise
-            idempotency.idempotency_release(record=claim)
-            raise
-        return response
-
-    @staticmethod
-    def _stored(response: HttpResponseBase) -> idempotency.StoredResponse:
-        if isinstance(response, Response):
-            response.render()
-        assert isinstance(response, HttpResponse)
-        return idempotency.StoredResponse(
-            status=response.status_code, content_type=response.get("Content-Type", ""), body=response.content
-        )
+    def idempotency_scope(self, request: Request) -> dict[str, Any]:
+        return {"merchant_id": self.merchant.pk, "livemode": self.livemode}

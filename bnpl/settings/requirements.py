@@ -114,6 +114,8 @@ def _part_problems(get: Callable[[str], Any]) -> list[str]:
         problems.append(
             "ONE_TIME_CODE_SENDER: the sandbox sender publishes every code in the sandbox inbox; use a real sender."
         )
+    if str(get("PUSH_SENDER") or "") == "bnpl.notifications.SandboxPushSender":
+        problems.append("PUSH_SENDER: the sandbox sender publishes push notifications in the sandbox inbox.")
     if str(get("EMAIL_BACKEND") or "") in NON_DELIVERING_EMAIL_BACKENDS:
         problems.append("EMAIL_BACKEND: must deliver (SMTP or a provider's backend), not print or keep mail.")
     if "localhost" in str(get("DEFAULT_FROM_EMAIL") or ""):
