@@ -132,7 +132,7 @@ def _ask_trusted_devices(device: Device) -> None:
 
 
 def _locked_pending(device: Device) -> Device:
-    locked = Device.objects.select_for_update().select_related("consumer", "approved_by").get(pk=device.pk)
+    locked = Device.objects.select_for_update(of=("self",)).select_related("consumer", "approved_by").get(pk=device.pk)
     if locked.status != Device.Status.PENDING:
         raise StateError(f"This device is {locked.status}, not waiting for approval.", code="device_not_pending")
     return locked
@@ -174,7 +174,7 @@ def device_revoke(*, device: Device) -> Device:
     """Remove a device from the account (any device of the consumer's, itself included): its
     tokens end at once, and it can sign in again only as a new device."""
     with service_atomic():
-        locked = Device.objects.select_for_update().select_related("consumer", "approved_by").get(pk=device.pk)
+        locked = Device.objects.select_for_update(of=("self",)).select_related("consumer", "approved_by").get(pk=device.pk)
         if not locked.is_usable:
             raise StateError(f"This device is already {locked.status}.", code="device_ended")
         return _end(locked, status=Device.Status.REVOKED)
