@@ -123,9 +123,9 @@ class Device(PublicIdModel):
         REVOKED = "revoked"  # the consumer removed it: its tokens are dead
 
     class Platform(models.TextChoices):
-        IOS = "ios"
-        ANDROID = "android"
-        OTHER = "other"
+        IOS = "ios", "iOS"
+        ANDROID = "android", "Android"
+        OTHER = "other", "Other"
 
     class TrustedBy(models.TextChoices):
         FIRST_SIGN_IN = "first_sign_in"  # the consumer's first device, trusted by the sign-in code

@@ -5,6 +5,7 @@ sandbox inbox)."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,10 +14,21 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from consumers.models import SandboxMessage
 from tests.conftest import error_documented
 from tests.consumers.conftest import latest_code
 
 BASE = "/api/consumer/v1"
+DEVICE_CODE = re.compile(r"^Your verification code is (\d{6})\. .* Enter it in the app to trust your new device, .+\.$")
+
+
+def device_code(address: str) -> str:
+    """The code in the newest message to ``address``: one sent to trust a new device."""
+    message = SandboxMessage.objects.filter(destination=address).first()
+    assert message is not None, f"no message was delivered to {address}"
+    match = DEVICE_CODE.match(message.body)
+    assert match is not None, message.body
+    return match.group(1)
 
 
 class AppClient:
