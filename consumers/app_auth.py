@@ -79,9 +79,7 @@ def app_sign_in_code_request(*, identifier: str, sign_in_token: str, address: st
     )
 
 
-def app_sign_in(
-    *, identifier: str, code: str, sign_in_token: str, address: str, device: DeviceInput
-) -> SignIn:
+def app_sign_in(*, identifier: str, code: str, sign_in_token: str, address: str, device: DeviceInput) -> SignIn:
     """Check the code (wrong attempts count and commit, as on the web), then bind the device and
     start its tokens in the transaction that consumes the code. Call outside a transaction."""
 
@@ -95,7 +93,9 @@ def app_sign_in(
             bound, secret = device_register(
                 consumer=consumer, name=device.name, platform=device.platform, push_token=device.push_token
             )
-        return SignIn(consumer=consumer, device=bound, device_secret=secret, tokens=family_start(consumer=consumer, device=bound))
+        return SignIn(
+            consumer=consumer, device=bound, device_secret=secret, tokens=family_start(consumer=consumer, device=bound)
+        )
 
     return one_time_code_verify_then(
         identifier=identifier,
@@ -136,4 +136,3 @@ def app_sign_out_everywhere(*, consumer: Consumer) -> int:
             families=RefreshTokenFamily.objects.filter(consumer=consumer),
             reason=RefreshTokenFamily.RevokedReason.SIGNED_OUT_EVERYWHERE,
         )
-

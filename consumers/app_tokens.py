@@ -82,7 +82,9 @@ def token_decode(token: str, *, kind: TokenKind, param: str | None = None) -> Cl
     payload = _verified_payload(token, param=param)
     if payload.get("typ") != kind.value:
         raise AuthenticationError(f"This is not an {kind.value} token.", code="token_invalid", param=param)
-    if clock.now().timestamp() >= payload["exp"]:
+    expires = payload["exp"]
+    assert isinstance(expires, int)  # checked by _verified_payload
+    if clock.now().timestamp() >= expires:
         what = "access token" if kind is TokenKind.ACCESS else "refresh token"
         raise AuthenticationError(
             f"This {what} has expired."
@@ -96,7 +98,7 @@ def token_decode(token: str, *, kind: TokenKind, param: str | None = None) -> Cl
         device=str(payload["dev"]),
         family=str(payload["fam"]),
         token_id=str(payload["jti"]),
-        expires_at=dt.datetime.fromtimestamp(payload["exp"], tz=dt.UTC),
+        expires_at=dt.datetime.fromtimestamp(expires, tz=dt.UTC),
     )
 
 

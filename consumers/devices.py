@@ -174,7 +174,9 @@ def device_revoke(*, device: Device) -> Device:
     """Remove a device from the account (any device of the consumer's, itself included): its
     tokens end at once, and it can sign in again only as a new device."""
     with service_atomic():
-        locked = Device.objects.select_for_update(of=("self",)).select_related("consumer", "approved_by").get(pk=device.pk)
+        locked = (
+            Device.objects.select_for_update(of=("self",)).select_related("consumer", "approved_by").get(pk=device.pk)
+        )
         if not locked.is_usable:
             raise StateError(f"This device is already {locked.status}.", code="device_ended")
         return _end(locked, status=Device.Status.REVOKED)

@@ -375,7 +375,9 @@ def one_time_code_verify(*, identifier: str, code: str, requester: Requester) ->
     """Check a code against the newest one this requester's session asked for; on success sign
     the consumer up (first time) or in. Wrong attempts are counted (and committed) before the error
     is raised; the last allowed wrong attempt burns the code."""
-    return one_time_code_verify_then(identifier=identifier, code=code, requester=requester, then=lambda consumer: consumer)
+    return one_time_code_verify_then(
+        identifier=identifier, code=code, requester=requester, then=lambda consumer: consumer
+    )
 
 
 def one_time_code_verify_then(

@@ -145,8 +145,8 @@ def families_revoke(*, families: QuerySet[RefreshTokenFamily], reason: str) -> i
     once); returns how many. Call inside a transaction."""
     now = clock.now()
     revoked = 0
-    for family in families.filter(revoked_at__isnull=True).select_related("consumer", "device").select_for_update(
-        of=("self",)
+    for family in (
+        families.filter(revoked_at__isnull=True).select_related("consumer", "device").select_for_update(of=("self",))
     ):
         before = family_data(family)
         family.revoked_at, family.revoked_reason = now, reason

@@ -157,7 +157,9 @@ class IdempotencyKey(BaseModel):
         IN_PROGRESS = "in_progress"
         COMPLETED = "completed"
 
-    merchant = models.ForeignKey("merchants.Merchant", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    merchant = models.ForeignKey(
+        "merchants.Merchant", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     livemode = models.BooleanField()
     # Who the key belongs to when it is not a merchant's: "con_…" (a consumer), "sign_in:<hash>".
     owner = models.CharField(max_length=80, blank=True, default="")

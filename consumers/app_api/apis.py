@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from bnpl.api.errors import error_response
 from bnpl.api.pagination import NewestFirstCursorPagination
-from bnpl.api.serializers import InputSerializer, StrictChoiceField, StrictCharField
+from bnpl.api.serializers import InputSerializer, StrictCharField, StrictChoiceField
 from bnpl.core.errors import AuthenticationError
 from bnpl.core.net import client_key
 from consumers import app_auth, devices, selectors
@@ -349,7 +349,13 @@ class DeviceVerificationCodeApi(ConsumerAppApi):
         "POST": {
             400: ("sms_unavailable",),
             409: ("device_not_pending", "no_code_destination"),
-            429: ("code_resend_too_soon", "code_hourly_limit", "code_destination_limit", "code_address_limit", "code_service_busy"),
+            429: (
+                "code_resend_too_soon",
+                "code_hourly_limit",
+                "code_destination_limit",
+                "code_address_limit",
+                "code_service_busy",
+            ),
         }
     }
 
@@ -407,7 +413,9 @@ class DeviceListApi(ConsumerAppApi):
 
     @extend_schema(operation_id="app_device_list", responses=DeviceRepresentation(many=True), tags=DEVICE_TAGS)
     def get(self, request: Request) -> Response:
-        return self.paginated(selectors.device_list(consumer=self.consumer).select_related("approved_by"), DeviceRepresentation)
+        return self.paginated(
+            selectors.device_list(consumer=self.consumer).select_related("approved_by"), DeviceRepresentation
+        )
 
 
 class DeviceDetailApi(ConsumerAppApi):

@@ -24,7 +24,11 @@ class ConsumerTokenAuthentication(BaseAuthentication):
             raise AuthenticationError("Use 'Authorization: Bearer <access token>'.", code="authorization_malformed")
         principal = app_principal(access_token=token.strip())
         actor_var.set(
-            Actor(kind="consumer", identifier=principal.consumer.public_id, label=f"Consumer app {principal.device.public_id}")
+            Actor(
+                kind="consumer",
+                identifier=principal.consumer.public_id,
+                label=f"Consumer app {principal.device.public_id}",
+            )
         )
         return principal, principal.device.public_id
 

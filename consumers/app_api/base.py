@@ -54,7 +54,9 @@ class ConsumerAppApi(IdempotentPostApi):
         assert self.pagination_class is not None, f"{type(self).__name__} lists: set pagination_class"
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, self.request, view=self)
-        return paginator.get_paginated_response(representation(page, many=True, context=self.representation_context).data)
+        return paginator.get_paginated_response(
+            representation(page, many=True, context=self.representation_context).data
+        )
 
     @property
     def representation_context(self) -> dict[str, Any]:

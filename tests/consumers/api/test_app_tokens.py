@@ -59,7 +59,9 @@ def test_a_first_sign_in_signs_up_trusts_the_device_and_issues_tokens(sign_in: S
     assert [row["id"] for row in listed.json()["results"]] == [device.public_id]
 
 
-def test_a_wrong_code_counts_its_attempt_and_signs_no_one_in(sign_in: SignIn, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_a_wrong_code_counts_its_attempt_and_signs_no_one_in(
+    sign_in: SignIn, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
     client = AppClient()
     with django_capture_on_commit_callbacks(execute=True):
         token = client.post("auth/codes", {"identifier": ADA}).json()["sign_in_token"]
@@ -80,7 +82,9 @@ def test_a_wrong_code_counts_its_attempt_and_signs_no_one_in(sign_in: SignIn, dj
     assert row_counts() == before
 
 
-def test_a_code_asked_for_by_another_sign_in_token_cannot_be_entered(sign_in: SignIn, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_a_code_asked_for_by_another_sign_in_token_cannot_be_entered(
+    sign_in: SignIn, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
     client = AppClient()
     with django_capture_on_commit_callbacks(execute=True):
         client.post("auth/codes", {"identifier": ADA})
@@ -194,7 +198,9 @@ def test_sign_out_ends_this_devices_tokens_only_and_the_device_signs_in_again_as
     assert Device.objects.count() == 2
 
 
-def test_signing_in_again_with_a_wrong_device_secret_is_refused_and_the_code_stays_usable(sign_in: SignIn, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_signing_in_again_with_a_wrong_device_secret_is_refused_and_the_code_stays_usable(
+    sign_in: SignIn, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
     phone = sign_in(ADA)
     client = AppClient()
     with django_capture_on_commit_callbacks(execute=True):
@@ -239,7 +245,7 @@ def test_forged_mistyped_and_missing_tokens_are_refused(sign_in: SignIn) -> None
     app = sign_in(ADA)
     claims = jwt.decode(app.body["access_token"], options={"verify_signature": False})
     forged = jwt.encode(claims, "not-our-secret-" + "z" * 32, algorithm="HS256")
-    unsigned = jwt.encode(claims, None, algorithm="none")
+    unsigned = jwt.encode(claims, None, algorithm="none")  # type: ignore[arg-type]
 
     for token, code in [
         (forged, "token_invalid"),
@@ -260,7 +266,8 @@ def test_tokens_signed_before_a_secret_rotation_still_work(sign_in: SignIn) -> N
         app = sign_in(ADA)
 
     with override_settings(
-        CONSUMER_TOKEN_SECRET="the-new-secret-" + "n" * 30, CONSUMER_TOKEN_SECRET_FALLBACKS=["the-old-secret-" + "o" * 30]
+        CONSUMER_TOKEN_SECRET="the-new-secret-" + "n" * 30,
+        CONSUMER_TOKEN_SECRET_FALLBACKS=["the-old-secret-" + "o" * 30],
     ):
         assert app.client.get("devices").status_code == 200
         renewed = AppClient().post("auth/refresh", {"refresh_token": app.refresh_token})

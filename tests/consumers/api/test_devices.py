@@ -10,8 +10,7 @@ import pytest
 
 from bnpl.core.models import Event
 from consumers.models import Channel, Device, OneTimeCode, RefreshTokenFamily, SandboxMessage
-from tests.consumers.api.conftest import AppClient, SignIn
-from tests.consumers.api.conftest import device_code
+from tests.consumers.api.conftest import AppClient, SignIn, device_code
 from tests.consumers.conftest import another_code, latest_code
 from tests.helpers import row_counts
 
@@ -96,7 +95,9 @@ def test_denying_a_device_ends_its_tokens(sign_in: SignIn) -> None:
     assert phone.client.post(f"devices/{stranger.device_id}/approve").status_code == 409
 
 
-def test_a_denied_device_cannot_sign_in_again_as_itself(sign_in: SignIn, django_capture_on_commit_callbacks: Any) -> None:
+def test_a_denied_device_cannot_sign_in_again_as_itself(
+    sign_in: SignIn, django_capture_on_commit_callbacks: Any
+) -> None:
     phone = sign_in(ADA, device_name="Phone")
     stranger = sign_in(ADA, device_name="Unknown")
     phone.client.post(f"devices/{stranger.device_id}/deny")
@@ -142,7 +143,11 @@ def test_a_pending_device_is_trusted_by_a_one_time_code(
 
     right = tablet.client.post("device/verify", {"code": code})
     assert right.status_code == 200
-    assert (right.json()["status"], right.json()["trusted_by"], right.json()["approved_by"]) == ("trusted", "code", None)
+    assert (right.json()["status"], right.json()["trusted_by"], right.json()["approved_by"]) == (
+        "trusted",
+        "code",
+        None,
+    )
     assert tablet.client.get("devices").status_code == 200
 
 
