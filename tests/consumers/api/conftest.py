@@ -43,11 +43,11 @@ class AppClient:
         return headers
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        url = path if path.startswith("/") else f"{BASE}/{path}"
+        url = path if path.startswith(("/", "http")) else f"{BASE}/{path}"
         return error_documented(self.client.get(url, params or {}, headers=self._headers(None)), url, "GET")
 
     def post(self, path: str, data: Any = None, *, idempotency_key: str | None = "auto") -> Any:
-        url = path if path.startswith("/") else f"{BASE}/{path}"
+        url = path if path.startswith(("/", "http")) else f"{BASE}/{path}"
         key = str(uuid.uuid4()) if idempotency_key == "auto" else idempotency_key
         body = data if isinstance(data, (str, bytes)) else json.dumps(data if data is not None else {})
         response = self.client.post(url, body, content_type="application/json", headers=self._headers(key))
