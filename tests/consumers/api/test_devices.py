@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from bnpl.core.models import Event
-from consumers.models import Channel, Device, OneTimeCode, RefreshTokenFamily, SandboxMessage
+from bnpl.core.context import SYSTEM
+from bnpl.core.models import Event, IdempotencyKey
+from consumers.erasure import consumer_erase
+from consumers.models import Channel, Consumer, Device, OneTimeCode, RefreshTokenFamily, SandboxMessage
 from tests.consumers.api.conftest import AppClient, SignIn, device_code
 from tests.consumers.conftest import another_code, latest_code
 from tests.helpers import row_counts
@@ -228,3 +230,18 @@ def test_one_consumer_never_sees_or_acts_on_anothers_devices(sign_in: SignIn) ->
     listed = bob.client.get("devices").json()["results"]
     assert [row["id"] for row in listed] == [bob.device_id]
     assert Device.objects.get(public_id=ada_pending.device_id).status == "pending"
+
+
+def test_erasing_the_consumer_ends_the_apps_devices_and_forgets_what_the_app_said(sign_in: SignIn) -> None:
+    phone = sign_in(ADA, device_name="Ada Lovelace's phone", push_token="push-address-1")
+    pending = sign_in(ADA, device_name="Tablet")
+    consumer = Consumer.objects.get(email=ADA)
+
+    consumer_erase(consumer=consumer, actor=SYSTEM)
+
+    assert set(Device.objects.values_list("status", "name", "push_token")) == {("revoked", "[erased]", "")}
+    assert not RefreshTokenFamily.objects.filter(revoked_at__isnull=True).exists()
+    assert not IdempotencyKey.objects.filter(merchant__isnull=True).exists()
+    assert not SandboxMessage.objects.filter(destination__in=[phone.device_id, pending.device_id]).exists()
+    for app in (phone, pending):
+        assert app.client.get("device").json()["error"]["code"] == "token_revoked"
