@@ -129,13 +129,19 @@ def test_another_consumers_object_is_not_found(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("path", "method", "operation"), LIST_OPERATIONS, ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("path", "method", "operation"), LIST_OPERATIONS, ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_lists_never_return_another_consumers_rows(
     path: str, method: str, operation: dict[str, Any], sign_in: SignIn
 ) -> None:
     ada, bob = sign_in("ada@example.com"), sign_in("bob@example.com")
-    mine = {ada.device_id} | {_make(model, Consumer.objects.get(email="ada@example.com")).public_id for model in CONSUMER_OWNED_FACTORIES}
-    theirs = {bob.device_id} | {_make(model, Consumer.objects.get(email="bob@example.com")).public_id for model in CONSUMER_OWNED_FACTORIES}
+    mine = {ada.device_id} | {
+        _make(model, Consumer.objects.get(email="ada@example.com")).public_id for model in CONSUMER_OWNED_FACTORIES
+    }
+    theirs = {bob.device_id} | {
+        _make(model, Consumer.objects.get(email="bob@example.com")).public_id for model in CONSUMER_OWNED_FACTORIES
+    }
 
     seen: set[str] = set()
     url: str | None = path
@@ -150,7 +156,9 @@ def test_lists_never_return_another_consumers_rows(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("path", "method", "operation"), WRITE_OPERATIONS, ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("path", "method", "operation"), WRITE_OPERATIONS, ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_bad_input_is_refused_naming_the_field_and_writes_nothing(
     path: str, method: str, operation: dict[str, Any], sign_in: SignIn
 ) -> None:
