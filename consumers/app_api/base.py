@@ -20,6 +20,7 @@ from bnpl.core.errors import NotFoundError, PermissionDeniedError
 from consumers import selectors
 from consumers.app_api.authentication import ConsumerTokenAuthentication
 from consumers.app_api.schema import ANONYMOUS_ERRORS, CONSUMER_ERRORS, CONSUMER_PATH_OBJECT_ERRORS
+from consumers.app_api.throttling import ConsumerThrottle
 from consumers.app_auth import AppPrincipal
 from consumers.models import Consumer, Device
 
@@ -27,7 +28,7 @@ from consumers.models import Consumer, Device
 class ConsumerAppApi(IdempotentPostApi):
     authentication_classes: ClassVar[list[Any]] = [ConsumerTokenAuthentication]  # type: ignore[misc]
     permission_classes: ClassVar[list[Any]] = []  # type: ignore[misc]
-    throttle_classes: ClassVar[list[Any]] = []  # type: ignore[misc]
+    throttle_classes: ClassVar[list[Any]] = [ConsumerThrottle]  # type: ignore[misc]
     # Path keyword -> model of the consumer-owned object it names; resolved before the handler runs.
     path_models: ClassVar[dict[str, type[Model]]] = {}
     pagination_class: ClassVar[type[Any] | None] = None

@@ -307,3 +307,19 @@ def test_two_consumers_keys_do_not_collide(sign_in: SignIn) -> None:
     assert first.status_code == second.status_code == 200
     assert "Idempotent-Replayed" not in second
     assert RefreshTokenFamily.objects.filter(revoked_at__isnull=False).count() == 2
+
+
+def test_each_consumer_is_rate_limited_across_their_devices(sign_in: SignIn, settings) -> None:  # type: ignore[no-untyped-def]
+    phone = sign_in(ADA, device_name="Phone")
+    tablet = sign_in(ADA, device_name="Tablet")
+    phone.client.post(f"devices/{tablet.device_id}/approve")
+    bob = sign_in("bob@example.com")
+    settings.API_THROTTLE_RATE = "3/min"
+
+    statuses = [app.client.get("device").status_code for app in (phone, tablet, phone, tablet)]
+    refused = phone.client.get("device")
+
+    assert statuses == [200, 200, 200, 429]
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused["Retry-After"]) >= 1
+    assert bob.client.get("device").status_code == 200  # another consumer's budget is their own
