@@ -88,7 +88,7 @@ def test_the_consumer_api_has_its_own_document_and_security_scheme() -> None:
     assert "ConsumerAccessToken" not in partner["components"]["securitySchemes"]
     anonymous = {"/api/consumer/v1/auth/codes", "/api/consumer/v1/auth/sign-in", "/api/consumer/v1/auth/refresh"}
     for path, method, operation in OPERATIONS:
-        expected = None if path in anonymous else [{"ConsumerAccessToken": []}]
+        expected: list[dict[str, list[str]]] | None = None if path in anonymous else [{"ConsumerAccessToken": []}]
         assert operation.get("security") == expected, (method, path)
         if method == "post":
             key = next(p for p in operation["parameters"] if p["name"] == "Idempotency-Key")
