@@ -31,13 +31,30 @@ REPLAYABLE_ERROR_STATUSES = frozenset({402, 409})
 
 
 class IdempotentPostApi(APIView):
-    """Every POST through the idempotency layer (``bnpl.core.idempotency``), the rest as DRF runs it.
+    """The base the partner API's and the consumer app API's views share: lists paged, and every
+    POST through the idempotency layer (``bnpl.core.idempotency``), the rest as DRF runs it.
     Subclasses say whose keys a request's are (``idempotency_scope``); the handler's work and the
     stored response commit in one transaction, unless the view sets ``handler_atomic = False``
     (a handler that checks a one-time code: a wrong attempt must commit even though the request
     fails, so its services open their own transactions and the response is stored after them)."""
 
     handler_atomic: ClassVar[bool] = True
+    # List endpoints set this; the schema then documents the page shape.
+    pagination_class: ClassVar[type[Any] | None] = None
+
+    def paginated(self, queryset: Any, representation: type[Any]) -> Response:
+        """A page of ``queryset`` (newest first) in the view's ``pagination_class``."""
+        assert self.pagination_class is not None, f"{type(self).__name__} lists: set pagination_class"
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        return paginator.get_paginated_response(
+            representation(page, many=True, context=self.representation_context).data
+        )
+
+    @property
+    def representation_context(self) -> dict[str, Any]:
+        """What the view's representations are given besides the object."""
+        return {}
 
     def idempotency_scope(self, request: Request) -> dict[str, Any]:
         """``idempotency_claim``'s scope keywords: ``merchant_id`` and ``livemode``, or ``owner``."""
@@ -128,8 +145,6 @@ class MerchantScopedApi(IdempotentPostApi):
     path_models: ClassVar[dict[str, type[Model]]] = {}
     # Publishable keys (pk_…) may call only endpoints that say so (public widget data).
     allow_publishable_key: ClassVar[bool] = False
-    # List endpoints set this; the schema then documents the page shape.
-    pagination_class: ClassVar[type[Any] | None] = None
     # The errors this endpoint answers beyond every endpoint's (bnpl.api.schema): HTTP method ->
     # status -> codes. The schema lists them; the tests refuse any code an endpoint answers that its
     # schema does not list (tests/conftest.py, ApiClient).
@@ -144,13 +159,6 @@ class MerchantScopedApi(IdempotentPostApi):
     def cursor_scope(self) -> str:
         """Cursors are signed for one caller: another merchant's, or the other mode's, is refused."""
         return f"{self.merchant.public_id}:{'live' if self.livemode else 'test'}"
-
-    def paginated(self, queryset: Any, representation: type[Any]) -> Response:
-        """A page of ``queryset`` (newest first) in the view's ``pagination_class``."""
-        assert self.pagination_class is not None, f"{type(self).__name__} lists: set pagination_class"
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queryset, self.request, view=self)
-        return paginator.get_paginated_response(representation(page, many=True).data)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

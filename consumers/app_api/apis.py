@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from bnpl.api.errors import error_response
 from bnpl.api.pagination import NewestFirstCursorPagination
-from bnpl.api.serializers import InputSerializer, StrictCharField, StrictChoiceField
+from bnpl.api.serializers import InputSerializer, NoInput, StrictCharField, StrictChoiceField
 from bnpl.core.errors import AuthenticationError
 from bnpl.core.net import client_key
 from consumers import app_auth, devices, selectors
@@ -26,10 +26,6 @@ from consumers.token_families import TokenPair, family_refresh
 
 TAGS = ["app sign-in"]
 DEVICE_TAGS = ["devices"]
-
-
-class NoInput(InputSerializer):
-    """An action that takes no parameters (any sent is refused by name)."""
 
 
 # --- Representations --------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 from django.db.models import Model
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from bnpl.api.views import IdempotentPostApi
 from bnpl.core import crypto
@@ -31,7 +30,6 @@ class ConsumerAppApi(IdempotentPostApi):
     throttle_classes: ClassVar[list[Any]] = [ConsumerThrottle]  # type: ignore[misc]
     # Path keyword -> model of the consumer-owned object it names; resolved before the handler runs.
     path_models: ClassVar[dict[str, type[Model]]] = {}
-    pagination_class: ClassVar[type[Any] | None] = None
     # HTTP method -> status -> codes this endpoint answers beyond every endpoint's (as on the partner API).
     error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {}
     common_errors: ClassVar[dict[int, str]] = CONSUMER_ERRORS
@@ -50,14 +48,6 @@ class ConsumerAppApi(IdempotentPostApi):
     def cursor_scope(self) -> str:
         """Cursors are signed for one consumer: another's is refused."""
         return self.consumer.public_id
-
-    def paginated(self, queryset: Any, representation: type[Any]) -> Response:
-        assert self.pagination_class is not None, f"{type(self).__name__} lists: set pagination_class"
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queryset, self.request, view=self)
-        return paginator.get_paginated_response(
-            representation(page, many=True, context=self.representation_context).data
-        )
 
     @property
     def representation_context(self) -> dict[str, Any]:
