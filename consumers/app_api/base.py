@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from bnpl.api.views import IdempotentPostApi
 from bnpl.core import crypto
 from bnpl.core.errors import NotFoundError, PermissionDeniedError
+from bnpl.core.ids import is_well_formed
 from consumers import selectors
 from consumers.app_api.authentication import ConsumerTokenAuthentication
 from consumers.app_api.schema import ANONYMOUS_ERRORS, CONSUMER_ERRORS, CONSUMER_PATH_OBJECT_ERRORS
@@ -66,9 +67,11 @@ class ConsumerAppApi(IdempotentPostApi):
             )
         self.path_objects = {}
         for name, model in self.path_models.items():
-            found = selectors.consumer_owned_get(model, consumer=self.consumer, public_id=str(kwargs[name]))
+            public_id = str(kwargs[name])
+            found = selectors.consumer_owned_get(model, consumer=self.consumer, public_id=public_id)
             if found is None:
-                raise NotFoundError(f"No such {model._meta.verbose_name}: {kwargs[name]}.", param="id")
+                named = f": {public_id!r}" if is_well_formed(public_id) else ""  # never echo megabytes back
+                raise NotFoundError(f"No such {model._meta.verbose_name}{named}.", param="id")
             self.path_objects[name] = found
 
     def idempotency_scope(self, request: Request) -> dict[str, Any]:
