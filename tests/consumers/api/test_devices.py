@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from bnpl.core.context import SYSTEM
 from bnpl.core.models import Event, IdempotencyKey
@@ -245,3 +246,14 @@ def test_erasing_the_consumer_ends_the_apps_devices_and_forgets_what_the_app_sai
     assert not SandboxMessage.objects.filter(destination__in=[phone.device_id, pending.device_id]).exists()
     for app in (phone, pending):
         assert app.client.get("device").json()["error"]["code"] == "token_revoked"
+
+
+def test_the_sandbox_inbox_shows_the_push_notification_to_the_trusted_device(sign_in: SignIn) -> None:
+    phone = sign_in(ADA, device_name="Phone")
+    sign_in(ADA, device_name="Kitchen tablet")
+
+    page = Client().get("/sandbox/inbox", {"to": phone.device_id}).content.decode()
+
+    assert "<strong>New sign-in to your account</strong>" in page
+    assert "Someone signed in on Kitchen tablet (iOS)." in page
+    assert '<span class="badge">push</span>' in page
