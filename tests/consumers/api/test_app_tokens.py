@@ -323,3 +323,24 @@ def test_each_consumer_is_rate_limited_across_their_devices(sign_in: SignIn, set
     assert refused.json()["error"]["code"] == "rate_limited"
     assert int(refused["Retry-After"]) >= 1
     assert bob.client.get("device").status_code == 200  # another consumer's budget is their own
+
+
+def test_a_sign_in_retried_with_the_same_key_gets_the_same_answer_and_one_device(
+    sign_in: SignIn,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    client = AppClient()
+    with django_capture_on_commit_callbacks(execute=True):
+        token = client.post("auth/codes", {"identifier": ADA}).json()["sign_in_token"]
+    body = {"identifier": ADA, "sign_in_token": token, "device_name": "Phone", "code": latest_code(ADA)}
+
+    first = client.post("auth/sign-in", body, idempotency_key="sign-in-1")
+    retry = client.post("auth/sign-in", body, idempotency_key="sign-in-1")
+
+    assert first.status_code == retry.status_code == 201
+    assert retry["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()
+    assert Device.objects.count() == RefreshTokenFamily.objects.count() == 1
+    stored = IdempotencyKey.objects.get(key="sign-in-1")
+    assert stored.owner.startswith("sign_in:") and ADA not in stored.owner
+    assert first.json()["device_secret"].encode() not in bytes(stored.response_body or b"")
