@@ -162,7 +162,7 @@ class IdempotencyKey(BaseModel):
     )
     livemode = models.BooleanField()
     # Who the key belongs to when it is not a merchant's: "con_…" (a consumer), "sign_in:<hash>".
-    owner = models.CharField(max_length=80, blank=True, default="")
+    owner = models.CharField(max_length=80, blank=True, default="", db_default="")
     key = models.CharField(max_length=255)
     request_method = models.CharField(max_length=10)
     request_path = models.CharField(max_length=500)
