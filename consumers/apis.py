@@ -18,6 +18,7 @@ from bnpl.api.pagination import NewestFirstCursorPagination
 from bnpl.api.parsers import JSONLinesParser, JSONLParser, SafeJSONParser
 from bnpl.api.serializers import (
     InputSerializer,
+    NoInput,
     StrictCharField,
     StrictChoiceField,
     StrictDateField,
@@ -36,10 +37,6 @@ from decisioning.models import BankDataConsent, BankTransaction
 # A billion in major units per transaction: far above any bank transaction, and low enough that a
 # month's running totals can never overflow their columns.
 BANK_MAX_AMOUNT = 10**11
-
-
-class NoInput(InputSerializer):
-    """An action that takes no parameters (any sent is refused by name)."""
 
 
 class BankDataConsentInput(InputSerializer):

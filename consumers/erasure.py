@@ -3,7 +3,8 @@
 **What goes.** The email address and phone number (the account row keeps its public id, status
 ``erased``); the identity (legal name, date of birth, address, the encrypted national id digits);
 one-time codes and their per-address throttle rows; sandbox messages; the consumer's web sessions
-(the devices signed in); bank transactions shared under their consents (each consent revoked); the
+(the browsers signed in) and the app's devices (revoked: their tokens end; the names and push
+addresses the app gave them forgotten); bank transactions shared under their consents (each consent revoked); the
 contact details merchants sent with their checkout sessions. Wherever the email, the phone number,
 the legal name or the address line also stand inside free text -- merchant references, line item
 names, refund reasons (and the settlement report's copies of both), dispute and hardship texts, the
@@ -44,12 +45,21 @@ from bnpl.core import clock
 from bnpl.core.context import Actor
 from bnpl.core.errors import StateError
 from bnpl.core.models import IdempotencyKey
-from bnpl.core.services import audit_log_redact, change_record, redact_json, redact_text, redaction_allowed
+from bnpl.core.services import (
+    ERASED,
+    audit_log_redact,
+    change_record,
+    redact_json,
+    redact_text,
+    redaction_allowed,
+)
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.plans.models import Plan
-from consumers.models import Consumer, Identity, MerchantConsumer, OneTimeCode, SandboxMessage
+from consumers.app_auth import sign_in_owner
+from consumers.devices import device_revoke
+from consumers.models import Consumer, Device, Identity, MerchantConsumer, OneTimeCode, SandboxMessage
 from consumers.selectors import PENDING_IDENTIFIER_KEY, SESSION_KEY
-from consumers.services import consumer_data
+from consumers.services import Destination, consumer_data
 from decisioning.bank_data import consent_revoke
 from decisioning.models import BankDataConsent, CreditDecision
 from merchants.models import SettlementLine, WebhookDeliveryAttempt
@@ -81,7 +91,7 @@ def consumer_erase(*, consumer: Consumer, actor: Actor) -> Erasure:
         for consent in BankDataConsent.objects.filter(consumer=consumer, revoked_at__isnull=True):
             consent_revoke(consent=consent, revoked_by=BankDataConsent.RevokedBy.CONSUMER)
         sessions = _sign_out_everywhere(consumer, contacts)
-        messages = _delete_messages(contacts)
+        messages = _delete_messages([*contacts, *_end_app_devices(consumer, contacts)])
         Identity.objects.filter(consumer=consumer).delete()
         _redact_purchases(consumer, contacts, needles)
         _redact_stored_responses(consumer, needles)
@@ -188,6 +198,20 @@ def _sign_out_everywhere(consumer: Consumer, contacts: Sequence[str]) -> int:
             doomed.append(session.pk)
     Session.objects.filter(pk__in=doomed).delete()
     return len(doomed)
+
+
+def _end_app_devices(consumer: Consumer, contacts: Sequence[str]) -> list[str]:
+    """Revoke the app's devices (their tokens end), forget the names and push addresses the app
+    gave them, and the app's stored idempotent responses; returns the devices' ids (their push
+    notifications in the sandbox inbox go with the consumer's messages)."""
+    devices = list(Device.objects.filter(consumer=consumer))
+    for device in devices:
+        if device.is_usable:
+            device_revoke(device=device)
+    Device.objects.filter(consumer=consumer).update(name=ERASED, push_token="")
+    owners = [consumer.public_id, *(sign_in_owner(Destination(channel="", address=contact)) for contact in contacts)]
+    IdempotencyKey.objects.filter(merchant__isnull=True, owner__in=owners).delete()
+    return [device.public_id for device in devices]
 
 
 def _delete_messages(contacts: Sequence[str]) -> int:

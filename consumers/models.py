@@ -15,6 +15,7 @@ from merchants.models import MerchantOwnedModel
 class Channel(models.TextChoices):
     EMAIL = "email"
     SMS = "sms"
+    PUSH = "push"  # to a device of the consumer's app (bnpl.notifications.PushSender)
 
 
 class Consumer(PublicIdModel):
@@ -102,6 +103,97 @@ class OneTimeCode(BaseModel):
     @property
     def is_expired(self) -> bool:
         return clock.now() >= self.expires_at
+
+
+class Device(PublicIdModel):
+    """A phone (an installation of the consumer's app) the consumer signed in on. Every app token is
+    bound to one, and is refused once the device is no longer ``pending`` or ``trusted``.
+
+    The consumer's first device ever is trusted by the sign-in code itself. A later one starts
+    ``pending``: a trusted device approves or denies it, or else it proves itself with a fresh
+    one-time code. ``secret_hash`` lets the same installation sign in again after signing out
+    without asking to be trusted anew (the app keeps the secret it was given once)."""
+
+    PUBLIC_ID_PREFIX = "dev"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # signed in, waiting to be approved (or verified by a code)
+        TRUSTED = "trusted"
+        DENIED = "denied"  # a trusted device said "not me": its tokens are dead
+        REVOKED = "revoked"  # the consumer removed it: its tokens are dead
+
+    class Platform(models.TextChoices):
+        IOS = "ios", "iOS"
+        ANDROID = "android", "Android"
+        OTHER = "other", "Other"
+
+    class TrustedBy(models.TextChoices):
+        FIRST_SIGN_IN = "first_sign_in"  # the consumer's first device, trusted by the sign-in code
+        APPROVAL = "approval"  # a trusted device approved it
+        CODE = "code"  # a fresh one-time code
+
+    consumer = models.ForeignKey(Consumer, on_delete=models.CASCADE, related_name="devices")
+    name = models.CharField(max_length=100)  # as the app names it ("Ada's iPhone")
+    platform = models.CharField(max_length=10, choices=Platform.choices, default=Platform.OTHER)
+    push_token = models.CharField(max_length=500, blank=True)  # the push provider's address of the app
+    secret_hash = models.CharField(max_length=64)  # sha256 of the device secret the app keeps
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    trusted_by = models.CharField(max_length=20, choices=TrustedBy.choices, blank=True)
+    approved_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    trusted_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)  # denied or revoked
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status="trusted") | models.Q(trusted_at__isnull=False, trusted_by__gt=""),
+                name="device_trusted_says_how",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status__in=["denied", "revoked"]) | models.Q(ended_at__isnull=False),
+                name="device_ended_says_when",
+            ),
+        ]
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status in {self.Status.PENDING, self.Status.TRUSTED}
+
+
+class RefreshTokenFamily(PublicIdModel):
+    """One sign-in of the app on a device: the refresh tokens it rotates through share the family.
+    Only the newest (``current_jti``) may be used; presenting an older one means a copy leaked, and
+    the whole family is revoked. Access tokens name their family too, so revoking it (sign-out,
+    reuse, the device revoked) ends them at once, not only at expiry."""
+
+    PUBLIC_ID_PREFIX = "rtf"
+
+    class RevokedReason(models.TextChoices):
+        SIGNED_OUT = "signed_out"
+        SIGNED_OUT_EVERYWHERE = "signed_out_everywhere"
+        REUSE_DETECTED = "reuse_detected"
+        DEVICE_ENDED = "device_ended"  # the device was denied or revoked
+
+    consumer = models.ForeignKey(Consumer, on_delete=models.CASCADE, related_name="token_families")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="token_families")
+    current_jti = models.CharField(max_length=64)  # the id of the only refresh token that may be used
+    generation = models.PositiveIntegerField(default=1)  # how many refresh tokens the family has had
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=30, choices=RevokedReason.choices, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["consumer", "revoked_at"], name="token_family_consumer_live")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(revoked_at__isnull=True, revoked_reason="")
+                | models.Q(revoked_at__isnull=False, revoked_reason__gt=""),
+                name="token_family_revoked_says_why",
+            )
+        ]
 
 
 class SandboxMessage(BaseModel):

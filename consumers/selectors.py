@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 
 from bnpl.checkout.models import Dispute
 from bnpl.core.ids import is_well_formed
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.plans.models import Plan
-from consumers.models import Consumer, SandboxMessage
+from consumers.models import Consumer, Device, SandboxMessage
 from decisioning import selectors as decisioning_selectors
 from decisioning.models import BankDataConsent, CreditDecision
 from merchants.models import Merchant
@@ -151,3 +151,16 @@ def bank_data_consent_get(*, consumer: Consumer, public_id: str) -> BankDataCons
     if not is_well_formed(public_id):
         return None
     return bank_data_consent_list(consumer=consumer).filter(public_id=public_id).first()
+
+
+def device_list(*, consumer: Consumer) -> QuerySet[Device]:
+    """The consumer's devices of the app, every status, newest first."""
+    return Device.objects.filter(consumer=consumer).order_by("-created_at", "-pk")
+
+
+def consumer_owned_get(model: type[Model], *, consumer: Consumer, public_id: str) -> Model | None:
+    """A consumer's own object of ``model`` (a model with a ``consumer`` foreign key) by public id;
+    None for anyone else's: the consumer app API's one lookup of the objects its paths name."""
+    if not is_well_formed(public_id):
+        return None
+    return model._default_manager.filter(consumer=consumer, public_id=public_id).first()

@@ -60,6 +60,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 import phonenumbers
 from django.conf import settings
@@ -79,6 +80,7 @@ from consumers.models import Channel, Consumer, Identity, OneTimeCode
 CODE_DIGITS = 6
 CODE_PATTERN = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")  # ASCII digits only: str.isdigit() accepts "١٢٣" and "²"
 HOUR, DAY = 3600, 86400
+Accepted = TypeVar("Accepted")  # what a caller's work after an accepted code returns
 RECOGNIZED_DEVICE = "device"
 
 
@@ -373,8 +375,19 @@ def one_time_code_verify(*, identifier: str, code: str, requester: Requester) ->
     """Check a code against the newest one this requester's session asked for; on success sign
     the consumer up (first time) or in. Wrong attempts are counted (and committed) before the error
     is raised; the last allowed wrong attempt burns the code."""
+    return one_time_code_verify_then(
+        identifier=identifier, code=code, requester=requester, then=lambda consumer: consumer
+    )
+
+
+def one_time_code_verify_then(
+    *, identifier: str, code: str, requester: Requester, then: Callable[[Consumer], Accepted]
+) -> Accepted:
+    """``one_time_code_verify``, then ``then(consumer)`` in the transaction that consumes the code
+    (the app's sign-in binds its device and starts its tokens there: all of it, or none of it and
+    the code still usable). Must be called outside a transaction, as wrong attempts must commit."""
     destination = destination_parse(identifier)
-    return _with_code(destination, code, "code", requester, lambda now: _consumer_sign_in(destination, now))
+    return _with_code(destination, code, "code", requester, lambda now: then(_consumer_sign_in(destination, now)))
 
 
 def consumer_code_destination(consumer: Consumer) -> Destination:
@@ -391,7 +404,15 @@ def one_time_code_confirm(*, consumer: Consumer, code: str, requester: Requester
     """A step-up: check a fresh code sent to the signed-in consumer's own address (the newest one
     this requester's session asked for), without signing anyone in. Wrong attempts and limits count
     as at sign-in; errors name ``param``."""
-    _with_code(consumer_code_destination(consumer), code, param, requester, lambda now: consumer)
+    one_time_code_confirm_then(consumer=consumer, code=code, requester=requester, param=param, then=lambda: consumer)
+
+
+def one_time_code_confirm_then(
+    *, consumer: Consumer, code: str, requester: Requester, then: Callable[[], Accepted], param: str = "code"
+) -> Accepted:
+    """``one_time_code_confirm``, then ``then()`` in the transaction that consumes the code (a new
+    device of the app trusted by it)."""
+    return _with_code(consumer_code_destination(consumer), code, param, requester, lambda now: then())
 
 
 def _with_code(
@@ -399,8 +420,8 @@ def _with_code(
     code: str,
     param: str,
     requester: Requester,
-    accepted: Callable[[dt.datetime], Consumer],
-) -> Consumer:
+    accepted: Callable[[dt.datetime], Accepted],
+) -> Accepted:
     """Judge ``code`` against the newest code this requester's session asked for at
     ``destination`` and, when right, run ``accepted`` in the same transaction that consumes it."""
     submitted = (code or "").strip()
@@ -421,12 +442,11 @@ def _with_code(
                 .first()
             )
             outcome, remaining = _check(one_time_code, submitted, destination.address, now)
-            consumer = accepted(now) if outcome is VerifyOutcome.ACCEPTED else None
+            if outcome is VerifyOutcome.ACCEPTED:
+                return accepted(now)
     finally:
         if outcome not in WRONG_GUESSES:
             ratelimit.give_back(wrong_code_budgets)
-    if consumer is not None:
-        return consumer
     if outcome is VerifyOutcome.WRONG:
         raise InvalidRequestError(
             f"That code is not right. {remaining} attempt{'s' if remaining != 1 else ''} left.",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from consumers import account_views, data_sharing_views, plan_views, views
+from consumers import account_views, data_sharing_views, device_views, plan_views, views
 
 app_name = "consumers"
 
@@ -30,4 +30,6 @@ urlpatterns = [
     path("receipts/<str:charge_id>.pdf", account_views.receipt_pdf, name="receipt"),
     path("preferences", account_views.preferences, name="preferences"),
     path("profile", account_views.profile, name="profile"),
+    path("devices", device_views.device_list, name="devices"),
+    path("devices/<str:device_id>/revoke", device_views.device_revoke, name="device-revoke"),
 ]

@@ -128,6 +128,7 @@ def production_environment(*, smtp_port: int, s3_url: str) -> dict[str, str]:
             "SECRET_KEY": secrets.token_urlsafe(64),
             "API_KEY_HASH_SECRET": token(),
             "ONE_TIME_CODE_HASH_SECRET": token(),
+            "CONSUMER_TOKEN_SECRET": token(),
             "LAKE_PSEUDONYM_KEY": token(),
             "METRICS_TOKEN": token(),
             "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),

@@ -104,12 +104,12 @@ OWN_CODES = "This operation also answers: "
 
 
 def operation_errors(view: Any, method: str, *, names_an_object: bool) -> dict[int, str]:
-    """Status -> description of every error an operation answers: every endpoint's (and 404 when its
-    path names an object), and the view's own codes (``MerchantScopedApi.error_codes``) for this
-    method."""
+    """Status -> description of every error an operation answers: every endpoint's (the view's
+    ``common_errors``, by default the partner API's), 404 when its path names an object, and the
+    view's own codes (``MerchantScopedApi.error_codes``) for this method."""
     errors = {
-        **ALL_ERRORS,
-        **(PATH_OBJECT_ERRORS if names_an_object else {}),
+        **getattr(view, "common_errors", ALL_ERRORS),
+        **(getattr(view, "path_object_errors", PATH_OBJECT_ERRORS) if names_an_object else {}),
         **(POST_ERRORS if method.upper() == "POST" else {}),
     }
     own = getattr(view, "error_codes", {}).get(method.upper(), {})

@@ -112,3 +112,7 @@ class InputSerializer(serializers.Serializer[Any]):
                     {unknown[0]: [f"Received unknown parameter: {unknown[0]}."]}, code="unknown"
                 )
         return super().to_internal_value(data)
+
+
+class NoInput(InputSerializer):
+    """An action that takes no parameters (any sent is refused by name)."""

@@ -30,52 +30,42 @@ from merchants.models import ApiKey, Merchant
 REPLAYABLE_ERROR_STATUSES = frozenset({402, 409})
 
 
-class MerchantScopedApi(APIView):
-    authentication_classes: ClassVar[list[Any]] = [ApiKeyAuthentication]  # type: ignore[misc]
-    permission_classes: ClassVar[list[Any]] = []  # type: ignore[misc]
-    throttle_classes: ClassVar[list[Any]] = [ApiKeyThrottle]  # type: ignore[misc]
-    # Path keyword -> model of the merchant-owned object it names; resolved before the handler runs.
-    path_models: ClassVar[dict[str, type[Model]]] = {}
-    # Publishable keys (pk_…) may call only endpoints that say so (public widget data).
-    allow_publishable_key: ClassVar[bool] = False
+class IdempotentPostApi(APIView):
+    """The base the partner API's and the consumer app API's views share: lists paged, and every
+    POST through the idempotency layer (``bnpl.core.idempotency``), the rest as DRF runs it.
+    Subclasses say whose keys a request's are (``idempotency_scope``); the handler's work and the
+    stored response commit in one transaction, unless the view sets ``handler_atomic = False``
+    (a handler that checks a one-time code: a wrong attempt must commit even though the request
+    fails, so its services open their own transactions and the response is stored after them)."""
+
+    handler_atomic: ClassVar[bool] = True
     # List endpoints set this; the schema then documents the page shape.
     pagination_class: ClassVar[type[Any] | None] = None
-    # The errors this endpoint answers beyond every endpoint's (bnpl.api.schema): HTTP method ->
-    # status -> codes. The schema lists them; the tests refuse any code an endpoint answers that its
-    # schema does not list (tests/conftest.py, ApiClient).
-    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {}
-
-    merchant: Merchant
-    livemode: bool
-    api_key: ApiKey
-    path_objects: dict[str, Any]
-
-    @property
-    def cursor_scope(self) -> str:
-        """Cursors are signed for one caller: another merchant's, or the other mode's, is refused."""
-        return f"{self.merchant.public_id}:{'live' if self.livemode else 'test'}"
 
     def paginated(self, queryset: Any, representation: type[Any]) -> Response:
         """A page of ``queryset`` (newest first) in the view's ``pagination_class``."""
         assert self.pagination_class is not None, f"{type(self).__name__} lists: set pagination_class"
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, self.request, view=self)
-        return paginator.get_paginated_response(representation(page, many=True).data)
+        return paginator.get_paginated_response(
+            representation(page, many=True, context=self.representation_context).data
+        )
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        principal = request.user
-        assert isinstance(principal, MerchantPrincipal)
-        if principal.api_key.kind != ApiKey.Kind.SECRET and not self.allow_publishable_key:
-            raise AuthenticationError(
-                "This endpoint needs a secret key (sk_…); publishable keys are for public widget calls only.",
-                code="secret_key_required",
-            )
-        self.merchant, self.livemode, self.api_key = principal.merchant, principal.livemode, principal.api_key
-        self.path_objects = {
-            name: scoped_get(model, merchant=self.merchant, livemode=self.livemode, public_id=str(kwargs[name]))
-            for name, model in self.path_models.items()
-        }
+    @property
+    def representation_context(self) -> dict[str, Any]:
+        """What the view's representations are given besides the object."""
+        return {}
+
+    def idempotency_scope(self, request: Request) -> dict[str, Any]:
+        """``idempotency_claim``'s scope keywords: ``merchant_id`` and ``livemode``, or ``owner``."""
+        raise NotImplementedError
+
+    def stored_body(self, body: bytes) -> bytes:
+        """The response body as it is kept for replay (a view holding secrets encrypts it)."""
+        return body
+
+    def replayed_body(self, stored: bytes) -> bytes:
+        return stored
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """DRF's dispatch, with the POST handler run through the idempotency layer."""
@@ -103,20 +93,21 @@ class MerchantScopedApi(APIView):
 
     def _idempotent(self, request: Request, handler: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
         key = idempotency.validate_key(request.headers.get(idempotency.HEADER))
+        scope = self.idempotency_scope(request)
         claim = idempotency.idempotency_claim(
-            merchant_id=self.merchant.pk,
-            livemode=self.livemode,
+            **scope,
             key=key,
             method=request.method or "POST",
             path=request.path,
             request_fingerprint=idempotency.fingerprint(method="POST", path=request.path, data=request.data),
         )
         if isinstance(claim, idempotency.StoredResponse):
-            replay = HttpResponse(claim.body, status=claim.status, content_type=claim.content_type)
+            replay = HttpResponse(self.replayed_body(claim.body), status=claim.status, content_type=claim.content_type)
             replay["Idempotent-Replayed"] = "true"
             return replay
         try:
-            with whole_transaction():  # no handler catches an error inside: its services take no savepoints
+            # No handler catches an error inside: its services take no savepoints.
+            with whole_transaction() if self.handler_atomic else contextlib.nullcontext():
                 response = self.finalize_response(request, handler(request, *args, **kwargs), *args, **kwargs)  # type: ignore[arg-type]
                 stored = self._stored(response)
                 idempotency.idempotency_complete(record=claim, response=stored)
@@ -135,11 +126,54 @@ class MerchantScopedApi(APIView):
             raise
         return response
 
-    @staticmethod
-    def _stored(response: HttpResponseBase) -> idempotency.StoredResponse:
+    def _stored(self, response: HttpResponseBase) -> idempotency.StoredResponse:
         if isinstance(response, Response):
             response.render()
         assert isinstance(response, HttpResponse)
         return idempotency.StoredResponse(
-            status=response.status_code, content_type=response.get("Content-Type", ""), body=response.content
+            status=response.status_code,
+            content_type=response.get("Content-Type", ""),
+            body=self.stored_body(response.content),
         )
+
+
+class MerchantScopedApi(IdempotentPostApi):
+    authentication_classes: ClassVar[list[Any]] = [ApiKeyAuthentication]  # type: ignore[misc]
+    permission_classes: ClassVar[list[Any]] = []  # type: ignore[misc]
+    throttle_classes: ClassVar[list[Any]] = [ApiKeyThrottle]  # type: ignore[misc]
+    # Path keyword -> model of the merchant-owned object it names; resolved before the handler runs.
+    path_models: ClassVar[dict[str, type[Model]]] = {}
+    # Publishable keys (pk_…) may call only endpoints that say so (public widget data).
+    allow_publishable_key: ClassVar[bool] = False
+    # The errors this endpoint answers beyond every endpoint's (bnpl.api.schema): HTTP method ->
+    # status -> codes. The schema lists them; the tests refuse any code an endpoint answers that its
+    # schema does not list (tests/conftest.py, ApiClient).
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {}
+
+    merchant: Merchant
+    livemode: bool
+    api_key: ApiKey
+    path_objects: dict[str, Any]
+
+    @property
+    def cursor_scope(self) -> str:
+        """Cursors are signed for one caller: another merchant's, or the other mode's, is refused."""
+        return f"{self.merchant.public_id}:{'live' if self.livemode else 'test'}"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        principal = request.user
+        assert isinstance(principal, MerchantPrincipal)
+        if principal.api_key.kind != ApiKey.Kind.SECRET and not self.allow_publishable_key:
+            raise AuthenticationError(
+                "This endpoint needs a secret key (sk_…); publishable keys are for public widget calls only.",
+                code="secret_key_required",
+            )
+        self.merchant, self.livemode, self.api_key = principal.merchant, principal.livemode, principal.api_key
+        self.path_objects = {
+            name: scoped_get(model, merchant=self.merchant, livemode=self.livemode, public_id=str(kwargs[name]))
+            for name, model in self.path_models.items()
+        }
+
+    def idempotency_scope(self, request: Request) -> dict[str, Any]:
+        return {"merchant_id": self.merchant.pk, "livemode": self.livemode}

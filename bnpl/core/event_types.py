@@ -171,3 +171,27 @@ register(
     "A staff or merchant user's second factor (authenticator and backup codes) was removed.",
     merchant_visible=False,
 )
+register(
+    "device.registered",
+    "A consumer signed in to the app on a device: trusted if it is their first, else pending approval.",
+    merchant_visible=False,
+)
+register(
+    "device.trusted", "A pending device was approved by a trusted one, or verified by a code.", merchant_visible=False
+)
+register(
+    "device.denied",
+    "A trusted device said a pending one is not the consumer's: its tokens end.",
+    merchant_visible=False,
+)
+register("device.revoked", "The consumer removed a device: its tokens end.", merchant_visible=False)
+register(
+    "refresh_token_family.created", "The app signed in on a device: a new family of tokens.", merchant_visible=False
+)
+register("refresh_token_family.rotated", "The app exchanged its refresh token for a new one.", merchant_visible=False)
+register(
+    "refresh_token_family.revoked",
+    "The app's tokens on a device were ended: signed out, signed out everywhere, a refresh token used twice, "
+    "or the device denied or revoked (`revoked_reason`).",
+    merchant_visible=False,
+)

@@ -65,9 +65,18 @@ def fingerprint(*, method: str, path: str, data: Any) -> str:
 
 
 def idempotency_claim(
-    *, merchant_id: int, livemode: bool, key: str, method: str, path: str, request_fingerprint: str
+    *,
+    key: str,
+    method: str,
+    path: str,
+    request_fingerprint: str,
+    merchant_id: int | None = None,
+    livemode: bool = False,
+    owner: str = "",
 ) -> IdempotencyKey | StoredResponse:
-    """Claim ``key`` for this request, or return the stored response to replay.
+    """Claim ``key`` for this request, or return the stored response to replay. Keys are scoped to a
+    merchant and mode (``merchant_id``, ``livemode``: the partner API) or else to an ``owner`` (the
+    consumer app API: ``con_…``, or before sign-in the address a code goes to).
 
     Runs outside any transaction: the claim must be visible to concurrent requests at once. There
     the INSERT commits by itself (one round trip: no BEGIN, no COMMIT); inside a transaction (a
@@ -79,10 +88,13 @@ def idempotency_claim(
     log, flushes the claim with it. A crash of the database server can lose only a claim whose work
     had not committed, which is what releasing it would have left (the retry claims the key anew).
     """
+    if (merchant_id is None) == (not owner):
+        raise ValueError("an idempotency key belongs to a merchant or to an owner, one of the two")
     now = clock.now()
     claim = IdempotencyKey(
         merchant_id=merchant_id,
         livemode=livemode,
+        owner=owner,
         key=key,
         request_method=method,
         request_path=path,
@@ -95,7 +107,12 @@ def idempotency_claim(
             return claim
     except IntegrityError:
         pass
-    existing = IdempotencyKey.objects.get(merchant_id=merchant_id, livemode=livemode, key=key)
+    scope = (
+        {"merchant_id": merchant_id, "livemode": livemode}
+        if merchant_id is not None
+        else {"merchant__isnull": True, "owner": owner}
+    )
+    existing = IdempotencyKey.objects.get(key=key, **scope)
     if existing.request_fingerprint != request_fingerprint:
         metrics.idempotency.labels(result="conflict").inc()
         raise IdempotencyError(

@@ -8,6 +8,8 @@
   under; lookups try each, and a key found under a fallback is re-hashed when used.
 - ``ONE_TIME_CODE_HASH_SECRET`` (+ ``_FALLBACKS``): the HMAC of one-time codes (they live
   minutes); verification tries each.
+- ``CONSUMER_TOKEN_SECRET`` (+ ``_FALLBACKS``): the HMAC the consumer app's JSON Web Tokens are
+  signed with; verification tries each, so a rotation signs nobody out.
 - ``LAKE_PSEUDONYM_KEY``: consumer pseudonyms in the data lake; changing it changes every
   pseudonym (docs/data-lake.md).
 
@@ -44,6 +46,11 @@ def api_key_hash_secrets() -> list[str]:
 def one_time_code_hash_secrets() -> list[str]:
     """The one-time-code HMAC secrets, current first."""
     return _with_fallbacks("ONE_TIME_CODE_HASH_SECRET", "one-time-code-hash")
+
+
+def consumer_token_secrets() -> list[str]:
+    """The consumer app's token-signing secrets, current first."""
+    return _with_fallbacks("CONSUMER_TOKEN_SECRET", "consumer-token")
 
 
 def secret_fingerprint(secret: str) -> str:

@@ -146,17 +146,23 @@ class Event(PublicIdModel):
 class IdempotencyKey(BaseModel):
     """The first response to a POST with a given ``Idempotency-Key``, stored to be replayed.
 
-    Scoped to the merchant and the mode of the key that made the request. The unique constraint is
-    the guard: the first request inserts the row (``in_progress``), a concurrent one gets a 409,
-    and the response is stored in the same transaction as the work it reports.
+    Scoped to the merchant and the mode of the key that made the request (the partner API), or to
+    an ``owner`` that is not a merchant (the consumer app API: the consumer, or before sign-in the
+    address a code goes to). The unique constraint is the guard: the first request inserts the row
+    (``in_progress``), a concurrent one gets a 409, and the response is stored in the same
+    transaction as the work it reports.
     """
 
     class Status(models.TextChoices):
         IN_PROGRESS = "in_progress"
         COMPLETED = "completed"
 
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
+    merchant = models.ForeignKey(
+        "merchants.Merchant", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     livemode = models.BooleanField()
+    # Who the key belongs to when it is not a merchant's: "con_…" (a consumer), "sign_in:<hash>".
+    owner = models.CharField(max_length=80, blank=True, default="", db_default="")
     key = models.CharField(max_length=255)
     request_method = models.CharField(max_length=10)
     request_path = models.CharField(max_length=500)
@@ -170,6 +176,14 @@ class IdempotencyKey(BaseModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["merchant", "livemode", "key"], name="idempotency_key_unique"),
+            models.UniqueConstraint(
+                fields=["owner", "key"], condition=models.Q(merchant__isnull=True), name="idempotency_key_owner_unique"
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(merchant__isnull=False) & models.Q(owner=""))
+                | (models.Q(merchant__isnull=True) & ~models.Q(owner="")),
+                name="idempotency_key_has_one_owner",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -470,6 +470,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # The consumer app's API has a document of its own (consumers.app_api.schema).
+    "PREPROCESSING_HOOKS": ["consumers.app_api.schema.partner_api_only"],
     "ENUM_NAME_OVERRIDES": {
         "MerchantStatusEnum": "merchants.models.Merchant.Status",
         "WebhookEndpointStatusEnum": "merchants.models.WebhookEndpoint.Status",
@@ -613,6 +615,8 @@ WEBHOOK_ALLOW_PRIVATE_TARGETS = False
 
 # --- Consumers: one-time codes ---------------------------------------------------------------
 ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="bnpl.notifications.EmailAndSmsSender")
+# Push notifications to the consumer's app (bnpl.notifications): none ships a provider yet.
+PUSH_SENDER = env.str("PUSH_SENDER", default="bnpl.notifications.NoPushSender")
 ONE_TIME_CODE_TTL = timedelta(minutes=10)
 ONE_TIME_CODE_MAX_ATTEMPTS = 5
 # One code per browser session and destination this often; at most this many codes an hour to one
@@ -718,6 +722,14 @@ API_KEY_HASH_SECRET_FALLBACKS = env.list("API_KEY_HASH_SECRET_FALLBACKS", defaul
 # HMAC-SHA256 secret of one-time codes (kept only hashed); fallbacks verify codes sent before a rotation.
 ONE_TIME_CODE_HASH_SECRET = env.str("ONE_TIME_CODE_HASH_SECRET", default="")
 ONE_TIME_CODE_HASH_SECRET_FALLBACKS = env.list("ONE_TIME_CODE_HASH_SECRET_FALLBACKS", default=[])
+# HMAC-SHA256 (HS256) secret the consumer app's tokens are signed with; fallbacks still verify
+# tokens signed before a rotation (at most CONSUMER_REFRESH_TOKEN_TTL old).
+CONSUMER_TOKEN_SECRET = env.str("CONSUMER_TOKEN_SECRET", default="")
+CONSUMER_TOKEN_SECRET_FALLBACKS = env.list("CONSUMER_TOKEN_SECRET_FALLBACKS", default=[])
+# The consumer app's tokens (consumers.app_tokens): a short-lived access token, and a refresh token
+# that is rotated on every use and expires if the app is not opened for this long.
+CONSUMER_ACCESS_TOKEN_TTL = timedelta(seconds=env.int("CONSUMER_ACCESS_TOKEN_SECONDS", default=900))
+CONSUMER_REFRESH_TOKEN_TTL = timedelta(days=env.int("CONSUMER_REFRESH_TOKEN_DAYS", default=30))
 
 # One JSON object per line (bnpl.core.logs: request id, merchant and mode, Celery task, secrets and
 # personal data redacted); LOG_FORMAT=plain for people reading a terminal (the demo's default).

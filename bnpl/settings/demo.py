@@ -18,6 +18,7 @@ DEBUG = env.bool("DEBUG", default=False)
 # across restarts; production requires its own.
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-demo-key-change-me-" + "x" * 32)
 ONE_TIME_CODE_SENDER = env.str("ONE_TIME_CODE_SENDER", default="bnpl.notifications.SandboxSender")
+PUSH_SENDER = env.str("PUSH_SENDER", default="bnpl.notifications.SandboxPushSender")
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])

@@ -34,7 +34,13 @@ ADDRESS_LIMIT_BACKEND = "bnpl.accounts.backends.SignInAddressLimitBackend"
 REQUIRED_SIGN_IN_MIDDLEWARE = ("django_otp.middleware.OTPMiddleware", "axes.middleware.AxesMiddleware")
 MAX_SIGN_IN_FAILURE_LIMIT = 20
 # The purposes whose secrets must all differ (bnpl/core/keys.py).
-SEPARATE_SECRETS = ("SECRET_KEY", "API_KEY_HASH_SECRET", "ONE_TIME_CODE_HASH_SECRET", "LAKE_PSEUDONYM_KEY")
+SEPARATE_SECRETS = (
+    "SECRET_KEY",
+    "API_KEY_HASH_SECRET",
+    "ONE_TIME_CODE_HASH_SECRET",
+    "CONSUMER_TOKEN_SECRET",
+    "LAKE_PSEUDONYM_KEY",
+)
 
 
 def _is_fernet_key(value: str) -> bool:
@@ -58,6 +64,7 @@ def _secret_problems(get: Callable[[str], Any]) -> list[str]:
     for name, what in (
         ("API_KEY_HASH_SECRET", "the HMAC secret API keys are stored under"),
         ("ONE_TIME_CODE_HASH_SECRET", "the HMAC secret one-time codes are stored under"),
+        ("CONSUMER_TOKEN_SECRET", "the HMAC secret the consumer app's tokens are signed with"),
         ("LAKE_PSEUDONYM_KEY", "the HMAC key of consumer pseudonyms in the data lake"),
         ("METRICS_TOKEN", "the bearer token Prometheus scrapes /metrics with"),
     ):
@@ -114,6 +121,8 @@ def _part_problems(get: Callable[[str], Any]) -> list[str]:
         problems.append(
             "ONE_TIME_CODE_SENDER: the sandbox sender publishes every code in the sandbox inbox; use a real sender."
         )
+    if str(get("PUSH_SENDER") or "") == "bnpl.notifications.SandboxPushSender":
+        problems.append("PUSH_SENDER: the sandbox sender publishes push notifications in the sandbox inbox.")
     if str(get("EMAIL_BACKEND") or "") in NON_DELIVERING_EMAIL_BACKENDS:
         problems.append("EMAIL_BACKEND: must deliver (SMTP or a provider's backend), not print or keep mail.")
     if "localhost" in str(get("DEFAULT_FROM_EMAIL") or ""):

@@ -12,6 +12,7 @@ SECRET_KEY = env.str("SECRET_KEY", default="insecure-test-key-" + "x" * 40)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ONE_TIME_CODE_SENDER = "bnpl.notifications.SandboxSender"
+PUSH_SENDER = "bnpl.notifications.SandboxPushSender"
 BNPL_SANDBOX = True
 DEBUG = False
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True

@@ -99,6 +99,8 @@ REQUESTS: dict[str, Request] = {
     "receipt": Request("get", _receipt),
     "preferences": Request("get"),
     "profile": Request("get"),
+    "devices": Request("get"),
+    "device-revoke": Request("post", lambda world: {"device_id": world.devices[-1].public_id}, statuses=REDIRECT),
 }
 
 PAGES = [pattern for pattern in urlpatterns if isinstance(pattern, URLPattern)]

@@ -10,7 +10,8 @@ payments, disputes, open checkout sessions, credit decisions, settlements (the f
 capture and refund), webhook endpoints (the first with a delivery per event), API keys, members,
 invitations, onboarding documents and payout accounts, and consumers as it knows them (the first
 with ``rows`` bank transactions). One shopper bought every order: their portal lists ``rows`` plans,
-cards, payments and decisions, and ``rows`` bank-data consents (one per shop they shared with).
+cards, payments and decisions, ``rows`` bank-data consents (one per shop they shared with), and
+``rows`` devices of their app.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 
 from bnpl.accounts.models import User
 from bnpl.checkout import orders as checkout_orders
@@ -30,7 +32,8 @@ from bnpl.core.models import Event
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.plans.models import PaymentProduct, Plan, ProductKind
 from bnpl.tenancy.services import merchant_consumer_ensure
-from consumers.models import Consumer, MerchantConsumer
+from consumers.devices import device_approve, device_register
+from consumers.models import Consumer, Device, MerchantConsumer
 from decisioning import bank_data
 from decisioning.models import BankDataConsent
 from merchants import onboarding, services, webhooks
@@ -80,6 +83,7 @@ class World:
     bank_accounts: list[BankAccount] = field(default_factory=list)
     merchant_consumers: list[MerchantConsumer] = field(default_factory=list)
     consents: list[BankDataConsent] = field(default_factory=list)
+    devices: list[Device] = field(default_factory=list)
 
     @property
     def merchant(self) -> Merchant:
@@ -121,6 +125,7 @@ def build_world(rows: int) -> World:
     _webhooks(world)
     _team_and_keys(world)
     _consumers(world)
+    _devices(world)
     return world
 
 
@@ -211,6 +216,16 @@ def _team_and_keys(world: World) -> None:
                 merchant=merchant, holder_name="Budget Shop", routing_number="110000000", account_number="000123456789"
             )
         )
+
+
+def _devices(world: World) -> None:
+    """``rows`` devices of the shopper's app: the first trusted, every other one approved by it."""
+    with transaction.atomic():
+        for index in range(world.rows):
+            device, _ = device_register(consumer=world.shopper, name=f"Phone {index + 1}", platform="ios")
+            world.devices.append(device)
+    for device in world.devices[1:]:
+        device_approve(device=device, approver=world.devices[0])
 
 
 def _consumers(world: World) -> None:

@@ -41,6 +41,7 @@ def complete_production_env() -> dict[str, str]:
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "API_KEY_HASH_SECRET": secrets.token_urlsafe(48),
         "ONE_TIME_CODE_HASH_SECRET": secrets.token_urlsafe(48),
+        "CONSUMER_TOKEN_SECRET": secrets.token_urlsafe(48),
         "LAKE_PSEUDONYM_KEY": secrets.token_urlsafe(48),
         "METRICS_TOKEN": secrets.token_urlsafe(48),
         "ONE_TIME_CODE_SENDER": "bnpl.notifications.EmailAndSmsSender",

@@ -22,9 +22,9 @@ HUGE = "x" * 100_000
 SCHEMA = SchemaGenerator().get_schema(request=None, public=True)
 
 
-def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+def _resolve(node: dict[str, Any], schema: dict[str, Any] = SCHEMA) -> dict[str, Any]:
     while "$ref" in node:
-        node = SCHEMA["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
     return node
 
 
@@ -37,9 +37,9 @@ def _write_operations() -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-def _wrong_type(prop: dict[str, Any]) -> Any:
-    kind = str(_resolve(prop).get("type"))
-    if "enum" in _resolve(prop):
+def _wrong_type(prop: dict[str, Any], schema: dict[str, Any] = SCHEMA) -> Any:
+    kind = str(_resolve(prop, schema).get("type"))
+    if "enum" in _resolve(prop, schema):
         return "not-one-of-the-choices"
     return {
         "string": {"not": "a string"},
@@ -51,17 +51,21 @@ def _wrong_type(prop: dict[str, Any]) -> Any:
     }.get(kind, {"x": 1})
 
 
-def _cases(body_schema: dict[str, Any], example: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+def _cases(
+    body_schema: dict[str, Any], example: dict[str, Any], schema: dict[str, Any] = SCHEMA
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """The broken bodies for one operation: (label, the field at fault, body). ``schema`` is the
+    document the body's references resolve in (the consumer app API has its own)."""
     properties = body_schema.get("properties", {})
     cases = []
     for field in body_schema.get("required", []):
         cases.append((f"missing {field}", field, {k: v for k, v in example.items() if k != field}))
     for field, prop in properties.items():
-        prop = _resolve(prop)
-        cases.append((f"wrong type {field}", field, {**example, field: _wrong_type(prop)}))
+        prop = _resolve(prop, schema)
+        cases.append((f"wrong type {field}", field, {**example, field: _wrong_type(prop, schema)}))
         if prop.get("type") == "string":
             cases.append((f"huge {field}", field, {**example, field: HUGE}))
-        if prop.get("type") == "array" and _resolve(prop.get("items", {})).get("type") == "string":
+        if prop.get("type") == "array" and _resolve(prop.get("items", {}), schema).get("type") == "string":
             cases.append((f"huge item {field}", field, {**example, field: [HUGE]}))
         if prop.get("type") == "integer" and (field == "amount" or field.endswith("_amount")):
             cases.append((f"negative {field}", field, {**example, field: -1}))

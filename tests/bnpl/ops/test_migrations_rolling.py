@@ -39,6 +39,10 @@ RELEASED_BEFORE_THE_RULE = "released before the expand/contract rule (issue 18);
 GRANDFATHERED: dict[tuple[str, str], str] = {
     ("checkout", "0002_product_limits_and_fee_terms"): f"NOT NULL columns; {RELEASED_BEFORE_THE_RULE}",
     ("checkout", "0007_card_network_disputes"): f"NOT NULL columns, a unique constraint; {RELEASED_BEFORE_THE_RULE}",
+    ("core", "0006_idempotency_key_owner"): (
+        "a unique index, built CONCURRENTLY, over rows (merchant_id IS NULL) that no earlier release writes: "
+        "no existing row can break it and no write waits for it (the linter flags every unique addition)"
+    ),
     ("consumers", "0005_reminders"): f"NOT NULL columns; {RELEASED_BEFORE_THE_RULE}",
     ("consumers", "0006_one_time_code_bound_to_requester"): f"drops a table, NOT NULL; {RELEASED_BEFORE_THE_RULE}",
     ("consumers", "0009_sandbox_message_html"): f"NOT NULL columns; {RELEASED_BEFORE_THE_RULE}",
