@@ -39,7 +39,7 @@ RELEASED_BEFORE_THE_RULE = "released before the expand/contract rule (issue 18);
 GRANDFATHERED: dict[tuple[str, str], str] = {
     ("checkout", "0002_product_limits_and_fee_terms"): f"NOT NULL columns; {RELEASED_BEFORE_THE_RULE}",
     ("checkout", "0007_card_network_disputes"): f"NOT NULL columns, a unique constraint; {RELEASED_BEFORE_THE_RULE}",
-    ("core", "0006_idempotency_key_owner"): (
+    ("core", "0007_idempotency_key_owner"): (
         "a unique index, built CONCURRENTLY, over rows (merchant_id IS NULL) that no earlier release writes: "
         "no existing row can break it and no write waits for it (the linter flags every unique addition)"
     ),

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
 
     dependencies = [
-        ('core', '0005_write_path_indexes'),
+        ('core', '0006_audit_log_partitions'),
         ('merchants', '0009_document_removed_at'),
     ]
 
