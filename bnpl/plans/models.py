@@ -210,6 +210,16 @@ class Installment(BaseModel):
 
     class Meta:
         ordering = ["plan", "sequence"]
+        indexes = [
+            # What collections claims, in its order: scheduled installments whose collection date is
+            # set (claiming clears it). Partial, so it holds the few due or coming rather than every
+            # installment ever paid: without it each batch's claim read the whole table.
+            models.Index(
+                fields=["collect_on", "id"],
+                name="installment_due",
+                condition=models.Q(status="scheduled", collect_on__isnull=False),
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["plan", "sequence"], name="installment_sequence_unique"),
             models.CheckConstraint(condition=models.Q(amount__gte=0), name="installment_amount_not_negative"),

@@ -40,7 +40,9 @@ def _collectors(queue: str, logs: Path, broker: str) -> AbstractContextManager[W
         logs,
         broker,
         state=lambda: f"due={_due()} processing={CollectionAttempt.objects.filter(status='processing').count()}",
-        environment={"COLLECTIONS_GATEWAY_CONCURRENCY": str(GATEWAY_CONCURRENCY)},  # killed with calls in flight
+        # Killed with calls in flight: each call takes the sandbox 50 ms, so a batch of 25 stays in
+        # flight for a few hundred (at 0 ms a quick machine finished a run between two looks for one).
+        environment={"COLLECTIONS_GATEWAY_CONCURRENCY": str(GATEWAY_CONCURRENCY), "SANDBOX_GATEWAY_LATENCY_MS": "50"},
     )
 
 
