@@ -73,6 +73,10 @@ class Charge(PublicIdModel):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The pending few, which the every-minute settle sweep looks for among every charge ever made.
+            models.Index(fields=["created_at"], name="charge_pending", condition=models.Q(status="pending")),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="charge_amount_positive"),
             models.CheckConstraint(

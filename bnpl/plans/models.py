@@ -219,6 +219,9 @@ class Installment(BaseModel):
                 name="installment_due",
                 condition=models.Q(status="scheduled", collect_on__isnull=False),
             ),
+            # Still to pay, by due date: lateness (every 30 minutes) and reminders look up the
+            # overdue and the coming; paid and canceled installments, most of the table, stay out.
+            models.Index(fields=["due_date"], name="installment_open_by_due", condition=models.Q(status="scheduled")),
         ]
         constraints = [
             models.UniqueConstraint(fields=["plan", "sequence"], name="installment_sequence_unique"),
