@@ -325,8 +325,6 @@ def partner_consent_grant(
     its own) until ``expires_at``. Granting again renews the one consent per partner and mode; what
     was shared under a lapsed consent is deleted first, so it never comes back to life."""
     now = clock.now()
-    if not partner.is_active:
-        raise StateError(f"{partner.name} cannot receive consents at the moment.", code="partner_unavailable")
     if expires_at <= now:
         raise InvalidRequestError("expires_at: must be in the future.", param="expires_at")
     if expires_at > now + dt.timedelta(days=PARTNER_CONSENT_MAX_DAYS):
@@ -336,6 +334,9 @@ def partner_consent_grant(
         )
     with transaction.atomic():
         Consumer.objects.select_for_update().get(pk=consumer.pk)
+        partner = DataPartner.objects.get(pk=partner.pk)  # as it is now: suspended since the page was shown?
+        if not partner.is_active:
+            raise StateError(f"{partner.name} cannot receive consents at the moment.", code="partner_unavailable")
         source = data_source_for_partner(partner=partner)
         consent = (
             BankDataConsent.objects.select_for_update(of=("self",))
