@@ -33,13 +33,20 @@ class DataPartnerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["name", "public_id", "status", "created_at", "suspended_at"]
     list_filter = ["status"]
     search_fields = ["name", "public_id"]
-    inlines = [PartnerApiKeyInline]
     actions = ["issue_test_key", "issue_live_key", "suspend", "reinstate"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:  # type: ignore[override]
         if obj is None:
             return ["name", "description", "website"]
         return ["public_id", "name", "description", "website", "status", "created_at", "suspended_at"]
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "website":
+            kwargs["assume_scheme"] = "https"  # a bare domain is an https address
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> list[type[admin.TabularInline]]:  # type: ignore[type-arg,override]
+        return [] if obj is None else [PartnerApiKeyInline]  # its keys, once it exists
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [] if obj is None else self.get_fields(request, obj)
