@@ -26,7 +26,7 @@ class DataPartner(PublicIdModel):
     use its keys; suspending it refuses every key at once (consents stay, and the consumer may still
     revoke them)."""
 
-    PUBLIC_ID_PREFIX = "dp"
+    PUBLIC_ID_PREFIX = "dpa"
 
     class Status(models.TextChoices):
         ACTIVE = "active"

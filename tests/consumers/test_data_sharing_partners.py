@@ -110,7 +110,7 @@ def test_a_grant_names_what_is_wrong_and_changes_nothing(acme: Partner) -> None:
     consumer = make_verified_consumer(email="wrong@example.com")
     client = _signed_in(consumer)
 
-    no_partner = client.post(GRANT, {"partner": "dp_00000000000000000000000000", "days": "90"}, follow=True)
+    no_partner = client.post(GRANT, {"partner": "dpa_00000000000000000000000000", "days": "90"}, follow=True)
     bad_days = client.post(GRANT, {"partner": acme.partner.public_id, "days": "5000"}, follow=True)
 
     assert _messages(no_partner) == ["Choose a data partner."]

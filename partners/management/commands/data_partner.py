@@ -1,9 +1,9 @@
 """Onboard data partners and manage their keys from the command line (as the admin does):
 
     manage.py data_partner create "Acme Open Banking" --description "Open-banking aggregator"
-    manage.py data_partner issue-key dp_… [--live] [--name production]   # prints the key, once
+    manage.py data_partner issue-key dpa_… [--live] [--name production]   # prints the key, once
     manage.py data_partner revoke-key dpkey_…
-    manage.py data_partner suspend dp_…  |  reinstate dp_…
+    manage.py data_partner suspend dpa_…  |  reinstate dpa_…
     manage.py data_partner list
 
 Each change is audited as the operator at the console and evented (``partners.services``)."""
@@ -34,13 +34,13 @@ class Command(BaseCommand):
         )
         create.add_argument("--website", default="")
         issue = actions.add_parser("issue-key", help="Issue a key (printed once)")
-        issue.add_argument("partner", help="dp_…")
+        issue.add_argument("partner", help="dpa_…")
         issue.add_argument("--live", action="store_true", help="A live-mode key (default: test mode)")
         issue.add_argument("--name", default="")
         revoke = actions.add_parser("revoke-key", help="Revoke a key")
         revoke.add_argument("key", help="dpkey_…")
         for name in ("suspend", "reinstate"):
-            actions.add_parser(name, help=f"{name.capitalize()} a partner").add_argument("partner", help="dp_…")
+            actions.add_parser(name, help=f"{name.capitalize()} a partner").add_argument("partner", help="dpa_…")
         actions.add_parser("list", help="Partners and their keys")
 
     def handle(self, *args: Any, **options: Any) -> None:
