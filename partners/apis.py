@@ -118,7 +118,10 @@ PARTNER_ERRORS = {
     "`parameter_invalid`, `parameter_unknown`); on lists `parameter_invalid` for `limit` or `cursor`",
     401: "No valid key. Codes: `api_key_missing`, `authorization_malformed`, `invalid_api_key`, `api_key_revoked`",
     403: "The partner is suspended. Code: `partner_suspended`",
-    429: "Over a rate limit (`Retry-After` says when to retry). Code: `rate_limited`",
+    429: "Over a rate limit: the key's, or invalid keys from this client address (`Retry-After` says when to "
+    "retry). Code: `rate_limited`",
+    503: "A part of the platform (database, cache) is briefly down: retry after `Retry-After` seconds (a POST with "
+    "the same Idempotency-Key). Code: `service_unavailable`",
 }
 PARTNER_PATH_OBJECT_ERRORS = {
     404: "No consumer with a consent in force for you in this mode (never granted, revoked, expired, another "
