@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import requests
-import schemathesis
 from django.db import transaction
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
@@ -32,6 +31,7 @@ from consumers.app_api.schema import SCHEMA_SETTINGS
 from consumers.devices import device_register
 from consumers.token_families import family_start
 from tests.consumers.factories import make_consumer
+from tests.security.fuzzing import fuzzed
 
 SCHEMA_URL = "/api/consumer/v1/schema?format=json"
 EXAMPLES_PER_OPERATION = 8
@@ -44,25 +44,7 @@ def _local_schema() -> dict[str, Any]:
 
 
 LOCAL_SCHEMA = _local_schema()
-schema = schemathesis.openapi.from_dict(
-    LOCAL_SCHEMA,
-    config=schemathesis.Config.from_dict(
-        {
-            "generation": {
-                "mode": "all",
-                "max-examples": EXAMPLES_PER_OPERATION,
-                "no-shrink": True,
-                "deterministic": True,
-            },
-            "phases": {
-                "examples": {"enabled": True},
-                "coverage": {"enabled": True},
-                "fuzzing": {"enabled": True},
-                "stateful": {"enabled": False},
-            },
-        }
-    ),
-)
+schema = fuzzed(LOCAL_SCHEMA, examples_per_operation=EXAMPLES_PER_OPERATION)
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from bnpl.core.idempotency import KEY_PATTERN
 from tests.merchants.factories import Tenant
+from tests.security.fuzzing import fuzzed
 from tests.tenancy.test_isolation import _make, _view_path_models
 
 SCHEMA_URL = "/api/v1/schema?format=json"
@@ -55,25 +56,7 @@ def _json_lines(context: Any, value: Any) -> bytes:
 
 
 LOCAL_SCHEMA = _local_schema()
-schema = schemathesis.openapi.from_dict(
-    LOCAL_SCHEMA,
-    config=schemathesis.Config.from_dict(
-        {
-            "generation": {
-                "mode": "all",
-                "max-examples": EXAMPLES_PER_OPERATION,
-                "no-shrink": True,
-                "deterministic": True,
-            },
-            "phases": {
-                "examples": {"enabled": True},
-                "coverage": {"enabled": True},
-                "fuzzing": {"enabled": True},
-                "stateful": {"enabled": False},
-            },
-        }
-    ),
-)
+schema = fuzzed(LOCAL_SCHEMA, examples_per_operation=EXAMPLES_PER_OPERATION)
 
 
 @pytest.fixture(scope="module")
