@@ -1,7 +1,7 @@
 """Schemathesis against the live test server, for every operation of the data-partner API, as
-tests/security/test_schema_fuzz.py does for the merchants' API: documented examples, coverage cases
-and a bounded number of generated ones, positive and negative. Every request carries the test key of
-a partner that a consumer granted consent to; POSTs a fresh Idempotency-Key. A run fails on any 5xx,
+tests/security/test_schema_fuzz.py does for the merchants' API, with the same configuration
+(tests/security/fuzzing.py). Every request carries the test key of a partner that a consumer
+granted consent to; POSTs a fresh Idempotency-Key. A run fails on any 5xx,
 any response that does not match its schema, any undocumented status code or content type, and any
 schema-violating request that is accepted; GETs also fail when a schema-valid request is refused.
 
@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import requests
-import schemathesis
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from drf_spectacular.settings import patched_settings
@@ -29,7 +28,7 @@ from bnpl.core.idempotency import KEY_PATTERN
 from partners.schema import SCHEMA_SETTINGS
 from tests.consumers.factories import make_consumer
 from tests.partners.factories import grant, make_partner
-from tests.security.test_schema_fuzz import _json_lines  # noqa: F401  # registers the JSON-lines serializer
+from tests.security.fuzzing import fuzzed
 
 SCHEMA_URL = "/api/partners/v1/schema?format=json"
 EXAMPLES_PER_OPERATION = 8
@@ -42,25 +41,7 @@ def _local_schema() -> dict[str, Any]:
 
 
 LOCAL_SCHEMA = _local_schema()
-schema = schemathesis.openapi.from_dict(
-    LOCAL_SCHEMA,
-    config=schemathesis.Config.from_dict(
-        {
-            "generation": {
-                "mode": "all",
-                "max-examples": EXAMPLES_PER_OPERATION,
-                "no-shrink": True,
-                "deterministic": True,
-            },
-            "phases": {
-                "examples": {"enabled": True},
-                "coverage": {"enabled": True},
-                "fuzzing": {"enabled": True},
-                "stateful": {"enabled": False},
-            },
-        }
-    ),
-)
+schema = fuzzed(LOCAL_SCHEMA, examples_per_operation=EXAMPLES_PER_OPERATION)
 
 
 @pytest.fixture(scope="module")
