@@ -23,6 +23,7 @@ urlpatterns = [
     path("metrics", metrics_views.metrics_view, name="metrics"),
     path("api/v1/", include("bnpl.api.urls")),
     path("api/consumer/v1/", include("consumers.app_api.urls")),
+    path("api/partners/v1/", include("partners.api_urls")),
     path("ops/api/v1/", include("decisioning.ops_urls")),
     path("messaging/v1/placement", messaging.placement_view, name="messaging-placement"),
     path("webhooks/stripe", stripe_webhooks.stripe_webhook, name="stripe-webhook"),

@@ -1,12 +1,16 @@
 """Bank-data sharing in the portal (``/account/data-sharing``): every consent a shop recorded to share
 the consumer's bank data with us, and the choices that are the consumer's alone: use it for all their
-decisions or only at that shop, revoke it, grant it again.
+decisions or only at that shop, revoke it, grant it again. And the consents only the consumer makes:
+to a named data partner (``partners.DataPartner``, an open-banking aggregator), to share their bank
+transactions for their pay-later decisions until a date they choose; they revoke it (deleting what
+was shared) or grant it again here.
 
 Consents are looked up through the signed-in consumer (``account_views.account_page``), so another's
 is a 404. Each choice calls the consent service in ``decisioning.bank_data`` and says what happened."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,10 +18,16 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from bnpl.core import clock
+from bnpl.core.errors import InvalidRequestError
 from consumers import selectors
 from consumers.account_views import account_action, account_consumer, account_page
 from decisioning import bank_data
 from decisioning.models import BankDataConsent
+from partners import selectors as partner_selectors
+
+# How long a consumer may let a data partner share, in days (the choices the page offers).
+PARTNER_CONSENT_DAYS = (90, 180, 365)
 
 
 @require_GET
@@ -37,6 +47,8 @@ def data_sharing(request: HttpRequest) -> HttpResponse:
             "consumer": consumer,
             "rows": rows,
             "all_decisions": BankDataConsent.Scope.ALL_DECISIONS,
+            "partners": list(partner_selectors.data_partner_list_grantable()),
+            "partner_consent_days": PARTNER_CONSENT_DAYS,
         },
     )
 
@@ -79,3 +91,32 @@ def data_sharing_grant(request: HttpRequest, consent_id: str) -> HttpResponse:
         return f"Granted: {consent.source.name} may share your bank data again, for its own decisions."
 
     return _consent_action(request, consent_id, grant)
+
+
+@require_POST
+@account_page
+def data_sharing_partner_grant(request: HttpRequest) -> HttpResponse:
+    """Grant (or renew) a data partner consent to share the consumer's bank transactions for their
+    pay-later decisions, for one of ``PARTNER_CONSENT_DAYS``, in live mode or (``mode=test``) test mode."""
+    consumer = account_consumer(request)
+
+    def grant() -> str:
+        partner = partner_selectors.data_partner_get_grantable(public_id=request.POST.get("partner", ""))
+        if partner is None:
+            raise InvalidRequestError("Choose a data partner.", code="partner_invalid", param="partner")
+        days = request.POST.get("days", "")
+        if days not in {str(choice) for choice in PARTNER_CONSENT_DAYS}:
+            raise InvalidRequestError("Choose how long it may share.", code="days_invalid", param="days")
+        consent = bank_data.partner_consent_grant(
+            consumer=consumer,
+            partner=partner,
+            livemode=request.POST.get("mode") != "test",
+            expires_at=clock.now() + dt.timedelta(days=int(days)),
+        )
+        assert consent.expires_at is not None
+        return (
+            f"Granted: {partner.name} may share your bank transactions with us for your pay-later decisions "
+            f"until {consent.expires_at:%-d %b %Y}."
+        )
+
+    return account_action(request, grant, back=reverse("consumers:data-sharing"))

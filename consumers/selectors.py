@@ -143,8 +143,9 @@ def dispute_get(*, consumer: Consumer, public_id: str) -> Dispute | None:
 
 
 def bank_data_consent_list(*, consumer: Consumer) -> QuerySet[BankDataConsent]:
-    """Every consent to share the consumer's bank data, whoever recorded it, both modes, newest first."""
-    return BankDataConsent.objects.filter(consumer=consumer).select_related("source__merchant")
+    """Every consent to share the consumer's bank data, whoever recorded it (a shop) or was granted it
+    (a data partner), both modes, newest first."""
+    return BankDataConsent.objects.filter(consumer=consumer).select_related("source__merchant", "source__partner")
 
 
 def bank_data_consent_get(*, consumer: Consumer, public_id: str) -> BankDataConsent | None:

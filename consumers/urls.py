@@ -23,6 +23,9 @@ urlpatterns = [
     path("cards/<str:card_id>/default", account_views.card_make_default, name="card-default"),
     path("decisions", account_views.decisions, name="decisions"),
     path("data-sharing", data_sharing_views.data_sharing, name="data-sharing"),
+    path(
+        "data-sharing/partners/grant", data_sharing_views.data_sharing_partner_grant, name="data-sharing-partner-grant"
+    ),
     path("data-sharing/<str:consent_id>/scope", data_sharing_views.data_sharing_scope, name="data-sharing-scope"),
     path("data-sharing/<str:consent_id>/revoke", data_sharing_views.data_sharing_revoke, name="data-sharing-revoke"),
     path("data-sharing/<str:consent_id>/grant", data_sharing_views.data_sharing_grant, name="data-sharing-grant"),

@@ -281,9 +281,16 @@ class CashFlowMonthInline(ReadOnlyInline):
 class BankDataConsentAdmin(ReadOnlyAdmin):
     """Which source may share a consumer's bank data, for which decisions, since when, and whether
     it still may (read-only: sources record and revoke consents through the partner API, consumers
-    widen, revoke and grant them in their account)."""
+    widen, revoke and grant them -- and grant data partners theirs -- in their account)."""
 
     list_display = ["public_id", "source", "consumer", "livemode", "scope", "granted_at", "expires_at", "revoked_at"]
     list_filter = ["livemode", "scope", "revoked_by"]
-    list_select_related = ["source__merchant", "consumer"]
-    search_fields = ["public_id", "source__merchant__name", "consumer__public_id", "consumer__email", "reference"]
+    list_select_related = ["source__merchant", "source__partner", "consumer"]
+    search_fields = [
+        "public_id",
+        "source__merchant__name",
+        "source__partner__name",
+        "consumer__public_id",
+        "consumer__email",
+        "reference",
+    ]

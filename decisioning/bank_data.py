@@ -1,6 +1,6 @@
-"""Alternative data: bank transactions that sources (merchants today, data partners later) stream
-in under the consumer's consent, aggregated incrementally into monthly cash-flow totals per consent
-that credit decisions read (``cash_flow_for``).
+"""Alternative data: bank transactions that sources (merchants, and data partners such as
+open-banking aggregators) stream in under the consumer's consent, aggregated incrementally into
+monthly cash-flow totals per consent that credit decisions read (``cash_flow_for``).
 
 * Attributed: every transaction and every monthly total names its source and the consent it was
   shared under. A decision for a purchase at a merchant reads that merchant's own data, and another
@@ -9,6 +9,11 @@ that credit decisions read (``cash_flow_for``).
   record of consent is its own assertion, so it covers the source's own decisions and no more.
   Revoking (by the source or the consumer) or expiry deletes what was shared under it, its totals
   with it; a consent the consumer revoked is granted again only by the consumer.
+* Data partners (``partners.DataPartner``) hold no consent of their own making: the consumer grants
+  one in their account, to a named partner, until a date (``partner_consent_grant``), for all their
+  decisions; the partner then streams through ``partner_transactions_ingest``, the same storage and
+  totals as a merchant's stream, so its data feeds decisions exactly as a merchant's widened data.
+  Its consents' events are ``data_partner_consent.*`` (operators' only: no merchant hears of them).
 * Idempotent per transaction id: an id already shared under the consent is skipped (the first copy
   stands), so a source can resend a whole stream after a failure.
 * Incremental: each batch adds only its new transactions to their months' totals, under the
@@ -29,7 +34,7 @@ from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 
 from bnpl.core import clock
 from bnpl.core.context import Actor, consumer_actor
-from bnpl.core.errors import InvalidRequestError, StateError
+from bnpl.core.errors import InvalidRequestError, NotFoundError, StateError
 from bnpl.core.services import change_record
 from bnpl.plans.schedule import add_months
 from bnpl.tenancy.representations import bank_data_consent_data
@@ -45,9 +50,15 @@ from decisioning.cashflow import (
     monthly_totals,
 )
 from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth, DataSource
+from decisioning.representations import partner_consent_data
 from merchants.models import Merchant
+from partners.models import DataPartner
 
 MAX_BATCH = 1000
+# The longest a consumer may grant a data partner at once; they grant it again to go on.
+PARTNER_CONSENT_MAX_DAYS = 366
+# What a partner's consent is recorded as (the consumer's own act, not a source's record).
+PARTNER_CONSENT_REFERENCE = "granted in the consumer's account"
 # MonthTotals field -> CashFlowMonth column
 MONTH_TOTALS_COLUMNS = {
     "inflow": "inflow_amount",
@@ -82,7 +93,7 @@ class IncomingTransaction:
 
 @dataclass(frozen=True)
 class IngestResult:
-    consumer: str  # the merchant's cus_ id
+    consumer: str  # the merchant's cus_ id; the consumer's con_ id for a data partner
     received: int
     created: int
     duplicates: int
@@ -114,7 +125,18 @@ def _record(
     **extra: Any,
 ) -> None:
     """Audit row and event for a consent change. The source's merchant hears of it (a consent is
-    about the data that merchant sends); a future non-merchant source carries no merchant."""
+    about the data that merchant sends); a data partner's consent is evented as
+    ``data_partner_consent.*``, to no merchant."""
+    if consent.source.is_partner:
+        change_record(
+            action=action.replace("bank_data_consent.", "data_partner_consent.", 1),
+            instance=consent,
+            before=before,
+            data={**partner_consent_data(consent), **extra},
+            livemode=consent.livemode,
+            actor=actor,
+        )
+        return
     change_record(
         action=action,
         instance=consent,
@@ -133,6 +155,12 @@ def data_source_for_merchant(*, merchant: Merchant) -> DataSource:
     """The merchant as a source of data (made the first time it shares any; safe to race: the
     merchant is unique and ``get_or_create`` re-reads on a conflict)."""
     source, _ = DataSource.objects.get_or_create(merchant=merchant, defaults={"kind": DataSource.Kind.MERCHANT})
+    return source
+
+
+def data_source_for_partner(*, partner: DataPartner) -> DataSource:
+    """The data partner as a source of data (made the first time a consumer grants it consent)."""
+    source, _ = DataSource.objects.get_or_create(partner=partner, defaults={"kind": DataSource.Kind.PARTNER})
     return source
 
 
@@ -185,7 +213,7 @@ def consent_revoke(*, consent: BankDataConsent, revoked_by: str) -> BankDataCons
         consumer = Consumer.objects.select_for_update().get(pk=consent.consumer_id)
         consent = (
             BankDataConsent.objects.select_for_update(of=("self",))
-            .select_related("source__merchant")
+            .select_related("source__merchant", "source__partner", "consumer")
             .get(pk=consent.pk)
         )
         if consent.revoked_at is not None:
@@ -213,7 +241,7 @@ def consents_expire() -> int:
             Consumer.objects.select_for_update().get(pk=consumer_id)
             consent = (
                 BankDataConsent.objects.select_for_update(of=("self",))
-                .select_related("source__merchant")
+                .select_related("source__merchant", "source__partner", "consumer")
                 .get(pk=consent_id)
             )
             deleted = _delete_shared(consent)
@@ -241,11 +269,17 @@ def consent_scope_set(*, consent: BankDataConsent, scope: str) -> BankDataConsen
         consumer = Consumer.objects.select_for_update().get(pk=consent.consumer_id)
         consent = (
             BankDataConsent.objects.select_for_update(of=("self",))
-            .select_related("source__merchant")
+            .select_related("source__merchant", "source__partner", "consumer")
             .get(pk=consent.pk)
         )
         if not consent.is_current(clock.now()):
             raise StateError("This consent is no longer in force.", code="consent_not_current", param="scope")
+        if consent.source.is_partner:
+            raise StateError(
+                "A data partner's consent serves all your pay-later decisions; revoke it to stop sharing.",
+                code="consent_scope_fixed",
+                param="scope",
+            )
         if consent.scope == scope:
             return consent
         before = bank_data_consent_data(consent)
@@ -262,9 +296,14 @@ def consent_grant_again(*, consent: BankDataConsent) -> BankDataConsent:
         consumer = Consumer.objects.select_for_update().get(pk=consent.consumer_id)
         consent = (
             BankDataConsent.objects.select_for_update(of=("self",))
-            .select_related("source__merchant")
+            .select_related("source__merchant", "source__partner", "consumer")
             .get(pk=consent.pk)
         )
+        if consent.source.is_partner:
+            raise StateError(
+                "Choose how long this data partner may share, to grant it again.",
+                code="consent_needs_expiry",
+            )
         if consent.revoked_by != BankDataConsent.RevokedBy.CONSUMER:
             raise StateError(
                 "Only a consent you revoked can be granted again here; the shop asks for the others.",
@@ -278,6 +317,46 @@ def consent_grant_again(*, consent: BankDataConsent) -> BankDataConsent:
     return consent
 
 
+def partner_consent_grant(
+    *, consumer: Consumer, partner: DataPartner, livemode: bool, expires_at: dt.datetime
+) -> BankDataConsent:
+    """The consumer, in their account, lets a data partner share their bank transactions for their
+    credit decisions (every decision about them: a partner sells nothing, so it has no decisions of
+    its own) until ``expires_at``. Granting again renews the one consent per partner and mode; what
+    was shared under a lapsed consent is deleted first, so it never comes back to life."""
+    now = clock.now()
+    if expires_at <= now:
+        raise InvalidRequestError("expires_at: must be in the future.", param="expires_at")
+    if expires_at > now + dt.timedelta(days=PARTNER_CONSENT_MAX_DAYS):
+        raise InvalidRequestError(
+            f"expires_at: a consent lasts at most {PARTNER_CONSENT_MAX_DAYS} days; grant it again then.",
+            param="expires_at",
+        )
+    with transaction.atomic():
+        Consumer.objects.select_for_update().get(pk=consumer.pk)
+        partner = DataPartner.objects.get(pk=partner.pk)  # as it is now: suspended since the page was shown?
+        if not partner.is_active:
+            raise StateError(f"{partner.name} cannot receive consents at the moment.", code="partner_unavailable")
+        source = data_source_for_partner(partner=partner)
+        consent = (
+            BankDataConsent.objects.select_for_update(of=("self",))
+            .select_related("source__partner", "consumer")
+            .filter(source=source, livemode=livemode, consumer=consumer)
+            .first()
+        )
+        before = partner_consent_data(consent) if consent is not None else None
+        if consent is None:
+            consent = BankDataConsent(consumer=consumer, livemode=livemode, source=source)
+        elif not consent.is_current(now):
+            _delete_shared(consent)
+        consent.reference, consent.granted_at, consent.expires_at = PARTNER_CONSENT_REFERENCE, now, expires_at
+        consent.revoked_at, consent.revoked_by = None, ""
+        consent.scope, consent.scope_changed_at = BankDataConsent.Scope.ALL_DECISIONS, now
+        consent.save()
+        _record("bank_data_consent.granted", consent, before=before, actor=_consumer_actor(consumer))
+    return consent
+
+
 # --- Transactions -------------------------------------------------------------------------------
 
 
@@ -285,13 +364,7 @@ def transactions_ingest(*, link: MerchantConsumer, transactions: Sequence[Incomi
     """Keep the new transactions of a batch the link's merchant sent, attributed to it and to its
     consent, and add them to that consent's monthly totals. All or nothing: a batch with one bad
     transaction changes nothing (the error names it)."""
-    if not transactions:
-        raise InvalidRequestError("Send at least one transaction.", param="transactions")
-    if len(transactions) > MAX_BATCH:
-        raise InvalidRequestError(f"Send at most {MAX_BATCH} transactions at a time.", param="transactions")
-    today = clock.today()
-    for index, txn in enumerate(transactions):
-        _check(txn, f"transactions[{index}]", today)
+    _check_batch(transactions)
     with transaction.atomic():
         Consumer.objects.select_for_update().get(pk=link.consumer_id)  # one batch per consumer at a time
         consent = consent_for_link(link=link)
@@ -309,6 +382,49 @@ def transactions_ingest(*, link: MerchantConsumer, transactions: Sequence[Incomi
         )
         change_record(action="bank_transactions.received", instance=link, data=result.as_dict())
     return result
+
+
+def partner_transactions_ingest(
+    *, consent: BankDataConsent, transactions: Sequence[IncomingTransaction]
+) -> IngestResult:
+    """Keep the new transactions of a batch a data partner sent under ``consent`` (the partner's, as
+    its API found it), as ``transactions_ingest`` keeps a merchant's: the same checks, storage and
+    monthly totals. A consent that lapsed meanwhile is not found: the partner has no consumer there."""
+    _check_batch(transactions)
+    with transaction.atomic():
+        Consumer.objects.select_for_update().get(pk=consent.consumer_id)
+        consent = (
+            BankDataConsent.objects.select_for_update(of=("self",))
+            .select_related("source__partner", "consumer")
+            .get(pk=consent.pk)
+        )
+        partner = consent.source.partner
+        if partner is None or not consent.is_current(clock.now()):
+            raise NotFoundError("No such consumer.", param="id")
+        created = _keep_new(consent, transactions)
+        result = IngestResult(
+            consumer=consent.consumer.public_id,
+            received=len(transactions),
+            created=created,
+            duplicates=len(transactions) - created,
+        )
+        change_record(
+            action="data_partner_transactions.received",
+            instance=consent,
+            data={**result.as_dict(), "consent": consent.public_id, "partner": partner.public_id},
+            livemode=consent.livemode,
+        )
+    return result
+
+
+def _check_batch(transactions: Sequence[IncomingTransaction]) -> None:
+    if not transactions:
+        raise InvalidRequestError("Send at least one transaction.", param="transactions")
+    if len(transactions) > MAX_BATCH:
+        raise InvalidRequestError(f"Send at most {MAX_BATCH} transactions at a time.", param="transactions")
+    today = clock.today()
+    for index, txn in enumerate(transactions):
+        _check(txn, f"transactions[{index}]", today)
 
 
 def _keep_new(consent: BankDataConsent, transactions: Sequence[IncomingTransaction]) -> int:

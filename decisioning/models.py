@@ -155,25 +155,32 @@ class ModelVersion(PublicIdModel):
 
 
 class DataSource(PublicIdModel):
-    """Where alternative data comes from. Today a source is a merchant sending bank data through the
-    partner API; a data partner becomes another ``Kind`` with its own column. Every consent, bank
-    transaction and cash-flow total names its source, so that data from one source reaches decisions
-    elsewhere only under the consumer's own consent to that (``BankDataConsent.Scope``)."""
+    """Where alternative data comes from: a merchant sending bank data through the partner API, or a
+    data partner (``partners.DataPartner``, an open-banking aggregator) sending it through its own
+    API under consents the consumer granted it in their account. Every consent, bank transaction and
+    cash-flow total names its source, so that data from one source reaches decisions elsewhere only
+    under the consumer's own consent to that (``BankDataConsent.Scope``)."""
 
     PUBLIC_ID_PREFIX = "src"
 
     class Kind(models.TextChoices):
         MERCHANT = "merchant"
+        PARTNER = "partner"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     merchant = models.OneToOneField(
         "merchants.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="data_source"
     )
+    partner = models.OneToOneField(
+        "partners.DataPartner", null=True, blank=True, on_delete=models.PROTECT, related_name="data_source"
+    )
 
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(kind="merchant", merchant__isnull=False), name="data_source_names_its_sender"
+                condition=models.Q(kind="merchant", merchant__isnull=False, partner__isnull=True)
+                | models.Q(kind="partner", partner__isnull=False, merchant__isnull=True),
+                name="data_source_names_its_sender",
             )
         ]
 
@@ -183,7 +190,13 @@ class DataSource(PublicIdModel):
     @property
     def name(self) -> str:
         """What the consumer sees as the source."""
-        return self.merchant.name if self.merchant is not None else self.public_id
+        if self.merchant is not None:
+            return self.merchant.name
+        return self.partner.name if self.partner is not None else self.public_id
+
+    @property
+    def is_partner(self) -> bool:
+        return self.kind == self.Kind.PARTNER
 
 
 class BankDataConsent(PublicIdModel):

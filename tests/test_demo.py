@@ -50,6 +50,10 @@ def test_the_seed_is_repeatable_and_prints_the_same_key(settings, tmp_path) -> N
     call_command("seed_demo", "--no-history", stdout=second)
     key = re.search(r"sk_test_\w+", first.getvalue())
     assert key and key.group(0) in second.getvalue()
+    partner_key = re.search(r"Data partner key\s+(dpk_test_\w+)", first.getvalue())
+    assert partner_key and partner_key.group(1) in second.getvalue()
+    consents = Client().get("/api/partners/v1/consents", headers={"Authorization": f"Bearer {partner_key.group(1)}"})
+    assert consents.status_code == 200 and consents.json()["results"] == []
     assert Merchant.objects.count() == 1
     assert Merchant.objects.get().status == Merchant.Status.ACTIVE
 

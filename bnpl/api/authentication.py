@@ -34,7 +34,7 @@ class MerchantPrincipal:
     is_authenticated = True
 
 
-def _bearer_token(request: HttpRequest) -> str | None:
+def bearer_token(request: HttpRequest) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, token = header.partition(" ")
     if not header:
@@ -50,7 +50,7 @@ def _invalid_key_rate() -> ratelimit.Rate:
     )
 
 
-def _refuse_invalid_key(request: HttpRequest) -> NoReturn:
+def refuse_invalid_key(request: HttpRequest) -> NoReturn:
     """Count one failed lookup for the client address and refuse the request: 401, or 429 once the
     address is past API_AUTH_FAILURES_PER_MINUTE. Only requests whose key fails come here, so a
     valid key is never held back by failures counted for its address (behind a load balancer,
@@ -67,14 +67,14 @@ def _refuse_invalid_key(request: HttpRequest) -> NoReturn:
 
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[MerchantPrincipal, ApiKey] | None:
-        token = _bearer_token(request._request)
+        token = bearer_token(request._request)
         if token is None:
             raise AuthenticationError(
                 "No API key provided. Use 'Authorization: Bearer <secret key>'.", code="api_key_missing"
             )
         api_key = dangerously_api_key_get_for_request(token=token) if len(token) <= 200 else None
         if api_key is None:
-            _refuse_invalid_key(request._request)
+            refuse_invalid_key(request._request)
         if api_key.is_revoked:
             raise AuthenticationError("This API key was revoked.", code="api_key_revoked")
         merchant = api_key.merchant

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Actor:
     """Who did it: ``kind`` is one of ``system``, ``operator``, ``merchant_user``, ``api_key``,
-    ``consumer``; ``identifier`` is that principal's public id or username; ``label`` is for people."""
+    ``consumer``, ``data_partner_key``; ``identifier`` is that principal's public id or username;
+    ``label`` is for people."""
 
     kind: str
     identifier: str

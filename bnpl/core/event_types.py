@@ -157,6 +157,34 @@ register(
 register("bank_data_consent.granted", "The consumer granted again, in their account, a consent they had revoked.")
 register("bank_data_consent.expired", "The consent expired; the bank data shared under it was deleted.")
 register("bank_transactions.received", "A batch of a consumer's bank transactions was received.")
+# Data partners (open-banking aggregators): the lender's own business, never a merchant's.
+register("data_partner.created", "An operator onboarded a data partner.", merchant_visible=False)
+register(
+    "data_partner.suspended", "An operator suspended a data partner: every key is refused.", merchant_visible=False
+)
+register("data_partner.reinstated", "An operator lifted a data partner's suspension.", merchant_visible=False)
+register("data_partner_key.created", "An operator issued a data partner an API key.", merchant_visible=False)
+register("data_partner_key.revoked", "An operator revoked a data partner's API key.", merchant_visible=False)
+register(
+    "data_partner_consent.granted",
+    "A consumer granted (or renewed) a data partner consent to share their bank transactions.",
+    merchant_visible=False,
+)
+register(
+    "data_partner_consent.revoked",
+    "A consumer revoked a data partner's consent; the bank data shared under it was deleted.",
+    merchant_visible=False,
+)
+register(
+    "data_partner_consent.expired",
+    "A data partner's consent expired; the bank data shared under it was deleted.",
+    merchant_visible=False,
+)
+register(
+    "data_partner_transactions.received",
+    "A data partner sent a batch of a consumer's bank transactions.",
+    merchant_visible=False,
+)
 register("settlement.created", "A settlement batch closed: its captures and refunds, fees and net.")
 register("settlement.paid", "The batch's net was paid out to you.")
 register("settlement.carried_forward", "The batch's net was zero or negative: it rolls into the next batch.")

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "merchants",
     "consumers",
     "decisioning",
+    "partners",
 ]
 
 MIDDLEWARE = [
@@ -470,8 +471,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    # The consumer app's API has a document of its own (consumers.app_api.schema).
-    "PREPROCESSING_HOOKS": ["consumers.app_api.schema.partner_api_only"],
+    # The consumer app's API and the data partners' have documents of their own (consumers.app_api.schema,
+    # partners.schema).
+    "PREPROCESSING_HOOKS": ["consumers.app_api.schema.partner_api_only", "partners.schema.without_partner_api"],
     "ENUM_NAME_OVERRIDES": {
         "MerchantStatusEnum": "merchants.models.Merchant.Status",
         "WebhookEndpointStatusEnum": "merchants.models.WebhookEndpoint.Status",

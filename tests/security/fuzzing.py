@@ -1,11 +1,19 @@
-"""What the two schemathesis runs share (tests/security/test_schema_fuzz.py over the partner API,
-test_consumer_schema_fuzz.py over the consumer app API): how a schema is fuzzed."""
+"""What the schemathesis runs share (tests/security/test_schema_fuzz.py over the partner API,
+test_consumer_schema_fuzz.py over the consumer app API, test_partner_schema_fuzz.py over the
+data-partner API): how a schema is fuzzed, and how a JSON-lines body is sent."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import schemathesis
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _json_lines(context: Any, value: Any) -> bytes:
+    """The schema of a JSON-lines body is the schema of one line: send the generated value as a line."""
+    return json.dumps(value).encode() + b"\n"
 
 
 def fuzzed(schema: dict[str, Any], *, examples_per_operation: int) -> Any:

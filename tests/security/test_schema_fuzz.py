@@ -27,7 +27,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-import schemathesis
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
@@ -47,12 +46,6 @@ EXAMPLES_PER_OPERATION = 8  # generated cases per operation and mode, besides ex
 def _local_schema() -> dict[str, Any]:
     rendered = OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True))
     return dict(json.loads(rendered))
-
-
-@schemathesis.serializer("application/x-ndjson")
-def _json_lines(context: Any, value: Any) -> bytes:
-    """The schema of a JSON-lines body is the schema of one line: send the generated value as a line."""
-    return json.dumps(value).encode() + b"\n"
 
 
 LOCAL_SCHEMA = _local_schema()

@@ -1,5 +1,6 @@
-"""Seed the demo: an operator, an approved merchant with a team and a test API key, a consumer, and
-the merchant's history of about ninety days of orders (``merchants/management/demo_history.py``;
+"""Seed the demo: an operator, an approved merchant with a team and a test API key, a consumer, a
+data partner with a test key (consumers grant it consent in their account), and the merchant's
+history of about ninety days of orders (``merchants/management/demo_history.py``;
 it moves the sandbox clock forward, so only in the sandbox; ``--no-history`` skips it).
 Idempotent: running it again keeps what exists and prints the same logins and key.
 
@@ -30,6 +31,9 @@ from consumers.services import consumer_register
 from merchants import services
 from merchants.management.demo_history import history_seed
 from merchants.models import ApiKey, Membership, Merchant
+from partners import selectors as partner_selectors
+from partners import services as partner_services
+from partners.models import DataPartner
 
 OPERATOR = ("operator@bnpl.test", "operator-demo-1")
 OWNER = ("owner@demo-outfitters.test", "merchant-demo-1")
@@ -38,6 +42,7 @@ ANALYST = ("analyst@demo-outfitters.test", "merchant-demo-1")
 # model; "+risky" (any address) shows a decline with the model's reasons.
 CONSUMER_EMAIL = "shopper+clean@example.com"
 MERCHANT_NAME = "Demo Outfitters"
+PARTNER_NAME = "Sandbox Open Banking"
 
 
 class Command(BaseCommand):
@@ -60,6 +65,7 @@ class Command(BaseCommand):
             owner_key, owner_codes = self._authenticator(owner)
             token = self._test_key(merchant)
             publishable = self._publishable_key(merchant)
+            partner_token = self._partner_key()
             if not Consumer.objects.filter(email=CONSUMER_EMAIL).exists():
                 with transaction.atomic():
                     consumer_register(email=CONSUMER_EMAIL)
@@ -95,6 +101,9 @@ class Command(BaseCommand):
             f"  Test secret key     {token}",
             f"  Publishable key     {publishable}",
             f"  Try it: curl -H 'Authorization: Bearer {token}' {base}/api/v1/account",
+            f"  Data partner key    {partner_token}   ({PARTNER_NAME}: the shopper grants it consent",
+            "                      in the consumer portal's Data sharing page; docs/data-partners.md)",
+            f"  Data-partner API    {base}/api/partners/v1/docs",
             "",
         ]
         self.stdout.write("\n".join(lines))
@@ -179,3 +188,20 @@ class Command(BaseCommand):
         return services.api_key_create(
             merchant=merchant, kind=ApiKey.Kind.PUBLISHABLE, livemode=False, name="Demo"
         ).token
+
+    def _partner_key(self) -> str:
+        """The demo's data partner and a test key for it, kept under var/ as the merchant's is."""
+        partner = DataPartner.objects.filter(name=PARTNER_NAME).first()
+        if partner is None:
+            partner = partner_services.data_partner_create(name=PARTNER_NAME, description="Open-banking aggregator")
+        saved = Path(settings.VAR_DIR) / "demo_partner_key.txt"
+        if saved.exists():
+            token = saved.read_text().strip()
+            api_key = partner_selectors.dangerously_partner_api_key_get(token=token)
+            if api_key is not None and api_key.partner_id == partner.pk and not api_key.is_revoked:
+                return token
+        created = partner_services.partner_api_key_create(partner=partner, livemode=False, name="Demo")
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(created.token)
+        saved.chmod(0o600)
+        return created.token

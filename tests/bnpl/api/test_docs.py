@@ -11,7 +11,7 @@ from django.test import Client
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("path", ["/api/v1/docs", "/api/consumer/v1/docs"])
+@pytest.mark.parametrize("path", ["/api/v1/docs", "/api/consumer/v1/docs", "/api/partners/v1/docs"])
 def test_the_docs_pages_load_only_local_assets(path: str) -> None:
     response = Client().get(path)
     html = response.content.decode()

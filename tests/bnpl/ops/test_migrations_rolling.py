@@ -33,6 +33,7 @@ PROJECT_APPS = [
     "consumers",
     "decisioning",
     "merchants",
+    "partners",
 ]
 
 RELEASED_BEFORE_THE_RULE = "released before the expand/contract rule (issue 18); applied everywhere"
