@@ -313,7 +313,7 @@ class BankDataConsentRepresentation(serializers.Serializer[BankDataConsent]):
 
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
-    source = serializers.CharField(source="source.name", help_text="Who shares the data")
+    shared_by = serializers.CharField(source="source.name", help_text="Who shares the data (the shop or partner)")
     scope = serializers.ChoiceField(
         choices=BankDataConsent.Scope.choices,
         help_text="source: only decisions at the source; all_decisions: any decision about you",

@@ -23,8 +23,8 @@ from bnpl.plans.models import Plan
 from consumers.app_api.schema import SCHEMA_SETTINGS
 from consumers.devices import device_register
 from consumers.models import Consumer, Device
-from tests.bnpl.api.test_bad_input import _cases
 from decisioning.models import BankDataConsent, CreditDecision
+from tests.bnpl.api.test_bad_input import _cases
 from tests.consumers.api.conftest import AppClient, SignIn
 from tests.consumers.api.factories import (
     make_app_card,
