@@ -17,10 +17,11 @@ from rest_framework.response import Response
 from bnpl.api.pagination import NewestFirstCursorPagination
 from bnpl.api.serializers import InputSerializer, NoInput, StrictBooleanField, StrictCharField, StrictChoiceField
 from bnpl.core import clock
-from bnpl.core.errors import ConflictError, GatewayUnavailableError, InvalidRequestError
+from bnpl.core.errors import ConflictError, InvalidRequestError
+from bnpl.payments.gateways import get_gateway, takes_cards_in_browser
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.payments.selectors import payment_method_list
-from bnpl.payments.services import browser_card_form, payment_method_from_setup, payment_method_make_default
+from bnpl.payments.services import card_setup_start, payment_method_from_setup, payment_method_make_default
 from consumers import documents, selectors, services
 from consumers.app_api.base import ConsumerAppApi
 from consumers.app_api.plan_apis import PDF, pdf_response
@@ -168,20 +169,19 @@ class CardSetupApi(ConsumerAppApi):
         data = CardSetupInput(data=request.data)
         data.is_valid(raise_exception=True)
         livemode = data.validated_data["mode"] == "live"
-        form = browser_card_form(consumer=self.consumer, livemode=livemode, purpose="app")
-        if form is None:
+        gateway = get_gateway(livemode=livemode)
+        if not takes_cards_in_browser(gateway):
             raise ConflictError(
                 "Cards of this mode are not added through the gateway's SDK: add one in the portal.",
                 code="card_setup_unavailable",
             )
-        if "unavailable" in form:
-            raise GatewayUnavailableError(form["unavailable"])
-        secret = form["client_secret"]
+        setup = card_setup_start(consumer=self.consumer, livemode=livemode, purpose="app")  # 503 when down
+        assert setup is not None  # a gateway that takes cards in the browser starts one
         body = {
             "livemode": livemode,
-            "publishable_key": form["publishable_key"],
-            "client_secret": secret,
-            "setup_intent": secret.split("_secret_")[0],
+            "publishable_key": gateway.publishable_key,
+            "client_secret": setup.client_secret,
+            "setup_intent": setup.reference,
         }
         return Response(CardSetupRepresentation(body).data, status=status.HTTP_201_CREATED)
 

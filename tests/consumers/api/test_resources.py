@@ -8,8 +8,10 @@ preferences and bank-data consents. Isolation, lists and bad input are walked fo
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
+import requests
 
 from bnpl.checkout.models import Dispute
 from bnpl.collections.models import HardshipRequest
@@ -289,3 +291,39 @@ def test_bank_data_consents_widened_revoked_and_granted_again(ada: SignedIn) -> 
     assert granted.status_code == 200 and (granted.json()["current"], granted.json()["scope"]) == (True, "source")
     consent.refresh_from_db()
     assert consent.revoked_at is None and consent.scope == BankDataConsent.Scope.SOURCE
+
+
+def test_a_card_added_with_the_gateways_sdk(ada: SignedIn, stripe_gateway: None, settings: Any) -> None:
+    setup = ada.client.post("cards/setup", {"mode": "test"})
+    assert setup.status_code == 201, setup.content
+    body = setup.json()
+    assert body["publishable_key"] == "pk_test_localstripe" and body["setup_intent"].startswith("seti_")
+    unconfirmed = ada.client.post("cards", {"setup_intent": body["setup_intent"], "mode": "test"})
+    # What the gateway's SDK does on the phone, with the publishable key: the number never reaches us.
+    confirmed = requests.post(
+        f"{settings.STRIPE_API_BASE}/v1/setup_intents/{body['setup_intent']}/confirm",
+        json={
+            "key": body["publishable_key"],
+            "client_secret": body["client_secret"],
+            "payment_method_data": {
+                "type": "card",
+                "card": {"number": "4242424242424242", "exp_month": "12", "exp_year": "2035", "cvc": "123"},
+            },
+        },
+        timeout=10,
+    )
+    assert confirmed.status_code == 200, confirmed.text
+
+    added = ada.client.post("cards", {"setup_intent": body["setup_intent"], "mode": "test"})
+    again = ada.client.post("cards", {"setup_intent": body["setup_intent"], "mode": "test"})
+
+    assert unconfirmed.status_code == 400
+    assert (unconfirmed.json()["error"]["code"], unconfirmed.json()["error"]["param"]) == (
+        "card_setup_incomplete",
+        "setup_intent",
+    )
+    assert added.status_code == 201, added.content
+    assert (added.json()["last4"], added.json()["is_default"], added.json()["livemode"]) == ("4242", True, False)
+    assert again.json()["id"] == added.json()["id"]
+    assert PaymentMethod.objects.filter(consumer=_consumer()).count() == 1
+    assert [row["id"] for row in ada.client.get("cards", {"mode": "test"}).json()["results"]] == [added.json()["id"]]
