@@ -327,3 +327,17 @@ def test_a_card_added_with_the_gateways_sdk(ada: SignedIn, stripe_gateway: None,
     assert again.json()["id"] == added.json()["id"]
     assert PaymentMethod.objects.filter(consumer=_consumer()).count() == 1
     assert [row["id"] for row in ada.client.get("cards", {"mode": "test"}).json()["results"]] == [added.json()["id"]]
+
+
+def test_a_pending_device_reaches_none_of_the_resources(ada: SignedIn, sign_in: SignIn) -> None:
+    plan = make_app_plan(_consumer())
+    tablet = sign_in(ADA, device_name="Tablet")
+    before = row_counts()
+
+    for path in ("profile", "plans", f"plans/{plan.public_id}", "cards", "decisions", "receipts"):
+        refused = tablet.client.get(path)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "device_not_trusted", path
+    paying = tablet.client.post(f"plans/{plan.public_id}/pay-now")
+
+    assert paying.status_code == 403 and paying.json()["error"]["code"] == "device_not_trusted"
+    assert row_counts() == before
