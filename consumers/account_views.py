@@ -38,8 +38,8 @@ from bnpl.payments.services import (
 )
 from bnpl.plans.models import Plan
 from consumers import documents, selectors, services
+from consumers.history import decision_verdict
 from consumers.models import Consumer
-from decisioning.models import CreditDecision
 
 
 def account_consumer(request: HttpRequest) -> Consumer:
@@ -168,7 +168,7 @@ def decisions(request: HttpRequest) -> HttpResponse:
         {
             "decision": decision,
             "shop": selectors.shop_name(decision.merchant),
-            "verdict": _verdict(decision),
+            "verdict": decision_verdict(decision),
             "amount": format_amount(decision.amount, decision.currency),
             "approved": format_amount(decision.approved_amount or 0, decision.currency),
             "adverse": decision.pk in adverse,
@@ -178,22 +178,6 @@ def decisions(request: HttpRequest) -> HttpResponse:
     return render(
         request, "consumers/account/decisions.html", {"section": "decisions", "consumer": consumer, "rows": rows}
     )
-
-
-def _verdict(decision: CreditDecision) -> str:
-    """What we decided, in the shopper's words."""
-    if decision.outcome == CreditDecision.Outcome.REFERRED:
-        reviewed = {
-            str(CreditDecision.Review.APPROVED): "Approved after a review by our team",
-            str(CreditDecision.Review.DECLINED): "Declined after a review by our team",
-        }
-        return reviewed.get(decision.review_status, "Our team is reviewing it")
-    decided = {
-        str(CreditDecision.Outcome.APPROVED): "Approved",
-        str(CreditDecision.Outcome.APPROVED_WITH_DOWN_PAYMENT): "Approved for part of it",
-        str(CreditDecision.Outcome.DECLINED): "Declined",
-    }
-    return decided.get(decision.outcome, "Decided")
 
 
 @require_GET

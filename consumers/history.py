@@ -1,4 +1,4 @@
-"""What the consumer's portal says happened to a purchase, in plain words: each audited change to
+"""What the consumer's portal (and app) says happened to a purchase, in plain words: each audited change to
 the plan, its order or its returns and disputes (``AuditLogEntry.action``, the event types of
 ``bnpl.core.event_types``) as a sentence about the shopper's own purchase, naming the shop.
 
@@ -8,7 +8,13 @@ dispute event type either worded or deliberately left out."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from bnpl.core.models import AuditLogEntry
+from decisioning.models import CreditDecision
+
+if TYPE_CHECKING:
+    from bnpl.plans.models import Plan
 
 # ``{shop}`` is the shop's name as the shopper knows it.
 SENTENCES = {
@@ -60,3 +66,29 @@ def history_rows(entries: Any, *, shop: str) -> list[dict[str, Any]]:
         if text is not None:
             rows.append({"at": entry.created_at, "text": text})
     return rows
+
+
+def plan_history(*, plan: Plan, shop: str) -> list[dict[str, Any]]:
+    """A plan's history as its page (and the app) shows it: the audited changes to the plan, its
+    order and the order's returns and disputes, oldest first, in the shopper's words."""
+    objects = [plan.public_id, plan.order.public_id, *plan.order.disputes.values_list("public_id", flat=True)]
+    entries = (
+        AuditLogEntry.objects.filter(object_id__in=objects).only("action", "created_at").order_by("created_at", "id")
+    )
+    return history_rows(entries, shop=shop)
+
+
+def decision_verdict(decision: CreditDecision) -> str:
+    """What we decided, in the shopper's words."""
+    if decision.outcome == CreditDecision.Outcome.REFERRED:
+        reviewed = {
+            str(CreditDecision.Review.APPROVED): "Approved after a review by our team",
+            str(CreditDecision.Review.DECLINED): "Declined after a review by our team",
+        }
+        return reviewed.get(decision.review_status, "Our team is reviewing it")
+    decided = {
+        str(CreditDecision.Outcome.APPROVED): "Approved",
+        str(CreditDecision.Outcome.APPROVED_WITH_DOWN_PAYMENT): "Approved for part of it",
+        str(CreditDecision.Outcome.DECLINED): "Declined",
+    }
+    return decided.get(decision.outcome, "Decided")

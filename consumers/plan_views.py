@@ -21,7 +21,6 @@ from django.views.decorators.http import require_GET, require_POST
 from bnpl.checkout import dispute_holds, disputes
 from bnpl.checkout.models import Dispute
 from bnpl.core.errors import InvalidRequestError
-from bnpl.core.models import AuditLogEntry
 from bnpl.core.money import MAX_AMOUNT, format_amount, from_decimal
 from bnpl.payments.models import Charge, ConsumerBalance
 from bnpl.plans.models import Installment, Plan, ProductKind
@@ -31,7 +30,7 @@ from bnpl.servicing import services as servicing
 from bnpl.servicing.balances import consumer_balances_open
 from consumers import selectors
 from consumers.account_views import account_action, account_consumer, account_page
-from consumers.history import history_rows
+from consumers.history import plan_history
 
 
 def _plan_summary(plan: Plan) -> dict[str, Any]:
@@ -131,10 +130,6 @@ def plan_detail(request: HttpRequest, plan: Plan) -> HttpResponse:
     ]
     payments = plan.charges.filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.SUCCEEDED).order_by("created_at")
     refunds = plan.order.refunds.order_by("created_at")
-    objects = [plan.public_id, plan.order.public_id, *plan.order.disputes.values_list("public_id", flat=True)]
-    history = (
-        AuditLogEntry.objects.filter(object_id__in=objects).only("action", "created_at").order_by("created_at", "id")
-    )
     summary = _plan_summary(plan)
     can_pay = plan.status == Plan.Status.ACTIVE and plan.standing != Plan.Standing.CHARGED_OFF
     payoff_amount = servicing_selectors.plan_payoff_amount(plan=plan) if can_pay else 0
@@ -158,7 +153,7 @@ def plan_detail(request: HttpRequest, plan: Plan) -> HttpResponse:
                 }
                 for refund in refunds
             ],
-            "history": history_rows(history, shop=summary["merchant"]),
+            "history": plan_history(plan=plan, shop=summary["merchant"]),
             "disputes": plan.order.disputes.order_by("-created_at"),
             "can_pay": can_pay,
             "payoff": payoff,

@@ -90,11 +90,23 @@ def sandbox_message_list(*, destination: str | None = None, limit: int = 50) -> 
 def decision_list(*, consumer: Consumer, limit: int = 100) -> QuerySet[CreditDecision]:
     """The credit decision on each of the consumer's purchases (the governing one: see
     ``governing_decisions``), newest first (reasons are theirs to see)."""
+    return consumer_decisions(consumer=consumer)[:limit]
+
+
+def consumer_decisions(*, consumer: Consumer) -> QuerySet[CreditDecision]:
+    """``decision_list`` unsliced, for a paged list (the consumer app's)."""
     return (
         governing_decisions(CreditDecision.objects.filter(consumer=consumer))
         .select_related("merchant__branding")
-        .order_by("-created_at", "-pk")[:limit]
+        .order_by("-created_at", "-pk")
     )
+
+
+def decision_get(*, consumer: Consumer, public_id: str) -> CreditDecision | None:
+    """One of the decisions ``decision_list`` shows the consumer."""
+    if not is_well_formed(public_id):
+        return None
+    return consumer_decisions(consumer=consumer).filter(public_id=public_id).first()
 
 
 def has_test_mode(*, consumer: Consumer) -> bool:
@@ -134,6 +146,15 @@ def receipt_get(*, consumer: Consumer, public_id: str) -> Charge | None:
     if not is_well_formed(public_id):
         return None
     return receipt_list(consumer=consumer).filter(public_id=public_id).first()
+
+
+def dispute_list(*, consumer: Consumer) -> QuerySet[Dispute]:
+    """The consumer's returns and disputes on any of their orders, newest first."""
+    return (
+        Dispute.objects.filter(order__consumer=consumer)
+        .select_related("order__plan", "merchant__branding")
+        .order_by("-created_at", "-pk")
+    )
 
 
 def dispute_get(*, consumer: Consumer, public_id: str) -> Dispute | None:

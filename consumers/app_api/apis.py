@@ -406,6 +406,7 @@ class DeviceVerifyApi(ConsumerAppApi):
 
 class DeviceListApi(ConsumerAppApi):
     pagination_class = NewestFirstCursorPagination
+    listed_model = Device
 
     @extend_schema(operation_id="app_device_list", responses=DeviceRepresentation(many=True), tags=DEVICE_TAGS)
     def get(self, request: Request) -> Response:

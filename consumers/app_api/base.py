@@ -8,21 +8,46 @@ runs), and makes every POST idempotent with the partner API's machinery, keyed p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.db.models import Model
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from bnpl.api.views import IdempotentPostApi
+from bnpl.checkout.models import Dispute
 from bnpl.core import crypto
 from bnpl.core.errors import NotFoundError, PermissionDeniedError
 from bnpl.core.ids import is_well_formed
+from bnpl.payments.models import Charge, PaymentMethod
+from bnpl.plans.models import Plan
 from consumers import selectors
 from consumers.app_api.authentication import ConsumerTokenAuthentication
 from consumers.app_api.schema import ANONYMOUS_ERRORS, CONSUMER_ERRORS, CONSUMER_PATH_OBJECT_ERRORS
 from consumers.app_api.throttling import ConsumerThrottle
 from consumers.app_auth import AppPrincipal
 from consumers.models import Consumer, Device
+from decisioning.models import BankDataConsent, CreditDecision
+
+# Objects a path names, looked up as the portal looks them up (its selectors: the same rows are the
+# consumer's in both doors); any other model through ``selectors.consumer_owned_get``.
+OWNED_LOOKUPS: dict[type[Model], Callable[..., Any]] = {
+    Plan: selectors.plan_get,
+    PaymentMethod: selectors.payment_method_get,
+    Charge: selectors.receipt_get,
+    Dispute: selectors.dispute_get,
+    BankDataConsent: selectors.bank_data_consent_get,
+    CreditDecision: selectors.decision_get,
+}
+
+
+def owned_get(model: type[Model], *, consumer: Consumer, public_id: str) -> Any:
+    """The consumer's own object of ``model`` named ``public_id``; None for anyone else's."""
+    lookup = OWNED_LOOKUPS.get(model)
+    if lookup is None:
+        return selectors.consumer_owned_get(model, consumer=consumer, public_id=public_id)
+    return lookup(consumer=consumer, public_id=public_id)
 
 
 class ConsumerAppApi(IdempotentPostApi):
@@ -31,6 +56,8 @@ class ConsumerAppApi(IdempotentPostApi):
     throttle_classes: ClassVar[list[Any]] = [ConsumerThrottle]  # type: ignore[misc]
     # Path keyword -> model of the consumer-owned object it names; resolved before the handler runs.
     path_models: ClassVar[dict[str, type[Model]]] = {}
+    # A list endpoint: the model of the rows it lists (the schema walk checks they are the caller's).
+    listed_model: ClassVar[type[Model] | None] = None
     # HTTP method -> status -> codes this endpoint answers beyond every endpoint's (as on the partner API).
     error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {}
     common_errors: ClassVar[dict[int, str]] = CONSUMER_ERRORS
@@ -68,7 +95,7 @@ class ConsumerAppApi(IdempotentPostApi):
         self.path_objects = {}
         for name, model in self.path_models.items():
             public_id = str(kwargs[name])
-            found = selectors.consumer_owned_get(model, consumer=self.consumer, public_id=public_id)
+            found = owned_get(model, consumer=self.consumer, public_id=public_id)
             if found is None:
                 named = f": {public_id!r}" if is_well_formed(public_id) else ""  # never echo megabytes back
                 raise NotFoundError(f"No such {model._meta.verbose_name}{named}.", param="id")
@@ -76,6 +103,18 @@ class ConsumerAppApi(IdempotentPostApi):
 
     def idempotency_scope(self, request: Request) -> dict[str, Any]:
         return {"owner": self.consumer.public_id}
+
+    def page_context(self, page: list[Any]) -> dict[str, Any]:
+        """What a list's representation needs about the rows of one page, read once for them all."""
+        return {}
+
+    def paginated(self, queryset: Any, representation: type[Any]) -> Response:
+        """A page of ``queryset``, newest first, its rows shown with ``page_context`` as well."""
+        assert self.pagination_class is not None, f"{type(self).__name__} lists: set pagination_class"
+        paginator = self.pagination_class()
+        page = list(paginator.paginate_queryset(queryset, self.request, view=self) or [])
+        context = {**self.representation_context, **self.page_context(page)}
+        return paginator.get_paginated_response(representation(page, many=True, context=context).data)
 
     def stored_body(self, body: bytes) -> bytes:
         return crypto.encrypt(body.decode()).encode() if self.response_holds_secrets else body

@@ -49,6 +49,19 @@ SCHEMA_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DevicePlatformEnum": "consumers.models.Device.Platform",
         "DeviceStatusEnum": "consumers.models.Device.Status",
+        "PlanStatusEnum": "bnpl.plans.models.Plan.Status",
+        "InstallmentStatusEnum": "bnpl.plans.models.Installment.Status",
+        "PlanStandingEnum": "bnpl.plans.models.Plan.Standing",
+        "ProductKindEnum": "bnpl.plans.models.ProductKind",
+        "PaymentKindEnum": "bnpl.payments.models.Charge.Kind",
+        "PaymentStatusEnum": "bnpl.payments.models.Charge.Status",
+        "DisputeKindEnum": "bnpl.checkout.models.Dispute.Kind",
+        "DisputeReasonEnum": "bnpl.checkout.models.Dispute.Reason",
+        "DisputeStatusEnum": "bnpl.checkout.models.Dispute.Status",
+        "HardshipRequestStatusEnum": "bnpl.collections.models.HardshipRequest.Status",
+        "DecisionOutcomeEnum": "decisioning.models.CreditDecision.Outcome",
+        "BankDataConsentScopeEnum": "decisioning.models.BankDataConsent.Scope",
+        "CardModeEnum": "consumers.app_api.account_apis.MODES",
     },
 }
 

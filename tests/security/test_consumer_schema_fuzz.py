@@ -6,13 +6,15 @@ response that does not match its schema, any undocumented status code or content
 schema-violating request that is accepted; GETs also fail when a schema-valid request is refused.
 
 Path ids are replaced by the consumer's own objects in positive cases: a second device of theirs,
-pending, so that approving, denying or revoking it leaves the caller's own token working."""
+pending, so that approving, denying or revoking it leaves the caller's own token working; a plan, a
+card, a receipt, a return, a decision or a bank-data consent of theirs for the paths that name one."""
 
 from __future__ import annotations
 
 import json
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,6 +32,14 @@ from bnpl.core.idempotency import KEY_PATTERN
 from consumers.app_api.schema import SCHEMA_SETTINGS
 from consumers.devices import device_register
 from consumers.token_families import family_start
+from tests.consumers.api.factories import (
+    make_app_card,
+    make_app_consent,
+    make_app_decision,
+    make_app_dispute,
+    make_app_plan,
+    make_app_receipt,
+)
 from tests.consumers.factories import make_consumer
 from tests.security.fuzzing import fuzzed
 
@@ -65,11 +75,31 @@ class World:
             self.other, _ = device_register(consumer=consumer, name="Fuzzed tablet", platform="android")
             self.access_token = family_start(consumer=consumer, device=self.device).access_token
 
+        self.consumer = consumer
+        self.objects: dict[str, str] = {}
+
     def path_ids(self, path: str) -> dict[str, str]:
-        return {"id": self.other.public_id} if "{id}" in path else {}
+        """The consumer's own object of the kind the path names (made once, through the services)."""
+        if "{id}" not in path:
+            return {}
+        kind = path.removeprefix("/api/consumer/v1/").split("/")[0]
+        if kind not in self.objects:
+            self.objects[kind] = OWNED[kind](self) if kind in OWNED else self.other.public_id
+        return {"id": self.objects[kind]}
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
+
+
+# The first segment of a consumer API path naming an object -> one of the world's consumer's own.
+OWNED: dict[str, Callable[[World], str]] = {
+    "plans": lambda world: make_app_plan(world.consumer).public_id,
+    "disputes": lambda world: make_app_dispute(world.consumer).public_id,
+    "cards": lambda world: make_app_card(world.consumer).public_id,
+    "receipts": lambda world: make_app_receipt(world.consumer).public_id,
+    "decisions": lambda world: make_app_decision(world.consumer).public_id,
+    "bank-data-consents": lambda world: make_app_consent(world.consumer).public_id,
+}
 
 
 @pytest.fixture

@@ -17,11 +17,23 @@ from django.urls import resolve
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.settings import patched_settings
 
+from bnpl.checkout.models import Dispute
+from bnpl.payments.models import Charge, PaymentMethod
+from bnpl.plans.models import Plan
 from consumers.app_api.schema import SCHEMA_SETTINGS
 from consumers.devices import device_register
 from consumers.models import Consumer, Device
+from decisioning.models import BankDataConsent, CreditDecision
 from tests.bnpl.api.test_bad_input import _cases
 from tests.consumers.api.conftest import AppClient, SignIn
+from tests.consumers.api.factories import (
+    make_app_card,
+    make_app_consent,
+    make_app_decision,
+    make_app_dispute,
+    make_app_plan,
+    make_app_receipt,
+)
 from tests.helpers import row_counts
 
 with patched_settings(SCHEMA_SETTINGS):
@@ -57,7 +69,15 @@ def _device(consumer: Consumer) -> Device:
 
 
 # Model named in a consumer API path -> a factory of one owned by the given consumer.
-CONSUMER_OWNED_FACTORIES: dict[type[Any], Callable[[Consumer], Any]] = {Device: _device}
+CONSUMER_OWNED_FACTORIES: dict[type[Any], Callable[[Consumer], Any]] = {
+    Device: _device,
+    Plan: make_app_plan,
+    PaymentMethod: make_app_card,
+    Charge: make_app_receipt,
+    Dispute: make_app_dispute,
+    CreditDecision: make_app_decision,
+    BankDataConsent: make_app_consent,
+}
 
 
 def _make(model: type[Any], consumer: Consumer) -> Any:
@@ -136,12 +156,12 @@ def test_lists_never_return_another_consumers_rows(
     path: str, method: str, operation: dict[str, Any], sign_in: SignIn
 ) -> None:
     ada, bob = sign_in("ada@example.com"), sign_in("bob@example.com")
-    mine = {ada.device_id} | {
-        _make(model, Consumer.objects.get(email="ada@example.com")).public_id for model in CONSUMER_OWNED_FACTORIES
-    }
-    theirs = {bob.device_id} | {
-        _make(model, Consumer.objects.get(email="bob@example.com")).public_id for model in CONSUMER_OWNED_FACTORIES
-    }
+    model = _view_class(path).listed_model
+    assert model is not None, f"{path}: a list says which model it lists (listed_model)"
+    mine = {_make(model, Consumer.objects.get(email="ada@example.com")).public_id}
+    theirs = {_make(model, Consumer.objects.get(email="bob@example.com")).public_id}
+    if model is Device:
+        mine, theirs = mine | {ada.device_id}, theirs | {bob.device_id}
 
     seen: set[str] = set()
     url: str | None = path
