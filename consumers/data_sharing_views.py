@@ -26,8 +26,7 @@ from decisioning import bank_data
 from decisioning.models import BankDataConsent
 from partners import selectors as partner_selectors
 
-# How long a consumer may let a data partner share, in days (the choices the page offers).
-PARTNER_CONSENT_DAYS = (90, 180, 365)
+PARTNER_CONSENT_DAYS = bank_data.PARTNER_CONSENT_DAYS
 
 
 @require_GET

@@ -57,6 +57,8 @@ from partners.models import DataPartner
 MAX_BATCH = 1000
 # The longest a consumer may grant a data partner at once; they grant it again to go on.
 PARTNER_CONSENT_MAX_DAYS = 366
+# How long a consumer may let a data partner share, in days (what the portal and the app offer).
+PARTNER_CONSENT_DAYS = (90, 180, 365)
 # What a partner's consent is recorded as (the consumer's own act, not a source's record).
 PARTNER_CONSENT_REFERENCE = "granted in the consumer's account"
 # MonthTotals field -> CashFlowMonth column

@@ -5,6 +5,7 @@ their reasons, receipts (payments and refunds, each with its PDF), and bank-data
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, ClassVar
 
 from django.db.models import Model
@@ -36,6 +37,7 @@ from consumers.app_api.representations import (
 )
 from decisioning import bank_data
 from decisioning.models import BankDataConsent, CreditDecision
+from partners import selectors as partner_selectors
 
 CARD_TAGS = ["cards"]
 DECISION_TAGS = ["decisions"]
@@ -385,3 +387,48 @@ class ConsentGrantApi(ConsentApi):
     def post(self, request: Request, id: str) -> Response:
         NoInput(data=request.data).is_valid(raise_exception=True)
         return self.shown(bank_data.consent_grant_again(consent=self.path_objects["id"]))
+
+
+class PartnerConsentGrantInput(InputSerializer):
+    partner = StrictCharField(max_length=40, help_text="The data partner's id (dpa_…), as the partner gives it")
+    days = StrictChoiceField(
+        choices=[str(days) for days in bank_data.PARTNER_CONSENT_DAYS], help_text="How long it may share, in days"
+    )
+    mode = StrictChoiceField(
+        choices=["live", "test"], default="live", help_text="live, or test for a partner's integration tests"
+    )
+
+
+class PartnerConsentGrantApi(ConsentApi):
+    error_codes: ClassVar[dict[str, dict[int, tuple[str, ...]]]] = {
+        "POST": {400: ("partner_invalid",), 409: ("partner_unavailable",)}
+    }
+
+    @extend_schema(
+        operation_id="app_bank_data_partner_consent_grant",
+        description="Let a data partner (an open-banking aggregator) share your bank transactions with us for your "
+        "pay-later decisions, for 90, 180 or 365 days; granting again renews it. Revoke it like any consent.",
+        request=PartnerConsentGrantInput,
+        responses={200: BankDataConsentRepresentation},
+        examples=[
+            OpenApiExample(
+                "For 90 days", value={"partner": "dpa_3kTfQ2mZb8", "days": "90", "mode": "live"}, request_only=True
+            )
+        ],
+        tags=CONSENT_TAGS,
+    )
+    def post(self, request: Request) -> Response:
+        data = PartnerConsentGrantInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        partner = partner_selectors.data_partner_get_grantable(public_id=data.validated_data["partner"])
+        if partner is None:
+            raise InvalidRequestError(
+                "No data partner takes consents under this id.", code="partner_invalid", param="partner"
+            )
+        consent = bank_data.partner_consent_grant(
+            consumer=self.consumer,
+            partner=partner,
+            livemode=data.validated_data["mode"] == "live",
+            expires_at=clock.now() + dt.timedelta(days=int(data.validated_data["days"])),
+        )
+        return self.shown(consent)

@@ -49,6 +49,11 @@ urlpatterns = [
     path("receipts/<str:id>", account_apis.ReceiptDetailApi.as_view(), name="receipt-detail"),
     path("receipts/<str:id>/pdf", account_apis.ReceiptPdfApi.as_view(), name="receipt-pdf"),
     path("bank-data-consents", account_apis.ConsentListApi.as_view(), name="consent-list"),
+    path(
+        "bank-data-consents/partner-grants",
+        account_apis.PartnerConsentGrantApi.as_view(),
+        name="consent-partner-grant",
+    ),
     path("bank-data-consents/<str:id>", account_apis.ConsentDetailApi.as_view(), name="consent-detail"),
     path("bank-data-consents/<str:id>/scope", account_apis.ConsentScopeApi.as_view(), name="consent-scope"),
     path("bank-data-consents/<str:id>/revoke", account_apis.ConsentRevokeApi.as_view(), name="consent-revoke"),
