@@ -19,10 +19,14 @@ from bnpl.core.models import AuditLogEntry, Event
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.plans.models import Plan
 from consumers.models import Consumer
+from decisioning import decide
 from decisioning.models import BankDataConsent
+from decisioning.policy import Application
+from tests.bnpl.checkout.factories import product_for
 from tests.consumers.api.conftest import SignedIn, SignIn
 from tests.consumers.api.factories import make_app_card, make_app_consent, make_app_plan, verified
 from tests.helpers import pdf_text, row_counts
+from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -209,6 +213,27 @@ def test_decisions_say_what_we_decided_and_why(ada: SignedIn) -> None:
     assert (decision["amount"], decision["approved_amount"], decision["adverse_action"]) == (10_000, 10_000, False)
     assert all(reason["text"] for reason in decision["reasons"])
     assert ada.client.get(f"decisions/{decision['id']}").json() == decision
+
+
+def test_a_decline_is_an_adverse_action_with_its_principal_reasons(ada: SignedIn, tenant: Tenant) -> None:
+    product = product_for(tenant.merchant, False)
+    application = Application(
+        consumer=verified(_consumer()),
+        merchant=tenant.merchant,
+        product=product,
+        amount=product.max_amount + 1,  # more than the product lends: the policy declines
+        currency="USD",
+        livemode=False,
+    )
+    assert not decide(application=application).approved
+
+    [decision] = ada.client.get("decisions").json()["results"]
+
+    assert (decision["outcome"], decision["verdict"], decision["adverse_action"]) == ("declined", "Declined", True)
+    assert decision["approved_amount"] is None
+    assert "amount_out_of_range" in [reason["code"] for reason in decision["reasons"]]
+    assert all(reason["text"] for reason in decision["reasons"])
+    assert ada.client.get(f"decisions/{decision['id']}").json()["adverse_action"] is True
 
 
 def test_a_return_is_opened_listed_and_withdrawn(ada: SignedIn) -> None:
