@@ -21,6 +21,8 @@ from bnpl.plans.models import Installment
 from consumers.selectors import PENDING_IDENTIFIER_KEY, SESSION_KEY
 from consumers.urls import urlpatterns
 from decisioning.models import BankDataConsent
+from partners.models import DataPartner
+from partners.services import data_partner_create
 from tests.performance.budget import assert_every_page_has_a_request, assert_within_budget, cost, growth_marks
 from tests.performance.world import World
 
@@ -52,6 +54,13 @@ def _next_installment(world: World) -> str:
 
 def _receipt(world: World) -> dict[str, str]:
     return {"charge_id": world.charge.public_id}
+
+
+def _partner_grant() -> dict[str, str]:
+    """A consent to a data partner (made once, shared by both worlds) for 90 days."""
+    partner = DataPartner.objects.filter(name="Budget Open Banking").first()
+    partner = partner or data_partner_create(name="Budget Open Banking")
+    return {"partner": partner.public_id, "days": "90"}
 
 
 def _consent(world: World) -> dict[str, str]:
@@ -95,6 +104,7 @@ REQUESTS: dict[str, Request] = {
     ),
     "data-sharing-revoke": Request("post", _consent, statuses=REDIRECT),
     "data-sharing-grant": Request("post", _consent, statuses=REDIRECT),
+    "data-sharing-partner-grant": Request("post", data=lambda world: _partner_grant(), statuses=REDIRECT),
     "documents": Request("get"),
     "receipt": Request("get", _receipt),
     "preferences": Request("get"),
