@@ -12,8 +12,6 @@ card, a receipt, a return, a decision or a bank-data consent of theirs for the p
 from __future__ import annotations
 
 import json
-import re
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -26,9 +24,7 @@ from drf_spectacular.settings import patched_settings
 from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.result import Ok
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from bnpl.core.idempotency import KEY_PATTERN
 from consumers.app_api.schema import SCHEMA_SETTINGS
 from consumers.devices import device_register
 from consumers.token_families import family_start
@@ -41,7 +37,7 @@ from tests.consumers.api.factories import (
     make_app_receipt,
 )
 from tests.consumers.factories import make_consumer
-from tests.security.fuzzing import fuzzed
+from tests.security.fuzzing import fuzzed, positive_at, send
 
 SCHEMA_URL = "/api/consumer/v1/schema?format=json"
 EXAMPLES_PER_OPERATION = 8
@@ -107,25 +103,14 @@ def world(live_server: Any, served_schema: dict[str, Any], db: None) -> World:
     return World(live_server.url)
 
 
-def _positive_at(case: Any, location: Any) -> bool:
-    return case.meta is None or not case.meta.is_negative_at(location)
-
-
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck), print_blob=False)
 def test_every_consumer_operation_answers_as_documented(case: Any, world: World) -> None:
-    if case.path_parameters and _positive_at(case, ParameterLocation.PATH):
+    if case.path_parameters and positive_at(case, ParameterLocation.PATH):
         case.path_parameters = {**case.path_parameters, **world.path_ids(case.path)}
-    if case.query and "cursor" in case.query and _positive_at(case, ParameterLocation.QUERY):
+    if case.query and "cursor" in case.query and positive_at(case, ParameterLocation.QUERY):
         case.query = {key: value for key, value in case.query.items() if key != "cursor"}  # one page only
-    key = (case.headers or {}).get("Idempotency-Key")
-    if case.method == "POST" and key is not None and re.fullmatch(KEY_PATTERN, str(key)):
-        case.headers = {**case.headers, "Idempotency-Key": str(uuid.uuid4())}
-    elif case.method == "POST" and key is None and _positive_at(case, ParameterLocation.HEADER):
-        case.headers = {**(case.headers or {}), "Idempotency-Key": str(uuid.uuid4())}
-
-    excluded = [] if case.method == "GET" else [positive_data_acceptance]
-    case.call_and_validate(base_url=world.base_url, headers=world.headers(), excluded_checks=excluded)
+    send(case, base_url=world.base_url, headers=world.headers())
 
 
 def test_every_consumer_operation_is_fuzzed() -> None:

@@ -20,8 +20,6 @@ design: see tests/security/test_crafted_cursors.py).
 from __future__ import annotations
 
 import json
-import re
-import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,11 +30,9 @@ from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.result import Ok
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from bnpl.core.idempotency import KEY_PATTERN
 from tests.merchants.factories import Tenant
-from tests.security.fuzzing import fuzzed
+from tests.security.fuzzing import fuzzed, positive_at, send
 from tests.tenancy.test_isolation import _make, _view_path_models
 
 SCHEMA_URL = "/api/v1/schema?format=json"
@@ -94,28 +90,17 @@ def world(live_server: Any, tenant: Tenant, served_schema: dict[str, Any], setti
     return World(tenant, live_server.url)
 
 
-def _positive_at(case: Any, location: Any) -> bool:
-    return case.meta is None or not case.meta.is_negative_at(location)
-
-
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck), print_blob=False)
 def test_every_operation_answers_as_documented(case: Any, world: World) -> None:
-    if case.path_parameters and _positive_at(case, ParameterLocation.PATH):
+    if case.path_parameters and positive_at(case, ParameterLocation.PATH):
         case.path_parameters = {**case.path_parameters, **world.path_ids(case.path)}
-    if case.query and "cursor" in case.query and _positive_at(case, ParameterLocation.QUERY):
+    if case.query and "cursor" in case.query and positive_at(case, ParameterLocation.QUERY):
         real = world.cursor(case.formatted_path)
         case.query = {key: value for key, value in case.query.items() if key != "cursor"} | (
             {"cursor": real} if real else {}
         )
-    key = (case.headers or {}).get("Idempotency-Key")
-    if case.method == "POST" and key is not None and re.fullmatch(KEY_PATTERN, str(key)):
-        case.headers = {**case.headers, "Idempotency-Key": str(uuid.uuid4())}
-    elif case.method == "POST" and key is None and _positive_at(case, ParameterLocation.HEADER):
-        case.headers = {**(case.headers or {}), "Idempotency-Key": str(uuid.uuid4())}
-
-    excluded = [] if case.method == "GET" else [positive_data_acceptance]
-    case.call_and_validate(base_url=world.base_url, headers=world.headers(), excluded_checks=excluded)
+    send(case, base_url=world.base_url, headers=world.headers())
 
 
 def _operations() -> list[Any]:
