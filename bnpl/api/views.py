@@ -8,6 +8,7 @@ any handler runs, whatever the method or body), and makes every POST idempotent.
 from __future__ import annotations
 
 import contextlib
+from abc import ABCMeta, abstractmethod
 from typing import Any, ClassVar
 
 from django.db.models import Model
@@ -30,7 +31,7 @@ from merchants.models import ApiKey, Merchant
 REPLAYABLE_ERROR_STATUSES = frozenset({402, 409})
 
 
-class IdempotentPostApi(APIView):
+class IdempotentPostApi(APIView, metaclass=ABCMeta):
     """The base the partner API's and the consumer app API's views share: lists paged, and every
     POST through the idempotency layer (``bnpl.core.idempotency``), the rest as DRF runs it.
     Subclasses say whose keys a request's are (``idempotency_scope``); the handler's work and the
@@ -56,9 +57,10 @@ class IdempotentPostApi(APIView):
         """What the view's representations are given besides the object."""
         return {}
 
+    @abstractmethod
     def idempotency_scope(self, request: Request) -> dict[str, Any]:
-        """``idempotency_claim``'s scope keywords: ``merchant_id`` and ``livemode``, or ``owner``."""
-        raise NotImplementedError
+        """``idempotency_claim``'s scope keywords: ``merchant_id`` and ``livemode``, or ``owner``.
+        Every API says whose keys its requests' are (a class that does not cannot be instantiated)."""
 
     def stored_body(self, body: bytes) -> bytes:
         """The response body as it is kept for replay (a view holding secrets encrypts it)."""

@@ -8,6 +8,7 @@ runs), and makes every POST idempotent with the partner API's machinery, keyed p
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -134,5 +135,7 @@ class AnonymousConsumerAppApi(ConsumerAppApi):
         IdempotentPostApi.initial(self, request, *args, **kwargs)
         self.path_objects = {}
 
+    @abstractmethod
     def idempotency_scope(self, request: Request) -> dict[str, Any]:
-        raise NotImplementedError
+        """Abstract again here: each sign-in endpoint names its own owner (the consumer-based scope
+        above would read a consumer these requests do not have yet)."""
