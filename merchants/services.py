@@ -24,7 +24,14 @@ from bnpl.core.net import non_public_host
 from bnpl.core.services import audit_log_record, change_record, event_emit
 from bnpl.core.transactions import service_atomic
 from bnpl.plans.services import products_install_defaults
-from bnpl.tenancy.keys import api_key_hash, api_key_hashes, api_keys_forget, merchant_api_keys_forget
+from bnpl.tenancy.keys import (
+    api_key_hash,
+    api_key_hashes,
+    api_keys_forget,
+    merchant_api_keys_forget,
+    stored_key_rehash,
+    stored_key_touch,
+)
 from merchants.models import ApiKey, Branding, Invitation, Membership, Merchant, WebhookEndpoint
 from merchants.representations import api_key_data, merchant_data, webhook_endpoint_data
 from merchants.webhooks import endpoint_enabled, endpoints_forget
@@ -277,23 +284,14 @@ def api_key_rehash(*, api_key: ApiKey, token: str) -> None:
     """Store a key found under a fallback hash secret under the current one (a rotation of
     API_KEY_HASH_SECRET completes key by key, as each is used; ``manage.py api_key_hash_status``
     counts those still waiting). Nothing to do for a key already under the current secret."""
-    current = api_key_hash(token)
-    if api_key.token_hash == current:
-        return
-    fingerprint = secret_fingerprint(api_key_hash_secrets()[0])
-    ApiKey.objects.filter(pk=api_key.pk, token_hash=api_key.token_hash).update(
-        token_hash=current, token_hash_secret=fingerprint
-    )
-    api_keys_forget(token_hashes=[api_key.token_hash, current])
-    api_key.token_hash, api_key.token_hash_secret = current, fingerprint
+    old = api_key.token_hash
+    if stored_key_rehash(api_key, token=token):
+        api_keys_forget(token_hashes=[old, api_key.token_hash])
 
 
 def api_key_touch(*, api_key: ApiKey) -> None:
     """Record use, at most once a minute per key so that reads do not each cost a write."""
-    now = clock.now()
-    if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() >= 60:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        api_key.last_used_at = now
+    if stored_key_touch(api_key):
         # Cached copies still hold the old stamp: the next request reads the row again (once a minute).
         api_keys_forget(token_hashes=[api_key.token_hash])
 

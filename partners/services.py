@@ -22,7 +22,7 @@ from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.ids import ALPHABET
 from bnpl.core.keys import api_key_hash_secrets, secret_fingerprint
 from bnpl.core.services import change_record
-from bnpl.tenancy.keys import api_key_hash
+from bnpl.tenancy.keys import api_key_hash, stored_key_rehash, stored_key_touch
 from partners.models import DataPartner, PartnerApiKey
 
 TOKEN_RANDOM_LENGTH = 32
@@ -139,19 +139,9 @@ def partner_api_key_revoke(*, api_key: PartnerApiKey) -> PartnerApiKey:
 
 def partner_api_key_rehash(*, api_key: PartnerApiKey, token: str) -> None:
     """A key found under a fallback hash secret is stored under the current one (as merchant keys)."""
-    current = api_key_hash(token)
-    if api_key.token_hash == current:
-        return
-    fingerprint = secret_fingerprint(api_key_hash_secrets()[0])
-    PartnerApiKey.objects.filter(pk=api_key.pk, token_hash=api_key.token_hash).update(
-        token_hash=current, token_hash_secret=fingerprint
-    )
-    api_key.token_hash, api_key.token_hash_secret = current, fingerprint
+    stored_key_rehash(api_key, token=token)
 
 
 def partner_api_key_touch(*, api_key: PartnerApiKey) -> None:
     """Record use, at most once a minute per key."""
-    now = clock.now()
-    if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() >= 60:
-        PartnerApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        api_key.last_used_at = now
+    stored_key_touch(api_key)

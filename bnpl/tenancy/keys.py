@@ -39,7 +39,8 @@ from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import DEFAULT_DB_ALIAS, connection, transaction
 
-from bnpl.core.keys import api_key_hash_secrets
+from bnpl.core import clock
+from bnpl.core.keys import api_key_hash_secrets, secret_fingerprint
 from merchants.models import ApiKey, Merchant
 
 # How long a process trusts what it read without asking again: well under the one second within
@@ -64,6 +65,34 @@ def api_key_hash(token: str, *, secret: str | None = None) -> str:
 def api_key_hashes(token: str) -> list[str]:
     """The token's hash under the current secret and under each fallback (during a rotation)."""
     return [api_key_hash(token, secret=secret) for secret in api_key_hash_secrets()]
+
+
+def stored_key_rehash(api_key: Any, *, token: str) -> bool:
+    """Store a key (a merchant's ``ApiKey`` or a partner's ``PartnerApiKey``: any row with
+    ``token_hash`` and ``token_hash_secret``) found under a fallback hash secret under the current
+    one, so a rotation of API_KEY_HASH_SECRET completes key by key as each is used. False, and
+    nothing written, for a key already under the current secret. Guarded by the old hash: of two
+    requests racing, one writes."""
+    current = api_key_hash(token)
+    if api_key.token_hash == current:
+        return False
+    fingerprint = secret_fingerprint(api_key_hash_secrets()[0])
+    type(api_key).objects.filter(pk=api_key.pk, token_hash=api_key.token_hash).update(
+        token_hash=current, token_hash_secret=fingerprint
+    )
+    api_key.token_hash, api_key.token_hash_secret = current, fingerprint
+    return True
+
+
+def stored_key_touch(api_key: Any) -> bool:
+    """Record a key's use in ``last_used_at``, at most once a minute per key so that reads do not
+    each cost a write; True when it wrote."""
+    now = clock.now()
+    if api_key.last_used_at is not None and (now - api_key.last_used_at).total_seconds() < 60:
+        return False
+    type(api_key).objects.filter(pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now
+    return True
 
 
 def dangerously_api_key_get_by_token(*, token: str) -> ApiKey | None:
