@@ -13,7 +13,7 @@ DEMO_SETTINGS := DJANGO_SETTINGS_MODULE=bnpl.settings.demo
 # and names its 25 slowest tests; PYTEST_ARGS= (empty) runs it in one process.
 PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25
 
-.PHONY: demo test test-pooled lint bench loadtest smoke-production serve migrate clean model-data a11y-tools
+.PHONY: demo test test-pooled test-pooled-unwrapped lint bench loadtest smoke-production serve migrate clean model-data a11y-tools
 
 # The installs go through scripts/install.sh, as the Dockerfile's do: what CI proves is what the image has.
 $(BIN)/python:
@@ -47,6 +47,13 @@ test: $(STAMP_DEV) a11y-tools model-data
 ##       mode (scripts/with_pgbouncer.sh; needs DATABASE_URL on PostgreSQL and Debian's pgbouncer)
 test-pooled: $(STAMP_DEV) a11y-tools model-data
 	bash scripts/with_pgbouncer.sh env DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-pooled-unwrapped: the same, for only the tests that commit (transactional_db, live servers,
+##       django_db(transaction=True): pytest --unwrapped-only). Every other test runs inside one
+##       transaction, which a transaction-mode pooler serves from one server connection throughout, so
+##       through it that test runs exactly as it does directly. .ci/run runs this after make test.
+test-pooled-unwrapped: $(STAMP_DEV) a11y-tools model-data
+	bash scripts/with_pgbouncer.sh env DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS) --unwrapped-only
 
 AXE := tests/a11y/node_modules/axe-core/axe.min.js
 a11y-tools:

@@ -19,9 +19,37 @@ from tests.celery_workers import rabbitmq_broker, redis_broker  # noqa: F401  (t
 from tests.merchants.factories import Tenant, make_tenant
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--unwrapped-only",
+        action="store_true",
+        default=False,
+        help="run only the tests whose work on the test database is not wrapped in one transaction "
+        "(transactional_db, live servers, django_db(transaction=True)): what a transaction-mode pooler "
+        "can change (make test-pooled-unwrapped; docs/scaling.md)",
+    )
+
+
+def _unwrapped(item: pytest.Item) -> bool:
+    """Whether ``item`` works on the test database outside one wrapping transaction. A wrapped test
+    (the plain ``db`` fixture) runs in a single transaction from its first query to its rollback,
+    so a pooler in transaction mode gives it one server connection throughout: through PgBouncer it
+    runs exactly as it does directly. An unwrapped one commits, and each of its transactions, its
+    threads' and its servers' requests may get another server connection."""
+    names = set(getattr(item, "fixturenames", ()))
+    if names & {"transactional_db", "live_server", "django_db_serialized_rollback"}:
+        return True
+    marker = item.get_closest_marker("django_db")
+    return bool(marker and (marker.kwargs.get("transaction") or marker.kwargs.get("serialized_rollback")))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     from django.conf import settings
 
+    if config.getoption("--unwrapped-only"):
+        kept = [item for item in items if _unwrapped(item)]
+        config.hook.pytest_deselected(items=[item for item in items if not _unwrapped(item)])
+        items[:] = kept
     engine = settings.DATABASES["default"]["ENGINE"]
     if "postgresql" in engine:
         return
