@@ -8,6 +8,7 @@ artifact whose sha256 matches the one recorded at registration (otherwise loadin
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import xgboost
+import xgboost.core
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -211,8 +213,60 @@ class Scorer:
         raw = self.booster.inplace_predict(np.asarray(matrix, dtype=np.float32), validate_features=False)
         return self.calibration.apply(np.asarray(raw))
 
+    def row_probability(self, row: np.ndarray) -> float:
+        """``probabilities`` of one row (``row``'s), as a float: what a decision scores."""
+        return float(self.calibration.apply(predict_one(self.booster, row)))
+
     def probability(self, features: dict[str, float | None]) -> float:
-        return float(self.probabilities(self.row(features))[0])
+        return self.row_probability(self.row(features))
+
+
+# What ``Booster.inplace_predict(row, validate_features=False)`` asks of XGBoost's C library for one
+# row of a model's own features: the transformed prediction over every tree, NaN as missing.
+_PREDICT_VALUE = json.dumps(
+    {
+        "type": 0,
+        "training": False,
+        "iteration_begin": 0,
+        "iteration_end": 0,
+        "missing": float("nan"),
+        "strict_shape": False,
+        "cache_id": 0,
+    }
+).encode()
+
+
+def predict_one(booster: xgboost.Booster, row: np.ndarray) -> float:
+    """The booster's prediction for one row (a C-contiguous float32 array of shape (1, features)),
+    through the C function ``inplace_predict`` calls (``XGBoosterPredictFromDense``), with the same
+    arguments, so the same float (``tests/decisioning/test_registry.py`` holds them equal).
+
+    Why not ``inplace_predict`` itself: around its C call it checks for a dozen kinds of data
+    frame, defines a class and builds two numpy arrays from the result, which in a decision, where
+    the interpreter's and the library's memory has gone cold during the database round trips,
+    cost as much again as the prediction (``docs/performance.md``, "decide(), fourth pass")."""
+    if row.dtype != np.float32 or row.ndim != 2 or row.shape[0] != 1 or not row.flags.c_contiguous:
+        raise ValueError("one C-contiguous float32 row, shape (1, features)")
+    interface = json.dumps(
+        {"data": [row.ctypes.data, False], "strides": None, "typestr": "<f4", "shape": list(row.shape), "version": 3}
+    ).encode()
+    predictions = ctypes.POINTER(ctypes.c_float)()
+    shape = ctypes.POINTER(xgboost.core.c_bst_ulong)()
+    dims = xgboost.core.c_bst_ulong()
+    xgboost.core._check_call(
+        xgboost.core._LIB.XGBoosterPredictFromDense(
+            booster.handle,
+            interface,
+            _PREDICT_VALUE,
+            None,
+            ctypes.byref(shape),
+            ctypes.byref(dims),
+            ctypes.byref(predictions),
+        )
+    )
+    if dims.value != 1 or shape[0] != 1:  # a model with more than one output is not a credit score
+        raise ValueError(f"expected one prediction, got an array of {dims.value} dimensions")
+    return float(predictions[0])
 
 
 def load_champion(*, name: str) -> Scorer:

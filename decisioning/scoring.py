@@ -113,7 +113,7 @@ def score(
 ) -> ModelScore:
     """``cutoff`` overrides the version's own (a product may be stricter or looser)."""
     row = scorer.row(features)
-    probability = float(scorer.probabilities(row)[0])
+    probability = scorer.row_probability(row)
     return ModelScore(
         model_version_pk=_version_pk(scorer),
         model_version_id=scorer.model_version_id,

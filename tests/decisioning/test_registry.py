@@ -167,6 +167,29 @@ def test_load_champion_scores_with_the_calibrated_booster(media_root: Path, trai
     assert risky == pytest.approx(float(trained_model.calibration.apply(raw)[0]))
 
 
+def test_one_row_is_scored_exactly_as_inplace_predict_scores_it(media_root: Path, trained_model: TrainedModel) -> None:
+    """A decision predicts its one row through the C function ``inplace_predict`` wraps: the same
+    float for every row, missing values included; anything but one float32 row is refused."""
+    version = registry.register_model(name="credit", trained=trained_model)
+    registry.model_promote(model_version=version, to=ModelVersion.Status.CHAMPION)
+    scorer = registry.load_champion(name="credit")
+    generator = np.random.default_rng(7)
+    rows = np.column_stack(
+        [generator.integers(0, 8, 500), generator.uniform(500, 12_000, 500), generator.integers(0, 12, 500)]
+    ).astype(np.float32)
+    rows[generator.random(rows.shape) < 0.2] = np.nan
+
+    for index in range(len(rows)):
+        row = rows[index : index + 1].copy()
+        expected = scorer.booster.inplace_predict(row, validate_features=False)
+        assert registry.predict_one(scorer.booster, row) == float(expected[0])
+        assert scorer.row_probability(row) == float(scorer.calibration.apply(expected)[0])
+    assert len({registry.predict_one(scorer.booster, rows[index : index + 1].copy()) for index in range(50)}) > 10
+    for refused in (rows[:2], rows[:1].astype(np.float64), rows[:1, ::2], rows[0]):
+        with pytest.raises(ValueError, match="one C-contiguous float32 row"):
+            registry.predict_one(scorer.booster, refused)
+
+
 def test_load_champion_fails_closed_without_a_champion(media_root: Path) -> None:
     with pytest.raises(registry.ModelUnavailableError) as error:
         registry.load_champion(name="credit")
