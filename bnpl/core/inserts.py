@@ -78,10 +78,10 @@ def insert_sql(
 
 
 def insert_many(rows: Sequence[RowT], *, ignore_conflicts: bool = False) -> list[RowT]:
-    """``bulk_create(rows, ignore_conflicts=...)`` for new rows of one model, returned as given:
-    saved with their ids -- but with ``ignore_conflicts`` (``ON CONFLICT DO NOTHING``), as
-    ``bulk_create`` leaves them, without (read back what you need). On PostgreSQL one statement
-    per 1,000 rows, compiled once per model; elsewhere ``bulk_create`` itself."""
+    """``bulk_create(rows, ignore_conflicts=...)`` for new rows of one model, returned as given and
+    saved with their ids -- except with ``ignore_conflicts`` (``ON CONFLICT DO NOTHING``), which
+    leaves them without ids as ``bulk_create`` does: read back what you need. On PostgreSQL one
+    statement per 1,000 rows, compiled once per model; elsewhere ``bulk_create`` itself."""
     if not rows:
         return []
     model = type(rows[0])
