@@ -246,7 +246,7 @@ def _insert_entries(entries: Sequence[tuple[Entry, list[_CheckedLine]]]) -> None
                 entry_type=entry.entry_type,
                 currency=entry.currency.upper(),
                 livemode=entry.livemode,
-                merchant=entry.merchant,
+                merchant_id=_pk(entry.merchant),  # ids, not rows: the related rows' checks cost more than the entry
                 reference_type=reference_type,
                 reference_id=reference_id,
                 idempotency_key=entry.idempotency_key,
@@ -261,7 +261,7 @@ def _insert_entries(entries: Sequence[tuple[Entry, list[_CheckedLine]]]) -> None
     insert_many(
         [
             Posting(
-                entry=journal_entry,
+                entry_id=journal_entry.pk,
                 account_id=accounts[(journal_entry.currency, journal_entry.livemode)][(code, merchant_id, consumer_id)],
                 amount=amount,
                 currency=journal_entry.currency,
