@@ -49,6 +49,7 @@ from bnpl.collections.lateness import AssessResult
 from bnpl.collections.models import CollectionAttempt
 from bnpl.collections.reminders import PaymentFailedNotice, notices_payment_failed
 from bnpl.core import clock, metrics
+from bnpl.core.inserts import insert_many
 from bnpl.core.services import Change, change_record_many
 from bnpl.payments.models import Charge
 from bnpl.payments.services import charges_record
@@ -127,15 +128,17 @@ def _claim(limit: int) -> _Batch | None:
             .annotate(count=Count("pk"))
             .values_list("installment_id", "count")
         )
-        attempts = CollectionAttempt.objects.bulk_create(
-            CollectionAttempt(
-                installment=installment,
-                number=tried.get(installment.pk, 0) + 1,
-                charge=charges[installment.pk],
-                amount=charges[installment.pk].amount,
-            )
-            for installment in installments
-            if installment.pk in charges
+        attempts = insert_many(
+            [
+                CollectionAttempt(
+                    installment=installment,
+                    number=tried.get(installment.pk, 0) + 1,
+                    charge=charges[installment.pk],
+                    amount=charges[installment.pk].amount,
+                )
+                for installment in installments
+                if installment.pk in charges
+            ]
         )
     if any(attempt.pk is None for attempt in attempts):  # a database whose bulk insert returns no ids
         written = CollectionAttempt.objects.filter(charge_id__in=[attempt.charge_id for attempt in attempts])
@@ -198,7 +201,7 @@ def _attempts_settle(charges: dict[int, Charge]) -> dict[int, CollectionAttempt]
         # refunds, voids and pay-now lock them (no lock-order deadlock).
         attempts = list(
             CollectionAttempt.objects.select_for_update(of=("self",))
-            .select_related("installment__plan__consumer", "installment__plan__merchant")
+            .select_related("installment__plan")
             .filter(pk__in=list(charges), status=CollectionAttempt.Status.PROCESSING)
             .order_by("pk")
         )
@@ -235,6 +238,13 @@ def _failures_record(attempts: list[CollectionAttempt], charges: dict[int, Charg
     """Failed charges: each attempt failed with the gateway's reason and its retry date (the
     installment due again then, unless paid meanwhile), the consumer told, and
     ``plan.payment_failed`` recorded."""
+    if not attempts:
+        return
+    plans = Plan.objects.select_related("consumer", "merchant").in_bulk(
+        {attempt.installment.plan_id for attempt in attempts}
+    )
+    for attempt in attempts:  # the consumer told, by the merchant's name: read for failures only
+        attempt.installment.plan = plans[attempt.installment.plan_id]
     retries: dict[dt.date | None, list[int]] = defaultdict(list)
     for attempt in attempts:
         charge = charges[attempt.pk]

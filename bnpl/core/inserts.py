@@ -15,19 +15,25 @@ PostgreSQL in one statement (data-modifying ``WITH``): an audit row and its even
 (``bnpl.core.services.change_record``), a credit decision with both (``decisioning.services``).
 ``save()`` is not called: a ``PublicIdModel`` row without its public id gets one here, as its
 ``save()`` would give it.
+``insert_many`` is ``bulk_create`` for a batch of rows of one model (collections settling a
+batch: attempts, charges, audit rows, events, journal entries, postings): on PostgreSQL one
+multi-row INSERT built from the compiled single-row one, its values prepared as above, where
+``bulk_create`` compiles every row's every value anew.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection, connections, models, transaction
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 
 from bnpl.core import prepared as prepared_statements
+
+RowT = TypeVar("RowT", bound=models.Model)
 
 # (model, database alias, vendor, ignore conflicts, returning) -> (sql, fields)
 _compiled: dict[tuple[type[models.Model], str, str, bool, bool], tuple[str, list[Any]]] = {}
@@ -69,6 +75,49 @@ def insert_sql(
         compiled = _compiled.setdefault(key, (sql, fields))
     sql, fields = compiled
     return sql, _values(row, fields)
+
+
+def insert_many(rows: Sequence[RowT], *, ignore_conflicts: bool = False) -> list[RowT]:
+    """``bulk_create(rows, ignore_conflicts=...)`` for new rows of one model, returned as given and
+    saved with their ids -- except with ``ignore_conflicts`` (``ON CONFLICT DO NOTHING``), which
+    leaves them without ids as ``bulk_create`` does: read back what you need. On PostgreSQL one
+    statement per 1,000 rows, compiled once per model; elsewhere ``bulk_create`` itself."""
+    if not rows:
+        return []
+    model = type(rows[0])
+    if connection.vendor != "postgresql":
+        return model._default_manager.bulk_create(rows, ignore_conflicts=ignore_conflicts)
+    for row in rows:
+        # As bulk_create: a related row saved after it was assigned gives its id; an unsaved one is refused.
+        row._prepare_related_fields_for_save(operation_name="insert_many")  # type: ignore[attr-defined]
+        _public_id_given(row)
+    head, group, tail = _multi_row(rows[0], ignore_conflicts=ignore_conflicts)
+    fields = _compiled[(model, connection.alias, connection.vendor, ignore_conflicts, not ignore_conflicts)][1]
+    for start in range(0, len(rows), _MANY_CHUNK):
+        chunk = rows[start : start + _MANY_CHUNK]
+        params = [value for row in chunk for value in _values(row, fields)]
+        with connection.cursor() as cursor:
+            cursor.execute(f"{head}{', '.join([group] * len(chunk))}{tail}", params)
+            if not ignore_conflicts:
+                for row, (key,) in zip(chunk, cursor.fetchall(), strict=True):  # RETURNING follows VALUES' order
+                    saved(row, key)
+    return list(rows)
+
+
+_MANY_CHUNK = 1_000  # rows per statement: far below PostgreSQL's 65,535 parameters for our tables
+
+
+def _multi_row(row: models.Model, *, ignore_conflicts: bool) -> tuple[str, str, str]:
+    """The compiled single-row INSERT of ``row``'s model split around its one ``VALUES`` group:
+    (everything up to the group, the group, everything after it: the conflict clause and
+    ``RETURNING``)."""
+    sql, _ = insert_sql(row, ignore_conflicts=ignore_conflicts, returning=not ignore_conflicts)
+    start = sql.index(" VALUES (") + len(" VALUES ")
+    end = sql.index(")", start) + 1
+    group = sql[start:end]
+    if "(" in group[1:]:  # a placeholder with a call or cast in it: not split here
+        raise ValueError(f"{type(row).__name__}: unexpected INSERT shape {sql!r}")
+    return sql[:start], group, sql[end:]
 
 
 def _public_id_given(row: models.Model) -> None:

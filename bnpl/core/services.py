@@ -181,7 +181,7 @@ class Change:
 def change_record_many(*, changes: Sequence[Change], actor: Actor | None = None) -> list[Event]:
     """``change_record`` for a batch of changes made in one transaction (collections settling a
     batch): the same audit row and outbox event for each change, in the same order, written with one
-    insert per table instead of two per change. Must run inside that transaction."""
+    insert per table (``inserts.insert_many``) instead of two per change. Must run inside that transaction."""
     _require_transaction("change_record_many")
     actor = actor or current_actor()
     pairs = [
@@ -197,8 +197,8 @@ def change_record_many(*, changes: Sequence[Change], actor: Actor | None = None)
         for change in changes
     ]
     entries, events = [entry for entry, _ in pairs], [event for _, event in pairs]
-    AuditLogEntry.objects.bulk_create(entries)
-    written = Event.objects.bulk_create(events)
+    inserts.insert_many(entries)
+    written = inserts.insert_many(events)
     for event in written:
         outbox.notify_after_commit(event.pk, event_type=event.type, owner=(event.merchant_id, event.livemode))
     return written

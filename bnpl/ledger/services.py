@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Model, Q
 
 from bnpl.core.ids import generate_public_id
-from bnpl.core.inserts import insert_row, insert_sql, saved
+from bnpl.core.inserts import insert_many, insert_row, insert_sql, saved
 from bnpl.core.money import CURRENCY_EXPONENTS, MAX_AMOUNT
 from bnpl.ledger.errors import (
     CurrencyMismatchError,
@@ -119,7 +119,7 @@ def ledger_post(
         livemode=livemode,
     )
     Posting.objects.bulk_create(
-        Posting(entry=entry, account=accounts[(code, merchant_id, consumer_id)], amount=amount, currency=currency)
+        Posting(entry=entry, account_id=accounts[(code, merchant_id, consumer_id)], amount=amount, currency=currency)
         for code, merchant_id, consumer_id, amount in checked_lines
     )
     return entry
@@ -246,27 +246,29 @@ def _insert_entries(entries: Sequence[tuple[Entry, list[_CheckedLine]]]) -> None
                 entry_type=entry.entry_type,
                 currency=entry.currency.upper(),
                 livemode=entry.livemode,
-                merchant=entry.merchant,
+                merchant_id=_pk(entry.merchant),  # ids, not rows: the related rows' checks cost more than the entry
                 reference_type=reference_type,
                 reference_id=reference_id,
                 idempotency_key=entry.idempotency_key,
                 description=entry.description,
             )
         )
-    written = JournalEntry.objects.bulk_create(rows)
-    accounts: dict[tuple[str, bool], dict[_AccountKey, Account]] = {}
+    written = insert_many(rows)
+    accounts: dict[tuple[str, bool], dict[_AccountKey, int]] = {}
     for (currency, livemode), group in _group_by_book(entries).items():
         keys = {(code, merchant_id, consumer_id) for lines in group for code, merchant_id, consumer_id, _ in lines}
         accounts[(currency, livemode)] = _accounts_for(keys, currency=currency, livemode=livemode)
-    Posting.objects.bulk_create(
-        Posting(
-            entry=journal_entry,
-            account=accounts[(journal_entry.currency, journal_entry.livemode)][(code, merchant_id, consumer_id)],
-            amount=amount,
-            currency=journal_entry.currency,
-        )
-        for journal_entry, (_, lines) in zip(written, entries, strict=True)
-        for code, merchant_id, consumer_id, amount in lines
+    insert_many(
+        [
+            Posting(
+                entry_id=journal_entry.pk,
+                account_id=accounts[(journal_entry.currency, journal_entry.livemode)][(code, merchant_id, consumer_id)],
+                amount=amount,
+                currency=journal_entry.currency,
+            )
+            for journal_entry, (_, lines) in zip(written, entries, strict=True)
+            for code, merchant_id, consumer_id, amount in lines
+        ]
     )
 
 
@@ -345,8 +347,8 @@ def _replayed(entry: JournalEntry, fingerprint: _Fingerprint) -> JournalEntry:
     return entry
 
 
-def _accounts_for(keys: set[_AccountKey], *, currency: str, livemode: bool) -> dict[_AccountKey, Account]:
-    """The accounts with these dimensions, made if missing.
+def _accounts_for(keys: set[_AccountKey], *, currency: str, livemode: bool) -> dict[_AccountKey, int]:
+    """The ids of the accounts with these dimensions, made if missing.
 
     Race-safe: missing accounts are inserted with ON CONFLICT DO NOTHING (a concurrent insert of the
     same account waits for the other transaction, then skips) and read back. Inserts go in one sorted
@@ -368,11 +370,11 @@ def _accounts_for(keys: set[_AccountKey], *, currency: str, livemode: bool) -> d
     return accounts
 
 
-def _existing_accounts(keys: set[_AccountKey], *, currency: str, livemode: bool) -> dict[_AccountKey, Account]:
-    """The accounts with these dimensions that exist, in one query: a list of values per dimension
-    (or none), not a condition per key (which costs more to build and to plan than the accounts it
-    reads). It may find an account not asked for -- another pairing of the same codes, merchants and
-    consumers --, left out here."""
+def _existing_accounts(keys: set[_AccountKey], *, currency: str, livemode: bool) -> dict[_AccountKey, int]:
+    """The ids of the accounts with these dimensions that exist, in one query (ids, no rows built):
+    a list of values per dimension (or none), not a condition per key (which costs more to build and
+    to plan than the accounts it reads). It may find an account not asked for -- another pairing of
+    the same codes, merchants and consumers --, left out here."""
     found = Account.objects.filter(currency=currency, livemode=livemode, code__in=sorted({key[0] for key in keys}))
     for name, values in (("merchant_id", {key[1] for key in keys}), ("consumer_id", {key[2] for key in keys})):
         present = sorted(value for value in values if value is not None)
@@ -380,5 +382,8 @@ def _existing_accounts(keys: set[_AccountKey], *, currency: str, livemode: bool)
         if present:
             condition |= Q(**{f"{name}__in": present})
         found = found.filter(condition)
-    accounts = (((account.code, account.merchant_id, account.consumer_id), account) for account in found)
-    return {key: account for key, account in accounts if key in keys}
+    ids = {
+        (code, merchant_id, consumer_id): pk
+        for code, merchant_id, consumer_id, pk in found.values_list("code", "merchant_id", "consumer_id", "pk")
+    }
+    return {key: pk for key, pk in ids.items() if key in keys}

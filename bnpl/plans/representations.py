@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_serializer
@@ -143,7 +143,14 @@ class PlanRepresentation(serializers.Serializer[Plan]):
 
     def get_installments(self, instance: Plan) -> list[dict[str, Any]]:
         write = _installment_writer()
-        return [write(row) for row in self._rows if row.status != Installment.Status.CANCELED]
+        shown = self.context.get("rows_shown")  # rows the caller has shown unchanged already, by id (a batch)
+        if not shown:
+            return [write(row) for row in self._rows if row.status != Installment.Status.CANCELED]
+        return [
+            shown[row.pk] if row.pk in shown else write(row)
+            for row in self._rows
+            if row.status != Installment.Status.CANCELED
+        ]
 
 
 class PlanHistoryRepresentation(serializers.Serializer[AuditLogEntry]):
@@ -250,25 +257,42 @@ PLAN_FIXED = (
 )
 
 
-def plan_data_writer() -> Callable[[Plan, list[Installment]], dict[str, Any]]:
+class PlanDataWriter(Protocol):
+    def __call__(
+        self, plan: Plan, installments: list[Installment], *, changed: Collection[Installment] | None = None
+    ) -> dict[str, Any]: ...
+
+
+def plan_data_writer() -> PlanDataWriter:
     """``plan_data`` for a batch (collections settling one): ``write(plan, installments)`` with all
     the plan's rows as the caller holds them (no query), one representation reused for every call
     (building one costs five times what using it does), each product shown once and each plan's
     fixed fields (``PLAN_FIXED``) once: a plan shown again -- after its payment -- shows only its
-    status and installments anew. For one thread and one batch, in which the plans' terms and
-    products do not change."""
+    status and installments anew, and with ``changed`` (the rows changed since this plan was last
+    written) only those rows anew, the others as last shown (a payment changes one row or two of a
+    plan's twelve). For one thread and one batch, in which the plans' terms and products do not
+    change."""
     representation = PlanRepresentation(context={})
     products: dict[int, Any] = {}  # a product's representation, shown once per batch
     shown: dict[int, dict[str, Any]] = {}  # each plan's fields that a payment never changes, once shown
+    rows_shown: dict[int, dict[int, dict[str, Any]]] = {}  # each plan's rows as last shown, by row id
 
-    def write(plan: Plan, installments: list[Installment]) -> dict[str, Any]:
+    def write(
+        plan: Plan, installments: list[Installment], *, changed: Collection[Installment] | None = None
+    ) -> dict[str, Any]:
         known = shown.get(plan.pk)
         if known is None:
             known = {"product": products[plan.product_id]} if plan.product_id in products else {}
-        representation.context.update(installments=installments, known=known)
+        unchanged: dict[int, dict[str, Any]] = {}
+        if changed is not None and plan.pk in rows_shown:
+            changed_ids = {row.pk for row in changed}
+            unchanged = {pk: row for pk, row in rows_shown[plan.pk].items() if pk not in changed_ids}
+        representation.context.update(installments=installments, known=known, rows_shown=unchanged)
         data = dict(representation.to_representation(plan))
         products[plan.product_id] = data["product"]
         shown[plan.pk] = {name: data[name] for name in PLAN_FIXED}
+        visible = [row.pk for row in representation._rows if row.status != Installment.Status.CANCELED]
+        rows_shown[plan.pk] = dict(zip(visible, data["installments"], strict=True))
         return data
 
     return write

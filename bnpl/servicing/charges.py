@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.ids import generate_public_id
+from bnpl.core.inserts import insert_many, saved
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.payments.selectors import payment_method_default
 from bnpl.payments.services import charge_prepare, payment_method_check_mode
@@ -70,7 +71,7 @@ def installment_charges_prepare(*, installments: Sequence[Installment]) -> dict[
     ).values_list("idempotency_key", flat=True):
         attempts[key.rsplit(":", 1)[0] + ":"] += 1
     keys: dict[int, str] = {}
-    rows = []
+    rows: list[Charge] = []
     for installment in installments:
         plan = plans[installment.plan_id]
         card = cards.get(plan.pk)
@@ -93,9 +94,32 @@ def installment_charges_prepare(*, installments: Sequence[Installment]) -> dict[
                 plan=plan,
             )
         )
-    Charge.objects.bulk_create(rows, ignore_conflicts=True)
-    written = Charge.objects.select_related("payment_method").in_bulk(list(keys.values()), field_name="idempotency_key")
-    return {installment_id: written[key] for installment_id, key in keys.items()}
+    insert_many(rows, ignore_conflicts=True)
+    return {installment_id: charge for installment_id, charge in zip(keys, _charges_as_written(rows), strict=True)}
+
+
+def _charges_as_written(rows: list[Charge]) -> list[Charge]:
+    """The charges stored under ``rows``' keys, in their order, just after ``rows`` were inserted
+    with conflicts skipped: each row itself where its insert went in (found under its key with its
+    own public id: ids read, nothing rebuilt), else the charge another payer wrote under that key
+    first, read whole."""
+    stored = {
+        key: (public_id, pk)
+        for key, public_id, pk in Charge.objects.filter(
+            idempotency_key__in=[row.idempotency_key for row in rows]
+        ).values_list("idempotency_key", "public_id", "pk")
+    }
+    others = []
+    for row in rows:
+        public_id, pk = stored[row.idempotency_key]
+        if public_id == row.public_id:
+            saved(row, pk)
+        else:
+            others.append(row.idempotency_key)
+    theirs = (
+        Charge.objects.select_related("payment_method").in_bulk(others, field_name="idempotency_key") if others else {}
+    )
+    return [theirs.get(row.idempotency_key, row) for row in rows]
 
 
 def plan_cards(*, plans: Sequence[Plan]) -> dict[int, PaymentMethod]:

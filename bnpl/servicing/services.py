@@ -167,8 +167,10 @@ def charges_apply_to_plans(*, payments: Sequence[PaymentToApply]) -> dict[int, A
     order_ids = sorted({payment.plan.order_id for payment in payments})
     orders = Order.objects.select_related("merchant", "consumer").select_for_update(of=("self",))
     locked_orders = orders.filter(pk__in=order_ids).order_by("pk").in_bulk()
-    plans = Plan.objects.select_related("product", "order").select_for_update(of=("self",))
+    plans = Plan.objects.select_related("product").select_for_update(of=("self",))
     locked_plans = plans.filter(pk__in=plan_ids).order_by("pk").in_bulk()
+    for plan in locked_plans.values():  # each plan's order as just locked, not read again with the plan
+        plan.order = locked_orders[plan.order_id]
     charges = Charge.objects.select_for_update().filter(pk__in=[payment.charge.pk for payment in payments])
     locked_charges = charges.order_by("pk").in_bulk()
     rows: dict[int, list[Installment]] = defaultdict(list)
@@ -210,7 +212,7 @@ def charges_apply_to_plans(*, payments: Sequence[PaymentToApply]) -> dict[int, A
         postings.append(
             accounting.CardPayment(order=order, charge_id=charge.public_id, principal=principal, interest=interest)
         )
-        recorded[plan.pk] = write_plan_data(plan, rows[plan.pk])
+        recorded[plan.pk] = write_plan_data(plan, rows[plan.pk], changed=changed)
         changes.append(
             Change(
                 action="plan.payment_succeeded",

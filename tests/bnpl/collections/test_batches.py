@@ -1,7 +1,7 @@
 """Collections in batches, with the gateway called from a pool of threads: each installment of a
 batch is charged once and applied once, failures and successes of one batch each get their own
 outcome, several payments on one plan chain their events, and a batch costs the worker the same
-number of queries however many installments it holds.
+number of queries however many installments it holds, and builds a fixed number of rows for each.
 
 Transactional tests: the pool's threads use database connections of their own, which see only
 committed rows (as in production)."""
@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
+from collections import Counter
 
 import pytest
-from django.db import connection
+from django.db import connection, models
+from django.db.models.signals import post_init
 from django.test.utils import CaptureQueriesContext
 
 from bnpl.collections import services
 from bnpl.collections.gateway_pool import GatewayPool
 from bnpl.collections.models import CollectionAttempt
-from bnpl.core.models import AuditLogEntry, Event
+from bnpl.core.models import AuditLogEntry, ClockState, Event
 from bnpl.core.services import clock_advance
 from bnpl.payments.models import Charge, SandboxGatewayCharge
 from bnpl.plans.models import Installment, Plan
@@ -137,3 +140,36 @@ def test_a_batch_costs_the_worker_the_same_queries_whatever_its_size(tenant: Ten
 
     assert queries_by_size[2] == queries_by_size[8] <= 31, queries_by_size
     assert ledger_ok()
+
+
+def test_a_batch_builds_few_rows_per_installment(tenant: Tenant) -> None:
+    """The worker's CPU goes mostly into building model instances: a batch builds, per installment,
+    its plan's rows once (attempt, installment, plan, order, charge, the plan's installments, audit
+    row, event, journal entry and postings), not the plan, its merchant, consumer and product again
+    for each lock and read, nor the ledger's accounts or the claim's charges read back."""
+    _plans_with_an_installment_due(tenant, 2 + 8)
+    worker = threading.get_ident()
+    built: dict[int, Counter[str]] = {}
+
+    with GatewayPool(size=4) as pool:
+        for size in (2, 8):
+            built[size] = Counter()
+
+            def count(sender: type[models.Model], size: int = size, **kwargs: object) -> None:
+                # the worker's own rows, not the gateway's threads'; not the clock's offset, whose cached
+                # value is read again after a while whatever the batch's size
+                if threading.get_ident() == worker and sender is not ClockState:
+                    built[size][sender.__name__] += 1
+
+            post_init.connect(count, weak=False)
+            try:
+                claimed = services.collections_claim(limit=size)
+                assert claimed is not None
+                services.collection_attempts_process(attempt_ids=claimed, pool=pool)
+            finally:
+                post_init.disconnect(count)
+
+    per_installment = {name: (built[8][name] - built[2][name]) / 6 for name in built[8] | built[2]}
+    # 29 with pay-in-4 plans (four installments each), 35 before the fourth pass
+    assert sum(per_installment.values()) <= 29, str(sorted(per_installment.items()))
+    assert "Account" not in per_installment

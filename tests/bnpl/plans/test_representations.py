@@ -60,3 +60,23 @@ def test_the_batch_writer_shows_a_plan_as_plan_data_each_time(tenant: Tenant) ->
 def test_a_serializer_that_is_not_plain_is_refused() -> None:
     with pytest.raises(TypeError, match=r"PlanRepresentation\.object is not a plain field"):
         plain_writer(PlanRepresentation())
+
+
+@pytest.mark.django_db
+def test_the_batch_writer_shows_anew_only_the_rows_a_payment_changed(tenant: Tenant) -> None:
+    plan = _financing_plan(tenant)
+    rows = list(plan.installments.order_by("sequence"))
+    write = plan_data_writer()
+    before = write(plan, rows)
+
+    rows[0].paid_amount, rows[0].status = rows[0].amount, Installment.Status.PAID
+    rows[1].paid_amount = 100  # part paid
+    after = write(plan, rows, changed=[rows[0], rows[1]])
+
+    assert after == dict(PlanRepresentation(plan, context={"installments": rows}).data)
+    assert [row["status"] for row in after["installments"][:2]] == ["paid", "scheduled"]
+    assert after["installments"][1]["paid_amount"] == 100 and after["paid_amount"] == rows[0].amount + 100
+    assert before["installments"][0]["status"] == "scheduled"  # what was shown before stays as it was
+    # the rows the payment left alone are shown as they were (the same objects, not rendered again)
+    assert all(after["installments"][index] is before["installments"][index] for index in range(2, len(rows)))
+    assert after["installments"][0] is not before["installments"][0]
