@@ -21,7 +21,7 @@ from django.db.models import Q
 from bnpl.checkout import accounting
 from bnpl.checkout.dispute_holds import disputes_order_changed
 from bnpl.checkout.models import Capture, Order, Refund
-from bnpl.checkout.representations import order_data, refund_data
+from bnpl.checkout.representations import order_data, order_data_after_capture, refund_data
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.ids import generate_public_id
@@ -114,7 +114,7 @@ def order_capture(*, order: Order, amount: int, merchant_reference: str = "") ->
             action="order.captured",
             instance=order,
             before=before,
-            data=order_data(order),
+            data=order_data_after_capture(order, before=before, capture=capture),
             new_rows=[capture],
             updated=[(order, CAPTURE_CHANGES)],
         )
