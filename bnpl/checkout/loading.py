@@ -16,7 +16,7 @@ import json
 from typing import Any, cast
 
 from django.db import connection, models
-from django.db.models import QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 
 from bnpl.checkout.models import Capture, Order, Refund
@@ -87,7 +87,14 @@ def _check_readable(field: models.Field[Any, Any]) -> None:
 def order_related_attach(order: Order) -> Order:
     """Turn the order's inline JSON arrays into its prefetched captures and refunds: the instances
     and querysets Django's prefetch would have left (``order.captures.all()`` reads nothing), each
-    row knowing its order."""
+    row knowing its order.
+
+    A locked read sees the order's row as it is once the lock is granted, but the arrays as the
+    statement's snapshot saw them when it started (READ COMMITTED): a capture or refund that
+    committed while the lock waited for it is in the row's figures, not in the arrays. The rows
+    then disagree with the figures (the captures' amounts sum to ``captured_amount`` and the
+    refunds' to ``refunded_amount``: the only writers of either write both, under this lock, and
+    every amount is positive), and they are read again, by statements that see that commit."""
     caches = getattr(order, "_prefetched_objects_cache", None)
     if caches is None:
         caches = {}
@@ -103,7 +110,18 @@ def order_related_attach(order: Order) -> Order:
         related._result_cache = rows
         related._prefetch_done = True
         caches[name] = related
+    if not _related_agree(order):
+        caches.clear()
+        prefetch_related_objects([order], *_INLINE_RELATED)
     return order
+
+
+def _related_agree(order: Order) -> bool:
+    captures, refunds = order.captures.all(), order.refunds.all()
+    return (
+        sum(capture.amount for capture in captures) == order.captured_amount
+        and sum(refund.amount for refund in refunds) == order.refunded_amount
+    )
 
 
 def _row_from_json(model: type[models.Model], item: dict[str, Any]) -> models.Model:

@@ -5,6 +5,9 @@ row and event record the order exactly as the ORM renders it before and after.""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -84,3 +87,56 @@ def test_a_capture_records_the_order_before_and_after_as_the_orm_renders_it(tena
     assert entry.after == after == event.data
     assert [row["id"] for row in after["captures"]][-1] == capture.public_id
     assert (after["captured_amount"], after["open_amount"], after["status"]) == (10_000, 10_000, "part_captured")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_that_waited_for_a_capture_reads_that_capture(tenant: Tenant) -> None:
+    # Given a capture made and not yet committed by another request, holding the order's lock
+    order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=20_000)
+    orders.order_capture(order=order, amount=5_000)
+    captured, release = threading.Event(), threading.Event()
+
+    def capture_then_wait() -> None:
+        try:
+            with transaction.atomic():
+                orders.order_capture(order=Order.objects.get(pk=order.pk), amount=3_000)
+                captured.set()
+                assert release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def lock() -> dict[str, Any]:
+        try:
+            with transaction.atomic():
+                return dict(OrderRepresentation(order_lock_with_representation(order_id=order.pk)).data)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(capture_then_wait)
+        assert captured.wait(timeout=30)
+        # When a lock's statement starts before that capture commits (it waits for the lock)
+        locked = pool.submit(lock)
+        _wait_for_a_blocked_query()
+        release.set()
+        first.result(timeout=30)
+        rendered = locked.result(timeout=30)
+
+    # Then it reads the order as it is after that capture: its figures and its captures
+    assert (rendered["captured_amount"], [row["amount"] for row in rendered["captures"]]) == (8_000, [5_000, 3_000])
+    assert rendered == OrderRepresentation(_loaded(order)).data
+
+
+def _wait_for_a_blocked_query() -> None:
+    """Until another session of this database waits for a row lock (bounded: 30 seconds)."""
+    deadline = time.monotonic() + 30
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("no query waited for the order's lock")
