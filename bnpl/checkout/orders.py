@@ -21,8 +21,7 @@ from django.db.models import Q
 from bnpl.checkout import accounting
 from bnpl.checkout.dispute_holds import disputes_order_changed
 from bnpl.checkout.models import Capture, Order, Refund
-from bnpl.checkout.representations import order_data, refund_data
-from bnpl.checkout.selectors import orders_with_representation
+from bnpl.checkout.representations import order_data, order_data_after_capture, refund_data
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.ids import generate_public_id
@@ -32,7 +31,7 @@ from bnpl.core.transactions import service_atomic
 from bnpl.payments.models import Charge
 from bnpl.plans import services as plan_services
 from bnpl.servicing import balances
-from bnpl.servicing.locks import order_lock
+from bnpl.servicing.locks import order_lock, order_lock_with_representation
 from merchants.models import Merchant
 
 # Orders whose authorization is still open: something may yet be captured or voided.
@@ -84,7 +83,7 @@ def order_capture(*, order: Order, amount: int, merchant_reference: str = "") ->
     if amount <= 0:
         raise InvalidRequestError("Capture a positive amount.", param="amount")
     with service_atomic():
-        order = order_lock(order_id=order.pk, loading=orders_with_representation)
+        order = order_lock_with_representation(order_id=order.pk)
         _require_open_authorization(order)
         if amount > order.open_amount:
             raise StateError(
@@ -115,7 +114,7 @@ def order_capture(*, order: Order, amount: int, merchant_reference: str = "") ->
             action="order.captured",
             instance=order,
             before=before,
-            data=order_data(order),
+            data=order_data_after_capture(order, before=before, capture=capture),
             new_rows=[capture],
             updated=[(order, CAPTURE_CHANGES)],
         )
@@ -123,7 +122,7 @@ def order_capture(*, order: Order, amount: int, merchant_reference: str = "") ->
 
 
 def _prefetched_capture_add(order: Order, capture: Capture) -> None:
-    """Add a new capture to the order's prefetched captures (``orders_with_representation``), last,
+    """Add a new capture to the order's prefetched captures (``order_lock_with_representation``), last,
     as reading them again would list it (by ``created_at``, then id): the representation after the
     capture reads nothing more. Django's prefetch keeps them as an evaluated queryset."""
     prefetched = order.captures.all()

@@ -234,6 +234,21 @@ def order_data(order: Order) -> dict[str, Any]:
     return dict(OrderRepresentation(order).data)
 
 
+def order_data_after_capture(order: Order, *, before: dict[str, Any], capture: Capture) -> dict[str, Any]:
+    """``order_data`` of an order just after ``capture`` was made, from its data before: its own
+    fields read again, its captures those it had (rendered in ``before``) and the new one last (as
+    reading them again would list it), its refunds those it had. A capture or refund row, once
+    made, renders the same whatever happens to its order later."""
+    return OrderRepresentation().render(
+        order,
+        reused={"captures": [*before["captures"], capture_data(capture)], "refunds": before["refunds"]},
+    )
+
+
+def capture_data(capture: Capture) -> dict[str, Any]:
+    return dict(CaptureRepresentation(capture).data)
+
+
 def refund_data(refund: Refund) -> dict[str, Any]:
     return dict(RefundRepresentation(refund).data)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.db.models import F, QuerySet
 
+from bnpl.checkout.loading import LISTED_MERCHANT_CONSUMER_ID as _LISTED_MERCHANT_CONSUMER_ID
+from bnpl.checkout.loading import orders_with_representation
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.core import clock
 from bnpl.plans import services as plan_services
@@ -17,7 +19,6 @@ from merchants.models import Merchant
 
 # The annotations a list's rows carry (public ids): read through the functions below.
 _LISTED_ORDER_ID = "listed_order_public_id"
-_LISTED_MERCHANT_CONSUMER_ID = "listed_merchant_consumer_public_id"
 
 
 def checkout_session_list(*, merchant: Merchant, livemode: bool) -> QuerySet[CheckoutSession]:
@@ -39,16 +40,6 @@ def order_list(*, merchant: Merchant, livemode: bool) -> QuerySet[Order]:
     """The merchant's orders in one mode, each with its session, plan, captures and refunds and the
     merchant's id for its consumer."""
     return orders_with_representation(tenancy.scoped_queryset(Order, merchant=merchant, livemode=livemode))
-
-
-def orders_with_representation(queryset: QuerySet[Order]) -> QuerySet[Order]:
-    """``queryset`` with what an order's representation reads: its session and plan joined, the
-    merchant's id for its consumer annotated, its captures and refunds prefetched."""
-    return (
-        queryset.select_related("checkout_session", "plan")
-        .prefetch_related("captures", "refunds")
-        .annotate(**{_LISTED_MERCHANT_CONSUMER_ID: tenancy.merchant_consumer_id_subquery()})
-    )
 
 
 def checkout_session_order_id(session: CheckoutSession) -> str | None:

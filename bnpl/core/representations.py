@@ -17,6 +17,7 @@ method field calls the method of the serializer rendering the instance (so what 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 from rest_framework import serializers
@@ -35,9 +36,18 @@ class Representation(serializers.Serializer[Instance]):
     _readers: ClassVar[dict[type[Any], list[_Reader]]] = {}
 
     def to_representation(self, instance: Instance) -> dict[str, Any]:
+        return self.render(instance)
+
+    def render(self, instance: Instance, *, reused: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``to_representation``, with the fields named in ``reused`` given their value from there
+        instead of read again (a rendering that knows part of the answer: an order after a capture
+        keeps the rows it had, rendered already, and adds one), in their place among the fields."""
         readers = Representation._readers.get(type(self)) or _readers_of(type(self))
         data: dict[str, Any] = {}
         for name, field, method in readers:
+            if reused is not None and name in reused:
+                data[name] = reused[name]
+                continue
             if method:
                 data[name] = getattr(self, method)(instance)
                 continue

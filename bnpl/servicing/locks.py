@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.db import connection
 from django.db.models import QuerySet
 
+from bnpl.checkout.loading import order_related_attach, orders_with_representation, orders_with_representation_inline
 from bnpl.checkout.models import Order
+from bnpl.core.compiled import CompiledSelect
 from bnpl.plans.models import Plan
 
 
@@ -40,6 +43,30 @@ def order_lock(
     if loading is not None:
         queryset = loading(queryset)
     return queryset.select_for_update(of=("self",)).get(**filters)
+
+
+# The order locked with what its representation reads, in one statement compiled once (PostgreSQL).
+_order_with_representation = CompiledSelect(
+    lambda order_id: (
+        orders_with_representation_inline(Order.objects.select_related("merchant"))
+        .select_for_update(of=("self",))
+        .filter(pk=order_id)
+    )
+)
+
+
+def order_lock_with_representation(*, order_id: int) -> Order:
+    """``order_lock`` with what the order's representation reads (a capture renders the order
+    before and after for its audit row, reading nothing twice): on PostgreSQL one statement,
+    compiled once per process, with the captures and refunds in it
+    (``bnpl.checkout.loading.orders_with_representation_inline``); elsewhere the ORM's lock and
+    its two prefetches. The same row lock either way."""
+    if connection.vendor != "postgresql":
+        return order_lock(order_id=order_id, loading=orders_with_representation)
+    found = _order_with_representation.rows(order_id)
+    if not found:
+        raise Order.DoesNotExist(f"Order matching query does not exist: id {order_id}.")
+    return order_related_attach(found[0])
 
 
 def plan_lock(*, plan_id: int | None = None, order_id: int | None = None) -> Plan:

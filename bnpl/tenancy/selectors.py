@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, Max, Model, OuterRef, Prefetch, QuerySet, Subquery
 
+from bnpl.core.compiled import CompiledSelect
 from bnpl.core.errors import NotFoundError
 from bnpl.core.event_types import merchant_visible_types
 from bnpl.core.ids import is_well_formed
@@ -28,7 +28,11 @@ def scoped_queryset(model: type[OwnedModel], *, merchant: Merchant, livemode: bo
     rows are hidden, and so are events of types not registered as merchant-visible (credit
     decisions, collections, consumers' and operators' actions carry the merchant for routing, not
     for the merchant to read)."""
-    queryset = model._default_manager.filter(merchant=merchant, livemode=livemode)
+    return _scoped(model, merchant_id=merchant.pk, livemode=livemode)
+
+
+def _scoped(model: type[OwnedModel], *, merchant_id: int, livemode: bool) -> QuerySet[OwnedModel]:
+    queryset = model._default_manager.filter(merchant_id=merchant_id, livemode=livemode)
     if any(field.name == "deleted_at" for field in model._meta.get_fields()):
         queryset = queryset.filter(deleted_at__isnull=True)
     if model is Event:
@@ -39,10 +43,37 @@ def scoped_queryset(model: type[OwnedModel], *, merchant: Merchant, livemode: bo
 def scoped_get(model: type[OwnedModel], *, merchant: Merchant, livemode: bool, public_id: str) -> OwnedModel:
     if not is_well_formed(public_id):
         raise NotFoundError(f"No such {model._meta.verbose_name}.", param="id")
-    try:
-        return scoped_queryset(model, merchant=merchant, livemode=livemode).get(public_id=public_id)
-    except ObjectDoesNotExist:
-        raise NotFoundError(f"No such {model._meta.verbose_name}: {public_id!r}.", param="id") from None
+    found = _scoped_get_statement(model, livemode=livemode).rows(merchant.pk, public_id)
+    if not found:
+        raise NotFoundError(f"No such {model._meta.verbose_name}: {public_id!r}.", param="id")
+    if len(found) > 1:
+        raise model.MultipleObjectsReturned(f"{len(found)} {model._meta.verbose_name_plural} are {public_id!r}")  # type: ignore[attr-defined]
+    return found[0]
+
+
+# (model, livemode, the event types visible for events) -> its scoped_get, compiled once: every
+# partner request naming an object runs it.
+_scoped_gets: dict[tuple[type[Model], bool, tuple[str, ...]], CompiledSelect[Any]] = {}
+
+
+def _scoped_get_statement(model: type[OwnedModel], *, livemode: bool) -> CompiledSelect[OwnedModel]:
+    """``scoped_get``'s SELECT, compiled once per shape: the model, the mode and, for events, the
+    types registered as merchant-visible (a type registered later makes a new statement)."""
+    key = (model, livemode, tuple(merchant_visible_types()) if model is Event else ())
+    statement = _scoped_gets.get(key)
+    if statement is None:
+        statement = _scoped_gets.setdefault(
+            key,
+            CompiledSelect(
+                lambda merchant_id, public_id: (
+                    _scoped(model, merchant_id=merchant_id, livemode=livemode)
+                    .filter(public_id=public_id)
+                    .order_by()[:2]
+                ),
+                arity=2,
+            ),
+        )
+    return statement
 
 
 def merchant_consumer_id(*, merchant_id: int, livemode: bool, consumer_id: int | None) -> str | None:
