@@ -8,8 +8,9 @@ same fixed work is timed:
   ``DAY_PLANS`` installments are due, whatever the history holds;
 * **settlement batch**: ``settlements_run()`` over that day's ``DAY_PLANS`` captures;
 * **dashboard figures**: one merchant's home figures and daily series (``figures_for_periods`` and
-  ``daily_series`` inside ``reporting_reads()``), for a merchant whose own history stays
-  ``FOCUS_PLANS`` plans while the platform grows around it -- median of 5;
+  ``daily_series``), for a merchant whose own history stays ``FOCUS_PLANS`` plans while the
+  platform grows around it -- median of 5; with ``--replica``, also inside ``reporting_reads()``
+  on a private primary's streaming standby;
 * **lake snapshot**: ``lake_export_snapshot()``, the full hourly snapshot of every snapshot table
   (this one grows with the history by design: it is the whole state);
 * **training**: ``train_model --from-lake`` on the snapshot's loan tape, every matured plan of it
@@ -18,8 +19,11 @@ same fixed work is timed:
 Each is printed with its growth exponent b, the least-squares slope of log(time) over log(plans):
 b ~ 0 means the work does not see the history, b ~ 1 means it reads all of it.
 
-Run: ``python bench/scale.py`` (or ``make scale``); ``--sizes 1000,10000`` for a quick look.
-``DATABASE_URL`` must name PostgreSQL: the bench makes (and drops) ``test_<name>`` beside it.
+Run: ``python bench/scale.py`` (or ``make scale``); ``--sizes 1000,10000`` for a quick look;
+``--deadline-minutes`` (15) stops before a size whose growth would not fit; ``--lake-max``
+(100,000) is the largest size the snapshot and training run at; ``--replica --sizes 2000,10000
+--lake-max 0`` for the primary/standby comparison. ``DATABASE_URL`` must name PostgreSQL: the bench
+makes (and drops, unless ``--keep``) ``test_<name>`` beside it. Figures: docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -36,9 +40,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.history import Group
+    from merchants.models import Merchant
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bnpl.settings.test")
@@ -52,6 +60,7 @@ LAKE_MAX_PLANS = 100_000  # the snapshot reads everything (b ~ 1 by design): pas
 BULK_MERCHANTS = 4
 GOOD_PLANS = 20  # per bulk merchant: paid off
 BAD_PLANS = 4  # per bulk merchant: their card fails off-session, the plan is charged off
+DAY_PLANS_PER_MERCHANT = 5  # the day's due plans made by the services, copied to DAY_PLANS
 SIMULATED_DAYS = 135  # past the charge-off (120 days past due) of the last installment
 DAY_STEP = 5
 GOOD_CARD = "4242 4242 4242 4242"
@@ -86,16 +95,15 @@ def meaning(b: float) -> str:
 @dataclass
 class Templates:
     """The service-made groups: the bulk merchants' history, the focus merchant's history, and one
-    day's due plans (kept out of the live tables, see ``_stash``)."""
+    day's due plans (kept out of the live tables: ``bench.history.stash``)."""
 
-    history: object
+    history: Group
     history_plans: int
-    focus: object
+    focus: Group
     focus_plans: int
-    day: object
+    day: Group
     day_plans: int
-    merchants: list = field(default_factory=list)
-    focus_merchant: object = None
+    focus_merchant: Merchant
 
 
 def templates_build(*, log: Callable[[str], None]) -> Templates:
@@ -123,8 +131,7 @@ def templates_build(*, log: Callable[[str], None]) -> Templates:
         focus=Group.between(before, after_focus),
         focus_plans=GOOD_PLANS + BAD_PLANS,
         day=day,
-        day_plans=BULK_MERCHANTS * 5,
-        merchants=merchants,
+        day_plans=BULK_MERCHANTS * DAY_PLANS_PER_MERCHANT,
         focus_merchant=focus,
     )
 
@@ -132,23 +139,22 @@ def templates_build(*, log: Callable[[str], None]) -> Templates:
 _consumers = itertools.count()
 
 
-def _order(merchant: object, card: str) -> object:
+def _order(merchant: Merchant, card: str) -> None:
     from bnpl.checkout import orders as checkout_orders
     from tests.bnpl.checkout.factories import make_authorized_order
     from tests.consumers.factories import make_verified_consumer
 
     order = make_authorized_order(
-        merchant=merchant,  # type: ignore[arg-type]
+        merchant=merchant,
         livemode=False,
         amount=20_000,
         consumer=make_verified_consumer(email=f"scale{next(_consumers)}+clean@example.com"),  # approved
         card=card,
     )
     checkout_orders.order_capture(order=order, amount=order.authorized_amount)
-    return order
 
 
-def _plans_live(merchants: list, *, good: int, bad: int) -> None:
+def _plans_live(merchants: list[Merchant], *, good: int, bad: int) -> None:
     """Plans that live their whole life: captured, settled, collected or charged off."""
     from bnpl.collections.services import collections_daily_work
     from bnpl.core import clock
@@ -165,7 +171,7 @@ def _plans_live(merchants: list, *, good: int, bad: int) -> None:
     settlements_run(cutoff=clock.now() + dt.timedelta(seconds=1))
 
 
-def _plans_day(merchants: list) -> object:
+def _plans_day(merchants: list[Merchant]) -> Group:
     """Plans whose second installment falls due today, stashed out of the live tables: each size
     copies them afresh, so every collections day has the same work."""
     from bench.history import Group, high_water, stash
@@ -173,7 +179,7 @@ def _plans_day(merchants: list) -> object:
 
     before = high_water()
     for merchant in merchants:
-        for _ in range(5):
+        for _ in range(DAY_PLANS_PER_MERCHANT):
             _order(merchant, GOOD_CARD)
     group = Group.between(before, high_water())
     stash(group)
@@ -196,11 +202,11 @@ def grow(
 
     started = time.perf_counter()
     if first:
-        copies_insert(templates.focus, copies=max(0, focus_plans // templates.focus_plans - 1), shifted=True)  # type: ignore[arg-type]
-    copies_insert(templates.day, copies=day_plans // templates.day_plans, shifted=False, source="scale_template")  # type: ignore[arg-type]
+        copies_insert(templates.focus, copies=max(0, focus_plans // templates.focus_plans - 1), shifted=True)
+    copies_insert(templates.day, copies=day_plans // templates.day_plans, shifted=False, source="scale_template")
     missing = plans - Plan.objects.count()
     copies = max(0, math.ceil(missing / templates.history_plans))
-    copies_insert(templates.history, copies=copies, shifted=True, progress=log)  # type: ignore[arg-type]
+    copies_insert(templates.history, copies=copies, shifted=True, progress=log)
     analyze()
     log(f"grown to {Plan.objects.count():,} plans in {time.perf_counter() - started:.0f} s")
 
