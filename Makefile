@@ -13,7 +13,7 @@ DEMO_SETTINGS := DJANGO_SETTINGS_MODULE=bnpl.settings.demo
 # and names its 25 slowest tests; PYTEST_ARGS= (empty) runs it in one process.
 PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25
 
-.PHONY: demo test test-pooled test-pooled-unwrapped lint bench loadtest smoke-production serve migrate clean model-data a11y-tools
+.PHONY: demo test test-pooled test-pooled-unwrapped lint bench scale loadtest smoke-production serve migrate clean model-data a11y-tools
 
 # The installs go through scripts/install.sh, as the Dockerfile's do: what CI proves is what the image has.
 $(BIN)/python:
@@ -80,6 +80,12 @@ lint: $(STAMP_DEV)
 ## bench: speed figures, each with the ratio to a baseline measured in the same run
 bench: $(STAMP_DEV)
 	DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python bench/run.py
+
+## scale: the scale curve (docs/scaling.md): histories of 10k, 100k and 1M plans, the periodic work
+##        timed at each, with its growth exponent. Needs DATABASE_URL on PostgreSQL; bounded by
+##        SCALE_DEADLINE_MINUTES (15); SCALE_SIZES=1000,10000 for a quick look.
+scale: $(STAMP_DEV)
+	DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python bench/scale.py
 
 ## loadtest: the production stack on this machine (gunicorn, a Celery worker, PostgreSQL, Redis, all on
 ##           127.0.0.1) under a merchant and shopper mix driven by locust for a bounded time; prints

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from django.db import connection, models
+from django.test.utils import CaptureQueriesContext
 
-from bnpl.collections import services
+from bnpl.collections import lateness, services
 from bnpl.core import clock
 from bnpl.core.services import clock_advance
 from bnpl.payments.models import Charge
@@ -91,3 +92,23 @@ def test_the_pending_charge_sweep_reads_the_pending_index() -> None:
 
     assert "charge_pending" in plan, plan
     assert "Seq Scan on payments_charge" not in plan, plan
+
+
+@pytest.mark.usefixtures("history")
+def test_lateness_finds_its_plans_by_joins_not_a_subplan_per_plan() -> None:
+    """Inside an OR, ``id IN (overdue installments)`` cannot become a join: PostgreSQL checks each
+    plan against a list of every overdue installment (a hash while it fits ``work_mem``, a scan per
+    plan once it does not). Charged-off plans keep their unpaid installments scheduled, so the list
+    grows with the history: at a million plans that one query ran for minutes (docs/scaling.md)."""
+    with CaptureQueriesContext(connection) as queries:
+        result = lateness.plans_assess_lateness()
+
+    plans = [_plan_text_of(query["sql"]) for query in queries.captured_queries]
+    assert result.plans == 0 and plans
+    assert not [plan for plan in plans if "SubPlan" in plan], plans
+
+
+def _plan_text_of(sql: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}")
+        return "\n".join(row[0] for row in cursor.fetchall())
