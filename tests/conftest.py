@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(transactional_db, live servers, django_db(transaction=True)): what a transaction-mode pooler "
         "can change (make test-pooled-unwrapped; docs/scaling.md)",
     )
+    parser.addoption(
+        "--skip-unwrapped",
+        action="store_true",
+        default=False,
+        help="leave out the tests --unwrapped-only runs, except those marked direct_connection (CI runs "
+        "those others through PgBouncer instead: .ci/run)",
+    )
 
 
 def _unwrapped(item: pytest.Item) -> bool:
@@ -43,13 +50,18 @@ def _unwrapped(item: pytest.Item) -> bool:
     return bool(marker and (marker.kwargs.get("transaction") or marker.kwargs.get("serialized_rollback")))
 
 
+def _keep(config: pytest.Config, items: list[pytest.Item], wanted: Callable[[pytest.Item], bool]) -> None:
+    config.hook.pytest_deselected(items=[item for item in items if not wanted(item)])
+    items[:] = [item for item in items if wanted(item)]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     from django.conf import settings
 
     if config.getoption("--unwrapped-only"):
-        kept = [item for item in items if _unwrapped(item)]
-        config.hook.pytest_deselected(items=[item for item in items if not _unwrapped(item)])
-        items[:] = kept
+        _keep(config, items, _unwrapped)
+    if config.getoption("--skip-unwrapped"):
+        _keep(config, items, lambda item: not _unwrapped(item) or "direct_connection" in item.keywords)
     engine = settings.DATABASES["default"]["ENGINE"]
     if "postgresql" in engine:
         return

@@ -121,6 +121,7 @@ def test_the_policy_alone_costs_the_same_and_never_loads_a_model(tenant: Tenant)
     assert [reason.code for reason in decision.reasons] == ["amount_out_of_range"]
 
 
+@pytest.mark.direct_connection
 @pytest.mark.django_db(transaction=True)
 def test_as_a_checkout_decides_outside_a_transaction_it_runs_two_prepared_statements(
     tenant: Tenant, champion: ModelVersion, is_postgres: bool
@@ -142,6 +143,7 @@ def test_as_a_checkout_decides_outside_a_transaction_it_runs_two_prepared_statem
         assert count == 6 and statements == ["SELECT", "BEGIN", "INSERT", "INSERT", "INSERT", "COMMIT"]
 
 
+@pytest.mark.direct_connection
 @pytest.mark.django_db(transaction=True)
 def test_with_its_statements_gone_from_the_server_a_decision_is_still_written_once(
     tenant: Tenant, champion: ModelVersion, is_postgres: bool

@@ -193,6 +193,7 @@ def test_the_age_is_the_identitys_own_rule(born: dt.date, day: dt.date) -> None:
     assert age_on(born, day) == Identity(date_of_birth=born).age_on(day)
 
 
+@pytest.mark.direct_connection
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_transaction_the_read_is_prepared_once_per_connection_and_reads_the_same(tenant: Tenant) -> None:
     from django.db import connection

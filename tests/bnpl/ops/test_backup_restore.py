@@ -24,7 +24,7 @@ from tests.bnpl.lake.expectations import ALL_TABLES, database_keys, lake_keys
 from tests.bnpl.lake.history import make_history
 from tests.merchants.factories import Tenant
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.direct_connection, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[3]
 
