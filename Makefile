@@ -51,7 +51,8 @@ test-pooled: $(STAMP_DEV) a11y-tools model-data
 ## test-pooled-unwrapped: the same, for only the tests that commit (transactional_db, live servers,
 ##       django_db(transaction=True): pytest --unwrapped-only). Every other test runs inside one
 ##       transaction, which a transaction-mode pooler serves from one server connection throughout, so
-##       through it that test runs exactly as it does directly. .ci/run runs this after make test.
+##       through it that test runs exactly as it does directly. .ci/run runs this after make test with
+##       --skip-unwrapped, so in CI a test that commits runs here only (docs/scaling.md).
 test-pooled-unwrapped: $(STAMP_DEV) a11y-tools model-data
 	bash scripts/with_pgbouncer.sh env DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS) --unwrapped-only
 
