@@ -12,6 +12,8 @@ DEMO_SETTINGS := DJANGO_SETTINGS_MODULE=bnpl.settings.demo
 # The suite runs on both cores (pytest-xdist; a worker that runs out of tests takes some of the other's),
 # and names its 25 slowest tests; PYTEST_ARGS= (empty) runs it in one process.
 PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25
+# Which tests (tests/conftest.py): all by default; CI's direct pass gives --skip-unwrapped.
+PYTEST_SELECT ?=
 
 .PHONY: demo test test-pooled test-pooled-unwrapped lint bench scale loadtest smoke-production serve migrate clean model-data a11y-tools
 
@@ -41,20 +43,20 @@ demo: migrate model-data
 ## test: install the dev requirements (and axe-core from npm for the browser tests' accessibility
 ##       checks), then run the whole suite (PostgreSQL when DATABASE_URL is set)
 test: $(STAMP_DEV) a11y-tools model-data
-	DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS) $(PYTEST_SELECT)
 
 ## test-pooled: the whole suite again, its database reached through PgBouncer in transaction pooling
 ##       mode (scripts/with_pgbouncer.sh; needs DATABASE_URL on PostgreSQL and Debian's pgbouncer)
 test-pooled: $(STAMP_DEV) a11y-tools model-data
-	bash scripts/with_pgbouncer.sh env DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS)
+	bash scripts/with_pgbouncer.sh env DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS) $(PYTEST_SELECT)
 
 ## test-pooled-unwrapped: the same, for only the tests that commit (transactional_db, live servers,
 ##       django_db(transaction=True): pytest --unwrapped-only). Every other test runs inside one
 ##       transaction, which a transaction-mode pooler serves from one server connection throughout, so
 ##       through it that test runs exactly as it does directly. .ci/run runs this after make test with
 ##       --skip-unwrapped, so in CI a test that commits runs here only (docs/scaling.md).
-test-pooled-unwrapped: $(STAMP_DEV) a11y-tools model-data
-	bash scripts/with_pgbouncer.sh env DJANGO_SETTINGS_MODULE=bnpl.settings.test $(BIN)/python -m pytest $(PYTEST_ARGS) --unwrapped-only
+test-pooled-unwrapped: PYTEST_SELECT = --unwrapped-only
+test-pooled-unwrapped: test-pooled
 
 AXE := tests/a11y/node_modules/axe-core/axe.min.js
 a11y-tools:

@@ -230,11 +230,6 @@ def sequences_reset(labels: Iterable[str]) -> None:
             )
 
 
-def analyze() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-
-
 def dangling_references() -> list[str]:
     """Every foreign key of the copied tables whose row is missing: one anti-join per key."""
     found = []

@@ -197,7 +197,8 @@ class Step:
 def grow(
     templates: Templates, *, plans: int, day_plans: int, focus_plans: int, first: bool, log: Callable[[str], None]
 ) -> None:
-    from bench.history import analyze, copies_insert
+    from bench.common import statistics_gather
+    from bench.history import copies_insert
     from bnpl.plans.models import Plan
 
     started = time.perf_counter()
@@ -207,7 +208,7 @@ def grow(
     missing = plans - Plan.objects.count()
     copies = max(0, math.ceil(missing / templates.history_plans))
     copies_insert(templates.history, copies=copies, shifted=True, progress=log)
-    analyze()
+    statistics_gather()
     log(f"grown to {Plan.objects.count():,} plans in {time.perf_counter() - started:.0f} s")
 
 

@@ -93,7 +93,9 @@ def _candidates(today: dt.date) -> list[int]:
             status=Installment.Status.SCHEDULED, due_date__lt=today, plan__status=Plan.Status.ACTIVE
         )
         .exclude(plan__standing=Plan.Standing.CHARGED_OFF)
+        .order_by()
         .values_list("plan_id", flat=True)
+        .distinct()
     )
     catching_up = Plan.objects.filter(standing__in=[Plan.Standing.LATE, Plan.Standing.DELINQUENT])
     return sorted(set(behind) | set(catching_up.values_list("pk", flat=True)))
