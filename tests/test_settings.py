@@ -19,6 +19,7 @@ PROJECT_VARIABLES = {
     "ALLOWED_HOSTS",
     "DJANGO_ALLOW_ASYNC_UNSAFE",  # the browser tests' setting for their own process, never a deployment's
     "LAKE_PSEUDONYM_KEY",
+    "DATABASE_TEST_TEMPLATE",
 }
 
 
@@ -44,6 +45,15 @@ def test_sqlite_under_var_by_default_and_postgresql_from_database_url() -> None:
         _print_setting("settings.DATABASES['default']['NAME'], settings.DATABASES['default']['PORT']", postgres)
         == "lending 5433"
     )
+
+
+def test_test_databases_are_copied_from_a_migrated_template_only_when_one_is_named() -> None:
+    postgres = {"DJANGO_SETTINGS_MODULE": "bnpl.settings.test", "DATABASE_URL": "postgres://postgres@db.internal/bnpl"}
+    assert _print_setting("settings.DATABASES['default'].get('TEST', {}).get('TEMPLATE')", postgres) == "None"
+    named = {**postgres, "DATABASE_TEST_TEMPLATE": "bnpl_ci_template"}
+    assert _print_setting("settings.DATABASES['default']['TEST']['TEMPLATE']", named) == "bnpl_ci_template"
+    sqlite = {"DJANGO_SETTINGS_MODULE": "bnpl.settings.test", "DATABASE_TEST_TEMPLATE": "bnpl_ci_template"}
+    assert _print_setting("settings.DATABASES['default']['TEST'].get('TEMPLATE')", sqlite) == "None"
 
 
 def test_the_broker_is_embedded_by_default_and_read_from_the_environment() -> None:

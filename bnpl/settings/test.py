@@ -84,6 +84,12 @@ from .base import DATABASES, VAR_DIR  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+# On PostgreSQL, each test process's database can be copied from one already migrated
+# (DATABASE_TEST_TEMPLATE, which .ci/run migrates once for its four test processes) instead of running
+# every migration again: CREATE DATABASE ... TEMPLATE, after which migrate finds nothing to apply.
+_test_template = env.str("DATABASE_TEST_TEMPLATE", default="")
+if _test_template and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["TEST"] = {**DATABASES["default"].get("TEST", {}), "TEMPLATE": _test_template}
 
 # The lake: a folder of this test process's own unless LAKE_S3_BUCKET names one (the tests start a
 # local moto server and point STORAGES["lake"] or an export subprocess at it), and no settle delay
