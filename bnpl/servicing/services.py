@@ -28,6 +28,7 @@ from django.db.models.functions import Coalesce
 
 from bnpl.checkout.models import Order
 from bnpl.core import clock
+from bnpl.core.compiled import CompiledSelectByIds
 from bnpl.core.errors import ConflictError, InvalidRequestError, PaymentDeclinedError, StateError
 from bnpl.core.services import Change, change_record_many
 from bnpl.payments.models import Charge, PaymentMethod
@@ -38,7 +39,7 @@ from bnpl.plans.representations import plan_data_writer
 from bnpl.servicing import accounting, balances
 from bnpl.servicing.bulk import rows_update
 from bnpl.servicing.charges import early_payment_charge_prepare, installment_charge_prepare, plan_card_required
-from bnpl.servicing.locks import order_lock, plan_lock
+from bnpl.servicing.locks import order_lock, orders_lock_many, plan_lock, plans_lock_many
 from bnpl.servicing.selectors import earned_interest, plan_payoff_amount
 
 
@@ -164,17 +165,11 @@ def charges_apply_to_plans(*, payments: Sequence[PaymentToApply]) -> dict[int, A
     ``ledger_post_many``, an audit row and a ``plan.payment_succeeded`` event per payment by
     ``change_record_many``. Call inside one transaction."""
     plan_ids = sorted({payment.plan.pk for payment in payments})
-    order_ids = sorted({payment.plan.order_id for payment in payments})
-    orders = Order.objects.select_related("merchant", "consumer").select_for_update(of=("self",))
-    locked_orders = orders.filter(pk__in=order_ids).order_by("pk").in_bulk()
-    plans = Plan.objects.select_related("product").select_for_update(of=("self",))
-    locked_plans = plans.filter(pk__in=plan_ids).order_by("pk").in_bulk()
-    for plan in locked_plans.values():  # each plan's order as just locked, not read again with the plan
-        plan.order = locked_orders[plan.order_id]
-    charges = Charge.objects.select_for_update().filter(pk__in=[payment.charge.pk for payment in payments])
-    locked_charges = charges.order_by("pk").in_bulk()
+    locked_orders = orders_lock_many(order_ids=sorted({payment.plan.order_id for payment in payments}))
+    locked_plans = plans_lock_many(plan_ids=plan_ids, orders=locked_orders)
+    locked_charges = {charge.pk: charge for charge in _charges_by_ids.rows([payment.charge.pk for payment in payments])}
     rows: dict[int, list[Installment]] = defaultdict(list)
-    for row in Installment.objects.select_for_update().filter(plan_id__in=plan_ids).order_by("plan_id", "sequence"):
+    for row in _installments_by_plan_ids.rows(plan_ids):
         rows[row.plan_id].append(row)
 
     now = clock.now()
@@ -234,6 +229,16 @@ def charges_apply_to_plans(*, payments: Sequence[PaymentToApply]) -> dict[int, A
     accounting.post_card_payments(postings)
     change_record_many(changes=changes)
     return results
+
+
+# The batch's charges and its plans' installments, locked in one statement each compiled once per process.
+_charges_by_ids: CompiledSelectByIds[Charge] = CompiledSelectByIds(
+    lambda match: Charge.objects.select_for_update().filter(match).order_by("pk")
+)
+_installments_by_plan_ids: CompiledSelectByIds[Installment] = CompiledSelectByIds(
+    lambda match: Installment.objects.select_for_update().filter(match).order_by("plan_id", "sequence"),
+    field="plan_id",
+)
 
 
 def _installments_save(rows: list[Installment], now: dt.datetime) -> None:
