@@ -193,12 +193,12 @@ class _Batch:
         return [settled.get(attempt.pk, attempt) for attempt in self.attempts]
 
 
-# The batch's attempts still in processing, locked with their installments and plans, in one
-# statement compiled once.
+# The batch's attempts still in processing, locked with their installments (their plans are
+# locked next, with their orders: not read here), in one statement compiled once.
 _attempts_in_processing: CompiledSelectByIds[CollectionAttempt] = CompiledSelectByIds(
     lambda match: (
         CollectionAttempt.objects.select_for_update(of=("self",))
-        .select_related("installment__plan")
+        .select_related("installment")
         .filter(match, status=CollectionAttempt.Status.PROCESSING)
         .order_by("pk")
     )
@@ -217,7 +217,9 @@ def _attempts_settle(charges: dict[int, Charge]) -> dict[int, CollectionAttempt]
         failed = [attempt for attempt in attempts if charges[attempt.pk].status == Charge.Status.FAILED]
         applied = charges_apply_to_plans(
             payments=[
-                PaymentToApply(plan=attempt.installment.plan, charge=charges[attempt.pk], first=attempt.installment)
+                PaymentToApply(
+                    plan_id=attempt.installment.plan_id, charge=charges[attempt.pk], first=attempt.installment
+                )
                 for attempt in succeeded
             ]
         )

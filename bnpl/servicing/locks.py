@@ -75,24 +75,27 @@ def plan_lock(*, plan_id: int | None = None, order_id: int | None = None) -> Pla
     return Plan.objects.select_related("product", "order").select_for_update(of=("self",)).get(**filters)
 
 
-# A batch's orders and plans locked (each set in id order), compiled once per process (PostgreSQL).
-_orders_by_ids: CompiledSelectByIds[Order] = CompiledSelectByIds(
+# A batch's orders (by their plans' ids) and plans locked, each set in id order, compiled once per
+# process (PostgreSQL).
+_orders_by_plan_ids: CompiledSelectByIds[Order] = CompiledSelectByIds(
     lambda match: (
         Order.objects.select_related("merchant", "consumer")
         .select_for_update(of=("self",))
         .filter(match)
         .order_by("pk")
-    )
+    ),
+    field="plan",
 )
 _plans_by_ids: CompiledSelectByIds[Plan] = CompiledSelectByIds(
     lambda match: Plan.objects.select_related("product").select_for_update(of=("self",)).filter(match).order_by("pk")
 )
 
 
-def orders_lock_many(*, order_ids: Collection[int]) -> dict[int, Order]:
-    """``order_lock`` for a batch (by id): every order locked in id order, with its merchant and
-    consumer read alongside, in one statement compiled once (``CompiledSelectByIds``)."""
-    return {order.pk: order for order in _orders_by_ids.rows(order_ids)}
+def orders_lock_many(*, plan_ids: Collection[int]) -> dict[int, Order]:
+    """``order_lock`` for a batch, by the plans' ids (so a caller holding only those need not read
+    the plans first): every order locked in id order, with its merchant and consumer read
+    alongside, in one statement compiled once (``CompiledSelectByIds``); by order id."""
+    return {order.pk: order for order in _orders_by_plan_ids.rows(plan_ids)}
 
 
 def plans_lock_many(*, plan_ids: Collection[int], orders: dict[int, Order] | None = None) -> dict[int, Plan]:

@@ -134,13 +134,13 @@ def charge_apply_to_plan(*, plan: Plan, charge: Charge, first: Installment | Non
     charge's ``applied_at`` under its lock), posting it and emitting ``plan.payment_succeeded``.
     Returns what did not fit -- all of it on a plan charged off meanwhile -- for the caller to give
     back after the transaction. Call inside one. (``charges_apply_to_plans`` with one payment.)"""
-    applied = charges_apply_to_plans(payments=[PaymentToApply(plan=plan, charge=charge, first=first)])
+    applied = charges_apply_to_plans(payments=[PaymentToApply(plan_id=plan.pk, charge=charge, first=first)])
     return applied[charge.pk].excess
 
 
 @dataclass(frozen=True)
 class PaymentToApply:
-    plan: Plan
+    plan_id: int  # the plan's id: it is locked and read with its order by charges_apply_to_plans
     charge: Charge  # a payment taken for the plan
     first: Installment | None = None  # the installment it was taken for, paid first
 
@@ -164,8 +164,8 @@ def charges_apply_to_plans(*, payments: Sequence[PaymentToApply]) -> dict[int, A
     written together: installments, charges and plans by bulk updates, the ledger entries by
     ``ledger_post_many``, an audit row and a ``plan.payment_succeeded`` event per payment by
     ``change_record_many``. Call inside one transaction."""
-    plan_ids = sorted({payment.plan.pk for payment in payments})
-    locked_orders = orders_lock_many(order_ids=sorted({payment.plan.order_id for payment in payments}))
+    plan_ids = sorted({payment.plan_id for payment in payments})
+    locked_orders = orders_lock_many(plan_ids=plan_ids)
     locked_plans = plans_lock_many(plan_ids=plan_ids, orders=locked_orders)
     locked_charges = {charge.pk: charge for charge in _charges_by_ids.rows([payment.charge.pk for payment in payments])}
     rows: dict[int, list[Installment]] = defaultdict(list)
@@ -183,7 +183,7 @@ def charges_apply_to_plans(*, payments: Sequence[PaymentToApply]) -> dict[int, A
     recorded: dict[int, dict[str, Any]] = {}  # each plan's data as last recorded: the next payment's "before"
     write_plan_data = plan_data_writer()
     for payment in payments:
-        charge, plan = locked_charges[payment.charge.pk], locked_plans[payment.plan.pk]
+        charge, plan = locked_charges[payment.charge.pk], locked_plans[payment.plan_id]
         order = locked_orders[plan.order_id]
         if charge.applied_at is not None or charge.status != Charge.Status.SUCCEEDED:
             results.setdefault(charge.pk, AppliedPayment(excess=0, plan_standing=plan.standing))
