@@ -49,6 +49,7 @@ from bnpl.collections.lateness import AssessResult
 from bnpl.collections.models import CollectionAttempt
 from bnpl.collections.reminders import PaymentFailedNotice, notices_payment_failed
 from bnpl.core import clock, metrics
+from bnpl.core.compiled import CompiledSelectByIds
 from bnpl.core.inserts import insert_many
 from bnpl.core.services import Change, change_record_many
 from bnpl.payments.models import Charge
@@ -192,6 +193,18 @@ class _Batch:
         return [settled.get(attempt.pk, attempt) for attempt in self.attempts]
 
 
+# The batch's attempts still in processing, locked with their installments (their plans are
+# locked next, with their orders: not read here), in one statement compiled once.
+_attempts_in_processing: CompiledSelectByIds[CollectionAttempt] = CompiledSelectByIds(
+    lambda match: (
+        CollectionAttempt.objects.select_for_update(of=("self",))
+        .select_related("installment")
+        .filter(match, status=CollectionAttempt.Status.PROCESSING)
+        .order_by("pk")
+    )
+)
+
+
 def _attempts_settle(charges: dict[int, Charge]) -> dict[int, CollectionAttempt]:
     """Step 3 for the attempts (by id) whose charges the gateway answered: one transaction, then
     whatever did not fit a plan goes back to the card after it commits."""
@@ -199,17 +212,14 @@ def _attempts_settle(charges: dict[int, Charge]) -> dict[int, CollectionAttempt]
     with transaction.atomic():
         # The attempts' rows first: the orders and then the plans are locked next, in that order, as
         # refunds, voids and pay-now lock them (no lock-order deadlock).
-        attempts = list(
-            CollectionAttempt.objects.select_for_update(of=("self",))
-            .select_related("installment__plan")
-            .filter(pk__in=list(charges), status=CollectionAttempt.Status.PROCESSING)
-            .order_by("pk")
-        )
+        attempts = _attempts_in_processing.rows(list(charges))
         succeeded = [attempt for attempt in attempts if charges[attempt.pk].status == Charge.Status.SUCCEEDED]
         failed = [attempt for attempt in attempts if charges[attempt.pk].status == Charge.Status.FAILED]
         applied = charges_apply_to_plans(
             payments=[
-                PaymentToApply(plan=attempt.installment.plan, charge=charges[attempt.pk], first=attempt.installment)
+                PaymentToApply(
+                    plan_id=attempt.installment.plan_id, charge=charges[attempt.pk], first=attempt.installment
+                )
                 for attempt in succeeded
             ]
         )

@@ -10,16 +10,19 @@ annotations, through the same converters, given the calling thread's connection)
 
 For querysets whose SQL does not depend on the values (no ``__in`` of a varying length, no value
 that changes the shape, such as ``None``): a marker must come out as exactly one parameter, or
-compiling refuses it.
+compiling refuses it. A batch's rows by a list of ids are one parameter all the same:
+``CompiledSelectByIds`` matches them with ``= ANY(%s)`` (``AnyOf``), the list passed as one array.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.db import connection, connections, models
+from django.db.models import F, Q
+from django.db.models.lookups import Lookup
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]  # the ORM's own, unstubbed
 
 Row = TypeVar("Row", bound=models.Model)
@@ -113,3 +116,33 @@ def _instances(compiled: _Compiled, fetched: Sequence[Any]) -> list[Any]:
             setattr(instance, name, row[position])
         instances.append(instance)
     return instances
+
+
+class AnyOf(Lookup):  # type: ignore[type-arg]  # the ORM's Lookup, unstubbed generics
+    """``column = ANY(%s)``: a column matching any element of one array parameter (PostgreSQL), so
+    that a list of ids of any length is one parameter of a ``CompiledSelect``."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs_sql, lhs_params = self.process_lhs(compiler, connection)
+        rhs_sql, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs_sql} = ANY({rhs_sql})", [*lhs_params, *rhs_params]
+
+
+class CompiledSelectByIds(Generic[Row]):
+    """``build(match)``'s rows whose ``field`` is one of a list of ids (a batch's rows, locked or
+    read together): on PostgreSQL a ``CompiledSelect`` compiled once per process, ``match`` being
+    ``field = ANY(ids)`` with the ids one array parameter; elsewhere the ORM's own query, ``match``
+    being ``field__in``. The same rows either way, in the order ``build`` gives them."""
+
+    def __init__(self, build: Callable[[Any], models.QuerySet[Row]], *, field: str = "pk") -> None:
+        self._build = build
+        self._field = field
+        self._compiled: CompiledSelect[Row] = CompiledSelect(lambda ids: build(AnyOf(F(field), ids)))
+
+    def rows(self, ids: Collection[int]) -> list[Row]:
+        if connection.vendor == "postgresql":
+            return self._compiled.rows(list(ids))
+        return list(self._build(Q(**{f"{self._field}__in": list(ids)})))

@@ -44,7 +44,7 @@ def _fields(model: type[models.Model]) -> list[Any]:
     return [field for field in meta.local_concrete_fields if field is not meta.auto_field]
 
 
-def _values(row: models.Model, fields: list[Any]) -> tuple[Any, ...]:
+def _values(row: models.Model, fields: list[Any], encoded: JsonEncodedOnce | None = None) -> tuple[Any, ...]:
     # The connection itself, not ``django.db.connection``: each of the proxy's attribute reads goes
     # through a context-local lookup, and the fields read it several times per value.
     database = connections[connection.alias]
@@ -53,8 +53,51 @@ def _values(row: models.Model, fields: list[Any]) -> tuple[Any, ...]:
         value = field.pre_save(row, add=True)
         if hasattr(value, "resolve_expression"):
             raise ValueError(f"{type(row).__name__}.{field.name}: an expression, not a value")
-        values.append(field.get_db_prep_save(value, connection=database))
+        if encoded is not None and isinstance(field, models.JSONField) and isinstance(value, dict | list):
+            values.append(encoded.adapted(field, value, database))
+        else:
+            values.append(field.get_db_prep_save(value, connection=database))
     return tuple(values)
+
+
+class JsonEncodedOnce:
+    """JSON values written in several rows (a plan's "after" in its audit row and its event, and
+    as the "before" of the plan's next payment in the batch) encoded once: each value, by
+    identity, gets one adapter whose quoted text is made the first time it is sent and reused.
+    For one batch of inserts (``insert_many(..., encoded=...)``): the values must not change
+    meanwhile. On psycopg 3 the values are adapted as usual (its dumpers take no such adapter)."""
+
+    def __init__(self) -> None:
+        self._adapters: dict[int, tuple[Any, Any]] = {}  # id -> (the value, kept alive; its adapter)
+
+    def adapted(self, field: models.JSONField, value: Any, database: Any) -> Any:
+        from django.db.backends.postgresql.psycopg_any import is_psycopg3  # imports a driver: PostgreSQL only
+
+        if is_psycopg3:
+            return field.get_db_prep_save(value, connection=database)
+        known = self._adapters.get(id(value))
+        if known is None:
+            known = self._adapters[id(value)] = (value, _QuotedOnce(field.get_db_prep_save(value, connection=database)))
+        return known[1]
+
+
+class _QuotedOnce:
+    """A psycopg2 adapter (``ISQLQuote``) quoting as the one it wraps, once."""
+
+    def __init__(self, adapter: Any) -> None:
+        self._adapter = adapter
+        self._quoted: bytes | None = None
+
+    def __conform__(self, protocol: Any) -> _QuotedOnce:
+        return self
+
+    def prepare(self, database_connection: Any) -> None:
+        self._adapter.prepare(database_connection)
+
+    def getquoted(self) -> bytes:
+        if self._quoted is None:
+            self._quoted = self._adapter.getquoted()
+        return self._quoted
 
 
 def insert_sql(
@@ -77,11 +120,14 @@ def insert_sql(
     return sql, _values(row, fields)
 
 
-def insert_many(rows: Sequence[RowT], *, ignore_conflicts: bool = False) -> list[RowT]:
+def insert_many(
+    rows: Sequence[RowT], *, ignore_conflicts: bool = False, encoded: JsonEncodedOnce | None = None
+) -> list[RowT]:
     """``bulk_create(rows, ignore_conflicts=...)`` for new rows of one model, returned as given and
     saved with their ids -- except with ``ignore_conflicts`` (``ON CONFLICT DO NOTHING``), which
     leaves them without ids as ``bulk_create`` does: read back what you need. On PostgreSQL one
-    statement per 1,000 rows, compiled once per model; elsewhere ``bulk_create`` itself."""
+    statement per 1,000 rows, compiled once per model; elsewhere ``bulk_create`` itself.
+    ``encoded``: JSON values shared with other rows of the batch, encoded once (``JsonEncodedOnce``)."""
     if not rows:
         return []
     model = type(rows[0])
@@ -95,7 +141,7 @@ def insert_many(rows: Sequence[RowT], *, ignore_conflicts: bool = False) -> list
     fields = _compiled[(model, connection.alias, connection.vendor, ignore_conflicts, not ignore_conflicts)][1]
     for start in range(0, len(rows), _MANY_CHUNK):
         chunk = rows[start : start + _MANY_CHUNK]
-        params = [value for row in chunk for value in _values(row, fields)]
+        params = [value for row in chunk for value in _values(row, fields, encoded)]
         with connection.cursor() as cursor:
             cursor.execute(f"{head}{', '.join([group] * len(chunk))}{tail}", params)
             if not ignore_conflicts:

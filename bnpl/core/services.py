@@ -197,8 +197,9 @@ def change_record_many(*, changes: Sequence[Change], actor: Actor | None = None)
         for change in changes
     ]
     entries, events = [entry for entry, _ in pairs], [event for _, event in pairs]
-    inserts.insert_many(entries)
-    written = inserts.insert_many(events)
+    encoded = inserts.JsonEncodedOnce()  # each change's data is its audit row's after and its event's payload
+    inserts.insert_many(entries, encoded=encoded)
+    written = inserts.insert_many(events, encoded=encoded)
     for event in written:
         outbox.notify_after_commit(event.pk, event_type=event.type, owner=(event.merchant_id, event.livemode))
     return written

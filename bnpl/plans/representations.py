@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, Protocol
 
 from django.core.validators import RegexValidator
@@ -120,17 +120,18 @@ class PlanRepresentation(serializers.Serializer[Plan]):
         else:
             self._rows = list(instance.installments.order_by("sequence"))  # one query for the three fields below
         known = self.context.get("known")  # fields the caller has shown for this plan already (a batch)
-        if not known:
+        if known is None:
             return super().to_representation(instance)
         data = {}
-        for field in self._readable_fields:  # DRF's own loop (no field here is skipped or a related key)
-            name = field.field_name
-            if name in known:
-                data[name] = known[name]
-                continue
-            attribute = field.get_attribute(instance)
-            data[name] = None if attribute is None else field.to_representation(attribute)
+        for name, read in self._readers:  # DRF's own loop (no field here is skipped or a related key)
+            data[name] = known[name] if name in known else read(instance)
         return data
+
+    @cached_property
+    def _readers(self) -> list[tuple[str, Callable[[Any], Any]]]:
+        """Each readable field's name and reader (``field_reader``), listed once per representation
+        (a batch's writer reuses one): DRF lists them anew for every instance."""
+        return [(str(field.field_name), field_reader(field)) for field in self._readable_fields]
 
     def get_object(self, instance: Plan) -> str:
         return "plan"
@@ -210,23 +211,51 @@ PLAIN_FIELDS = (
 )
 
 
+# Fields whose DRF ``to_representation`` gives back a value of exactly this type unchanged
+# (``int(value)`` of an int; ``True`` and ``False`` of a bool): a plain writer copies such a value.
+SHOWN_AS_THEMSELVES: tuple[tuple[type[serializers.Field[Any, Any, Any, Any]], type], ...] = (
+    (serializers.IntegerField, int),
+    (serializers.BooleanField, bool),
+)
+
+
+def _shown_as_itself(field: serializers.Field[Any, Any, Any, Any]) -> type | None:
+    """The type of value ``field`` shows unchanged (``SHOWN_AS_THEMSELVES``), if any."""
+    shows = type(field).to_representation
+    return next((kind for field_class, kind in SHOWN_AS_THEMSELVES if shows is field_class.to_representation), None)
+
+
+def field_reader(field: serializers.Field[Any, Any, Any, Any]) -> Callable[[Any], Any]:
+    """What ``field`` shows of an instance, as DRF's ``Serializer.to_representation`` does for it
+    (the attribute by its source, None as None), a value it would show unchanged copied without
+    the call (``SHOWN_AS_THEMSELVES``)."""
+    get, show, itself = field.get_attribute, field.to_representation, _shown_as_itself(field)
+
+    def read(instance: Any) -> Any:
+        attribute = get(instance)
+        return attribute if type(attribute) is itself else None if attribute is None else show(attribute)
+
+    return read
+
+
 def plain_writer(representation: serializers.Serializer[Any]) -> Callable[[Any], dict[str, Any]]:
     """``representation.to_representation`` for a serializer of plain fields (each an attribute
     of the instance, no method, nested or dotted source), without DRF's per-field lookups for every
     row: what each field reads and how it shows it are taken from the serializer once. The same dict,
-    key for key (a value of None stays None, as DRF leaves it)."""
-    readers: list[tuple[str, str, Callable[[Any], Any]]] = []
+    key for key (a value of None stays None, as DRF leaves it; a value DRF would show as itself is
+    copied without the call: ``SHOWN_AS_THEMSELVES``)."""
+    readers: list[tuple[str, str, Callable[[Any], Any], type | None]] = []
     for field in representation._readable_fields:
         source = field.source_attrs
         if not isinstance(field, PLAIN_FIELDS) or len(source) != 1 or field.field_name is None:
             raise TypeError(f"{type(representation).__name__}.{field.field_name} is not a plain field")
-        readers.append((field.field_name, source[0], field.to_representation))
+        readers.append((field.field_name, source[0], field.to_representation, _shown_as_itself(field)))
 
     def write(instance: Any) -> dict[str, Any]:
         data: dict[str, Any] = {}
-        for name, attribute, show in readers:
+        for name, attribute, show, itself in readers:
             value = getattr(instance, attribute)
-            data[name] = None if value is None else show(value)
+            data[name] = value if type(value) is itself else None if value is None else show(value)
         return data
 
     return write

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from bnpl.core.compiled import CompiledSelectByIds
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.ids import generate_public_id
 from bnpl.core.inserts import insert_many, saved
@@ -126,14 +127,19 @@ def plan_cards(*, plans: Sequence[Plan]) -> dict[int, PaymentMethod]:
     """``plan_card`` for many plans at once (by plan id): each consumer's default card of the plan's
     mode; a plan whose consumer has none is left out."""
     defaults = {
-        (card.consumer_id, card.livemode): card
-        for card in PaymentMethod.objects.filter(consumer_id__in={plan.consumer_id for plan in plans}, is_default=True)
+        (card.consumer_id, card.livemode): card for card in _default_cards.rows({plan.consumer_id for plan in plans})
     }
     return {
         plan.pk: defaults[(plan.consumer_id, plan.livemode)]
         for plan in plans
         if (plan.consumer_id, plan.livemode) in defaults
     }
+
+
+# The default cards of a batch's consumers (by their ids), in one statement compiled once per process.
+_default_cards: CompiledSelectByIds[PaymentMethod] = CompiledSelectByIds(
+    lambda match: PaymentMethod.objects.filter(match, is_default=True), field="consumer_id"
+)
 
 
 def _installment_key_prefix(plan: Plan, installment: Installment) -> str:

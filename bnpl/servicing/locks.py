@@ -18,14 +18,14 @@ other orders of the same merchant or consumer go on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from django.db import connection
 from django.db.models import QuerySet
 
 from bnpl.checkout.loading import order_related_attach, orders_with_representation, orders_with_representation_inline
 from bnpl.checkout.models import Order
-from bnpl.core.compiled import CompiledSelect
+from bnpl.core.compiled import CompiledSelect, CompiledSelectByIds
 from bnpl.plans.models import Plan
 
 
@@ -73,6 +73,39 @@ def plan_lock(*, plan_id: int | None = None, order_id: int | None = None) -> Pla
     """The plan (by its id, or its order's), with its product and order read alongside."""
     filters = {"pk": plan_id} if plan_id is not None else {"order_id": order_id}
     return Plan.objects.select_related("product", "order").select_for_update(of=("self",)).get(**filters)
+
+
+# A batch's orders (by their plans' ids) and plans locked, each set in id order, compiled once per
+# process (PostgreSQL).
+_orders_by_plan_ids: CompiledSelectByIds[Order] = CompiledSelectByIds(
+    lambda match: (
+        Order.objects.select_related("merchant", "consumer")
+        .select_for_update(of=("self",))
+        .filter(match)
+        .order_by("pk")
+    ),
+    field="plan",
+)
+_plans_by_ids: CompiledSelectByIds[Plan] = CompiledSelectByIds(
+    lambda match: Plan.objects.select_related("product").select_for_update(of=("self",)).filter(match).order_by("pk")
+)
+
+
+def orders_lock_many(*, plan_ids: Collection[int]) -> dict[int, Order]:
+    """``order_lock`` for a batch, by the plans' ids (so a caller holding only those need not read
+    the plans first): every order locked in id order, with its merchant and consumer read
+    alongside, in one statement compiled once (``CompiledSelectByIds``); by order id."""
+    return {order.pk: order for order in _orders_by_plan_ids.rows(plan_ids)}
+
+
+def plans_lock_many(*, plan_ids: Collection[int], orders: dict[int, Order] | None = None) -> dict[int, Plan]:
+    """``plan_lock`` for a batch (by id): every plan locked in id order, with its product read
+    alongside; each plan takes its order from ``orders`` (just locked) instead of reading it again."""
+    plans = {plan.pk: plan for plan in _plans_by_ids.rows(plan_ids)}
+    for plan in plans.values():
+        if orders is not None and plan.order_id in orders:
+            plan.order = orders[plan.order_id]
+    return plans
 
 
 def order_and_plan_lock(*, order_id: int | None = None, plan_id: int | None = None) -> tuple[Order, Plan]:

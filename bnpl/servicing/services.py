@@ -28,6 +28,7 @@ from django.db.models.functions import Coalesce
 
 from bnpl.checkout.models import Order
 from bnpl.core import clock
+from bnpl.core.compiled import CompiledSelectByIds
 from bnpl.core.errors import ConflictError, InvalidRequestError, PaymentDeclinedError, StateError
 from bnpl.core.services import Change, change_record_many
 from bnpl.payments.models import Charge, PaymentMethod
@@ -38,7 +39,7 @@ from bnpl.plans.representations import plan_data_writer
 from bnpl.servicing import accounting, balances
 from bnpl.servicing.bulk import rows_update
 from bnpl.servicing.charges import early_payment_charge_prepare, installment_charge_prepare, plan_card_required
-from bnpl.servicing.locks import order_lock, plan_lock
+from bnpl.servicing.locks import order_lock, orders_lock_many, plan_lock, plans_lock_many
 from bnpl.servicing.selectors import earned_interest, plan_payoff_amount
 
 
@@ -133,13 +134,13 @@ def charge_apply_to_plan(*, plan: Plan, charge: Charge, first: Installment | Non
     charge's ``applied_at`` under its lock), posting it and emitting ``plan.payment_succeeded``.
     Returns what did not fit -- all of it on a plan charged off meanwhile -- for the caller to give
     back after the transaction. Call inside one. (``charges_apply_to_plans`` with one payment.)"""
-    applied = charges_apply_to_plans(payments=[PaymentToApply(plan=plan, charge=charge, first=first)])
+    applied = charges_apply_to_plans(payments=[PaymentToApply(plan_id=plan.pk, charge=charge, first=first)])
     return applied[charge.pk].excess
 
 
 @dataclass(frozen=True)
 class PaymentToApply:
-    plan: Plan
+    plan_id: int  # the plan's id: it is locked and read with its order by charges_apply_to_plans
     charge: Charge  # a payment taken for the plan
     first: Installment | None = None  # the installment it was taken for, paid first
 
@@ -163,18 +164,12 @@ def charges_apply_to_plans(*, payments: Sequence[PaymentToApply]) -> dict[int, A
     written together: installments, charges and plans by bulk updates, the ledger entries by
     ``ledger_post_many``, an audit row and a ``plan.payment_succeeded`` event per payment by
     ``change_record_many``. Call inside one transaction."""
-    plan_ids = sorted({payment.plan.pk for payment in payments})
-    order_ids = sorted({payment.plan.order_id for payment in payments})
-    orders = Order.objects.select_related("merchant", "consumer").select_for_update(of=("self",))
-    locked_orders = orders.filter(pk__in=order_ids).order_by("pk").in_bulk()
-    plans = Plan.objects.select_related("product").select_for_update(of=("self",))
-    locked_plans = plans.filter(pk__in=plan_ids).order_by("pk").in_bulk()
-    for plan in locked_plans.values():  # each plan's order as just locked, not read again with the plan
-        plan.order = locked_orders[plan.order_id]
-    charges = Charge.objects.select_for_update().filter(pk__in=[payment.charge.pk for payment in payments])
-    locked_charges = charges.order_by("pk").in_bulk()
+    plan_ids = sorted({payment.plan_id for payment in payments})
+    locked_orders = orders_lock_many(plan_ids=plan_ids)
+    locked_plans = plans_lock_many(plan_ids=plan_ids, orders=locked_orders)
+    locked_charges = {charge.pk: charge for charge in _charges_by_ids.rows([payment.charge.pk for payment in payments])}
     rows: dict[int, list[Installment]] = defaultdict(list)
-    for row in Installment.objects.select_for_update().filter(plan_id__in=plan_ids).order_by("plan_id", "sequence"):
+    for row in _installments_by_plan_ids.rows(plan_ids):
         rows[row.plan_id].append(row)
 
     now = clock.now()
@@ -188,7 +183,7 @@ def charges_apply_to_plans(*, payments: Sequence[PaymentToApply]) -> dict[int, A
     recorded: dict[int, dict[str, Any]] = {}  # each plan's data as last recorded: the next payment's "before"
     write_plan_data = plan_data_writer()
     for payment in payments:
-        charge, plan = locked_charges[payment.charge.pk], locked_plans[payment.plan.pk]
+        charge, plan = locked_charges[payment.charge.pk], locked_plans[payment.plan_id]
         order = locked_orders[plan.order_id]
         if charge.applied_at is not None or charge.status != Charge.Status.SUCCEEDED:
             results.setdefault(charge.pk, AppliedPayment(excess=0, plan_standing=plan.standing))
@@ -234,6 +229,16 @@ def charges_apply_to_plans(*, payments: Sequence[PaymentToApply]) -> dict[int, A
     accounting.post_card_payments(postings)
     change_record_many(changes=changes)
     return results
+
+
+# The batch's charges and its plans' installments, locked in one statement each compiled once per process.
+_charges_by_ids: CompiledSelectByIds[Charge] = CompiledSelectByIds(
+    lambda match: Charge.objects.select_for_update().filter(match).order_by("pk")
+)
+_installments_by_plan_ids: CompiledSelectByIds[Installment] = CompiledSelectByIds(
+    lambda match: Installment.objects.select_for_update().filter(match).order_by("plan_id", "sequence"),
+    field="plan_id",
+)
 
 
 def _installments_save(rows: list[Installment], now: dt.datetime) -> None:

@@ -4,6 +4,7 @@ shows them, and a serializer that is not plain is refused rather than shown diff
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -80,3 +81,31 @@ def test_the_batch_writer_shows_anew_only_the_rows_a_payment_changed(tenant: Ten
     # the rows the payment left alone are shown as they were (the same objects, not rendered again)
     assert all(after["installments"][index] is before["installments"][index] for index in range(2, len(rows)))
     assert after["installments"][0] is not before["installments"][0]
+
+
+def _text(data: object) -> str:
+    return json.dumps(data)  # key order and types included: what an audit row or event stores
+
+
+@pytest.mark.django_db
+def test_the_batch_writer_renders_byte_for_byte_as_drf(tenant: Tenant) -> None:
+    """The writer reads fields itself and copies ints and bools DRF would show unchanged: its text
+    is DRF's, key order and types included (an int field holding a bool is still shown as an int)."""
+    plan, other = _financing_plan(tenant), _financing_plan(tenant)
+    rows = list(plan.installments.order_by("sequence"))
+    rows[0].paid_amount, rows[0].status = rows[0].amount, Installment.Status.PAID
+    rows[1].held_since = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    rows[2].fee_amount = True  # shown by DRF as int(True): 1, not true
+    figures = ("apr", "financed_amount", "finance_charge_amount", "total_of_payments_amount")
+    unknown = {f"disclosed_{figure}": None for figure in figures}
+    Plan.objects.filter(pk=other.pk).update(**unknown)  # an old plan: its disclosure shown as null
+    other = Plan.objects.select_related("product", "order").get(pk=other.pk)
+    write = plan_data_writer()
+
+    for shown, drf in (
+        (write(plan, rows), PlanRepresentation(plan, context={"installments": rows}).data),
+        (write(other, list(other.installments.all())), plan_data(other)),
+        (write(plan, rows, changed=rows[:1]), PlanRepresentation(plan, context={"installments": rows}).data),
+    ):
+        assert _text(shown) == _text(dict(drf))
+    assert _text(write(plan, rows)).count('"fee_amount": 1,') == 1 and plan_data(other)["disclosure"] is None

@@ -1,0 +1,90 @@
+"""Statements of a batch's hot path: selects by a list of ids compiled once per process
+(``CompiledSelectByIds``), and JSON values shared by several rows of a batch encoded once
+(``JsonEncodedOnce``)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+from django.db.models.sql.compiler import SQLCompiler
+from psycopg2.extras import Json
+
+from bnpl.core.compiled import CompiledSelectByIds
+from bnpl.core.models import AuditLogEntry, Event
+from bnpl.core.services import Change, change_record_many
+from merchants.models import Merchant
+from merchants.services import merchant_create
+
+pytestmark = pytest.mark.django_db
+
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's path")
+
+
+def _merchants_by_ids() -> CompiledSelectByIds[Merchant]:
+    return CompiledSelectByIds(
+        lambda match: Merchant.objects.select_for_update(of=("self",)).filter(match).order_by("pk")
+    )
+
+
+def test_rows_by_ids_are_the_orm_s_rows_for_any_number_of_ids() -> None:
+    merchants = [merchant_create(name=f"Shop {number}") for number in range(3)]
+    statement = _merchants_by_ids()
+
+    with transaction.atomic():
+        found = {count: statement.rows([merchant.pk for merchant in merchants[:count]]) for count in (0, 1, 3)}
+
+    assert {count: [row.pk for row in rows] for count, rows in found.items()} == {
+        0: [],
+        1: [merchants[0].pk],
+        3: sorted(merchant.pk for merchant in merchants),
+    }
+    assert [(row.name, row.public_id) for row in found[3]] == [
+        (row.name, row.public_id) for row in Merchant.objects.filter(pk__in=[m.pk for m in merchants]).order_by("pk")
+    ]
+
+
+@postgresql_only
+def test_rows_by_ids_are_compiled_once_whatever_the_number_of_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    merchants = [merchant_create(name=f"Shop {number}") for number in range(4)]
+    statement = _merchants_by_ids()
+    compiled = []
+    as_sql = SQLCompiler.as_sql
+
+    def counting(self: SQLCompiler, *args: object, **kwargs: object) -> object:
+        compiled.append(self.query.model)
+        return as_sql(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", counting)
+    with transaction.atomic():
+        for count in (1, 2, 4, 3):
+            assert len(statement.rows([merchant.pk for merchant in merchants[:count]])) == count
+
+    assert compiled == [Merchant]
+
+
+@postgresql_only
+def test_a_change_s_data_is_encoded_once_for_its_audit_row_and_its_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    merchant = merchant_create(name="Acme")
+    encoded: list[object] = []
+    dumps = Json.dumps
+
+    def counting(self: Json, value: object) -> str:
+        encoded.append(value)
+        return dumps(self, value)
+
+    monkeypatch.setattr(Json, "dumps", counting)
+    first, second = {"step": 1}, {"step": 2}
+    with transaction.atomic():
+        change_record_many(
+            changes=[
+                Change(action="merchant.noted", instance=merchant, before={"step": 0}, data=first),
+                Change(action="merchant.noted", instance=merchant, before=first, data=second),  # the next from it
+            ]
+        )
+
+    # each value once: the first before, each after (its audit row's and its event's), the second
+    # change's before being the first's after
+    assert encoded == [{"step": 0}, first, second]
+    entries = AuditLogEntry.objects.filter(action="merchant.noted").order_by("pk")
+    assert [(entry.before, entry.after) for entry in entries] == [({"step": 0}, first), (first, second)]
+    assert [event.data for event in Event.objects.filter(type="merchant.noted").order_by("pk")] == [first, second]
