@@ -22,12 +22,12 @@ broker settings changed and the pool was reset) means a new connection for the t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from celery import Celery, current_app
 from celery.utils.saferepr import saferepr
@@ -57,7 +57,7 @@ class _RecordingProducer:
         self.published: tuple[Any, dict[str, Any]] | None = None
         self.connection = self
 
-    @contextmanager
+    @contextlib.contextmanager
     def _reraise_as_library_errors(self) -> Any:
         yield
 
@@ -109,7 +109,9 @@ class PreparedTask:
                 options = {**options, "declare": []}
             producer.publish(body, headers=headers, correlation_id=task_id, **template.properties, **options)
             local.declared = True
-        except (OperationalError, *self._broker_errors()) as error:
+        except Exception as error:
+            if not isinstance(error, (OperationalError, *self._broker_errors())):
+                raise
             self._drop()
             raise OperationalError(str(error)) from error
 
@@ -132,7 +134,7 @@ class PreparedTask:
     def _record(self) -> _Template:
         app = self.app
         recorder = _RecordingProducer()
-        app.tasks[self.name].apply_async(args=_ARGUMENTS_MARKER, retry=False, producer=recorder)
+        app.tasks[self.name].apply_async(args=_ARGUMENTS_MARKER, retry=False, producer=cast("Producer", recorder))
         assert recorder.published is not None, "Celery published nothing to the recording producer"
         body, options = recorder.published
         arguments, *body_rest = body
@@ -175,8 +177,6 @@ class PreparedTask:
         local.pool = local.connection = local.producer = None
         local.declared = False
         if connection is not None:
-            try:
-                connection.release()
-            except Exception:  # noqa: BLE001  # a broken connection may fail to close; it is dropped anyway
-                pass
-
+            # A broken connection may fail to close; it is dropped either way (collect sends nothing).
+            with contextlib.suppress(Exception):
+                connection.collect()

@@ -5,10 +5,11 @@ time, so the caller can fall back (the webhook fan-out leaves its events to the 
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from celery import Celery
+from kombu import Producer
 from kombu.exceptions import OperationalError
 
 from bnpl.celery import app
@@ -42,7 +43,7 @@ def prepared(monkeypatch: pytest.MonkeyPatch) -> tuple[PreparedTask, Recorder]:
 
 def _celery_sends(args: tuple[Any, ...]) -> tuple[Any, dict[str, Any]]:
     recorder = Recorder()
-    app.tasks[webhooks.FAN_OUT_TASK].apply_async(args=args, retry=False, producer=recorder)
+    app.tasks[webhooks.FAN_OUT_TASK].apply_async(args=args, retry=False, producer=cast("Producer", recorder))
     (published,) = recorder.published
     return published
 
