@@ -14,7 +14,7 @@ from django.db import transaction
 
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
-from bnpl.core.event_types import merchant_visible_types, register
+from bnpl.core.event_types import is_merchant_visible, register
 from bnpl.core.files import EXTENSIONS, sniffed_content_type
 from bnpl.core.ids import generate_public_id, random_base62
 from bnpl.core.keys import api_key_hash_secrets, secret_fingerprint
@@ -301,9 +301,8 @@ def api_key_touch(*, api_key: ApiKey) -> None:
 def _validate_enabled_events(enabled_events: Sequence[str]) -> list[str]:
     if not enabled_events:
         raise InvalidRequestError("Name at least one event type, or '*' for all.", param="enabled_events")
-    known = set(merchant_visible_types())
     for event_type in enabled_events:
-        if event_type != "*" and event_type not in known:
+        if event_type != "*" and not is_merchant_visible(event_type):
             raise InvalidRequestError(
                 f"Unknown event type {event_type!r}.", code="event_type_invalid", param="enabled_events"
             )
