@@ -25,7 +25,9 @@ def test_each_instance_has_its_own_fields_bound_to_it() -> None:
         assert first.fields[name] is not second.fields[name]
         assert first.fields[name].parent is first and second.fields[name].parent is second
         assert first.fields[name] is not OrderInput._declared_fields[name]
-    assert first.fields["line"].fields["amount"] is not second.fields["line"].fields["amount"]  # nested: deep copies
+    first_line, second_line = first.fields["line"], second.fields["line"]
+    assert isinstance(first_line, LineInput) and isinstance(second_line, LineInput)
+    assert first_line.fields["amount"] is not second_line.fields["amount"]  # nested: deep copies
 
 
 def test_validating_one_instance_leaves_another_as_it_was() -> None:
