@@ -16,8 +16,8 @@ too: an unreachable broker raises kombu's ``OperationalError``, and the thread's
 dropped, so the next call connects again. Under ``task_always_eager`` the task runs in place, as
 ``apply_async`` would run it.
 
-The thread's producer follows Celery's connection pool: a new pool (after a fork, or once the
-broker settings changed and the pool was reset) means a new connection for the thread.
+The thread's producer follows Celery's connection pool and the process: a new pool (once the
+broker settings changed and the pool was reset) or a forked child means a new connection.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class _RecordingProducer:
 
 
 class _ThreadProducer(threading.local):
+    pid: int = 0  # the process that connected (a forked child connects again)
     pool: object | None = None
     connection: Connection | None = None
     producer: Producer | None = None
@@ -156,12 +157,13 @@ class PreparedTask:
 
     def _producer(self, app: Celery) -> Producer:
         local = self._local
-        pool = app.pool  # Celery makes a new one after a fork and when its broker settings are reset
-        if local.producer is None or local.pool is not pool:
-            self._drop()
+        pool = app.pool  # Celery makes a new one once its broker settings are reset
+        if local.producer is None or local.pool is not pool or local.pid != os.getpid():
+            if local.pid == os.getpid():
+                self._drop()  # a connection inherited from a parent is left alone: its socket is the parent's
             local.connection = app.connection_for_write()
             local.producer = Producer(local.connection, auto_declare=False)
-            local.pool = pool
+            local.pool, local.pid = pool, os.getpid()
             local.declared = False
         return local.producer
 

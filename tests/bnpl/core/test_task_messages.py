@@ -13,6 +13,7 @@ from kombu import Producer
 from kombu.exceptions import OperationalError
 
 from bnpl.celery import app
+from bnpl.core import task_messages
 from bnpl.core.task_messages import PreparedTask
 from merchants import webhooks
 
@@ -100,7 +101,10 @@ def test_under_always_eager_the_task_runs_in_place(monkeypatch: pytest.MonkeyPat
     assert ran == [{"args": ([5],), "retry": False}]
 
 
-def test_an_unreachable_broker_raises_kombus_error_and_the_next_call_connects_again() -> None:
+def test_an_unreachable_broker_raises_kombus_error_and_the_next_call_connects_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery prefers it to an app's own broker
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -115,3 +119,19 @@ def test_an_unreachable_broker_raises_kombus_error_and_the_next_call_connects_ag
     with pytest.raises(OperationalError, match="Connection refused"):
         task.send(([1],))
     assert task._local.producer is None  # the next call connects again
+
+
+def test_a_forked_child_connects_on_its_own_and_leaves_its_parents_connection_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    task = PreparedTask(webhooks.FAN_OUT_TASK, app=app)
+    parents = task._producer(app)
+    collected: list[object] = []
+    monkeypatch.setattr(type(parents.connection), "collect", lambda connection: collected.append(connection))
+
+    monkeypatch.setattr(task_messages.os, "getpid", lambda: -1)  # as a forked child sees itself
+    childs = task._producer(app)
+
+    assert childs is not parents and childs.connection is not parents.connection
+    assert collected == []
+    assert task._producer(app) is childs  # kept from then on
