@@ -4,7 +4,6 @@ state, and writes the audit row and the outbox event in one transaction."""
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +14,9 @@ from django.db import transaction
 
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
-from bnpl.core.event_types import merchant_visible_types, register
+from bnpl.core.event_types import is_merchant_visible, register
 from bnpl.core.files import EXTENSIONS, sniffed_content_type
-from bnpl.core.ids import ALPHABET, generate_public_id
+from bnpl.core.ids import generate_public_id, random_base62
 from bnpl.core.keys import api_key_hash_secrets, secret_fingerprint
 from bnpl.core.money import normalize_currency
 from bnpl.core.net import non_public_host
@@ -45,7 +44,7 @@ register("invitation.revoked", "An invitation was withdrawn.", merchant_visible=
 
 
 def _random_token(prefix: str) -> str:
-    return prefix + "".join(secrets.choice(ALPHABET) for _ in range(TOKEN_RANDOM_LENGTH))
+    return prefix + random_base62(TOKEN_RANDOM_LENGTH)
 
 
 # --- Merchants --------------------------------------------------------------------------------
@@ -302,9 +301,8 @@ def api_key_touch(*, api_key: ApiKey) -> None:
 def _validate_enabled_events(enabled_events: Sequence[str]) -> list[str]:
     if not enabled_events:
         raise InvalidRequestError("Name at least one event type, or '*' for all.", param="enabled_events")
-    known = set(merchant_visible_types())
     for event_type in enabled_events:
-        if event_type != "*" and event_type not in known:
+        if event_type != "*" and not is_merchant_visible(event_type):
             raise InvalidRequestError(
                 f"Unknown event type {event_type!r}.", code="event_type_invalid", param="enabled_events"
             )

@@ -44,6 +44,7 @@ from bnpl.core.ids import generate_public_id
 from bnpl.core.models import Event
 from bnpl.core.net import non_public_target
 from bnpl.core.services import audit_log_record, change_record
+from bnpl.core.task_messages import PreparedTask
 from bnpl.tenancy.selectors import scoped_queryset
 from merchants.models import Merchant, WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint, WebhookFanOutWatermark
 from merchants.representations import event_data, webhook_endpoint_data
@@ -291,13 +292,18 @@ def _task(name: str) -> Task:  # type: ignore[type-arg]
     return current_app.tasks[name]
 
 
+# The fan-out is queued after nearly every committed request: from a message prepared once per
+# process (bnpl.core.task_messages), not built by Celery per call.
+fan_out_task = PreparedTask(FAN_OUT_TASK)
+
+
 def on_events_committed(event_ids: list[int]) -> None:
     """Outbox listener, called after the transaction that wrote ``event_ids`` committed: hand them to
     a worker. It hears only of merchant-visible events of merchants with an enabled endpoint in the
     event's mode (``may_want``, ``endpoints_may_want``). If the broker cannot be reached the request
     still succeeds; the sweep catches up."""
     try:
-        _task(FAN_OUT_TASK).apply_async(args=(event_ids,), retry=False)
+        fan_out_task.send((event_ids,))
     except BrokerUnreachableError:
         logger.warning("webhook fan-out of events %s not queued (broker unreachable); the sweep will", event_ids)
 

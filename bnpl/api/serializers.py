@@ -12,6 +12,7 @@ Two rules, enforced here for every input serializer:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -103,6 +104,18 @@ class InputSerializer(serializers.Serializer[Any]):
                 f"{cls.__name__}: declare {', '.join(lax)} with a strict field of bnpl.api.serializers "
                 "(a value of another JSON type must be refused, not converted)."
             )
+
+    def get_fields(self) -> dict[str, Any]:
+        """The declared fields, each a shallow copy (bound to this instance by DRF, as a deep copy
+        would be). DRF deep-copies them for every instance, which rebuilds each field through its
+        ``__init__`` (its validators, its messages): about half of validating a small input. A
+        strict field keeps nothing per request (its validators and messages are read, never
+        changed, and a list's child holds no value), so copies can share them; a nested serializer
+        is still deep-copied, as DRF does."""
+        return {
+            name: copy.deepcopy(field) if isinstance(field, serializers.BaseSerializer) else copy.copy(field)
+            for name, field in self._declared_fields.items()  # type: ignore[attr-defined]
+        }
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):

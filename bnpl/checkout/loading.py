@@ -4,9 +4,9 @@ merchant's id for its consumer annotated, its captures and refunds prefetched.
 ``orders_with_representation`` does it the ORM's way (two prefetch queries after the order's).
 ``orders_with_representation_inline`` does it in the order's own query on PostgreSQL: the
 captures and refunds come as JSON arrays of their rows, which ``order_related_attach`` turns into
-the same instances, prefetched as Django's prefetch leaves them (in the models' ordering), so the
-representation reads nothing more. A lock taken that way (``bnpl.servicing.locks``) is one
-statement instead of three.
+the same instances, prefetched as Django's prefetch leaves them (in the models' ordering), and
+the session and plan as their ids and public ids only, so the representation reads nothing more.
+A lock taken that way (``bnpl.servicing.locks``) is one statement instead of three.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ LISTED_MERCHANT_CONSUMER_ID = "listed_merchant_consumer_public_id"
 # Prefetch name -> the related model, whose rows the inline query reads as one JSON array.
 _INLINE_RELATED: dict[str, type[models.Model]] = {"captures": Capture, "refunds": Refund}
 _INLINE_PREFIX = "inline_related_"
+# The one-to-one rows the representation shows by public id only: read as that, with their id.
+_INLINE_NAMED = ("checkout_session", "plan")
+_NAMED_PREFIX = "inline_named_"
 # The field types a row read back from JSON may hold: each is JSON as is, or text turned back below.
 _JSON_AS_IS = frozenset(
     {"AutoField", "BigAutoField", "BigIntegerField", "IntegerField", "CharField", "TextField", "BooleanField"}
@@ -44,11 +47,18 @@ def orders_with_representation(queryset: QuerySet[Order]) -> QuerySet[Order]:
 
 def orders_with_representation_inline(queryset: QuerySet[Order]) -> QuerySet[Order]:
     """``orders_with_representation`` in one query (PostgreSQL): the captures and refunds are
-    annotated as JSON arrays; ``order_related_attach`` each order read."""
+    annotated as JSON arrays, and the session and plan as the id and public id the
+    representation shows (not their whole rows: a session's items and a plan's terms are most of
+    what a capture's lock would read and build otherwise); ``order_related_attach`` each order read."""
     assert connection.vendor == "postgresql", "JSON arrays of rows: PostgreSQL's json_agg"
-    return queryset.select_related("checkout_session", "plan").annotate(
+    return queryset.annotate(
         **{LISTED_MERCHANT_CONSUMER_ID: tenancy.merchant_consumer_id_subquery()},
         **{_INLINE_PREFIX + name: _json_rows(model) for name, model in _INLINE_RELATED.items()},
+        **{
+            f"{_NAMED_PREFIX}{name}_{field}": models.F(f"{name}__{field}")
+            for name in _INLINE_NAMED
+            for field in ("pk", "public_id")
+        },
     )
 
 
@@ -95,6 +105,7 @@ def order_related_attach(order: Order) -> Order:
     then disagree with the figures (the captures' amounts sum to ``captured_amount`` and the
     refunds' to ``refunded_amount``: the only writers of either write both, under this lock, and
     every amount is positive), and they are read again, by statements that see that commit."""
+    _named_attach(order)
     caches = getattr(order, "_prefetched_objects_cache", None)
     if caches is None:
         caches = {}
@@ -114,6 +125,24 @@ def order_related_attach(order: Order) -> Order:
         caches.clear()
         prefetch_related_objects([order], *_INLINE_RELATED)
     return order
+
+
+def _named_attach(order: Order) -> None:
+    """The order's session and plan as instances holding their id and public id only (the rest of
+    each is deferred: read, it is loaded, as Django loads a deferred field), each knowing its order,
+    where ``select_related`` would have put them. No plan: as ``select_related`` leaves it."""
+    for name in _INLINE_NAMED:
+        pk, public_id = (getattr(order, f"{_NAMED_PREFIX}{name}_{field}") for field in ("pk", "public_id"))
+        for field in ("pk", "public_id"):
+            delattr(order, f"{_NAMED_PREFIX}{name}_{field}")
+        descriptor = getattr(Order, name)
+        forward = hasattr(descriptor, "field")  # the session: the order's own column; the plan: the plan's
+        relation = descriptor.field if forward else descriptor.related
+        related_model = relation.remote_field.model if forward else relation.related_model
+        row = None if pk is None else related_model.from_db(connection.alias, ["id", "public_id"], [pk, public_id])
+        relation.set_cached_value(order, row)
+        if row is not None:
+            (relation.remote_field if forward else relation.field).set_cached_value(row, order)
 
 
 def _related_agree(order: Order) -> bool:

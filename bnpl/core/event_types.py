@@ -24,6 +24,13 @@ def merchant_visible_types() -> list[str]:
     return sorted(name for name, event_type in EVENT_TYPES.items() if event_type.merchant_visible)
 
 
+def is_merchant_visible(name: str) -> bool:
+    """Whether ``name`` is a registered type merchants see (``merchant_visible_types`` without
+    sorting the catalogue: asked for every type a webhook endpoint names)."""
+    declared = EVENT_TYPES.get(name)
+    return declared is not None and declared.merchant_visible
+
+
 register("clock.advanced", "An operator moved the sandbox clock forward.", merchant_visible=False)
 register(
     "retention.swept",

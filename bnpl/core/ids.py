@@ -19,12 +19,18 @@ PREFIX_PATTERN = re.compile(r"^[a-z]{2,8}$")
 def generate_public_id(prefix: str) -> str:
     if not PREFIX_PATTERN.match(prefix):
         raise ValueError(f"invalid public id prefix: {prefix!r}")
-    number = secrets.randbelow(_RANDOM_RANGE)  # one draw from the OS (not one per character), as uniform
+    return f"{prefix}_{random_base62(RANDOM_LENGTH)}"
+
+
+def random_base62(length: int) -> str:
+    """``length`` characters of ``ALPHABET``, each uniform and independent: one draw from the
+    operating system's random source for all of them (not one per character), written in base 62."""
+    number = secrets.randbelow(_RANDOM_RANGE if length == RANDOM_LENGTH else len(ALPHABET) ** length)
     characters = []
-    for _ in range(RANDOM_LENGTH):
+    for _ in range(length):
         number, digit = divmod(number, len(ALPHABET))
         characters.append(ALPHABET[digit])
-    return f"{prefix}_{''.join(characters)}"
+    return "".join(characters)
 
 
 def is_public_id(value: str, prefix: str) -> bool:

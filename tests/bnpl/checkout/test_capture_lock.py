@@ -64,6 +64,33 @@ def test_the_lock_reads_the_order_its_captures_and_refunds_as_the_orm_does(tenan
     assert "FOR UPDATE" in queries.captured_queries[0]["sql"]
 
 
+@pytest.mark.postgres
+def test_the_lock_reads_the_session_and_plan_as_their_public_ids_and_the_rest_on_demand(tenant: Tenant) -> None:
+    order = _order_with_history(tenant)
+    expected = _loaded(order)
+
+    with transaction.atomic():
+        locked = order_lock_with_representation(order_id=order.pk)
+        with CaptureQueriesContext(connection) as rendering:
+            rendered = OrderRepresentation(locked).data
+        session, plan = locked.checkout_session, locked.plan
+
+        assert rendering.captured_queries == []
+        assert rendered["checkout_session"] == expected.checkout_session.public_id
+        assert rendered["plan"] == expected.plan.public_id
+        assert (session.pk, plan.pk) == (expected.checkout_session.pk, expected.plan.pk)
+        assert session.order is locked and plan.order is locked
+        assert session.get_deferred_fields() == {field.attname for field in session._meta.concrete_fields} - {
+            "id",
+            "public_id",
+        }
+        # What was left out is read when asked for, as Django reads a deferred field.
+        with CaptureQueriesContext(connection) as reading:
+            assert _values(plan) == _values(expected.plan)
+            assert _values(session) == _values(expected.checkout_session)
+        assert len(reading.captured_queries) > 0
+
+
 def test_the_lock_reads_an_order_without_captures_or_refunds(tenant: Tenant) -> None:
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=20_000)
 
