@@ -11,7 +11,8 @@ with its own id and arguments and publishes it on a producer the calling thread 
 The message is the one Celery would send (the same headers, properties, routing, serializer and
 delivery mode), so workers cannot tell the two apart. Left out, on purpose: the publish signals
 and the parent and root ids of a task queued from inside another (nothing here connects to the
-signals, and the tasks sent this way are leaves whose results no one reads). Errors are Celery's
+signals, and the tasks sent this way are leaves whose results no one reads), and any header an
+integration adds per call: Sentry's trace does not follow the fan-out to its worker. Errors are Celery's
 too: an unreachable broker raises kombu's ``OperationalError``, and the thread's producer is
 dropped, so the next call connects again. Under ``task_always_eager`` the task runs in place, as
 ``apply_async`` would run it.
@@ -35,6 +36,14 @@ from kombu import Connection, Producer
 from kombu.exceptions import OperationalError
 
 _ARGUMENTS_MARKER = ("__prepared_task_arguments__",)
+# The headers of Celery's task message (protocol 2: celery.app.amqp.AMQP.as_task_v2).
+_CELERY_HEADERS = frozenset(
+    (
+        "lang", "task", "id", "shadow", "eta", "expires", "group", "group_index", "retries", "timelimit",
+        "root_id", "parent_id", "argsrepr", "kwargsrepr", "origin", "ignore_result", "replaced_task_nesting",
+        "stamped_headers", "stamps",
+    )
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,11 @@ class PreparedTask:
         body, options = recorder.published
         arguments, *body_rest = body
         assert tuple(arguments) == _ARGUMENTS_MARKER, "Celery's message body is not (args, kwargs, embed)"
-        headers = dict(options.pop("headers"))
+        # Celery's own headers only, and none of the call's: an integration that adds headers per call
+        # (Sentry's trace and baggage) and the parent of a call made from inside a task would
+        # otherwise be frozen into every later message.
+        headers = {name: value for name, value in options.pop("headers").items() if name in _CELERY_HEADERS}
+        headers["parent_id"] = None
         properties = {"reply_to": options.pop("reply_to", "")}
         options.pop("correlation_id", None)
         for name in ("id", "root_id", "argsrepr"):

@@ -135,3 +135,25 @@ def test_a_forked_child_connects_on_its_own_and_leaves_its_parents_connection_al
     assert childs is not parents and childs.connection is not parents.connection
     assert collected == []
     assert task._producer(app) is childs  # kept from then on
+
+
+def test_headers_one_call_adds_are_not_frozen_into_later_messages(
+    prepared: tuple[PreparedTask, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sentry's Celery integration adds the calling request's trace to each message, and a call made
+    from inside a task names that task its parent: neither may follow every later message."""
+    task, recorder = prepared
+    fan_out = app.tasks[webhooks.FAN_OUT_TASK]
+    apply_async = fan_out.apply_async
+
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        kwargs["headers"] = {"sentry-trace": "first-request-trace", "baggage": "sentry-trace_id=first"}
+        kwargs["parent_id"] = "a-task-of-the-first-call"
+        return apply_async(*args, **kwargs)
+
+    monkeypatch.setattr(fan_out, "apply_async", traced)
+    task.send(([1],))
+    task.send(([2],))
+    for _body, options in recorder.published:
+        assert "sentry-trace" not in options["headers"] and "baggage" not in options["headers"]
+        assert options["headers"]["parent_id"] is None
