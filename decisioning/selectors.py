@@ -22,6 +22,7 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KeyTextTransform
 
+from bnpl.core.compiled import CompiledSelect
 from decisioning.models import CreditDecision
 
 
@@ -101,6 +102,17 @@ def checkout_session_outcome_prefetch() -> Prefetch[str]:
     return Prefetch("decisions", queryset=latest, to_attr=_PREFETCHED_LATEST)
 
 
+# The governing decision of one session: its ordering is several subqueries, more Python to compile
+# than the query costs to run, so it is compiled once per process (``bnpl.core.compiled``).
+_governing_decision: CompiledSelect[CreditDecision] = CompiledSelect(
+    lambda checkout_session_id: (
+        CreditDecision.objects.filter(checkout_session_id=checkout_session_id)
+        .order_by(*governing_first())
+        .only(*_OUTCOME_FIELDS)[:1]
+    )
+)
+
+
 def checkout_session_outcome(*, checkout_session: Any) -> CheckoutOutcome | None:
     """The latest credit decision on ``checkout_session`` as the merchant sees it (None: none yet).
 
@@ -118,12 +130,8 @@ def checkout_session_outcome(*, checkout_session: Any) -> CheckoutOutcome | None
     if prefetched is not None:
         decision = prefetched[0] if prefetched else None
     else:
-        decision = (
-            CreditDecision.objects.filter(checkout_session=checkout_session)
-            .order_by(*governing_first())
-            .only(*_OUTCOME_FIELDS)
-            .first()
-        )
+        found = _governing_decision.rows(checkout_session.pk)
+        decision = found[0] if found else None
     if decision is None:
         return None
     if decision.outcome == CreditDecision.Outcome.APPROVED:

@@ -19,7 +19,7 @@ from bnpl.checkout.prequalification import (
     prequalification_replace,
     prequalified_decision,
 )
-from bnpl.checkout.representations import hosted_url, order_data
+from bnpl.checkout.representations import hosted_url, order_data_authorized
 from bnpl.checkout.sessions import checkout_session_transition, checkout_session_usable
 from bnpl.checkout.step_up import step_up_check
 from bnpl.core import clock
@@ -307,7 +307,7 @@ def _authorize(
 ) -> Order:
     consumer = application.consumer
     with transaction.atomic():
-        session = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+        session = CheckoutSession.objects.select_related("merchant").select_for_update(of=("self",)).get(pk=session.pk)
         if session.status == CheckoutSession.Status.COMPLETE:
             return session.order
         checkout_session_usable(session)
@@ -318,7 +318,7 @@ def _authorize(
         if reasons:
             raise DecisionChangedError(reasons)
         # The shopper confirmed a purchase here: only now does the merchant get its id for them.
-        merchant_consumer_ensure(merchant=session.merchant, livemode=session.livemode, consumer=consumer)
+        link = merchant_consumer_ensure(merchant=session.merchant, livemode=session.livemode, consumer=consumer)
         order = Order.objects.create(
             merchant=session.merchant,
             livemode=session.livemode,
@@ -339,12 +339,13 @@ def _authorize(
             session,
             CheckoutSession.Status.COMPLETE,
             "checkout_session.completed",
+            merchant_consumer_id=link.public_id,
             consumer=consumer,
             completed_at=clock.now(),
         )
         change_record(
             action="order.authorized",
             instance=order,
-            data=order_data(order),
+            data=order_data_authorized(order, merchant_consumer_id=link.public_id),
         )
     return order

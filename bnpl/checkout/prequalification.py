@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from bnpl.checkout.models import CheckoutSession, Prequalification
 from bnpl.checkout.selectors import checkout_session_offers
@@ -28,6 +28,9 @@ from consumers.models import Consumer
 from decisioning import Application, Decision, Reason, decide
 from decisioning.models import CreditDecision
 
+# What the checkout reads of a stored decision (``decision_from_record``, ``_stands``, the limit): not
+# the JSON of what it saw (features, model inputs, cash flow), which only audits and training read.
+_UNREAD_DECISION_FIELDS = ("features", "model_inputs", "cash_flow")
 APPROVED_OUTCOMES = (CreditDecision.Outcome.APPROVED, CreditDecision.Outcome.APPROVED_WITH_DOWN_PAYMENT)
 MAX_REASONS = 4  # the principal reasons a decline states, across the options declined
 
@@ -92,7 +95,7 @@ def _decide_and_keep(
     *, session: CheckoutSession, consumer: Consumer, product: PaymentProduct, stored: Prequalification | None
 ) -> CreditDecision:
     decision = decide(application=_application(session, consumer, product))
-    record = CreditDecision.objects.get(public_id=decision.decision_id)
+    record = CreditDecision.objects.defer(*_UNREAD_DECISION_FIELDS).get(public_id=decision.decision_id)
     if stored is not None:
         stored.decision = record
         stored.save(update_fields=["decision"])
@@ -103,12 +106,15 @@ def _decide_and_keep(
                 checkout_session=session, consumer=consumer, product=product, decision=record
             )
     except IntegrityError:  # a parallel request decided this option first: its decision governs
-        return (
-            Prequalification.objects.select_related("decision")
-            .get(checkout_session=session, consumer=consumer, product=product)
-            .decision
-        )
+        return _with_decisions().get(checkout_session=session, consumer=consumer, product=product).decision
     return record
+
+
+def _with_decisions() -> QuerySet[Prequalification]:
+    """Prequalifications with their decisions, as the checkout reads them."""
+    return Prequalification.objects.select_related("decision").defer(
+        *(f"decision__{name}" for name in _UNREAD_DECISION_FIELDS)
+    )
 
 
 def prequalified_decision(
@@ -116,11 +122,7 @@ def prequalified_decision(
 ) -> tuple[Decision, bool]:
     """The decision governing ``product`` on ``session`` for ``consumer``, and whether it was made
     just now: the prequalification's, made now if the page never made it or it no longer stands."""
-    stored = (
-        Prequalification.objects.select_related("decision")
-        .filter(checkout_session=session, consumer=consumer, product=product)
-        .first()
-    )
+    stored = _with_decisions().filter(checkout_session=session, consumer=consumer, product=product).first()
     if stored is not None and _stands(stored.decision):
         return decision_from_record(stored.decision), False
     record = _decide_and_keep(session=session, consumer=consumer, product=product, stored=stored)
@@ -154,20 +156,12 @@ def checkout_prequalify(*, session: CheckoutSession, consumer: Consumer) -> Preq
     back, not made again) and say what the page may offer. Closing the session on a decline or a
     referral is the caller's (``bnpl.checkout.confirmation.checkout_session_prequalify``)."""
     offers = checkout_session_offers(session)
-    stored = {
-        row.product_id: row
-        for row in Prequalification.objects.select_related("decision").filter(
-            checkout_session=session, consumer=consumer
-        )
-    }
+    records = _records(session=session, consumer=consumer, products=[offer.product for offer in offers])
     approved: list[Option] = []
     reasons: list[Reason] = []
     referral: Decision | None = None
     for offer in offers:
-        row = stored.get(offer.product.pk)
-        record = row.decision if row is not None and _stands(row.decision) else None
-        if record is None:
-            record = _decide_and_keep(session=session, consumer=consumer, product=offer.product, stored=row)
+        record = records[offer.product.pk]
         decision = decision_from_record(record)
         if decision.approved:
             if decision.down_payment_amount:
@@ -187,6 +181,46 @@ def checkout_prequalify(*, session: CheckoutSession, consumer: Consumer) -> Preq
     if referral is not None:
         return Prequalified(referred=True, referral=referral)
     return Prequalified(declined=bool(offers), reasons=tuple(reasons[:MAX_REASONS]))
+
+
+def _records(
+    *, session: CheckoutSession, consumer: Consumer, products: list[PaymentProduct]
+) -> dict[int, CreditDecision]:
+    """The decision governing each of ``products`` (by product id): the one kept, while it stands;
+    else one made now and kept (the options never decided are kept together: ``_keep``)."""
+    stored = {row.product_id: row for row in _with_decisions().filter(checkout_session=session, consumer=consumer)}
+    records: dict[int, CreditDecision] = {}
+    decided: dict[int, str] = {}  # product id -> the decision made now, for options with nothing kept
+    for product in products:
+        row = stored.get(product.pk)
+        if row is not None and _stands(row.decision):
+            records[product.pk] = row.decision
+        elif row is not None:  # a settled referral: decided again, in its place
+            records[product.pk] = _decide_and_keep(session=session, consumer=consumer, product=product, stored=row)
+        else:
+            decided[product.pk] = decide(application=_application(session, consumer, product)).decision_id
+    if decided:
+        records |= _keep(session=session, consumer=consumer, decided=decided)
+    return records
+
+
+def _keep(*, session: CheckoutSession, consumer: Consumer, decided: dict[int, str]) -> dict[int, CreditDecision]:
+    """Keep the decisions just made (product id -> decision id), in one statement for all the
+    options, and return the decision each option now has: its own, or, where a parallel request kept
+    one first, that one (it governs, as in ``_decide_and_keep``)."""
+    made = CreditDecision.objects.defer(*_UNREAD_DECISION_FIELDS).filter(public_id__in=decided.values())
+    by_id = {record.public_id: record for record in made}
+    Prequalification.objects.bulk_create(
+        [
+            Prequalification(
+                checkout_session=session, consumer=consumer, product_id=product_id, decision=by_id[public_id]
+            )
+            for product_id, public_id in decided.items()
+        ],
+        ignore_conflicts=True,
+    )
+    kept = _with_decisions().filter(checkout_session=session, consumer=consumer, product_id__in=list(decided))
+    return {row.product_id: row.decision for row in kept}
 
 
 def prequalified_reasons(*, session: CheckoutSession, consumer: Consumer) -> tuple[Reason, ...] | None:

@@ -3,6 +3,7 @@ schema documents them from these serializers)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -19,7 +20,7 @@ from bnpl.core.links import public_url
 from bnpl.core.representations import Representation
 from bnpl.plans.representations import OfferRepresentation
 from decisioning import checkout_outcome
-from decisioning.selectors import OUTCOMES
+from decisioning.selectors import OUTCOMES, CheckoutOutcome
 
 
 def hosted_url(session: CheckoutSession) -> str:
@@ -72,20 +73,26 @@ class CheckoutSessionRepresentation(serializers.Serializer[CheckoutSession]):
     expires_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
 
-    def to_representation(self, instance: CheckoutSession) -> Any:
-        self._outcome = checkout_outcome(checkout_session=instance)  # read once for the two fields below
-        return super().to_representation(instance)
+    def _outcome_of(self, instance: CheckoutSession) -> CheckoutOutcome | None:
+        """The session's decision as the merchant sees it, read once per session for the two fields
+        below (a rendering given both of them reads nothing)."""
+        if getattr(self, "_outcome_session", None) is not instance:
+            self._outcome = checkout_outcome(checkout_session=instance)
+            self._outcome_session = instance
+        return self._outcome
 
     def get_object(self, instance: CheckoutSession) -> str:
         return "checkout.session"
 
     @extend_schema_field(serializers.ChoiceField(choices=OUTCOMES, allow_null=True))
     def get_outcome(self, instance: CheckoutSession) -> str | None:
-        return self._outcome.outcome if self._outcome else None
+        outcome = self._outcome_of(instance)
+        return outcome.outcome if outcome else None
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_approved_amount(self, instance: CheckoutSession) -> int | None:
-        return self._outcome.approved_amount if self._outcome else None
+        outcome = self._outcome_of(instance)
+        return outcome.approved_amount if outcome else None
 
     @extend_schema_field(OfferRepresentation(many=True))
     def get_offers(self, instance: CheckoutSession) -> list[dict[str, Any]]:
@@ -217,21 +224,36 @@ class CheckoutSessionListItemRepresentation(CheckoutSessionRepresentation):
         return fields
 
 
-class _CheckoutSessionRecordRepresentation(CheckoutSessionListItemRepresentation):
+class _CheckoutSessionRecordRepresentation(Representation[CheckoutSession], CheckoutSessionListItemRepresentation):
     """The session as recorded: without the fields events and the audit log leave out (so nothing is
-    computed for them)."""
+    computed for them), its fields read once per process (``bnpl.core.representations``)."""
 
     omitted = (*CONTACT_FIELDS, *QUOTE_FIELDS)
 
 
-def checkout_session_data(session: CheckoutSession) -> dict[str, Any]:
+# What a session's record reads from other rows than the session's own: its governing decision and
+# its order. Changing the session's status (``checkout_session_transition``) changes neither.
+SESSION_RELATED_FIELDS = ("outcome", "approved_amount", "order")
+# A session just made has no decision and no order yet.
+NEW_SESSION_RELATED = dict.fromkeys(SESSION_RELATED_FIELDS)
+
+
+def checkout_session_data(session: CheckoutSession, *, reused: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The session as events and the audit log record it: its representation without contact details
-    and without the offers."""
-    return dict(_CheckoutSessionRecordRepresentation(session).data)
+    and without the offers. The fields named in ``reused`` take their value from there instead of
+    being read again (a caller that knows them: ``Representation.render``)."""
+    return _CheckoutSessionRecordRepresentation().render(session, reused=reused)
 
 
 def order_data(order: Order) -> dict[str, Any]:
     return dict(OrderRepresentation(order).data)
+
+
+def order_data_authorized(order: Order, *, merchant_consumer_id: str) -> dict[str, Any]:
+    """``order_data`` of an order just authorized, in its authorization's transaction: it has no
+    captures or refunds yet, and the merchant's id for its consumer is the one the authorization
+    has just ensured, so none of them is read."""
+    return OrderRepresentation().render(order, reused={"captures": [], "refunds": [], "consumer": merchant_consumer_id})
 
 
 def order_data_after_capture(order: Order, *, before: dict[str, Any], capture: Capture) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 
 from bnpl.checkout.models import CheckoutSession
-from bnpl.checkout.representations import checkout_session_data
+from bnpl.checkout.representations import NEW_SESSION_RELATED, SESSION_RELATED_FIELDS, checkout_session_data
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
 from bnpl.core.money import MAX_AMOUNT, normalize_currency
@@ -84,23 +84,36 @@ def checkout_session_create(
             instance=session,
             merchant=merchant,
             livemode=livemode,
-            data=checkout_session_data(session),
+            data=checkout_session_data(session, reused=NEW_SESSION_RELATED),
         )
     return session
 
 
-def checkout_session_transition(session: CheckoutSession, status: str, action: str, **fields: Any) -> CheckoutSession:
-    """Move a locked session to ``status``, audited and evented as ``action``."""
+def checkout_session_transition(
+    session: CheckoutSession,
+    status: str,
+    action: str,
+    *,
+    merchant_consumer_id: str | None = None,
+    **fields: Any,
+) -> CheckoutSession:
+    """Move a locked session to ``status``, audited and evented as ``action``. The record after
+    reads again only what the change can move: the session's own fields (its decision and its order
+    are other rows, read once for both), and the merchant's id for its consumer unless the caller
+    that names the consumer knows it (``merchant_consumer_id``)."""
     before = checkout_session_data(session)
     session.status = status
     for name, value in fields.items():
         setattr(session, name, value)
     session.save(update_fields=["status", *fields, "updated_at"])
+    reused = {name: before[name] for name in SESSION_RELATED_FIELDS}
+    if merchant_consumer_id is not None:
+        reused["consumer"] = merchant_consumer_id
     change_record(
         action=action,
         instance=session,
         before=before,
-        data=checkout_session_data(session),
+        data=checkout_session_data(session, reused=reused),
     )
     return session
 

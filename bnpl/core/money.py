@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
+from functools import cache
 
 from babel import Locale
-from babel.numbers import parse_pattern
+from babel.numbers import NumberPattern, parse_pattern
 
 from bnpl.core.errors import InvalidRequestError
 
@@ -83,11 +84,18 @@ def format_amount(amount: int, currency: str, *, locale: str = "en_US") -> str:
 
     format_amount(123456, "USD") == "$1,234.56"; format_amount(1000, "JPY") == "¥1,000".
     """
-    digits = exponent(currency)
+    babel_locale, pattern = _currency_pattern(locale, exponent(currency))
+    return pattern.apply(to_decimal(amount, currency), babel_locale, currency=currency.upper(), currency_digits=False)
+
+
+@cache
+def _currency_pattern(locale: str, digits: int) -> tuple[Locale, NumberPattern]:
+    """The locale and its currency pattern with exactly ``digits`` decimals: parsed once per process
+    (parsing costs several times what applying does; applying does not change the pattern)."""
     babel_locale = Locale.parse(locale)
     pattern = parse_pattern(babel_locale.currency_formats["standard"].pattern)
     pattern.frac_prec = (digits, digits)
-    return pattern.apply(to_decimal(amount, currency), babel_locale, currency=currency.upper(), currency_digits=False)
+    return babel_locale, pattern
 
 
 def _divide_half_up(numerator: int, denominator: int) -> int:

@@ -125,7 +125,7 @@ def _payment_method_save(consumer: Consumer, gateway: Gateway, card: CardDetails
             exp_year=card.exp_year,
             is_default=False,
         )
-        payment_method_make_default(consumer=consumer, payment_method=saved)
+        _default_set(consumer=consumer, payment_method=saved)  # under the lock just taken
         saved.is_default = True
         return saved
 
@@ -139,21 +139,27 @@ def payment_method_make_default(*, consumer: Consumer, payment_method: PaymentMe
     consumer's row serializes it (one default per consumer and mode, which the database also holds)."""
     if payment_method.consumer_id != consumer.pk:
         raise InvalidRequestError("Choose one of your own cards.", param="payment_method")
-    livemode = payment_method.livemode
     with transaction.atomic():
         Consumer.objects.select_for_update().get(pk=consumer.pk)
-        PaymentMethod.objects.filter(consumer=consumer, livemode=livemode, is_default=True).exclude(
-            pk=payment_method.pk
-        ).update(is_default=False)
-        PaymentMethod.objects.filter(pk=payment_method.pk).update(is_default=True)
-        rearmed = installments_waiting_for_card(consumer=consumer, livemode=livemode).update(collect_on=clock.today())
-        change_record(
-            action="consumer.payment_method_changed",
-            instance=consumer,
-            merchant=None,
-            livemode=livemode,
-            data={"consumer": consumer.public_id, "payment_method": payment_method.public_id, "rearmed": rearmed},
-        )
+        return _default_set(consumer=consumer, payment_method=payment_method)
+
+
+def _default_set(*, consumer: Consumer, payment_method: PaymentMethod) -> int:
+    """``payment_method_make_default``'s change, audited, for a caller holding the consumer's row
+    lock in its transaction (saving a new card takes it once for both)."""
+    livemode = payment_method.livemode
+    PaymentMethod.objects.filter(consumer=consumer, livemode=livemode, is_default=True).exclude(
+        pk=payment_method.pk
+    ).update(is_default=False)
+    PaymentMethod.objects.filter(pk=payment_method.pk).update(is_default=True)
+    rearmed = installments_waiting_for_card(consumer=consumer, livemode=livemode).update(collect_on=clock.today())
+    change_record(
+        action="consumer.payment_method_changed",
+        instance=consumer,
+        merchant=None,
+        livemode=livemode,
+        data={"consumer": consumer.public_id, "payment_method": payment_method.public_id, "rearmed": rearmed},
+    )
     return rearmed
 
 

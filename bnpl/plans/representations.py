@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from functools import cache, cached_property
 from typing import Any, Protocol
 
@@ -266,8 +266,12 @@ def _installment_writer() -> Callable[[Installment], dict[str, Any]]:
     return plain_writer(InstallmentRepresentation())
 
 
-def plan_data(plan: Plan) -> dict[str, Any]:
-    return dict(PlanRepresentation(plan).data)
+def plan_data(plan: Plan, *, installments: Sequence[Installment] | None = None) -> dict[str, Any]:
+    """The plan's public shape; with ``installments``, its rows as the caller holds them (just
+    written), not read again."""
+    if installments is None:
+        return dict(PlanRepresentation(plan).data)
+    return dict(PlanRepresentation(plan, context={"installments": installments}).data)
 
 
 # What applying payments never changes in a plan's representation: a plan shown again in the same

@@ -181,7 +181,7 @@ def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
     product = offer.product
     disclosed = offer.disclosure
     plan = Plan.objects.create(
-        merchant=product.merchant,
+        merchant=order.merchant,  # the product's merchant, already read with the order
         livemode=product.livemode,
         order=order,
         consumer=consumer,
@@ -194,7 +194,7 @@ def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
         disclosed_finance_charge_amount=disclosed.finance_charge,
         disclosed_total_of_payments_amount=disclosed.total_of_payments,
     )
-    Installment.objects.bulk_create(
+    installments = Installment.objects.bulk_create(
         Installment(
             plan=plan,
             sequence=index,
@@ -206,7 +206,7 @@ def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
         )
         for index, payment in enumerate(offer.schedule, start=1)
     )
-    change_record(action="plan.created", instance=plan, data=plan_data(plan))
+    change_record(action="plan.created", instance=plan, data=plan_data(plan, installments=installments))
     return plan
 
 
