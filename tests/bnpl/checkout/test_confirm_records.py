@@ -87,7 +87,7 @@ def test_a_declined_session_is_recorded_with_the_decline_it_was_closed_on(
 
 def test_a_card_typed_at_the_confirm_is_the_default_recorded_once_and_pays(tenant: Tenant) -> None:
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=12000)
-    consumer = make_verified_consumer()
+    consumer = make_verified_consumer(email="ann+clean@example.com")  # the sandbox approves a clean file
     shopper = Client()
     browser_session = shopper.session
     browser_session[SESSION_KEY] = consumer.public_id
@@ -116,7 +116,7 @@ def test_an_option_a_parallel_page_kept_first_is_governed_by_that_decision(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     session = make_checkout_session(merchant=tenant.merchant, livemode=False, amount=12000)
-    consumer = make_verified_consumer()
+    consumer = make_verified_consumer(email="ann+clean@example.com")  # every option approved
     first_product = checkout_session_offers(session)[0].product
     parallel: list[CreditDecision] = []
 

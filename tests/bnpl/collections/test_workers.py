@@ -40,9 +40,11 @@ def _collectors(queue: str, logs: Path, broker: str) -> AbstractContextManager[W
         logs,
         broker,
         state=lambda: f"due={_due()} processing={CollectionAttempt.objects.filter(status='processing').count()}",
-        # Killed with calls in flight: each call takes the sandbox 50 ms, so a batch of 25 stays in
-        # flight for a few hundred (at 0 ms a quick machine finished a run between two looks for one).
-        environment={"COLLECTIONS_GATEWAY_CONCURRENCY": str(GATEWAY_CONCURRENCY), "SANDBOX_GATEWAY_LATENCY_MS": "50"},
+        # Killed with calls in flight: each call takes the sandbox 200 ms, so a batch of 25 stays in
+        # flight for most of a second. At 0 ms a quick machine finished a run between two looks for one,
+        # and at 50 ms a loaded one did (the test process, starved of CPU, looked once the whole run of
+        # 120 installments had taken its 2 s).
+        environment={"COLLECTIONS_GATEWAY_CONCURRENCY": str(GATEWAY_CONCURRENCY), "SANDBOX_GATEWAY_LATENCY_MS": "200"},
     )
 
 
