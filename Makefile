@@ -10,10 +10,8 @@ STAMP_DEV := $(VENV)/.installed-dev
 # Production is every entry point's default; the demo chooses its settings here, on purpose.
 DEMO_SETTINGS := DJANGO_SETTINGS_MODULE=bnpl.settings.demo
 # The suite runs on both cores (pytest-xdist; a worker that runs out of tests takes some of the other's),
-# and names its 25 slowest tests; PYTEST_ARGS= (empty) runs it in one process. CI gives the direct pass
-# a third worker (PYTEST_WORKERS=3): its fault tests spend minutes waiting on what they stopped.
-PYTEST_WORKERS ?= 2
-PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist worksteal --durations=25
+# and names its 25 slowest tests; PYTEST_ARGS= (empty) runs it in one process.
+PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25
 # Which tests (tests/conftest.py): all by default; CI's direct pass gives --skip-unwrapped.
 PYTEST_SELECT ?=
 
