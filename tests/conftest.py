@@ -62,6 +62,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _keep(config, items, _unwrapped)
     if config.getoption("--skip-unwrapped"):
         _keep(config, items, lambda item: not _unwrapped(item) or "direct_connection" in item.keywords)
+    # The slow tests first (a stable sort keeps the rest in order): pytest-xdist hands each worker a
+    # run of the list and lets an idle one take half of another's remainder, so a slow test left at
+    # the end would be run alone by one worker while the other waits.
+    items.sort(key=lambda item: "slow" not in item.keywords)
     engine = settings.DATABASES["default"]["ENGINE"]
     if "postgresql" in engine:
         return

@@ -166,6 +166,7 @@ def _counts() -> dict[str, int]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("champion")
 def test_the_demo_merchant_has_a_history_that_agrees_with_the_ledger(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Ninety days and more of orders lived through the services on the sandbox clock: the home

@@ -105,6 +105,7 @@ PERIODS = [
 ]
 
 
+@pytest.mark.slow
 def test_the_figures_equal_independent_sums_from_orders_and_from_the_ledger(history: Tenant) -> None:
     """One seeded history (it takes a while to make), every period checked against it, then the
     upcoming payouts and the page itself."""

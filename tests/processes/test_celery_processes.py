@@ -180,6 +180,7 @@ def _beat(schedule_dir: Path, lock_timeout: int) -> subprocess.Popen[bytes]:
 LOCK_TIMEOUT = 12
 
 
+@pytest.mark.slow
 def test_a_second_beat_waits_for_the_first_ones_lock(broker: redis.Redis, tmp_path: Path) -> None:
     lock = settings.CELERY_REDBEAT_LOCK_KEY
     broker.delete(lock)

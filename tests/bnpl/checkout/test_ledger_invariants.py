@@ -399,6 +399,7 @@ def lift_exposure_limit(settings: Any) -> None:
     settings.CONSUMER_EXPOSURE_LIMIT_MAJOR = 100_000_000
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_orders_plans_and_the_ledger_agree_after_any_sequence_of_operations(lift_exposure_limit: None) -> None:
     run_state_machine_as_test(

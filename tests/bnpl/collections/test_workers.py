@@ -80,6 +80,7 @@ def _assert_each_due_installment_charged_once(expected: int) -> None:
     assert "Ledger OK" in out.getvalue()
 
 
+@pytest.mark.slow
 def test_two_workers_collect_every_due_installment_exactly_once_even_when_one_is_killed(
     tenant: Tenant, tmp_path: Path, redis_broker: str
 ) -> None:
@@ -89,6 +90,7 @@ def test_two_workers_collect_every_due_installment_exactly_once_even_when_one_is
     )
 
 
+@pytest.mark.slow
 def test_on_rabbitmq_two_workers_collect_exactly_once_even_when_one_is_killed(
     tenant: Tenant, tmp_path: Path, rabbitmq_broker: str
 ) -> None:

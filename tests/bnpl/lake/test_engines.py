@@ -129,6 +129,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         session.stop()
 
 
+@pytest.mark.slow
 def test_spark_sql_reads_every_table_and_partition_as_the_database_holds_them(
     exported_lake: Path, spark: SparkSession
 ) -> None:

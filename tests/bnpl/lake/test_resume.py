@@ -68,6 +68,7 @@ def _kill_when(process: subprocess.Popen[bytes], lake: S3Lake, objects: int) -> 
     pytest.fail("the exporter neither progressed nor finished")
 
 
+@pytest.mark.slow
 def test_an_export_killed_again_and_again_then_resumed_holds_each_row_once(tenant: Tenant, s3_lake: S3Lake) -> None:
     make_history(merchant=tenant.merchant, good=4, bad=2)
     seen: dict[str, str] = {}

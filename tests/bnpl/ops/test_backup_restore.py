@@ -60,6 +60,7 @@ def _run(command: list[str], database: str, **extra: str) -> subprocess.Complete
     return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=240)
 
 
+@pytest.mark.slow
 def test_a_backup_restores_into_a_new_database_whose_ledger_balances_and_whose_lake_export_resumes(
     tenant: Tenant, settings, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -102,6 +102,7 @@ def _worker(broker: str) -> Iterator[subprocess.Popen[bytes]]:
             worker.kill()
 
 
+@pytest.mark.slow
 def test_events_written_while_the_broker_is_down_reach_webhooks_and_the_lake_once_when_it_is_back(
     tenant: Tenant, caplog: pytest.LogCaptureFixture
 ) -> None:

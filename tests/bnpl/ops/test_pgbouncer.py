@@ -10,6 +10,8 @@ import json
 import subprocess
 import uuid
 
+import pytest
+
 from tests.bnpl.ops.instances import private_pgbouncer
 from tests.bnpl.ops.web_process import CARD, SESSION, WebProcess
 
@@ -32,6 +34,7 @@ def _pooled_transactions(port: int, database: str) -> int:
     return sum(int(row["total_xact_count"]) for row in rows if row.get("database") == database)
 
 
+@pytest.mark.slow
 def test_the_api_and_a_hosted_confirm_work_through_pgbouncer_in_transaction_pooling() -> None:
     database = f"bnpl_pooled_{uuid.uuid4().hex[:8]}"
     _psql(f"CREATE DATABASE {database}")

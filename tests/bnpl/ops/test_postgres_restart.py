@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+import pytest
 
 from bnpl.collections.models import CollectionAttempt
 from bnpl.collections.tasks import collections_run, collections_sweep
@@ -68,6 +69,7 @@ def _in_flight(cluster: PrivatePostgres) -> int:
     return int(row[0]) if row else 0
 
 
+@pytest.mark.slow
 def test_a_postgres_restart_mid_batch_charges_nothing_twice_and_loses_nothing(
     tmp_path: Path, redis_broker: str
 ) -> None:
@@ -110,6 +112,7 @@ def test_a_postgres_restart_mid_batch_charges_nothing_twice_and_loses_nothing(
         assert after["ledger"].startswith("Ledger OK"), after
 
 
+@pytest.mark.slow
 def test_a_postgres_restart_mid_confirm_answers_503_and_the_shopper_pays_once() -> None:
     """The hosted confirm calls the sandbox gateway, which takes a second and a half per call here:
     the card is tokenized (one call), then the payment due today is taken (another). The cluster

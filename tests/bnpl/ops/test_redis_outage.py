@@ -72,6 +72,7 @@ def _host() -> str:
     return socket.gethostname()
 
 
+@pytest.mark.slow
 def test_a_minute_without_redis_answers_503_with_retry_after_then_resumes_by_itself(tenant: Tenant) -> None:
     client = Client(raise_request_exception=False)  # as production: the handler answers, nothing re-raised
     with private_redis() as redis:
