@@ -9,7 +9,6 @@ ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
-    UV_COMPILE_BYTECODE=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
 COPY scripts/install.sh scripts/install.sh
