@@ -107,3 +107,24 @@ def wait_until(condition: Callable[[], object], *, timeout: float, every: float 
             return True
         time.sleep(every)
     return False
+
+
+def collected_tests(*arguments: str) -> list[str]:
+    """The test ids ``pytest --collect-only`` lists for ``arguments``, in the order they would run
+    (a separate process, on the test settings): how the tests of the suite's own selection and
+    ordering options see what those options do."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", *arguments],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "bnpl.settings.test"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return [line for line in result.stdout.splitlines() if "::" in line]

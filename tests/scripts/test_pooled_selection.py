@@ -8,12 +8,8 @@ of the tests that commit only those marked ``direct_connection``."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+from tests.helpers import collected_tests
 
-ROOT = Path(__file__).resolve().parents[2]
 MONEY = "tests/bnpl/core/test_money.py"  # no database
 IDEMPOTENCY = "tests/bnpl/api/test_idempotency.py"  # wrapped, and one test with transaction=True
 INBOX = "tests/e2e/test_sandbox_inbox.py"  # a live server, at two widths
@@ -26,16 +22,7 @@ PREPARED = {
 
 
 def _collected(option: str) -> set[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", option, MONEY, IDEMPOTENCY, INBOX, DECIDE],
-        cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "bnpl.settings.test"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return {line for line in result.stdout.splitlines() if "::" in line}
+    return set(collected_tests(option, MONEY, IDEMPOTENCY, INBOX, DECIDE))
 
 
 def test_the_pooled_pass_keeps_only_the_tests_that_commit() -> None:
