@@ -302,6 +302,10 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup would close the database connections around every task (a new PostgreSQL
+# backend per task); with this set it closes them only every that many tasks, and bnpl.core.connections
+# applies CONN_MAX_AGE and the health check around each task, as Django does around each request.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # The workers log through LOGGING (JSON lines with the task's id and name), not Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"

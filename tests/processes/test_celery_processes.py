@@ -74,7 +74,7 @@ def broker() -> Iterator[redis.Redis]:
         client.delete(queue)
 
 
-def _worker(*arguments: str, pool: str = "solo") -> subprocess.Popen[bytes]:
+def _worker(*arguments: str, pool: str = "solo", environment: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -91,7 +91,7 @@ def _worker(*arguments: str, pool: str = "solo") -> subprocess.Popen[bytes]:
             *arguments,
         ],
         cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "bnpl.settings.test"},
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "bnpl.settings.test", **(environment or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -205,3 +205,50 @@ def test_a_second_beat_waits_for_the_first_ones_lock(broker: redis.Redis, tmp_pa
             _stop(second)
         for key in broker.scan_iter(f"{settings.CELERY_REDBEAT_KEY_PREFIX}*"):
             broker.delete(key)
+
+
+@pytest.mark.django_db
+def test_a_worker_keeps_its_database_connection_between_tasks_and_replaces_a_dropped_one(
+    broker: redis.Redis, tmp_path: Path
+) -> None:
+    """Celery's Django fixup alone would open a new PostgreSQL connection for every task; with
+    CELERY_DB_REUSE_MAX and bnpl.core.connections a task keeps the worker's connection as a request
+    keeps a web process's, and a connection the server dropped between tasks is replaced, not failed on."""
+    from django.db import connection
+
+    from tests.processes.slow_tasks import backend_pid
+
+    database = connection.settings_dict
+    queue = f"connections-{uuid.uuid4().hex[:8]}"
+    worker = _worker(
+        "-Q",
+        queue,
+        environment={
+            "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+        },
+    )
+
+    def run(name: str) -> int:
+        backend_pid.apply_async(args=(str(tmp_path), name), queue=queue)
+        answer = tmp_path / f"{name}.pid"
+        assert wait_until(answer.exists, timeout=60.0), f"task {name} never finished"
+        return int(answer.read_text())
+
+    try:
+        pids = [run(name) for name in ("first", "second", "third")]
+        assert len(set(pids)) == 1, f"a new connection per task: backends {pids}"
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pids[0]])
+        assert wait_until(lambda: not _backend_alive(pids[0]), timeout=10.0)
+        assert run("after the drop") != pids[0]
+    finally:
+        _stop(worker)
+        broker.delete(queue)
+
+
+def _backend_alive(pid: int) -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+        return bool(cursor.fetchone()[0])
