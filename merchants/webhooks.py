@@ -7,10 +7,10 @@ Three steps, each safe to run concurrently with itself and to repeat:
    it idempotent. It runs from the outbox listener (after commit, on a worker) and from a periodic
    sweep over the events after a persisted watermark, so an event is never missed when the broker
    was down.
-2. **Sending** claims one due delivery at a time (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), sends it
-   outside any transaction, then records the attempt and the next state. A claim lasts
-   ``CLAIM_DURATION``: a worker killed mid-send leaves a claim that expires and the delivery is sent
-   again. Delivery is at-least-once; receivers dedupe by event id.
+2. **Sending** claims up to ``CLAIM_BATCH`` due deliveries at once (``FOR UPDATE SKIP LOCKED`` on
+   PostgreSQL), sends each outside any transaction, then records its attempt and next state. A claim
+   lasts ``CLAIM_DURATION``: a worker killed mid-send leaves a claim that expires, and its deliveries
+   are sent again. Delivery is at-least-once; receivers dedupe by event id.
 3. **Retrying** follows ``RETRY_DELAYS`` until ``RETRY_WINDOW`` after the first attempt, then gives up.
 
 ``verify_signature`` is what a merchant's server runs; it uses the standard library only, so it can
@@ -65,6 +65,9 @@ DEFAULT_TOLERANCE_SECONDS = 300  # how old a signature's timestamp a receiver sh
 
 # A claim outlives the longest send (connect + answer, each bounded by the timeout) with room to spare.
 CLAIM_DURATION = dt.timedelta(minutes=2)
+# Deliveries one claim covers, sent one after another: few enough that a batch of receivers each
+# taking the whole timeout to connect and then to answer still finishes inside the claim.
+CLAIM_BATCH = int(CLAIM_DURATION.total_seconds() // (2 * REQUEST_TIMEOUT_SECONDS))
 RETRY_WINDOW = dt.timedelta(days=3)  # from the first attempt; then the delivery gives up
 # Wait after the 1st, 2nd, … failed attempt; the last repeats. The last retry is moved earlier to
 # fall exactly at the end of the window.
@@ -350,10 +353,11 @@ def deliveries_abandon_for_deleted_endpoints() -> int:
     ).update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None, claim_token="", updated_at=clock.now())
 
 
-def delivery_claim(*, delivery_ids: Sequence[int] | None = None) -> Claim | None:
-    """Claim the most overdue pending delivery of an enabled endpoint (among ``delivery_ids`` if
-    given): rows another sender holds are skipped, and the claim moves ``next_attempt_at`` to its
-    expiry, so a sender that dies leaves the delivery due again once the claim runs out."""
+def deliveries_claim(*, delivery_ids: Sequence[int] | None = None, limit: int = CLAIM_BATCH) -> list[Claim]:
+    """Claim up to ``limit`` of the most overdue pending deliveries of enabled endpoints (among
+    ``delivery_ids`` if given), in that order: rows another sender holds are skipped, and the claim
+    moves ``next_attempt_at`` to its expiry, so a sender that dies leaves them due again once the claim
+    runs out. One claim (one token) covers the batch, in four round trips whatever its size."""
     now = clock.now()
     with transaction.atomic():
         candidates = WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",)).filter(
@@ -364,13 +368,20 @@ def delivery_claim(*, delivery_ids: Sequence[int] | None = None) -> Claim | None
         )
         if delivery_ids is not None:
             candidates = candidates.filter(pk__in=list(delivery_ids))
-        delivery = candidates.order_by("next_attempt_at", "pk").first()
-        if delivery is None:
-            return None
-        delivery.claim_token = uuid.uuid4().hex
-        delivery.next_attempt_at = now + CLAIM_DURATION
-        delivery.save(update_fields=["claim_token", "next_attempt_at"])
-    return Claim(delivery_id=delivery.pk, token=delivery.claim_token)
+        claimed = list(candidates.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
+        if not claimed:
+            return []
+        token = uuid.uuid4().hex
+        WebhookDelivery.objects.filter(pk__in=claimed).update(
+            claim_token=token, next_attempt_at=now + CLAIM_DURATION, updated_at=now
+        )
+    return [Claim(delivery_id=pk, token=token) for pk in claimed]
+
+
+def delivery_claim(*, delivery_ids: Sequence[int] | None = None) -> Claim | None:
+    """Claim the most overdue pending delivery (``deliveries_claim`` with a batch of one)."""
+    claims = deliveries_claim(delivery_ids=delivery_ids, limit=1)
+    return claims[0] if claims else None
 
 
 def plain_error(exception: Exception) -> str:
@@ -436,9 +447,11 @@ def _post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
     return Answer(status=status, body=text, error=error, duration_ms=duration_ms)
 
 
-def delivery_send(*, claim: Claim) -> WebhookDelivery:
-    """Send a claimed delivery (no transaction is open while the request is in flight), then record it."""
-    delivery = WebhookDelivery.objects.select_related("endpoint", "event").get(pk=claim.delivery_id)
+def delivery_send(*, claim: Claim, delivery: WebhookDelivery | None = None) -> WebhookDelivery:
+    """Send a claimed delivery (no transaction is open while the request is in flight), then record it.
+    ``delivery``: the claimed row with its endpoint and event, when the caller read it already."""
+    if delivery is None:
+        delivery = WebhookDelivery.objects.select_related("endpoint", "event").get(pk=claim.delivery_id)
     body = event_payload_bytes(delivery.event)
     # The receiver checks the timestamp against its own wall clock, so it is the real time, not the
     # sandbox clock (which an operator may have moved forward).
@@ -501,18 +514,22 @@ def _attempt_record(
 
 
 def deliveries_send_due(*, delivery_ids: Sequence[int] | None = None, limit: int = SEND_BATCH_LIMIT) -> int:
-    """Send due deliveries (only ``delivery_ids`` if given), one claim at a time, at most ``limit``.
-    Returns how many were sent. The periodic run (no ``delivery_ids``) also closes the deliveries
-    of deleted endpoints."""
+    """Send due deliveries (only ``delivery_ids`` if given), claimed ``CLAIM_BATCH`` at a time and sent
+    one after another, at most ``limit``. Returns how many were sent. The periodic run (no
+    ``delivery_ids``) also closes the deliveries of deleted endpoints."""
     if delivery_ids is None:
         deliveries_abandon_for_deleted_endpoints()
     sent = 0
     while sent < limit:
-        claim = delivery_claim(delivery_ids=delivery_ids)
-        if claim is None:
+        wanted = min(CLAIM_BATCH, limit - sent)
+        claims = deliveries_claim(delivery_ids=delivery_ids, limit=wanted)
+        claimed = WebhookDelivery.objects.select_related("endpoint", "event").in_bulk([c.delivery_id for c in claims])
+        for claim in claims:
+            if claim.delivery_id in claimed:  # else erased since its claim (its merchant's data, say)
+                delivery_send(claim=claim, delivery=claimed[claim.delivery_id])
+                sent += 1
+        if len(claims) < wanted:  # nothing more was due and free when the claim was made
             break
-        delivery_send(claim=claim)
-        sent += 1
     return sent
 
 

@@ -422,3 +422,32 @@ def test_concurrent_senders_skip_the_delivery_another_has_locked(tenant: Tenant,
     assert WebhookDelivery.objects.get(pk=claim.delivery_id).claim_token == claim.token
     assert _state(first) == (WebhookDelivery.Status.PENDING, 0, most_overdue)
     assert first.claim_token == ""
+
+
+def test_one_claim_covers_a_batch_so_each_delivery_costs_its_send_and_its_record_alone(
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    """The deliveries of a fan-out are claimed together: the claim and the read of the claimed rows
+    cost the same for one delivery or six, and each delivery then costs only its attempt's record."""
+    from django.test.utils import CaptureQueriesContext
+
+    endpoint = _endpoint_for(receiver, tenant)
+    for number in range(webhooks.CLAIM_BATCH):
+        services.webhook_endpoint_update(endpoint=endpoint, description=f"v{number}")
+    events = Event.objects.filter(object_id=endpoint.public_id).values_list("pk", flat=True)
+    delivery_ids = webhooks.deliveries_create_for_events(event_ids=events)
+    assert len(delivery_ids) == webhooks.CLAIM_BATCH + 1  # created, then each update
+
+    with CaptureQueriesContext(connection) as queries:
+        assert webhooks.deliveries_send_due(delivery_ids=delivery_ids[:1]) == 1
+    one = len(queries)
+    with CaptureQueriesContext(connection) as queries:
+        assert webhooks.deliveries_send_due(delivery_ids=delivery_ids[1:]) == webhooks.CLAIM_BATCH
+    batch = len(queries)
+    per_record = 5  # savepoint, the row locked, the attempt inserted, the delivery updated, release
+    # One claim (savepoint, SELECT … FOR UPDATE SKIP LOCKED, UPDATE, release: 4) and one read of the
+    # claimed rows (1), then each delivery's record. A claim that got all it asked for is followed by
+    # another (3 when it finds nothing); one that got fewer ends the run.
+    assert one == 4 + 1 + per_record
+    assert batch == 4 + 1 + webhooks.CLAIM_BATCH * per_record + 3
+    assert receiver.count() == webhooks.CLAIM_BATCH + 1
