@@ -228,8 +228,10 @@ def test_a_worker_keeps_its_database_connection_between_tasks_and_replaces_a_dro
         },
     )
 
+    destination = app.amqp.queues.new_missing(queue)  # not added to this process's queues (tests/celery_workers.py)
+
     def run(name: str) -> int:
-        backend_pid.apply_async(args=(str(tmp_path), name), queue=queue)
+        backend_pid.apply_async(args=(str(tmp_path), name), queue=destination)
         answer = tmp_path / f"{name}.pid"
         assert wait_until(answer.exists, timeout=60.0), f"task {name} never finished"
         return int(answer.read_text())
