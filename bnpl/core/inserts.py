@@ -101,10 +101,14 @@ class _QuotedOnce:
 
 
 def insert_sql(
-    row: models.Model, *, ignore_conflicts: bool = False, returning: bool = True
+    row: models.Model,
+    *,
+    ignore_conflicts: bool = False,
+    returning: bool = True,
+    encoded: JsonEncodedOnce | None = None,
 ) -> tuple[str, tuple[Any, ...]]:
     """The INSERT of ``row`` (every column but the generated id; ``RETURNING`` the id when
-    ``returning``) and its parameters."""
+    ``returning``) and its parameters (JSON values shared with other rows: ``encoded``)."""
     model = type(row)
     key = (model, connection.alias, connection.vendor, ignore_conflicts, returning)
     compiled = _compiled.get(key)
@@ -117,7 +121,7 @@ def insert_sql(
         [(sql, _)] = compiler.as_sql()
         compiled = _compiled.setdefault(key, (sql, fields))
     sql, fields = compiled
-    return sql, _values(row, fields)
+    return sql, _values(row, fields, encoded)
 
 
 def insert_many(
@@ -232,12 +236,13 @@ def insert_rows(
         return
     parts: list[str] = []
     params: list[Any] = []
+    encoded = JsonEncodedOnce()  # a change's data is both its audit row's "after" and its event's payload
     for index, (sql, values) in enumerate(updates):
         parts.append(f"update{index} AS ({sql})")
         params += values
     for index, row in enumerate(rows):
         _public_id_given(row)
-        sql, values = insert_sql(row)
+        sql, values = insert_sql(row, encoded=encoded)
         parts.append(f"row{index} AS ({sql})")
         params += values
     selected = [f"(SELECT * FROM row{index})" for index in range(len(rows))]  # noqa: S608  # nosec B608
