@@ -168,10 +168,11 @@ def credit_decide(*, application: Application) -> Decision:
     champion_score = verdict.score
     record = CreditDecision(
         public_id=generate_public_id(CreditDecision.PUBLIC_ID_PREFIX),  # its audit row and event name it
-        consumer=application.consumer,
-        merchant=application.merchant,
+        # ids, not instances: the related descriptors' checks cost more than the rest of the row
+        consumer_id=application.consumer.pk,
+        merchant_id=application.merchant.pk,
         livemode=application.livemode,
-        checkout_session=application.checkout_session,
+        checkout_session_id=application.checkout_session.pk if application.checkout_session is not None else None,
         product_kind=application.product.kind,
         amount=application.amount,
         currency=application.currency,
@@ -191,7 +192,7 @@ def credit_decide(*, application: Application) -> Decision:
         challenger_score=shadow.probability if shadow else None,
         latency_ms=round(latency_ms, 3),
     )
-    _decision_store(record, champion_score)
+    _decision_store(record, champion_score, merchant=application.merchant)
     metrics.credit_decisions.labels(outcome=outcome).inc()
     metrics.credit_decision_duration.observe(time.perf_counter() - started)
     return Decision(
@@ -203,13 +204,14 @@ def credit_decide(*, application: Application) -> Decision:
     )
 
 
-def _decision_store(record: CreditDecision, champion_score: scoring.ModelScore | None) -> None:
+def _decision_store(record: CreditDecision, champion_score: scoring.ModelScore | None, *, merchant: Any) -> None:
     """The decision, its audit row and its event, all or none, in one statement (prepared once per
     connection): outside the caller's transaction (a checkout decides outside any) it is its own,
-    committed as it ends."""
+    committed as it ends. ``merchant``: the decision's (its row holds the id only)."""
     audit, event = change_rows(
         action=f"credit_decision.{record.outcome}",
         instance=record,
+        merchant=merchant,
         data={
             "id": record.public_id,
             "outcome": record.outcome,

@@ -24,7 +24,8 @@ multi-row INSERT built from the compiled single-row one, its values prepared as 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.db import connection, connections, models, transaction
@@ -49,8 +50,14 @@ def _values(row: models.Model, fields: list[Any], encoded: JsonEncodedOnce | Non
     # through a context-local lookup, and the fields read it several times per value.
     database = connections[connection.alias]
     values = []
-    for field in fields:
-        value = field.pre_save(row, add=True)
+    for field, as_is in zip(fields, _as_is(type(row), fields, database.vendor), strict=True):
+        if as_is is not None:
+            value = getattr(row, field.attname)  # these fields' pre_save
+            if value is None or as_is(value):
+                values.append(value)
+                continue
+        else:
+            value = field.pre_save(row, add=True)
         if hasattr(value, "resolve_expression"):
             raise ValueError(f"{type(row).__name__}.{field.name}: an expression, not a value")
         if encoded is not None and isinstance(field, models.JSONField) and isinstance(value, dict | list):
@@ -58,6 +65,90 @@ def _values(row: models.Model, fields: list[Any], encoded: JsonEncodedOnce | Non
         else:
             values.append(field.get_db_prep_save(value, connection=database))
     return tuple(values)
+
+
+# Values Django's own fields send to PostgreSQL through psycopg2 unchanged: ``get_db_prep_save`` of
+# a str in a CharField, of an int (exactly) in an integer field or a foreign key to an integer id,
+# of a bool in a BooleanField, of a float in a FloatField, of an aware datetime in a DateTimeField,
+# of a date in a DateField returns the value itself, and of None, None (PostgreSQL's
+# ``adapt_*_value`` convert nothing with psycopg2; with psycopg 3 an integer is wrapped in its
+# type, so there every value takes its field's path). Only these exact field classes (a subclass
+# may prepare its values otherwise), and date fields without ``auto_now``/``auto_now_add`` (whose
+# ``pre_save`` sets the value); any other value takes its field's path. A type check costs a
+# fraction of the field's chain of methods, which a decision's three rows run ~60 times.
+# ``tests/bnpl/core/test_inserts.py`` holds it to the fields' own answers.
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _is_bool(value: Any) -> bool:
+    return type(value) is bool
+
+
+def _is_float(value: Any) -> bool:
+    return type(value) is float
+
+
+def _is_aware_datetime(value: Any) -> bool:
+    return type(value) is dt.datetime and value.utcoffset() is not None
+
+
+def _is_date(value: Any) -> bool:
+    return type(value) is dt.date
+
+
+_AS_IS: dict[type[models.Field[Any, Any]], Callable[[Any], bool]] = {
+    models.CharField: _is_str,
+    models.TextField: _is_str,
+    models.BooleanField: _is_bool,
+    models.IntegerField: _is_int,
+    models.BigIntegerField: _is_int,
+    models.SmallIntegerField: _is_int,
+    models.PositiveIntegerField: _is_int,
+    models.PositiveBigIntegerField: _is_int,
+    models.PositiveSmallIntegerField: _is_int,
+    models.FloatField: _is_float,
+    models.DateTimeField: _is_aware_datetime,
+    models.DateField: _is_date,
+}
+_INTEGER_IDS = (
+    models.AutoField,
+    models.BigAutoField,
+    models.SmallAutoField,
+    models.IntegerField,
+    models.BigIntegerField,
+)
+
+# (model, vendor) -> per field of ``_fields(model)``: the check that its value goes as it is, or None
+_as_is_checks: dict[tuple[type[models.Model], str], list[Callable[[Any], bool] | None]] = {}
+
+
+def _as_is(model: type[models.Model], fields: list[Any], vendor: str) -> list[Callable[[Any], bool] | None]:
+    checks = _as_is_checks.get((model, vendor))
+    if checks is None or len(checks) != len(fields):
+        checks = [_as_is_check(field) if _plain_driver(vendor) else None for field in fields]
+        _as_is_checks[(model, vendor)] = checks
+    return checks
+
+
+def _plain_driver(vendor: str) -> bool:
+    if vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3  # imports a driver: PostgreSQL only
+
+    return not is_psycopg3
+
+
+def _as_is_check(field: Any) -> Callable[[Any], bool] | None:
+    if type(field) is models.ForeignKey:
+        return _is_int if type(field.target_field) in _INTEGER_IDS else None
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return None
+    return _AS_IS.get(type(field))
 
 
 class JsonEncodedOnce:
@@ -101,10 +192,14 @@ class _QuotedOnce:
 
 
 def insert_sql(
-    row: models.Model, *, ignore_conflicts: bool = False, returning: bool = True
+    row: models.Model,
+    *,
+    ignore_conflicts: bool = False,
+    returning: bool = True,
+    encoded: JsonEncodedOnce | None = None,
 ) -> tuple[str, tuple[Any, ...]]:
     """The INSERT of ``row`` (every column but the generated id; ``RETURNING`` the id when
-    ``returning``) and its parameters."""
+    ``returning``) and its parameters (JSON values shared with other rows: ``encoded``)."""
     model = type(row)
     key = (model, connection.alias, connection.vendor, ignore_conflicts, returning)
     compiled = _compiled.get(key)
@@ -117,7 +212,7 @@ def insert_sql(
         [(sql, _)] = compiler.as_sql()
         compiled = _compiled.setdefault(key, (sql, fields))
     sql, fields = compiled
-    return sql, _values(row, fields)
+    return sql, _values(row, fields, encoded)
 
 
 def insert_many(
@@ -232,12 +327,13 @@ def insert_rows(
         return
     parts: list[str] = []
     params: list[Any] = []
+    encoded = JsonEncodedOnce()  # a change's data is both its audit row's "after" and its event's payload
     for index, (sql, values) in enumerate(updates):
         parts.append(f"update{index} AS ({sql})")
         params += values
     for index, row in enumerate(rows):
         _public_id_given(row)
-        sql, values = insert_sql(row)
+        sql, values = insert_sql(row, encoded=encoded)
         parts.append(f"row{index} AS ({sql})")
         params += values
     selected = [f"(SELECT * FROM row{index})" for index in range(len(rows))]  # noqa: S608  # nosec B608

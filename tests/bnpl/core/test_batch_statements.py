@@ -11,7 +11,7 @@ from psycopg2.extras import Json
 
 from bnpl.core.compiled import CompiledSelectByIds
 from bnpl.core.models import AuditLogEntry, Event
-from bnpl.core.services import Change, change_record_many
+from bnpl.core.services import Change, change_record, change_record_many
 from merchants.models import Merchant
 from merchants.services import merchant_create
 
@@ -88,3 +88,26 @@ def test_a_change_s_data_is_encoded_once_for_its_audit_row_and_its_event(monkeyp
     entries = AuditLogEntry.objects.filter(action="merchant.noted").order_by("pk")
     assert [(entry.before, entry.after) for entry in entries] == [({"step": 0}, first), (first, second)]
     assert [event.data for event in Event.objects.filter(type="merchant.noted").order_by("pk")] == [first, second]
+
+
+@postgresql_only
+def test_one_change_s_data_is_encoded_once_for_its_audit_row_and_its_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``change_record`` and a credit decision write through ``insert_rows``: one statement, whose
+    audit row's "after" and event's payload are the same value, quoted once."""
+    merchant = merchant_create(name="Acme")
+    encoded: list[object] = []
+    dumps = Json.dumps
+
+    def counting(self: Json, value: object) -> str:
+        encoded.append(value)
+        return dumps(self, value)
+
+    monkeypatch.setattr(Json, "dumps", counting)
+    data = {"step": 1}
+    with transaction.atomic():
+        change_record(action="merchant.noted", instance=merchant, before={"step": 0}, data=data)
+
+    assert encoded == [{"step": 0}, data]
+    entry = AuditLogEntry.objects.get(action="merchant.noted")
+    assert (entry.before, entry.after) == ({"step": 0}, data)
+    assert Event.objects.get(type="merchant.noted").data == data
