@@ -49,8 +49,11 @@ def _values(row: models.Model, fields: list[Any], encoded: JsonEncodedOnce | Non
     # through a context-local lookup, and the fields read it several times per value.
     database = connections[connection.alias]
     values = []
-    for field in fields:
-        value = field.pre_save(row, add=True)
+    for field, read, same in _preparers(fields, database):
+        value = getattr(row, field.attname) if read else field.pre_save(row, add=True)
+        if type(value) in same:  # what preparing it would give back unchanged
+            values.append(value)
+            continue
         if hasattr(value, "resolve_expression"):
             raise ValueError(f"{type(row).__name__}.{field.name}: an expression, not a value")
         if encoded is not None and isinstance(field, models.JSONField) and isinstance(value, dict | list):
@@ -58,6 +61,55 @@ def _values(row: models.Model, fields: list[Any], encoded: JsonEncodedOnce | Non
         else:
             values.append(field.get_db_prep_save(value, connection=database))
     return tuple(values)
+
+
+def _preparers(fields: list[Any], database: Any) -> list[tuple[Any, bool, tuple[type, ...]]]:
+    """For each field: whether its ``pre_save`` on an insert is Django's plain attribute read, and
+    the types of value its ``get_db_prep_save`` gives back unchanged (``_unchanged``); once per
+    list of fields and database."""
+    key = (id(fields), database.alias, database.vendor)
+    known = _prepared.get(key)
+    if known is None or known[0] is not fields:
+        plain = [
+            (field, type(field).pre_save is models.Field.pre_save, _unchanged(field, database)) for field in fields
+        ]
+        known = _prepared[key] = (fields, plain)
+    return known[1]
+
+
+# (id of a compiled field list, alias, vendor) -> (the list, kept alive; its preparers)
+_prepared: dict[tuple[int, str, str], tuple[list[Any], list[tuple[Any, bool, tuple[type, ...]]]]] = {}
+
+_NONE = type(None)
+
+
+def _unchanged(field: Any, database: Any) -> tuple[type, ...]:
+    """The types of value ``field.get_db_prep_save`` returns as given, told by which of Django's own
+    methods it runs (a field class that overrides any of them gets none): an integer field's int
+    (``int(value)``), a text field's str (``to_python``), a boolean's bool, a foreign key's int to
+    an auto id (PostgreSQL takes the id as it is), and None for each of these. Exact types only: a
+    bool is not an integer field's int."""
+    kind = type(field)
+    if (
+        kind.get_db_prep_save is models.Field.get_db_prep_save
+        and kind.get_db_prep_value is models.Field.get_db_prep_value
+    ):
+        prepares = kind.get_prep_value
+        if prepares in (models.IntegerField.get_prep_value, models.BigIntegerField.get_prep_value):
+            return (int, _NONE)
+        if prepares in (models.CharField.get_prep_value, models.TextField.get_prep_value):
+            return (str, _NONE)
+        if prepares is models.BooleanField.get_prep_value:
+            return (bool, _NONE)
+        return ()
+    if kind.get_db_prep_save is models.ForeignKey.get_db_prep_save and database.vendor == "postgresql":
+        target = type(field.target_field)
+        if (
+            target in (models.AutoField, models.BigAutoField)
+            and target.get_prep_value is models.IntegerField.get_prep_value
+        ):
+            return (int, _NONE)
+    return ()
 
 
 class JsonEncodedOnce:
@@ -121,13 +173,20 @@ def insert_sql(
 
 
 def insert_many(
-    rows: Sequence[RowT], *, ignore_conflicts: bool = False, encoded: JsonEncodedOnce | None = None
+    rows: Sequence[RowT],
+    *,
+    ignore_conflicts: bool = False,
+    encoded: JsonEncodedOnce | None = None,
+    keyed_by: str | None = None,
 ) -> list[RowT]:
     """``bulk_create(rows, ignore_conflicts=...)`` for new rows of one model, returned as given and
     saved with their ids -- except with ``ignore_conflicts`` (``ON CONFLICT DO NOTHING``), which
     leaves them without ids as ``bulk_create`` does: read back what you need. On PostgreSQL one
     statement per 1,000 rows, compiled once per model; elsewhere ``bulk_create`` itself.
-    ``encoded``: JSON values shared with other rows of the batch, encoded once (``JsonEncodedOnce``)."""
+    ``encoded``: JSON values shared with other rows of the batch, encoded once (``JsonEncodedOnce``).
+    ``keyed_by`` (with ``ignore_conflicts``, PostgreSQL): a unique field whose value differs in
+    every row; the statement returns the id and that value of each row it wrote, and those rows
+    are saved with their ids (a row skipped for a conflict is left without one)."""
     if not rows:
         return []
     model = type(rows[0])
@@ -139,6 +198,14 @@ def insert_many(
         _public_id_given(row)
     head, group, tail = _multi_row(rows[0], ignore_conflicts=ignore_conflicts)
     fields = _compiled[(model, connection.alias, connection.vendor, ignore_conflicts, not ignore_conflicts)][1]
+    by_key: dict[Any, RowT] = {}
+    if keyed_by is not None and ignore_conflicts:
+        key_field = model._meta.get_field(keyed_by)
+        quote = connection.ops.quote_name
+        tail = f"{tail} RETURNING {quote(model._meta.pk.column)}, {quote(getattr(key_field, 'column', keyed_by))}"
+        by_key = {getattr(row, getattr(key_field, "attname", keyed_by)): row for row in rows}
+        if len(by_key) != len(rows):
+            raise ValueError(f"two rows share a {keyed_by}")
     for start in range(0, len(rows), _MANY_CHUNK):
         chunk = rows[start : start + _MANY_CHUNK]
         params = [value for row in chunk for value in _values(row, fields, encoded)]
@@ -147,6 +214,9 @@ def insert_many(
             if not ignore_conflicts:
                 for row, (key,) in zip(chunk, cursor.fetchall(), strict=True):  # RETURNING follows VALUES' order
                     saved(row, key)
+            elif by_key:
+                for key, value in cursor.fetchall():  # the rows written, in no promised order
+                    saved(by_key[value], key)
     return list(rows)
 
 
