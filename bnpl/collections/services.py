@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from bnpl.checkout.disputes import disputes_escalate_unanswered
@@ -49,7 +49,7 @@ from bnpl.collections.lateness import AssessResult
 from bnpl.collections.models import CollectionAttempt
 from bnpl.collections.reminders import PaymentFailedNotice, notices_payment_failed
 from bnpl.core import clock, metrics
-from bnpl.core.compiled import CompiledSelectByIds
+from bnpl.core.compiled import CompiledSelect, CompiledSelectByIds
 from bnpl.core.inserts import insert_many
 from bnpl.core.services import Change, change_record_many
 from bnpl.payments.models import Charge
@@ -83,12 +83,13 @@ class RunResult:
             self.pending += 1
 
 
-def due_installments() -> QuerySet[Installment]:
-    """Installments collections should charge today: scheduled, on an active plan not charged off,
-    their collection date reached (claiming clears it), and no payment in flight on the plan (a
-    collection's charge or the consumer's pay-now, pending on the plan)."""
+def due_installments(*, today: dt.date | None = None) -> QuerySet[Installment]:
+    """Installments collections should charge today (or on ``today``): scheduled, on an active plan
+    not charged off, their collection date reached (claiming clears it), and no payment in flight
+    on the plan (a collection's charge or the consumer's pay-now, pending on the plan)."""
     pending = Charge.objects.filter(plan=OuterRef("plan"), kind=Charge.Kind.PAYMENT, status=Charge.Status.PENDING)
-    return Installment.objects.collectable().filter(collect_on__lte=clock.today()).filter(~Exists(pending))
+    day = clock.today() if today is None else today
+    return Installment.objects.collectable().filter(collect_on__lte=day).filter(~Exists(pending))
 
 
 def collections_claim(*, limit: int) -> list[int] | None:
@@ -100,23 +101,72 @@ def collections_claim(*, limit: int) -> list[int] | None:
     return None if batch is None else [attempt.pk for attempt in batch.attempts]
 
 
+def _due_locked(today: dt.date, limit: int) -> QuerySet[Installment]:
+    """Up to ``limit`` installments due ``today``, locked with their plans: each installment's plan
+    too, and skipping what a settle holds: the batch's charges reference their plans, and waiting
+    there for a settle that waits for one of these installments was a deadlock between two workers
+    (claim and settle). Never waiting, a claim cannot be half of a cycle."""
+    return (
+        due_installments(today=today)
+        .select_for_update(skip_locked=True, of=("self", "plan"))
+        .select_related("plan")
+        .order_by("collect_on", "pk")[:limit]
+    )
+
+
+# A date no installment is due by, standing for today's in the compiled claim.
+_TODAY = dt.date(1, 1, 2)
+
+
+def _claim_and_clear(select: str, columns: int, pk: int) -> str:
+    """The claim's SELECT (its rows locked) and the clearing of its installments' ``collect_on`` in
+    one statement: a data-modifying ``WITH`` whose result is the SELECT's rows as they were read."""
+    names = ", ".join(f"c{index}" for index in range(columns))
+    table = connection.ops.quote_name(Installment._meta.db_table)
+    return (
+        f"WITH claimed ({names}) AS ({select}), "  # noqa: S608  # nosec B608  # compiled by the ORM; our own table
+        f"cleared AS (UPDATE {table} SET {connection.ops.quote_name('collect_on')} = NULL "
+        f"WHERE {connection.ops.quote_name('id')} IN (SELECT c{pk} FROM claimed)) "
+        "SELECT * FROM claimed"
+    )
+
+
+# The claim compiled once per process and batch size (the LIMIT is the query's shape; the date
+# a parameter): PostgreSQL only.
+_claims: dict[int, CompiledSelect[Installment]] = {}
+
+
+def claim_statement(limit: int) -> CompiledSelect[Installment]:
+    """The claim of up to ``limit`` installments as one statement (PostgreSQL), compiled once."""
+    claim = _claims.get(limit)
+    if claim is None:
+        claim = _claims.setdefault(
+            limit,
+            CompiledSelect(lambda day: _due_locked(day, limit), markers=(_TODAY,), wrap=_claim_and_clear),
+        )
+    return claim
+
+
+def _claimed(limit: int) -> list[Installment]:
+    """Lock up to ``limit`` due installments with their plans and clear their collection dates; the
+    installments returned as read (in due order), each with its plan. On PostgreSQL one statement,
+    compiled once per batch size; elsewhere the ORM's SELECT and UPDATE."""
+    today = clock.today()
+    if connection.vendor != "postgresql":
+        installments = list(_due_locked(today, limit))
+        Installment.objects.filter(pk__in=[installment.pk for installment in installments]).update(collect_on=None)
+        return installments
+    installments = claim_statement(limit).rows(today)
+    return sorted(installments, key=lambda installment: (installment.collect_on, installment.pk))
+
+
 def _claim(limit: int) -> _Batch | None:
     """``collections_claim``, returning the batch as written (its attempts with their charges and
     cards), so the worker sends it without reading it back."""
     with transaction.atomic():
-        installments = list(
-            due_installments()
-            # Each installment's plan too, and skipping what a settle holds: the batch's charges
-            # reference their plans, and waiting there for a settle that waits for one of these
-            # installments was a deadlock between two workers (claim and settle). Never waiting,
-            # a claim cannot be half of a cycle.
-            .select_for_update(skip_locked=True, of=("self", "plan"))
-            .select_related("plan")
-            .order_by("collect_on", "pk")[:limit]
-        )
+        installments = _claimed(limit)
         if not installments:
             return None
-        Installment.objects.filter(pk__in=[installment.pk for installment in installments]).update(collect_on=None)
         charges = installment_charges_prepare(installments=installments)
         for installment in installments:
             if installment.pk not in charges:  # left uncollected (collect_on cleared) until the consumer acts

@@ -8,6 +8,12 @@ each call runs that statement with its own values put where the markers were, th
 as the ORM's ``ModelIterable`` does (the same model instances, ``select_related`` rows and
 annotations, through the same converters, given the calling thread's connection).
 
+Building the instances is most of a batch's Python: ``Model.__init__`` assigns each column through
+its descriptor, which for a row read whole from the database only stores the value. So a model
+read whole, whose ``__init__``, ``from_db`` and column descriptors are Django's own, is built by
+``_Build``: the instance's state and its columns' values stored at once, ``pre_init`` and
+``post_init`` sent as ``__init__`` sends them -- the same instance, a third of the Python.
+
 For querysets whose SQL does not depend on the values (no ``__in`` of a varying length, no value
 that changes the shape, such as ``None``): a marker must come out as exactly one parameter, or
 compiling refuses it. A batch's rows by a list of ids are one parameter all the same:
@@ -16,14 +22,19 @@ compiling refuses it. A batch's rows by a list of ids are one parameter all the 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.db import connection, connections, models
 from django.db.models import F, Q
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.lookups import Lookup
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]  # the ORM's own, unstubbed
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 
 Row = TypeVar("Row", bound=models.Model)
 
@@ -40,22 +51,38 @@ class _Compiled:
     model: type[models.Model]
     columns: tuple[int, int]  # the model's own columns: start, end
     names: list[str]  # their attribute names
-    populators: list[Any]  # the select_related rows'
+    build: _Build  # the model's instances from their columns' values
+    populators: list[_Populator]  # the select_related rows'
     annotations: list[tuple[str, int]]  # (name, column)
     converters: dict[int, Any]  # column -> the converters the ORM applies to it (from_db_value)
 
 
 class CompiledSelect(Generic[Row]):
     """``build(*markers)``'s SELECT, compiled on first use per database connection alias and vendor.
-    ``rows(*values)`` runs it with ``values`` in the markers' places."""
+    ``rows(*values)`` runs it with ``values`` in the markers' places.
 
-    def __init__(self, build: Callable[..., models.QuerySet[Row]], *, arity: int = 1) -> None:
+    ``markers``: the marker values, for a parameter an integer cannot stand for (a date); each
+    must come out of the compiler as itself, once. ``wrap``: the statement run instead of the
+    SELECT, given the SELECT's SQL, its number of columns and the position of the model's primary
+    key among them (a statement around it whose result is the SELECT's rows: the claim's, which
+    also clears what it claims); its text adds no parameter."""
+
+    def __init__(
+        self,
+        build: Callable[..., models.QuerySet[Row]],
+        *,
+        arity: int = 1,
+        markers: Sequence[Any] | None = None,
+        wrap: Callable[[str, int, int], str] | None = None,
+    ) -> None:
         self._build = build
-        self._arity = arity
+        self._markers = tuple(markers) if markers is not None else MARKERS[:arity]
+        self._arity = len(self._markers)
+        self._wrap = wrap
         self._compiled: dict[tuple[str, str], _Compiled] = {}
 
     def _compile(self) -> _Compiled:
-        markers = MARKERS[: self._arity]
+        markers = self._markers
         queryset = self._build(*markers)
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
@@ -71,28 +98,38 @@ class CompiledSelect(Generic[Row]):
         if compiler.has_composite_fields(columns):
             raise ValueError("a composite primary key is not read here")
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        names = [column[0].target.attname for column in select[start:end]]
+        if self._wrap is not None:
+            sql = self._wrap(sql, len(select), start + names.index(klass_info["model"]._meta.pk.attname))
         compiled = _Compiled(
             sql=sql,
             params=tuple(params),
             slots=tuple(slots),
             model=klass_info["model"],
             columns=(start, end),
-            names=[column[0].target.attname for column in select[start:end]],
-            populators=get_related_populators(klass_info, select, connection.alias),
+            names=names,
+            build=_Build(klass_info["model"], names),
+            populators=[_Populator(inner) for inner in get_related_populators(klass_info, select, connection.alias)],
             annotations=list((compiler.annotation_col_map or {}).items()),
             converters=compiler.get_converters(columns),
         )
         return self._compiled.setdefault((connection.alias, connection.vendor), compiled)
 
-    def rows(self, *values: Any) -> list[Row]:
+    def statement(self, *values: Any) -> tuple[str, list[Any]]:
+        """The SQL ``rows(*values)`` runs, and its parameters (to read its plan)."""
         if len(values) != self._arity:
             raise TypeError(f"{self._arity} values expected, {len(values)} given")
         compiled = self._compiled.get((connection.alias, connection.vendor)) or self._compile()
         params = list(compiled.params)
         for slot, value in zip(compiled.slots, values, strict=True):
             params[slot] = value
+        return compiled.sql, params
+
+    def rows(self, *values: Any) -> list[Row]:
+        sql, params = self.statement(*values)
+        compiled = self._compiled[(connection.alias, connection.vendor)]
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
+            cursor.execute(sql, params)
             fetched = cursor.fetchall()
         return _instances(compiled, fetched)
 
@@ -101,7 +138,8 @@ def _instances(compiled: _Compiled, fetched: Sequence[Any]) -> list[Any]:
     """The rows as ``ModelIterable`` makes them from the same compiler's results."""
     start, end = compiled.columns
     instances = []
-    database = connections[connection.alias]
+    alias = connection.alias  # read once: each read of the proxy is a context-local lookup
+    database = connections[alias]
     for fetched_row in fetched:
         row = list(fetched_row)
         for position, (converters, expression) in compiled.converters.items():
@@ -109,13 +147,68 @@ def _instances(compiled: _Compiled, fetched: Sequence[Any]) -> list[Any]:
             for converter in converters:
                 value = converter(value, expression, database)
             row[position] = value
-        instance = compiled.model.from_db(connection.alias, compiled.names, row[start:end])
+        instance = compiled.build(alias, row[start:end])
         for populator in compiled.populators:
             populator.populate(row, instance)
         for name, position in compiled.annotations:
             setattr(instance, name, row[position])
         instances.append(instance)
     return instances
+
+
+class _Build:
+    """``model.from_db(db, names, values)``: for a model read whole (``names`` its concrete
+    columns' attribute names, in order) whose ``__init__`` and ``from_db`` are Django's and whose
+    columns are set through Django's plain descriptors (``DeferredAttribute``, or a foreign key's
+    ``ForeignKeyDeferredAttribute``, which on a new instance only stores the value), the values are
+    stored as ``__init__`` would store them, its signals sent as it sends them; any other model
+    is built by its own ``from_db``."""
+
+    def __init__(self, model: type[models.Model], names: Sequence[str]) -> None:
+        self._model, self._names = model, list(names)
+        concrete = [field.attname for field in model._meta.concrete_fields]
+        self._plain = (
+            self._names == concrete
+            and model.__init__ is models.Model.__init__
+            and getattr(model.from_db, "__func__", None) is getattr(models.Model.from_db, "__func__", ())
+            and all(
+                type(inspect.getattr_static(model, name, None)) in (DeferredAttribute, ForeignKeyDeferredAttribute)
+                for name in self._names
+            )
+        )
+
+    def __call__(self, db: str, values: Sequence[Any]) -> models.Model:
+        model = self._model
+        if not self._plain:
+            return model.from_db(db, self._names, values)
+        pre_init.send(sender=model, args=tuple(values), kwargs={})
+        instance = model.__new__(model)
+        state = instance._state = ModelState()
+        instance.__dict__.update(zip(self._names, values, strict=True))
+        post_init.send(sender=model, instance=instance)
+        state.adding, state.db = False, db
+        return instance
+
+
+class _Populator:
+    """Django's ``RelatedPopulator.populate`` (a ``select_related`` row set on the row it was read
+    with), its instances made by ``_Build``."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._build = _Build(inner.model_cls, inner.init_list)
+        self._related = [_Populator(related) for related in inner.related_populators]
+
+    def populate(self, row: Sequence[Any], from_obj: models.Model) -> None:
+        inner = self._inner
+        data = inner.reorder_for_init(row) if inner.reorder_for_init else row[inner.cols_start : inner.cols_end]
+        instance = None if data[inner.pk_idx] is None else self._build(inner.db, data)
+        if instance is not None:
+            for related in self._related:
+                related.populate(row, instance)
+        inner.local_setter(from_obj, instance)
+        if instance is not None:
+            inner.remote_setter(instance, from_obj)
 
 
 class AnyOf(Lookup):  # type: ignore[type-arg]  # the ORM's Lookup, unstubbed generics

@@ -216,13 +216,20 @@ def insert_sql(
 
 
 def insert_many(
-    rows: Sequence[RowT], *, ignore_conflicts: bool = False, encoded: JsonEncodedOnce | None = None
+    rows: Sequence[RowT],
+    *,
+    ignore_conflicts: bool = False,
+    encoded: JsonEncodedOnce | None = None,
+    keyed_by: str | None = None,
 ) -> list[RowT]:
     """``bulk_create(rows, ignore_conflicts=...)`` for new rows of one model, returned as given and
     saved with their ids -- except with ``ignore_conflicts`` (``ON CONFLICT DO NOTHING``), which
     leaves them without ids as ``bulk_create`` does: read back what you need. On PostgreSQL one
     statement per 1,000 rows, compiled once per model; elsewhere ``bulk_create`` itself.
-    ``encoded``: JSON values shared with other rows of the batch, encoded once (``JsonEncodedOnce``)."""
+    ``encoded``: JSON values shared with other rows of the batch, encoded once (``JsonEncodedOnce``).
+    ``keyed_by`` (with ``ignore_conflicts``, PostgreSQL): a unique field whose value differs in
+    every row; the statement returns the id and that value of each row it wrote, and those rows
+    are saved with their ids (a row skipped for a conflict is left without one)."""
     if not rows:
         return []
     model = type(rows[0])
@@ -234,6 +241,14 @@ def insert_many(
         _public_id_given(row)
     head, group, tail = _multi_row(rows[0], ignore_conflicts=ignore_conflicts)
     fields = _compiled[(model, connection.alias, connection.vendor, ignore_conflicts, not ignore_conflicts)][1]
+    by_key: dict[Any, RowT] = {}
+    if keyed_by is not None and ignore_conflicts:
+        key_field = model._meta.get_field(keyed_by)
+        quote = connection.ops.quote_name
+        tail = f"{tail} RETURNING {quote(model._meta.pk.column)}, {quote(getattr(key_field, 'column', keyed_by))}"
+        by_key = {getattr(row, getattr(key_field, "attname", keyed_by)): row for row in rows}
+        if len(by_key) != len(rows):
+            raise ValueError(f"two rows share a {keyed_by}")
     for start in range(0, len(rows), _MANY_CHUNK):
         chunk = rows[start : start + _MANY_CHUNK]
         params = [value for row in chunk for value in _values(row, fields, encoded)]
@@ -242,6 +257,9 @@ def insert_many(
             if not ignore_conflicts:
                 for row, (key,) in zip(chunk, cursor.fetchall(), strict=True):  # RETURNING follows VALUES' order
                     saved(row, key)
+            elif by_key:
+                for key, value in cursor.fetchall():  # the rows written, in no promised order
+                    saved(by_key[value], key)
     return list(rows)
 
 

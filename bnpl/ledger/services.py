@@ -288,11 +288,14 @@ def _checked_currency(currency: object) -> str:
     return currency.upper()
 
 
+_ACCOUNT_CODES = frozenset(AccountCode.values)  # ``.values`` is a new list at every read
+
+
 def _checked_lines(lines: Sequence[Line], *, currency: str) -> list[_CheckedLine]:
     if not lines:
         raise InvalidEntryError("a journal entry needs lines")
     for index, line in enumerate(lines):
-        if line.account not in AccountCode.values:
+        if line.account not in _ACCOUNT_CODES and line.account not in AccountCode.values:  # (a member hashes apart)
             raise InvalidEntryError(f"line {index}: {line.account!r} is not an account code")
         if type(line.amount) is not int:
             raise InvalidEntryError(f"line {index}: the amount must be an int of minor units, not {line.amount!r}")

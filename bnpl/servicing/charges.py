@@ -95,23 +95,31 @@ def installment_charges_prepare(*, installments: Sequence[Installment]) -> dict[
                 plan=plan,
             )
         )
-    insert_many(rows, ignore_conflicts=True)
+    insert_many(rows, ignore_conflicts=True, keyed_by="idempotency_key")
     return {installment_id: charge for installment_id, charge in zip(keys, _charges_as_written(rows), strict=True)}
 
 
 def _charges_as_written(rows: list[Charge]) -> list[Charge]:
     """The charges stored under ``rows``' keys, in their order, just after ``rows`` were inserted
-    with conflicts skipped: each row itself where its insert went in (found under its key with its
-    own public id: ids read, nothing rebuilt), else the charge another payer wrote under that key
-    first, read whole."""
-    stored = {
-        key: (public_id, pk)
-        for key, public_id, pk in Charge.objects.filter(
-            idempotency_key__in=[row.idempotency_key for row in rows]
-        ).values_list("idempotency_key", "public_id", "pk")
-    }
-    others = []
+    with conflicts skipped: each row itself where its insert went in (saved with the id the insert
+    returned, or else found under its key with its own public id: ids read, nothing rebuilt), else
+    the charge another payer wrote under that key first, read whole. Nothing is read when every
+    row went in and the insert returned their ids (PostgreSQL)."""
+    unsaved = [row.idempotency_key for row in rows if row.pk is None]
+    stored = (
+        {
+            key: (public_id, pk)
+            for key, public_id, pk in Charge.objects.filter(idempotency_key__in=unsaved).values_list(
+                "idempotency_key", "public_id", "pk"
+            )
+        }
+        if unsaved
+        else {}
+    )
+    others: list[str] = []
     for row in rows:
+        if row.pk is not None:
+            continue
         public_id, pk = stored[row.idempotency_key]
         if public_id == row.public_id:
             saved(row, pk)

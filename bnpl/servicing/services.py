@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 
@@ -37,7 +37,7 @@ from bnpl.plans import services as plan_services
 from bnpl.plans.models import Installment, Plan
 from bnpl.plans.representations import plan_data_writer
 from bnpl.servicing import accounting, balances
-from bnpl.servicing.bulk import rows_update
+from bnpl.servicing.bulk import ids_update, rows_update
 from bnpl.servicing.charges import early_payment_charge_prepare, installment_charge_prepare, plan_card_required
 from bnpl.servicing.locks import order_lock, orders_lock_many, plan_lock, plans_lock_many
 from bnpl.servicing.selectors import earned_interest, plan_payoff_amount
@@ -219,7 +219,7 @@ def charges_apply_to_plans(*, payments: Sequence[PaymentToApply]) -> dict[int, A
         )
         results[charge.pk] = AppliedPayment(excess=left, plan_standing=plan.standing)
 
-    Charge.objects.filter(pk__in=[charge.pk for charge in applied]).update(applied_at=now)
+    ids_update(Charge, [charge.pk for charge in applied], {"applied_at": now})
     for charge_id in moved:  # none from collections or pay-now, whose charges are prepared on the plan
         Charge.objects.filter(pk=charge_id).update(plan=locked_charges[charge_id].plan)
     _installments_save(list(changed_rows.values()), now)
@@ -241,15 +241,34 @@ _installments_by_plan_ids: CompiledSelectByIds[Installment] = CompiledSelectById
 )
 
 
+# Installments paid in full (their paid amount their amount, paid now unless paid before), by id:
+# the ORM's update with F and Coalesce, its text written once (PostgreSQL).
+_PAID_IN_FULL = (
+    f"UPDATE {Installment._meta.db_table} SET paid_amount = amount, status = %s, "  # noqa: S608  # nosec B608  # our own table
+    "paid_at = COALESCE(paid_at, %s), updated_at = %s WHERE id = ANY(%s)"
+)
+
+
+def _moment(now: dt.datetime) -> Any:
+    return Installment._meta.get_field("paid_at").get_db_prep_save(now, connection=connection)
+
+
 def _installments_save(rows: list[Installment], now: dt.datetime) -> None:
     """Installments a batch of payments changed: those now paid in full with one update (their paid
     amount is their amount), the few left part-paid (at most one per payment) with one per value."""
     for row in rows:
         row.updated_at = now
-    paid_in_full = [row for row in rows if row.paid_amount == row.amount]
-    Installment.objects.filter(pk__in=[row.pk for row in paid_in_full]).update(
-        paid_amount=F("amount"), status=Installment.Status.PAID, paid_at=Coalesce("paid_at", Value(now)), updated_at=now
-    )
+    paid_in_full = [row.pk for row in rows if row.paid_amount == row.amount]
+    if paid_in_full and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_PAID_IN_FULL, [Installment.Status.PAID.value, *[_moment(now)] * 2, paid_in_full])
+    elif paid_in_full:
+        Installment.objects.filter(pk__in=paid_in_full).update(
+            paid_amount=F("amount"),
+            status=Installment.Status.PAID,
+            paid_at=Coalesce("paid_at", Value(now)),
+            updated_at=now,
+        )
     part_paid = [row for row in rows if row.paid_amount != row.amount]
     rows_update(Installment, part_paid, ["paid_amount", "status", "paid_at", "updated_at"])
 

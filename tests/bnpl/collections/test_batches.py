@@ -138,7 +138,7 @@ def test_a_batch_costs_the_worker_the_same_queries_whatever_its_size(tenant: Ten
                 not any(read in query["sql"] for read in TIMED_QUERIES) for query in queries.captured_queries
             )
 
-    assert queries_by_size[2] == queries_by_size[8] <= 31, queries_by_size
+    assert queries_by_size[2] == queries_by_size[8] <= 29, queries_by_size  # 31 before the sixth pass
     assert ledger_ok()
 
 
