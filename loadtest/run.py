@@ -9,10 +9,10 @@ It starts everything on 127.0.0.1 and stops everything when it ends (or fails, o
 2. production's settings (loadtest/settings.py) with real secrets generated for this run; migrations,
    the credit model trained and promoted (production refuses to decide without a champion),
    merchants seeded through the product's services (loadtest/seed.py);
-3. gunicorn (``2 * cores + 1`` sync workers, ``gunicorn.conf.py``) and a Celery worker;
+3. gunicorn (``2 * cores + 1`` workers, ``gunicorn.conf.py``) and a Celery worker;
 4. locust, headless (loadtest/locustfile.py): the bare view (``GET /``, the home page) at a fixed number of
    users, the purchase mix at full load, then the mix at half the purchase rate full load reached
-   (locust's ``constant_throughput``);
+   (each browser's purchases a Poisson process: ``poisson_throughput`` in the locustfile);
 5. waits for every webhook to be delivered, and prints one table.
 
 Exit status: 0 when nothing failed and both goals were met; 1 when any request or webhook failed;
