@@ -13,25 +13,11 @@ from bnpl.core.models import AuditLogEntry, Event
 from bnpl.core.services import change_rows
 from decisioning import decide
 from decisioning.models import CreditDecision
-from decisioning.policy import Application
 from merchants import webhooks
-from tests.bnpl.checkout.factories import make_checkout_session, product_for
-from tests.consumers.factories import make_verified_consumer
+from tests.bnpl.checkout.factories import application_for
 from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _application(tenant: Tenant) -> Application:
-    return Application(
-        consumer=make_verified_consumer(email="di@example.com"),
-        merchant=tenant.merchant,
-        product=product_for(tenant.merchant, False),
-        amount=10000,
-        currency="USD",
-        livemode=False,
-        checkout_session=make_checkout_session(merchant=tenant.merchant, livemode=False),
-    )
 
 
 @pytest.mark.parametrize("durable", [True, False])
@@ -39,7 +25,7 @@ def test_a_decision_outside_any_transaction_is_committed_and_heard(
     tenant: Tenant, outbox_heard: list[list[int]], settings: object, durable: bool
 ) -> None:
     settings.CREDIT_DECISION_DURABLE_COMMIT = durable  # type: ignore[attr-defined]
-    application = _application(tenant)
+    application = application_for(tenant, email="di@example.com")
     outbox_heard.clear()  # what making the consumer and the session wrote
 
     decision = decide(application=application)
@@ -56,7 +42,7 @@ def test_a_decision_outside_any_transaction_is_committed_and_heard(
 
 
 def test_the_rows_are_written_all_or_none(tenant: Tenant, outbox_heard: list[list[int]]) -> None:
-    application = _application(tenant)
+    application = application_for(tenant, email="di@example.com")
     taken = decide(application=application)
     record = CreditDecision(
         public_id=generate_public_id(CreditDecision.PUBLIC_ID_PREFIX),

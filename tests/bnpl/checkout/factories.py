@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 from bnpl.checkout import confirmation as checkout_confirmation
 from bnpl.checkout import orders as checkout_orders
@@ -13,8 +14,12 @@ from bnpl.checkout.models import CheckoutSession, Dispute, Order
 from bnpl.checkout.step_up import checkout_card_add
 from bnpl.plans.models import PaymentProduct, Plan, ProductKind
 from consumers.models import Consumer
+from decisioning.policy import Application
 from merchants.models import Merchant
 from tests.consumers.factories import make_verified_consumer
+
+if TYPE_CHECKING:  # tests.merchants.factories imports this module
+    from tests.merchants.factories import Tenant
 
 _sequence = itertools.count(1)
 TEST_CARD = "4242 4242 4242 4242"
@@ -99,3 +104,16 @@ def make_payment_product(*, merchant: Merchant, livemode: bool) -> PaymentProduc
 def make_dispute(*, merchant: Merchant, livemode: bool) -> Dispute:
     order = make_order(merchant=merchant, livemode=livemode)
     return dispute_open(order=order, consumer=order.consumer, kind=Dispute.Kind.RETURN, amount=1000)
+
+
+def application_for(tenant: Tenant, *, email: str) -> Application:
+    """A credit application of a new verified shopper at ``tenant`` for 100.00 USD, in the sandbox."""
+    return Application(
+        consumer=make_verified_consumer(email=email),
+        merchant=tenant.merchant,
+        product=product_for(tenant.merchant, False),
+        amount=10000,
+        currency="USD",
+        livemode=False,
+        checkout_session=make_checkout_session(merchant=tenant.merchant, livemode=False),
+    )

@@ -62,17 +62,24 @@ def test_rows_by_ids_are_compiled_once_whatever_the_number_of_ids(monkeypatch: p
     assert compiled == [Merchant]
 
 
-@postgresql_only
-def test_a_change_s_data_is_encoded_once_for_its_audit_row_and_its_event(monkeypatch: pytest.MonkeyPatch) -> None:
-    merchant = merchant_create(name="Acme")
-    encoded: list[object] = []
+@pytest.fixture
+def encoded(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Each JSON value psycopg2 encodes from now on, in order."""
+    values: list[object] = []
     dumps = Json.dumps
 
     def counting(self: Json, value: object) -> str:
-        encoded.append(value)
+        values.append(value)
         return dumps(self, value)
 
     monkeypatch.setattr(Json, "dumps", counting)
+    return values
+
+
+@postgresql_only
+def test_a_change_s_data_is_encoded_once_for_its_audit_row_and_its_event(encoded: list[object]) -> None:
+    merchant = merchant_create(name="Acme")
+    encoded.clear()  # what the merchant's creation encoded
     first, second = {"step": 1}, {"step": 2}
     with transaction.atomic():
         change_record_many(
@@ -91,18 +98,11 @@ def test_a_change_s_data_is_encoded_once_for_its_audit_row_and_its_event(monkeyp
 
 
 @postgresql_only
-def test_one_change_s_data_is_encoded_once_for_its_audit_row_and_its_event(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_change_s_data_is_encoded_once_for_its_audit_row_and_its_event(encoded: list[object]) -> None:
     """``change_record`` and a credit decision write through ``insert_rows``: one statement, whose
     audit row's "after" and event's payload are the same value, quoted once."""
     merchant = merchant_create(name="Acme")
-    encoded: list[object] = []
-    dumps = Json.dumps
-
-    def counting(self: Json, value: object) -> str:
-        encoded.append(value)
-        return dumps(self, value)
-
-    monkeypatch.setattr(Json, "dumps", counting)
+    encoded.clear()  # what the merchant's creation encoded
     data = {"step": 1}
     with transaction.atomic():
         change_record(action="merchant.noted", instance=merchant, before={"step": 0}, data=data)

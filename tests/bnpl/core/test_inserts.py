@@ -17,9 +17,7 @@ from bnpl.core import inserts
 from bnpl.core.models import AuditLogEntry, Event
 from decisioning import decide
 from decisioning.models import CreditDecision
-from decisioning.policy import Application
-from tests.bnpl.checkout.factories import make_checkout_session, product_for
-from tests.consumers.factories import make_verified_consumer
+from tests.bnpl.checkout.factories import application_for
 from tests.merchants.factories import Tenant
 
 pytestmark = [
@@ -84,15 +82,7 @@ def test_a_decision_s_rows_take_the_field_path_only_for_their_json(
 ) -> None:
     """The three rows of a decision: the same values as their fields' own, and only the JSON
     columns (and the decision's none-valued ones never) run a field's ``get_db_prep_save``."""
-    application = Application(
-        consumer=make_verified_consumer(email="fields@example.com"),
-        merchant=tenant.merchant,
-        product=product_for(tenant.merchant, False),
-        amount=10000,
-        currency="USD",
-        livemode=False,
-        checkout_session=make_checkout_session(merchant=tenant.merchant, livemode=False),
-    )
+    application = application_for(tenant, email="fields@example.com")
     written: list[list[models.Model]] = []
     insert_rows = inserts.insert_rows
 
