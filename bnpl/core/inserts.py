@@ -292,23 +292,31 @@ def update_sql(row: models.Model, fields: Sequence[str]) -> tuple[str, tuple[Any
     ``save(update_fields=...)`` writes them, but nothing is stamped: set ``updated_at`` first), and
     its parameters; compiled once per model and fields."""
     model = type(row)
-    meta = model._meta
-    key = (model, connection.alias, tuple(fields))
+    sql, targets = update_statement(model, fields)
+    values = [field.get_db_prep_save(field.pre_save(row, add=False), connection=connection) for field in targets]
+    return sql, (*values, model._meta.pk.get_db_prep_value(row.pk, connection=connection))
+
+
+def update_statement(model: type[models.Model], fields: Sequence[str], *, many: bool = False) -> tuple[str, list[Any]]:
+    """``UPDATE`` of ``model`` setting ``fields`` (one ``%s`` each, in order) where the id is the last
+    ``%s`` -- or, with ``many`` (PostgreSQL), ``= ANY(%s)`` of an array of ids -- and the fields, to
+    prepare the values with; made once per model, database and fields."""
+    key = (model, connection.alias, tuple(fields), many)
     compiled = _compiled_updates.get(key)
     if compiled is None:
+        meta = model._meta
         concrete = {field.name: field for field in meta.concrete_fields}
         targets = [concrete[name] for name in fields]
         quote = connection.ops.quote_name
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in targets)
-        sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608  # nosec B608  # names from the model
+        where = "= ANY(%s)" if many else "= %s"
+        sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} {where}"  # noqa: S608  # nosec B608  # names from the model
         compiled = _compiled_updates.setdefault(key, (sql, targets))
-    sql, targets = compiled
-    values = [field.get_db_prep_save(field.pre_save(row, add=False), connection=connection) for field in targets]
-    return sql, (*values, meta.pk.get_db_prep_value(row.pk, connection=connection))
+    return compiled
 
 
-# (model, database alias, fields) -> (sql, fields)
-_compiled_updates: dict[tuple[type[models.Model], str, tuple[str, ...]], tuple[str, list[Any]]] = {}
+# (model, database alias, fields, many) -> (sql, fields)
+_compiled_updates: dict[tuple[type[models.Model], str, tuple[str, ...], bool], tuple[str, list[Any]]] = {}
 
 
 def insert_rows(

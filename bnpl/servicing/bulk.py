@@ -12,6 +12,8 @@ from typing import Any
 
 from django.db import connection, models
 
+from bnpl.core.inserts import update_statement
+
 
 def rows_update(model: type[models.Model], rows: Sequence[models.Model], fields: Sequence[str]) -> None:
     """Save ``fields`` of ``rows`` (instances of ``model``): one ``UPDATE`` per distinct set of
@@ -34,31 +36,14 @@ def ids_update(model: type[models.Model], ids: Collection[Any], values: dict[str
     if connection.vendor != "postgresql":
         model._default_manager.filter(pk__in=list(ids)).update(**values)
         return
-    fields = [model._meta.get_field(name) for name in values]
+    sql, fields = update_statement(model, tuple(values), many=True)
     params = []
     for field, value in zip(fields, values.values(), strict=True):
-        assert isinstance(field, models.Field)
         if hasattr(value, "resolve_expression"):
             raise ValueError(f"{model.__name__}.{field.name}: an expression, not a value")
         params.append(field.get_db_prep_save(value, connection=connection))
     with connection.cursor() as cursor:
-        cursor.execute(_update_sql(model, tuple(values)), [*params, list(ids)])
-
-
-_updates: dict[tuple[type[models.Model], tuple[str, ...]], str] = {}
-
-
-def _update_sql(model: type[models.Model], names: tuple[str, ...]) -> str:
-    sql = _updates.get((model, names))
-    if sql is None:
-        quote, meta = connection.ops.quote_name, model._meta
-        columns = [getattr(meta.get_field(name), "column", name) for name in names]
-        assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
-        sql = _updates.setdefault(
-            (model, names),
-            f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = ANY(%s)",  # noqa: S608  # nosec B608  # names from the model
-        )
-    return sql
+        cursor.execute(sql, [*params, list(ids)])
 
 
 def _attribute(model: type[models.Model], field_name: str) -> str:
