@@ -378,12 +378,6 @@ def deliveries_claim(*, delivery_ids: Sequence[int] | None = None, limit: int = 
     return [Claim(delivery_id=pk, token=token) for pk in claimed]
 
 
-def delivery_claim(*, delivery_ids: Sequence[int] | None = None) -> Claim | None:
-    """Claim the most overdue pending delivery (``deliveries_claim`` with a batch of one)."""
-    claims = deliveries_claim(delivery_ids=delivery_ids, limit=1)
-    return claims[0] if claims else None
-
-
 def plain_error(exception: Exception) -> str:
     """Why a request got no answer, in the words a merchant reads in the delivery log (the
     exception's text is for our logs, not theirs)."""

@@ -278,8 +278,8 @@ def test_a_claim_abandoned_by_a_dead_worker_is_sent_again_once_it_expires(
     frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     delivery = _delivery_for(_endpoint_for(receiver, tenant))
-    dead = webhooks.delivery_claim()  # a worker claims it, then is killed before sending
-    assert dead is not None and dead.delivery_id == delivery.pk
+    [dead] = webhooks.deliveries_claim()  # a worker claims it, then is killed before sending
+    assert dead.delivery_id == delivery.pk
     assert _state(delivery) == (WebhookDelivery.Status.PENDING, 0, START + 2 * MINUTE)
 
     frozen.move_to(START + 2 * MINUTE - dt.timedelta(seconds=1))
@@ -296,8 +296,7 @@ def test_a_worker_that_lost_its_claim_logs_its_attempt_but_does_not_move_the_sta
     frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
 ) -> None:
     delivery = _delivery_for(_endpoint_for(receiver, tenant))
-    slow = webhooks.delivery_claim()
-    assert slow is not None
+    [slow] = webhooks.deliveries_claim()
     frozen.move_to(START + 3 * MINUTE)  # its claim expired; another worker takes over and succeeds
     webhooks.deliveries_send_due()
     receiver.statuses = [500]
@@ -413,12 +412,13 @@ def test_concurrent_senders_skip_the_delivery_another_has_locked(tenant: Tenant,
     holder.start()
     try:
         assert locked.wait(10)
-        claim = webhooks.delivery_claim()
+        claims = webhooks.deliveries_claim(limit=1)
     finally:
         release.set()
         holder.join()
 
-    assert claim is not None and claim.delivery_id != first.pk  # not blocked: it took the next one
+    [claim] = claims
+    assert claim.delivery_id != first.pk  # not blocked: it took the next one
     assert WebhookDelivery.objects.get(pk=claim.delivery_id).claim_token == claim.token
     assert _state(first) == (WebhookDelivery.Status.PENDING, 0, most_overdue)
     assert first.claim_token == ""
