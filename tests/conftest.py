@@ -166,6 +166,15 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+@pytest.fixture
+def prepares(is_postgres: bool) -> bool:
+    """Whether hot paths run prepared statements here (bnpl.core.prepared): on PostgreSQL, not
+    behind a transaction pooler."""
+    from django.conf import settings
+
+    return is_postgres and not settings.DATABASE_TRANSACTION_POOLING
+
+
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> None:
     """Each test starts with no clock offset, no loaded credit model and no merchant's webhook

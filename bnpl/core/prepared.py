@@ -8,9 +8,12 @@ time a connection runs it and executed by name after that.
 Its name carries a digest of its text, so a statement of another version of this code (through a
 pooler, a server connection serves many) is never taken for it. It is used only where it cannot
 harm: on PostgreSQL, outside a transaction (a failure would abort the caller's), and not behind a
-pooler that hands each statement to another server connection (the statement is then not found,
-and this connection stops trying). ``execute`` answers False where it is not used, and the caller
-runs the plain statement.
+pooler in transaction mode. There, outside a transaction, each statement is a transaction of its
+own and may reach another server connection than the PREPARE did, so whether a statement is found
+would depend on what the pool's other clients are doing. ``DATABASE_TRANSACTION_POOLING`` turns it
+off; a pooler nobody declared shows itself the first time a statement is not found, and this
+connection stops trying. ``execute`` answers False where it is not used, and the caller runs the
+plain statement.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, connection
 
 _PREPARED = "_bnpl_prepared_statements"  # on the connection wrapper: (driver connection, names) or False
@@ -77,7 +81,7 @@ def execute(
     """Run ``sql`` with ``params`` on ``cursor`` as a prepared statement; False (nothing run) where
     one cannot be used (see the module's docstring). Named parameters need their ``types`` (their
     order numbers them)."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    if connection.vendor != "postgresql" or connection.in_atomic_block or settings.DATABASE_TRANSACTION_POOLING:
         return False
     prepared = getattr(connection, _PREPARED, None)
     if prepared is False:

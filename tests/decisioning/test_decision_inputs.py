@@ -6,6 +6,7 @@ versions in service."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 import time_machine
@@ -195,7 +196,9 @@ def test_the_age_is_the_identitys_own_rule(born: dt.date, day: dt.date) -> None:
 
 @pytest.mark.direct_connection
 @pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_the_read_is_prepared_once_per_connection_and_reads_the_same(tenant: Tenant) -> None:
+def test_outside_a_transaction_the_read_is_prepared_once_per_connection_and_reads_the_same(
+    tenant: Tenant, prepares: bool
+) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -213,19 +216,21 @@ def test_outside_a_transaction_the_read_is_prepared_once_per_connection_and_read
         again = situation_read(application=application)
 
     assert direct == first_read == again and direct.cash_flow is not None and direct.outstanding_amount > 0
-    if connection.vendor == "postgresql":
+    if prepares:
         assert [query["sql"].split()[0] for query in first][-2:] == ["PREPARE", "EXECUTE"]
         assert [query["sql"].split()[0] for query in second] == ["EXECUTE"]
-    else:
-        assert len(first) == len(second) == 1
+    else:  # SQLite, or behind a transaction pooler: the plain read each time
+        assert [query["sql"].split()[0] for query in first][-1:] == ["SELECT"]
+        assert [query["sql"].split()[0] for query in second] == ["SELECT"]
 
 
+@pytest.mark.direct_connection
 @pytest.mark.django_db(transaction=True)
-def test_a_statement_gone_from_the_server_falls_back_to_the_plain_query(tenant: Tenant, is_postgres: bool) -> None:
+def test_a_statement_gone_from_the_server_falls_back_to_the_plain_query(tenant: Tenant, prepares: bool) -> None:
     from django.db import connection
 
-    if not is_postgres:
-        pytest.skip("prepared statements are PostgreSQL's")
+    if not prepares:
+        pytest.skip("statements are prepared on PostgreSQL, not behind a transaction pooler")
     application = _application(tenant, make_verified_consumer(email="pooled@example.com"))
     expected = situation_read(application=application)
     with connection.cursor() as cursor:
@@ -236,3 +241,22 @@ def test_a_statement_gone_from_the_server_falls_back_to_the_plain_query(tenant: 
         assert prepared.stopped_on_this_connection()
     finally:
         prepared.forget()  # the next tests prepare again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_behind_a_transaction_pooler_nothing_is_prepared(tenant: Tenant, settings: Any) -> None:
+    """Outside a transaction each statement may reach another server connection through the
+    pooler, so a PREPARE would be found or not depending on the pool's other clients."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.DATABASE_TRANSACTION_POOLING = True
+    application = _application(tenant, make_verified_consumer(email="pooler@example.com"))
+    connection.close()
+    with CaptureQueriesContext(connection) as reads:
+        first = situation_read(application=application)
+        again = situation_read(application=application)
+
+    assert first == again
+    assert [query["sql"].split()[0] for query in reads][-2:] == ["SELECT", "SELECT"]
+    assert not any(query["sql"].split()[0] in ("PREPARE", "EXECUTE") for query in reads)
