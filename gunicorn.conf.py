@@ -97,3 +97,22 @@ def child_exit(server, worker):  # type: ignore[no-untyped-def]
     from bnpl.core import metrics
 
     metrics.process_dead(worker.pid)
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Before a new worker takes requests (at start, and each time ``max_requests`` recycles one),
+    load the credit model it will decide with; otherwise its first shopper waits for the artifact."""
+    from django.apps import apps
+
+    if not apps.ready:  # another WSGI application than the project's (tests/processes/slow_wsgi.py)
+        return
+    from django.db import connections
+
+    from decisioning import scoring
+
+    try:
+        worker.log.info("credit model loaded: %s", ", ".join(scoring.warm()) or "none in service")
+    except Exception as error:  # noqa: BLE001 - any failure here is the first decision's to meet
+        worker.log.warning("credit model not loaded before the first request: %s", error)
+    finally:
+        connections.close_all()  # this thread's: requests run on the worker's threads, with their own

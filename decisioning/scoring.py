@@ -128,9 +128,33 @@ def explain(scorer: Scorer, features: dict[str, float | None], scored: ModelScor
     return replace(scored, reasons=reasons_for(scorer, scorer.row(features)))
 
 
+def warm() -> list[str]:
+    """Load the versions in service now and score once with each, so that a new process's first
+    decision does not read the artifact, nor pay XGBoost's first prediction (a web worker calls
+    this before taking requests: gunicorn.conf.py). Answers the statuses it loaded; a failure
+    (no champion yet, storage down) raises, and the caller logs it: the first decision then loads
+    the model itself, failing closed as it always does."""
+    warmed: list[str] = []
+    for status in (ModelVersion.Status.CHAMPION, ModelVersion.Status.CHALLENGER):
+        scorer = _current(status)
+        if scorer is not None:
+            scorer.row_probability(scorer.row({}))
+            warmed.append(status)
+    return warmed
+
+
 def forget_loaded() -> None:
     with _lock:
         _loaded.clear()
 
 
-__all__ = ["ModelScore", "ModelUnavailableError", "challenger", "champion", "forget_loaded", "score", "scorer_for"]
+__all__ = [
+    "ModelScore",
+    "ModelUnavailableError",
+    "challenger",
+    "champion",
+    "forget_loaded",
+    "score",
+    "scorer_for",
+    "warm",
+]
