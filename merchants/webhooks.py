@@ -22,8 +22,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import http.cookiejar
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -33,7 +35,7 @@ from typing import Any
 import requests
 from celery import Task, current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from kombu.exceptions import OperationalError as BrokerUnreachableError
 
@@ -41,6 +43,7 @@ from bnpl.core import clock, metrics
 from bnpl.core.errors import StateError
 from bnpl.core.event_types import EVENT_TYPES, merchant_visible_types, register
 from bnpl.core.ids import generate_public_id
+from bnpl.core.inserts import insert_many, update_sql
 from bnpl.core.models import Event
 from bnpl.core.net import non_public_target
 from bnpl.core.services import audit_log_record, change_record
@@ -419,6 +422,21 @@ def plain_error(exception: Exception) -> str:
     return "The request failed before your endpoint answered"
 
 
+_sessions = threading.local()
+
+
+def _session() -> requests.Session:
+    """This thread's HTTP session, kept between deliveries so that its connections to receivers are
+    reused (HTTP keep-alive): no new connection, nor for HTTPS a new TLS handshake, per delivery.
+    It keeps no cookies, so nothing one receiver sets is ever sent with another's deliveries."""
+    session: requests.Session | None = getattr(_sessions, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        _sessions.session = session
+    return session
+
+
 def _post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
     """One POST, never retried here. Only the start of the answer is read."""
     started = time.monotonic()
@@ -426,7 +444,7 @@ def _post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
     received = b""
     error = ""
     try:
-        with requests.post(
+        with _session().post(
             url, data=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False, stream=True
         ) as response:
             status = response.status_code
@@ -441,11 +459,27 @@ def _post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
     return Answer(status=status, body=text, error=error, duration_ms=duration_ms)
 
 
-def delivery_send(*, claim: Claim, delivery: WebhookDelivery | None = None) -> WebhookDelivery:
-    """Send a claimed delivery (no transaction is open while the request is in flight), then record it.
-    ``delivery``: the claimed row with its endpoint and event, when the caller read it already."""
+@dataclass(frozen=True)
+class _Sent:
+    """One request made for a claimed delivery, waiting to be recorded."""
+
+    claim: Claim
+    attempted_at: dt.datetime
+    headers: dict[str, str]
+    body: str
+    answer: Answer
+
+
+def delivery_send(*, claim: Claim, delivery: WebhookDelivery | None = None) -> WebhookDelivery | None:
+    """Send a claimed delivery (no transaction is open while the request is in flight), then record
+    it; None if the delivery was erased meanwhile (its merchant's data). ``delivery``: the claimed
+    row with its endpoint and event, when the caller read it already."""
     if delivery is None:
         delivery = WebhookDelivery.objects.select_related("endpoint", "event").get(pk=claim.delivery_id)
+    return _attempt_record(_send(claim, delivery))
+
+
+def _send(claim: Claim, delivery: WebhookDelivery) -> _Sent:
     body = event_payload_bytes(delivery.event)
     # The receiver checks the timestamp against its own wall clock, so it is the real time, not the
     # sandbox clock (which an operator may have moved forward).
@@ -462,45 +496,65 @@ def delivery_send(*, claim: Claim, delivery: WebhookDelivery | None = None) -> W
         answer = Answer(status=None, body="", error=f"Not sent: {refusal}", duration_ms=0)
     else:
         answer = _post(url=delivery.endpoint.url, body=body, headers=headers)
-    return _attempt_record(claim=claim, attempted_at=attempted_at, headers=headers, body=body.decode(), answer=answer)
+    return _Sent(claim=claim, attempted_at=attempted_at, headers=headers, body=body.decode(), answer=answer)
 
 
-def _attempt_record(
-    *, claim: Claim, attempted_at: dt.datetime, headers: dict[str, str], body: str, answer: Answer
-) -> WebhookDelivery:
+# What a recorded attempt changes on its delivery.
+_RECORDED = (
+    "attempt_count",
+    "last_attempt_at",
+    "first_attempt_at",
+    "claim_token",
+    "status",
+    "succeeded_at",
+    "next_attempt_at",
+    "updated_at",
+)
+
+
+def _attempt_record(sent: _Sent) -> WebhookDelivery | None:
     """Log the attempt, and move the delivery's state if this attempt still holds its claim (a
-    replay, or a sender that took over an expired claim, owns the state instead)."""
+    replay, or a sender that took over an expired claim, owns the state instead). Each attempt is
+    recorded as soon as it is answered, so a worker killed mid-batch leaves at most the one in
+    flight unrecorded (sent again once its claim expires: delivery is at-least-once). The INSERT
+    and the UPDATE are compiled once per process (``bnpl.core.inserts``)."""
+    answer = sent.answer
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=claim.delivery_id)
-        WebhookDeliveryAttempt.objects.create(
+        delivery = WebhookDelivery.objects.select_for_update().filter(pk=sent.claim.delivery_id).first()
+        if delivery is None:
+            return None
+        attempt = WebhookDeliveryAttempt(
             delivery=delivery,
-            attempted_at=attempted_at,
-            request_headers=headers,
-            request_body=body,
+            attempted_at=sent.attempted_at,
+            request_headers=sent.headers,
+            request_body=sent.body,
             response_status=answer.status,
             response_body=answer.body,
             error=answer.error,
             duration_ms=answer.duration_ms,
         )
         delivery.attempt_count += 1
-        delivery.last_attempt_at = attempted_at
+        delivery.last_attempt_at = sent.attempted_at
+        delivery.updated_at = clock.now()
         if delivery.first_attempt_at is None:
-            delivery.first_attempt_at = attempted_at
-        if delivery.claim_token == claim.token:
+            delivery.first_attempt_at = sent.attempted_at
+        if delivery.claim_token == sent.claim.token:
             delivery.claim_token = ""
             if answer.succeeded:
                 delivery.status = WebhookDelivery.Status.SUCCEEDED
-                delivery.succeeded_at = clock.now()
+                delivery.succeeded_at = delivery.updated_at
                 delivery.next_attempt_at = None
             else:
                 delivery.next_attempt_at = next_attempt_time(
                     first_attempt_at=delivery.first_attempt_at,
-                    attempted_at=attempted_at,
+                    attempted_at=sent.attempted_at,
                     attempt_count=delivery.attempt_count,
                 )
                 if delivery.next_attempt_at is None:
                     delivery.status = WebhookDelivery.Status.FAILED
-        delivery.save()
+        insert_many([attempt])
+        with connection.cursor() as cursor:
+            cursor.execute(*update_sql(delivery, _RECORDED))
     metrics.webhook_attempts.labels(result="succeeded" if answer.succeeded else "failed").inc()
     if delivery.status == WebhookDelivery.Status.FAILED:
         metrics.webhook_deliveries_abandoned.inc()

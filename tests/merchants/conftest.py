@@ -17,6 +17,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     signature_valid: bool  # verify_signature with the receiver's secret, at the moment it arrived
+    client: tuple[str, int] = ("", 0)  # the sender's address and port: a kept-alive connection keeps its port
 
 
 class WebhookReceiver:
@@ -29,6 +30,7 @@ class WebhookReceiver:
         self.statuses: list[int] = []
         self.answer_body = b"ok"
         self.delay = 0.0  # seconds the handler takes before answering
+        self.answer_headers: dict[str, str] = {}  # sent with every answer (a Set-Cookie, say)
         self.received: list[Received] = []
         self._lock = threading.Lock()
         receiver = self
@@ -40,19 +42,29 @@ class WebhookReceiver:
                     valid = verify_signature(
                         payload=body, header=self.headers.get("Bnpl-Signature", ""), secret=receiver.secret
                     )
-                    receiver.received.append(Received(self.path, dict(self.headers.items()), body, valid))
+                    receiver.received.append(
+                        Received(self.path, dict(self.headers.items()), body, valid, self.client_address[:2])
+                    )
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                 time.sleep(receiver.delay)
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(receiver.answer_body)))
+                for name, value in receiver.answer_headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(receiver.answer_body)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
+        self.handler = Handler
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/bnpl/webhooks"
+
+    def keep_alive(self) -> None:
+        """Answer in HTTP/1.1 and keep each connection open for the next request (HTTP/1.0, which
+        closes it after each answer, by default)."""
+        self.handler.protocol_version = "HTTP/1.1"
 
     def count(self) -> int:
         with self._lock:

@@ -50,11 +50,13 @@ def test_deliveries_are_listed_and_shown_with_their_attempts(operator: User, ten
     delivery = make_webhook_delivery(merchant=tenant.merchant, livemode=False)
     [claim] = webhooks.deliveries_claim(delivery_ids=[delivery.pk])
     webhooks._attempt_record(
-        claim=claim,
-        attempted_at=clock.now(),
-        headers={"Bnpl-Signature": "t=1,v1=ab"},
-        body="{}",
-        answer=webhooks.Answer(status=418, body="I am a teapot", error="", duration_ms=7),
+        webhooks._Sent(
+            claim=claim,
+            attempted_at=clock.now(),
+            headers={"Bnpl-Signature": "t=1,v1=ab"},
+            body="{}",
+            answer=webhooks.Answer(status=418, body="I am a teapot", error="", duration_ms=7),
+        )
     )
     client = _client(operator)
 

@@ -459,3 +459,25 @@ def test_one_claim_covers_a_batch_so_each_delivery_costs_its_send_and_its_record
     assert one == 4 + 1 + per_record
     assert batch == 4 + 1 + webhooks.CLAIM_BATCH * per_record + 3
     assert receiver.count() == webhooks.CLAIM_BATCH + 2
+
+
+def test_deliveries_reuse_the_connection_and_never_carry_a_cookie(
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver
+) -> None:
+    """A receiver that keeps connections open gets the next deliveries on the same one; a cookie a
+    receiver sets is never sent back, to it or to anyone else."""
+    receiver.keep_alive()
+    receiver.answer_headers = {"Set-Cookie": "session=abc; Path=/"}
+    endpoint = _endpoint_for(receiver, tenant)
+    for number in range(2):
+        services.webhook_endpoint_update(endpoint=endpoint, description=f"v{number}")
+    events = Event.objects.filter(object_id=endpoint.public_id).values_list("pk", flat=True)
+    delivery_ids = webhooks.deliveries_create_for_events(event_ids=events)
+
+    for delivery_id in delivery_ids:  # one send run each, as separate fan-outs would
+        assert webhooks.deliveries_send_due(delivery_ids=[delivery_id]) == 1
+
+    assert len(receiver.received) == 3 and all(received.signature_valid for received in receiver.received)
+    assert len({received.client for received in receiver.received}) == 1  # one connection for the three
+    assert not any("Cookie" in received.headers for received in receiver.received)
+    assert not webhooks._session().cookies
