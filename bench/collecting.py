@@ -23,7 +23,6 @@ BATCH_SIZE = int(os.environ.get("BENCH_COLLECTION_BATCH", "50"))
 CONCURRENCY = int(os.environ.get("BENCH_GATEWAY_CONCURRENCY", "50"))  # COLLECTIONS_GATEWAY_CONCURRENCY
 SETTLEMENT_CAPTURES = int(os.environ.get("BENCH_SETTLEMENT_CAPTURES", "100000"))
 INSERT_BATCH = 20_000
-VACUUM = os.environ.get("BENCH_COLLECTION_VACUUM", "1") != "0"  # 0: measure with the preamble's dead rows
 
 
 def bench_collections(tenant: Any) -> None:
@@ -42,8 +41,6 @@ def bench_collections(tenant: Any) -> None:
     later = Installment.objects.filter(plan_id__in=plans[COLLECTION_PLANS:], status="scheduled")
     Installment.objects.filter(status="scheduled").update(collect_on=models.F("due_date"))  # due again
     later.update(collect_on=dt.date(2999, 1, 1))  # kept for the 100 ms run
-    if VACUUM:
-        _dead_rows_cleared()  # the bare loop's and these updates' old row versions: not a day's start
 
     sandbox = f"sandbox gateway, {CONCURRENCY} calls at once"
     print(f"\ncollections on {connection.vendor}: one worker, batches of {BATCH_SIZE}; installments per second")
@@ -85,18 +82,6 @@ def _plans_make(tenant: Any, count: int) -> list[int]:
         checkout_orders.order_capture(order=order, amount=order.authorized_amount)  # shipped: settled later
         plans.append(order.plan.pk)
     return plans
-
-
-def _dead_rows_cleared() -> None:
-    """``VACUUM (ANALYZE)`` the installments (PostgreSQL): the bare loop and the updates that make
-    them due again leave every row with two old versions (and their index entries) that a day's
-    run, its tables vacuumed since the day before, would not find; on this machine's PostgreSQL,
-    autovacuum off, they stay for the whole run. A run's own claims still leave theirs."""
-    from bnpl.plans.models import Installment
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(Installment._meta.db_table)}")
 
 
 def _bare_claim_rate() -> float:
