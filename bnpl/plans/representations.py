@@ -231,7 +231,8 @@ def field_reader(field: serializers.Field[Any, Any, Any, Any]) -> Callable[[Any]
     (the attribute by its source, None as None), a value it would show unchanged copied without
     the call (``SHOWN_AS_THEMSELVES``), a nested serializer of plain fields shown by its
     ``plain_writer`` (the same dict without DRF's per-field lookups)."""
-    get, show, itself = field.get_attribute, field.to_representation, _shown_as_itself(field)
+    get, itself = field.get_attribute, _shown_as_itself(field)
+    show: Callable[[Any], Any] = field.to_representation
     if isinstance(field, serializers.Serializer) and not getattr(field, "many", False):
         with contextlib.suppress(TypeError):  # a nested serializer of plain fields (the disclosure)
             show = plain_writer(field)
