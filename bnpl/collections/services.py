@@ -12,7 +12,9 @@ each safe to repeat:
    The claim commits before any charge is sent.
 2. **Charge** (no transaction): send the batch's charges to the gateway, each with its own key, up
    to ``COLLECTIONS_GATEWAY_CONCURRENCY`` at once from a pool of threads (``gateway_pool``), and
-   record the answers on the charges (one update; only a pending charge moves).
+   record the answers on the charges (one update; only a pending charge moves). Its commit does not
+   wait for the disk: answers lost with the server are calls not answered (below), and the settle's
+   commit, which waits, is later in the log and flushes them first.
 3. **Settle** (one transaction): lock the batch's attempts still in processing, then apply every
    success to its plan once (``charges_apply_to_plans``: orders, then plans, locked in id order,
    posted to the ledger), and record every failure with its retry (+1, +3, +7 days by default)

@@ -316,18 +316,34 @@ def _settle_pending_many(answers: list[tuple[int, GatewayResult]], now: dt.datet
     """``charge_settle``'s update for many charges at once: ``UPDATE … FROM (VALUES …)`` joins each
     charge to its own answer (PostgreSQL, and SQLite from 3.35), where Django's ``bulk_update``
     would spell a ``CASE`` per row and column. Returns the ids of the charges it moved (those still
-    pending)."""
+    pending).
+
+    Outside a transaction on PostgreSQL, the statement's own commit does not wait for the disk
+    (``synchronous_commit`` off for it alone, as the sandbox's record of a key): answers lost with
+    the server leave their charges pending, which is a call the gateway did not answer -- the
+    sweeper sends the same keys again and the gateway answers with its first result -- and any
+    later commit that waits for the disk (the batch's settle, or any writer that read these
+    answers) flushes this one first, being after it in the log. Inside a caller's transaction
+    nothing is changed: its commit is the caller's."""
     table = connection.ops.quote_name(Charge._meta.db_table)
     values = []
     for charge_id, result in answers:
         status = Charge.Status.SUCCEEDED if result.succeeded else Charge.Status.FAILED
         values.append((charge_id, str(status), result.reference, result.failure_code, result.failure_message))
+    update = (
+        f"UPDATE {table} SET status = answer.column2, gateway_reference = answer.column3, "  # noqa: S608  # nosec B608  # our own table; values are parameters
+        "failure_code = answer.column4, failure_message = answer.column5, updated_at = %s "
+        f"FROM (VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(values))}) AS answer "
+        f"WHERE {table}.id = answer.column1 AND {table}.status = %s RETURNING {table}.id"
+    )
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        update = (
+            f"WITH moved AS ({update}) "  # noqa: S608  # nosec B608  # the statement above
+            "SELECT id FROM moved, set_config('synchronous_commit', 'off', true)"
+        )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET status = answer.column2, gateway_reference = answer.column3, "  # noqa: S608  # nosec B608  # our own table; values are parameters
-            "failure_code = answer.column4, failure_message = answer.column5, updated_at = %s "
-            f"FROM (VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(values))}) AS answer "
-            f"WHERE {table}.id = answer.column1 AND {table}.status = %s RETURNING {table}.id",
+            update,
             [
                 connection.ops.adapt_datetimefield_value(now),
                 *(value for row in values for value in row),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Collection, Sequence
 from functools import cache, cached_property
 from typing import Any, Protocol
@@ -228,8 +229,13 @@ def _shown_as_itself(field: serializers.Field[Any, Any, Any, Any]) -> type | Non
 def field_reader(field: serializers.Field[Any, Any, Any, Any]) -> Callable[[Any], Any]:
     """What ``field`` shows of an instance, as DRF's ``Serializer.to_representation`` does for it
     (the attribute by its source, None as None), a value it would show unchanged copied without
-    the call (``SHOWN_AS_THEMSELVES``)."""
-    get, show, itself = field.get_attribute, field.to_representation, _shown_as_itself(field)
+    the call (``SHOWN_AS_THEMSELVES``), a nested serializer of plain fields shown by its
+    ``plain_writer`` (the same dict without DRF's per-field lookups)."""
+    get, itself = field.get_attribute, _shown_as_itself(field)
+    show: Callable[[Any], Any] = field.to_representation
+    if isinstance(field, serializers.Serializer) and not getattr(field, "many", False):
+        with contextlib.suppress(TypeError):  # a nested serializer of plain fields (the disclosure)
+            show = plain_writer(field)
 
     def read(instance: Any) -> Any:
         attribute = get(instance)

@@ -10,6 +10,7 @@ import pytest
 
 from bnpl.plans.models import Installment, Plan
 from bnpl.plans.representations import (
+    DisclosureRepresentation,
     InstallmentRepresentation,
     PlanRepresentation,
     plain_writer,
@@ -109,3 +110,26 @@ def test_the_batch_writer_renders_byte_for_byte_as_drf(tenant: Tenant) -> None:
     ):
         assert _text(shown) == _text(dict(drf))
     assert _text(write(plan, rows)).count('"fee_amount": 1,') == 1 and plan_data(other)["disclosure"] is None
+
+
+@pytest.mark.django_db
+def test_the_batch_writer_shows_the_disclosure_without_drfs_nested_serializer(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disclosure is a serializer of plain fields: the writer shows it with its ``plain_writer``
+    (the same dict: ``test_the_batch_writer_renders_byte_for_byte_as_drf``), not DRF's loop."""
+    plan = _financing_plan(tenant)
+    rows = list(plan.installments.order_by("sequence"))
+    expected = dict(PlanRepresentation(plan, context={"installments": rows}).data)["disclosure"]
+    nested = []
+
+    def counted(self: DisclosureRepresentation, instance: object) -> object:
+        nested.append(instance)
+        raise AssertionError("shown by DRF's nested serializer")
+
+    monkeypatch.setattr(DisclosureRepresentation, "to_representation", counted)
+
+    shown = plan_data_writer()(plan, rows)
+
+    assert (shown["disclosure"], nested) == (expected, [])
+    assert expected is not None and expected["annual_percentage_rate"]
