@@ -26,11 +26,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from bnpl.checkout import confirmation as checkout_confirmation
 from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout import step_up
-from bnpl.checkout.models import CheckoutSession
+from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.checkout.prequalification import Option, Prequalified, prequalified_declined, prequalified_reasons
 from bnpl.checkout.step_up import STEP_UP_PARAM, StepUpRequiredError
 from bnpl.collections.lateness import late_fee_cap
 from bnpl.core import clock
+from bnpl.core.compiled import CompiledSelect
 from bnpl.core.errors import ApplicationError, InvalidRequestError, PaymentDeclinedError
 from bnpl.core.ids import is_well_formed
 from bnpl.core.money import format_amount
@@ -38,7 +39,7 @@ from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.payments.selectors import payment_method_default, payment_method_get, payment_method_list
 from bnpl.payments.services import browser_card_form
 from bnpl.plans import services as plan_services
-from bnpl.plans.models import PaymentProduct
+from bnpl.plans.models import Installment, PaymentProduct
 from consumers import checkout_summary
 from consumers import services as consumer_services
 from consumers.documents import LENDER
@@ -84,13 +85,38 @@ class ConfirmForm(forms.Form):
     step_up_code = forms.CharField(max_length=10, required=False)  # a saved card new to this shop
 
 
+# Every hosted page looks its session up by public id, with its merchant and the merchant's branding
+# (every page shows it: ``checkout_summary.order_summary``): compiled once per process
+# (``bnpl.core.compiled``).
+_SESSION_BY_PUBLIC_ID: CompiledSelect[CheckoutSession] = CompiledSelect(
+    lambda public_id: (
+        CheckoutSession.objects.select_related("merchant__branding").filter(public_id=public_id).order_by("pk")[:1]
+    )
+)
+# The approval page's rows: the session's order with its plan and product, the plan's first payment
+# with its card, and its installments (compiled once per process, as above).
+_ORDER_WITH_PLAN: CompiledSelect[Order] = CompiledSelect(
+    lambda session_id: Order.objects.select_related("plan__product").filter(checkout_session_id=session_id)
+)
+_FIRST_PAYMENT: CompiledSelect[Charge] = CompiledSelect(
+    lambda plan_id: (
+        Charge.objects.select_related("payment_method")
+        .filter(plan_id=plan_id, kind=Charge.Kind.PAYMENT, status=Charge.Status.SUCCEEDED)
+        .order_by("created_at", "pk")[:1]
+    )
+)
+_INSTALLMENTS: CompiledSelect[Installment] = CompiledSelect(
+    lambda plan_id: Installment.objects.filter(plan_id=plan_id).order_by("due_date", "sequence")
+)
+
+
 def _session_or_404(session_id: str) -> CheckoutSession:
     if not is_well_formed(session_id):
         raise Http404
-    session = CheckoutSession.objects.select_related("merchant").filter(public_id=session_id).first()
-    if session is None:
+    found = _SESSION_BY_PUBLIC_ID.rows(session_id)
+    if not found:
         raise Http404
-    return session
+    return found[0]
 
 
 def _render(
@@ -260,9 +286,14 @@ def checkout_session(request: HttpRequest, session_id: str) -> HttpResponse:
     consumer = getattr(request, "consumer", None)  # opening the page tells the merchant nothing about them
     if consumer is None:
         return _page(request, session)
-    if not Identity.objects.filter(consumer=consumer, verified_at__isnull=False).exists():
+    if not _VERIFIED_IDENTITY.rows(consumer.pk):
         return redirect("checkout:identity", session_id=session.public_id)
     return _prequalified_page(request, session, consumer)
+
+
+_VERIFIED_IDENTITY: CompiledSelect[Identity] = CompiledSelect(
+    lambda consumer_id: Identity.objects.filter(consumer_id=consumer_id, verified_at__isnull=False).only("pk")[:1]
+)
 
 
 def _prequalified_page(
@@ -548,11 +579,15 @@ def approved(request: HttpRequest, session_id: str) -> HttpResponse:
     who completed this checkout)."""
     session = _session_or_404(session_id)
     consumer = getattr(request, "consumer", None)
-    order = getattr(session, "order", None) if session.status == CheckoutSession.Status.COMPLETE else None
-    if order is None or consumer is None or order.consumer_id != consumer.pk:
+    if session.status != CheckoutSession.Status.COMPLETE or consumer is None:
+        raise Http404
+    orders = _ORDER_WITH_PLAN.rows(session.pk)
+    order = orders[0] if orders else None
+    if order is None or order.consumer_id != consumer.pk:
         raise Http404
     plan = order.plan
-    first = plan.charges.filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.SUCCEEDED).order_by("created_at").first()
+    payments = _FIRST_PAYMENT.rows(plan.pk)
+    first = payments[0] if payments else None
     card = first.payment_method if first else payment_method_default(consumer_id=consumer.pk, livemode=order.livemode)
     return _render(
         request,
@@ -569,7 +604,7 @@ def approved(request: HttpRequest, session_id: str) -> HttpResponse:
                     "amount": format_amount(row.amount, plan.currency),
                     "status": "paid" if row.status == "paid" else "due",
                 }
-                for row in plan.installments.order_by("due_date", "sequence")
+                for row in _INSTALLMENTS.rows(plan.pk)
             ],
             "continue_url": _with_query(session.return_url, checkout_session=session.public_id, order=order.public_id),
         },

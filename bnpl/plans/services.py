@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
-from bnpl.core import clock
+from bnpl.core import clock, inserts
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.money import basis_points_at_most, exponent
 from bnpl.core.services import change_record
@@ -180,7 +180,7 @@ def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
     later changes to the schedule (refunds, payoffs) never rewrite them."""
     product = offer.product
     disclosed = offer.disclosure
-    plan = Plan.objects.create(
+    plan = Plan(
         merchant=order.merchant,  # the product's merchant, already read with the order
         livemode=product.livemode,
         order=order,
@@ -194,17 +194,21 @@ def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
         disclosed_finance_charge_amount=disclosed.finance_charge,
         disclosed_total_of_payments_amount=disclosed.total_of_payments,
     )
-    installments = Installment.objects.bulk_create(
-        Installment(
-            plan=plan,
-            sequence=index,
-            due_date=payment.due_date,
-            amount=payment.amount,
-            principal_amount=payment.principal,
-            interest_amount=payment.interest,
-            collect_on=payment.due_date,
-        )
-        for index, payment in enumerate(offer.schedule, start=1)
+    # Compiled INSERTs (``bnpl.core.inserts``): every confirm writes a plan and its installments.
+    inserts.insert_rows([plan])
+    installments = inserts.insert_many(
+        [
+            Installment(
+                plan=plan,
+                sequence=index,
+                due_date=payment.due_date,
+                amount=payment.amount,
+                principal_amount=payment.principal,
+                interest_amount=payment.interest,
+                collect_on=payment.due_date,
+            )
+            for index, payment in enumerate(offer.schedule, start=1)
+        ]
     )
     change_record(action="plan.created", instance=plan, data=plan_data(plan, installments=installments))
     return plan
