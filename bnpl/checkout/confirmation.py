@@ -67,15 +67,20 @@ class ConfirmResult:
 def eligible_product(*, session: CheckoutSession, product_public_id: str) -> PaymentProduct:
     """The chosen product, if it is one the session offers (and it can make a schedule)."""
     product = (
-        plan_services.eligible_products(
-            merchant=session.merchant,
-            livemode=session.livemode,
-            currency=session.currency,
-            amount=session.amount,
-            kinds=session.product_kinds,
+        next(
+            (
+                product
+                for product in plan_services.eligible_product_list(
+                    merchant=session.merchant,
+                    livemode=session.livemode,
+                    currency=session.currency,
+                    amount=session.amount,
+                    kinds=session.product_kinds,
+                )
+                if product.public_id == product_public_id
+            ),
+            None,
         )
-        .filter(public_id=product_public_id)
-        .first()
         if is_well_formed(product_public_id)
         else None
     )

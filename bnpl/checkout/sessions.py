@@ -58,9 +58,9 @@ def checkout_session_create(
             param="currency",
         )
     items = _validate_line_items(line_items, amount)
-    if not plan_services.eligible_products(
+    if not plan_services.eligible_product_list(
         merchant=merchant, livemode=livemode, currency=currency, amount=amount, kinds=product_kinds
-    ).exists():
+    ):
         raise InvalidRequestError(
             "No enabled payment product takes this amount in this currency.", code="no_eligible_product", param="amount"
         )
