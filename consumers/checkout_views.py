@@ -24,26 +24,27 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bnpl.checkout import confirmation as checkout_confirmation
+from bnpl.checkout import selectors as checkout_selectors
 from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout import step_up
-from bnpl.checkout.models import CheckoutSession, Order
+from bnpl.checkout.models import CheckoutSession
 from bnpl.checkout.prequalification import Option, Prequalified, prequalified_declined, prequalified_reasons
 from bnpl.checkout.step_up import STEP_UP_PARAM, StepUpRequiredError
 from bnpl.collections.lateness import late_fee_cap
 from bnpl.core import clock
-from bnpl.core.compiled import CompiledSelect
 from bnpl.core.errors import ApplicationError, InvalidRequestError, PaymentDeclinedError
 from bnpl.core.ids import is_well_formed
 from bnpl.core.money import format_amount
-from bnpl.payments.models import Charge, PaymentMethod
+from bnpl.payments.models import PaymentMethod
 from bnpl.payments.selectors import payment_method_default, payment_method_get, payment_method_list
 from bnpl.payments.services import browser_card_form
 from bnpl.plans import services as plan_services
-from bnpl.plans.models import Installment, PaymentProduct
+from bnpl.plans.models import PaymentProduct
 from consumers import checkout_summary
+from consumers import selectors as consumer_selectors
 from consumers import services as consumer_services
 from consumers.documents import LENDER
-from consumers.models import Consumer, Identity
+from consumers.models import Consumer
 from consumers.services import Destination
 from consumers.views import code_requester
 
@@ -85,38 +86,13 @@ class ConfirmForm(forms.Form):
     step_up_code = forms.CharField(max_length=10, required=False)  # a saved card new to this shop
 
 
-# Every hosted page looks its session up by public id, with its merchant and the merchant's branding
-# (every page shows it: ``checkout_summary.order_summary``): compiled once per process
-# (``bnpl.core.compiled``).
-_SESSION_BY_PUBLIC_ID: CompiledSelect[CheckoutSession] = CompiledSelect(
-    lambda public_id: (
-        CheckoutSession.objects.select_related("merchant__branding").filter(public_id=public_id).order_by("pk")[:1]
-    )
-)
-# The approval page's rows: the session's order with its plan and product, the plan's first payment
-# with its card, and its installments (compiled once per process, as above).
-_ORDER_WITH_PLAN: CompiledSelect[Order] = CompiledSelect(
-    lambda session_id: Order.objects.select_related("plan__product").filter(checkout_session_id=session_id)
-)
-_FIRST_PAYMENT: CompiledSelect[Charge] = CompiledSelect(
-    lambda plan_id: (
-        Charge.objects.select_related("payment_method")
-        .filter(plan_id=plan_id, kind=Charge.Kind.PAYMENT, status=Charge.Status.SUCCEEDED)
-        .order_by("created_at", "pk")[:1]
-    )
-)
-_INSTALLMENTS: CompiledSelect[Installment] = CompiledSelect(
-    lambda plan_id: Installment.objects.filter(plan_id=plan_id).order_by("due_date", "sequence")
-)
-
-
 def _session_or_404(session_id: str) -> CheckoutSession:
     if not is_well_formed(session_id):
         raise Http404
-    found = _SESSION_BY_PUBLIC_ID.rows(session_id)
-    if not found:
+    session = checkout_selectors.checkout_session_for_page(public_id=session_id)
+    if session is None:
         raise Http404
-    return found[0]
+    return session
 
 
 def _render(
@@ -286,14 +262,9 @@ def checkout_session(request: HttpRequest, session_id: str) -> HttpResponse:
     consumer = getattr(request, "consumer", None)  # opening the page tells the merchant nothing about them
     if consumer is None:
         return _page(request, session)
-    if not _VERIFIED_IDENTITY.rows(consumer.pk):
+    if not consumer_selectors.identity_is_verified(consumer_id=consumer.pk):
         return redirect("checkout:identity", session_id=session.public_id)
     return _prequalified_page(request, session, consumer)
-
-
-_VERIFIED_IDENTITY: CompiledSelect[Identity] = CompiledSelect(
-    lambda consumer_id: Identity.objects.filter(consumer_id=consumer_id, verified_at__isnull=False).only("pk")[:1]
-)
 
 
 def _prequalified_page(
@@ -581,13 +552,11 @@ def approved(request: HttpRequest, session_id: str) -> HttpResponse:
     consumer = getattr(request, "consumer", None)
     if session.status != CheckoutSession.Status.COMPLETE or consumer is None:
         raise Http404
-    orders = _ORDER_WITH_PLAN.rows(session.pk)
-    order = orders[0] if orders else None
+    order = checkout_selectors.checkout_session_order_with_plan(session_id=session.pk)
     if order is None or order.consumer_id != consumer.pk:
         raise Http404
     plan = order.plan
-    payments = _FIRST_PAYMENT.rows(plan.pk)
-    first = payments[0] if payments else None
+    first = checkout_selectors.plan_first_payment(plan_id=plan.pk)
     card = first.payment_method if first else payment_method_default(consumer_id=consumer.pk, livemode=order.livemode)
     return _render(
         request,
@@ -604,7 +573,7 @@ def approved(request: HttpRequest, session_id: str) -> HttpResponse:
                     "amount": format_amount(row.amount, plan.currency),
                     "status": "paid" if row.status == "paid" else "due",
                 }
-                for row in _INSTALLMENTS.rows(plan.pk)
+                for row in checkout_selectors.plan_installments_by_due_date(plan_id=plan.pk)
             ],
             "continue_url": _with_query(session.return_url, checkout_session=session.public_id, order=order.public_id),
         },

@@ -7,7 +7,7 @@ from bnpl.core.compiled import CompiledSelect
 from bnpl.core.ids import is_well_formed
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.plans.models import Plan
-from consumers.models import Consumer, Device, SandboxMessage
+from consumers.models import Consumer, Device, Identity, SandboxMessage
 from decisioning import selectors as decisioning_selectors
 from decisioning.models import BankDataConsent, CreditDecision
 from merchants.models import Merchant
@@ -22,6 +22,16 @@ def consumer_for_session(*, public_id: str | None) -> Consumer | None:
         return None
     found = _ACTIVE_CONSUMER.rows(public_id)
     return found[0] if found else None
+
+
+def identity_is_verified(*, consumer_id: int) -> bool:
+    """Whether the consumer's identity (KYC) is verified: the checkout asks on every page."""
+    return bool(_VERIFIED_IDENTITY.rows(consumer_id))
+
+
+_VERIFIED_IDENTITY: CompiledSelect[Identity] = CompiledSelect(
+    lambda consumer_id: Identity.objects.filter(consumer_id=consumer_id, verified_at__isnull=False).only("pk")[:1]
+)
 
 
 # Every request of a signed-in shopper reads them: compiled once per process (``bnpl.core.compiled``).

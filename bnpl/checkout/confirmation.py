@@ -35,6 +35,7 @@ from bnpl.plans import services as plan_services
 from bnpl.plans.models import PaymentProduct
 from bnpl.plans.schedule import ScheduleInputError
 from bnpl.servicing import balances
+from bnpl.servicing.locks import consumer_lock
 from bnpl.servicing.services import payment_apply
 from bnpl.tenancy.services import merchant_consumer_ensure
 from consumers.models import Consumer
@@ -314,9 +315,6 @@ _SESSION_LOCK: CompiledSelect[CheckoutSession] = CompiledSelect(
         CheckoutSession.objects.select_related("merchant").select_for_update(of=("self",)).filter(pk=session_id)
     )
 )
-_CONSUMER_LOCK: CompiledSelect[Consumer] = CompiledSelect(
-    lambda consumer_id: Consumer.objects.select_for_update().filter(pk=consumer_id).only("pk")
-)
 
 
 def _authorize(
@@ -333,8 +331,7 @@ def _authorize(
         checkout_session_usable(session)
         # The consumer's row serializes their checkouts: the policy is checked again under it, so
         # two checkouts at once cannot both pass a spending limit that only one fits.
-        if not _CONSUMER_LOCK.rows(consumer.pk):
-            raise Consumer.DoesNotExist
+        consumer_lock(consumer_id=consumer.pk)
         reasons = recheck(application=application)
         if reasons:
             raise DecisionChangedError(reasons)

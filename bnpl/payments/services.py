@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from bnpl.core import clock
-from bnpl.core.compiled import MARKERS, CompiledSelect, CompiledUpdate
+from bnpl.core.compiled import MARKERS, CompiledUpdate
 from bnpl.core.errors import GatewayUnavailableError, InvalidRequestError, PaymentDeclinedError
 from bnpl.core.ids import generate_public_id
 from bnpl.core.services import change_record, inside_transaction
@@ -29,6 +29,7 @@ from bnpl.payments.gateways import (
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.payments.selectors import payment_method_list
 from bnpl.plans.models import Installment
+from bnpl.servicing.locks import consumer_lock
 from consumers.models import Consumer
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ def _payment_method_save(consumer: Consumer, gateway: Gateway, card: CardDetails
     checkout, a step-up), which re-arms what was waiting for a card. Under the consumer's lock the
     mode's default is cleared first, so the new card is written as the default at once."""
     with transaction.atomic():
-        _consumer_lock(consumer.pk)
+        consumer_lock(consumer_id=consumer.pk)
         _DEFAULTS_CLEAR[gateway.livemode].run(consumer.pk)
         saved = PaymentMethod(
             public_id=generate_public_id(PaymentMethod.PUBLIC_ID_PREFIX),
@@ -144,7 +145,7 @@ def payment_method_make_default(*, consumer: Consumer, payment_method: PaymentMe
     if payment_method.consumer_id != consumer.pk:
         raise InvalidRequestError("Choose one of your own cards.", param="payment_method")
     with transaction.atomic():
-        _consumer_lock(consumer.pk)
+        consumer_lock(consumer_id=consumer.pk)
         return _default_set(consumer=consumer, payment_method=payment_method)
 
 
@@ -174,20 +175,9 @@ def _default_record(*, consumer: Consumer, payment_method: PaymentMethod, new: b
     return rearmed
 
 
-def _consumer_lock(consumer_id: int) -> None:
-    """The consumer's row, locked for this transaction (it serializes their cards' defaults)."""
-    if not _CONSUMER_LOCK.rows(consumer_id):
-        raise Consumer.DoesNotExist
-
-
 # Saving a card runs these on every checkout with a card typed in: compiled once per process
 # (``bnpl.core.compiled``; the re-arming's joins and exclusions were most of the Python of saving a
 # card), one statement per mode (a mode is not a parameter a marker can stand for).
-_CONSUMER_LOCK: CompiledSelect[Consumer] = CompiledSelect(
-    lambda consumer_id: Consumer.objects.select_for_update().filter(pk=consumer_id).only("pk")
-)
-
-
 def _defaults_clear(livemode: bool) -> CompiledUpdate:
     return CompiledUpdate(
         lambda consumer_id: (
