@@ -22,11 +22,19 @@ def steps(current: int) -> list[dict[str, Any]]:
     ]
 
 
+def _branding(session: CheckoutSession) -> Any:
+    """The merchant's branding: read with the session when it was (``select_related``), else asked for."""
+    merchant = session.merchant
+    if type(merchant).branding.is_cached(merchant):
+        return getattr(merchant, "branding", None)  # None cached: the merchant set no branding
+    return merchant_selectors.branding_get(merchant=merchant)
+
+
 def order_summary(session: CheckoutSession) -> dict[str, Any]:
     """The merchant, its branding (logo and colours, if set) and the order, for the page's context."""
     return {
         "merchant": session.merchant,
-        "branding": merchant_selectors.branding_get(merchant=session.merchant),
+        "branding": _branding(session),
         "amount": format_amount(session.amount, session.currency),
         "items": [
             {**item, "total": format_amount(item["total_amount"], session.currency)} for item in session.line_items

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bnpl.checkout import confirmation as checkout_confirmation
+from bnpl.checkout import selectors as checkout_selectors
 from bnpl.checkout import sessions as checkout_sessions
 from bnpl.checkout import step_up
 from bnpl.checkout.models import CheckoutSession
@@ -34,15 +35,16 @@ from bnpl.core import clock
 from bnpl.core.errors import ApplicationError, InvalidRequestError, PaymentDeclinedError
 from bnpl.core.ids import is_well_formed
 from bnpl.core.money import format_amount
-from bnpl.payments.models import Charge, PaymentMethod
+from bnpl.payments.models import PaymentMethod
 from bnpl.payments.selectors import payment_method_default, payment_method_get, payment_method_list
 from bnpl.payments.services import browser_card_form
 from bnpl.plans import services as plan_services
 from bnpl.plans.models import PaymentProduct
 from consumers import checkout_summary
+from consumers import selectors as consumer_selectors
 from consumers import services as consumer_services
 from consumers.documents import LENDER
-from consumers.models import Consumer, Identity
+from consumers.models import Consumer
 from consumers.services import Destination
 from consumers.views import code_requester
 
@@ -87,7 +89,7 @@ class ConfirmForm(forms.Form):
 def _session_or_404(session_id: str) -> CheckoutSession:
     if not is_well_formed(session_id):
         raise Http404
-    session = CheckoutSession.objects.select_related("merchant").filter(public_id=session_id).first()
+    session = checkout_selectors.checkout_session_for_page(public_id=session_id)
     if session is None:
         raise Http404
     return session
@@ -260,7 +262,7 @@ def checkout_session(request: HttpRequest, session_id: str) -> HttpResponse:
     consumer = getattr(request, "consumer", None)  # opening the page tells the merchant nothing about them
     if consumer is None:
         return _page(request, session)
-    if not Identity.objects.filter(consumer=consumer, verified_at__isnull=False).exists():
+    if not consumer_selectors.identity_is_verified(consumer_id=consumer.pk):
         return redirect("checkout:identity", session_id=session.public_id)
     return _prequalified_page(request, session, consumer)
 
@@ -548,11 +550,13 @@ def approved(request: HttpRequest, session_id: str) -> HttpResponse:
     who completed this checkout)."""
     session = _session_or_404(session_id)
     consumer = getattr(request, "consumer", None)
-    order = getattr(session, "order", None) if session.status == CheckoutSession.Status.COMPLETE else None
-    if order is None or consumer is None or order.consumer_id != consumer.pk:
+    if session.status != CheckoutSession.Status.COMPLETE or consumer is None:
+        raise Http404
+    order = checkout_selectors.checkout_session_order_with_plan(session_id=session.pk)
+    if order is None or order.consumer_id != consumer.pk:
         raise Http404
     plan = order.plan
-    first = plan.charges.filter(kind=Charge.Kind.PAYMENT, status=Charge.Status.SUCCEEDED).order_by("created_at").first()
+    first = checkout_selectors.plan_first_payment(plan_id=plan.pk)
     card = first.payment_method if first else payment_method_default(consumer_id=consumer.pk, livemode=order.livemode)
     return _render(
         request,
@@ -569,7 +573,7 @@ def approved(request: HttpRequest, session_id: str) -> HttpResponse:
                     "amount": format_amount(row.amount, plan.currency),
                     "status": "paid" if row.status == "paid" else "due",
                 }
-                for row in plan.installments.order_by("due_date", "sequence")
+                for row in checkout_selectors.plan_installments_by_due_date(plan_id=plan.pk)
             ],
             "continue_url": _with_query(session.return_url, checkout_session=session.public_id, order=order.public_id),
         },

@@ -3,10 +3,11 @@ from __future__ import annotations
 from django.db.models import Model, Q, QuerySet
 
 from bnpl.checkout.models import Dispute
+from bnpl.core.compiled import CompiledSelect
 from bnpl.core.ids import is_well_formed
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.plans.models import Plan
-from consumers.models import Consumer, Device, SandboxMessage
+from consumers.models import Consumer, Device, Identity, SandboxMessage
 from decisioning import selectors as decisioning_selectors
 from decisioning.models import BankDataConsent, CreditDecision
 from merchants.models import Merchant
@@ -19,7 +20,24 @@ PENDING_IDENTIFIER_KEY = "consumer_pending_identifier"  # the address a code was
 def consumer_for_session(*, public_id: str | None) -> Consumer | None:
     if not public_id:
         return None
-    return Consumer.objects.filter(public_id=public_id, status=Consumer.Status.ACTIVE).first()
+    found = _ACTIVE_CONSUMER.rows(public_id)
+    return found[0] if found else None
+
+
+def identity_is_verified(*, consumer_id: int) -> bool:
+    """Whether the consumer's identity (KYC) is verified: the checkout asks on every page."""
+    return bool(_VERIFIED_IDENTITY.rows(consumer_id))
+
+
+_VERIFIED_IDENTITY: CompiledSelect[Identity] = CompiledSelect(
+    lambda consumer_id: Identity.objects.filter(consumer_id=consumer_id, verified_at__isnull=False).only("pk")[:1]
+)
+
+
+# Every request of a signed-in shopper reads them: compiled once per process (``bnpl.core.compiled``).
+_ACTIVE_CONSUMER: CompiledSelect[Consumer] = CompiledSelect(
+    lambda public_id: Consumer.objects.filter(public_id=public_id, status=Consumer.Status.ACTIVE).order_by("pk")[:1]
+)
 
 
 def plan_list(*, consumer: Consumer) -> QuerySet[Plan]:

@@ -22,7 +22,8 @@ from bnpl.checkout.prequalification import (
 from bnpl.checkout.representations import hosted_url, order_data_authorized
 from bnpl.checkout.sessions import checkout_session_transition, checkout_session_usable
 from bnpl.checkout.step_up import step_up_check
-from bnpl.core import clock
+from bnpl.core import clock, inserts
+from bnpl.core.compiled import CompiledSelect
 from bnpl.core.errors import ApplicationError, InvalidRequestError, StateError
 from bnpl.core.ids import is_well_formed
 from bnpl.core.services import change_record
@@ -34,6 +35,7 @@ from bnpl.plans import services as plan_services
 from bnpl.plans.models import PaymentProduct
 from bnpl.plans.schedule import ScheduleInputError
 from bnpl.servicing import balances
+from bnpl.servicing.locks import consumer_lock
 from bnpl.servicing.services import payment_apply
 from bnpl.tenancy.services import merchant_consumer_ensure
 from consumers.models import Consumer
@@ -66,15 +68,20 @@ class ConfirmResult:
 def eligible_product(*, session: CheckoutSession, product_public_id: str) -> PaymentProduct:
     """The chosen product, if it is one the session offers (and it can make a schedule)."""
     product = (
-        plan_services.eligible_products(
-            merchant=session.merchant,
-            livemode=session.livemode,
-            currency=session.currency,
-            amount=session.amount,
-            kinds=session.product_kinds,
+        next(
+            (
+                product
+                for product in plan_services.eligible_product_list(
+                    merchant=session.merchant,
+                    livemode=session.livemode,
+                    currency=session.currency,
+                    amount=session.amount,
+                    kinds=session.product_kinds,
+                )
+                if product.public_id == product_public_id
+            ),
+            None,
         )
-        .filter(public_id=product_public_id)
-        .first()
         if is_well_formed(product_public_id)
         else None
     )
@@ -302,24 +309,35 @@ def _decline(*, session: CheckoutSession, consumer: Consumer, decision: Decision
     return ConfirmResult(decision=decision)
 
 
+# The authorization's two locks, taken on every confirm: compiled once per process (``bnpl.core.compiled``).
+_SESSION_LOCK: CompiledSelect[CheckoutSession] = CompiledSelect(
+    lambda session_id: (
+        CheckoutSession.objects.select_related("merchant").select_for_update(of=("self",)).filter(pk=session_id)
+    )
+)
+
+
 def _authorize(
     *, session: CheckoutSession, application: Application, offer: plan_services.Offer, first_charge: Charge | None
 ) -> Order:
     consumer = application.consumer
     with transaction.atomic():
-        session = CheckoutSession.objects.select_related("merchant").select_for_update(of=("self",)).get(pk=session.pk)
+        locked = _SESSION_LOCK.rows(session.pk)
+        if not locked:
+            raise CheckoutSession.DoesNotExist
+        session = locked[0]
         if session.status == CheckoutSession.Status.COMPLETE:
             return session.order
         checkout_session_usable(session)
         # The consumer's row serializes their checkouts: the policy is checked again under it, so
         # two checkouts at once cannot both pass a spending limit that only one fits.
-        Consumer.objects.select_for_update().get(pk=consumer.pk)
+        consumer_lock(consumer_id=consumer.pk)
         reasons = recheck(application=application)
         if reasons:
             raise DecisionChangedError(reasons)
         # The shopper confirmed a purchase here: only now does the merchant get its id for them.
         link = merchant_consumer_ensure(merchant=session.merchant, livemode=session.livemode, consumer=consumer)
-        order = Order.objects.create(
+        order = Order(
             merchant=session.merchant,
             livemode=session.livemode,
             checkout_session=session,
@@ -331,6 +349,7 @@ def _authorize(
             merchant_reference=session.merchant_reference,
             authorization_expires_at=clock.now() + settings.AUTHORIZATION_TTL,
         )
+        inserts.insert_rows([order])  # compiled once per process (``bnpl.core.inserts``)
         plan = plan_services.plan_create(order=order, consumer=consumer, offer=offer)
         accounting.post_authorization(order)
         if first_charge is not None and payment_apply(order=order, plan=plan, charge=first_charge):

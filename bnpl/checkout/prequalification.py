@@ -21,7 +21,8 @@ from django.db.models import Q, QuerySet
 
 from bnpl.checkout.models import CheckoutSession, Prequalification
 from bnpl.checkout.selectors import checkout_session_offers
-from bnpl.core import clock
+from bnpl.core import clock, inserts
+from bnpl.core.compiled import CompiledSelect, CompiledSelectByIds
 from bnpl.plans import services as plan_services
 from bnpl.plans.models import PaymentProduct
 from consumers.models import Consumer
@@ -117,12 +118,32 @@ def _with_decisions() -> QuerySet[Prequalification]:
     )
 
 
+# A session's prequalifications of one shopper (one per option: a handful of rows), with their
+# decisions: the page and the confirm read them on every purchase, so the statement is compiled once
+# per process (``bnpl.core.compiled``) and the option picked from its rows.
+_KEPT: CompiledSelect[Prequalification] = CompiledSelect(
+    lambda session_id, consumer_id: (
+        _with_decisions().filter(checkout_session_id=session_id, consumer_id=consumer_id).order_by("pk")
+    ),
+    arity=2,
+)
+# The decisions just made, by their public ids, without the JSON the checkout does not read.
+_MADE: CompiledSelectByIds[CreditDecision] = CompiledSelectByIds(
+    lambda match: CreditDecision.objects.defer(*_UNREAD_DECISION_FIELDS).filter(match), field="public_id"
+)
+
+
+def _kept(session: CheckoutSession, consumer: Consumer) -> dict[int, Prequalification]:
+    """``_KEPT``'s rows by product id."""
+    return {row.product_id: row for row in _KEPT.rows(session.pk, consumer.pk)}
+
+
 def prequalified_decision(
     *, session: CheckoutSession, consumer: Consumer, product: PaymentProduct
 ) -> tuple[Decision, bool]:
     """The decision governing ``product`` on ``session`` for ``consumer``, and whether it was made
     just now: the prequalification's, made now if the page never made it or it no longer stands."""
-    stored = _with_decisions().filter(checkout_session=session, consumer=consumer, product=product).first()
+    stored = _kept(session, consumer).get(product.pk)
     if stored is not None and _stands(stored.decision):
         return decision_from_record(stored.decision), False
     record = _decide_and_keep(session=session, consumer=consumer, product=product, stored=stored)
@@ -132,9 +153,8 @@ def prequalified_decision(
 def prequalified_declined(*, session: CheckoutSession, consumer: Consumer, product: PaymentProduct) -> bool:
     """Whether ``product`` was declined for ``consumer`` before the choice (and so never offered):
     a confirm for it is refused before any card is taken in."""
-    return Prequalification.objects.filter(
-        checkout_session=session, consumer=consumer, product=product, decision__outcome=CreditDecision.Outcome.DECLINED
-    ).exists()
+    stored = _kept(session, consumer).get(product.pk)
+    return stored is not None and stored.decision.outcome == CreditDecision.Outcome.DECLINED
 
 
 def prequalification_replace(*, session: CheckoutSession, consumer: Consumer, decision_id: str) -> None:
@@ -188,7 +208,7 @@ def _records(
 ) -> dict[int, CreditDecision]:
     """The decision governing each of ``products`` (by product id): the one kept, while it stands;
     else one made now and kept (the options never decided are kept together: ``_keep``)."""
-    stored = {row.product_id: row for row in _with_decisions().filter(checkout_session=session, consumer=consumer)}
+    stored = _kept(session, consumer)
     records: dict[int, CreditDecision] = {}
     decided: dict[int, str] = {}  # product id -> the decision made now, for options with nothing kept
     for product in products:
@@ -208,9 +228,8 @@ def _keep(*, session: CheckoutSession, consumer: Consumer, decided: dict[int, st
     """Keep the decisions just made (product id -> decision id), in one statement for all the
     options, and return the decision each option now has: its own, or, where a parallel request kept
     one first, that one (it governs, as in ``_decide_and_keep``)."""
-    made = CreditDecision.objects.defer(*_UNREAD_DECISION_FIELDS).filter(public_id__in=decided.values())
-    by_id = {record.public_id: record for record in made}
-    Prequalification.objects.bulk_create(
+    by_id = {record.public_id: record for record in _MADE.rows(list(decided.values()))}
+    inserts.insert_many(
         [
             Prequalification(
                 checkout_session=session, consumer=consumer, product_id=product_id, decision=by_id[public_id]
@@ -219,8 +238,8 @@ def _keep(*, session: CheckoutSession, consumer: Consumer, decided: dict[int, st
         ],
         ignore_conflicts=True,
     )
-    kept = _with_decisions().filter(checkout_session=session, consumer=consumer, product_id__in=list(decided))
-    return {row.product_id: row.decision for row in kept}
+    kept = _kept(session, consumer)
+    return {product_id: kept[product_id].decision for product_id in decided}
 
 
 def prequalified_reasons(*, session: CheckoutSession, consumer: Consumer) -> tuple[Reason, ...] | None:

@@ -12,7 +12,10 @@ from bnpl.checkout.loading import LISTED_MERCHANT_CONSUMER_ID as _LISTED_MERCHAN
 from bnpl.checkout.loading import orders_with_representation
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.core import clock
+from bnpl.core.compiled import CompiledSelect
+from bnpl.payments.models import Charge
 from bnpl.plans import services as plan_services
+from bnpl.plans.models import Installment
 from bnpl.tenancy import selectors as tenancy
 from decisioning import checkout_outcome_prefetch
 from merchants.models import Merchant
@@ -76,3 +79,51 @@ def checkout_session_is_open(session: CheckoutSession) -> bool:
     """The shopper can still act on it: open and not past its expiry (whether or not the expiry
     sweep has run yet)."""
     return session.status == CheckoutSession.Status.OPEN and clock.now() < session.expires_at
+
+
+# The hosted checkout's reads on every purchase, compiled once per process (``bnpl.core.compiled``).
+# The session by public id with its merchant and the merchant's branding (every page shows it:
+# ``consumers.checkout_summary.order_summary``).
+_SESSION_FOR_PAGE: CompiledSelect[CheckoutSession] = CompiledSelect(
+    lambda public_id: (
+        CheckoutSession.objects.select_related("merchant__branding").filter(public_id=public_id).order_by("pk")[:1]
+    )
+)
+# The approval page's: the session's order with its plan and product, the plan's first payment with
+# its card, and its installments.
+_ORDER_WITH_PLAN: CompiledSelect[Order] = CompiledSelect(
+    lambda session_id: Order.objects.select_related("plan__product").filter(checkout_session_id=session_id)
+)
+_FIRST_PAYMENT: CompiledSelect[Charge] = CompiledSelect(
+    lambda plan_id: (
+        Charge.objects.select_related("payment_method")
+        .filter(plan_id=plan_id, kind=Charge.Kind.PAYMENT, status=Charge.Status.SUCCEEDED)
+        .order_by("created_at", "pk")[:1]
+    )
+)
+_INSTALLMENTS: CompiledSelect[Installment] = CompiledSelect(
+    lambda plan_id: Installment.objects.filter(plan_id=plan_id).order_by("due_date", "sequence")
+)
+
+
+def checkout_session_for_page(*, public_id: str) -> CheckoutSession | None:
+    """A session by its public id, as the hosted pages show it (with its merchant and branding).
+    Any merchant's: the hosted checkout is public, its id the shopper's only key to it."""
+    found = _SESSION_FOR_PAGE.rows(public_id)
+    return found[0] if found else None
+
+
+def checkout_session_order_with_plan(*, session_id: int) -> Order | None:
+    """The session's order with its plan and the plan's product (None: no order)."""
+    found = _ORDER_WITH_PLAN.rows(session_id)
+    return found[0] if found else None
+
+
+def plan_first_payment(*, plan_id: int) -> Charge | None:
+    """The plan's first successful payment, with its card (None: nothing paid yet)."""
+    found = _FIRST_PAYMENT.rows(plan_id)
+    return found[0] if found else None
+
+
+def plan_installments_by_due_date(*, plan_id: int) -> list[Installment]:
+    return _INSTALLMENTS.rows(plan_id)

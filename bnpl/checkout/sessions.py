@@ -58,9 +58,9 @@ def checkout_session_create(
             param="currency",
         )
     items = _validate_line_items(line_items, amount)
-    if not plan_services.eligible_products(
+    if not plan_services.eligible_product_list(
         merchant=merchant, livemode=livemode, currency=currency, amount=amount, kinds=product_kinds
-    ).exists():
+    ):
         raise InvalidRequestError(
             "No enabled payment product takes this amount in this currency.", code="no_eligible_product", param="amount"
         )
@@ -105,15 +105,18 @@ def checkout_session_transition(
     session.status = status
     for name, value in fields.items():
         setattr(session, name, value)
-    session.save(update_fields=["status", *fields, "updated_at"])
+    session.updated_at = clock.now()
     reused = {name: before[name] for name in SESSION_RELATED_FIELDS}
     if merchant_consumer_id is not None:
         reused["consumer"] = merchant_consumer_id
+    # The session's new fields go in with the audit row and event, in their statement (nothing in
+    # between reads the session from the database; its record after is made from the row in hand).
     change_record(
         action=action,
         instance=session,
         before=before,
         data=checkout_session_data(session, reused=reused),
+        updated=[(session, ["status", *fields, "updated_at"])],
     )
     return session
 

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 
 from bnpl.checkout.models import CheckoutCardClearance, CheckoutSession, Order
 from bnpl.core import clock
+from bnpl.core.compiled import CompiledSelect
 from bnpl.core.context import consumer_actor
 from bnpl.core.errors import PermissionDeniedError
 from bnpl.core.services import change_record
@@ -84,16 +85,35 @@ def checkout_card_from_setup(*, session: CheckoutSession, consumer: Consumer, re
 def consumer_has_bought_here(*, session: CheckoutSession, consumer: Consumer) -> bool:
     """Whether the consumer already has an order with this session's merchant (in its mode): their
     saved cards then pay without a fresh code."""
-    return Order.objects.filter(merchant_id=session.merchant_id, livemode=session.livemode, consumer=consumer).exists()
+    return bool(_BOUGHT_HERE[session.livemode].rows(session.merchant_id, consumer.pk))
+
+
+def _bought_here(livemode: bool) -> CompiledSelect[Order]:
+    return CompiledSelect(
+        lambda merchant_id, consumer_id: Order.objects.filter(
+            merchant_id=merchant_id, livemode=livemode, consumer_id=consumer_id
+        ).only("pk")[:1],
+        arity=2,
+    )
+
+
+# The page and the confirm ask on every purchase: compiled once per process and mode (``bnpl.core.compiled``).
+_BOUGHT_HERE = {livemode: _bought_here(livemode) for livemode in (False, True)}
 
 
 def step_up_required(*, session: CheckoutSession, consumer: Consumer, payment_method: PaymentMethod) -> bool:
     """Whether this card needs a fresh code to pay at this checkout."""
     if consumer_has_bought_here(session=session, consumer=consumer):
         return False
-    return not CheckoutCardClearance.objects.filter(
-        checkout_session=session, consumer=consumer, payment_method=payment_method
-    ).exists()
+    return not _CLEARED.rows(session.pk, consumer.pk, payment_method.pk)
+
+
+_CLEARED: CompiledSelect[CheckoutCardClearance] = CompiledSelect(
+    lambda session_id, consumer_id, payment_method_id: CheckoutCardClearance.objects.filter(
+        checkout_session_id=session_id, consumer_id=consumer_id, payment_method_id=payment_method_id
+    ).only("pk")[:1],
+    arity=3,
+)
 
 
 def checkout_step_up_send(
@@ -140,10 +160,12 @@ def _clear(*, session: CheckoutSession, consumer: Consumer, payment_method: Paym
     """Record (once, audited) that the card may pay at this checkout."""
     try:
         with transaction.atomic():
-            clearance = CheckoutCardClearance.objects.create(
+            # The clearance goes in with its audit row and event, in one statement.
+            clearance = CheckoutCardClearance(
                 checkout_session=session, consumer=consumer, payment_method=payment_method, via=via
             )
             change_record(
+                new_rows=[clearance],
                 action="checkout_session.card_cleared",
                 instance=session,
                 data={

@@ -25,9 +25,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from django.db import connection, connections, models
+from django.db import connection, connections, models, transaction
 from django.db.models import F, Q
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
@@ -35,6 +35,7 @@ from django.db.models.lookups import Lookup
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]  # the ORM's own, unstubbed
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
+from django.db.models.sql import UpdateQuery
 
 Row = TypeVar("Row", bound=models.Model)
 
@@ -235,7 +236,62 @@ class CompiledSelectByIds(Generic[Row]):
         self._field = field
         self._compiled: CompiledSelect[Row] = CompiledSelect(lambda ids: build(AnyOf(F(field), ids)))
 
-    def rows(self, ids: Collection[int]) -> list[Row]:
+    def rows(self, ids: Collection[Any]) -> list[Row]:
         if connection.vendor == "postgresql":
             return self._compiled.rows(list(ids))
         return list(self._build(Q(**{f"{self._field}__in": list(ids)})))
+
+
+class CompiledUpdate:
+    """``build(*markers)``'s ``UPDATE`` (a queryset and the values to set, as ``QuerySet.update``
+    takes them), compiled on first use per database connection alias and vendor by Django's own
+    update compiler; ``run(*values)`` runs it with ``values`` in the markers' places and returns
+    how many rows it changed. For an update whose SQL does not depend on the values (as
+    ``CompiledSelect``), of one table (no related updates): its filters may join (a subquery of
+    ids, as Django makes on PostgreSQL) and exclude with ``Exists``, compiled once instead of on
+    every call. ``markers``: as ``CompiledSelect``'s (dates, for a date column)."""
+
+    def __init__(
+        self,
+        build: Callable[..., tuple[models.QuerySet[Any], dict[str, Any]]],
+        *,
+        arity: int = 1,
+        markers: Sequence[Any] | None = None,
+    ) -> None:
+        self._build = build
+        self._markers = tuple(markers) if markers is not None else MARKERS[:arity]
+        self._arity = len(self._markers)
+        self._compiled: dict[tuple[str, str], tuple[str, tuple[Any, ...], tuple[int, ...]]] = {}
+
+    def _compile(self) -> tuple[str, tuple[Any, ...], tuple[int, ...]]:
+        queryset, assignments = self._build(*self._markers)
+        query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
+        query.add_update_values(assignments)
+        query.clear_select_clause()
+        if query.related_updates:
+            raise ValueError("an update of more than one table is not compiled here")
+        sql, params = query.get_compiler(queryset.db).as_sql()
+        slots = []
+        for marker in self._markers:
+            found = [index for index, param in enumerate(params) if param in (marker, str(marker))]
+            if len(found) != 1:
+                raise ValueError(f"marker {marker} is {len(found)} parameters of the compiled update, not one")
+            slots.append(found[0])
+        compiled = (sql, tuple(params), tuple(slots))
+        return self._compiled.setdefault((connection.alias, connection.vendor), compiled)
+
+    def statement(self, *values: Any) -> tuple[str, list[Any]]:
+        """The SQL ``run(*values)`` runs, and its parameters."""
+        if len(values) != self._arity:
+            raise TypeError(f"{self._arity} values expected, {len(values)} given")
+        sql, params, slots = self._compiled.get((connection.alias, connection.vendor)) or self._compile()
+        filled = list(params)
+        for slot, value in zip(slots, values, strict=True):
+            filled[slot] = value
+        return sql, filled
+
+    def run(self, *values: Any) -> int:
+        sql, params = self.statement(*values)
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return int(cursor.rowcount)

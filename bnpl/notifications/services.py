@@ -33,6 +33,7 @@ from kombu.exceptions import OperationalError as BrokerUnreachableError
 
 from bnpl.checkout.models import CheckoutSession, Order, Refund
 from bnpl.core import clock
+from bnpl.core.compiled import CompiledSelectByIds
 from bnpl.core.links import public_url
 from bnpl.core.models import Event
 from bnpl.notifications import get_sender
@@ -139,7 +140,7 @@ def on_events_committed(event_ids: list[int]) -> None:
     broker cannot be reached the request still succeeds; the sweep will."""
     if _muted.get():
         return
-    notified = list(Event.objects.filter(pk__in=event_ids, type__in=NOTIFIED_EVENT_TYPES).values_list("pk", flat=True))
+    notified = [event.pk for event in _NOTIFIED_OF.rows(event_ids)]
     if not notified:
         return
     try:
@@ -397,3 +398,9 @@ _HANDLERS: dict[str, Callable[[Event], int]] = {
     "business_profile.information_requested": _merchant_application,
 }
 NOTIFIED_EVENT_TYPES = frozenset(_HANDLERS)
+
+# After every commit that wrote a notified type: which of its events are (the writer may not have
+# said their types). Compiled once per process (``bnpl.core.compiled``): its list of types is long.
+_NOTIFIED_OF: CompiledSelectByIds[Event] = CompiledSelectByIds(
+    lambda match: Event.objects.filter(match, type__in=sorted(NOTIFIED_EVENT_TYPES)).only("pk").order_by("pk")
+)

@@ -8,13 +8,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from bnpl.core import clock
+from bnpl.core.compiled import MARKERS, CompiledUpdate
 from bnpl.core.errors import GatewayUnavailableError, InvalidRequestError, PaymentDeclinedError
+from bnpl.core.ids import generate_public_id
 from bnpl.core.services import change_record, inside_transaction
 from bnpl.payments.gateways import (
     CardDetails,
@@ -27,6 +29,7 @@ from bnpl.payments.gateways import (
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.payments.selectors import payment_method_list
 from bnpl.plans.models import Installment
+from bnpl.servicing.locks import consumer_lock
 from consumers.models import Consumer
 
 if TYPE_CHECKING:
@@ -111,10 +114,13 @@ def payment_method_from_setup(*, consumer: Consumer, livemode: bool, reference: 
 
 def _payment_method_save(consumer: Consumer, gateway: Gateway, card: CardDetails) -> PaymentMethod:
     """Save as the default card of the gateway's mode (wherever it was added: the portal, a
-    checkout, a step-up), which re-arms what was waiting for a card."""
+    checkout, a step-up), which re-arms what was waiting for a card. Under the consumer's lock the
+    mode's default is cleared first, so the new card is written as the default at once."""
     with transaction.atomic():
-        Consumer.objects.select_for_update().get(pk=consumer.pk)
-        saved = PaymentMethod.objects.create(
+        consumer_lock(consumer_id=consumer.pk)
+        _DEFAULTS_CLEAR[gateway.livemode].run(consumer.pk)
+        saved = PaymentMethod(
+            public_id=generate_public_id(PaymentMethod.PUBLIC_ID_PREFIX),
             consumer=consumer,
             livemode=gateway.livemode,
             gateway=gateway.name,
@@ -123,10 +129,9 @@ def _payment_method_save(consumer: Consumer, gateway: Gateway, card: CardDetails
             last4=card.last4,
             exp_month=card.exp_month,
             exp_year=card.exp_year,
-            is_default=False,
+            is_default=True,
         )
-        _default_set(consumer=consumer, payment_method=saved)  # under the lock just taken
-        saved.is_default = True
+        _default_record(consumer=consumer, payment_method=saved, new=True)  # the card goes in with its record
         return saved
 
 
@@ -140,35 +145,89 @@ def payment_method_make_default(*, consumer: Consumer, payment_method: PaymentMe
     if payment_method.consumer_id != consumer.pk:
         raise InvalidRequestError("Choose one of your own cards.", param="payment_method")
     with transaction.atomic():
-        Consumer.objects.select_for_update().get(pk=consumer.pk)
+        consumer_lock(consumer_id=consumer.pk)
         return _default_set(consumer=consumer, payment_method=payment_method)
 
 
 def _default_set(*, consumer: Consumer, payment_method: PaymentMethod) -> int:
     """``payment_method_make_default``'s change, audited, for a caller holding the consumer's row
-    lock in its transaction (saving a new card takes it once for both)."""
-    livemode = payment_method.livemode
-    PaymentMethod.objects.filter(consumer=consumer, livemode=livemode, is_default=True).exclude(
-        pk=payment_method.pk
-    ).update(is_default=False)
+    lock in its transaction."""
+    _DEFAULTS_CLEAR_BUT[payment_method.livemode].run(consumer.pk, payment_method.pk)
     PaymentMethod.objects.filter(pk=payment_method.pk).update(is_default=True)
-    rearmed = installments_waiting_for_card(consumer=consumer, livemode=livemode).update(collect_on=clock.today())
+    return _default_record(consumer=consumer, payment_method=payment_method)
+
+
+def _default_record(*, consumer: Consumer, payment_method: PaymentMethod, new: bool = False) -> int:
+    """What follows a card becoming the default of its mode: what was waiting for a card is re-armed,
+    and the change audited (``new``: the card is not saved yet, and goes in with the audit row and
+    event, in their statement). Returns how many installments were re-armed."""
+    livemode = payment_method.livemode
+    today = clock.today()
+    rearmed = _REARM[livemode].run(consumer.pk, today, today)
     change_record(
         action="consumer.payment_method_changed",
         instance=consumer,
         merchant=None,
         livemode=livemode,
         data={"consumer": consumer.public_id, "payment_method": payment_method.public_id, "rearmed": rearmed},
+        new_rows=[payment_method] if new else (),
     )
     return rearmed
+
+
+# Saving a card runs these on every checkout with a card typed in: compiled once per process
+# (``bnpl.core.compiled``; the re-arming's joins and exclusions were most of the Python of saving a
+# card), one statement per mode (a mode is not a parameter a marker can stand for).
+def _defaults_clear(livemode: bool) -> CompiledUpdate:
+    return CompiledUpdate(
+        lambda consumer_id: (
+            PaymentMethod.objects.filter(consumer_id=consumer_id, livemode=livemode, is_default=True),
+            {"is_default": False},
+        )
+    )
+
+
+def _defaults_clear_but(livemode: bool) -> CompiledUpdate:
+    return CompiledUpdate(
+        lambda consumer_id, kept_id: (
+            PaymentMethod.objects.filter(consumer_id=consumer_id, livemode=livemode, is_default=True).exclude(
+                pk=kept_id
+            ),
+            {"is_default": False},
+        ),
+        arity=2,
+    )
+
+
+# Date markers: the day set as ``collect_on`` and the day installments are due by (both today).
+_DAY_MARKERS = (dt.date(1, 1, 1), dt.date(1, 1, 2))
+
+
+def _rearm(livemode: bool) -> CompiledUpdate:
+    return CompiledUpdate(
+        lambda consumer_id, collect_on, due_by: (
+            _waiting_for_card(consumer_id=consumer_id, livemode=livemode, due_by=due_by),
+            {"collect_on": collect_on},
+        ),
+        markers=(MARKERS[0], *_DAY_MARKERS),
+    )
+
+
+_DEFAULTS_CLEAR = {livemode: _defaults_clear(livemode) for livemode in (False, True)}
+_DEFAULTS_CLEAR_BUT = {livemode: _defaults_clear_but(livemode) for livemode in (False, True)}
+_REARM = {livemode: _rearm(livemode) for livemode in (False, True)}
 
 
 def installments_waiting_for_card(*, consumer: Consumer, livemode: bool) -> QuerySet[Installment]:
     """The consumer's installments of one mode that are due and that collections stopped trying
     (no retry left, or a failure only the consumer can fix: no ``collect_on``)."""
+    return _waiting_for_card(consumer_id=consumer.pk, livemode=livemode, due_by=clock.today())
+
+
+def _waiting_for_card(*, consumer_id: Any, livemode: bool, due_by: Any) -> QuerySet[Installment]:
     return without_payments_in_flight(
         Installment.objects.collectable().filter(
-            plan__consumer=consumer, plan__livemode=livemode, collect_on__isnull=True, due_date__lte=clock.today()
+            plan__consumer_id=consumer_id, plan__livemode=livemode, collect_on__isnull=True, due_date__lte=due_by
         )
     )
 

@@ -8,13 +8,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import connection, transaction
+from django.db.models import F, QuerySet
 
-from bnpl.core import clock
+from bnpl.core import clock, inserts
+from bnpl.core.compiled import AnyOf, CompiledSelect
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.money import basis_points_at_most, exponent
 from bnpl.core.services import change_record
@@ -157,11 +158,46 @@ def eligible_products(
     return products.filter(kind__in=list(kinds)) if kinds else products
 
 
+def eligible_product_list(
+    *, merchant: Merchant, livemode: bool, currency: str, amount: int, kinds: Sequence[str] = ()
+) -> list[PaymentProduct]:
+    """``eligible_products``' rows, by the id: on PostgreSQL a statement compiled once per process
+    (``bnpl.core.compiled``; the session's creation, the checkout page and the confirm each ask)."""
+    if connection.vendor != "postgresql":
+        return list(
+            eligible_products(merchant=merchant, livemode=livemode, currency=currency, amount=amount, kinds=kinds)
+        )
+    if kinds:
+        return _ELIGIBLE_OF_KINDS[livemode].rows(merchant.pk, currency, amount, amount, list(kinds))
+    return _ELIGIBLE[livemode].rows(merchant.pk, currency, amount, amount)
+
+
+def _eligible(livemode: bool, *, of_kinds: bool) -> CompiledSelect[PaymentProduct]:
+    def build(merchant_id: Any, currency: Any, low: Any, high: Any, kinds: Any = None) -> QuerySet[PaymentProduct]:
+        products = PaymentProduct.objects.filter(
+            merchant_id=merchant_id,
+            livemode=livemode,
+            currency=currency,
+            is_enabled=True,
+            min_amount__lte=low,
+            max_amount__gte=high,
+        )
+        return (products.filter(AnyOf(F("kind"), kinds)) if of_kinds else products).order_by("pk")
+
+    return CompiledSelect(build, arity=5 if of_kinds else 4)
+
+
+_ELIGIBLE = {livemode: _eligible(livemode, of_kinds=False) for livemode in (False, True)}
+_ELIGIBLE_OF_KINDS = {livemode: _eligible(livemode, of_kinds=True) for livemode in (False, True)}
+
+
 def offers_for(
     *, merchant: Merchant, livemode: bool, currency: str, amount: int, kinds: Sequence[str] = ()
 ) -> list[Offer]:
     """Every enabled product that can take this amount, with its exact schedule from today."""
-    products = eligible_products(merchant=merchant, livemode=livemode, currency=currency, amount=amount, kinds=kinds)
+    products = eligible_product_list(
+        merchant=merchant, livemode=livemode, currency=currency, amount=amount, kinds=kinds
+    )
     today = clock.today()
     ordered = sorted(products, key=lambda product: (OFFER_ORDER.index(product.kind), product.installment_count))
     offers = []
@@ -180,7 +216,7 @@ def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
     later changes to the schedule (refunds, payoffs) never rewrite them."""
     product = offer.product
     disclosed = offer.disclosure
-    plan = Plan.objects.create(
+    plan = Plan(
         merchant=order.merchant,  # the product's merchant, already read with the order
         livemode=product.livemode,
         order=order,
@@ -194,17 +230,21 @@ def plan_create(*, order: Order, consumer: Consumer, offer: Offer) -> Plan:
         disclosed_finance_charge_amount=disclosed.finance_charge,
         disclosed_total_of_payments_amount=disclosed.total_of_payments,
     )
-    installments = Installment.objects.bulk_create(
-        Installment(
-            plan=plan,
-            sequence=index,
-            due_date=payment.due_date,
-            amount=payment.amount,
-            principal_amount=payment.principal,
-            interest_amount=payment.interest,
-            collect_on=payment.due_date,
-        )
-        for index, payment in enumerate(offer.schedule, start=1)
+    # Compiled INSERTs (``bnpl.core.inserts``): every confirm writes a plan and its installments.
+    inserts.insert_rows([plan])
+    installments = inserts.insert_many(
+        [
+            Installment(
+                plan=plan,
+                sequence=index,
+                due_date=payment.due_date,
+                amount=payment.amount,
+                principal_amount=payment.principal,
+                interest_amount=payment.interest,
+                collect_on=payment.due_date,
+            )
+            for index, payment in enumerate(offer.schedule, start=1)
+        ]
     )
     change_record(action="plan.created", instance=plan, data=plan_data(plan, installments=installments))
     return plan

@@ -27,6 +27,7 @@ from bnpl.checkout.loading import order_related_attach, orders_with_representati
 from bnpl.checkout.models import Order
 from bnpl.core.compiled import CompiledSelect, CompiledSelectByIds
 from bnpl.plans.models import Plan
+from consumers.models import Consumer
 
 
 def order_lock(
@@ -112,3 +113,17 @@ def order_and_plan_lock(*, order_id: int | None = None, plan_id: int | None = No
     """The order, then its plan: the order every writer of both takes them in."""
     order = order_lock(order_id=order_id, plan_id=plan_id)
     return order, plan_lock(order_id=order.pk)
+
+
+# The consumer's row, first of the lock order: every confirm and every card saved take it (compiled
+# once per process). Only the id is read: the lock is the point.
+_CONSUMER_LOCK: CompiledSelect[Consumer] = CompiledSelect(
+    lambda consumer_id: Consumer.objects.select_for_update().filter(pk=consumer_id).only("pk")
+)
+
+
+def consumer_lock(*, consumer_id: int) -> None:
+    """Lock the consumer's row for the caller's transaction (their checkouts' per-consumer limits,
+    their cards' default): Consumer.DoesNotExist when there is none."""
+    if not _CONSUMER_LOCK.rows(consumer_id):
+        raise Consumer.DoesNotExist

@@ -74,6 +74,9 @@ INSTALLED_APPS = [
     "partners",
 ]
 
+# Django's database sessions, their per-request read compiled once per process (bnpl.core.session_store).
+SESSION_ENGINE = "bnpl.core.session_store"
+
 MIDDLEWARE = [
     # Every answer carries a request id and is timed, by route and status class
     # (bnpl_http_request_duration_seconds); static files count as the route "static".

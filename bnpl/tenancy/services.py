@@ -4,18 +4,32 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from bnpl.core.compiled import CompiledSelect
 from bnpl.core.services import change_record
 from bnpl.tenancy.representations import merchant_consumer_data
 from consumers.models import Consumer, MerchantConsumer
 from merchants.models import Merchant
 
 
+def _link(livemode: bool) -> CompiledSelect[MerchantConsumer]:
+    return CompiledSelect(
+        lambda merchant_id, consumer_id: MerchantConsumer.objects.filter(
+            merchant_id=merchant_id, livemode=livemode, consumer_id=consumer_id
+        ).order_by("pk")[:1],
+        arity=2,
+    )
+
+
+# Every confirm looks the link up: compiled once per process and mode (``bnpl.core.compiled``).
+_LINK = {livemode: _link(livemode) for livemode in (False, True)}
+
+
 def merchant_consumer_ensure(*, merchant: Merchant, livemode: bool, consumer: Consumer) -> MerchantConsumer:
     """The merchant's id for this consumer, made when they first confirm a purchase there (the
     checkout's authorization calls this; opening a checkout does not). Safe to race."""
-    link = MerchantConsumer.objects.filter(merchant=merchant, livemode=livemode, consumer=consumer).first()
-    if link is not None:
-        return link
+    found = _LINK[livemode].rows(merchant.pk, consumer.pk)
+    if found:
+        return found[0]
     try:
         with transaction.atomic():
             link = MerchantConsumer.objects.create(merchant=merchant, livemode=livemode, consumer=consumer)
