@@ -481,3 +481,47 @@ def test_deliveries_reuse_the_connection_and_never_carry_a_cookie(
     assert len({received.client for received in receiver.received}) == 1  # one connection for the three
     assert not any("Cookie" in received.headers for received in receiver.received)
     assert not webhooks._session().cookies
+
+
+@pytest.fixture
+def fresh_proxy_environment() -> Iterator[None]:
+    webhooks._environ_proxies.cache_clear()
+    yield
+    webhooks._environ_proxies.cache_clear()
+
+
+def test_deliveries_go_through_the_egress_proxy_the_environment_names(
+    frozen: time_machine.Traveller,
+    tenant: Tenant,
+    receiver: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_proxy_environment: None,
+) -> None:
+    """An operator's egress proxy (docs/webhooks.md) is honoured as requests honours HTTP_PROXY: here
+    the receiver stands in for the proxy, and gets the request for the merchant's own URL."""
+    monkeypatch.setenv("HTTP_PROXY", receiver.url.rsplit("/", 2)[0])
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    delivery = _delivery_for(_endpoint_for(receiver, tenant, url="http://merchant.invalid/hooks/bnpl"))
+
+    assert webhooks.deliveries_send_due() == 1
+
+    assert [received.path for received in receiver.received] == ["http://merchant.invalid/hooks/bnpl"]
+    assert _state(delivery) == (WebhookDelivery.Status.SUCCEEDED, 1, None)
+
+
+def test_no_proxy_sends_straight_to_the_receiver(
+    frozen: time_machine.Traveller,
+    tenant: Tenant,
+    receiver: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_proxy_environment: None,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    delivery = _delivery_for(_endpoint_for(receiver, tenant))
+
+    assert webhooks.deliveries_send_due() == 1
+
+    assert [received.path for received in receiver.received] == ["/bnpl/webhooks"]
+    assert _state(delivery) == (WebhookDelivery.Status.SUCCEEDED, 1, None)
