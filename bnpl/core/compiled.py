@@ -241,6 +241,17 @@ class CompiledSelectByIds(Generic[Row]):
             return self._compiled.rows(list(ids))
         return list(self._build(Q(**{f"{self._field}__in": list(ids)})))
 
+    def pks(self, ids: Collection[Any]) -> list[Any]:
+        """The primary keys of ``rows(ids)``, without building their instances (a check that only
+        needs to know which rows match). The first column ``build`` selects must be the primary
+        key (as Django selects it first)."""
+        if connection.vendor == "postgresql":
+            sql, params = self._compiled.statement(list(ids))
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return [row[0] for row in cursor.fetchall()]
+        return list(self._build(Q(**{f"{self._field}__in": list(ids)})).values_list("pk", flat=True))
+
 
 class CompiledUpdate:
     """``build(*markers)``'s ``UPDATE`` (a queryset and the values to set, as ``QuerySet.update``

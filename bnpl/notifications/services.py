@@ -140,7 +140,7 @@ def on_events_committed(event_ids: list[int]) -> None:
     broker cannot be reached the request still succeeds; the sweep will."""
     if _muted.get():
         return
-    notified = [event.pk for event in _NOTIFIED_OF.rows(event_ids)]
+    notified = _NOTIFIED_OF.pks(event_ids)
     if not notified:
         return
     try:

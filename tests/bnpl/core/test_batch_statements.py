@@ -43,6 +43,28 @@ def test_rows_by_ids_are_the_orm_s_rows_for_any_number_of_ids() -> None:
     ]
 
 
+def test_the_primary_keys_of_the_rows_by_ids_come_without_building_a_row() -> None:
+    from django.db.models.signals import post_init
+
+    merchants = [merchant_create(name=f"Shop {number}") for number in range(3)]
+    statement: CompiledSelectByIds[Merchant] = CompiledSelectByIds(
+        lambda match: Merchant.objects.filter(match, name__in=["Shop 0", "Shop 2"]).only("pk").order_by("pk")
+    )
+    built: list[object] = []
+
+    def count(sender: object, **kwargs: object) -> None:
+        built.append(sender)
+
+    post_init.connect(count, weak=False)
+    try:
+        pks = statement.pks([merchant.pk for merchant in merchants])
+    finally:
+        post_init.disconnect(count)
+
+    assert pks == [merchants[0].pk, merchants[2].pk]
+    assert built == []
+
+
 @postgresql_only
 def test_rows_by_ids_are_compiled_once_whatever_the_number_of_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     merchants = [merchant_create(name=f"Shop {number}") for number in range(4)]
