@@ -99,6 +99,18 @@ def child_exit(server, worker):  # type: ignore[no-untyped-def]
     metrics.process_dead(worker.pid)
 
 
+def when_ready(server):  # type: ignore[no-untyped-def]
+    """In the master, before it forks: what every worker would otherwise load on its first requests
+    (bnpl.core.prefork), loaded once and shared by all of them."""
+    from django.apps import apps
+
+    if not apps.ready:  # another WSGI application than the project's (tests/processes/slow_wsgi.py)
+        return
+    from bnpl.core import prefork
+
+    server.log.info("loaded before forking: the URLconf's views and %d templates", prefork.warm())
+
+
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
     """Before a new worker takes requests (at start, and each time ``max_requests`` recycles one),
     load the credit model it will decide with; otherwise its first shopper waits for the artifact."""
