@@ -67,6 +67,20 @@ def verified_client(user: Any, *, client: Any = None) -> Any:
     return client
 
 
+def consumer_client(consumer: Any, *, client: Any = None) -> Any:
+    """A browser signed in to the consumer portal and the hosted checkout as ``consumer``, as after
+    the emailed code (the sign-in itself is tested through its pages)."""
+    from django.test import Client
+
+    from consumers.selectors import SESSION_KEY
+
+    client = client or Client()
+    session = client.session
+    session[SESSION_KEY] = consumer.public_id
+    session.save()
+    return client
+
+
 def operator_client(user: Any = None, **flags: Any) -> Any:
     """The admin as an operator who passed the second factor: ``user`` (a superuser operator when
     None; ``flags`` override, e.g. ``is_superuser=False`` for one with given permissions only)."""

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 
 from bnpl.checkout.models import CheckoutCardClearance, CheckoutSession, Order
 from bnpl.core import clock
-from bnpl.core.compiled import CompiledSelect
+from bnpl.core.compiled import CompiledSelect, per_mode
 from bnpl.core.context import consumer_actor
 from bnpl.core.errors import PermissionDeniedError
 from bnpl.core.services import change_record
@@ -98,7 +98,7 @@ def _bought_here(livemode: bool) -> CompiledSelect[Order]:
 
 
 # The page and the confirm ask on every purchase: compiled once per process and mode (``bnpl.core.compiled``).
-_BOUGHT_HERE = {livemode: _bought_here(livemode) for livemode in (False, True)}
+_BOUGHT_HERE = per_mode(_bought_here)
 
 
 def step_up_required(*, session: CheckoutSession, consumer: Consumer, payment_method: PaymentMethod) -> bool:

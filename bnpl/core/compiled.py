@@ -38,10 +38,18 @@ from django.db.models.signals import post_init, pre_init
 from django.db.models.sql import UpdateQuery
 
 Row = TypeVar("Row", bound=models.Model)
+Made = TypeVar("Made")
 
 # Marker values, one per parameter a call fills in: integers nothing else would hold (a text
 # column's lookup is given the marker's text: it is found as that).
 MARKERS = tuple(-(2**62) - number for number in range(8))
+
+
+def per_mode(make: Callable[[bool], Made]) -> dict[bool, Made]:
+    """``make(livemode)`` for test mode and for live mode, by mode: a statement that filters on the
+    mode is compiled once per mode, since no marker can stand for a boolean (``True`` would be found
+    wherever the query filters on another flag)."""
+    return {livemode: make(livemode) for livemode in (False, True)}
 
 
 @dataclass(frozen=True)

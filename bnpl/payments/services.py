@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from bnpl.core import clock
-from bnpl.core.compiled import MARKERS, CompiledUpdate
+from bnpl.core.compiled import MARKERS, CompiledUpdate, per_mode
 from bnpl.core.errors import GatewayUnavailableError, InvalidRequestError, PaymentDeclinedError
 from bnpl.core.ids import generate_public_id
 from bnpl.core.services import change_record, inside_transaction
@@ -213,9 +213,9 @@ def _rearm(livemode: bool) -> CompiledUpdate:
     )
 
 
-_DEFAULTS_CLEAR = {livemode: _defaults_clear(livemode) for livemode in (False, True)}
-_DEFAULTS_CLEAR_BUT = {livemode: _defaults_clear_but(livemode) for livemode in (False, True)}
-_REARM = {livemode: _rearm(livemode) for livemode in (False, True)}
+_DEFAULTS_CLEAR = per_mode(_defaults_clear)
+_DEFAULTS_CLEAR_BUT = per_mode(_defaults_clear_but)
+_REARM = per_mode(_rearm)
 
 
 def installments_waiting_for_card(*, consumer: Consumer, livemode: bool) -> QuerySet[Installment]:

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from bnpl.core import clock, inserts
-from bnpl.core.compiled import AnyOf, CompiledSelect
+from bnpl.core.compiled import AnyOf, CompiledSelect, per_mode
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.money import basis_points_at_most, exponent
 from bnpl.core.services import change_record
@@ -143,52 +143,65 @@ def offer_build(*, product: PaymentProduct, amount: int, start: dt.date, down_pa
     )
 
 
-def eligible_products(
-    *, merchant: Merchant, livemode: bool, currency: str, amount: int, kinds: Sequence[str] = ()
+def _eligible_products(
+    *, merchant_id: Any, livemode: bool, currency: Any, low: Any, high: Any, kinds: Q | AnyOf | None = None
 ) -> QuerySet[PaymentProduct]:
-    """The enabled products that take this amount (one query, no schedules computed)."""
+    """The enabled products that take an amount, by id: ``low`` and ``high`` are that amount, apart
+    so that each is its own parameter (``bnpl.core.compiled``'s markers); ``kinds``: of those only."""
     products = PaymentProduct.objects.filter(
-        merchant=merchant,
+        merchant_id=merchant_id,
         livemode=livemode,
         currency=currency,
         is_enabled=True,
-        min_amount__lte=amount,
-        max_amount__gte=amount,
+        min_amount__lte=low,
+        max_amount__gte=high,
     )
-    return products.filter(kind__in=list(kinds)) if kinds else products
+    return (products if kinds is None else products.filter(kinds)).order_by("pk")
 
 
 def eligible_product_list(
     *, merchant: Merchant, livemode: bool, currency: str, amount: int, kinds: Sequence[str] = ()
 ) -> list[PaymentProduct]:
-    """``eligible_products``' rows, by the id: on PostgreSQL a statement compiled once per process
-    (``bnpl.core.compiled``; the session's creation, the checkout page and the confirm each ask)."""
+    """The enabled products that take this amount, by id (one query, no schedules computed): on
+    PostgreSQL a statement compiled once per process (``bnpl.core.compiled``; the session's
+    creation, the checkout page and the confirm each ask)."""
     if connection.vendor != "postgresql":
+        of_kinds = Q(kind__in=list(kinds)) if kinds else None
         return list(
-            eligible_products(merchant=merchant, livemode=livemode, currency=currency, amount=amount, kinds=kinds)
+            _eligible_products(
+                merchant_id=merchant.pk, livemode=livemode, currency=currency, low=amount, high=amount, kinds=of_kinds
+            )
         )
     if kinds:
         return _ELIGIBLE_OF_KINDS[livemode].rows(merchant.pk, currency, amount, amount, list(kinds))
     return _ELIGIBLE[livemode].rows(merchant.pk, currency, amount, amount)
 
 
-def _eligible(livemode: bool, *, of_kinds: bool) -> CompiledSelect[PaymentProduct]:
-    def build(merchant_id: Any, currency: Any, low: Any, high: Any, kinds: Any = None) -> QuerySet[PaymentProduct]:
-        products = PaymentProduct.objects.filter(
+def _eligible(livemode: bool) -> CompiledSelect[PaymentProduct]:
+    return CompiledSelect(
+        lambda merchant_id, currency, low, high: _eligible_products(
+            merchant_id=merchant_id, livemode=livemode, currency=currency, low=low, high=high
+        ),
+        arity=4,
+    )
+
+
+def _eligible_of_kinds(livemode: bool) -> CompiledSelect[PaymentProduct]:
+    return CompiledSelect(
+        lambda merchant_id, currency, low, high, kinds: _eligible_products(
             merchant_id=merchant_id,
             livemode=livemode,
             currency=currency,
-            is_enabled=True,
-            min_amount__lte=low,
-            max_amount__gte=high,
-        )
-        return (products.filter(AnyOf(F("kind"), kinds)) if of_kinds else products).order_by("pk")
+            low=low,
+            high=high,
+            kinds=AnyOf(F("kind"), kinds),
+        ),
+        arity=5,
+    )
 
-    return CompiledSelect(build, arity=5 if of_kinds else 4)
 
-
-_ELIGIBLE = {livemode: _eligible(livemode, of_kinds=False) for livemode in (False, True)}
-_ELIGIBLE_OF_KINDS = {livemode: _eligible(livemode, of_kinds=True) for livemode in (False, True)}
+_ELIGIBLE = per_mode(_eligible)
+_ELIGIBLE_OF_KINDS = per_mode(_eligible_of_kinds)
 
 
 def offers_for(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from bnpl.core.compiled import CompiledSelect
+from bnpl.core.compiled import CompiledSelect, per_mode
 from bnpl.core.services import change_record
 from bnpl.tenancy.representations import merchant_consumer_data
 from consumers.models import Consumer, MerchantConsumer
@@ -21,7 +21,7 @@ def _link(livemode: bool) -> CompiledSelect[MerchantConsumer]:
 
 
 # Every confirm looks the link up: compiled once per process and mode (``bnpl.core.compiled``).
-_LINK = {livemode: _link(livemode) for livemode in (False, True)}
+_LINK = per_mode(_link)
 
 
 def merchant_consumer_ensure(*, merchant: Merchant, livemode: bool, consumer: Consumer) -> MerchantConsumer:

@@ -17,22 +17,12 @@ from bnpl.core.models import AuditLogEntry
 from bnpl.core.services import clock_advance
 from bnpl.payments.models import Charge, PaymentMethod
 from bnpl.plans.models import Plan
-from consumers.models import Consumer
-from consumers.selectors import SESSION_KEY
 from tests.bnpl.checkout.factories import make_authorized_order
 from tests.consumers.factories import make_verified_consumer
-from tests.helpers import ledger_ok, pdf_text
+from tests.helpers import consumer_client, ledger_ok, pdf_text
 from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
-
-
-def _signed_in(consumer: Consumer) -> Client:
-    client = Client()
-    session = client.session
-    session[SESSION_KEY] = consumer.public_id
-    session.save()
-    return client
 
 
 def _plan(tenant: Tenant, *, kind: str = "pay_in_4", amount: int = 10_000, captured: bool = True) -> Plan:
@@ -48,7 +38,7 @@ def _messages(response: Any) -> list[str]:
 
 def test_the_overview_shows_progress_and_the_next_payment(tenant: Tenant) -> None:
     plan = _plan(tenant)
-    page = _signed_in(plan.consumer).get("/account/").content.decode()
+    page = consumer_client(plan.consumer).get("/account/").content.decode()
 
     assert tenant.merchant.name in page
     assert "$25.00 of $100.00 paid" in page and 'aria-valuenow="25"' in page
@@ -58,7 +48,7 @@ def test_the_overview_shows_progress_and_the_next_payment(tenant: Tenant) -> Non
 def test_the_plan_page_shows_schedule_payments_refunds_and_history(tenant: Tenant) -> None:
     plan = _plan(tenant)
     checkout_orders.order_refund(order=plan.order, amount=1_000, reason="one item back")
-    page = _signed_in(plan.consumer).get(f"/account/plans/{plan.public_id}").content.decode()
+    page = consumer_client(plan.consumer).get(f"/account/plans/{plan.public_id}").content.decode()
 
     assert "Schedule" in page and "Credit agreement (PDF)" in page
     first_payment = Charge.objects.get(plan=plan, kind="payment")
@@ -69,7 +59,7 @@ def test_the_plan_page_shows_schedule_payments_refunds_and_history(tenant: Tenan
 
 def test_paying_early_and_paying_off_from_the_page(tenant: Tenant) -> None:
     plan = _plan(tenant)
-    client = _signed_in(plan.consumer)
+    client = consumer_client(plan.consumer)
 
     early = client.post(f"/account/plans/{plan.public_id}/pay-early", {"amount": "30.00"}, follow=True)
     assert _messages(early) == ["Paid $30.00 early. It goes to your next payments."]
@@ -84,7 +74,7 @@ def test_paying_early_and_paying_off_from_the_page(tenant: Tenant) -> None:
 
 def test_moving_a_date_asking_for_help_and_reporting_a_return(tenant: Tenant) -> None:
     plan = _plan(tenant)
-    client = _signed_in(plan.consumer)
+    client = consumer_client(plan.consumer)
     second = plan.installments.get(sequence=2)
 
     moved = client.post(
@@ -122,7 +112,7 @@ def test_moving_a_date_asking_for_help_and_reporting_a_return(tenant: Tenant) ->
 
 def test_adding_a_card_makes_it_the_one_payments_use(tenant: Tenant) -> None:
     plan = _plan(tenant)
-    client = _signed_in(plan.consumer)
+    client = consumer_client(plan.consumer)
 
     added = client.post(  # the plan is a test-mode plan: its cards are test-mode cards
         "/account/cards",
@@ -146,7 +136,7 @@ def test_adding_a_card_makes_it_the_one_payments_use(tenant: Tenant) -> None:
 
 def test_a_card_added_on_the_live_cards_page_never_pays_a_test_plan(tenant: Tenant) -> None:
     plan = _plan(tenant)  # test mode, paid so far with its test card
-    client = _signed_in(plan.consumer)
+    client = consumer_client(plan.consumer)
 
     added = client.post(
         "/account/cards",
@@ -172,7 +162,7 @@ def test_a_card_added_on_the_live_cards_page_never_pays_a_test_plan(tenant: Tena
 
 def test_documents_are_pdfs_with_the_agreed_terms(tenant: Tenant) -> None:
     plan = _plan(tenant, kind="financing", amount=60_000)
-    client = _signed_in(plan.consumer)
+    client = consumer_client(plan.consumer)
     checkout_orders.order_refund(order=plan.order, amount=10_000)  # the agreement still shows what was agreed
 
     agreement = client.get(f"/account/plans/{plan.public_id}/agreement.pdf")
@@ -193,7 +183,7 @@ def test_documents_are_pdfs_with_the_agreed_terms(tenant: Tenant) -> None:
 
 def test_preferences_are_saved_and_audited(tenant: Tenant) -> None:
     consumer = make_verified_consumer()
-    client = _signed_in(consumer)
+    client = consumer_client(consumer)
 
     client.post("/account/preferences", {"notify_by_email": "on"})
 
@@ -205,7 +195,7 @@ def test_preferences_are_saved_and_audited(tenant: Tenant) -> None:
 
 def test_decisions_show_reasons_and_profile_shows_the_identity(tenant: Tenant) -> None:
     plan = _plan(tenant)
-    client = _signed_in(plan.consumer)
+    client = consumer_client(plan.consumer)
 
     decisions = client.get("/account/decisions").content.decode()
     profile = client.get("/account/profile").content.decode()
@@ -229,7 +219,7 @@ def test_everything_belongs_to_the_signed_in_consumer(tenant: Tenant) -> None:
     card = PaymentMethod.objects.get(consumer=theirs.consumer)
     charge = Charge.objects.filter(plan=theirs).first()
     assert charge is not None
-    me = _signed_in(make_verified_consumer())
+    me = consumer_client(make_verified_consumer())
 
     for path in (
         f"/account/plans/{theirs.public_id}",
@@ -263,5 +253,5 @@ def test_a_late_plan_says_so(tenant: Tenant) -> None:
 
     lateness.plans_assess_lateness()
 
-    page = _signed_in(plan.consumer).get("/account/").content.decode()
+    page = consumer_client(plan.consumer).get("/account/").content.decode()
     assert "Late" in page

@@ -16,12 +16,12 @@ from django.test import Client
 from bnpl.core import clock
 from bnpl.core.models import AuditLogEntry, Event
 from bnpl.tenancy.services import merchant_consumer_ensure
-from consumers.models import Consumer, MerchantConsumer
-from consumers.selectors import SESSION_KEY
+from consumers.models import MerchantConsumer
 from decisioning import bank_data
 from decisioning.bank_data import IncomingTransaction
 from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth
 from tests.consumers.factories import make_merchant_consumer
+from tests.helpers import consumer_client
 from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -34,14 +34,6 @@ PAGE = "/account/data-sharing"
 def traveller() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(FROZEN, tick=False) as frozen:
         yield frozen
-
-
-def _signed_in(consumer: Consumer) -> Client:
-    client = Client()
-    session = client.session
-    session[SESSION_KEY] = consumer.public_id
-    session.save()
-    return client
 
 
 def _messages(response: Any) -> list[str]:
@@ -70,7 +62,7 @@ def test_the_page_shows_every_consent_with_what_it_shares(tenant: Tenant, other_
         link=other, reference="x", granted_at=clock.now(), expires_at=clock.now() + dt.timedelta(days=90)
     )
 
-    page = _signed_in(link.consumer).get(PAGE).content.decode()
+    page = consumer_client(link.consumer).get(PAGE).content.decode()
 
     assert 'href="/account/data-sharing" aria-current="page"' in page
     assert f'{tenant.merchant.name} <span class="badge">test mode</span>' in page
@@ -85,7 +77,7 @@ def test_the_page_needs_a_signed_in_consumer_and_shows_only_their_own(tenant: Te
     mine = make_merchant_consumer(merchant=tenant.merchant, livemode=False, consent=False)
 
     assert Client().get(PAGE).status_code == 302
-    page = _signed_in(mine.consumer).get(PAGE).content.decode()
+    page = consumer_client(mine.consumer).get(PAGE).content.decode()
     consent = bank_data.consent_for_link(link=theirs)
     assert consent is not None and consent.public_id not in page
     assert "No shop shares your bank data with us." in page
@@ -94,7 +86,7 @@ def test_the_page_needs_a_signed_in_consumer_and_shows_only_their_own(tenant: Te
 def test_widening_and_narrowing_are_the_consumers_audited_choice(tenant: Tenant, other_tenant: Tenant) -> None:
     link = make_merchant_consumer(merchant=tenant.merchant, livemode=False)
     consent = _shared(link)
-    client = _signed_in(link.consumer)
+    client = consumer_client(link.consumer)
 
     widened = client.post(f"{PAGE}/{consent.public_id}/scope", {"scope": "all_decisions"}, follow=True)
 
@@ -137,7 +129,9 @@ def test_a_bad_scope_changes_nothing_and_says_why(tenant: Tenant) -> None:
     consent = bank_data.consent_for_link(link=link)
     assert consent is not None
 
-    response = _signed_in(link.consumer).post(f"{PAGE}/{consent.public_id}/scope", {"scope": "everything"}, follow=True)
+    response = consumer_client(link.consumer).post(
+        f"{PAGE}/{consent.public_id}/scope", {"scope": "everything"}, follow=True
+    )
 
     assert _messages(response) == ["Choose where this data may be used."]
     consent.refresh_from_db()
@@ -148,7 +142,7 @@ def test_a_bad_scope_changes_nothing_and_says_why(tenant: Tenant) -> None:
 def test_revoking_deletes_what_was_shared_and_only_the_consumer_grants_it_again(tenant: Tenant) -> None:
     link = make_merchant_consumer(merchant=tenant.merchant, livemode=False)
     consent = _shared(link)
-    client = _signed_in(link.consumer)
+    client = consumer_client(link.consumer)
     client.post(f"{PAGE}/{consent.public_id}/scope", {"scope": "all_decisions"}, follow=True)
 
     revoked = client.post(f"{PAGE}/{consent.public_id}/revoke", follow=True)
@@ -195,7 +189,7 @@ def test_a_consent_its_source_revoked_is_not_granted_again_from_the_account(tena
     assert consent is not None
     bank_data.consent_revoke(consent=consent, revoked_by="source")
 
-    response = _signed_in(link.consumer).post(f"{PAGE}/{consent.public_id}/grant", follow=True)
+    response = consumer_client(link.consumer).post(f"{PAGE}/{consent.public_id}/grant", follow=True)
 
     assert _messages(response) == [
         "Only a consent you revoked can be granted again here; the shop asks for the others."

@@ -14,13 +14,12 @@ import time_machine
 from django.test import Client
 
 from bnpl.core.models import AuditLogEntry, Event
-from consumers.models import Consumer
-from consumers.selectors import SESSION_KEY
 from decisioning import bank_data
 from decisioning.bank_data import IncomingTransaction
 from decisioning.models import BankDataConsent, BankTransaction, CashFlowMonth
 from partners import services
 from tests.consumers.factories import make_verified_consumer
+from tests.helpers import consumer_client
 from tests.partners.factories import Partner, grant, make_partner
 
 pytestmark = pytest.mark.django_db
@@ -41,14 +40,6 @@ def acme() -> Partner:
     return make_partner()
 
 
-def _signed_in(consumer: Consumer) -> Client:
-    client = Client()
-    session = client.session
-    session[SESSION_KEY] = consumer.public_id
-    session.save()
-    return client
-
-
 def _messages(response: Any) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
@@ -67,7 +58,7 @@ def test_the_page_offers_the_active_partners_with_their_names(acme: Partner) -> 
     services.data_partner_suspend(partner=suspended.partner)
     consumer = make_verified_consumer(email="page@example.com")
 
-    page = _signed_in(consumer).get(PAGE).content.decode()
+    page = consumer_client(consumer).get(PAGE).content.decode()
 
     assert "Share through a data partner" in page
     assert f'<option value="{acme.partner.public_id}">Acme Open Banking (Open-banking aggregator)</option>' in page
@@ -77,7 +68,7 @@ def test_the_page_offers_the_active_partners_with_their_names(acme: Partner) -> 
 
 def test_the_consumer_grants_a_partner_consent_until_a_date(acme: Partner) -> None:
     consumer = make_verified_consumer(email="grant@example.com")
-    client = _signed_in(consumer)
+    client = consumer_client(consumer)
 
     response = client.post(GRANT, {"partner": acme.partner.public_id, "days": "180", "mode": "live"}, follow=True)
 
@@ -108,7 +99,7 @@ def test_the_consumer_grants_a_partner_consent_until_a_date(acme: Partner) -> No
 
 def test_a_grant_names_what_is_wrong_and_changes_nothing(acme: Partner) -> None:
     consumer = make_verified_consumer(email="wrong@example.com")
-    client = _signed_in(consumer)
+    client = consumer_client(consumer)
 
     no_partner = client.post(GRANT, {"partner": "dpa_00000000000000000000000000", "days": "90"}, follow=True)
     bad_days = client.post(GRANT, {"partner": acme.partner.public_id, "days": "5000"}, follow=True)
@@ -124,7 +115,7 @@ def test_revoking_deletes_what_the_partner_shared_and_granting_again_starts_afre
     consumer = make_verified_consumer(email="revoke@example.com")
     consent = grant(consumer, acme)
     _share(consent)
-    client = _signed_in(consumer)
+    client = consumer_client(consumer)
     assert "3 bank transactions from 1 account, booked 1 Mar 2026 to 3 Mar 2026" in client.get(PAGE).content.decode()
 
     revoked = client.post(f"{PAGE}/{consent.public_id}/revoke", follow=True)
@@ -158,7 +149,7 @@ def test_an_expired_consent_granted_again_does_not_bring_back_what_was_shared(
     consent = grant(consumer, acme, days=90)
     _share(consent)
     traveller.move_to(FROZEN + dt.timedelta(days=91))
-    assert "expired" in _signed_in(consumer).get(PAGE).content.decode()
+    assert "expired" in consumer_client(consumer).get(PAGE).content.decode()
 
     grant(consumer, acme)
 
@@ -169,7 +160,7 @@ def test_the_scope_of_a_partners_consent_is_not_the_consumers_to_narrow(acme: Pa
     consumer = make_verified_consumer(email="scope@example.com")
     consent = grant(consumer, acme)
 
-    response = _signed_in(consumer).post(f"{PAGE}/{consent.public_id}/scope", {"scope": "source"}, follow=True)
+    response = consumer_client(consumer).post(f"{PAGE}/{consent.public_id}/scope", {"scope": "source"}, follow=True)
 
     assert _messages(response) == [
         "A data partner's consent serves all your pay-later decisions; revoke it to stop sharing."
@@ -183,9 +174,9 @@ def test_another_consumer_cannot_revoke_it(acme: Partner) -> None:
     consent = grant(owner, acme)
     intruder = make_verified_consumer(email="intruder@example.com")
 
-    response = _signed_in(intruder).post(f"{PAGE}/{consent.public_id}/revoke")
+    response = consumer_client(intruder).post(f"{PAGE}/{consent.public_id}/revoke")
 
     assert response.status_code == 404
     consent.refresh_from_db()
     assert consent.revoked_at is None
-    assert consent.public_id not in _signed_in(intruder).get(PAGE).content.decode()
+    assert consent.public_id not in consumer_client(intruder).get(PAGE).content.decode()

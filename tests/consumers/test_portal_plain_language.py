@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
 from bnpl.checkout import disputes
 from bnpl.checkout import orders as checkout_orders
@@ -21,13 +20,13 @@ from bnpl.plans.models import Plan
 from bnpl.servicing import services as servicing
 from consumers.history import LEFT_OUT, SENTENCES
 from consumers.models import Consumer
-from consumers.selectors import SESSION_KEY
 from decisioning.models import CreditDecision
 from decisioning.policy import Reason
 from decisioning.services import credit_decision_decline_on_recheck
 from merchants.services import branding_update
 from tests.bnpl.checkout.factories import make_authorized_order
 from tests.consumers.factories import make_verified_consumer
+from tests.helpers import consumer_client
 from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -67,14 +66,6 @@ def visible_text(html: str) -> str:
     return " ".join(" ".join(parser.parts).split())
 
 
-def _signed_in(consumer: Consumer) -> Client:
-    client = Client()
-    session = client.session
-    session[SESSION_KEY] = consumer.public_id
-    session.save()
-    return client
-
-
 def test_every_change_to_a_purchase_is_worded_or_deliberately_left_out() -> None:
     """A new plan, order or dispute event type must get a sentence (or be left out on purpose) before
     it can reach a shopper's history as a raw name."""
@@ -102,7 +93,7 @@ def test_the_history_is_sentences_about_the_purchase_without_event_names_or_ids(
     )
     assert {"order.authorized", "order.captured", "plan.payment_succeeded", "order.refunded"} <= recorded
 
-    client = _signed_in(plan.consumer)
+    client = consumer_client(plan.consumer)
     page = client.get(f"/account/plans/{plan.public_id}").content.decode()
     text = visible_text(page)
 
@@ -131,13 +122,13 @@ def test_decisions_show_one_decision_per_purchase_the_one_that_governed_it(tenan
     )
     assert CreditDecision.objects.filter(consumer=consumer).count() == 3
 
-    page = _signed_in(consumer).get("/account/decisions").content.decode()
+    page = consumer_client(consumer).get("/account/decisions").content.decode()
 
     assert page.count('class="card" id="notice-') == 2  # two purchases, two decisions
     assert f'id="notice-{governing.public_id}"' in page and f'id="notice-{approved.public_id}"' not in page
     assert f'id="notice-{CreditDecision.objects.get(checkout_session=second.checkout_session).public_id}"' in page
     assert "Your limit changed meanwhile." in page
-    overview = visible_text(_signed_in(consumer).get("/account/").content.decode())
+    overview = visible_text(consumer_client(consumer).get("/account/").content.decode())
     assert "1 purchase we could not approve in full" in overview
 
 
@@ -153,7 +144,7 @@ def test_the_overview_groups_plans_by_shop_with_its_logo_or_initial(tenant: Tena
     for merchant in (tenant.merchant, other_tenant.merchant, tenant.merchant):
         make_authorized_order(merchant=merchant, livemode=False, amount=10_000, consumer=consumer)
 
-    page = _signed_in(consumer).get("/account/").content.decode()
+    page = consumer_client(consumer).get("/account/").content.decode()
 
     groups = page.split('<section class="shop"')[1:]
     heads = [re.search(r'<h2 class="shop-head"[^>]*>(.*?)</h2>', group, re.S).group(1) for group in groups]  # type: ignore[union-attr]
@@ -169,7 +160,7 @@ def test_a_paid_off_plan_never_offers_to_pay_nothing(tenant: Tenant) -> None:
     checkout_orders.order_capture(order=order, amount=10_000)
     plan = Plan.objects.get(order=order)
     servicing.plan_pay_early(plan=plan)
-    client = _signed_in(plan.consumer)
+    client = consumer_client(plan.consumer)
 
     for path in ("/account/", f"/account/plans/{plan.public_id}"):
         text = visible_text(client.get(path).content.decode())
@@ -196,7 +187,7 @@ def test_a_session_prequalified_for_several_options_shows_the_one_the_shopper_ma
     declined = decided(CreditDecision.Outcome.DECLINED, "installments")  # later, on another option
     assert declined.pk > approved.pk
 
-    page = _signed_in(consumer).get("/account/decisions").content.decode()
+    page = consumer_client(consumer).get("/account/decisions").content.decode()
 
     assert f'id="notice-{declined.public_id}"' not in page  # the shopper may still buy with pay in 4
     outcome = checkout_outcome(checkout_session=session)
@@ -223,10 +214,10 @@ def test_each_shopper_on_one_checkout_link_has_their_own_decision_and_a_recheck_
     approved = decided(ada, CreditDecision.Outcome.APPROVED)
     declined = decided(bob, CreditDecision.Outcome.DECLINED)  # a second shopper opened the same link
     assert declined.pk > approved.pk
-    assert f'id="notice-{declined.public_id}"' in _signed_in(bob).get("/account/decisions").content.decode()
-    assert f'id="notice-{approved.public_id}"' in _signed_in(ada).get("/account/decisions").content.decode()
+    assert f'id="notice-{declined.public_id}"' in consumer_client(bob).get("/account/decisions").content.decode()
+    assert f'id="notice-{approved.public_id}"' in consumer_client(ada).get("/account/decisions").content.decode()
 
     # Ada's approval, checked again as her order was written, was refused: the decline stands.
     recheck = decided(ada, CreditDecision.Outcome.DECLINED, recheck_of=approved.public_id)
-    page = _signed_in(ada).get("/account/decisions").content.decode()
+    page = consumer_client(ada).get("/account/decisions").content.decode()
     assert f'id="notice-{recheck.public_id}"' in page and f'id="notice-{approved.public_id}"' not in page

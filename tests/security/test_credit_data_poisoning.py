@@ -24,24 +24,16 @@ from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.core import clock
 from bnpl.core.models import Event
 from consumers.models import Consumer, MerchantConsumer
-from consumers.selectors import SESSION_KEY
 from decisioning.models import BankDataConsent, BankTransaction, CreditDecision
 from tests.bnpl.checkout.factories import make_checkout_session, product_for
 from tests.conftest import ApiClient
 from tests.consumers.factories import make_verified_consumer
+from tests.helpers import consumer_client
 from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 
 NSF_COUNT = 8  # the review's attack; the policy declines from CREDIT_BANK_EVENTS_LIMIT (3)
-
-
-def _signed_in(consumer: Consumer) -> Client:
-    client = Client()
-    session = client.session
-    session[SESSION_KEY] = consumer.public_id
-    session.save()
-    return client
 
 
 def _buy(shopper: Client, merchant: Tenant) -> tuple[CheckoutSession, CreditDecision]:
@@ -85,7 +77,7 @@ def _poison(api: ApiClient, consumer_id: str) -> None:
 
 def _a_poisoned_shopper(merchant_a: Tenant) -> tuple[Consumer, Client, ApiClient]:
     consumer = make_verified_consumer(email="ada@example.com")
-    shopper = _signed_in(consumer)
+    shopper = consumer_client(consumer)
     _, first = _buy(shopper, merchant_a)  # a real purchase at A: A now knows the shopper
     assert first.outcome == "approved"
     api_a = ApiClient(merchant_a.test_key)
@@ -154,7 +146,7 @@ def test_only_the_consumer_can_let_merchant_a_data_count_at_merchant_b(tenant: T
 def test_another_consumer_cannot_widen_or_revoke_the_consent(tenant: Tenant) -> None:
     consumer, _, _ = _a_poisoned_shopper(tenant)
     consent = BankDataConsent.objects.get(consumer=consumer)
-    stranger = _signed_in(make_verified_consumer(email="eve@example.com"))
+    stranger = consumer_client(make_verified_consumer(email="eve@example.com"))
 
     widened = stranger.post(f"/account/data-sharing/{consent.public_id}/scope", {"scope": "all_decisions"})
     revoked = stranger.post(f"/account/data-sharing/{consent.public_id}/revoke")
@@ -201,7 +193,7 @@ def test_opening_a_checkout_signed_in_gives_the_merchant_no_id_for_the_shopper(t
         },
     ).json()
 
-    assert _signed_in(consumer).get(f"/checkout/{created['id']}").status_code == 200
+    assert consumer_client(consumer).get(f"/checkout/{created['id']}").status_code == 200
 
     assert api.get("/api/v1/consumers").json()["results"] == []
     assert api.get(f"/api/v1/checkout/sessions/{created['id']}").json()["consumer"] is None
@@ -213,7 +205,7 @@ def test_a_declined_purchase_gives_the_merchant_no_id_either(tenant: Tenant) -> 
     api = ApiClient(tenant.test_key)
     minor = make_verified_consumer(email="kid@example.com", born=dt.date(clock.today().year - 16, 1, 1))
 
-    session, decision = _buy(_signed_in(minor), tenant)
+    session, decision = _buy(consumer_client(minor), tenant)
 
     assert _reason_codes(decision) == ["under_age"]
     assert api.get("/api/v1/consumers").json()["results"] == []
@@ -222,7 +214,7 @@ def test_a_declined_purchase_gives_the_merchant_no_id_either(tenant: Tenant) -> 
 
 def test_a_confirmed_purchase_makes_the_id_and_every_place_shows_the_same_one(tenant: Tenant) -> None:
     api = ApiClient(tenant.test_key)
-    shopper = _signed_in(make_verified_consumer(email="ada@example.com"))
+    shopper = consumer_client(make_verified_consumer(email="ada@example.com"))
 
     session, _ = _buy(shopper, tenant)
 

@@ -16,11 +16,10 @@ from bnpl.core.errors import InvalidRequestError
 from bnpl.payments.models import Charge
 from bnpl.plans.models import Plan
 from consumers.models import Consumer, Identity
-from consumers.selectors import SESSION_KEY
 from consumers.services import identity_submit
 from tests.bnpl.checkout.factories import make_authorized_order
 from tests.consumers.factories import make_consumer
-from tests.helpers import pdf_text
+from tests.helpers import consumer_client, pdf_text
 from tests.merchants.factories import make_tenant
 
 pytestmark = pytest.mark.django_db
@@ -52,11 +51,8 @@ def _identity(consumer: Consumer, legal_name: str) -> None:
 
 
 def _signed_in(consumer: Consumer) -> Client:
-    client = Client(raise_request_exception=False)  # a crash is a 500 here, as the consumer sees it
-    session = client.session
-    session[SESSION_KEY] = consumer.public_id
-    session.save()
-    return client
+    # a crash is a 500 here, as the consumer sees it
+    return consumer_client(consumer, client=Client(raise_request_exception=False))  # type: ignore[no-any-return]
 
 
 def _plan(consumer_name: str, merchant_name: str) -> Plan:

@@ -20,23 +20,15 @@ from bnpl.checkout.models import CheckoutSession, Order, Prequalification
 from bnpl.core.errors import ApplicationError
 from bnpl.payments.models import Charge, PaymentMethod
 from consumers.models import Consumer, SandboxMessage
-from consumers.selectors import SESSION_KEY
 from decisioning.models import CreditDecision
 from tests.bnpl.checkout.factories import make_checkout_session, product_for
 from tests.consumers.factories import make_verified_consumer
+from tests.helpers import consumer_client
 from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
 
 TYPED_CARD = {"card_number": "4242 4242 4242 4242", "exp_month": "12", "exp_year": "2035", "cvc": "123"}
-
-
-def _signed_in(consumer: Consumer) -> Client:
-    client = Client()
-    session = client.session
-    session[SESSION_KEY] = consumer.public_id
-    session.save()
-    return client
 
 
 def _confirm(shopper: Client, session: CheckoutSession, tenant: Tenant, **fields: str) -> Any:
@@ -52,7 +44,7 @@ def _new_session(tenant: Tenant) -> CheckoutSession:
 def saved(tenant: Tenant) -> tuple[Consumer, Client, PaymentMethod]:
     """A consumer who bought at ``tenant`` with a card typed in (and so saved on their account)."""
     consumer = make_verified_consumer(email="ada@example.com")
-    shopper = _signed_in(consumer)
+    shopper = consumer_client(consumer)
     assert _confirm(shopper, _new_session(tenant), tenant, **TYPED_CARD).status_code == 302
     return consumer, shopper, PaymentMethod.objects.get(consumer=consumer)
 

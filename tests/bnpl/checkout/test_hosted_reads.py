@@ -8,30 +8,21 @@ import pytest
 from django.test import Client
 
 from bnpl.checkout.models import Order
-from consumers.models import Consumer
-from consumers.selectors import SESSION_KEY
 from merchants.models import Branding
 from tests.bnpl.checkout.factories import make_authorized_order, make_checkout_session
 from tests.consumers.factories import make_verified_consumer
+from tests.helpers import consumer_client
 from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
-
-
-def _signed_in(consumer: Consumer) -> Client:
-    client = Client()
-    session = client.session
-    session[SESSION_KEY] = consumer.public_id
-    session.save()
-    return client
 
 
 def test_only_the_shopper_who_bought_sees_the_approval(tenant: Tenant) -> None:
     order = make_authorized_order(merchant=tenant.merchant, livemode=False, amount=12000)
     path = f"/checkout/{order.checkout_session.public_id}/approved"
 
-    mine = _signed_in(order.consumer).get(path)
-    theirs = _signed_in(make_verified_consumer()).get(path)
+    mine = consumer_client(order.consumer).get(path)
+    theirs = consumer_client(make_verified_consumer()).get(path)
 
     assert mine.status_code == 200
     page = mine.content.decode()
@@ -43,7 +34,7 @@ def test_only_the_shopper_who_bought_sees_the_approval(tenant: Tenant) -> None:
 
 def test_an_approval_page_of_an_open_or_unknown_session_is_not_found(tenant: Tenant) -> None:
     session = make_checkout_session(merchant=tenant.merchant, livemode=False)
-    shopper = _signed_in(make_verified_consumer())
+    shopper = consumer_client(make_verified_consumer())
 
     assert shopper.get(f"/checkout/{session.public_id}/approved").status_code == 404
     assert shopper.get("/checkout/cs_test_doesnotexist0000000000/approved").status_code == 404

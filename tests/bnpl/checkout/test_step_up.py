@@ -18,9 +18,9 @@ from bnpl.checkout.models import CheckoutCardClearance, CheckoutSession, Order
 from bnpl.core.models import AuditLogEntry
 from bnpl.payments.models import PaymentMethod
 from consumers.models import Consumer, SandboxMessage
-from consumers.selectors import SESSION_KEY
 from tests.bnpl.checkout.factories import make_authorized_order, make_checkout_session, product_for
 from tests.consumers.factories import make_verified_consumer
+from tests.helpers import consumer_client
 from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -34,20 +34,12 @@ def traveller() -> Iterator[time_machine.Traveller]:
         yield frozen
 
 
-def _signed_in(consumer: Consumer) -> Client:
-    client = Client()
-    session = client.session
-    session[SESSION_KEY] = consumer.public_id
-    session.save()
-    return client
-
-
 @pytest.fixture
 def shopper(other_tenant: Tenant) -> tuple[Consumer, Client, PaymentMethod]:
     """Bought once at the other merchant, so a card is saved; never bought at ``tenant``."""
     consumer = make_verified_consumer(email="ada@example.com")
     order = make_authorized_order(merchant=other_tenant.merchant, livemode=False, consumer=consumer)
-    return consumer, _signed_in(consumer), PaymentMethod.objects.get(consumer=order.consumer)
+    return consumer, consumer_client(consumer), PaymentMethod.objects.get(consumer=order.consumer)
 
 
 def _confirm(client: Client, session: CheckoutSession, tenant: Tenant, **fields: str) -> Any:
@@ -128,7 +120,7 @@ def test_another_consumers_card_is_never_stepped_up_nor_used(
     tenant: Tenant, shopper: tuple[Consumer, Client, PaymentMethod]
 ) -> None:
     _, _, card = shopper
-    stranger = _signed_in(make_verified_consumer(email="eve@example.com"))
+    stranger = consumer_client(make_verified_consumer(email="eve@example.com"))
     session = make_checkout_session(merchant=tenant.merchant, livemode=False)
     product = product_for(tenant.merchant, False).public_id
 
