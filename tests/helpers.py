@@ -81,6 +81,20 @@ def consumer_client(consumer: Any, *, client: Any = None) -> Any:
     return client
 
 
+def compilations(monkeypatch: Any, compiler: Any) -> list[Any]:
+    """From now on, each compiler of class ``compiler`` (one of Django's SQL compilers) that turns a
+    query into SQL, in order: a statement compiled once per process compiles nothing on later calls."""
+    compiled: list[Any] = []
+    original = compiler.as_sql
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(compiler, "as_sql", counted)
+    return compiled
+
+
 def operator_client(user: Any = None, **flags: Any) -> Any:
     """The admin as an operator who passed the second factor: ``user`` (a superuser operator when
     None; ``flags`` override, e.g. ``is_superuser=False`` for one with given permissions only)."""

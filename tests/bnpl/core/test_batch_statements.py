@@ -14,6 +14,7 @@ from bnpl.core.models import AuditLogEntry, Event
 from bnpl.core.services import Change, change_record, change_record_many
 from merchants.models import Merchant
 from merchants.services import merchant_create
+from tests.helpers import compilations
 
 pytestmark = pytest.mark.django_db
 
@@ -69,19 +70,12 @@ def test_the_primary_keys_of_the_rows_by_ids_come_without_building_a_row() -> No
 def test_rows_by_ids_are_compiled_once_whatever_the_number_of_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     merchants = [merchant_create(name=f"Shop {number}") for number in range(4)]
     statement = _merchants_by_ids()
-    compiled = []
-    as_sql = SQLCompiler.as_sql
-
-    def counting(self: SQLCompiler, *args: object, **kwargs: object) -> object:
-        compiled.append(self.query.model)
-        return as_sql(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(SQLCompiler, "as_sql", counting)
+    compiled = compilations(monkeypatch, SQLCompiler)
     with transaction.atomic():
         for count in (1, 2, 4, 3):
             assert len(statement.rows([merchant.pk for merchant in merchants[:count]])) == count
 
-    assert compiled == [Merchant]
+    assert [compiler.query.model for compiler in compiled] == [Merchant]
 
 
 @pytest.fixture

@@ -3,14 +3,13 @@ call's values where its markers were."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.db.models.sql.compiler import SQLUpdateCompiler
 
 from bnpl.core.compiled import CompiledUpdate
 from merchants.models import Merchant
 from merchants.services import merchant_create
+from tests.helpers import compilations
 
 pytestmark = pytest.mark.django_db
 
@@ -24,14 +23,7 @@ def test_a_compiled_update_changes_the_rows_its_values_name_and_counts_them(
 ) -> None:
     first, second = merchant_create(name="First"), merchant_create(name="Second")
     statement = _rename()
-    compiled: list[object] = []
-    original = SQLUpdateCompiler.as_sql
-
-    def counted(self: SQLUpdateCompiler) -> Any:
-        compiled.append(self)
-        return original(self)
-
-    monkeypatch.setattr(SQLUpdateCompiler, "as_sql", counted)
+    compiled = compilations(monkeypatch, SQLUpdateCompiler)
 
     counts = [statement.run(first.pk), statement.run(0)]
 

@@ -12,6 +12,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
 from bnpl.core.session_store import SessionStore
+from tests.helpers import compilations
 
 pytestmark = pytest.mark.django_db
 
@@ -43,14 +44,7 @@ def test_a_saved_session_is_read_back_and_an_unknown_or_expired_one_is_empty() -
 def test_reading_a_session_compiles_no_select(monkeypatch: pytest.MonkeyPatch) -> None:
     key = _saved(consumer_public_id="con_1")
     SessionStore(key).load()  # the first read compiles this process's statement
-    compiled: list[object] = []
-    original = SQLCompiler.as_sql
-
-    def counted(self: SQLCompiler, *args: Any, **kwargs: Any) -> Any:
-        compiled.append(self)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SQLCompiler, "as_sql", counted)
+    compiled = compilations(monkeypatch, SQLCompiler)
 
     assert SessionStore(key).load() == {"consumer_public_id": "con_1"}
     assert compiled == []  # Django's own store compiles its SELECT on every request

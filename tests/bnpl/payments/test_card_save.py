@@ -5,7 +5,6 @@ once per process (``bnpl.core.compiled``), which change the rows the ORM's queri
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import pytest
 from django.db.models.sql.compiler import SQLUpdateCompiler
@@ -18,6 +17,7 @@ from bnpl.payments.services import installments_waiting_for_card, payment_method
 from bnpl.plans.models import Installment
 from tests.bnpl.checkout.factories import make_authorized_order
 from tests.consumers.factories import make_verified_consumer
+from tests.helpers import compilations
 from tests.merchants.factories import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -79,14 +79,7 @@ def test_a_new_card_is_its_mode_s_only_default_and_is_written_with_its_record(te
 def test_saving_a_card_compiles_no_update(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
     consumer = make_verified_consumer()
     _add(consumer)  # the first save compiles this process's statements
-    compiled: list[object] = []
-    original = SQLUpdateCompiler.as_sql
-
-    def counted(self: SQLUpdateCompiler) -> Any:
-        compiled.append(self)
-        return original(self)
-
-    monkeypatch.setattr(SQLUpdateCompiler, "as_sql", counted)
+    compiled = compilations(monkeypatch, SQLUpdateCompiler)
 
     _add(consumer, "4242424242424242")
 
