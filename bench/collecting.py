@@ -21,6 +21,7 @@ LATENCY_MONTHS = 6  # fewer than 12: a batch then holds one month of half the pl
 LATENCY_MS = 100
 BATCH_SIZE = int(os.environ.get("BENCH_COLLECTION_BATCH", "50"))
 CONCURRENCY = int(os.environ.get("BENCH_GATEWAY_CONCURRENCY", "50"))  # COLLECTIONS_GATEWAY_CONCURRENCY
+LANES = int(os.environ.get("BENCH_COLLECTION_LANES", "2"))  # COLLECTIONS_LANES, production's default
 SETTLEMENT_CAPTURES = int(os.environ.get("BENCH_SETTLEMENT_CAPTURES", "100000"))
 INSERT_BATCH = 20_000
 
@@ -43,7 +44,10 @@ def bench_collections(tenant: Any) -> None:
     later.update(collect_on=dt.date(2999, 1, 1))  # kept for the 100 ms run
 
     sandbox = f"sandbox gateway, {CONCURRENCY} calls at once"
-    print(f"\ncollections on {connection.vendor}: one worker, batches of {BATCH_SIZE}; installments per second")
+    print(
+        f"\ncollections on {connection.vendor}: one worker, {LANES} lane(s), batches of {BATCH_SIZE};"
+        " installments per second"
+    )
     print(f"{'baseline: bare UPDATE … SKIP LOCKED claim loop':58s} {bare:9,.0f} /s   1.00x  ({due:,} rows)")
     for label, latency, concurrency in (
         (f"collections_run, {sandbox}, 0 ms", 0, CONCURRENCY),
@@ -51,7 +55,9 @@ def bench_collections(tenant: Any) -> None:
     ):
         if latency:
             later.filter(sequence__lte=LATENCY_MONTHS).update(collect_on=models.F("due_date"))
-        with override_settings(SANDBOX_GATEWAY_LATENCY_MS=latency, COLLECTIONS_GATEWAY_CONCURRENCY=concurrency):
+        with override_settings(
+            SANDBOX_GATEWAY_LATENCY_MS=latency, COLLECTIONS_GATEWAY_CONCURRENCY=concurrency, COLLECTIONS_LANES=LANES
+        ):
             count = services.due_installments().count()
             started, cpu = time.perf_counter(), time.process_time()
             result = services.collections_run(batch_size=BATCH_SIZE)

@@ -22,7 +22,8 @@ each safe to repeat:
 
 A worker overlaps two batches: while one batch's calls are under way, the batch claimed before it
 is recorded and settled, so its own writes hide behind the gateway's round trips. Each batch still
-takes the three steps in order (claimed before its calls, settled after its answers).
+takes the three steps in order (claimed before its calls, settled after its answers). And it runs
+``COLLECTIONS_LANES`` such loops at once (``collections_run``), as that many workers would.
 
 A worker killed between any two steps, or a call the gateway did not answer, leaves attempts in
 ``processing``; the sweeper sends the same charges again (the gateway answers a known key with its
@@ -38,6 +39,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -75,6 +77,10 @@ class RunResult:
     succeeded: int = 0
     failed: int = 0
     pending: int = 0  # the gateway did not answer: the sweeper finishes them
+
+    @classmethod
+    def total(cls, results: Sequence[RunResult]) -> RunResult:
+        return cls(**{name: sum(getattr(result, name) for result in results) for name in vars(cls())})
 
     def add(self, attempt: CollectionAttempt) -> None:
         if attempt.status == CollectionAttempt.Status.SUCCEEDED:
@@ -358,24 +364,52 @@ def _retry_on(attempt: CollectionAttempt) -> dt.date | None:
 
 
 def collections_run(*, batch_size: int | None = None) -> RunResult:
-    """Claim and process batches until nothing is due (several workers may run this at once). Two
-    batches overlap: a batch's gateway calls are under way while the batch claimed before it is
-    recorded and settled, so the worker's own writes hide behind the gateway's round trips."""
+    """Claim and process batches until nothing is due (several workers may run this at once).
+
+    ``COLLECTIONS_LANES`` lanes run at once, each in its own thread with its own database
+    connection, sharing the worker's gateway pool. A lane is what a worker was: a loop of claim,
+    calls, settle, in which two batches overlap (a batch's gateway calls are under way while the
+    batch claimed before it is recorded and settled). Lanes add nothing to the argument above: they
+    claim with ``SKIP LOCKED`` as separate workers do, so no two hold the same installment or plan.
+    What they buy is the other core: while one lane waits for PostgreSQL, another runs Python."""
+    size = batch_size or settings.COLLECTION_BATCH_SIZE
+    lanes = settings.COLLECTIONS_LANES
+    if lanes < 1:
+        raise ValueError("COLLECTIONS_LANES must be at least 1")
+    with GatewayPool(size=settings.COLLECTIONS_GATEWAY_CONCURRENCY) as pool:
+        if lanes == 1:
+            return _lane(pool, size)
+        with ThreadPoolExecutor(max_workers=lanes - 1, thread_name_prefix="collections-lane") as others:
+            started = [others.submit(_lane_on_its_own_connection, pool, size) for _ in range(lanes - 1)]
+            results = [_lane(pool, size)]  # this thread is a lane too
+            results += [future.result() for future in started]  # waits for them; raises what one raised
+    return RunResult.total(results)
+
+
+def _lane(pool: GatewayPool, size: int) -> RunResult:
+    """One lane: claim a batch, start its calls, settle the batch before it; until nothing is due
+    and nothing is in flight (a batch in flight hides its plans from the next claim)."""
     result = RunResult()
     previous: tuple[_Batch, Sending] | None = None
-    with GatewayPool(size=settings.COLLECTIONS_GATEWAY_CONCURRENCY) as pool:
-        while True:
-            batch = _claim(batch_size or settings.COLLECTION_BATCH_SIZE)
-            current = None
-            if batch is not None:
-                result.claimed += len(batch.attempts)
-                current = (batch, pool.start(batch.unsent))  # its calls go out while the batch before settles
-            if previous is not None:
-                for attempt in previous[0].finish(previous[1]):
-                    result.add(attempt)
-            elif current is None:  # nothing due, nothing in flight (a batch in flight hides its plans)
-                return result
-            previous = current
+    while True:
+        batch = _claim(size)
+        current = None
+        if batch is not None:
+            result.claimed += len(batch.attempts)
+            current = (batch, pool.start(batch.unsent))  # its calls go out while the batch before settles
+        if previous is not None:
+            for attempt in previous[0].finish(previous[1]):
+                result.add(attempt)
+        elif current is None:
+            return result
+        previous = current
+
+
+def _lane_on_its_own_connection(pool: GatewayPool, size: int) -> RunResult:
+    try:
+        return _lane(pool, size)
+    finally:
+        connection.close()  # this thread's own: the thread ends with the run
 
 
 def collections_sweep(*, stuck_after: dt.timedelta | None = None, batch_size: int | None = None) -> RunResult:

@@ -597,6 +597,11 @@ COLLECTION_BATCH_SIZE = env.int("COLLECTION_BATCH_SIZE", default=50)
 # database connection while the pool lives): the gateway's round trip, not our database, bounds a
 # worker, so this sets its throughput. 1 sends them one after another in the worker's own thread.
 COLLECTIONS_GATEWAY_CONCURRENCY = env.int("COLLECTIONS_GATEWAY_CONCURRENCY", default=16)
+# How many claim-charge-settle loops one worker runs at once (threads, each with its own database
+# connection, sharing the gateway pool above), as that many workers would. Two keep both of a
+# 2-core machine's cores busy: one lane's Python runs while the other waits for PostgreSQL
+# (docs/collections.md). Connections per worker: lanes + gateway concurrency.
+COLLECTIONS_LANES = env.int("COLLECTIONS_LANES", default=2)
 COLLECTION_STUCK_AFTER = timedelta(seconds=env.int("COLLECTION_STUCK_AFTER_SECONDS", default=300))
 # Delinquency: days past due of the oldest unpaid installment at which a plan is delinquent, and
 # at which it is charged off (written off as a credit loss; collections stops).

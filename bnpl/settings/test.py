@@ -21,6 +21,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 # neither see nor roll back with a test's transaction: one at a time here, in the test's own thread.
 # The tests of concurrent sending (transactional ones) and the real-worker tests set it themselves.
 COLLECTIONS_GATEWAY_CONCURRENCY = env.int("COLLECTIONS_GATEWAY_CONCURRENCY", default=1)
+# Likewise one collections lane, in the test's own thread (its query counts see the whole run);
+# the lanes' tests and the real-worker tests set their own.
+COLLECTIONS_LANES = env.int("COLLECTIONS_LANES", default=1)
 # The limits are tested at their own numbers (set with pytest's ``settings`` fixture); everything
 # else runs far below them.
 API_THROTTLE_RATE = "100000/s"

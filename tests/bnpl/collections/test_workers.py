@@ -1,5 +1,6 @@
 """Collections with real Celery workers: separate processes on PostgreSQL and Redis (and again on
-RabbitMQ), as in production, each sending its batches' charges to the gateway from a pool of threads. Two workers
+RabbitMQ), as in production, each running two collections lanes and sending its batches' charges to the
+gateway from a pool of threads. Two workers
 collect 600 due installments exactly once each; then, trial after trial, one of them is
 killed with SIGKILL part-way (with calls in flight) and the sweeper finishes its work: every
 installment is charged exactly once (counted on the gateway's own record), and the ledger balances."""
@@ -32,6 +33,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 PLANS = 300  # 12 monthly payments each: two months due at first is 600 installments
 GATEWAY_CONCURRENCY = 8  # each worker sends a batch's charges 8 at a time
+LANES = 2  # each worker runs two claim-charge-settle loops at once, as production's default does
 
 
 def _collectors(queue: str, logs: Path, broker: str) -> AbstractContextManager[Workers]:
@@ -44,7 +46,11 @@ def _collectors(queue: str, logs: Path, broker: str) -> AbstractContextManager[W
         # flight for most of a second. At 0 ms a quick machine finished a run between two looks for one,
         # and at 50 ms a loaded one did (the test process, starved of CPU, looked once the whole run of
         # 120 installments had taken its 2 s).
-        environment={"COLLECTIONS_GATEWAY_CONCURRENCY": str(GATEWAY_CONCURRENCY), "SANDBOX_GATEWAY_LATENCY_MS": "200"},
+        environment={
+            "COLLECTIONS_GATEWAY_CONCURRENCY": str(GATEWAY_CONCURRENCY),
+            "COLLECTIONS_LANES": str(LANES),
+            "SANDBOX_GATEWAY_LATENCY_MS": "200",
+        },
     )
 
 
