@@ -18,9 +18,11 @@ Two ways, the same batches:
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import io
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -249,19 +251,44 @@ def _castable(arrow: pa.DataType, kind: pa.DataType) -> bool:
 
 
 def _copied_batches(spec: TableSpec, scope: Scope) -> Iterator[pa.RecordBatch]:
+    """Outside a transaction, the next chunk's COPY runs on a thread of its own (its own connection,
+    the same reading server) while this one's columns are typed: PostgreSQL makes the CSV on one core
+    while Python scrubs the chunk before on the other. Each chunk is its own statement, and so its own
+    snapshot, either way. Inside a transaction (a snapshot's ``consistent_read``, or a test's), every
+    chunk is read here: another connection would see another snapshot."""
     queryset = _queryset(spec, scope)
     low, high = (scope.lower_key, scope.upper_key) if spec.kind == APPEND else (0, _newest(queryset))
-    while low < high:
+
+    def chunk(low: int) -> tuple[pa.Table | None, int | None]:
+        """The chunk above ``low``, and the key the next one starts above (None: nothing is left)."""
         top = min(high, low + scope.chunk_size)
         parsed = _copy(spec, queryset.filter(pk__gt=low, pk__lte=top))
         if parsed is not None:
-            yield _typed(spec, parsed)
-            low = top
-            continue
+            return parsed, top
         following = queryset.filter(pk__gt=top).aggregate(first=Min("pk"))["first"]  # past a gap of ids
-        if following is None:
-            return
-        low = following - 1
+        return None, None if following is None else following - 1
+
+    if connections[reading_alias()].in_atomic_block:
+        following: int | None = low
+        while following is not None and following < high:
+            parsed, following = chunk(following)
+            if parsed is not None:
+                yield _typed(spec, parsed)
+        return
+    if low >= high:
+        return
+    context = contextvars.copy_context()  # the reading server's choice (``reporting_reads``) goes along
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-copy") as ahead:
+        try:
+            pending: Future[tuple[pa.Table | None, int | None]] | None = ahead.submit(context.run, chunk, low)
+            while pending is not None:
+                parsed, following = pending.result()
+                more = following is not None and following < high
+                pending = ahead.submit(context.run, chunk, following) if following is not None and more else None
+                if parsed is not None:
+                    yield _typed(spec, parsed)
+        finally:
+            ahead.submit(connections.close_all).result()  # the thread's own connection, before it ends
 
 
 def _newest(queryset: QuerySet[Any]) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,43 @@ def test_copy_and_keyset_reads_give_the_same_batches_for_every_table(tenant: Ten
         paged = _read(spec, scope, _keyset_batches)
         assert copied.num_rows == spec.model_class()._default_manager.count(), spec.name
         assert copied.equals(paged, check_metadata=True), spec.name
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_each_next_chunk_is_copied_ahead_on_a_connection_of_its_own(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read-ahead gives the batches the keyset read gives (over a gap of ids wider than a chunk,
+    and with nothing in the range), copies on its own thread, and closes that thread's connection."""
+    from bnpl.lake.tables import reading
+
+    made = _events(tenant)
+    copied_on: list[str] = []
+    copy = reading._copy
+
+    def watched(spec: TableSpec, queryset: Any) -> pa.Table | None:
+        copied_on.append(threading.current_thread().name)
+        return copy(spec, queryset)
+
+    monkeypatch.setattr(reading, "_copy", watched)
+    scope = Scope(chunk_size=2, lower_key=0, upper_key=max(event.pk for event in made))
+    before = _backends()
+
+    ahead = _read(EVENTS, scope, _copied_batches)
+
+    assert ahead.equals(_read(EVENTS, scope, _keyset_batches), check_metadata=True)
+    assert ahead.num_rows == Event.objects.filter(pk__lte=scope.upper_key).count() >= len(made)
+    assert copied_on and all(name.startswith("lake-copy") for name in copied_on), copied_on
+    assert _backends() == before  # the reading thread's connection closed as the read ended
+    empty = Scope(chunk_size=2, lower_key=scope.upper_key, upper_key=scope.upper_key + 10)
+    assert _read(EVENTS, empty, _copied_batches).num_rows == 0
+
+
+def _backends() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
 
 
 def _batch(days: list[int]) -> pa.RecordBatch:
