@@ -37,6 +37,7 @@ def _environment(database_url: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "SANDBOX_GATEWAY_LATENCY_MS": "30",
         "COLLECTIONS_GATEWAY_CONCURRENCY": "4",
+        "COLLECTIONS_LANES": "2",  # production's default: both lanes lose their connections
         "COLLECTION_STUCK_AFTER_SECONDS": "0",  # the sweep after the restart takes every attempt left
     }
 
