@@ -382,9 +382,25 @@ def _backends(database: str) -> list[int]:
         connection.close()
 
 
+def _tree_seconds(root: int) -> dict[int, float]:
+    """``_seconds`` of the root's process tree, and under ``-root`` what the root's ended children
+    used: it reaps them (gunicorn's master its recycled workers, Celery's its pool processes), and
+    the kernel then adds each one's whole life to the root's children's times."""
+    import psutil
+
+    used = _seconds(_tree(root))
+    try:
+        times = psutil.Process(root).cpu_times()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return used
+    used[-root] = times.children_user + times.children_system
+    return used
+
+
 def cpu_snapshot(parts: Parts) -> dict[str, dict[int, float]]:
     """CPU seconds used so far by each process of each part (by pid: processes come and go, e.g. a
-    database connection older than DATABASE_CONN_MAX_AGE), and by the whole machine (pid 0)."""
+    database connection older than DATABASE_CONN_MAX_AGE, a web worker ``max_requests`` recycled),
+    and by the whole machine (pid 0)."""
     import resource
 
     import psutil
@@ -392,8 +408,8 @@ def cpu_snapshot(parts: Parts) -> dict[str, dict[int, float]]:
     machine = psutil.cpu_times()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # locust: the one child waited for in a phase
     return {
-        "web": _seconds(_tree(parts.web)),
-        "worker": _seconds(_tree(parts.worker)),
+        "web": _tree_seconds(parts.web),
+        "worker": _tree_seconds(parts.worker),
         "PostgreSQL": _seconds(_backends(parts.database)),
         "locust": {0: children.ru_utime + children.ru_stime},
         "receivers": _seconds([os.getpid()]),
@@ -401,15 +417,26 @@ def cpu_snapshot(parts: Parts) -> dict[str, dict[int, float]]:
     }
 
 
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds a part used between two snapshots. A process that ended meanwhile: in a tree whose
+    root reaps it (a negative key holds the root's ended children), its whole life is in the root's
+    children's times, so what it had used by the first snapshot is taken back out; elsewhere (a
+    PostgreSQL backend) it is missed from its last snapshot on."""
+    used = sum(value - before.get(pid, 0.0) for pid, value in after.items())
+    if any(pid < 0 for pid in after):
+        used -= sum(value for pid, value in before.items() if pid > 0 and pid not in after)
+    return used
+
+
 def cpu_report(
     before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], *, units: int, unit: str, seconds: float
 ) -> str:
-    """CPU milliseconds per ``unit`` by part (a process that ended during the phase is missed from
-    its last snapshot on), and how busy the machine's cores were, and by whom."""
-    used = {part: sum(value - before[part].get(pid, 0.0) for pid, value in after[part].items()) for part in before}
+    """CPU milliseconds per ``unit`` by part, and how busy the machine's cores were, and by whom."""
+    used = {part: cpu_used(before[part], after[part]) for part in before}
     ours = sum(value for part, value in used.items() if part != "machine")
     cores = os.cpu_count() or 1
-    per = ", ".join(f"{part} {used[part] / max(units, 1) * 1000:.0f}" for part in used if part != "machine")
+    each = {part: used[part] / max(units, 1) * 1000 for part in used if part != "machine"}
+    per = ", ".join(f"{part} {ms:.0f}" if ms >= 10 else f"{part} {ms:.1f}" for part, ms in each.items())
     busy = used["machine"] / (seconds * cores)
     others = max(0.0, used["machine"] - ours) / (seconds * cores)
     return (
