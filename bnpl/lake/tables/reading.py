@@ -283,8 +283,9 @@ def _copied_batches(spec: TableSpec, scope: Scope) -> Iterator[pa.RecordBatch]:
             pending: Future[tuple[pa.Table | None, int | None]] | None = ahead.submit(context.run, chunk, low)
             while pending is not None:
                 parsed, following = pending.result()
-                more = following is not None and following < high
-                pending = ahead.submit(context.run, chunk, following) if following is not None and more else None
+                pending = (
+                    ahead.submit(context.run, chunk, following) if following is not None and following < high else None
+                )
                 if parsed is not None:
                     yield _typed(spec, parsed)
         finally:
