@@ -138,7 +138,10 @@ def test_a_batch_costs_the_worker_the_same_queries_whatever_its_size(tenant: Ten
                 not any(read in query["sql"] for read in TIMED_QUERIES) for query in queries.captured_queries
             )
 
-    assert queries_by_size[2] == queries_by_size[8] <= 29, queries_by_size  # 31 before the sixth pass
+    # 31 before the sixth pass; SQLite still 31 (the PostgreSQL-only single statements, the claim's
+    # among them, are the ORM's several there)
+    budget = 29 if connection.vendor == "postgresql" else 31
+    assert queries_by_size[2] == queries_by_size[8] <= budget, queries_by_size
     assert ledger_ok()
 
 
