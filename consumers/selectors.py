@@ -20,8 +20,7 @@ PENDING_IDENTIFIER_KEY = "consumer_pending_identifier"  # the address a code was
 def consumer_for_session(*, public_id: str | None) -> Consumer | None:
     if not public_id:
         return None
-    found = _ACTIVE_CONSUMER.rows(public_id)
-    return found[0] if found else None
+    return _ACTIVE_CONSUMER.first(public_id)
 
 
 def identity_is_verified(*, consumer_id: int) -> bool:

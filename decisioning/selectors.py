@@ -130,8 +130,7 @@ def checkout_session_outcome(*, checkout_session: Any) -> CheckoutOutcome | None
     if prefetched is not None:
         decision = prefetched[0] if prefetched else None
     else:
-        found = _governing_decision.rows(checkout_session.pk)
-        decision = found[0] if found else None
+        decision = _governing_decision.first(checkout_session.pk)
     if decision is None:
         return None
     if decision.outcome == CreditDecision.Outcome.APPROVED:

@@ -109,20 +109,17 @@ _INSTALLMENTS: CompiledSelect[Installment] = CompiledSelect(
 def checkout_session_for_page(*, public_id: str) -> CheckoutSession | None:
     """A session by its public id, as the hosted pages show it (with its merchant and branding).
     Any merchant's: the hosted checkout is public, its id the shopper's only key to it."""
-    found = _SESSION_FOR_PAGE.rows(public_id)
-    return found[0] if found else None
+    return _SESSION_FOR_PAGE.first(public_id)
 
 
 def checkout_session_order_with_plan(*, session_id: int) -> Order | None:
     """The session's order with its plan and the plan's product (None: no order)."""
-    found = _ORDER_WITH_PLAN.rows(session_id)
-    return found[0] if found else None
+    return _ORDER_WITH_PLAN.first(session_id)
 
 
 def plan_first_payment(*, plan_id: int) -> Charge | None:
     """The plan's first successful payment, with its card (None: nothing paid yet)."""
-    found = _FIRST_PAYMENT.rows(plan_id)
-    return found[0] if found else None
+    return _FIRST_PAYMENT.first(plan_id)
 
 
 def plan_installments_by_due_date(*, plan_id: int) -> list[Installment]:

@@ -142,6 +142,12 @@ class CompiledSelect(Generic[Row]):
             fetched = cursor.fetchall()
         return _instances(compiled, fetched)
 
+    def first(self, *values: Any) -> Row | None:
+        """The first of ``rows(*values)``, or None (a lookup of one row: its query has its own
+        LIMIT or reads by a unique key)."""
+        found = self.rows(*values)
+        return found[0] if found else None
+
 
 def _instances(compiled: _Compiled, fetched: Sequence[Any]) -> list[Any]:
     """The rows as ``ModelIterable`` makes them from the same compiler's results."""

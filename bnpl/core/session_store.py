@@ -28,8 +28,7 @@ class SessionStore(DatabaseSessionStore):
     def _get_session_from_db(self) -> Any:  # Django's own method, absent from its stubs
         if connection.vendor != "postgresql":  # the marker for a time is compiled as text elsewhere
             return super()._get_session_from_db()  # type: ignore[misc]  # Django's, unstubbed
-        found = _UNEXPIRED.rows(self.session_key, timezone.now())
-        if found:
-            return found[0]
-        self._session_key = None
-        return None
+        found = _UNEXPIRED.first(self.session_key, timezone.now())
+        if found is None:
+            self._session_key = None
+        return found

@@ -27,9 +27,9 @@ _LINK = per_mode(_link)
 def merchant_consumer_ensure(*, merchant: Merchant, livemode: bool, consumer: Consumer) -> MerchantConsumer:
     """The merchant's id for this consumer, made when they first confirm a purchase there (the
     checkout's authorization calls this; opening a checkout does not). Safe to race."""
-    found = _LINK[livemode].rows(merchant.pk, consumer.pk)
-    if found:
-        return found[0]
+    found = _LINK[livemode].first(merchant.pk, consumer.pk)
+    if found is not None:
+        return found
     try:
         with transaction.atomic():
             link = MerchantConsumer.objects.create(merchant=merchant, livemode=livemode, consumer=consumer)
