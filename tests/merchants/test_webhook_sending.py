@@ -490,12 +490,9 @@ def fresh_proxy_environment() -> Iterator[None]:
     webhooks._environ_proxies.cache_clear()
 
 
+@pytest.mark.usefixtures("frozen", "fresh_proxy_environment")
 def test_deliveries_go_through_the_egress_proxy_the_environment_names(
-    frozen: time_machine.Traveller,
-    tenant: Tenant,
-    receiver: WebhookReceiver,
-    monkeypatch: pytest.MonkeyPatch,
-    fresh_proxy_environment: None,
+    tenant: Tenant, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An operator's egress proxy (docs/webhooks.md) is honoured as requests honours HTTP_PROXY: here
     the receiver stands in for the proxy, and gets the request for the merchant's own URL."""
@@ -510,12 +507,9 @@ def test_deliveries_go_through_the_egress_proxy_the_environment_names(
     assert _state(delivery) == (WebhookDelivery.Status.SUCCEEDED, 1, None)
 
 
+@pytest.mark.usefixtures("frozen", "fresh_proxy_environment")
 def test_no_proxy_sends_straight_to_the_receiver(
-    frozen: time_machine.Traveller,
-    tenant: Tenant,
-    receiver: WebhookReceiver,
-    monkeypatch: pytest.MonkeyPatch,
-    fresh_proxy_environment: None,
+    tenant: Tenant, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
