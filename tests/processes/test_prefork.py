@@ -1,9 +1,12 @@
 """gunicorn's master loads the URLconf's views and compiles every template before it forks
 (``when_ready`` in gunicorn.conf.py, bnpl.core.prefork), so no worker pays for them on its first
-requests."""
+requests. It also imports the credit model's library, which no other process loads at start."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -48,3 +51,31 @@ def test_the_master_loads_the_views_and_compiles_every_template_before_forking()
     [line] = log.lines
     assert line.startswith("loaded before forking: the URLconf's views and ")
     assert int(line.split(" and ")[1].split()[0]) > 100
+
+
+# Run in a new interpreter: this one imported XGBoost long ago (the decisioning tests).
+_MODEL_LIBRARY_CHECK = """
+import sys
+import django
+
+django.setup()
+loaded = lambda: sorted(name for name in ("xgboost", "sklearn", "scipy", "pandas") if name in sys.modules)
+print(loaded())
+namespace = {}
+exec(compile(open("gunicorn.conf.py").read(), "gunicorn.conf.py", "exec"), namespace)
+namespace["when_ready"](type("Server", (), {"log": type("Log", (), {"info": lambda *args: None})()})())
+print(loaded())
+"""
+
+
+def test_a_process_starts_without_the_model_library_and_the_web_master_imports_it_before_forking() -> None:
+    """XGBoost (with scikit-learn, SciPy and pandas) was half of every process's start; a worker or
+    a command that never scores no longer imports it (decisioning.registry)."""
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "bnpl.settings.test"}
+    run = subprocess.run(
+        [sys.executable, "-c", _MODEL_LIBRARY_CHECK], cwd=ROOT, env=environment, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    at_start, before_forking = run.stdout.splitlines()
+    assert at_start == "[]"
+    assert "'xgboost'" in before_forking
