@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -167,6 +169,16 @@ class PrivatePostgres:
         done = subprocess.run([*psql, "-Atq", "-c", sql], check=True, capture_output=True, text=True, timeout=60)
         return done.stdout.strip()
 
+    def database_create(self, name: str) -> None:
+        """An empty database, holding the schema already when the suite's own databases are copied
+        from a migrated template (DATABASE_TEST_TEMPLATE, as in CI): then the process the test
+        starts on it finds no migration to apply (~2.7 s of CPU instead of ~13 s for all of them)."""
+        self.query(f"CREATE DATABASE {name}")
+        schema = _template_dump()
+        if schema is not None:
+            psql = [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", name]
+            subprocess.run([*psql, "-q", "-v", "ON_ERROR_STOP=1"], input=schema, check=True, capture_output=True)
+
     def standby_of(self, primary: PrivatePostgres) -> None:
         """Make this cluster a hot standby streaming from ``primary``: a base backup that writes the
         standby's settings (``pg_basebackup -R``: standby.signal and primary_conninfo)."""
@@ -175,6 +187,20 @@ class PrivatePostgres:
             *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
             *("-D", str(self.data), "-R", "-X", "stream", "-c", "fast"),
         )
+
+
+@functools.cache
+def _template_dump() -> bytes | None:
+    """The migrated template's schema and rows (pg_dump, plain SQL), or None without a template."""
+    database = settings.DATABASES["default"]
+    template = database.get("TEST", {}).get("TEMPLATE")
+    if not template or database["ENGINE"] != "django.db.backends.postgresql":
+        return None
+    where = {"-h": database.get("HOST"), "-p": database.get("PORT"), "-U": database.get("USER")}
+    options = [part for option, value in where.items() if value for part in (option, str(value))]
+    environment = {**os.environ, "PGPASSWORD": database.get("PASSWORD") or ""}
+    pg_dump = [str(PG_BIN / "pg_dump"), *options, "--no-owner", "--no-privileges", template]
+    return subprocess.run(pg_dump, check=True, capture_output=True, env=environment).stdout
 
 
 @contextmanager

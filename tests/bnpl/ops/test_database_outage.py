@@ -10,7 +10,6 @@ was refused during the outage and retried with the same Idempotency-Key creates 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,7 @@ def _unavailable(answer: dict[str, Any]) -> bool:
 
 def test_the_database_down_answers_503_with_retry_after_then_resumes_without_a_restart() -> None:
     with private_postgres() as cluster:
-        subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "-q", "-c", "CREATE DATABASE bnpl"],
-            check=True,
-            capture_output=True,
-        )
+        cluster.database_create("bnpl")
         web = WebProcess(cluster.url("bnpl"))
         try:
             assert web.ask(get="/api/v1/account")["status"] == 200

@@ -75,11 +75,7 @@ def test_a_postgres_restart_mid_batch_charges_nothing_twice_and_loses_nothing(
     tmp_path: Path, redis_broker: str
 ) -> None:
     with private_postgres() as cluster:
-        subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "-q", "-c", "CREATE DATABASE bnpl"],
-            check=True,
-            capture_output=True,
-        )
+        cluster.database_create("bnpl")
         database_url = cluster.url("bnpl")
         assert _collections(database_url, "seed", str(PLANS)) == {"due": 2 * PLANS}
 
@@ -123,11 +119,7 @@ def test_a_postgres_restart_mid_confirm_answers_503_and_the_shopper_pays_once() 
     first payment, once, and the ledger balances. (A shopper who walks away instead, or pays with
     another card, gets that payment back: tests/bnpl/checkout/test_orphaned_first_payments.py.)"""
     with private_postgres() as cluster:
-        subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "-q", "-c", "CREATE DATABASE bnpl"],
-            check=True,
-            capture_output=True,
-        )
+        cluster.database_create("bnpl")
         web = WebProcess(cluster.url("bnpl"), SANDBOX_GATEWAY_LATENCY_MS="1500")
         try:
             shopper = web.ask(shopper=True)

@@ -50,7 +50,7 @@ def _replayed_everything(primary: PrivatePostgres, replica: PrivatePostgres) -> 
 @pytest.fixture(scope="module")
 def clusters() -> Iterator[tuple[PrivatePostgres, PrivatePostgres]]:
     with private_postgres_with_replica() as (primary, replica):
-        primary.query("CREATE DATABASE bnpl")
+        primary.database_create("bnpl")
         assert wait_until(lambda: _replayed_everything(primary, replica), timeout=30)
         yield primary, replica
 
