@@ -99,9 +99,10 @@ def child_exit(server, worker):  # type: ignore[no-untyped-def]
     metrics.process_dead(worker.pid)
 
 
-def when_ready(server):  # type: ignore[no-untyped-def]
-    """In the master, before it forks: what every worker would otherwise load on its first requests
-    (bnpl.core.prefork), loaded once and shared by all of them."""
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """In the master, before it listens and forks: what every worker would otherwise load on its
+    first requests (bnpl.core.prefork), loaded once and shared by all of them. Before the port opens,
+    so a health check that connects never waits on it (it takes seconds on a loaded machine)."""
     from django.apps import apps
 
     if not apps.ready:  # another WSGI application than the project's (tests/processes/slow_wsgi.py)

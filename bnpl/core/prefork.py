@@ -1,6 +1,7 @@
 """What a web process loads lazily on its first requests, loaded once in gunicorn's master before
-it forks its workers (``when_ready`` in gunicorn.conf.py), so that every worker, and every worker
-that replaces one recycled by ``max_requests``, starts with it in memory it shares with the master.
+it listens and forks its workers (``on_starting`` in gunicorn.conf.py), so that every worker, and
+every worker that replaces one recycled by ``max_requests``, starts with it in memory it shares
+with the master.
 
 Measured on a new process (docs/performance.md): the first request resolving a URL imported every
 view module through the URLconf (~460 ms of CPU), the first render of each template compiled it

@@ -1,5 +1,5 @@
 """gunicorn's master loads the URLconf's views and compiles every template before it forks
-(``when_ready`` in gunicorn.conf.py, bnpl.core.prefork), so no worker pays for them on its first
+(``on_starting`` in gunicorn.conf.py, bnpl.core.prefork), so no worker pays for them on its first
 requests. It also imports the credit model's library, which no other process loads at start."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def test_the_master_loads_the_views_and_compiles_every_template_before_forking()
     source = (ROOT / "gunicorn.conf.py").read_text()  # the project's own file, as gunicorn reads it
     exec(compile(source, "gunicorn.conf.py", "exec"), namespace)
     log = _Log()
-    namespace["when_ready"](SimpleNamespace(log=log))
+    namespace["on_starting"](SimpleNamespace(log=log))
 
     assert get_resolver()._populated  # type: ignore[attr-defined]
     cached = loader.get_template_cache
@@ -63,7 +63,7 @@ loaded = lambda: sorted(name for name in ("xgboost", "sklearn", "scipy", "pandas
 print(loaded())
 namespace = {}
 exec(compile(open("gunicorn.conf.py").read(), "gunicorn.conf.py", "exec"), namespace)
-namespace["when_ready"](type("Server", (), {"log": type("Log", (), {"info": lambda *args: None})()})())
+namespace["on_starting"](type("Server", (), {"log": type("Log", (), {"info": lambda *args: None})()})())
 print(loaded())
 """
 
