@@ -49,7 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.staticfiles",
+    "bnpl.core.staticfiles.StaticFilesConfig",  # Django's, without what is never served
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",

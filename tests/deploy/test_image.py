@@ -66,6 +66,11 @@ def test_collectstatic_under_the_build_settings_writes_productions_manifest(tmp_
     assert manifest["paths"], "nothing collected"
     hashed = next(iter(manifest["paths"].values()))
     assert (tmp_path / hashed).exists() and (tmp_path / f"{hashed}.gz").exists()
+    # What the API docs pages load is there; the sidecar's Redoc, which no page serves, is not.
+    swagger = manifest["paths"]["drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"]
+    assert (tmp_path / f"{swagger}.br").exists()
+    assert not [path for path in manifest["paths"] if "redoc" in path]
+    assert not (tmp_path / "drf_spectacular_sidecar" / "redoc").exists()
 
 
 def test_the_entry_point_runs_productions_checks_and_refuses_the_build_settings() -> None:
