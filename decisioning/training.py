@@ -508,10 +508,10 @@ class LocalEngine:
         return np.asarray(booster.predict(self._matrix(rows), iteration_range=(0, rounds)), dtype=np.float64)
 
     def _matrix(self, rows: np.ndarray | None) -> xgboost.DMatrix:
-        features = self.dataset.features if rows is None else self.dataset.features[rows]
-        labels = self.dataset.labels if rows is None else self.dataset.labels[rows]
         import xgboost
 
+        features = self.dataset.features if rows is None else self.dataset.features[rows]
+        labels = self.dataset.labels if rows is None else self.dataset.labels[rows]
         return xgboost.DMatrix(features, label=labels, feature_names=self.feature_names, missing=np.nan)
 
 
