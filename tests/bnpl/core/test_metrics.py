@@ -203,7 +203,9 @@ def test_idempotency_replays_and_conflicts_count(token: str, tenant: Tenant) -> 
 
 
 def test_queue_depths_are_read_from_a_redis_broker_at_scrape_time(token: str, settings) -> None:  # type: ignore[no-untyped-def]
-    redis_url = os.environ.get("CACHE_URL", "")
+    # This test process's own Redis database (its cache's: bnpl/settings/test.py gives each xdist
+    # worker its own), which only its own tests empty; CACHE_URL as given is another worker's.
+    redis_url = str(settings.CACHES["default"].get("LOCATION", ""))
     if not redis_url.startswith("redis://"):
         pytest.skip("needs Redis (CACHE_URL=redis://…)")
     import redis
