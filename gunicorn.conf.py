@@ -108,8 +108,12 @@ def on_starting(server):  # type: ignore[no-untyped-def]
     if not apps.ready:  # another WSGI application than the project's (tests/processes/slow_wsgi.py)
         return
     from bnpl.core import prefork
+    from decisioning import registry
 
-    server.log.info("loaded before forking: the URLconf's views and %d templates", prefork.warm())
+    registry.model_library_import()
+    server.log.info(
+        "loaded before forking: the credit model's library, the URLconf's views and %d templates", prefork.warm()
+    )
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]

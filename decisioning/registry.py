@@ -8,7 +8,7 @@ artifact whose sha256 matches the one recorded at registration (otherwise loadin
 XGBoost, and the scikit-learn, SciPy and pandas it loads with it, are imported where a model is
 loaded, scored or trained, not when the project starts: they were half of every process's start
 (~1.2 s of CPU), and most processes (a collections worker, a management command) never score. The
-web's master imports them before it forks (``bnpl.core.prefork``), so its workers share them.
+web's master imports them before it forks (``model_library_import``), so its workers share them.
 """
 
 from __future__ import annotations
@@ -275,6 +275,12 @@ def predict_one(booster: xgboost.Booster, row: np.ndarray) -> float:
     if dims.value != 1 or shape[0] != 1:  # a model with more than one output is not a credit score
         raise ValueError(f"expected one prediction, got an array of {dims.value} dimensions")
     return float(predictions[0])
+
+
+def model_library_import() -> None:
+    """Import XGBoost now: gunicorn's master calls this before it forks (gunicorn.conf.py), so that
+    every worker, recycled ones too, loads its model with the library already in shared memory."""
+    import xgboost  # noqa: F401
 
 
 def load_champion(*, name: str) -> Scorer:

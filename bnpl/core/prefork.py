@@ -6,7 +6,8 @@ with the master.
 Measured on a new process (docs/performance.md): the first request resolving a URL imported every
 view module through the URLconf (~460 ms of CPU), the first render of each template compiled it
 (~150 ms for an error page), and the first decision imported XGBoost with the libraries it loads
-(~1.2 s; ``decisioning.registry`` imports it only where a model is loaded). Under load a recycled
+(~1.2 s; ``decisioning.registry.model_library_import``, which gunicorn.conf.py calls beside
+``warm``). Under load a recycled
 worker's first requests took 300 to 1,800 ms while the others answered in tens.
 
 Only what needs no connection, no thread and no file handle kept open may be done here: the
@@ -24,10 +25,7 @@ TEMPLATE_SUFFIXES = (".html", ".txt")
 
 def warm() -> int:
     """Import every view through the URLconf and compile every template of every engine's
-    directories into its cached loader, and import the credit model's library. Returns how many
-    templates it compiled."""
-    import xgboost  # noqa: F401 - each worker loads its model with it (post_worker_init in gunicorn.conf.py)
-
+    directories into its cached loader. Returns how many templates it compiled."""
     get_resolver().reverse_dict  # noqa: B018 - reading it populates the resolver: imports the URLconf's views
     compiled = 0
     for backend in engines.all():

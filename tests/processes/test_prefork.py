@@ -49,7 +49,7 @@ def test_the_master_loads_the_views_and_compiles_every_template_before_forking()
     for name in ("home.html", "consumers/sign_in.html", "merchants/home.html", "emails/purchase_confirmed.html"):
         assert hasattr(cached.get(name), "render"), name  # compiled, not a remembered miss
     [line] = log.lines
-    assert line.startswith("loaded before forking: the URLconf's views and ")
+    assert line.startswith("loaded before forking: the credit model's library, the URLconf's views and ")
     assert int(line.split(" and ")[1].split()[0]) > 100
 
 
