@@ -252,5 +252,9 @@ def _backend_alive(pid: int) -> bool:
     from django.db import connection
 
     with connection.cursor() as cursor:
+        # The test runs inside a transaction, and PostgreSQL snapshots pg_stat_activity at its first
+        # read in a transaction: without clearing it, a backend still exiting at the first look would
+        # be seen alive until the transaction ends (CI's failure at 795 s).
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
         return bool(cursor.fetchone()[0])
