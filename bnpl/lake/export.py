@@ -18,9 +18,9 @@ The exactly-once argument (docs/data-lake.md has the long form):
 **The settled horizon.** Ids are handed out when a row is inserted but become visible when its
 transaction commits, so a transaction that commits late can make a lower id appear after a higher
 one was exported. The exporter therefore *observes* the newest visible id together with (on
-PostgreSQL) ``pg_snapshot_xmax`` — the first transaction id not yet started — and only exports up to
-an observed id once every transaction of this database older than that observation has ended
-(``pg_current_snapshot()`` matched to ``pg_stat_activity``) and the observation is
+PostgreSQL) a transaction id above every one handed out so far (the observing statement's own) and
+only exports up to an observed id once every transaction of this database older than that
+observation has ended (the backends' transaction ids in ``pg_stat_activity``) and the observation is
 ``LAKE_SETTLE_SECONDS`` old. On SQLite writers are serialized, so ids become visible in order and
 the newest id is settled at once.
 
@@ -170,11 +170,18 @@ def _release(stream: str, token: str) -> None:
 
 
 def _observe(model: type[Model]) -> tuple[int, int | None]:
-    """The newest visible id and, on PostgreSQL, the first transaction id not yet started, read in
-    one statement (one snapshot)."""
+    """The newest visible id and, on PostgreSQL, a transaction id above every one handed out before
+    it, read in one statement.
+
+    That id is the statement's own (``pg_current_xact_id()`` takes one; outside a transaction, as
+    the exporter and the relay run, it ends with the statement). A snapshot's xmax would not do: it
+    is one past the newest *ended* transaction, so a writer that took its id after another's and
+    holds an older row while that other commits a newer one is neither below it nor in its list of
+    running transactions. Inside a caller's transaction the id is that transaction's, taken at its
+    first write."""
     table = connection.ops.quote_name(model._meta.db_table)
     newest = "COALESCE(MAX(id), 0)"
-    horizon = "pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+    horizon = "pg_current_xact_id()::text::bigint"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"SELECT {newest}, {horizon} FROM {table}")  # noqa: S608  # nosec B608  # our own table name
@@ -184,22 +191,37 @@ def _observe(model: type[Model]) -> tuple[int, int | None]:
         return int(cursor.fetchone()[0]), None
 
 
+# Every running transaction of this database, other than the caller's, whose id is below the given
+# one. pg_stat_activity lists each backend's transaction id (32 bits, without the epoch); it is widened
+# to the 64-bit id around the current snapshot's xmax, within 2**31 of which PostgreSQL keeps every
+# running transaction. (A snapshot's own list of running transactions would not do: it holds only
+# those below its xmax, which is one past the newest *ended* transaction.)
+_OLDER_TRANSACTION_RUNNING = """
+SELECT EXISTS (
+    SELECT 1
+    FROM pg_stat_activity AS backend,
+        (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax) AS now
+    WHERE backend.datname = current_database()
+        AND COALESCE(backend.leader_pid, backend.pid) <> pg_backend_pid()
+        AND backend.backend_xid IS NOT NULL
+        AND now.xmax + ((backend.backend_xid::text::bigint - now.xmax %% 4294967296 + 6442450944)
+            %% 4294967296 - 2147483648) < %s
+)"""
+
+
 def _transactions_ended(before: int | None) -> bool:
     """Whether every transaction of this database with an id below ``before`` has committed or
-    rolled back (our own excepted). Transaction ids are cluster-wide, so the running ones are matched
-    to their backends and those working in other databases -- which cannot write our tables -- are
-    not waited for. Always true on SQLite (no observation needs it)."""
+    rolled back (the caller's own excepted). Transaction ids are cluster-wide; those working in
+    other databases, which cannot write our tables, are not waited for. Always true on SQLite (no
+    observation needs it)."""
     if before is None or connection.vendor != "postgresql":
         return True
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) AS running(xid) "
-            "JOIN pg_stat_activity AS backend ON backend.backend_xid = running.xid::xid "
-            "WHERE backend.datname = current_database() AND running.xid < (%s)::xid8 "
-            "AND running.xid IS DISTINCT FROM pg_current_xact_id_if_assigned())",
-            [str(before)],
-        )
-        return bool(cursor.fetchone()[0])
+        # PostgreSQL keeps pg_stat_activity as it was at its first read in a transaction: inside one
+        # (a caller's atomic block, a second call) a backend that began since would be missed.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(_OLDER_TRANSACTION_RUNNING, [int(before)])
+        return not cursor.fetchone()[0]
 
 
 def _store_observation(stream: str, observation: tuple[int, int | None] | None) -> None:

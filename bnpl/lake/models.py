@@ -23,8 +23,8 @@ class LakeWatermark(models.Model):
     position = models.BigIntegerField(default=0)
     # Snapshots: the hour of the last completed snapshot.
     last_snapshot_at = models.DateTimeField(null=True, blank=True)
-    # The newest id seen at ``observed_at`` and, on PostgreSQL, the first transaction id not yet
-    # started then: once every older transaction has ended, no row with a lower id can still appear.
+    # The newest id seen at ``observed_at`` and, on PostgreSQL, a transaction id above every one
+    # handed out then: once every older transaction has ended, no row with a lower id can still appear.
     observed_position = models.BigIntegerField(null=True, blank=True)
     observed_transaction = models.BigIntegerField(null=True, blank=True)
     observed_at = models.DateTimeField(null=True, blank=True)

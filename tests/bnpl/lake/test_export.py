@@ -8,10 +8,11 @@ import datetime as dt
 import io
 import json
 import threading
+from collections.abc import Callable
 
 import pyarrow.parquet as pq
 import pytest
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 
 from bnpl.core.models import AuditLogEntry, Event
 from bnpl.core.services import clock_advance
@@ -201,3 +202,88 @@ def test_an_event_whose_transaction_commits_late_is_not_skipped(tenant: Tenant, 
     thread.join(30)
     export.lake_export(streams=("events",))
     assert lake_keys("events") == database_keys("events")  # the late one is there, once
+
+
+def _hold_open(release: threading.Event, *steps: Callable[[], object]) -> tuple[threading.Thread, threading.Event]:
+    """A thread that runs ``steps`` in one transaction of its own connection, then sets the event
+    returned and keeps the transaction open until ``release`` is set; then commits."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            with transaction.atomic():
+                for step in steps:
+                    step()
+                done.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, done
+
+
+def _take_transaction_id() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_xact_id()")  # what a transaction's first write does
+
+
+def _event() -> None:
+    Event.objects.create(type="test.late", object_type="test", object_id="1", data={})
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_that_began_after_another_still_holds_the_horizon(s3_lake: S3Lake) -> None:
+    """Writer A takes its transaction id; writer B takes a later one and an event id; A takes a
+    higher event id and commits. B's event must hold the export back, though a snapshot's xmax (one
+    past the newest *ended* transaction, A's here) is not above B's transaction id and its list of
+    running transactions leaves B out."""
+    a_took_id, a_may_write = threading.Event(), threading.Event()
+    a_release, b_release = threading.Event(), threading.Event()
+    a, _ = _hold_open(a_release, _take_transaction_id, a_took_id.set, lambda: a_may_write.wait(30), _event)
+    b = None
+    try:
+        assert a_took_id.wait(30)
+        b, b_wrote = _hold_open(b_release, _event)
+        assert b_wrote.wait(30)
+        a_may_write.set()
+        a_release.set()
+        a.join(30)  # A's newer event committed; B's older one still open
+        assert list(Event.objects.values_list("type", flat=True)) == ["test.late"]  # A's only, so far
+
+        # The observation right after A's commit (an export run takes it after its own lease write,
+        # which usually, but not always, ends a transaction newer than B's first)
+        _, marker = export._observe(Event)
+        assert not export._transactions_ended(marker)
+        held = export.lake_export(streams=("events",))
+
+        assert held[0].skipped == "waiting for older transactions to end" and not held[0].batches
+    finally:
+        a_may_write.set()
+        a_release.set()
+        b_release.set()
+        a.join(30)
+        if b is not None:
+            b.join(30)
+    export.lake_export(streams=("events",))
+    assert lake_keys("events") == database_keys("events")  # B's event is there, once
+
+
+@pytest.mark.postgres
+def test_a_second_look_in_one_transaction_sees_a_writer_that_began_after_the_first() -> None:
+    """PostgreSQL keeps pg_stat_activity as it was at its first read in a transaction. The check for
+    older transactions clears that copy, so a look taken after another writer began waits for it,
+    whatever transaction the caller is in (this test runs in one)."""
+    every_transaction = 2**63 - 1  # a marker above any transaction id: is anything else running?
+    assert export._transactions_ended(every_transaction)  # the first look, which PostgreSQL would keep
+    release = threading.Event()
+    writer, started = _hold_open(release, _take_transaction_id)
+    try:
+        assert started.wait(30)
+        assert not export._transactions_ended(every_transaction)
+    finally:
+        release.set()
+        writer.join(30)
+    assert export._transactions_ended(every_transaction)
