@@ -106,9 +106,13 @@ def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
         order, plan = order_and_plan_lock(plan_id=plan_id)
         if plan.standing == Plan.Standing.CHARGED_OFF:
             return
-        before = plan_data(plan)
         scheduled = plan.installments.filter(status=Installment.Status.SCHEDULED)
-        days_past_due = _days_past_due(scheduled, today)
+        standing = standing_for(_days_past_due(scheduled, today))
+        if plan.collections_paused and STANDING_SEVERITY.index(standing) > STANDING_SEVERITY.index(plan.standing):
+            standing = plan.standing  # a hardship pause never makes things worse
+        # The plan as it was, for the change's audit row: rendered only when its standing changes
+        # (most days a late plan stays late), and before a late fee adds an installment to it.
+        before = plan_data(plan) if standing != plan.standing else None
         product = plan.product
         if product.late_fee_amount > 0 and plan.status == Plan.Status.ACTIVE and not plan.collections_paused:
             cap = late_fee_cap(
@@ -129,10 +133,7 @@ def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
                 charged += amount
                 result.fees += 1
                 result.fee_amount += amount
-        standing = standing_for(days_past_due)
-        if plan.collections_paused and STANDING_SEVERITY.index(standing) > STANDING_SEVERITY.index(plan.standing):
-            standing = plan.standing  # a hardship pause never makes things worse
-        if standing != plan.standing:
+        if before is not None:
             plan.standing = standing
             plan.save(update_fields=["standing", "updated_at"])
             result.standing_changes += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -15,7 +16,7 @@ from bnpl.checkout.orders import order_capture
 from bnpl.collections import lateness, services
 from bnpl.core import clock
 from bnpl.core.errors import StateError
-from bnpl.core.models import ClockState
+from bnpl.core.models import AuditLogEntry, ClockState
 from bnpl.core.services import clock_advance
 from bnpl.ledger.models import AccountCode
 from bnpl.ledger.selectors import account_balance
@@ -30,6 +31,9 @@ pytestmark = pytest.mark.django_db
 
 INSUFFICIENT_FUNDS = "4000 0000 0000 9995"
 NEEDS_AUTHENTICATION = "4000 0025 0000 3155"  # fails every off-session charge, never retried
+# The candidates (two), the savepoint and its release, the order and the plan (locked), the scheduled
+# installments' dates, the late fees charged so far and the installments a fee could be due on.
+_STEADY_LATE_PLAN_QUERIES = 9
 
 
 def _days(count: int) -> None:
@@ -185,6 +189,27 @@ def test_assessing_twice_the_same_day_changes_nothing(tenant: Tenant) -> None:
     assert (first.fees, first.standing_changes) == (1, 1)
     assert (second.fees, second.standing_changes) == (0, 0)
     assert len(_fees(plan)) == 1
+
+
+def test_a_late_plan_whose_standing_stays_costs_a_few_queries_and_no_rendering(
+    tenant: Tenant, django_assert_max_num_queries: Any
+) -> None:
+    """Most days a late plan stays late: its assessment reads what it needs and writes nothing, and
+    the plan's full representation (the audit row's "before") is rendered only on a change."""
+    plan = make_authorized_order(
+        merchant=tenant.merchant, livemode=False, amount=10_000, card=NEEDS_AUTHENTICATION
+    ).plan
+    clock_advance(by=dt.timedelta(days=30))
+    assert lateness.plans_assess_lateness().standing_changes == 1
+    entry = AuditLogEntry.objects.get(action="plan.late", object_id=plan.public_id)
+    assert entry.before is not None and entry.before["standing"] == Plan.Standing.CURRENT
+    fees_in = {row["sequence"] for row in entry.before["installments"]} & set(
+        plan.installments.exclude(fee_for=None).values_list("sequence", flat=True)
+    )
+    assert not fees_in  # "before" is the plan before the same run's late fee was added
+
+    with django_assert_max_num_queries(_STEADY_LATE_PLAN_QUERIES):
+        assert lateness.plans_assess_lateness().plans == 1
 
 
 def test_advancing_the_sandbox_clock_day_by_day_plays_a_plan_out(tenant: Tenant) -> None:
