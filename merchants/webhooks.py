@@ -48,7 +48,7 @@ from bnpl.core.event_types import EVENT_TYPES, merchant_visible_types, register
 from bnpl.core.ids import generate_public_id
 from bnpl.core.inserts import insert_many, update_sql
 from bnpl.core.models import Event
-from bnpl.core.net import non_public_target
+from bnpl.core.net import NonPublicPeerError, PublicOnlyAdapter, non_public_target
 from bnpl.core.services import audit_log_record, change_record
 from bnpl.core.task_messages import PreparedTask
 from bnpl.tenancy.selectors import scoped_queryset
@@ -388,6 +388,9 @@ def plain_error(exception: Exception) -> str:
     """Why a request got no answer, in the words a merchant reads in the delivery log (the
     exception's text is for our logs, not theirs)."""
     text = str(exception).lower()
+    cause = getattr(exception.args[0], "reason", None) if exception.args else None  # urllib3's, under requests'
+    if isinstance(cause, NonPublicPeerError):
+        return "Not sent: the host name resolved to an address that is not public when connecting"
     if isinstance(exception, requests.Timeout):
         during = " while connecting" if isinstance(exception, requests.ConnectTimeout) else ""
         return f"Timed out after {REQUEST_TIMEOUT_SECONDS:g} s{during}"
@@ -435,8 +438,11 @@ class _Session(requests.Session):
     honoured as requests honours them, but read once per process for each receiver's origin rather
     than scanned on every request (a fifth of a sender's CPU), and the CA bundle variables once."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, public_only: bool) -> None:
         super().__init__()
+        if public_only:  # live mode's receivers, and test mode's unless private targets are allowed
+            for scheme in ("https://", "http://"):
+                self.mount(scheme, PublicOnlyAdapter())
         self.trust_env = False  # the environment is read here instead
         self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
@@ -452,23 +458,26 @@ def _environ_proxies(origin: str) -> tuple[tuple[str, str], ...]:
     return tuple(requests.utils.get_environ_proxies(origin).items())
 
 
-def _session() -> requests.Session:
+def _session(*, public_only: bool) -> requests.Session:
     """This thread's HTTP session, kept between deliveries so that its connections to receivers are
-    reused (HTTP keep-alive): no new connection, nor for HTTPS a new TLS handshake, per delivery."""
-    session: requests.Session | None = getattr(_sessions, "session", None)
+    reused (HTTP keep-alive): no new connection, nor for HTTPS a new TLS handshake, per delivery.
+    ``public_only``: the one whose connections must reach public addresses."""
+    name = "public_only" if public_only else "any"
+    session: requests.Session | None = getattr(_sessions, name, None)
     if session is None:
-        session = _sessions.session = _Session()
+        session = _Session(public_only=public_only)
+        setattr(_sessions, name, session)
     return session
 
 
-def _post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+def _post(*, url: str, body: bytes, headers: dict[str, str], public_only: bool) -> Answer:
     """One POST, never retried here. Only the start of the answer is read."""
     started = time.monotonic()
     status: int | None = None
     received = b""
     error = ""
     try:
-        with _session().post(
+        with _session(public_only=public_only).post(
             url, data=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False, stream=True
         ) as response:
             status = response.status_code
@@ -519,7 +528,7 @@ def _send(claim: Claim, delivery: WebhookDelivery) -> _Sent:
     if refusal:
         answer = Answer(status=None, body="", error=f"Not sent: {refusal}", duration_ms=0)
     else:
-        answer = _post(url=delivery.endpoint.url, body=body, headers=headers)
+        answer = _post(url=delivery.endpoint.url, body=body, headers=headers, public_only=must_be_public)
     return _Sent(claim=claim, attempted_at=attempted_at, headers=headers, body=body.decode(), answer=answer)
 
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
@@ -70,10 +75,18 @@ def non_public_host(url: str) -> str | None:
     return None
 
 
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """An address on the public internet (an IPv4-mapped IPv6 address is judged as its IPv4 one)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global
+
+
 def non_public_target(url: str) -> str | None:
-    """Like ``non_public_host``, and also resolves the name: any non-public address refuses it.
-    (The connection resolves again; a rebinding name could still slip between the two, which an
-    egress proxy closes in production.)"""
+    """Like ``non_public_host``, and also resolves the name: any non-public address refuses it,
+    with a reason a merchant can read. The connection resolves the name again, and a rebinding
+    name could answer differently then: ``PublicOnlyAdapter`` checks the address actually
+    connected to."""
     reason = non_public_host(url)
     if reason:
         return reason
@@ -84,6 +97,55 @@ def non_public_target(url: str) -> str | None:
         return f"cannot resolve {parts.hostname}: {error}"
     for answer in answers:
         address = ipaddress.ip_address(answer[4][0])
-        if not address.is_global:
+        if not _public(address):
             return f"{parts.hostname} resolves to {address}, which is not a public internet address"
     return None
+
+
+class NonPublicPeerError(NewConnectionError):
+    """A connection reached an address that is not public (the name resolved differently than
+    when it was checked: DNS rebinding). The socket is closed before a byte is sent."""
+
+
+def _refuse_non_public_peer(connection: HTTPConnection, sock: socket.socket) -> None:
+    if connection.proxy is not None:
+        return  # connected to the egress proxy (HTTPS_PROXY): it decides where requests may go
+    address = ipaddress.ip_address(sock.getpeername()[0])
+    if not _public(address):
+        sock.close()
+        raise NonPublicPeerError(
+            connection, f"Not sent: {connection.host} connected to {address}, which is not a public internet address"
+        )
+
+
+class _PublicOnlyHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _refuse_non_public_peer(self, sock)
+        return sock
+
+
+class _PublicOnlyHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()  # before the TLS handshake: nothing is sent to a refused peer
+        _refuse_non_public_peer(self, sock)
+        return sock
+
+
+class _PublicOnlyHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _PublicOnlyHTTPConnection
+
+
+class _PublicOnlyHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PublicOnlyHTTPSConnection
+
+
+class PublicOnlyAdapter(HTTPAdapter):
+    """A requests transport that connects only to public addresses: it checks the address each
+    new connection actually reached, after the name was resolved for it, so a name that passed
+    ``non_public_target`` and then resolves to a private address (DNS rebinding) is refused before
+    anything is sent. Connections through an egress proxy are left to the proxy."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _PublicOnlyHTTPPool, "https": _PublicOnlyHTTPSPool}
