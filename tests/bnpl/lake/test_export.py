@@ -253,8 +253,8 @@ def test_a_writer_that_began_after_another_still_holds_the_horizon(s3_lake: S3La
         a.join(30)  # A's newer event committed; B's older one still open
         assert list(Event.objects.values_list("type", flat=True)) == ["test.late"]  # A's only, so far
 
-        # The observation right after A's commit (an export run takes it after its own lease write,
-        # which usually, but not always, ends a transaction newer than B's first)
+        # Observed at once: lake_export below observes after its lease write, a transaction newer
+        # than B's that raises the xmax past B and so hid the gap from this test's export alone
         _, marker = export._observe(Event)
         assert not export._transactions_ended(marker)
         held = export.lake_export(streams=("events",))
