@@ -110,9 +110,10 @@ def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
         standing = standing_for(_days_past_due(scheduled, today))
         if plan.collections_paused and STANDING_SEVERITY.index(standing) > STANDING_SEVERITY.index(plan.standing):
             standing = plan.standing  # a hardship pause never makes things worse
+        changed = standing != plan.standing
         # The plan as it was, for the change's audit row: rendered only when its standing changes
         # (most days a late plan stays late), and before a late fee adds an installment to it.
-        before = plan_data(plan) if standing != plan.standing else None
+        before = plan_data(plan) if changed else None
         product = plan.product
         if product.late_fee_amount > 0 and plan.status == Plan.Status.ACTIVE and not plan.collections_paused:
             cap = late_fee_cap(
@@ -133,7 +134,7 @@ def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
                 charged += amount
                 result.fees += 1
                 result.fee_amount += amount
-        if before is not None:
+        if changed:
             plan.standing = standing
             plan.save(update_fields=["standing", "updated_at"])
             result.standing_changes += 1

@@ -70,7 +70,7 @@ def non_public_host(url: str) -> str | None:
     if not host or host in LOCAL_NAMES or host.endswith((".localhost", ".local", ".internal")):
         return f"{host or 'the host'} is not a public internet host"
     address = _literal_address(host)
-    if address is not None and not address.is_global:
+    if address is not None and not _public(address):
         return f"{host} is not a public internet address"
     return None
 
@@ -108,8 +108,6 @@ class NonPublicPeerError(NewConnectionError):
 
 
 def _refuse_non_public_peer(connection: HTTPConnection, sock: socket.socket) -> None:
-    if connection.proxy is not None:
-        return  # connected to the egress proxy (HTTPS_PROXY): it decides where requests may go
     address = ipaddress.ip_address(sock.getpeername()[0])
     if not _public(address):
         sock.close()
@@ -144,7 +142,9 @@ class PublicOnlyAdapter(HTTPAdapter):
     """A requests transport that connects only to public addresses: it checks the address each
     new connection actually reached, after the name was resolved for it, so a name that passed
     ``non_public_target`` and then resolves to a private address (DNS rebinding) is refused before
-    anything is sent. Connections through an egress proxy are left to the proxy."""
+    anything is sent. Requests through an egress proxy (``HTTPS_PROXY``) go through the proxy
+    manager requests builds for it (``proxy_manager_for``), which is left as it is: the connection
+    is to the proxy, and the proxy decides where requests may go."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)

@@ -239,7 +239,9 @@ def test_a_writer_that_began_after_another_still_holds_the_horizon(s3_lake: S3La
     """Writer A takes its transaction id; writer B takes a later one and an event id; A takes a
     higher event id and commits. B's event must hold the export back, though a snapshot's xmax (one
     past the newest *ended* transaction, A's here) is not above B's transaction id and its list of
-    running transactions leaves B out."""
+    running transactions leaves B out. (The xmax is the cluster's: run beside other tests, one of
+    theirs ending meanwhile can lift it past B and hide the gap from the old marker; alone, this
+    test fails on it.)"""
     a_took_id, a_may_write = threading.Event(), threading.Event()
     a_release, b_release = threading.Event(), threading.Event()
     a, _ = _hold_open(a_release, _take_transaction_id, a_took_id.set, lambda: a_may_write.wait(30), _event)
