@@ -112,7 +112,7 @@ def _refuse_non_public_peer(connection: HTTPConnection, sock: socket.socket) -> 
     if not _public(address):
         sock.close()
         raise NonPublicPeerError(
-            connection, f"Not sent: {connection.host} connected to {address}, which is not a public internet address"
+            connection, f"{connection.host} connected to {address}, which is not a public internet address"
         )
 
 

@@ -174,36 +174,6 @@ def test_the_local_folder_backend_writes_the_same_layout(tenant: Tenant, setting
     assert (tmp_path / "_manifests" / "snapshots").is_dir()
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_an_event_whose_transaction_commits_late_is_not_skipped(tenant: Tenant, s3_lake: S3Lake) -> None:
-    """A transaction takes an event id, then a later one commits a higher id first: the export waits
-    for the open transaction instead of moving the watermark past the id it holds."""
-    opened, release = threading.Event(), threading.Event()
-
-    def slow_writer() -> None:
-        try:
-            with transaction.atomic():
-                make_webhook_endpoint(merchant=tenant.merchant, livemode=False)
-                opened.set()
-                release.wait(30)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=slow_writer)
-    thread.start()
-    assert opened.wait(30)
-    make_webhook_endpoint(merchant=tenant.merchant, livemode=False)  # a higher id, committed first
-
-    held = export.lake_export(streams=("events",))
-
-    assert held[0].skipped == "waiting for older transactions to end" and not held[0].batches
-    release.set()
-    thread.join(30)
-    export.lake_export(streams=("events",))
-    assert lake_keys("events") == database_keys("events")  # the late one is there, once
-
-
 def _hold_open(release: threading.Event, *steps: Callable[[], object]) -> tuple[threading.Thread, threading.Event]:
     """A thread that runs ``steps`` in one transaction of its own connection, then sets the event
     returned and keeps the transaction open until ``release`` is set; then commits."""
@@ -231,6 +201,25 @@ def _take_transaction_id() -> None:
 
 def _event() -> None:
     Event.objects.create(type="test.late", object_type="test", object_id="1", data={})
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_event_whose_transaction_commits_late_is_not_skipped(tenant: Tenant, s3_lake: S3Lake) -> None:
+    """A transaction takes an event id, then a later one commits a higher id first: the export waits
+    for the open transaction instead of moving the watermark past the id it holds."""
+    release = threading.Event()
+    thread, opened = _hold_open(release, lambda: make_webhook_endpoint(merchant=tenant.merchant, livemode=False))
+    assert opened.wait(30)
+    make_webhook_endpoint(merchant=tenant.merchant, livemode=False)  # a higher id, committed first
+
+    held = export.lake_export(streams=("events",))
+
+    assert held[0].skipped == "waiting for older transactions to end" and not held[0].batches
+    release.set()
+    thread.join(30)
+    export.lake_export(streams=("events",))
+    assert lake_keys("events") == database_keys("events")  # the late one is there, once
 
 
 @pytest.mark.postgres

@@ -163,10 +163,14 @@ class PrivatePostgres:
     def stop(self) -> None:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
+    def _psql(self, database: str) -> list[str]:
+        return [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database]
+
     def query(self, sql: str, database: str = "postgres") -> str:
         """One statement through psql, its result unaligned (``t|f``, a number, ``0/3000148``)."""
-        psql = [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database]
-        done = subprocess.run([*psql, "-Atq", "-c", sql], check=True, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [*self._psql(database), "-Atq", "-c", sql], check=True, capture_output=True, text=True, timeout=60
+        )
         return done.stdout.strip()
 
     def database_create(self, name: str) -> None:
@@ -176,8 +180,9 @@ class PrivatePostgres:
         self.query(f"CREATE DATABASE {name}")
         schema = _template_dump()
         if schema is not None:
-            psql = [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", name]
-            subprocess.run([*psql, "-q", "-v", "ON_ERROR_STOP=1"], input=schema, check=True, capture_output=True)
+            subprocess.run(
+                [*self._psql(name), "-q", "-v", "ON_ERROR_STOP=1"], input=schema, check=True, capture_output=True
+            )
 
     def standby_of(self, primary: PrivatePostgres) -> None:
         """Make this cluster a hot standby streaming from ``primary``: a base backup that writes the
