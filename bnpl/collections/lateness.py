@@ -15,11 +15,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, QuerySet, Sum
+from django.db.models import F, Max, Sum
 
 from bnpl.checkout.models import Order
 from bnpl.core import clock
@@ -70,11 +71,19 @@ class AssessResult:
 
 def plans_assess_lateness() -> AssessResult:
     """Assess every active plan that is behind or was (idempotent: a second run the same day
-    changes nothing)."""
+    changes nothing).
+
+    Most days most of those plans stay as they are (a late plan stays late, its fees already
+    charged). So every candidate is first judged on an unlocked read, a few statements per
+    thousand plans, and only a plan whose standing moves or that owes a late fee is locked and
+    assessed again under its locks, which decides. Skipping on the unlocked read is as safe as
+    choosing the candidates on one: a plan that changes a moment after it is read is assessed on
+    the next run, as if it had changed a moment after this one."""
     today = clock.today()
     result = AssessResult()
-    for plan_id in _candidates(today):
-        result.plans += 1
+    candidates = _candidates(today)
+    result.plans = len(candidates)
+    for plan_id in _with_work(candidates, today):
         _assess(plan_id, today, result)
     return result
 
@@ -101,37 +110,122 @@ def _candidates(today: dt.date) -> list[int]:
     return sorted(set(behind) | set(catching_up.values_list("pk", flat=True)))
 
 
+@dataclass(frozen=True)
+class _Scheduled:
+    """A plan's installment still scheduled, as lateness reads it."""
+
+    pk: int
+    sequence: int
+    due_date: dt.date
+    held_since: dt.date | None
+    may_owe_fee: bool  # a regular installment (not a fee) that has no late fee yet
+
+
+def _scheduled(plan_ids: list[int]) -> dict[int, list[_Scheduled]]:
+    """The scheduled installments of these plans, by plan: one query."""
+    rows = (
+        Installment.objects.filter(plan_id__in=plan_ids, status=Installment.Status.SCHEDULED)
+        .order_by()
+        .values_list("plan_id", "pk", "sequence", "due_date", "held_since", "fee_for_id", "late_fee__id")
+    )
+    found: dict[int, list[_Scheduled]] = {plan_id: [] for plan_id in plan_ids}
+    for plan_id, pk, sequence, due_date, held_since, fee_for_id, late_fee_id in rows:
+        found[plan_id].append(
+            _Scheduled(pk, sequence, due_date, held_since, fee_for_id is None and late_fee_id is None)
+        )
+    return found
+
+
+def _fees_charged(plan_ids: list[int]) -> dict[int, int]:
+    """What these plans' late fees add up to so far (any status: a paid fee still counts towards
+    the cap), by plan: one query."""
+    totals = (
+        Installment.objects.filter(plan_id__in=plan_ids)
+        .exclude(fee_for=None)
+        .order_by()
+        .values("plan_id")
+        .annotate(total=Sum("fee_amount"))
+        .values_list("plan_id", "total")
+    )
+    return {plan_id: total or 0 for plan_id, total in totals}
+
+
+def _outlook(plan: Plan, scheduled: list[_Scheduled], today: dt.date) -> tuple[str, list[_Scheduled]]:
+    """The standing ``plan`` should have today, and its installments that owe a late fee today if
+    the cap leaves room (oldest first). The oldest unpaid installment's days past due make the
+    standing; one held by an open return or dispute counts as late as it was the day the hold
+    began (a hold neither worsens nor improves it), and owes no fee."""
+    worst = max((((row.held_since or today) - row.due_date).days for row in scheduled), default=0)
+    standing = standing_for(worst)
+    if plan.collections_paused and STANDING_SEVERITY.index(standing) > STANDING_SEVERITY.index(plan.standing):
+        standing = plan.standing  # a hardship pause never makes things worse
+    product = plan.product
+    if product.late_fee_amount <= 0 or plan.status != Plan.Status.ACTIVE or plan.collections_paused:
+        return standing, []
+    cutoff = today - dt.timedelta(days=product.late_fee_grace_days)
+    overdue = [row for row in scheduled if row.may_owe_fee and row.held_since is None and row.due_date < cutoff]
+    return standing, sorted(overdue, key=lambda row: (row.due_date, row.sequence))
+
+
+def _fees(plan: Plan, *, order_amount: int, overdue: list[_Scheduled], charged: int) -> list[tuple[_Scheduled, int]]:
+    """The late fees to charge now, each installment's with its amount, until the cap is reached."""
+    product = plan.product
+    cap = late_fee_cap(
+        order_amount=order_amount, cap_bps=product.late_fee_cap_bps, cap_amount=product.late_fee_cap_amount
+    )
+    fees = []
+    for installment in overdue:
+        amount = late_fee(fee=product.late_fee_amount, cap=cap, charged_so_far=charged)
+        if amount == 0:
+            break
+        fees.append((installment, amount))
+        charged += amount
+    return fees
+
+
+_CHUNK = 1000
+
+
+def _with_work(plan_ids: list[int], today: dt.date) -> Iterator[int]:
+    """Those of ``plan_ids`` whose standing would change or that would be charged a late fee,
+    judged on an unlocked read: per chunk of plans, the plans with their products and orders'
+    amounts, their scheduled installments and, for those that may owe a fee, the fees so far."""
+    for offset in range(0, len(plan_ids), _CHUNK):
+        chunk = plan_ids[offset : offset + _CHUNK]
+        plans = (
+            Plan.objects.filter(pk__in=chunk)
+            .select_related("product")
+            .annotate(order_amount=F("order__authorized_amount"))
+        )
+        scheduled = _scheduled(chunk)
+        outlooks = {
+            plan.pk: (plan, *_outlook(plan, scheduled[plan.pk], today))
+            for plan in plans.order_by("pk")
+            if plan.standing != Plan.Standing.CHARGED_OFF
+        }
+        charged = _fees_charged([pk for pk, (_, _, overdue) in outlooks.items() if overdue])
+        for pk, (plan, standing, overdue) in outlooks.items():
+            owes = overdue and _fees(plan, order_amount=plan.order_amount, overdue=overdue, charged=charged.get(pk, 0))
+            if standing != plan.standing or owes:
+                yield pk
+
+
 def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
     with transaction.atomic():
         order, plan = order_and_plan_lock(plan_id=plan_id)
         if plan.standing == Plan.Standing.CHARGED_OFF:
             return
-        scheduled = plan.installments.filter(status=Installment.Status.SCHEDULED)
-        standing = standing_for(_days_past_due(scheduled, today))
-        if plan.collections_paused and STANDING_SEVERITY.index(standing) > STANDING_SEVERITY.index(plan.standing):
-            standing = plan.standing  # a hardship pause never makes things worse
+        standing, overdue = _outlook(plan, _scheduled([plan.pk])[plan.pk], today)
         changed = standing != plan.standing
-        # The plan as it was, for the change's audit row: rendered only when its standing changes
-        # (most days a late plan stays late), and before a late fee adds an installment to it.
+        # The plan as it was, for the change's audit row: rendered only when its standing changes,
+        # and before a late fee adds an installment to it.
         before = plan_data(plan) if changed else None
-        product = plan.product
-        if product.late_fee_amount > 0 and plan.status == Plan.Status.ACTIVE and not plan.collections_paused:
-            cap = late_fee_cap(
-                order_amount=order.authorized_amount,
-                cap_bps=product.late_fee_cap_bps,
-                cap_amount=product.late_fee_cap_amount,
-            )
-            grace = dt.timedelta(days=product.late_fee_grace_days)
-            overdue = scheduled.filter(
-                fee_for__isnull=True, late_fee__isnull=True, held_since__isnull=True, due_date__lt=today - grace
-            )
-            charged = plan.installments.exclude(fee_for=None).aggregate(total=Sum("fee_amount"))["total"] or 0
-            for installment in overdue.order_by("due_date", "sequence"):
-                amount = late_fee(fee=product.late_fee_amount, cap=cap, charged_so_far=charged)
-                if amount == 0:
-                    break
+        if overdue:
+            charged = _fees_charged([plan.pk]).get(plan.pk, 0)
+            for installment, amount in _fees(
+                plan, order_amount=order.authorized_amount, overdue=overdue, charged=charged
+            ):
                 _charge_late_fee(order, plan, installment, amount, today)
-                charged += amount
                 result.fees += 1
                 result.fee_amount += amount
         if changed:
@@ -144,16 +238,7 @@ def _assess(plan_id: int, today: dt.date, result: AssessResult) -> None:
             change_record(action=f"plan.{standing}", instance=plan, before=before, data=plan_data(plan))
 
 
-def _days_past_due(scheduled: QuerySet[Installment], today: dt.date) -> int:
-    """Of the oldest unpaid installment. One held by an open return or dispute counts as late as it
-    was the day the hold began: a hold neither worsens nor improves the plan's standing."""
-    worst = 0
-    for due_date, held_since in scheduled.values_list("due_date", "held_since"):
-        worst = max(worst, ((held_since or today) - due_date).days)
-    return worst
-
-
-def _charge_late_fee(order: Order, plan: Plan, installment: Installment, amount: int, today: dt.date) -> None:
+def _charge_late_fee(order: Order, plan: Plan, installment: _Scheduled, amount: int, today: dt.date) -> None:
     sequence = (plan.installments.aggregate(last=Max("sequence"))["last"] or 0) + 1
     fee = Installment.objects.create(
         plan=plan,
@@ -163,7 +248,7 @@ def _charge_late_fee(order: Order, plan: Plan, installment: Installment, amount:
         principal_amount=0,
         interest_amount=0,
         fee_amount=amount,
-        fee_for=installment,
+        fee_for_id=installment.pk,
         collect_on=today,
     )
     accounting.post_late_fee(order, key=f"{plan.public_id}:{installment.sequence}", amount=amount)

@@ -31,9 +31,10 @@ pytestmark = pytest.mark.django_db
 
 INSUFFICIENT_FUNDS = "4000 0000 0000 9995"
 NEEDS_AUTHENTICATION = "4000 0025 0000 3155"  # fails every off-session charge, never retried
-# The candidates (two), the savepoint and its release, the order and the plan (locked), the scheduled
-# installments' dates, the late fees charged so far and the installments a fee could be due on.
-_STEADY_LATE_PLAN_QUERIES = 9
+# Plans late and staying late, however many (up to a chunk of a thousand): the candidates (two), then,
+# read without locks, the plans with their products, their scheduled installments and the late fees
+# charged so far (read only when an installment is past its grace period without a fee).
+_STEADY_LATE_PLANS_QUERIES = 5
 
 
 def _days(count: int) -> None:
@@ -191,25 +192,49 @@ def test_assessing_twice_the_same_day_changes_nothing(tenant: Tenant) -> None:
     assert len(_fees(plan)) == 1
 
 
-def test_a_late_plan_whose_standing_stays_costs_a_few_queries_and_no_rendering(
+def test_late_plans_whose_standing_stays_cost_a_few_queries_in_all_and_are_not_locked(
     tenant: Tenant, django_assert_max_num_queries: Any
 ) -> None:
-    """Most days a late plan stays late: its assessment reads what it needs and writes nothing, and
-    the plan's full representation (the audit row's "before") is rendered only on a change."""
-    plan = make_authorized_order(
-        merchant=tenant.merchant, livemode=False, amount=10_000, card=NEEDS_AUTHENTICATION
-    ).plan
+    """Most days a late plan stays late: the run reads what it needs of all such plans in a few
+    statements, locks none of them and writes nothing; the plan's full representation (the audit
+    row's "before") is rendered only on a change, before that run's late fee is added."""
+    plans = [
+        make_authorized_order(merchant=tenant.merchant, livemode=False, amount=10_000, card=NEEDS_AUTHENTICATION).plan
+        for _ in range(3)
+    ]
     clock_advance(by=dt.timedelta(days=30))
-    assert lateness.plans_assess_lateness().standing_changes == 1
-    entry = AuditLogEntry.objects.get(action="plan.late", object_id=plan.public_id)
+    first = lateness.plans_assess_lateness()
+    assert (first.standing_changes, first.fees) == (3, 3)
+    entry = AuditLogEntry.objects.get(action="plan.late", object_id=plans[0].public_id)
     assert entry.before is not None and entry.before["standing"] == Plan.Standing.CURRENT
     fees_in = {row["sequence"] for row in entry.before["installments"]} & set(
-        plan.installments.exclude(fee_for=None).values_list("sequence", flat=True)
+        plans[0].installments.exclude(fee_for=None).values_list("sequence", flat=True)
     )
     assert not fees_in  # "before" is the plan before the same run's late fee was added
 
-    with django_assert_max_num_queries(_STEADY_LATE_PLAN_QUERIES):
-        assert lateness.plans_assess_lateness().plans == 1
+    clock_advance(by=dt.timedelta(days=1))
+    with django_assert_max_num_queries(_STEADY_LATE_PLANS_QUERIES) as captured:
+        again = lateness.plans_assess_lateness()
+    assert (again.plans, again.standing_changes, again.fees) == (3, 0, 0)
+    assert not [query for query in captured.captured_queries if "FOR UPDATE" in query["sql"]]
+
+
+def test_a_fee_falling_due_on_a_plan_whose_standing_stays_is_charged(tenant: Tenant) -> None:
+    """The unlocked read lets through a plan that stays late but owes a fee: each installment's,
+    once it is past its grace period (pay in 4: due every 14 days; 10 days' grace; delinquent
+    after 30 days)."""
+    plan = make_authorized_order(
+        merchant=tenant.merchant, livemode=False, amount=10_000, card=NEEDS_AUTHENTICATION
+    ).plan
+    clock_advance(by=dt.timedelta(days=15))
+    late = lateness.plans_assess_lateness()  # the second installment a day late: within its grace
+    assert (late.standing_changes, late.fees, Plan.objects.get(pk=plan.pk).standing) == (1, 0, Plan.Standing.LATE)
+    for days in (14, 11):  # day 29: the second installment past its grace; day 40: the third
+        clock_advance(by=dt.timedelta(days=days))
+        result = lateness.plans_assess_lateness()
+        assert (result.standing_changes, result.fees) == (0, 1), days
+    assert Plan.objects.get(pk=plan.pk).standing == Plan.Standing.LATE
+    assert _fees(plan) == [1_000, 1_000]
 
 
 def test_advancing_the_sandbox_clock_day_by_day_plays_a_plan_out(tenant: Tenant) -> None:
