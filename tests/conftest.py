@@ -16,7 +16,10 @@ from django.test import Client
 
 from tests.browser import browser  # noqa: F401  (the browser fixture, defined once for every module)
 from tests.celery_workers import rabbitmq_broker, redis_broker  # noqa: F401  (the worker tests' brokers)
+from tests.emptying import install as install_database_emptying
 from tests.merchants.factories import Tenant, make_tenant
+
+install_database_emptying()  # after a test that commits: tests/emptying.py
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
