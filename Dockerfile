@@ -35,6 +35,10 @@ RUN groupadd --system --gid 10001 bnpl \
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY . .
+# The project's modules compiled here, once: the code is read-only to the process and
+# PYTHONDONTWRITEBYTECODE is set, so every process would otherwise compile each module it imports at
+# every start (~0.3 s of CPU for a Django process).
+RUN python -m compileall -q -j 0 /app
 COPY --from=static /app/staticfiles /app/staticfiles
 USER 10001:10001
 EXPOSE 8000

@@ -7,6 +7,12 @@ PORT ?= 8000
 DEMO_BASE_URL := $(or $(PUBLIC_BASE_URL),http://127.0.0.1:$(PORT))
 STAMP_RUNTIME := $(VENV)/.installed-runtime
 STAMP_DEV := $(VENV)/.installed-dev
+# Python keeps the project's compiled modules (__pycache__, ignored by git and by the image's build
+# context): where the environment sets PYTHONDONTWRITEBYTECODE (this machine's does), every process
+# the demo and the tests start -- ~100 in a test run: servers, workers, manage.py commands -- would
+# compile the project's ~680 modules it imports again (~0.3 s of CPU each), and pytest would rewrite
+# every test module's asserts again in each of its processes.
+unexport PYTHONDONTWRITEBYTECODE
 # Production is every entry point's default; the demo chooses its settings here, on purpose.
 DEMO_SETTINGS := DJANGO_SETTINGS_MODULE=bnpl.settings.demo
 # The suite runs on both cores (pytest-xdist; a worker that runs out of tests takes some of the other's),

@@ -38,6 +38,10 @@ def test_the_final_stage_runs_as_an_unprivileged_user_with_a_health_check() -> N
     assert re.search(r"^USER 10001:10001$", runtime, re.MULTILINE)
     assert "HEALTHCHECK" in runtime and "scripts/healthcheck.py" in runtime
     assert "apt-get" not in runtime and "install.sh" not in runtime  # no build step in the final stage
+    # the code is compiled once in the image, after it is copied (the process cannot write it)
+    copied = runtime.index("\nCOPY . .\n")
+    compiled = re.search(r"^RUN python -m compileall -q -j 0 /app$", runtime, re.MULTILINE)
+    assert compiled is not None and compiled.start() > copied
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm$", (ROOT / "Dockerfile").read_text(), re.M)
 
 
