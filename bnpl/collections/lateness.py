@@ -155,7 +155,7 @@ def _outlook(plan: Plan, scheduled: list[_Scheduled], today: dt.date) -> tuple[s
     the cap leaves room (oldest first). The oldest unpaid installment's days past due make the
     standing; one held by an open return or dispute counts as late as it was the day the hold
     began (a hold neither worsens nor improves it), and owes no fee."""
-    worst = max((((row.held_since or today) - row.due_date).days for row in scheduled), default=0)
+    worst = max([0, *(((row.held_since or today) - row.due_date).days for row in scheduled)])
     standing = standing_for(worst)
     if plan.collections_paused and STANDING_SEVERITY.index(standing) > STANDING_SEVERITY.index(plan.standing):
         standing = plan.standing  # a hardship pause never makes things worse
