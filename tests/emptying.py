@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management import call_command
 from django.core.management.sql import emit_post_migrate_signal
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -56,27 +55,20 @@ def database_empty(connection: BaseDatabaseWrapper) -> None:
         cursor.execute("; ".join(statements))
 
 
+_django_fixture_teardown = TransactionTestCase._fixture_teardown  # type: ignore[attr-defined]
+
+
 def _fixture_teardown(self: TransactionTestCase) -> None:
-    """``TransactionTestCase._fixture_teardown`` with ``database_empty`` in place of ``flush`` on
-    PostgreSQL (the same signal afterwards, under the same conditions)."""
-    for alias in self._databases_names(include_mirrors=False):  # type: ignore[attr-defined]
-        connection = connections[alias]
-        inhibit_post_migrate = self.available_apps is not None or (
-            self.serialized_rollback and hasattr(connection, "_test_serialized_contents")
-        )
-        if connection.vendor != "postgresql" or self.available_apps is not None:
-            call_command(
-                "flush",
-                verbosity=0,
-                interactive=False,
-                database=alias,
-                reset_sequences=False,
-                allow_cascade=self.available_apps is not None,
-                inhibit_post_migrate=inhibit_post_migrate,
-            )
-            continue
-        database_empty(connection)
-        if not inhibit_post_migrate:
+    """``TransactionTestCase._fixture_teardown`` with ``database_empty`` in place of ``flush`` when
+    every database is PostgreSQL and the test names no ``available_apps`` (then the same signal
+    afterwards, under the same condition); Django's own otherwise."""
+    aliases = self._databases_names(include_mirrors=False)  # type: ignore[attr-defined]
+    if self.available_apps is not None or any(connections[alias].vendor != "postgresql" for alias in aliases):
+        _django_fixture_teardown(self)
+        return
+    for alias in aliases:
+        database_empty(connections[alias])
+        if not (self.serialized_rollback and hasattr(connections[alias], "_test_serialized_contents")):
             emit_post_migrate_signal(verbosity=0, interactive=False, db=alias)
 
 
