@@ -39,10 +39,11 @@ import requests
 from celery import Task, current_app
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from kombu.exceptions import OperationalError as BrokerUnreachableError
 
 from bnpl.core import clock, metrics
+from bnpl.core.compiled import MARKERS, AnyOf, CompiledSelect, CompiledSelectByIds, CompiledUpdate
 from bnpl.core.errors import StateError
 from bnpl.core.event_types import EVENT_TYPES, merchant_visible_types, register
 from bnpl.core.ids import generate_public_id
@@ -165,22 +166,50 @@ def _endpoint_wants(endpoint: WebhookEndpoint, event: Event) -> bool:
     return "*" in endpoint.enabled_events or event.type in endpoint.enabled_events
 
 
+# The fan-out's reads, compiled once per process (``bnpl.core.compiled``): a worker runs one fan-out
+# per committed request that wrote an event, and Django compiling these four statements each time
+# was about half of its Python.
+_FAN_OUT_EVENTS: CompiledSelect[Event] = CompiledSelect(
+    lambda ids, types: Event.objects.filter(
+        AnyOf(F("pk"), ids), AnyOf(F("type"), types), merchant__isnull=False
+    ).order_by("pk"),  # the types are a parameter: the catalogue is read at each call, as registered then
+    arity=2,
+)
+_ENABLED_ENDPOINTS: CompiledSelectByIds[WebhookEndpoint] = CompiledSelectByIds(
+    lambda match: WebhookEndpoint.objects.filter(
+        match, status=WebhookEndpoint.Status.ENABLED, deleted_at__isnull=True
+    ).order_by("pk"),
+    field="merchant",
+)
+_PENDING_OF_EVENTS: CompiledSelectByIds[WebhookDelivery] = CompiledSelectByIds(
+    lambda match: WebhookDelivery.objects.filter(match, status=WebhookDelivery.Status.PENDING).order_by("pk"),
+    field="event",
+)
+_DELIVERIES_TO_SEND: CompiledSelectByIds[WebhookDelivery] = CompiledSelectByIds(
+    lambda match: WebhookDelivery.objects.select_related("endpoint", "event").filter(match)
+)
+_DELIVERY_LOCK: CompiledSelect[WebhookDelivery] = CompiledSelect(
+    lambda pk: WebhookDelivery.objects.select_for_update().filter(pk=pk)
+)
+
+
+def _fan_out_events(event_ids: list[int]) -> list[Event]:
+    """These events, those of a merchant and of a type merchants see, in the order written."""
+    if connection.vendor == "postgresql":
+        return _FAN_OUT_EVENTS.rows(event_ids, merchant_visible_types())
+    return list(
+        Event.objects.filter(pk__in=event_ids, merchant__isnull=False, type__in=merchant_visible_types()).order_by("pk")
+    )
+
+
 def deliveries_create_for_events(*, event_ids: Iterable[int]) -> list[int]:
     """Create the pending deliveries that ``event_ids`` owe, due now. Idempotent: a delivery that
     already exists is left as it is. Returns the ids of these events' pending deliveries."""
-    events = list(
-        Event.objects.filter(
-            pk__in=list(event_ids), merchant__isnull=False, type__in=merchant_visible_types()
-        ).order_by("pk")  # deliveries are numbered in the order the events were written
-    )
+    events = _fan_out_events(list(event_ids))  # deliveries are numbered in the order the events were written
     if not events:
         return []
     endpoints: dict[tuple[int | None, bool], list[WebhookEndpoint]] = {}
-    for endpoint in WebhookEndpoint.objects.filter(
-        merchant_id__in={event.merchant_id for event in events},
-        status=WebhookEndpoint.Status.ENABLED,
-        deleted_at__isnull=True,
-    ):
+    for endpoint in _ENABLED_ENDPOINTS.rows({event.merchant_id for event in events}):
         endpoints.setdefault((endpoint.merchant_id, endpoint.livemode), []).append(endpoint)
     now = clock.now()
     deliveries = [
@@ -197,11 +226,7 @@ def deliveries_create_for_events(*, event_ids: Iterable[int]) -> list[int]:
         if _endpoint_wants(endpoint, event)
     ]
     WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
-    return list(
-        WebhookDelivery.objects.filter(event__in=events, status=WebhookDelivery.Status.PENDING)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    return _PENDING_OF_EVENTS.pks([event.pk for event in events])
 
 
 def events_sweep(*, batch_size: int = SWEEP_BATCH_SIZE) -> int:
@@ -359,28 +384,80 @@ def deliveries_abandon_for_deleted_endpoints() -> int:
     ).update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None, claim_token="", updated_at=clock.now())
 
 
-def deliveries_claim(*, delivery_ids: Sequence[int] | None = None, limit: int = CLAIM_BATCH) -> list[Claim]:
-    """Claim up to ``limit`` of the most overdue pending deliveries of enabled endpoints (among
-    ``delivery_ids`` if given), in that order: rows another sender holds are skipped, and the claim
-    moves ``next_attempt_at`` to its expiry, so a sender that dies leaves them due again once the claim
-    runs out. One claim (one token) covers the batch, in four round trips whatever its size."""
-    now = clock.now()
-    with transaction.atomic():
-        candidates = WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+# The claim of given deliveries (a fan-out's, a replay's), compiled once per process and batch size
+# (the LIMIT is the statement's shape): PostgreSQL only, the ids one array parameter. Markers for the
+# times and the token, each compiled as its own parameter.
+_NOW_MARKER = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+_UNTIL_MARKER = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+_TOKEN_MARKER = "claim-token-marker"
+_claims_among: dict[int, CompiledSelect[WebhookDelivery]] = {}
+_CLAIM_MARK = CompiledUpdate(
+    lambda ids, token, until, now: (
+        WebhookDelivery.objects.filter(AnyOf(F("pk"), ids)),
+        {"claim_token": token, "next_attempt_at": until, "updated_at": now},
+    ),
+    markers=(MARKERS[0], _TOKEN_MARKER, _UNTIL_MARKER, _NOW_MARKER),
+)
+
+
+def _claimable(queryset: QuerySet[WebhookDelivery], now: dt.datetime) -> QuerySet[WebhookDelivery]:
+    """Of ``queryset``, the pending deliveries due by ``now`` of enabled endpoints, locked unless
+    another sender holds them, most overdue first."""
+    return (
+        queryset.select_for_update(skip_locked=True, of=("self",))
+        .filter(
             status=WebhookDelivery.Status.PENDING,
             next_attempt_at__lte=now,
             endpoint__status=WebhookEndpoint.Status.ENABLED,
             endpoint__deleted_at__isnull=True,
         )
-        if delivery_ids is not None:
-            candidates = candidates.filter(pk__in=list(delivery_ids))
-        claimed = list(candidates.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
+        .order_by("next_attempt_at", "pk")
+    )
+
+
+def _claimable_among(limit: int) -> CompiledSelect[WebhookDelivery]:
+    claim = _claims_among.get(limit)
+    if claim is None:
+        claim = _claims_among.setdefault(
+            limit,
+            CompiledSelect(
+                lambda ids, now: _claimable(WebhookDelivery.objects.filter(AnyOf(F("pk"), ids)), now).only("pk")[
+                    :limit
+                ],
+                markers=(MARKERS[0], _NOW_MARKER),
+            ),
+        )
+    return claim
+
+
+def deliveries_claim(*, delivery_ids: Sequence[int] | None = None, limit: int = CLAIM_BATCH) -> list[Claim]:
+    """Claim up to ``limit`` of the most overdue pending deliveries of enabled endpoints (among
+    ``delivery_ids`` if given), in that order: rows another sender holds are skipped, and the claim
+    moves ``next_attempt_at`` to its expiry, so a sender that dies leaves them due again once the claim
+    runs out. One claim (one token) covers the batch, in four round trips whatever its size; given
+    ids, on PostgreSQL, in statements compiled once per process (a worker claims once per fan-out)."""
+    now = clock.now()
+    compiled = delivery_ids is not None and connection.vendor == "postgresql"
+    with transaction.atomic():
+        if compiled:
+            sql, params = _claimable_among(limit).statement(list(delivery_ids or ()), now)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                claimed = [row[0] for row in cursor.fetchall()]
+        else:
+            candidates = _claimable(WebhookDelivery.objects.all(), now)
+            if delivery_ids is not None:
+                candidates = candidates.filter(pk__in=list(delivery_ids))
+            claimed = list(candidates.values_list("pk", flat=True)[:limit])
         if not claimed:
             return []
         token = uuid.uuid4().hex
-        WebhookDelivery.objects.filter(pk__in=claimed).update(
-            claim_token=token, next_attempt_at=now + CLAIM_DURATION, updated_at=now
-        )
+        if compiled:
+            _CLAIM_MARK.run(claimed, token, now + CLAIM_DURATION, now)
+        else:
+            WebhookDelivery.objects.filter(pk__in=claimed).update(
+                claim_token=token, next_attempt_at=now + CLAIM_DURATION, updated_at=now
+            )
     return [Claim(delivery_id=pk, token=token) for pk in claimed]
 
 
@@ -553,7 +630,7 @@ def _attempt_record(sent: _Sent) -> WebhookDelivery | None:
     and the UPDATE are compiled once per process (``bnpl.core.inserts``)."""
     answer = sent.answer
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().filter(pk=sent.claim.delivery_id).first()
+        delivery = _DELIVERY_LOCK.first(sent.claim.delivery_id)
         if delivery is None:
             return None
         attempt = WebhookDeliveryAttempt(
@@ -604,7 +681,9 @@ def deliveries_send_due(*, delivery_ids: Sequence[int] | None = None, limit: int
     while sent < limit:
         wanted = min(CLAIM_BATCH, limit - sent)
         claims = deliveries_claim(delivery_ids=delivery_ids, limit=wanted)
-        claimed = WebhookDelivery.objects.select_related("endpoint", "event").in_bulk([c.delivery_id for c in claims])
+        if not claims:
+            break
+        claimed = {delivery.pk: delivery for delivery in _DELIVERIES_TO_SEND.rows([c.delivery_id for c in claims])}
         for claim in claims:
             if claim.delivery_id in claimed:  # else erased since its claim (its merchant's data, say)
                 delivery_send(claim=claim, delivery=claimed[claim.delivery_id])

@@ -519,3 +519,29 @@ def test_no_proxy_sends_straight_to_the_receiver(
 
     assert [received.path for received in receiver.received] == ["/bnpl/webhooks"]
     assert _state(delivery) == (WebhookDelivery.Status.SUCCEEDED, 1, None)
+
+
+@pytest.mark.postgres
+def test_a_fan_out_compiles_no_statement_once_its_process_has_made_one(
+    frozen: time_machine.Traveller, tenant: Tenant, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker runs a fan-out for every committed request that wrote an event: reading the events,
+    the endpoints, the deliveries made, claiming and reading them and locking each to record its
+    attempt are statements compiled once per process, not by Django at each call (which was about
+    half of a fan-out's Python)."""
+    from django.db.models.sql.compiler import SQLCompiler, SQLUpdateCompiler
+
+    from merchants.tasks import webhook_events_fan_out
+    from tests.helpers import compilations
+
+    endpoint = _endpoint_for(receiver, tenant)
+    services.webhook_endpoint_update(endpoint=endpoint, description="first")
+    services.webhook_endpoint_update(endpoint=endpoint, description="second")
+    first, second = Event.objects.filter(object_id=endpoint.public_id).order_by("-pk").values_list("pk", flat=True)[:2]
+    assert webhook_events_fan_out(event_ids=[second]) == 1  # the process's first: compiles them
+
+    selects, updates = compilations(monkeypatch, SQLCompiler), compilations(monkeypatch, SQLUpdateCompiler)
+    assert webhook_events_fan_out(event_ids=[first]) == 1
+
+    assert (selects, updates) == ([], [])
+    assert receiver.count() == 2 and all(arrival.signature_valid for arrival in receiver.received)
