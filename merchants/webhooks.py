@@ -166,9 +166,9 @@ def _endpoint_wants(endpoint: WebhookEndpoint, event: Event) -> bool:
     return "*" in endpoint.enabled_events or event.type in endpoint.enabled_events
 
 
-# The fan-out's reads, compiled once per process (``bnpl.core.compiled``): a worker runs one fan-out
-# per committed request that wrote an event, and Django compiling these four statements each time
-# was about half of its Python.
+# The fan-out's reads, compiled once per process (``bnpl.core.compiled``; the claim's below): a worker
+# runs one fan-out per committed request that wrote an event, and Django compiling its statements each
+# time was about half of its Python.
 _FAN_OUT_EVENTS: CompiledSelect[Event] = CompiledSelect(
     lambda ids, types: Event.objects.filter(
         AnyOf(F("pk"), ids), AnyOf(F("type"), types), merchant__isnull=False
