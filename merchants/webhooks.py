@@ -43,7 +43,7 @@ from django.db.models import F, QuerySet
 from kombu.exceptions import OperationalError as BrokerUnreachableError
 
 from bnpl.core import clock, metrics
-from bnpl.core.compiled import MARKERS, AnyOf, CompiledSelect, CompiledSelectByIds, CompiledUpdate
+from bnpl.core.compiled import MARKERS, MOMENT_MARKERS, AnyOf, CompiledSelect, CompiledSelectByIds, CompiledUpdate
 from bnpl.core.errors import StateError
 from bnpl.core.event_types import EVENT_TYPES, merchant_visible_types, register
 from bnpl.core.ids import generate_public_id
@@ -385,18 +385,13 @@ def deliveries_abandon_for_deleted_endpoints() -> int:
 
 
 # The claim of given deliveries (a fan-out's, a replay's), compiled once per process and batch size
-# (the LIMIT is the statement's shape): PostgreSQL only, the ids one array parameter. Markers for the
-# times and the token, each compiled as its own parameter.
-_NOW_MARKER = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
-_UNTIL_MARKER = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
-_TOKEN_MARKER = "claim-token-marker"
-_claims_among: dict[int, CompiledSelect[WebhookDelivery]] = {}
+# (the LIMIT is the statement's shape): PostgreSQL only, the ids one array parameter.
 _CLAIM_MARK = CompiledUpdate(
     lambda ids, token, until, now: (
         WebhookDelivery.objects.filter(AnyOf(F("pk"), ids)),
         {"claim_token": token, "next_attempt_at": until, "updated_at": now},
     ),
-    markers=(MARKERS[0], _TOKEN_MARKER, _UNTIL_MARKER, _NOW_MARKER),
+    markers=(MARKERS[0], "claim-token-marker", *MOMENT_MARKERS[:2]),
 )
 
 
@@ -415,19 +410,12 @@ def _claimable(queryset: QuerySet[WebhookDelivery], now: dt.datetime) -> QuerySe
     )
 
 
+@functools.cache
 def _claimable_among(limit: int) -> CompiledSelect[WebhookDelivery]:
-    claim = _claims_among.get(limit)
-    if claim is None:
-        claim = _claims_among.setdefault(
-            limit,
-            CompiledSelect(
-                lambda ids, now: _claimable(WebhookDelivery.objects.filter(AnyOf(F("pk"), ids)), now).only("pk")[
-                    :limit
-                ],
-                markers=(MARKERS[0], _NOW_MARKER),
-            ),
-        )
-    return claim
+    return CompiledSelect(
+        lambda ids, now: _claimable(WebhookDelivery.objects.filter(AnyOf(F("pk"), ids)), now).only("pk")[:limit],
+        markers=(MARKERS[0], MOMENT_MARKERS[0]),
+    )
 
 
 def deliveries_claim(*, delivery_ids: Sequence[int] | None = None, limit: int = CLAIM_BATCH) -> list[Claim]:

@@ -53,7 +53,7 @@ from bnpl.collections.lateness import AssessResult
 from bnpl.collections.models import CollectionAttempt
 from bnpl.collections.reminders import PaymentFailedNotice, notices_payment_failed
 from bnpl.core import clock, metrics
-from bnpl.core.compiled import CompiledSelect, CompiledSelectByIds
+from bnpl.core.compiled import DAY_MARKERS, CompiledSelect, CompiledSelectByIds
 from bnpl.core.inserts import insert_many
 from bnpl.core.services import Change, change_record_many
 from bnpl.payments.models import Charge
@@ -122,10 +122,6 @@ def _due_locked(today: dt.date, limit: int) -> QuerySet[Installment]:
     )
 
 
-# A date no installment is due by, standing for today's in the compiled claim.
-_TODAY = dt.date(1, 1, 2)
-
-
 def _claim_and_clear(select: str, columns: int, pk: int) -> str:
     """The claim's SELECT (its rows locked) and the clearing of its installments' ``collect_on`` in
     one statement: a data-modifying ``WITH`` whose result is the SELECT's rows as they were read."""
@@ -150,7 +146,7 @@ def claim_statement(limit: int) -> CompiledSelect[Installment]:
     if claim is None:
         claim = _claims.setdefault(
             limit,
-            CompiledSelect(lambda day: _due_locked(day, limit), markers=(_TODAY,), wrap=_claim_and_clear),
+            CompiledSelect(lambda day: _due_locked(day, limit), markers=(DAY_MARKERS[0],), wrap=_claim_and_clear),
         )
     return claim
 

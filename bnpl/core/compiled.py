@@ -22,6 +22,7 @@ compiling refuses it. A batch's rows by a list of ids are one parameter all the 
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,10 @@ Made = TypeVar("Made")
 # Marker values, one per parameter a call fills in: integers nothing else would hold (a text
 # column's lookup is given the marker's text: it is found as that).
 MARKERS = tuple(-(2**62) - number for number in range(8))
+# Markers for a date and for a moment (a timestamp): days in the year 1, which no row holds, each
+# compiled as its own parameter.
+DAY_MARKERS = tuple(dt.date(1, 1, 1 + number) for number in range(4))
+MOMENT_MARKERS = tuple(dt.datetime(1, 1, 1 + number, tzinfo=dt.UTC) for number in range(4))
 
 
 def per_mode(make: Callable[[bool], Made]) -> dict[bool, Made]:

@@ -5,7 +5,6 @@ own ``django.contrib.sessions.backends.db``."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
@@ -13,14 +12,11 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 from django.utils import timezone
 
-from bnpl.core.compiled import MARKERS, CompiledSelect
-
-# A marker for the expiry's bound: a date no session has (compiled as its own parameter).
-_NOW_MARKER = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+from bnpl.core.compiled import MARKERS, MOMENT_MARKERS, CompiledSelect
 
 _UNEXPIRED: CompiledSelect[Session] = CompiledSelect(
     lambda session_key, now: Session.objects.filter(session_key=session_key, expire_date__gt=now)[:1],
-    markers=(MARKERS[0], _NOW_MARKER),
+    markers=(MARKERS[0], MOMENT_MARKERS[0]),  # the session's key, and now (the expiry's bound)
 )
 
 

@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from bnpl.core import clock
-from bnpl.core.compiled import MARKERS, CompiledUpdate, per_mode
+from bnpl.core.compiled import DAY_MARKERS, MARKERS, CompiledUpdate, per_mode
 from bnpl.core.errors import GatewayUnavailableError, InvalidRequestError, PaymentDeclinedError
 from bnpl.core.ids import generate_public_id
 from bnpl.core.services import change_record, inside_transaction
@@ -199,17 +199,13 @@ def _defaults_clear_but(livemode: bool) -> CompiledUpdate:
     )
 
 
-# Date markers: the day set as ``collect_on`` and the day installments are due by (both today).
-_DAY_MARKERS = (dt.date(1, 1, 1), dt.date(1, 1, 2))
-
-
 def _rearm(livemode: bool) -> CompiledUpdate:
     return CompiledUpdate(
         lambda consumer_id, collect_on, due_by: (
             _waiting_for_card(consumer_id=consumer_id, livemode=livemode, due_by=due_by),
             {"collect_on": collect_on},
         ),
-        markers=(MARKERS[0], *_DAY_MARKERS),
+        markers=(MARKERS[0], *DAY_MARKERS[:2]),  # the consumer, the day set as collect_on, the due-by day
     )
 
 
