@@ -384,8 +384,8 @@ def deliveries_abandon_for_deleted_endpoints() -> int:
     ).update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None, claim_token="", updated_at=clock.now())
 
 
-# The claim of given deliveries (a fan-out's, a replay's), compiled once per process and batch size
-# (the LIMIT is the statement's shape): PostgreSQL only, the ids one array parameter.
+# The claim, compiled once per process, batch size (the LIMIT is the statement's shape) and kind (of
+# given deliveries -- a fan-out's, a replay's -- the ids one array parameter, or of any due): PostgreSQL.
 _CLAIM_MARK = CompiledUpdate(
     lambda ids, token, until, now: (
         WebhookDelivery.objects.filter(AnyOf(F("pk"), ids)),
@@ -411,10 +411,14 @@ def _claimable(queryset: QuerySet[WebhookDelivery], now: dt.datetime) -> QuerySe
 
 
 @functools.cache
-def _claimable_among(limit: int) -> CompiledSelect[WebhookDelivery]:
+def _claim_statement(limit: int, *, among_given: bool) -> CompiledSelect[WebhookDelivery]:
+    if among_given:
+        return CompiledSelect(
+            lambda ids, now: _claimable(WebhookDelivery.objects.filter(AnyOf(F("pk"), ids)), now).only("pk")[:limit],
+            markers=(MARKERS[0], MOMENT_MARKERS[0]),
+        )
     return CompiledSelect(
-        lambda ids, now: _claimable(WebhookDelivery.objects.filter(AnyOf(F("pk"), ids)), now).only("pk")[:limit],
-        markers=(MARKERS[0], MOMENT_MARKERS[0]),
+        lambda now: _claimable(WebhookDelivery.objects.all(), now).only("pk")[:limit], markers=(MOMENT_MARKERS[0],)
     )
 
 
@@ -422,13 +426,15 @@ def deliveries_claim(*, delivery_ids: Sequence[int] | None = None, limit: int = 
     """Claim up to ``limit`` of the most overdue pending deliveries of enabled endpoints (among
     ``delivery_ids`` if given), in that order: rows another sender holds are skipped, and the claim
     moves ``next_attempt_at`` to its expiry, so a sender that dies leaves them due again once the claim
-    runs out. One claim (one token) covers the batch, in four round trips whatever its size; given
-    ids, on PostgreSQL, in statements compiled once per process (a worker claims once per fan-out)."""
+    runs out. One claim (one token) covers the batch, in four round trips whatever its size; on
+    PostgreSQL in statements compiled once per process (a worker claims once per fan-out)."""
     now = clock.now()
-    compiled = delivery_ids is not None and connection.vendor == "postgresql"
+    compiled = connection.vendor == "postgresql"
     with transaction.atomic():
         if compiled:
-            sql, params = _claimable_among(limit).statement(list(delivery_ids or ()), now)
+            given = delivery_ids is not None
+            values = (list(delivery_ids or ()), now) if given else (now,)
+            sql, params = _claim_statement(limit, among_given=given).statement(*values)
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 claimed = [row[0] for row in cursor.fetchall()]
