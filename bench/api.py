@@ -1,8 +1,9 @@
 """The partner API spine against a bare Django view returning a small JSON body through the same
 middleware stack: an authenticated GET (key lookup, throttle, tenant scoping, serialization), an
 idempotent POST that creates an object (claim, transaction, audit row, outbox event, stored
-response), its replay, a capture (order lock, fee, balanced journal entry, event), and a list of
-orders (with its query count at two page sizes: it must not grow with the rows). Pure math
+response), its replay, a capture (order lock, fee, balanced journal entry, event), an order read
+with its captures, and a list of orders (with its query count at two page sizes: it must not grow
+with the rows). Pure math
 (schedules, Appendix J APR) is compared with a trivial Python loop measured in the same run.
 
 This module is also the bench's URLconf (the bare view beside the project's URLs)."""
@@ -86,6 +87,12 @@ def bench_api(tenant: Any) -> None:
         ("POST /api/v1/webhook_endpoints (new key)", timed("post", lambda: post(str(uuid.uuid4())), 201)),
         ("POST replay (same key)", timed("replay", lambda: post(replay_key), 201)),
         ("POST /api/v1/orders/{id}/captures (ledger)", timed("capture", capture, 201)),
+        (
+            "GET /api/v1/orders/{id} (its captures)",
+            timed(
+                "retrieve", lambda: client.get(f"/api/v1/orders/{orders[0].public_id}", headers=auth).status_code, 200
+            ),
+        ),
         ("GET /api/v1/orders?limit=10", timed("list", lambda: order_list(10), 200)),
     ]
     list_queries = {limit: _queries(lambda limit=limit: order_list(limit)) for limit in (10, 50)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABCMeta, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.db.models import Model
@@ -23,7 +24,7 @@ from bnpl.api.throttling import ApiKeyThrottle
 from bnpl.core import idempotency
 from bnpl.core.errors import ApplicationError, AuthenticationError, ConflictError
 from bnpl.core.transactions import whole_transaction
-from bnpl.tenancy.selectors import scoped_get
+from bnpl.tenancy.selectors import Loading, scoped_get
 from merchants.models import ApiKey, Merchant
 
 # Responses stored for replay: success, and refusals that came from doing the work (a declined
@@ -43,11 +44,16 @@ class IdempotentPostApi(APIView, metaclass=ABCMeta):
     # List endpoints set this; the schema then documents the page shape.
     pagination_class: ClassVar[type[Any] | None] = None
 
-    def paginated(self, queryset: Any, representation: type[Any]) -> Response:
-        """A page of ``queryset`` (newest first) in the view's ``pagination_class``."""
+    def paginated(
+        self, queryset: Any, representation: type[Any], *, finish: Callable[[Any], Any] | None = None
+    ) -> Response:
+        """A page of ``queryset`` (newest first) in the view's ``pagination_class``; ``finish``: done
+        to each row read before it is rendered (a ``Loading``'s)."""
         assert self.pagination_class is not None, f"{type(self).__name__} lists: set pagination_class"
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, self.request, view=self)
+        if finish is not None:
+            page = [finish(row) for row in page]
         return paginator.get_paginated_response(
             representation(page, many=True, context=self.representation_context).data
         )
@@ -145,6 +151,8 @@ class MerchantScopedApi(IdempotentPostApi):
     throttle_classes: ClassVar[list[Any]] = [ApiKeyThrottle]  # type: ignore[misc]
     # Path keyword -> model of the merchant-owned object it names; resolved before the handler runs.
     path_models: ClassVar[dict[str, type[Model]]] = {}
+    # Path keyword -> what to read with that object, in its statement (what the handler renders).
+    path_loading: ClassVar[dict[str, Loading]] = {}
     # Publishable keys (pk_…) may call only endpoints that say so (public widget data).
     allow_publishable_key: ClassVar[bool] = False
     # The errors this endpoint answers beyond every endpoint's (bnpl.api.schema): HTTP method ->
@@ -173,7 +181,13 @@ class MerchantScopedApi(IdempotentPostApi):
             )
         self.merchant, self.livemode, self.api_key = principal.merchant, principal.livemode, principal.api_key
         self.path_objects = {
-            name: scoped_get(model, merchant=self.merchant, livemode=self.livemode, public_id=str(kwargs[name]))
+            name: scoped_get(
+                model,
+                merchant=self.merchant,
+                livemode=self.livemode,
+                public_id=str(kwargs[name]),
+                loading=self.path_loading.get(name),
+            )
             for name, model in self.path_models.items()
         }
 

@@ -24,6 +24,7 @@ from bnpl.api.views import MerchantScopedApi
 from bnpl.checkout import disputes, selectors
 from bnpl.checkout import orders as checkout_orders
 from bnpl.checkout import sessions as checkout_sessions
+from bnpl.checkout.loading import ORDER_REPRESENTATION
 from bnpl.checkout.models import CheckoutSession, Dispute, Order
 from bnpl.checkout.representations import (
     CaptureRepresentation,
@@ -38,7 +39,7 @@ from bnpl.core.money import MAX_AMOUNT, normalize_currency
 from bnpl.plans.models import Plan, ProductKind
 from bnpl.plans.representations import PaymentProductRepresentation, PlanWithHistoryRepresentation
 from bnpl.plans.selectors import payment_product_list
-from bnpl.tenancy.selectors import scoped_queryset
+from bnpl.tenancy.selectors import Loading, scoped_queryset
 
 
 def amount_field() -> StrictIntegerField:
@@ -159,11 +160,12 @@ class OrderListApi(MerchantScopedApi):
     def get(self, request: Request) -> Response:
         checkout_orders.orders_expire(merchant=self.merchant, livemode=self.livemode)
         orders = selectors.order_list(merchant=self.merchant, livemode=self.livemode)
-        return self.paginated(orders, OrderRepresentation)
+        return self.paginated(orders, OrderRepresentation, finish=ORDER_REPRESENTATION.finish)
 
 
 class OrderDetailApi(MerchantScopedApi):
     path_models: ClassVar[dict[str, type[Model]]] = {"id": Order}
+    path_loading: ClassVar[dict[str, Loading]] = {"id": ORDER_REPRESENTATION}
 
     @extend_schema(operation_id="order_retrieve", responses=OrderRepresentation, tags=["orders"])
     def get(self, request: Request, id: str) -> Response:

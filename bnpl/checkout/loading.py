@@ -20,6 +20,7 @@ from django.db.models import QuerySet, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 
 from bnpl.checkout.models import Capture, Order, Refund
+from bnpl.core.compiled import RowBuilder
 from bnpl.tenancy import selectors as tenancy
 
 # The annotation a loaded order carries (a public id): read through checkout.selectors.merchant_consumer_id.
@@ -60,6 +61,25 @@ def orders_with_representation_inline(queryset: QuerySet[Order]) -> QuerySet[Ord
             for field in ("pk", "public_id")
         },
     )
+
+
+class _RepresentationLoading:
+    """What an order's representation reads, read with the order (``bnpl.tenancy.selectors.Loading``):
+    on PostgreSQL in the order's own statement (``orders_with_representation_inline``, then
+    ``order_related_attach``); elsewhere the ORM's joins and prefetches
+    (``orders_with_representation``: a statement ``scoped_get`` compiles once leaves the prefetches
+    out, and the representation reads them itself)."""
+
+    def shape(self, queryset: QuerySet[Order]) -> QuerySet[Order]:
+        if connection.vendor == "postgresql":
+            return orders_with_representation_inline(queryset)
+        return orders_with_representation(queryset)
+
+    def finish(self, order: Order) -> Order:
+        return order_related_attach(order) if connection.vendor == "postgresql" else order
+
+
+ORDER_REPRESENTATION = _RepresentationLoading()
 
 
 def _json_rows(model: type[models.Model]) -> RawSQL:
@@ -154,11 +174,20 @@ def _related_agree(order: Order) -> bool:
 
 
 def _row_from_json(model: type[models.Model], item: dict[str, Any]) -> models.Model:
+    build, columns = _json_readers.get(model) or _json_reader(model)
+    values = [item[column] for column, _ in columns]
+    for index, (_, is_time) in enumerate(columns):
+        if is_time and values[index] is not None:
+            values[index] = dt.datetime.fromisoformat(values[index])
+    return build(connection.alias, values)
+
+
+# model -> how its rows are made from JSON objects (its concrete fields' columns, which are times),
+# worked out once per process.
+_json_readers: dict[type[models.Model], tuple[RowBuilder, list[tuple[str, bool]]]] = {}
+
+
+def _json_reader(model: type[models.Model]) -> tuple[RowBuilder, list[tuple[str, bool]]]:
     fields = model._meta.concrete_fields
-    values = []
-    for field in fields:
-        value = item[field.column]
-        if value is not None and field.get_internal_type() == "DateTimeField":
-            value = dt.datetime.fromisoformat(value)
-        values.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], values)
+    columns = [(field.column, field.get_internal_type() == "DateTimeField") for field in fields]
+    return _json_readers.setdefault(model, (RowBuilder(model, [field.attname for field in fields]), columns))

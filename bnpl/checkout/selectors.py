@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db.models import F, QuerySet
 
 from bnpl.checkout.loading import LISTED_MERCHANT_CONSUMER_ID as _LISTED_MERCHANT_CONSUMER_ID
-from bnpl.checkout.loading import orders_with_representation
+from bnpl.checkout.loading import ORDER_REPRESENTATION
 from bnpl.checkout.models import CheckoutSession, Order
 from bnpl.core import clock
 from bnpl.core.compiled import CompiledSelect
@@ -41,8 +41,8 @@ def checkout_session_list(*, merchant: Merchant, livemode: bool) -> QuerySet[Che
 
 def order_list(*, merchant: Merchant, livemode: bool) -> QuerySet[Order]:
     """The merchant's orders in one mode, each with its session, plan, captures and refunds and the
-    merchant's id for its consumer."""
-    return orders_with_representation(tenancy.scoped_queryset(Order, merchant=merchant, livemode=livemode))
+    merchant's id for its consumer (``ORDER_REPRESENTATION``: give each order read to its ``finish``)."""
+    return ORDER_REPRESENTATION.shape(tenancy.scoped_queryset(Order, merchant=merchant, livemode=livemode))
 
 
 def checkout_session_order_id(session: CheckoutSession) -> str | None:

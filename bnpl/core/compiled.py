@@ -11,7 +11,7 @@ annotations, through the same converters, given the calling thread's connection)
 Building the instances is most of a batch's Python: ``Model.__init__`` assigns each column through
 its descriptor, which for a row read whole from the database only stores the value. So a model
 read whole, whose ``__init__``, ``from_db`` and column descriptors are Django's own, is built by
-``_Build``: the instance's state and its columns' values stored at once, ``pre_init`` and
+``RowBuilder``: the instance's state and its columns' values stored at once, ``pre_init`` and
 ``post_init`` sent as ``__init__`` sends them -- the same instance, a third of the Python.
 
 For querysets whose SQL does not depend on the values (no ``__in`` of a varying length, no value
@@ -65,7 +65,7 @@ class _Compiled:
     model: type[models.Model]
     columns: tuple[int, int]  # the model's own columns: start, end
     names: list[str]  # their attribute names
-    build: _Build  # the model's instances from their columns' values
+    build: RowBuilder  # the model's instances from their columns' values
     populators: list[_Populator]  # the select_related rows'
     annotations: list[tuple[str, int]]  # (name, column)
     converters: dict[int, Any]  # column -> the converters the ORM applies to it (from_db_value)
@@ -122,7 +122,7 @@ class CompiledSelect(Generic[Row]):
             model=klass_info["model"],
             columns=(start, end),
             names=names,
-            build=_Build(klass_info["model"], names),
+            build=RowBuilder(klass_info["model"], names),
             populators=[_Populator(inner) for inner in get_related_populators(klass_info, select, connection.alias)],
             annotations=list((compiler.annotation_col_map or {}).items()),
             converters=compiler.get_converters(columns),
@@ -176,7 +176,7 @@ def _instances(compiled: _Compiled, fetched: Sequence[Any]) -> list[Any]:
     return instances
 
 
-class _Build:
+class RowBuilder:
     """``model.from_db(db, names, values)``: for a model read whole (``names`` its concrete
     columns' attribute names, in order) whose ``__init__`` and ``from_db`` are Django's and whose
     columns are set through Django's plain descriptors (``DeferredAttribute``, or a foreign key's
@@ -212,11 +212,11 @@ class _Build:
 
 class _Populator:
     """Django's ``RelatedPopulator.populate`` (a ``select_related`` row set on the row it was read
-    with), its instances made by ``_Build``."""
+    with), its instances made by ``RowBuilder``."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
-        self._build = _Build(inner.model_cls, inner.init_list)
+        self._build = RowBuilder(inner.model_cls, inner.init_list)
         self._related = [_Populator(related) for related in inner.related_populators]
 
     def populate(self, row: Sequence[Any], from_obj: models.Model) -> None:

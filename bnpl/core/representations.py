@@ -13,21 +13,30 @@ its arguments): plain, dotted, nested and method fields, as the public shapes de
 method field calls the method of the serializer rendering the instance (so what it kept in
 ``to_representation`` is there); a nested representation renders through its own class's fields.
 ``fields`` is still the serializer's own (the OpenAPI schema and input validation read it).
+
+Times are shown as the API documents them, ISO 8601 in UTC (docs/api.md). DRF's ``DateTimeField``
+shows a time in the *current* time zone, looked up through a context-local for every value (a page of
+ten orders has about ninety); with ``TIME_ZONE = "UTC"``, and nothing in the project activating
+another, that is UTC, and a plain ``DateTimeField`` here is shown in UTC without the lookup: the same
+text (``tests/bnpl/core/test_representations.py``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
-from rest_framework import serializers
+from django.conf import settings
+from rest_framework import ISO_8601, serializers
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
+from rest_framework.settings import api_settings
 
 Instance = TypeVar("Instance")
 
 # (field name, the field as bound to the class's own instance, the method of a method field or "")
-_Reader = tuple[str, serializers.Field[Any, Any, Any, Any], str]
+_Reader = tuple[str, "serializers.Field[Any, Any, Any, Any] | _UtcTime", str]
 
 
 class Representation(serializers.Serializer[Instance]):
@@ -65,5 +74,39 @@ def _readers_of(representation: type[Representation[Any]]) -> list[_Reader]:
     for field in representation()._readable_fields:
         assert field.field_name is not None
         method = field.method_name if isinstance(field, serializers.SerializerMethodField) else ""
-        readers.append((field.field_name, field, method))
+        shown: serializers.Field[Any, Any, Any, Any] | _UtcTime = field
+        if isinstance(field, serializers.DateTimeField) and _shown_in_utc(field):
+            shown = _UtcTime(field)
+        readers.append((field.field_name, shown, method))
     return Representation._readers.setdefault(representation, readers)
+
+
+def _shown_in_utc(field: serializers.Field[Any, Any, Any, Any]) -> bool:
+    """A plain ``DateTimeField`` (no format or time zone of its own) that DRF would show as ISO 8601
+    in UTC: the project's time zone is UTC (see the module)."""
+    return (
+        type(field) is serializers.DateTimeField
+        and not hasattr(field, "format")
+        and not hasattr(field, "timezone")
+        and str(api_settings.DATETIME_FORMAT).lower() == ISO_8601
+        and settings.USE_TZ
+        and settings.TIME_ZONE == "UTC"
+    )
+
+
+class _UtcTime:
+    """A plain ``DateTimeField``'s reading and showing, the showing in UTC without looking up the
+    current time zone: DRF's text for an aware time; anything else is the field's to show."""
+
+    def __init__(self, field: serializers.DateTimeField) -> None:
+        self.get_attribute = field.get_attribute
+        self._field = field
+
+    def to_representation(self, value: Any) -> Any:
+        if isinstance(value, dt.datetime) and value.utcoffset() is not None:
+            try:
+                text = value.astimezone(dt.UTC).isoformat()
+            except OverflowError:  # a time UTC cannot hold: the field says so as it does
+                return self._field.to_representation(value)
+            return text[:-6] + "Z"  # an aware time in UTC: isoformat ends "+00:00"
+        return self._field.to_representation(value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from django.db.models import Count, Max, Model, OuterRef, Prefetch, QuerySet, Subquery
 
@@ -40,39 +40,52 @@ def _scoped(model: type[OwnedModel], *, merchant_id: int, livemode: bool) -> Que
     return queryset
 
 
-def scoped_get(model: type[OwnedModel], *, merchant: Merchant, livemode: bool, public_id: str) -> OwnedModel:
+class Loading(Protocol):
+    """What a read of one object adds to its query and then does to the object read, so that what
+    its handler renders is read with it (``bnpl.checkout.loading.ORDER_REPRESENTATION``). Kept for
+    the process: ``scoped_get`` compiles one statement per loading."""
+
+    def shape(self, queryset: QuerySet[Any]) -> QuerySet[Any]: ...
+
+    def finish(self, instance: Any) -> Any: ...
+
+
+def scoped_get(
+    model: type[OwnedModel], *, merchant: Merchant, livemode: bool, public_id: str, loading: Loading | None = None
+) -> OwnedModel:
+    """The merchant's object in that mode with that public id, or NotFoundError. ``loading``: what
+    else to read with it, in the same statement."""
     if not is_well_formed(public_id):
         raise NotFoundError(f"No such {model._meta.verbose_name}.", param="id")
-    found = _scoped_get_statement(model, livemode=livemode).rows(merchant.pk, public_id)
+    found = _scoped_get_statement(model, livemode=livemode, loading=loading).rows(merchant.pk, public_id)
     if not found:
         raise NotFoundError(f"No such {model._meta.verbose_name}: {public_id!r}.", param="id")
     if len(found) > 1:
         raise model.MultipleObjectsReturned(f"{len(found)} {model._meta.verbose_name_plural} are {public_id!r}")  # type: ignore[attr-defined]
-    return found[0]
+    return found[0] if loading is None else loading.finish(found[0])
 
 
-# (model, livemode, the event types visible for events) -> its scoped_get, compiled once: every
-# partner request naming an object runs it.
-_scoped_gets: dict[tuple[type[Model], bool, tuple[str, ...]], CompiledSelect[Any]] = {}
+# (model, livemode, the event types visible for events, the loading) -> its scoped_get, compiled
+# once: every partner request naming an object runs it.
+_scoped_gets: dict[tuple[type[Model], bool, tuple[str, ...], Loading | None], CompiledSelect[Any]] = {}
 
 
-def _scoped_get_statement(model: type[OwnedModel], *, livemode: bool) -> CompiledSelect[OwnedModel]:
-    """``scoped_get``'s SELECT, compiled once per shape: the model, the mode and, for events, the
-    types registered as merchant-visible (a type registered later makes a new statement)."""
-    key = (model, livemode, tuple(merchant_visible_types()) if model is Event else ())
+def _scoped_get_statement(
+    model: type[OwnedModel], *, livemode: bool, loading: Loading | None
+) -> CompiledSelect[OwnedModel]:
+    """``scoped_get``'s SELECT, compiled once per shape: the model, the mode, the loading and, for
+    events, the types registered as merchant-visible (a type registered later makes a new statement)."""
+    key = (model, livemode, tuple(merchant_visible_types()) if model is Event else (), loading)
     statement = _scoped_gets.get(key)
     if statement is None:
-        statement = _scoped_gets.setdefault(
-            key,
-            CompiledSelect(
-                lambda merchant_id, public_id: (
-                    _scoped(model, merchant_id=merchant_id, livemode=livemode)
-                    .filter(public_id=public_id)
-                    .order_by()[:2]
-                ),
-                arity=2,
-            ),
-        )
+
+        def build(merchant_id: Any, public_id: Any) -> QuerySet[OwnedModel]:
+            queryset = _scoped(model, merchant_id=merchant_id, livemode=livemode)
+            if loading is not None:
+                queryset = loading.shape(queryset)
+            return queryset.filter(public_id=public_id).order_by()[:2]
+
+        statement = _scoped_gets.setdefault(key, CompiledSelect(build, arity=2))
     return statement
 
 

@@ -109,11 +109,16 @@ class ConsumerAppApi(IdempotentPostApi):
         """What a list's representation needs about the rows of one page, read once for them all."""
         return {}
 
-    def paginated(self, queryset: Any, representation: type[Any]) -> Response:
-        """A page of ``queryset``, newest first, its rows shown with ``page_context`` as well."""
+    def paginated(
+        self, queryset: Any, representation: type[Any], *, finish: Callable[[Any], Any] | None = None
+    ) -> Response:
+        """A page of ``queryset``, newest first, its rows shown with ``page_context`` as well (and
+        given to ``finish`` first, as the base's)."""
         assert self.pagination_class is not None, f"{type(self).__name__} lists: set pagination_class"
         paginator = self.pagination_class()
         page = list(paginator.paginate_queryset(queryset, self.request, view=self) or [])
+        if finish is not None:
+            page = [finish(row) for row in page]
         context = {**self.representation_context, **self.page_context(page)}
         return paginator.get_paginated_response(representation(page, many=True, context=context).data)
 

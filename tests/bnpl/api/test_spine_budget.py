@@ -42,6 +42,12 @@ QUERIES = {
     # the postings), the order's new figures with the capture, the audit row and event (1 / 4), the
     # stored response (1)
     "capture": {"postgresql": 10, "sqlite": 17},
+    # the order named in the path with its session, plan, the merchant's id for its consumer, its
+    # captures and refunds (1: one statement on PostgreSQL, bnpl.checkout.loading.ORDER_REPRESENTATION;
+    # 3 on SQLite: the order with its session and plan, its captures, its refunds)
+    "retrieve": {"postgresql": 1, "sqlite": 3},
+    # the authorizations due to expire (1), the page of orders with the same (1 / 3)
+    "list": {"postgresql": 2, "sqlite": 4},
 }
 
 
@@ -110,3 +116,34 @@ def test_a_capture_stays_within_its_budget_however_many_captures_came_before(
     assert captured.status_code == 201
     assert captured.json()["amount"] == 100
     assert queries == _budget("capture")
+
+
+@pytest.mark.parametrize("earlier_captures", [0, 3])
+def test_an_order_is_read_with_what_it_shows_in_one_statement(
+    tenant: Tenant, api: ApiClient, earlier_captures: int
+) -> None:
+    api.get(ACCOUNT)
+    api.get(ACCOUNT)
+    orders = [make_authorized_order(merchant=tenant.merchant, livemode=False, amount=150_000) for _ in range(3)]
+    for order in orders:
+        for _ in range(earlier_captures):
+            assert api.post(f"/api/v1/orders/{order.public_id}/captures", {"amount": 100}).status_code == 201
+    if earlier_captures:
+        assert api.post(f"/api/v1/orders/{orders[0].public_id}/refunds", {"amount": 50}).status_code == 201
+    path = f"/api/v1/orders/{orders[0].public_id}"
+    api.get(path)
+
+    retrieved, queries = _queries(lambda: api.get(path))
+    listed, list_queries = _queries(lambda: api.get("/api/v1/orders", {"limit": 10}))
+
+    assert retrieved.status_code == 200
+    shown = retrieved.json()
+    assert [capture["amount"] for capture in shown["captures"]] == [100] * earlier_captures
+    assert [refund["amount"] for refund in shown["refunds"]] == ([50] if earlier_captures else [])
+    assert shown["checkout_session"] == orders[0].checkout_session.public_id
+    assert shown["plan"] == orders[0].plan.public_id
+    assert queries == _budget("retrieve")
+    assert listed.status_code == 200
+    assert [order["id"] for order in listed.json()["results"]] == [order.public_id for order in reversed(orders)]
+    assert [order for order in listed.json()["results"] if order["id"] == orders[0].public_id] == [shown]
+    assert list_queries == _budget("list")

@@ -15,9 +15,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from bnpl.checkout import orders
+from bnpl.checkout.loading import orders_with_representation
 from bnpl.checkout.models import Order
 from bnpl.checkout.representations import OrderRepresentation
-from bnpl.checkout.selectors import orders_with_representation
 from bnpl.core.models import AuditLogEntry, Event
 from bnpl.servicing.locks import order_lock_with_representation
 from tests.bnpl.checkout.factories import make_authorized_order

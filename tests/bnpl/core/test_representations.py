@@ -4,15 +4,18 @@ dotted sources, method fields and nulls included."""
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from rest_framework import serializers
 
 from bnpl.checkout import orders
+from bnpl.checkout.loading import orders_with_representation
 from bnpl.checkout.models import Order
 from bnpl.checkout.representations import CaptureRepresentation, OrderRepresentation, RefundRepresentation
-from bnpl.checkout.selectors import orders_with_representation
 from bnpl.core.representations import Representation
 from merchants.representations import MerchantRepresentation
 from tests.bnpl.checkout.factories import make_authorized_order
@@ -55,3 +58,44 @@ def test_a_merchant_with_a_null_renders_as_drf_renders_it(tenant: Tenant) -> Non
     assert rendered == _drf(MerchantRepresentation, merchant)
     assert rendered["approved_at"] is None
     assert rendered["object"] == "merchant"
+
+
+class _Stamped(Representation[Any]):
+    at = serializers.DateTimeField()
+    formatted = serializers.DateTimeField(source="at", format="%Y-%m-%d")
+
+
+class _Row:
+    def __init__(self, at: Any) -> None:
+        self.at = at
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        dt.datetime(2026, 12, 8, 1, 2, 3, 456789, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 8, 1, 2, 3, tzinfo=dt.UTC),
+        dt.datetime(2026, 7, 1, 9, 30, tzinfo=zoneinfo.ZoneInfo("America/New_York")),
+        dt.datetime(2026, 7, 1, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=45))),
+        None,
+    ],
+)
+def test_times_render_in_utc_as_drf_renders_them_without_asking_the_current_time_zone(
+    at: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _drf(_Stamped, _Row(at))
+    # A plain DateTimeField no longer asks for the current time zone per value; a formatted one still does.
+    asked = []
+    current = timezone.get_current_timezone
+
+    def counted() -> Any:
+        asked.append(1)
+        return current()
+
+    monkeypatch.setattr(timezone, "get_current_timezone", counted)
+
+    rendered = _Stamped().render(_Row(at))
+
+    assert rendered == expected
+    assert rendered["at"] is None or rendered["at"].endswith("Z")
+    assert len(asked) == (0 if at is None else 1)  # the formatted field's one lookup
