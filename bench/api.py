@@ -3,8 +3,8 @@ middleware stack: an authenticated GET (key lookup, throttle, tenant scoping, se
 idempotent POST that creates an object (claim, transaction, audit row, outbox event, stored
 response), its replay, a capture (order lock, fee, balanced journal entry, event), an order read
 with its captures, and a list of orders (with its query count at two page sizes: it must not grow
-with the rows). Pure math
-(schedules, Appendix J APR) is compared with a trivial Python loop measured in the same run.
+with the rows). Pure math (schedules, Appendix J APR) is compared with a trivial Python loop
+measured in the same run.
 
 This module is also the bench's URLconf (the bare view beside the project's URLs)."""
 
