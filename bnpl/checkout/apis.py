@@ -33,6 +33,7 @@ from bnpl.checkout.representations import (
     DisputeRepresentation,
     OrderRepresentation,
     RefundRepresentation,
+    checkout_session_response,
 )
 from bnpl.core.errors import InvalidRequestError
 from bnpl.core.money import MAX_AMOUNT, normalize_currency
@@ -142,7 +143,7 @@ class CheckoutSessionListCreateApi(MerchantScopedApi):
         session = checkout_sessions.checkout_session_create(
             merchant=self.merchant, livemode=self.livemode, **data.validated_data
         )
-        return Response(CheckoutSessionRepresentation(session).data, status=status.HTTP_201_CREATED)
+        return Response(checkout_session_response(session, new=True), status=status.HTTP_201_CREATED)
 
 
 class CheckoutSessionDetailApi(MerchantScopedApi):
@@ -150,7 +151,7 @@ class CheckoutSessionDetailApi(MerchantScopedApi):
 
     @extend_schema(operation_id="checkout_session_retrieve", responses=CheckoutSessionRepresentation, tags=["checkout"])
     def get(self, request: Request, id: str) -> Response:
-        return Response(CheckoutSessionRepresentation(self.path_objects["id"]).data)
+        return Response(checkout_session_response(self.path_objects["id"]))
 
 
 class OrderListApi(MerchantScopedApi):

@@ -245,6 +245,16 @@ def checkout_session_data(session: CheckoutSession, *, reused: Mapping[str, Any]
     return _CheckoutSessionRecordRepresentation().render(session, reused=reused)
 
 
+class _CheckoutSessionResponse(Representation[CheckoutSession], CheckoutSessionRepresentation):
+    """The session as the API shows it, its fields read once per process (``bnpl.core.representations``)."""
+
+
+def checkout_session_response(session: CheckoutSession, *, new: bool = False) -> dict[str, Any]:
+    """``CheckoutSessionRepresentation(session).data``. ``new``: the session was just made, so it has
+    no decision and no order, and neither is read."""
+    return _CheckoutSessionResponse().render(session, reused=NEW_SESSION_RELATED if new else None)
+
+
 def order_data(order: Order) -> dict[str, Any]:
     return dict(OrderRepresentation(order).data)
 

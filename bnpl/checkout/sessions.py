@@ -13,8 +13,10 @@ from bnpl.checkout.models import CheckoutSession
 from bnpl.checkout.representations import NEW_SESSION_RELATED, SESSION_RELATED_FIELDS, checkout_session_data
 from bnpl.core import clock
 from bnpl.core.errors import InvalidRequestError, StateError
+from bnpl.core.ids import generate_public_id
 from bnpl.core.money import MAX_AMOUNT, normalize_currency
 from bnpl.core.services import change_record
+from bnpl.core.transactions import service_atomic
 from bnpl.plans import services as plan_services
 from merchants.models import Merchant
 
@@ -64,8 +66,9 @@ def checkout_session_create(
         raise InvalidRequestError(
             "No enabled payment product takes this amount in this currency.", code="no_eligible_product", param="amount"
         )
-    with transaction.atomic():
-        session = CheckoutSession.objects.create(
+    with service_atomic():
+        session = CheckoutSession(
+            public_id=generate_public_id(CheckoutSession.PUBLIC_ID_PREFIX),  # its audit row and event show it
             merchant=merchant,
             livemode=livemode,
             amount=amount,
@@ -85,6 +88,7 @@ def checkout_session_create(
             merchant=merchant,
             livemode=livemode,
             data=checkout_session_data(session, reused=NEW_SESSION_RELATED),
+            new_rows=[session],  # in the audit row's and event's statement: nothing reads it first
         )
     return session
 

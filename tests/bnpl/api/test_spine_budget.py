@@ -48,6 +48,10 @@ QUERIES = {
     "retrieve": {"postgresql": 1, "sqlite": 3},
     # the authorizations due to expire (1), the page of orders with the same (1 / 3)
     "list": {"postgresql": 2, "sqlite": 4},
+    # the eligible products (1), the claim (3), the request's transaction (2), the session with its
+    # audit row and event (1 / 3), the eligible products again for the offers shown (1), the stored
+    # response (1)
+    "create_session": {"postgresql": 9, "sqlite": 11},
 }
 
 
@@ -147,3 +151,25 @@ def test_an_order_is_read_with_what_it_shows_in_one_statement(
     assert [order["id"] for order in listed.json()["results"]] == [order.public_id for order in reversed(orders)]
     assert [order for order in listed.json()["results"] if order["id"] == orders[0].public_id] == [shown]
     assert list_queries == _budget("list")
+
+
+def test_a_new_checkout_session_is_written_with_its_records_and_shown_without_reading_it_back(api: ApiClient) -> None:
+    api.get(ACCOUNT)
+    api.get(ACCOUNT)
+    body = {
+        "amount": 12_000,
+        "currency": "USD",
+        "line_items": [{"name": "Lamp", "quantity": 1, "unit_amount": 12_000}],
+        "return_url": "https://shop.example.com/done",
+        "cancel_url": "https://shop.example.com/cart",
+    }
+    api.post("/api/v1/checkout/sessions", body)
+
+    created, queries = _queries(lambda: api.post("/api/v1/checkout/sessions", body))
+
+    assert created.status_code == 201
+    shown = created.json()
+    assert (shown["status"], shown["outcome"], shown["order"], shown["consumer"]) == ("open", None, None, None)
+    assert shown["offers"]
+    assert api.get(f"/api/v1/checkout/sessions/{shown['id']}").json() == shown
+    assert queries == _budget("create_session")
