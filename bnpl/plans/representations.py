@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from bnpl.core.models import AuditLogEntry
+from bnpl.core.representations import Representation
 from bnpl.plans.models import Installment, PaymentProduct, Plan, ProductKind
 from bnpl.plans.schedule import DisclosedTerms
 
@@ -28,7 +29,7 @@ DEPRECATED_APR_BPS_HELP = (
 )
 
 
-class DisclosureRepresentation(serializers.Serializer[DisclosedTerms]):
+class DisclosureRepresentation(Representation[DisclosedTerms]):
     """The Truth in Lending box (Regulation Z) exactly as the shopper is or was shown it."""
 
     annual_percentage_rate = serializers.CharField(
@@ -176,7 +177,7 @@ class PlanWithHistoryRepresentation(PlanRepresentation):
         return [dict(PlanHistoryRepresentation(entry).data) for entry in entries]
 
 
-class OfferPaymentRepresentation(serializers.Serializer[Any]):
+class OfferPaymentRepresentation(Representation[Any]):
     due_date = serializers.DateField()
     amount = serializers.IntegerField(help_text="Minor units due that day")
     principal_amount = serializers.IntegerField(source="principal")
@@ -184,7 +185,7 @@ class OfferPaymentRepresentation(serializers.Serializer[Any]):
 
 
 @extend_schema_serializer(deprecate_fields=["apr_bps"])
-class OfferRepresentation(serializers.Serializer[Any]):
+class OfferRepresentation(Representation[Any]):
     """One way the shopper may pay (``bnpl.plans.services.Offer``), as the hosted checkout shows it."""
 
     product = serializers.CharField(source="product.public_id", help_text="The payment product (prod_…)")
