@@ -31,7 +31,7 @@ from bnpl.api.authentication import bearer_token, refuse_invalid_key
 from bnpl.api.pagination import NewestFirstCursorPagination
 from bnpl.api.parsers import JSONLinesParser, JSONLParser, SafeJSONParser
 from bnpl.api.throttling import api_key_rates
-from bnpl.api.views import IdempotentPostApi
+from bnpl.api.views import IdempotentPostApi, internal_base
 from bnpl.core import ratelimit
 from bnpl.core.context import Actor, actor_var
 from bnpl.core.errors import AuthenticationError, NotFoundError, PermissionDeniedError
@@ -129,6 +129,7 @@ PARTNER_PATH_OBJECT_ERRORS = {
 }
 
 
+@internal_base
 class PartnerScopedApi(IdempotentPostApi):
     authentication_classes: ClassVar[list[Any]] = [PartnerKeyAuthentication]  # type: ignore[misc]
     permission_classes: ClassVar[list[Any]] = []  # type: ignore[misc]

@@ -135,3 +135,17 @@ STATUS_MEANINGS = {
     502: "A service we depend on did not answer: try again later",
     503: "A service we depend on is unavailable: try again later",
 }
+
+
+def library_docstrings() -> list[type[Any]]:
+    """drf-spectacular's ``GET_LIB_DOC_EXCLUDES``: the classes whose docstrings never describe an
+    endpoint or a shape. An endpoint or a shape without a docstring of its own took its base's:
+    every partner endpoint was described by the notes on ``IdempotentPostApi``, and shapes by the
+    ``Representation`` base's. Its library's classes, the views' internal bases
+    (``bnpl.api.views.internal_base``) and ``Representation``."""
+    from drf_spectacular.plumbing import get_lib_doc_excludes
+
+    from bnpl.api.views import INTERNAL_BASES
+    from bnpl.core.representations import Representation
+
+    return [*get_lib_doc_excludes(), Representation, *INTERNAL_BASES]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Model
 from django.http import HttpResponse, HttpResponseBase
@@ -32,6 +32,19 @@ from merchants.models import ApiKey, Merchant
 REPLAYABLE_ERROR_STATUSES = frozenset({402, 409})
 
 
+# Base classes of the APIs' views, whose docstrings are for this code's readers: the API references
+# never describe an endpoint with them (bnpl.api.schema.library_docstrings).
+INTERNAL_BASES: list[type[Any]] = []
+Base = TypeVar("Base", bound=type[Any])
+
+
+def internal_base(cls: Base) -> Base:
+    """Mark ``cls`` as a base of views whose docstring is not an endpoint's description."""
+    INTERNAL_BASES.append(cls)
+    return cls
+
+
+@internal_base
 class IdempotentPostApi(APIView, metaclass=ABCMeta):
     """The base the partner API's and the consumer app API's views share: lists paged, and every
     POST through the idempotency layer (``bnpl.core.idempotency``), the rest as DRF runs it.
@@ -145,6 +158,7 @@ class IdempotentPostApi(APIView, metaclass=ABCMeta):
         )
 
 
+@internal_base
 class MerchantScopedApi(IdempotentPostApi):
     authentication_classes: ClassVar[list[Any]] = [ApiKeyAuthentication]  # type: ignore[misc]
     permission_classes: ClassVar[list[Any]] = []  # type: ignore[misc]

@@ -478,6 +478,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # An endpoint or a shape is described by its own docstring only, never by its base's notes.
+    "GET_LIB_DOC_EXCLUDES": "bnpl.api.schema.library_docstrings",
     # The consumer app's API and the data partners' have documents of their own (consumers.app_api.schema,
     # partners.schema).
     "PREPROCESSING_HOOKS": ["consumers.app_api.schema.partner_api_only", "partners.schema.without_partner_api"],

@@ -16,7 +16,7 @@ from django.db.models import Model
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from bnpl.api.views import IdempotentPostApi
+from bnpl.api.views import IdempotentPostApi, internal_base
 from bnpl.checkout.models import Dispute
 from bnpl.core import crypto
 from bnpl.core.errors import NotFoundError, PermissionDeniedError
@@ -51,6 +51,7 @@ def owned_get(model: type[Model], *, consumer: Consumer, public_id: str) -> Any:
     return lookup(consumer=consumer, public_id=public_id)
 
 
+@internal_base
 class ConsumerAppApi(IdempotentPostApi):
     authentication_classes: ClassVar[list[Any]] = [ConsumerTokenAuthentication]  # type: ignore[misc]
     permission_classes: ClassVar[list[Any]] = []  # type: ignore[misc]
@@ -129,6 +130,7 @@ class ConsumerAppApi(IdempotentPostApi):
         return crypto.decrypt(stored.decode()).encode() if self.response_holds_secrets else stored
 
 
+@internal_base
 class AnonymousConsumerAppApi(ConsumerAppApi):
     """Sign-in endpoints: no token yet. Their idempotency keys belong to the address a code goes to
     (or, for a refresh, to the consumer its refresh token names): ``idempotency_scope``."""

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.contrib.staticfiles import finders
 from django.test import Client
+
+from bnpl.api.views import INTERNAL_BASES
+from bnpl.core.representations import Representation
 
 pytestmark = pytest.mark.django_db
 
@@ -42,3 +48,30 @@ def test_the_schema_is_openapi_3_and_documents_the_conventions() -> None:
     listing = schema["paths"]["/api/v1/events"]["get"]
     limit = next(p for p in listing["parameters"] if p["name"] == "limit")
     assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 100)
+
+
+def _descriptions(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "description" and isinstance(value, str):
+                yield value
+            else:
+                yield from _descriptions(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _descriptions(value)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/schema", "/api/consumer/v1/schema", "/api/partners/v1/schema"])
+def test_no_endpoint_or_shape_is_described_by_an_internal_base(path: str) -> None:
+    """An endpoint or a shape without a docstring of its own took its base's: every partner
+    endpoint showed the notes on IdempotentPostApi, and shapes the Representation base's."""
+    schema = Client().get(path, {"format": "json"}).json()
+    internal = [inspect.cleandoc(base.__doc__ or "") for base in (*INTERNAL_BASES, Representation)]
+
+    described = list(_descriptions(schema))
+
+    assert len(INTERNAL_BASES) >= 5
+    assert described
+    leaked = [text for text in described if any(doc and doc.splitlines()[0] in text for doc in internal)]
+    assert not leaked
