@@ -1,8 +1,9 @@
 """Credit decisioning, reached through one door: ``decide(application=...) -> Decision``.
 
 Callers outside decisioning use only what this module offers: ``Application`` (what is asked),
-``Decision`` and ``Reason`` (what comes back), ``decide``, ``recheck`` (the policy again, as an order
-is written), the manual-review and recheck records, and the merchant's view of an outcome. The
+``Decision`` and ``Reason`` (what comes back), ``decide`` (and ``decide_many``, several kept in one
+write), ``recheck`` (the policy again, as an order is written), the manual-review and recheck
+records, and the merchant's view of an outcome. The
 policy, features, scorer and models behind them are decisioning's own (an import-linter contract in
 ``.importlinter`` keeps them so).
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from django.db.models import Prefetch
 
     from decisioning.models import CreditDecision
@@ -25,6 +28,7 @@ __all__ = [
     "checkout_outcome",
     "checkout_outcome_prefetch",
     "decide",
+    "decide_many",
     "decline_on_recheck",
     "model_readiness",
     "recheck",
@@ -47,6 +51,13 @@ def decide(*, application: Application) -> Decision:
     from decisioning.services import credit_decide
 
     return credit_decide(application=application)
+
+
+def decide_many(*, applications: Sequence[Application]) -> list[Decision]:
+    """``decide`` for several applications (a checkout page's options), kept in one write."""
+    from decisioning.services import credit_decide_many
+
+    return credit_decide_many(applications=applications)
 
 
 def model_readiness() -> dict[str, Any]:

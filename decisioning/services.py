@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +146,36 @@ def credit_decide(*, application: Application) -> Decision:
     its event: ``bnpl.core.inserts.insert_rows``). The model's reasons are worked out only for a decline or a
     counteroffer, which must state them.
     """
+    return credit_decide_many(applications=[application])[0]
+
+
+def credit_decide_many(*, applications: Sequence[Application]) -> list[Decision]:
+    """``credit_decide`` for several applications at once (a checkout page's options): each is
+    decided exactly as it would be alone -- its own read, policy, score and record -- and all of
+    them are kept in one write, one commit (one disk flush instead of one per option). None of
+    them reads what another writes (a decision reads referrals a person approved, never a decision
+    just made), so deciding them together changes no answer. All or none are kept: an error in any
+    (ModelUnavailableError) keeps none."""
+    made = [_decision_made(application) for application in applications]
+    _decisions_store(made)
+    for decision in made:
+        metrics.credit_decisions.labels(outcome=decision.record.outcome).inc()
+        metrics.credit_decision_duration.observe(time.perf_counter() - decision.started)
+    return [decision.answer for decision in made]
+
+
+@dataclass
+class _Made:
+    """A decision made and not yet kept: its row, what the champion said, and the caller's answer."""
+
+    record: CreditDecision
+    champion_score: scoring.ModelScore | None
+    merchant: Any  # the decision's (its row holds the id only)
+    answer: Decision
+    started: float  # time.perf_counter() as it began
+
+
+def _decision_made(application: Application) -> _Made:
     started = time.perf_counter()
     situation = situation_read(application=application)
     policy_features = features_from(application, situation)
@@ -192,39 +223,42 @@ def credit_decide(*, application: Application) -> Decision:
         challenger_score=shadow.probability if shadow else None,
         latency_ms=round(latency_ms, 3),
     )
-    _decision_store(record, champion_score, merchant=application.merchant)
-    metrics.credit_decisions.labels(outcome=outcome).inc()
-    metrics.credit_decision_duration.observe(time.perf_counter() - started)
-    return Decision(
+    answer = Decision(
         approved=not declined and not verdict.referred,
         reasons=verdict.reasons,
         referred=verdict.referred,
         down_payment_amount=down_payment,
         decision_id=record.public_id,
     )
+    return _Made(record, champion_score, application.merchant, answer, started)
 
 
-def _decision_store(record: CreditDecision, champion_score: scoring.ModelScore | None, *, merchant: Any) -> None:
-    """The decision, its audit row and its event, all or none, in one statement (prepared once per
-    connection): outside the caller's transaction (a checkout decides outside any) it is its own,
-    committed as it ends. ``merchant``: the decision's (its row holds the id only)."""
-    audit, event = change_rows(
-        action=f"credit_decision.{record.outcome}",
-        instance=record,
-        merchant=merchant,
-        data={
-            "id": record.public_id,
-            "outcome": record.outcome,
-            "reasons": record.reasons,
-            "amount": record.amount,
-            "approved_amount": record.approved_amount,
-            "down_payment_amount": record.down_payment_amount,
-            "score": record.score,
-            "model_version": champion_score.model_version_id if champion_score else None,
-        },
-    )
-    inserts.insert_rows([record, audit, event], durable=settings.CREDIT_DECISION_DURABLE_COMMIT, prepared=True)
-    outbox.notify_after_commit(event.pk, event_type=event.type, owner=(event.merchant_id, event.livemode))
+def _decisions_store(made: Sequence[_Made]) -> None:
+    """The decisions, each with its audit row and its event, all or none, in one statement (prepared
+    once per connection for each number of decisions): outside the caller's transaction (a checkout
+    decides outside any) it is its own, committed as it ends."""
+    rows: list[Any] = []
+    for decision in made:
+        record, champion_score = decision.record, decision.champion_score
+        audit, event = change_rows(
+            action=f"credit_decision.{record.outcome}",
+            instance=record,
+            merchant=decision.merchant,
+            data={
+                "id": record.public_id,
+                "outcome": record.outcome,
+                "reasons": record.reasons,
+                "amount": record.amount,
+                "approved_amount": record.approved_amount,
+                "down_payment_amount": record.down_payment_amount,
+                "score": record.score,
+                "model_version": champion_score.model_version_id if champion_score else None,
+            },
+        )
+        rows += [record, audit, event]
+    inserts.insert_rows(rows, durable=settings.CREDIT_DECISION_DURABLE_COMMIT, prepared=True)
+    for event in rows[2::3]:
+        outbox.notify_after_commit(event.pk, event_type=event.type, owner=(event.merchant_id, event.livemode))
 
 
 def _outcome(*, declined: bool, referred: bool, down_payment: int) -> str:

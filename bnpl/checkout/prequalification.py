@@ -26,7 +26,7 @@ from bnpl.core.compiled import CompiledSelect, CompiledSelectByIds
 from bnpl.plans import services as plan_services
 from bnpl.plans.models import PaymentProduct
 from consumers.models import Consumer
-from decisioning import Application, Decision, Reason, decide
+from decisioning import Application, Decision, Reason, decide, decide_many
 from decisioning.models import CreditDecision
 
 # What the checkout reads of a stored decision (``decision_from_record``, ``_stands``, the limit): not
@@ -207,10 +207,11 @@ def _records(
     *, session: CheckoutSession, consumer: Consumer, products: list[PaymentProduct]
 ) -> dict[int, CreditDecision]:
     """The decision governing each of ``products`` (by product id): the one kept, while it stands;
-    else one made now and kept (the options never decided are kept together: ``_keep``)."""
+    else one made now and kept (the options never decided are decided together, in one write, and
+    kept together: ``decide_many``, ``_keep``)."""
     stored = _kept(session, consumer)
     records: dict[int, CreditDecision] = {}
-    decided: dict[int, str] = {}  # product id -> the decision made now, for options with nothing kept
+    undecided: list[PaymentProduct] = []  # options with nothing kept: decided together, kept together
     for product in products:
         row = stored.get(product.pk)
         if row is not None and _stands(row.decision):
@@ -218,8 +219,10 @@ def _records(
         elif row is not None:  # a settled referral: decided again, in its place
             records[product.pk] = _decide_and_keep(session=session, consumer=consumer, product=product, stored=row)
         else:
-            decided[product.pk] = decide(application=_application(session, consumer, product)).decision_id
-    if decided:
+            undecided.append(product)
+    if undecided:
+        made = decide_many(applications=[_application(session, consumer, product) for product in undecided])
+        decided = {product.pk: decision.decision_id for product, decision in zip(undecided, made, strict=True)}
         records |= _keep(session=session, consumer=consumer, decided=decided)
     return records
 

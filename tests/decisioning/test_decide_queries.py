@@ -15,9 +15,10 @@ from django.test.utils import CaptureQueriesContext
 from bnpl.core import clock, prepared
 from bnpl.core.models import AuditLogEntry, Event
 from bnpl.tenancy.services import merchant_consumer_ensure
-from decisioning import bank_data, decide, registry, training
+from decisioning import bank_data, decide, decide_many, registry, training
 from decisioning.models import CreditDecision, ModelVersion
 from decisioning.policy import Application, Decision
+from decisioning.registry import ModelUnavailableError
 from tests.bnpl.checkout.factories import make_authorized_order, make_checkout_session, product_for
 from tests.consumers.factories import make_verified_consumer
 from tests.merchants.factories import Tenant
@@ -169,3 +170,41 @@ def test_with_its_statements_gone_from_the_server_a_decision_is_still_written_on
         assert CreditDecision.objects.filter(public_id=decision.decision_id).count() == 1
         assert AuditLogEntry.objects.filter(object_id=decision.decision_id).count() == 1
         assert Event.objects.filter(object_id=decision.decision_id).count() == 1
+
+
+def test_decisions_made_together_read_each_and_write_once(tenant: Tenant, champion: ModelVersion) -> None:
+    decide(application=_application(tenant, make_verified_consumer()))
+    consumer = make_verified_consumer(email="fay+clean@example.com")
+    _with_bank_data(tenant, consumer)
+    applications = [_application(tenant, consumer, amount) for amount in (10_000, 1, 20_000)]
+    alone = [decide(application=application) for application in applications]
+    clock.now()
+
+    with CaptureQueriesContext(connection) as queries:
+        together = decide_many(applications=applications)
+
+    assert len(queries) == 3 + (READ_AND_WRITE - 1) * (1 if connection.vendor == "postgresql" else 3)
+    assert [(d.approved, d.reasons, d.down_payment_amount) for d in together] == [
+        (d.approved, d.reasons, d.down_payment_amount) for d in alone
+    ]
+    assert len({d.decision_id for d in together + alone}) == 6
+    for decision in together:
+        stored = CreditDecision.objects.get(public_id=decision.decision_id)
+        assert stored.consumer == consumer
+        assert (
+            AuditLogEntry.objects.filter(object_id=stored.public_id, action=f"credit_decision.{stored.outcome}").count()
+            == 1
+        )
+        assert Event.objects.filter(object_id=stored.public_id, type=f"credit_decision.{stored.outcome}").count() == 1
+
+
+def test_decisions_made_together_are_kept_all_or_none(tenant: Tenant, settings: Any) -> None:
+    settings.CREDIT_MODEL_REQUIRED = True  # no champion here: an application the policy passes cannot be decided
+    consumer = make_verified_consumer()
+    policy_declines, needs_the_model = _application(tenant, consumer, 1), _application(tenant, consumer)
+
+    with pytest.raises(ModelUnavailableError):
+        decide_many(applications=[policy_declines, needs_the_model])
+
+    assert not CreditDecision.objects.filter(consumer=consumer).exists()
+    assert [d.reasons[0].code for d in decide_many(applications=[policy_declines])] == ["amount_out_of_range"]

@@ -18,7 +18,7 @@ from bnpl.core.models import AuditLogEntry, Event
 from bnpl.plans.models import ProductKind
 from bnpl.plans.representations import plan_data
 from consumers.selectors import SESSION_KEY
-from decisioning import Application, Decision, decide
+from decisioning import Application, Decision, decide, decide_many
 from decisioning.models import CreditDecision, ModelVersion
 from tests.bnpl.checkout.factories import TEST_CARD, make_authorized_order, make_checkout_session
 from tests.conftest import ApiClient
@@ -120,17 +120,17 @@ def test_an_option_a_parallel_page_kept_first_is_governed_by_that_decision(
     first_product = checkout_session_offers(session)[0].product
     parallel: list[CreditDecision] = []
 
-    def decide_while_another_page_keeps_the_first_option(*, application: Application) -> Decision:
-        decision = decide(application=application)
-        if application.product == first_product and not parallel:  # the other page decides and keeps it first
-            other = decide(application=application)
-            parallel.append(CreditDecision.objects.get(public_id=other.decision_id))
-            Prequalification.objects.create(
-                checkout_session=session, consumer=consumer, product=first_product, decision=parallel[0]
-            )
-        return decision
+    def decide_while_another_page_keeps_the_first_option(*, applications: list[Application]) -> list[Decision]:
+        decisions = decide_many(applications=applications)
+        first = next(application for application in applications if application.product == first_product)
+        other = decide(application=first)  # the other page decides the first option and keeps it first
+        parallel.append(CreditDecision.objects.get(public_id=other.decision_id))
+        Prequalification.objects.create(
+            checkout_session=session, consumer=consumer, product=first_product, decision=parallel[0]
+        )
+        return decisions
 
-    monkeypatch.setattr(prequalification, "decide", decide_while_another_page_keeps_the_first_option)
+    monkeypatch.setattr(prequalification, "decide_many", decide_while_another_page_keeps_the_first_option)
 
     prequalified = checkout_confirmation.checkout_session_prequalify(session=session, consumer=consumer)
 
