@@ -20,6 +20,7 @@ from django.db.models import Q, QuerySet
 
 from bnpl.checkout import accounting
 from bnpl.checkout.dispute_holds import disputes_order_changed
+from bnpl.checkout.loading import orders_with_representation
 from bnpl.checkout.models import Capture, Order, Refund
 from bnpl.checkout.representations import order_data, order_data_after_capture, refund_data
 from bnpl.core import clock
@@ -103,7 +104,7 @@ def order_capture(*, order: Order, amount: int, merchant_reference: str = "") ->
             merchant_fee_amount=fee,
             merchant_reference=merchant_reference,
         )
-        _prefetched_capture_add(order, capture)
+        _prefetched_add(order, "captures", capture)
         order.captured_amount += amount
         order.merchant_fee_amount += fee
         order.status = Order.Status.CAPTURED if order.open_amount == 0 else Order.Status.PART_CAPTURED
@@ -122,13 +123,14 @@ def order_capture(*, order: Order, amount: int, merchant_reference: str = "") ->
     return capture
 
 
-def _prefetched_capture_add(order: Order, capture: Capture) -> None:
-    """Add a new capture to the order's prefetched captures (``order_lock_with_representation``), last,
-    as reading them again would list it (by ``created_at``, then id): the representation after the
-    capture reads nothing more. Django's prefetch keeps them as an evaluated queryset."""
-    prefetched = order.captures.all()
-    assert prefetched._result_cache is not None, "order_capture locks the order with its captures prefetched"
-    prefetched._result_cache.append(capture)
+def _prefetched_add(order: Order, name: str, row: Capture | Refund) -> None:
+    """Add a new capture or refund to the order's prefetched ones (``name``: "captures" or
+    "refunds"; the order locked with its representation), last, as reading them again would list
+    it (by ``created_at``, then id): the representation after it reads nothing more. Django's
+    prefetch keeps them as an evaluated queryset."""
+    prefetched = getattr(order, name).all()
+    assert prefetched._result_cache is not None, f"the order was locked with its {name} prefetched"
+    prefetched._result_cache.append(row)
 
 
 def _release_open_amount(order: Order, *, action: str, closed_status: str) -> int:
@@ -173,8 +175,9 @@ def order_refund(*, order: Order, amount: int, reason: str = "") -> Refund:
     what the consumer already paid beyond what they now owe goes back to their card."""
     if amount <= 0:
         raise InvalidRequestError("Refund a positive amount.", param="amount")
-    with transaction.atomic():
-        order = order_lock(order_id=order.pk)
+    with service_atomic():
+        # With what its representation reads: its record's before and after read nothing twice.
+        order = order_lock(order_id=order.pk, loading=orders_with_representation)
         if amount > order.refundable_amount:
             raise StateError(
                 f"Only {order.refundable_amount} of this order can be refunded.",
@@ -194,6 +197,7 @@ def order_refund(*, order: Order, amount: int, reason: str = "") -> Refund:
             returned_to_card_amount=reduction.excess_amount,
             reason=reason,
         )
+        _prefetched_add(order, "refunds", refund)
         order.refunded_amount += amount
         order.merchant_fee_amount -= fee_back
         if order.refunded_amount == order.captured_amount and order.open_amount == 0:

@@ -22,6 +22,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from bnpl.core import clock
+from bnpl.core.models import Event
 from merchants.models import WebhookEndpoint
 from tests.bnpl.checkout.factories import make_authorized_order
 from tests.conftest import ApiClient
@@ -52,6 +53,13 @@ QUERIES = {
     # audit row and event (1 / 3), the eligible products again for the offers shown (1), the stored
     # response (1)
     "create_session": {"postgresql": 9, "sqlite": 11},
+    # the order named in the path (1), the claim (3), the request's transaction (2), the order locked
+    # with its session, plan and the merchant's id for its consumer (1) and its captures and refunds
+    # (2), the plan reduced with its audit row and event (8), the refund (1), the order's figures (1),
+    # the ledger entry (1), the order's disputes (1), the order's audit row and event (1 / 2), the
+    # stored response (1); before: 31, the order's rows read again for its record's before and after,
+    # and the service's block a savepoint
+    "refund": {"postgresql": 23, "sqlite": 27},
 }
 
 
@@ -173,3 +181,22 @@ def test_a_new_checkout_session_is_written_with_its_records_and_shown_without_re
     assert shown["offers"]
     assert api.get(f"/api/v1/checkout/sessions/{shown['id']}").json() == shown
     assert queries == _budget("create_session")
+
+
+def test_a_refund_reads_the_order_with_what_its_records_show_once(tenant: Tenant, api: ApiClient) -> None:
+    api.get(ACCOUNT)
+    api.get(ACCOUNT)
+    orders = [make_authorized_order(merchant=tenant.merchant, livemode=False, amount=20_000) for _ in range(2)]
+    for order in orders:
+        assert api.post(f"/api/v1/orders/{order.public_id}/captures", {"amount": 20_000}).status_code == 201
+    assert api.post(f"/api/v1/orders/{orders[0].public_id}/refunds", {"amount": 1_000}).status_code == 201
+    path = f"/api/v1/orders/{orders[1].public_id}/refunds"
+
+    refunded, queries = _queries(lambda: api.post(path, {"amount": 2_500}))
+
+    assert refunded.status_code == 201
+    shown = api.get(f"/api/v1/orders/{orders[1].public_id}").json()
+    assert [refund["amount"] for refund in shown["refunds"]] == [2_500]
+    recorded = Event.objects.filter(type="order.refunded", object_id=orders[1].public_id).get().data
+    assert {key: value for key, value in recorded.items() if key != "refund"} == shown
+    assert queries == _budget("refund")
