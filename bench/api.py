@@ -1,10 +1,10 @@
 """The partner API spine against a bare Django view returning a small JSON body through the same
 middleware stack: an authenticated GET (key lookup, throttle, tenant scoping, serialization), an
 idempotent POST that creates an object (claim, transaction, audit row, outbox event, stored
-response), its replay, a capture (order lock, fee, balanced journal entry, event), an order read
-with its captures, and a list of orders (with its query count at two page sizes: it must not grow
-with the rows). Pure math (schedules, Appendix J APR) is compared with a trivial Python loop
-measured in the same run.
+response), its replay, a capture (order lock, fee, balanced journal entry, event), a checkout
+session created (its offers in the answer), an order read with its captures, and a list of orders
+(with its query count at two page sizes: it must not grow with the rows). Pure math (schedules,
+Appendix J APR) is compared with a trivial Python loop measured in the same run.
 
 This module is also the bench's URLconf (the bare view beside the project's URLs)."""
 
@@ -68,6 +68,19 @@ def bench_api(tenant: Any) -> None:
             headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
         ).status_code
 
+    session_body = (
+        '{"amount": 12000, "currency": "USD", "line_items": [{"name": "Lamp", "quantity": 1, "unit_amount": 12000}],'
+        ' "return_url": "https://shop.example.com/done", "cancel_url": "https://shop.example.com/cart"}'
+    )
+
+    def session_create() -> int:
+        return client.post(
+            "/api/v1/checkout/sessions",
+            session_body,
+            content_type="application/json",
+            headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+        ).status_code
+
     def order_list(limit: int) -> int:
         return client.get(f"/api/v1/orders?limit={limit}", headers=auth).status_code
 
@@ -87,6 +100,7 @@ def bench_api(tenant: Any) -> None:
         ("POST /api/v1/webhook_endpoints (new key)", timed("post", lambda: post(str(uuid.uuid4())), 201)),
         ("POST replay (same key)", timed("replay", lambda: post(replay_key), 201)),
         ("POST /api/v1/orders/{id}/captures (ledger)", timed("capture", capture, 201)),
+        ("POST /api/v1/checkout/sessions (with offers)", timed("session", session_create, 201)),
         (
             "GET /api/v1/orders/{id} (its captures)",
             timed(
