@@ -60,20 +60,24 @@ class IdempotentPostApi(APIView, metaclass=ABCMeta):
     def paginated(
         self, queryset: Any, representation: type[Any], *, finish: Callable[[Any], Any] | None = None
     ) -> Response:
-        """A page of ``queryset`` (newest first) in the view's ``pagination_class``; ``finish``: done
-        to each row read before it is rendered (a ``Loading``'s)."""
+        """A page of ``queryset`` (newest first) in the view's ``pagination_class``, shown with
+        ``page_context`` as well; ``finish``: done to each row read before it is shown (a
+        ``Loading``'s)."""
         assert self.pagination_class is not None, f"{type(self).__name__} lists: set pagination_class"
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        page = list(paginator.paginate_queryset(queryset, self.request, view=self) or [])
         if finish is not None:
             page = [finish(row) for row in page]
-        return paginator.get_paginated_response(
-            representation(page, many=True, context=self.representation_context).data
-        )
+        context = {**self.representation_context, **self.page_context(page)}
+        return paginator.get_paginated_response(representation(page, many=True, context=context).data)
 
     @property
     def representation_context(self) -> dict[str, Any]:
         """What the view's representations are given besides the object."""
+        return {}
+
+    def page_context(self, page: list[Any]) -> dict[str, Any]:
+        """What a list's representation needs about the rows of one page, read once for them all."""
         return {}
 
     @abstractmethod

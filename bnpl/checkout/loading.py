@@ -12,6 +12,7 @@ A lock taken that way (``bnpl.servicing.locks``) is one statement instead of thr
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Any, cast
 
@@ -174,7 +175,7 @@ def _related_agree(order: Order) -> bool:
 
 
 def _row_from_json(model: type[models.Model], item: dict[str, Any]) -> models.Model:
-    build, columns = _json_readers.get(model) or _json_reader(model)
+    build, columns = _json_reader(model)
     values = [item[column] for column, _ in columns]
     for index, (_, is_time) in enumerate(columns):
         if is_time and values[index] is not None:
@@ -182,12 +183,10 @@ def _row_from_json(model: type[models.Model], item: dict[str, Any]) -> models.Mo
     return build(connection.alias, values)
 
 
-# model -> how its rows are made from JSON objects (its concrete fields' columns, which are times),
-# worked out once per process.
-_json_readers: dict[type[models.Model], tuple[RowBuilder, list[tuple[str, bool]]]] = {}
-
-
+@functools.cache
 def _json_reader(model: type[models.Model]) -> tuple[RowBuilder, list[tuple[str, bool]]]:
+    """How ``model``'s rows are made from JSON objects: its builder, and its concrete fields'
+    columns with which are times; worked out once per process."""
     fields = model._meta.concrete_fields
     columns = [(field.column, field.get_internal_type() == "DateTimeField") for field in fields]
-    return _json_readers.setdefault(model, (RowBuilder(model, [field.attname for field in fields]), columns))
+    return RowBuilder(model, [field.attname for field in fields]), columns

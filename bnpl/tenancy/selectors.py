@@ -5,6 +5,7 @@ read across tenants lives beside its caller and is named ``dangerously_…``."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -49,6 +50,8 @@ class Loading(Protocol):
 
     def finish(self, instance: Any) -> Any: ...
 
+    def __hash__(self) -> int: ...  # one kept for the process: the compiled statements are by loading
+
 
 def scoped_get(
     model: type[OwnedModel], *, merchant: Merchant, livemode: bool, public_id: str, loading: Loading | None = None
@@ -65,28 +68,25 @@ def scoped_get(
     return found[0] if loading is None else loading.finish(found[0])
 
 
-# (model, livemode, the event types visible for events, the loading) -> its scoped_get, compiled
-# once: every partner request naming an object runs it.
-_scoped_gets: dict[tuple[type[Model], bool, tuple[str, ...], Loading | None], CompiledSelect[Any]] = {}
-
-
 def _scoped_get_statement(
     model: type[OwnedModel], *, livemode: bool, loading: Loading | None
 ) -> CompiledSelect[OwnedModel]:
     """``scoped_get``'s SELECT, compiled once per shape: the model, the mode, the loading and, for
     events, the types registered as merchant-visible (a type registered later makes a new statement)."""
-    key = (model, livemode, tuple(merchant_visible_types()) if model is Event else (), loading)
-    statement = _scoped_gets.get(key)
-    if statement is None:
+    return _scoped_get_compiled(model, livemode, tuple(merchant_visible_types()) if model is Event else (), loading)
 
-        def build(merchant_id: Any, public_id: Any) -> QuerySet[OwnedModel]:
-            queryset = _scoped(model, merchant_id=merchant_id, livemode=livemode)
-            if loading is not None:
-                queryset = loading.shape(queryset)
-            return queryset.filter(public_id=public_id).order_by()[:2]
 
-        statement = _scoped_gets.setdefault(key, CompiledSelect(build, arity=2))
-    return statement
+@functools.cache  # every partner request naming an object runs one of these
+def _scoped_get_compiled(
+    model: type[OwnedModel], livemode: bool, event_types: tuple[str, ...], loading: Loading | None
+) -> CompiledSelect[OwnedModel]:
+    def build(merchant_id: Any, public_id: Any) -> QuerySet[OwnedModel]:
+        queryset = _scoped(model, merchant_id=merchant_id, livemode=livemode)
+        if loading is not None:
+            queryset = loading.shape(queryset)
+        return queryset.filter(public_id=public_id).order_by()[:2]
+
+    return CompiledSelect(build, arity=2)
 
 
 def merchant_consumer_id(*, merchant_id: int, livemode: bool, consumer_id: int | None) -> str | None:

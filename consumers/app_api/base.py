@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 
 from django.db.models import Model
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from bnpl.api.views import IdempotentPostApi, internal_base
 from bnpl.checkout.models import Dispute
@@ -105,23 +104,6 @@ class ConsumerAppApi(IdempotentPostApi):
 
     def idempotency_scope(self, request: Request) -> dict[str, Any]:
         return {"owner": self.consumer.public_id}
-
-    def page_context(self, page: list[Any]) -> dict[str, Any]:
-        """What a list's representation needs about the rows of one page, read once for them all."""
-        return {}
-
-    def paginated(
-        self, queryset: Any, representation: type[Any], *, finish: Callable[[Any], Any] | None = None
-    ) -> Response:
-        """A page of ``queryset``, newest first, its rows shown with ``page_context`` as well (and
-        given to ``finish`` first, as the base's)."""
-        assert self.pagination_class is not None, f"{type(self).__name__} lists: set pagination_class"
-        paginator = self.pagination_class()
-        page = list(paginator.paginate_queryset(queryset, self.request, view=self) or [])
-        if finish is not None:
-            page = [finish(row) for row in page]
-        context = {**self.representation_context, **self.page_context(page)}
-        return paginator.get_paginated_response(representation(page, many=True, context=context).data)
 
     def stored_body(self, body: bytes) -> bytes:
         return crypto.encrypt(body.decode()).encode() if self.response_holds_secrets else body
