@@ -36,6 +36,7 @@ once. So no installment is charged twice, and none is lost.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -136,19 +137,12 @@ def _claim_and_clear(select: str, columns: int, pk: int) -> str:
 
 
 # The claim compiled once per process and batch size (the LIMIT is the query's shape; the date
-# a parameter): PostgreSQL only.
-_claims: dict[int, CompiledSelect[Installment]] = {}
-
-
+# a parameter): PostgreSQL only. The lanes share it: two threads first asking at once may each make
+# one, and each is the same statement.
+@functools.cache
 def claim_statement(limit: int) -> CompiledSelect[Installment]:
     """The claim of up to ``limit`` installments as one statement (PostgreSQL), compiled once."""
-    claim = _claims.get(limit)
-    if claim is None:
-        claim = _claims.setdefault(
-            limit,
-            CompiledSelect(lambda day: _due_locked(day, limit), markers=(DAY_MARKERS[0],), wrap=_claim_and_clear),
-        )
-    return claim
+    return CompiledSelect(lambda day: _due_locked(day, limit), markers=(DAY_MARKERS[0],), wrap=_claim_and_clear)
 
 
 def _claimed(limit: int) -> list[Installment]:
